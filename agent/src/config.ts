@@ -1,0 +1,83 @@
+// /etc/hostward/agent.yaml (or --config FILE): validated at start with precise errors.
+import { readFileSync } from "node:fs";
+import { parse as parseYaml } from "yaml";
+import { z } from "zod";
+
+const absPath = z.string().startsWith("/", { message: "must be an absolute path" });
+
+export const AgentConfigSchema = z.strictObject({
+  /** Which role this process serves; the systemd unit passes --role, which wins. */
+  role: z.enum(["reader", "operator"]).optional(),
+  listen: z
+    .strictObject({
+      host: z.string().min(1).default("0.0.0.0"),
+      /** 0 picks a free port (local fleets); the bound port is written to --ready-file. */
+      port: z.number().int().min(0).max(65535).optional(),
+    })
+    .default({ host: "0.0.0.0" }),
+  tls: z
+    .strictObject({
+      /** Defaults resolve inside $CREDENTIALS_DIRECTORY (systemd LoadCredential=) when set. */
+      ca: absPath.optional(),
+      cert: absPath.optional(),
+      key: absPath.optional(),
+    })
+    .default({}),
+  logs: z
+    .strictObject({
+      /** Roots that read_log_file and search_logs may read below (regular files only). */
+      roots: z.array(absPath).max(32).default(["/var/log"]),
+      /** Bytes search_logs may scan in one call. */
+      maxScanBytes: z.number().int().min(1024).max(16 * 1024 ** 3).default(1024 ** 3),
+    })
+    .default({ roots: ["/var/log"], maxScanBytes: 1024 ** 3 }),
+  network: z
+    .strictObject({
+      /** Allow probes of link-local and cloud-metadata addresses (169.254.0.0/16, fe80::/10). */
+      allowLinkLocal: z.boolean().default(false),
+      /** Allow probes of loopback addresses (127.0.0.0/8, ::1). */
+      allowLoopback: z.boolean().default(true),
+    })
+    .default({ allowLinkLocal: false, allowLoopback: true }),
+  limits: z
+    .strictObject({
+      /** Concurrent RPCs served; beyond it callers get RESOURCE_EXHAUSTED. */
+      maxConcurrentCalls: z.number().int().min(1).max(1024).default(16),
+      /** Largest reply, bytes of JSON. */
+      maxReplyBytes: z.number().int().min(1024).max(16 * 1024 * 1024).default(4 * 1024 * 1024),
+    })
+    .default({ maxConcurrentCalls: 16, maxReplyBytes: 4 * 1024 * 1024 }),
+});
+
+export type AgentConfig = z.output<typeof AgentConfigSchema>;
+
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+/** Formats zod issues as "path.to.field: message" lines. */
+export function formatIssues(error: z.ZodError): string {
+  return error.issues.map((i) => `  ${i.path.length ? i.path.join(".") : "(top level)"}: ${i.message}`).join("\n");
+}
+
+export function parseAgentConfig(text: string, source: string): AgentConfig {
+  let raw: unknown;
+  try {
+    raw = parseYaml(text) ?? {};
+  } catch (err) {
+    throw new ConfigError(`${source}: not valid YAML: ${(err as Error).message}`);
+  }
+  const parsed = AgentConfigSchema.safeParse(raw);
+  if (!parsed.success) throw new ConfigError(`${source}: invalid configuration:\n${formatIssues(parsed.error)}`);
+  return parsed.data;
+}
+
+export function loadAgentConfig(file: string): AgentConfig {
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (err) {
+    throw new ConfigError(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  return parseAgentConfig(text, file);
+}

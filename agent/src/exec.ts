@@ -1,0 +1,196 @@
+// The only module of the agent that starts processes (a test greps for child_process imports).
+// Rules it enforces for every command:
+// - the program is one of a fixed table, resolved to an absolute path once; never a shell;
+// - options are literal flags chosen by code; caller-derived values go after "--" and may not
+//   start with "-" or contain NUL/newline;
+// - a fixed environment (LANG=C.UTF-8, no pager, no colours), stdin closed;
+// - a deadline (SIGKILL when it passes) and an output cap (the rest is dropped and flagged).
+import { spawn } from "node:child_process";
+import { accessSync, constants } from "node:fs";
+import { AsyncLocalStorage } from "node:async_hooks";
+
+export const PROGRAMS = {
+  systemctl: ["/usr/bin/systemctl", "/bin/systemctl"],
+  journalctl: ["/usr/bin/journalctl", "/bin/journalctl"],
+  timedatectl: ["/usr/bin/timedatectl", "/bin/timedatectl"],
+  podman: ["/usr/bin/podman"],
+  ping: ["/usr/bin/ping", "/bin/ping"],
+} as const;
+export type Program = keyof typeof PROGRAMS;
+
+export const FIXED_ENV: Readonly<Record<string, string>> = Object.freeze({
+  PATH: "/usr/sbin:/usr/bin:/sbin:/bin",
+  LANG: "C.UTF-8",
+  LC_ALL: "C.UTF-8",
+  SYSTEMD_PAGER: "",
+  SYSTEMD_COLORS: "0",
+  SYSTEMD_LESS: "",
+  PAGER: "cat",
+  TERM: "dumb",
+});
+
+export const DEFAULT_TIMEOUT_MS = 10_000;
+export const DEFAULT_MAX_BYTES = 4 * 1024 * 1024;
+
+export class ExecError extends Error {
+  constructor(
+    message: string,
+    readonly kind: "not-installed" | "refused" | "timeout" | "spawn-failed",
+  ) {
+    super(message);
+    this.name = "ExecError";
+  }
+}
+
+export interface RunOptions {
+  timeoutMs?: number;
+  maxBytes?: number;
+  signal?: AbortSignal;
+}
+
+export interface RunResult {
+  stdout: string;
+  stderr: string;
+  exitCode: number | null;
+  truncated: boolean;
+  durationMs: number;
+}
+
+/** Per-RPC accounting: how many processes a call started (logged; asserted by tests). */
+export interface ExecScope {
+  spawns: number;
+}
+export const execScope = new AsyncLocalStorage<ExecScope>();
+
+const resolved = new Map<Program, string | null>();
+
+/** The absolute path of a program, or null when it is not installed on this host. */
+export function programPath(program: Program): string | null {
+  if (!resolved.has(program)) {
+    let found: string | null = null;
+    for (const candidate of PROGRAMS[program]) {
+      try {
+        accessSync(candidate, constants.X_OK);
+        found = candidate;
+        break;
+      } catch {
+        // try the next candidate
+      }
+    }
+    resolved.set(program, found);
+  }
+  return resolved.get(program) ?? null;
+}
+
+const OPTION = /^(?:--?[A-Za-z][A-Za-z0-9-]*(?:=[^\u0000-\u001f]*)?|[a-z][a-z0-9-]*)$/;
+// eslint-disable-next-line no-control-regex
+const BAD_VALUE = /[\u0000-\u001f]/;
+
+/** Checks argv construction rules; exported for tests. Throws ExecError("refused"). */
+export function buildArgv(options: readonly string[], values: readonly string[]): string[] {
+  for (const o of options) {
+    if (!OPTION.test(o)) throw new ExecError(`refused option ${JSON.stringify(o)}`, "refused");
+  }
+  for (const v of values) {
+    if (v.length === 0 || v.startsWith("-") || BAD_VALUE.test(v)) {
+      throw new ExecError(`refused value ${JSON.stringify(v.slice(0, 64))}`, "refused");
+    }
+  }
+  return values.length > 0 ? [...options, "--", ...values] : [...options];
+}
+
+/**
+ * Runs `program options… -- values…` and resolves with its output (whatever its exit code).
+ * Rejects with ExecError when the program is missing, the argv is refused, or the deadline passes.
+ */
+export function run(
+  program: Program,
+  options: readonly string[],
+  values: readonly string[] = [],
+  opts: RunOptions = {},
+): Promise<RunResult> {
+  const path = programPath(program);
+  if (path === null) {
+    return Promise.reject(new ExecError(`${program} is not installed on this host`, "not-installed"));
+  }
+  let argv: string[];
+  try {
+    argv = buildArgv(options, values);
+  } catch (err) {
+    return Promise.reject(err);
+  }
+  const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  const maxBytes = opts.maxBytes ?? DEFAULT_MAX_BYTES;
+  const scope = execScope.getStore();
+  if (scope) scope.spawns += 1;
+  const started = performance.now();
+
+  return new Promise<RunResult>((resolve, reject) => {
+    const child = spawn(path, argv, {
+      env: { ...FIXED_ENV },
+      stdio: ["ignore", "pipe", "pipe"],
+      shell: false,
+      windowsHide: true,
+      cwd: "/",
+    });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    let outBytes = 0;
+    let errBytes = 0;
+    let truncated = false;
+    let timedOut = false;
+
+    const kill = () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+    };
+    const timer = setTimeout(() => {
+      timedOut = true;
+      kill();
+    }, timeoutMs);
+    const onAbort = () => {
+      timedOut = true;
+      kill();
+    };
+    opts.signal?.addEventListener("abort", onAbort, { once: true });
+
+    child.stdout.on("data", (chunk: Buffer) => {
+      if (outBytes >= maxBytes) {
+        truncated = true;
+        return;
+      }
+      const room = maxBytes - outBytes;
+      if (chunk.length > room) {
+        truncated = true;
+        chunk = chunk.subarray(0, room);
+      }
+      outBytes += chunk.length;
+      out.push(chunk);
+    });
+    child.stderr.on("data", (chunk: Buffer) => {
+      if (errBytes < 64 * 1024) {
+        err.push(chunk.subarray(0, 64 * 1024 - errBytes));
+        errBytes += chunk.length;
+      }
+    });
+    child.on("error", (e) => {
+      clearTimeout(timer);
+      opts.signal?.removeEventListener("abort", onAbort);
+      reject(new ExecError(`${program} could not be started: ${e.message}`, "spawn-failed"));
+    });
+    child.on("close", (code) => {
+      clearTimeout(timer);
+      opts.signal?.removeEventListener("abort", onAbort);
+      if (timedOut) {
+        reject(new ExecError(`${program} did not finish within ${timeoutMs} ms`, "timeout"));
+        return;
+      }
+      resolve({
+        stdout: Buffer.concat(out).toString("utf8"),
+        stderr: Buffer.concat(err).toString("utf8"),
+        exitCode: code,
+        truncated,
+        durationMs: performance.now() - started,
+      });
+    });
+  });
+}

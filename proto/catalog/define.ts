@@ -1,0 +1,53 @@
+// The catalog's building blocks. One definition per diagnostic drives: the agent's validation
+// and handler wiring, the broker's MCP tool (name, description, schemas, annotations), the
+// policy groups and the generated docs/catalog.md. See ARCHITECTURE.md "How to add a diagnostic".
+import { z } from "zod";
+
+export type DiagnosticGroup = "system" | "services" | "network" | "logs" | "health";
+
+export interface DiagnosticExample<I extends z.ZodType> {
+  description: string;
+  input: z.input<I>;
+}
+
+export interface DiagnosticDef<
+  N extends string = string,
+  I extends z.ZodObject = z.ZodObject,
+  O extends z.ZodType = z.ZodType,
+> {
+  /** snake_case MCP tool name; the RPC is its PascalCase form (get_load → GetLoad). */
+  name: N;
+  group: DiagnosticGroup;
+  title: string;
+  /** One or two sentences for the model: what it returns and when to use it. */
+  summary: string;
+  /** Strict object whose output type equals the proto request type (test/contract/drift). */
+  input: I;
+  /** Shape of the structured result; the agent and the broker both validate against it. */
+  output: O;
+  /** The bounds this diagnostic enforces, stated for the reader of the docs and the model. */
+  limits: string[];
+  /** True when the diagnostic reaches beyond the host itself (network probes). */
+  openWorld?: boolean;
+  examples: DiagnosticExample<I>[];
+}
+
+export function defineDiagnostic<N extends string, I extends z.ZodObject, O extends z.ZodType>(
+  def: DiagnosticDef<N, I, O>,
+): DiagnosticDef<N, I, O> {
+  return def;
+}
+
+/** get_load → getLoad: the key of the method in the generated grpc-js service definition. */
+export function methodKey(name: string): string {
+  return name.replace(/_([a-z])/g, (_m, c: string) => c.toUpperCase());
+}
+
+/** get_load → GetLoad: the RPC name in the .proto service. */
+export function rpcName(name: string): string {
+  const k = methodKey(name);
+  return k.charAt(0).toUpperCase() + k.slice(1);
+}
+
+export type InputOf<D> = D extends DiagnosticDef<string, infer I, z.ZodType> ? z.output<I> : never;
+export type OutputOf<D> = D extends DiagnosticDef<string, z.ZodObject, infer O> ? z.output<O> : never;

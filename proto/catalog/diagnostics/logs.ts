@@ -1,0 +1,3 @@
+// logs diagnostics.
+// TODO(helper): definitions for this group.
+export const logsDiagnostics = [] as const;

@@ -1,0 +1,3 @@
+// network diagnostics.
+// TODO(helper): definitions for this group.
+export const networkDiagnostics = [] as const;

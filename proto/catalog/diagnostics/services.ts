@@ -1,0 +1,3 @@
+// services diagnostics.
+// TODO(helper): definitions for this group.
+export const servicesDiagnostics = [] as const;

@@ -1,0 +1,111 @@
+// Strict grammars for every kind of value a caller may send. Both the broker (MCP input) and the
+// agent (gRPC request) validate with these, so a value that reaches an argv slot or a file API has
+// already been proved to match. Every grammar refuses: a leading "-", NUL, control characters
+// (newline included), and anything longer than its stated bound.
+import { z } from "zod";
+
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f]/;
+
+/** A string refusing control characters and a leading "-", then matching `re`. */
+function token(what: string, re: RegExp, max: number, hint: string) {
+  return z
+    .string()
+    .max(max, { message: `${what} is longer than ${max} characters` })
+    .refine((s) => !CONTROL.test(s), { message: `${what} contains a control character (NUL, newline, …)` })
+    .refine((s) => !s.startsWith("-"), { message: `${what} must not start with "-"` })
+    .refine((s) => re.test(s), { message: `${what} is not valid: ${hint}` });
+}
+
+const UNIT_SUFFIXES = [
+  "service", "socket", "target", "timer", "mount", "automount", "swap", "path", "slice", "scope", "device",
+];
+
+/** A systemd unit name: "nginx", "nginx.service", "getty@tty1.service". No globs. */
+export const unitName = token(
+  "unit name",
+  new RegExp(String.raw`^[A-Za-z0-9:_.@\\-]{1,250}$`),
+  256,
+  "letters, digits and : _ . @ - \\ only, no globs or spaces (e.g. nginx.service)",
+);
+
+/** Canonical form: a name without a known unit suffix gets ".service" (as systemctl does). */
+export function canonicalUnit(name: string): string {
+  const dot = name.lastIndexOf(".");
+  const suffix = dot >= 0 ? name.slice(dot + 1) : "";
+  return UNIT_SUFFIXES.includes(suffix) ? name : `${name}.service`;
+}
+
+/** A podman container name or (partial) ID. */
+export const containerName = token(
+  "container name",
+  /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/,
+  128,
+  "letters, digits and _ . - only, starting with a letter or digit",
+);
+
+/** An absolute path without "..", "//" or "/./" segments (the agent re-checks the opened file). */
+export const absolutePath = token(
+  "path",
+  /^\/[^\u0000]*$/,
+  4096,
+  "an absolute path starting with /",
+).refine((p) => !p.split("/").some((seg) => seg === ".." || seg === "."), {
+  message: 'path must not contain "." or ".." segments',
+});
+
+/** A DNS host name (RFC 1123 labels) or an IPv4/IPv6 literal. */
+export const hostName = token(
+  "host",
+  /^(?:(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(?:\.(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?))*\.?|[0-9.]{7,15}|[0-9A-Fa-f:.]{2,45})$/,
+  253,
+  "a DNS name (letters, digits, - and .) or an IP address",
+);
+
+/** A DNS name to resolve; also allows "_" labels (SRV: _sip._tcp.example.org). */
+export const dnsName = token(
+  "name",
+  /^(?:[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9])?)(?:\.(?:[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9])?))*\.?$|^[0-9A-Fa-f:.]{2,45}$/,
+  253,
+  "a DNS name (letters, digits, _ - and .) or an IP address",
+);
+
+/** An IPv4 or IPv6 literal. */
+export const ipAddress = token("server", /^(?:[0-9]{1,3}(?:\.[0-9]{1,3}){3}|[0-9A-Fa-f:.]{2,45})$/, 45, "an IPv4 or IPv6 address");
+
+/** A user name as useradd accepts it. */
+export const userName = token("user", /^[a-z_][a-z0-9_.-]{0,31}\$?$/, 33, "a POSIX user name (e.g. www-data)");
+
+/** A literal substring (free text, but no control characters and bounded). */
+export function literalText(what: string, max = 256) {
+  return z
+    .string()
+    .min(1, { message: `${what} must not be empty` })
+    .max(max, { message: `${what} is longer than ${max} characters` })
+    .refine((s) => !CONTROL.test(s), { message: `${what} contains a control character (NUL, newline, …)` });
+}
+
+/**
+ * A journal time specification as journalctl --since/--until accept it, restricted to a safe
+ * subset: relative ("-1h", "-30min", "-2d"), "now", "today", "yesterday", or an absolute
+ * "YYYY-MM-DD[ HH:MM[:SS]]".
+ */
+export const journalTime = z
+  .string()
+  .max(32, { message: "time is longer than 32 characters" })
+  .refine((s) => /^(?:-\d{1,6}(?:s|sec|m|min|h|d|w)|now|today|yesterday|\d{4}-\d{2}-\d{2}(?: \d{2}:\d{2}(?::\d{2})?)?)$/.test(s), {
+    message: 'time must be relative ("-1h", "-30min", "-2d"), "now", "today", "yesterday" or "YYYY-MM-DD[ HH:MM[:SS]]"',
+  });
+
+export const PRIORITIES = ["emerg", "alert", "crit", "err", "warning", "notice", "info", "debug"] as const;
+export const priority = z.enum(PRIORITIES);
+
+/** A journal cursor as journalctl prints it ("s=…;i=…;b=…;m=…;t=…;x=…"). */
+export const journalCursor = token("cursor", /^[A-Za-z0-9=;]{1,512}$/, 512, "a journal cursor from a previous page");
+
+export const tcpPort = z.number().int().min(1).max(65535);
+
+/** A bounded count with a default: 0 from proto means "use the default". */
+export function count(min: number, max: number, def: number) {
+  return z.number().int().min(min).max(max).default(def);
+}

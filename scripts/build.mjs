@@ -1,0 +1,40 @@
+#!/usr/bin/env node
+// Bundles every entry point into one CommonJS file with esbuild and writes each metafile beside
+// it (dist/meta/), which test/agent/bundle-guard.test.ts reads to prove what a bundle contains.
+import { build } from "esbuild";
+import { mkdirSync, writeFileSync, readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = join(dirname(fileURLToPath(import.meta.url)), "..");
+const pkg = JSON.parse(readFileSync(join(root, "package.json"), "utf8"));
+
+export const ENTRIES = [
+  { name: "hostward", entry: "broker/src/cli.ts", out: "dist/hostward.cjs" },
+  { name: "hostward-reader", entry: "agent/src/main-reader.ts", out: "dist/agent/hostward-reader.cjs" },
+  { name: "hostward-operator", entry: "agent/src/main-operator.ts", out: "dist/agent/hostward-operator.cjs" },
+];
+
+mkdirSync(join(root, "dist/meta"), { recursive: true });
+const only = process.argv.slice(2);
+await Promise.all(
+  ENTRIES.filter((e) => only.length === 0 || only.includes(e.name)).map(async (e) => {
+    const result = await build({
+      entryPoints: [join(root, e.entry)],
+      outfile: join(root, e.out),
+      bundle: true,
+      platform: "node",
+      target: "node20",
+      format: "cjs",
+      sourcemap: "linked",
+      metafile: true,
+      legalComments: "none",
+      logLevel: "warning",
+      define: { HOSTWARD_VERSION: JSON.stringify(pkg.version) },
+      banner: { js: "#!/usr/bin/env node\n// Bundled by scripts/build.mjs; do not edit." },
+      // Optional native/transport modules that the bundled code never loads at run time.
+      external: ["pino-pretty", "osx-temperature-sensor"],
+    });
+    writeFileSync(join(root, "dist/meta", `${e.name}.json`), JSON.stringify(result.metafile));
+  }),
+);
