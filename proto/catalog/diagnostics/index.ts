@@ -1,5 +1,6 @@
 // The full diagnostic catalog, in the order tools are listed.
 import { healthDiagnostics } from "./health";
+import { journalDiagnostics } from "./journal";
 import { logsDiagnostics } from "./logs";
 import { networkDiagnostics } from "./network";
 import { servicesDiagnostics } from "./services";
@@ -9,10 +10,11 @@ export const diagnostics = [
   ...systemDiagnostics,
   ...servicesDiagnostics,
   ...networkDiagnostics,
+  ...journalDiagnostics,
   ...logsDiagnostics,
   ...healthDiagnostics,
 ] as const;
 
 export type AnyDiagnostic = (typeof diagnostics)[number];
 
-export { healthDiagnostics, logsDiagnostics, networkDiagnostics, servicesDiagnostics, systemDiagnostics };
+export { healthDiagnostics, journalDiagnostics, logsDiagnostics, networkDiagnostics, servicesDiagnostics, systemDiagnostics };

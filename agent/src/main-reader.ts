@@ -1,0 +1,3 @@
+// Entry point of the reader agent bundle: not written yet.
+process.stderr.write("hostward-reader: not implemented yet\n");
+process.exitCode = 1;

@@ -1,0 +1,5 @@
+// hostward pki: not written yet.
+export async function run(_argv: string[]): Promise<number> {
+  process.stderr.write("hostward pki: not implemented yet\n");
+  return 1;
+}
