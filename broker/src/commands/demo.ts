@@ -1,4 +1,4 @@
-// hostward demo: not written yet.
+// hostward demo: being written (lead's WIP lives outside the tree until its dependencies land).
 export async function run(_argv: string[]): Promise<number> {
   process.stderr.write("hostward demo: not implemented yet\n");
   return 1;

@@ -1,0 +1,203 @@
+// A local fleet for trying hostward without root or a second machine: a private CA, N agents
+// (both roles) on 127.0.0.1 with ports chosen by the kernel, and a broker configuration (inventory,
+// policy, client certificates) that `hostward serve --config DIR` uses as it is.
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync, renameSync } from "node:fs";
+import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { stringify } from "yaml";
+import { createCa, issueAgentCert, issueClientCert, writePem } from "../pki";
+import { configFiles } from "../paths";
+import { isOurAgent, launchAgent, type Role } from "./launcher";
+
+export interface FleetAgent {
+  host: string;
+  role: Role;
+  pid: number;
+  port: number;
+}
+
+export interface FleetState {
+  dir: string;
+  startedAt: string;
+  agents: FleetAgent[];
+}
+
+const ROLES: Role[] = ["reader", "operator"];
+/** Tags cycle so that `tag:web` and `tag:db` select different hosts in the demo and tests. */
+const TAG_CYCLE = [["web"], ["db"], ["web", "edge"]];
+
+export function fleetFile(dir: string): string {
+  return join(dir, "fleet.json");
+}
+
+export function readFleet(dir: string): FleetState | null {
+  const f = fleetFile(dir);
+  if (!existsSync(f)) return null;
+  return JSON.parse(readFileSync(f, "utf8")) as FleetState;
+}
+
+async function waitReady(file: string, pid: number, logFile: string, timeoutMs: number): Promise<number> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (existsSync(file)) {
+      const ready = JSON.parse(readFileSync(file, "utf8")) as { port: number };
+      return ready.port;
+    }
+    if (!isOurAgent(pid)) break;
+    await sleep(25);
+  }
+  const log = existsSync(logFile) ? readFileSync(logFile, "utf8").split("\n").slice(-5).join("\n") : "";
+  throw new Error(`agent (pid ${pid}) did not become ready within ${timeoutMs} ms; last log lines:\n${log}`);
+}
+
+export interface UpOptions {
+  dir: string;
+  hosts: number;
+  /** Extra roots that read_log_file/search_logs may read on the local agents. */
+  logRoots?: string[];
+}
+
+export async function fleetUp(opts: UpOptions): Promise<FleetState> {
+  const { dir } = opts;
+  if (!Number.isInteger(opts.hosts) || opts.hosts < 1 || opts.hosts > 50) {
+    throw new Error(`--hosts must be an integer from 1 to 50 (got ${opts.hosts})`);
+  }
+  const existing = readFleet(dir);
+  if (existing && existing.agents.some((a) => isOurAgent(a.pid))) {
+    throw new Error(`a local fleet is already running in ${dir}: run "hostward local down --dir ${dir}" first`);
+  }
+  const files = configFiles(dir);
+  mkdirSync(files.tlsDir, { recursive: true, mode: 0o700 });
+  mkdirSync(files.pkiDir, { recursive: true, mode: 0o700 });
+
+  // PKI: one CA for the fleet; the broker's client certificates, one per role.
+  const ca = await createCa({ commonName: "hostward local CA" });
+  writePem(join(files.pkiDir, "ca.crt"), ca.cert, { private: false });
+  writePem(join(files.pkiDir, "ca.key"), ca.key, { private: true });
+  writePem(files.caCert, ca.cert, { private: false });
+  for (const role of ROLES) {
+    const client = await issueClientCert(ca, { role, name: `hostward-broker-${role}`, validityHours: 24 });
+    writePem(files.clientCert(role), client.cert, { private: false });
+    writePem(files.clientKey(role), client.key, { private: true });
+  }
+
+  const state: FleetState = { dir, startedAt: new Date().toISOString(), agents: [] };
+  const inventory: Array<Record<string, unknown>> = [];
+  try {
+    for (let i = 1; i <= opts.hosts; i++) {
+      const host = `local${i}`;
+      const hostDir = join(dir, "agents", host);
+      const logDir = join(hostDir, "logs");
+      mkdirSync(logDir, { recursive: true, mode: 0o700 });
+      writeFileSync(join(logDir, "app.log"), sampleLog(host));
+      const cert = await issueAgentCert(ca, { host, dns: ["localhost"], ips: ["127.0.0.1"], validityDays: 30 });
+      writePem(join(hostDir, "ca.crt"), ca.cert, { private: false });
+      writePem(join(hostDir, "agent.crt"), cert.cert, { private: false });
+      writePem(join(hostDir, "agent.key"), cert.key, { private: true });
+      const ports: Record<Role, number> = { reader: 0, operator: 0 };
+      for (const role of ROLES) {
+        const configFile = join(hostDir, `${role}.yaml`);
+        writeFileSync(
+          configFile,
+          stringify({
+            role,
+            listen: { host: "127.0.0.1", port: 0 },
+            tls: { ca: join(hostDir, "ca.crt"), cert: join(hostDir, "agent.crt"), key: join(hostDir, "agent.key") },
+            logs: { roots: [logDir, ...(opts.logRoots ?? [])] },
+          }),
+        );
+        const readyFile = join(hostDir, `${role}.ready.json`);
+        rmSync(readyFile, { force: true });
+        const logFile = join(hostDir, `${role}.log`);
+        const pid = launchAgent(role, configFile, readyFile, logFile);
+        state.agents.push({ host, role, pid, port: 0 });
+        const port = await waitReady(readyFile, pid, logFile, 15_000);
+        ports[role] = port;
+        state.agents[state.agents.length - 1]!.port = port;
+      }
+      inventory.push({
+        name: host,
+        address: "127.0.0.1",
+        ports,
+        tags: ["local", ...(TAG_CYCLE[(i - 1) % TAG_CYCLE.length] ?? [])],
+        certName: host,
+      });
+    }
+  } catch (err) {
+    await stopAgents(state.agents);
+    throw err;
+  }
+
+  writeFileSync(
+    files.hosts,
+    `# Written by "hostward local up". Each host: where its agents listen and the name its certificate carries.\n${stringify({ hosts: inventory })}`,
+  );
+  writeFileSync(
+    files.policy,
+    `# Written by "hostward local up". Deny by default; deny wins over allow.\n${stringify({
+      rules: [
+        { target: "*", allow: ["group:system", "group:services", "group:network", "group:logs", "group:health"] },
+        { target: "tag:db", allow: [], deny: ["check_http", "test_connectivity"] },
+      ],
+    })}`,
+  );
+  writeFileSync(files.broker, `# Written by "hostward local up".\n${stringify({ stateDir: join(dir, "state") })}`);
+  const tmp = `${fleetFile(dir)}.tmp`;
+  writeFileSync(tmp, JSON.stringify(state, null, 2));
+  renameSync(tmp, fleetFile(dir));
+  return state;
+}
+
+async function stopAgents(agents: FleetAgent[]): Promise<number> {
+  const alive = agents.filter((a) => isOurAgent(a.pid));
+  for (const a of alive) {
+    try {
+      process.kill(a.pid, "SIGTERM");
+    } catch {
+      // already gone
+    }
+  }
+  const deadline = Date.now() + 5_000;
+  while (Date.now() < deadline && alive.some((a) => isOurAgent(a.pid))) await sleep(25);
+  for (const a of alive.filter((x) => isOurAgent(x.pid))) {
+    try {
+      process.kill(a.pid, "SIGKILL");
+    } catch {
+      // already gone
+    }
+  }
+  return alive.length;
+}
+
+export async function fleetDown(dir: string): Promise<number> {
+  const state = readFleet(dir);
+  if (!state) return 0;
+  const stopped = await stopAgents(state.agents);
+  rmSync(fleetFile(dir), { force: true });
+  return stopped;
+}
+
+/** Stops one agent of a running fleet (tests: an unreachable host). */
+export async function stopFleetAgent(dir: string, host: string, role: Role): Promise<void> {
+  const state = readFleet(dir);
+  const agent = state?.agents.find((a) => a.host === host && a.role === role);
+  if (!agent) throw new Error(`no ${role} agent for ${host} in ${dir}`);
+  await stopAgents([agent]);
+}
+
+function sampleLog(host: string): string {
+  const now = Date.now();
+  const lines: string[] = [];
+  for (let i = 0; i < 200; i++) {
+    const t = new Date(now - (200 - i) * 60_000).toISOString();
+    const level = i % 37 === 0 ? "ERROR" : i % 11 === 0 ? "WARN" : "INFO";
+    const msg =
+      level === "ERROR"
+        ? `upstream timeout after 30s talking to db (request ${1000 + i})`
+        : level === "WARN"
+          ? `slow request: ${200 + i} ms`
+          : `GET /api/items/${i} 200`;
+    lines.push(`${t} ${host} app[${4000 + (i % 3)}]: ${level} ${msg}`);
+  }
+  return `${lines.join("\n")}\n`;
+}
