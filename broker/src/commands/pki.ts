@@ -1,5 +1,183 @@
-// hostward pki: not written yet.
-export async function run(_argv: string[]): Promise<number> {
-  process.stderr.write("hostward pki: not implemented yet\n");
-  return 1;
+// hostward pki init | issue-agent | issue-client: the private CA without an openssl binary.
+// Everything is reported on stderr (stdout stays free for `hostward serve`'s MCP channel); only
+// --help goes to stdout.
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { configFiles, defaultConfigDir } from "../paths";
+import {
+  createCa,
+  describeCertificate,
+  issueAgentCert,
+  issueClientCert,
+  LIMITS,
+  PkiError,
+  ROLES,
+  writePem,
+  type PemPair,
+  type Role,
+} from "../pki/index";
+
+const USAGE = `Usage:
+  hostward pki init [--dir DIR] [--force]
+      Create the CA (DIR/ca.crt, DIR/ca.key). Refuses to replace an existing CA without --force.
+  hostward pki issue-agent HOST [--dns NAME]... [--ip ADDR]... [--days N] [--out DIR] [--dir DIR]
+      Issue an agent's server certificate (serverAuth only; SAN DNS HOST + each --dns, SAN IP
+      each --ip; default ${LIMITS.agentDays.default} days). Writes OUT/HOST.crt, OUT/HOST.key and
+      OUT/ca.crt (default OUT: DIR/agents). Install them on the host as
+      /etc/hostward/tls/agent.crt, agent.key and ca.crt.
+  hostward pki issue-client --role reader|operator [--name NAME] [--hours N] [--out DIR] [--dir DIR]
+      Issue the broker's client certificate for one role (clientAuth only, SAN URI
+      urn:hostward:role:ROLE; default ${LIMITS.clientHours.default} h, at most ${LIMITS.clientHours.max} h).
+      Writes OUT/ROLE.crt, OUT/ROLE.key and OUT/ca.crt (default OUT: the broker's TLS directory).
+
+DIR is the CA directory (default: the "pki" directory inside the broker configuration directory).
+`;
+
+class UsageError extends Error {}
+
+function say(line: string): void {
+  process.stderr.write(`${line}\n`);
+}
+
+function wholeNumber(flag: string, text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  if (!/^[0-9]{1,6}$/.test(text)) throw new UsageError(`${flag} must be a whole number (got ${JSON.stringify(text)})`);
+  return Number(text);
+}
+
+function caFiles(dir: string) {
+  return { cert: join(dir, "ca.crt"), key: join(dir, "ca.key") };
+}
+
+function readCa(dir: string): PemPair {
+  const files = caFiles(dir);
+  for (const file of [files.cert, files.key]) {
+    if (!existsSync(file)) throw new PkiError(`no CA in ${dir} (${file} is missing): run "hostward pki init" first`);
+  }
+  return { cert: readFileSync(files.cert, "utf8"), key: readFileSync(files.key, "utf8") };
+}
+
+function reportCertificate(path: string, pem: string): void {
+  const facts = describeCertificate(pem);
+  say(`  ${path}  ${facts.subject}${facts.sans.length ? `  [${facts.sans.join(", ")}]` : ""}  expires ${facts.notAfter.toISOString()}`);
+}
+
+function writePair(dir: string, base: string, pair: PemPair, ca: PemPair): void {
+  const certPath = join(dir, `${base}.crt`);
+  const keyPath = join(dir, `${base}.key`);
+  const caPath = join(dir, "ca.crt");
+  writePem(keyPath, pair.key, { private: true });
+  writePem(certPath, pair.cert, { private: false });
+  writePem(caPath, ca.cert, { private: false });
+  say("wrote:");
+  reportCertificate(certPath, pair.cert);
+  say(`  ${keyPath}  (private key, mode 0600)`);
+  reportCertificate(caPath, ca.cert);
+}
+
+async function init(argv: string[], defaultDir: string): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: { dir: { type: "string" }, force: { type: "boolean", default: false } },
+    allowPositionals: false,
+    strict: true,
+  });
+  const dir = values.dir ?? defaultDir;
+  const files = caFiles(dir);
+  const existing = [files.cert, files.key].filter((f) => existsSync(f));
+  if (existing.length > 0 && !values.force) {
+    say(`hostward pki init: ${existing.join(" and ")} already exist; pass --force to replace the CA (every certificate it issued stops being trusted)`);
+    return 1;
+  }
+  const ca = await createCa();
+  writePem(files.key, ca.key, { private: true });
+  writePem(files.cert, ca.cert, { private: false });
+  say("wrote:");
+  reportCertificate(files.cert, ca.cert);
+  say(`  ${files.key}  (CA private key, mode 0600: keep it off the hosts)`);
+  return 0;
+}
+
+async function issueAgent(argv: string[], defaultDir: string): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    options: {
+      dns: { type: "string", multiple: true, default: [] },
+      ip: { type: "string", multiple: true, default: [] },
+      days: { type: "string" },
+      out: { type: "string" },
+      dir: { type: "string" },
+    },
+    allowPositionals: true,
+    strict: true,
+  });
+  if (positionals.length !== 1) throw new UsageError(`issue-agent takes exactly one HOST (got ${positionals.length})`);
+  const host = positionals[0] as string;
+  const days = wholeNumber("--days", values.days);
+  const dir = values.dir ?? defaultDir;
+  const ca = readCa(dir);
+  const pair = await issueAgentCert(ca, { host, dns: values.dns, ips: values.ip, ...(days !== undefined && { validityDays: days }) });
+  writePair(values.out ?? join(dir, "agents"), host, pair, ca);
+  return 0;
+}
+
+async function issueClient(argv: string[], defaultDir: string, defaultTlsDir: string): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      role: { type: "string" },
+      name: { type: "string" },
+      hours: { type: "string" },
+      out: { type: "string" },
+      dir: { type: "string" },
+    },
+    allowPositionals: false,
+    strict: true,
+  });
+  if (values.role === undefined) throw new UsageError(`issue-client needs --role ${ROLES.join("|")}`);
+  if (!ROLES.includes(values.role as Role)) throw new UsageError(`--role must be ${ROLES.join(" or ")} (got ${JSON.stringify(values.role)})`);
+  const role = values.role as Role;
+  const hours = wholeNumber("--hours", values.hours);
+  const ca = readCa(values.dir ?? defaultDir);
+  const pair = await issueClientCert(ca, {
+    role,
+    ...(values.name !== undefined && { name: values.name }),
+    ...(hours !== undefined && { validityHours: hours }),
+  });
+  writePair(values.out ?? defaultTlsDir, role, pair, ca);
+  return 0;
+}
+
+export async function run(argv: string[]): Promise<number> {
+  const [sub, ...rest] = argv;
+  if (sub === undefined || sub === "--help" || sub === "-h" || sub === "help" || rest.includes("--help")) {
+    process.stdout.write(USAGE);
+    return sub === undefined ? 2 : 0;
+  }
+  const files = configFiles(defaultConfigDir());
+  try {
+    switch (sub) {
+      case "init":
+        return await init(rest, files.pkiDir);
+      case "issue-agent":
+        return await issueAgent(rest, files.pkiDir);
+      case "issue-client":
+        return await issueClient(rest, files.pkiDir, files.tlsDir);
+      default:
+        throw new UsageError(`unknown subcommand ${JSON.stringify(sub)} (init, issue-agent, issue-client)`);
+    }
+  } catch (err) {
+    // parseArgs throws TypeError with code ERR_PARSE_ARGS_* for unknown or malformed options.
+    const code = (err as { code?: string }).code;
+    if (err instanceof UsageError || (typeof code === "string" && code.startsWith("ERR_PARSE_ARGS"))) {
+      say(`hostward pki: ${(err as Error).message}\n\n${USAGE}`);
+      return 2;
+    }
+    if (err instanceof PkiError) {
+      say(`hostward pki: ${err.message}`);
+      return 1;
+    }
+    throw err;
+  }
 }

@@ -1,0 +1,100 @@
+// The three files of a broker configuration directory (contract 3), as strict zod schemas: unknown
+// keys are refused, every value is bounded. Cross-file checks (a policy naming an unknown host,
+// tool or group) live in load.ts, which knows the catalog.
+import { isAbsolute } from "node:path";
+import { z } from "zod";
+import { hostName, tcpPort } from "../../../proto/catalog/grammar";
+
+/** An inventory name or tag: no ",", ":", "*" or spaces, which carry meaning in target selectors. */
+const label = (what: string) =>
+  z
+    .string()
+    .max(63, { message: `${what} is longer than 63 characters` })
+    .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, {
+      message: `${what} must start with a letter or digit and contain only letters, digits, _ . - (no spaces, ",", ":" or "*")`,
+    });
+
+export const hostLabel = label("host name");
+export const tagLabel = label("tag");
+
+const DEFAULT_PORTS = { reader: 7443, operator: 7444 };
+
+export const HostEntrySchema = z.strictObject({
+  name: hostLabel,
+  /** Where the agent listens: a DNS name or an IP literal. */
+  address: hostName,
+  ports: z.strictObject({ reader: tcpPort.default(7443), operator: tcpPort.default(7444) }).default(DEFAULT_PORTS),
+  tags: z.array(tagLabel).max(64, { message: "at most 64 tags per host" }).default([]),
+  /** The DNS SAN expected on the agent's certificate; defaults to `name`. */
+  certName: hostName.optional(),
+});
+
+export const HostsFileSchema = z
+  .strictObject({ hosts: z.array(HostEntrySchema).max(10_000, { message: "at most 10000 hosts" }) })
+  .superRefine((file, ctx) => {
+    const seen = new Map<string, number>();
+    file.hosts.forEach((h, i) => {
+      const first = seen.get(h.name);
+      if (first !== undefined) {
+        ctx.addIssue({ code: "custom", path: ["hosts", i, "name"], message: `duplicate host name "${h.name}" (first defined at hosts.${first})` });
+      } else seen.set(h.name, i);
+    });
+  });
+
+/** A policy target: one host name, `tag:NAME` or `*` (a rule names one target; use several rules for more). */
+export const RuleTargetSchema = z
+  .string()
+  .max(80, { message: "target is longer than 80 characters" })
+  .refine((t) => t === "*" || (t.startsWith("tag:") ? tagLabel.safeParse(t.slice(4)).success : hostLabel.safeParse(t).success), {
+    message: 'target must be one host name, "tag:NAME" or "*"',
+  });
+
+/** A tool reference in a rule: a tool name, `group:NAME` or `*` (checked against the catalog in load.ts). */
+const toolRef = z.string().max(128).regex(/^(?:\*|group:[a-z]+|[a-z][a-z0-9_]*)$/, {
+  message: 'must be a tool name (snake_case), "group:NAME" or "*"',
+});
+
+export const PolicyRuleSchema = z.strictObject({
+  target: RuleTargetSchema,
+  allow: z.array(toolRef).max(1000).default([]),
+  deny: z.array(toolRef).max(1000).default([]),
+});
+
+export const PolicyFileSchema = z.strictObject({
+  rules: z.array(PolicyRuleSchema).max(10_000, { message: "at most 10000 rules" }),
+});
+
+const absolutePath = z.string().min(1).max(4096).refine((p) => isAbsolute(p), { message: "must be an absolute path" });
+
+export const DEFAULT_FANOUT = { concurrency: 32, hostTimeoutMs: 10_000 };
+export const DEFAULT_MAX_OUTPUT_BYTES = 262_144;
+
+export const BrokerFileSchema = z.strictObject({
+  /** Where the audit log and the HTTP token live; default: the platform's state directory. */
+  stateDir: absolutePath.optional(),
+  /** Log to this file instead of stderr (never stdout: stdout is the MCP channel). */
+  logFile: absolutePath.optional(),
+  fanout: z
+    .strictObject({
+      concurrency: z.number().int().min(1).max(1024).default(DEFAULT_FANOUT.concurrency),
+      hostTimeoutMs: z.number().int().min(100).max(300_000).default(DEFAULT_FANOUT.hostTimeoutMs),
+    })
+    .default(DEFAULT_FANOUT),
+  /** Cap on one tool result's structured content, bytes of JSON. */
+  maxOutputBytes: z.number().int().min(4096).max(16 * 1024 * 1024).default(DEFAULT_MAX_OUTPUT_BYTES),
+});
+
+export type HostEntry = z.output<typeof HostEntrySchema>;
+export type PolicyRule = z.output<typeof PolicyRuleSchema>;
+export type Policy = z.output<typeof PolicyFileSchema>;
+export type BrokerSettings = z.output<typeof BrokerFileSchema>;
+
+/** A loaded, cross-checked configuration. Immutable: reload builds a new one. */
+export interface BrokerConfig {
+  dir: string;
+  hosts: readonly HostEntry[];
+  policy: Policy;
+  settings: BrokerSettings;
+  /** sha256 of the three files' bytes, to tell a real change from a no-op reload. */
+  digest: string;
+}

@@ -1,0 +1,63 @@
+// Holds the live configuration and swaps it atomically on reload: a reload that fails validation
+// leaves the previous configuration in place and reports why.
+import type { BrokerConfig, HostEntry } from "./schema";
+import { ConfigError, loadBrokerConfig } from "./load";
+
+export interface ConfigChanges {
+  added: string[];
+  removed: string[];
+  /** Hosts whose address, ports, tags or certName changed. */
+  changed: string[];
+  policyChanged: boolean;
+  settingsChanged: boolean;
+}
+
+export type ReloadOutcome = { ok: true; config: BrokerConfig; changes: ConfigChanges } | { ok: false; problems: string[] };
+
+export function diffConfigs(before: BrokerConfig, after: BrokerConfig): ConfigChanges {
+  const old = new Map(before.hosts.map((h) => [h.name, h]));
+  const next = new Map(after.hosts.map((h) => [h.name, h]));
+  const same = (a: HostEntry, b: HostEntry) => JSON.stringify(a) === JSON.stringify(b);
+  return {
+    added: after.hosts.filter((h) => !old.has(h.name)).map((h) => h.name),
+    removed: before.hosts.filter((h) => !next.has(h.name)).map((h) => h.name),
+    changed: after.hosts.filter((h) => old.has(h.name) && !same(old.get(h.name)!, h)).map((h) => h.name),
+    policyChanged: JSON.stringify(before.policy) !== JSON.stringify(after.policy),
+    settingsChanged: JSON.stringify(before.settings) !== JSON.stringify(after.settings),
+  };
+}
+
+export class ConfigStore {
+  #current: BrokerConfig;
+  readonly #listeners = new Set<(config: BrokerConfig, changes: ConfigChanges) => void>();
+
+  constructor(
+    initial: BrokerConfig,
+    private readonly load: (dir: string) => BrokerConfig = (dir) => loadBrokerConfig(dir),
+  ) {
+    this.#current = initial;
+  }
+
+  get current(): BrokerConfig {
+    return this.#current;
+  }
+
+  /** Called after every successful reload (e.g. to close channels of changed hosts). */
+  onChange(listener: (config: BrokerConfig, changes: ConfigChanges) => void): void {
+    this.#listeners.add(listener);
+  }
+
+  reload(): ReloadOutcome {
+    let next: BrokerConfig;
+    try {
+      next = this.load(this.#current.dir);
+    } catch (err) {
+      if (err instanceof ConfigError) return { ok: false, problems: err.problems };
+      return { ok: false, problems: [(err as Error).message] };
+    }
+    const changes = diffConfigs(this.#current, next);
+    this.#current = next;
+    for (const l of this.#listeners) l(next, changes);
+    return { ok: true, config: next, changes };
+  }
+}
