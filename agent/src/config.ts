@@ -6,7 +6,8 @@ import { z } from "zod";
 const absPath = z.string().startsWith("/", { message: "must be an absolute path" });
 
 export const AgentConfigSchema = z.strictObject({
-  /** Which role this process serves; the systemd unit passes --role, which wins. */
+  /** The role is fixed by the entry point (hostward-reader / hostward-operator); when set here it
+   *  must match it, so a config written for one unit cannot silently configure the other. */
   role: z.enum(["reader", "operator"]).optional(),
   listen: z
     .strictObject({
@@ -80,4 +81,9 @@ export function loadAgentConfig(file: string): AgentConfig {
     throw new ConfigError(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
   return parseAgentConfig(text, file);
+}
+
+/** The configuration used when no file exists at the default path and no --config was given. */
+export function defaultAgentConfig(): AgentConfig {
+  return AgentConfigSchema.parse({});
 }

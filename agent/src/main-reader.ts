@@ -1,3 +1,13 @@
-// Entry point of the reader agent bundle: not written yet.
-process.stderr.write("hostward-reader: not implemented yet\n");
-process.exitCode = 1;
+// Entry point of the reader agent bundle (dist/agent/hostward-reader.cjs): DiagnosticsService
+// and health, nothing else. It never imports action code (test/agent/bundle-guard.test.ts).
+import { diagnostics } from "../../proto/catalog/diagnostics/index";
+import { catalogHash } from "../../proto/catalog/hash";
+import { addDiagnosticsService } from "./server/diagnostics-service";
+import { runAgent } from "./server/run-agent";
+
+runAgent({
+  role: "reader",
+  serviceName: "hostward.v1.DiagnosticsService",
+  catalogHash: () => catalogHash(diagnostics),
+  register: (server, ctx) => addDiagnosticsService(server, { config: ctx.config, agent: ctx.agent, limit: ctx.limit }),
+});

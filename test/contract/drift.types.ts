@@ -9,7 +9,8 @@ import type { diagnostics } from "../../proto/catalog/diagnostics/index";
 export type Equals<X, Y> = (<T>() => T extends X ? 1 : 2) extends <T>() => T extends Y ? 1 : 2 ? true : false;
 
 type WidenValue<V> = V extends string ? string : V extends number ? number : V extends boolean ? boolean : V extends readonly (infer E)[] ? WidenValue<E>[] : V;
-export type Widen<T> = { [K in keyof T]: WidenValue<T[K]> };
+// zod 4 types `z.strictObject({})` as Record<string, never>; ts-proto types an empty message as {}.
+export type Widen<T> = string extends keyof T ? {} : { [K in keyof T]: WidenValue<T[K]> };
 
 type SnakeToCamel<S extends string> = S extends `${infer H}_${infer T}` ? `${H}${Capitalize<SnakeToCamel<T>>}` : S;
 

@@ -1,8 +1,18 @@
-// Host health diagnostics.
+// Host health diagnostics: time synchronisation, pending reboot, the agent itself.
 import { healthDiagnostics } from "../../../proto/catalog/diagnostics/health";
 import type { HandlerMap } from "./context";
+import { readRebootRequired } from "./proc/reboot-required";
+import { readTimeSync } from "./proc/time-sync";
 
 export const healthHandlers: HandlerMap<typeof healthDiagnostics> = {
+  async get_time_sync(_input, ctx) {
+    return readTimeSync(ctx.signal);
+  },
+
+  async get_reboot_required() {
+    return readRebootRequired();
+  },
+
   async get_agent_info(_input, ctx) {
     return {
       version: ctx.agent.version,

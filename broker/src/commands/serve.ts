@@ -1,5 +1,155 @@
-// hostward serve: not written yet.
-export async function run(_argv: string[]): Promise<number> {
-  process.stderr.write("hostward serve: not implemented yet\n");
-  return 1;
+// hostward serve [--config DIR] [--http HOST:PORT [--allow-remote] [--allow-host NAME]…]
+// The MCP server. stdio by default (stdout carries MCP only; logs go to stderr or broker.yaml's
+// logFile). With --http, streamable HTTP on loopback with a bearer token.
+import { randomBytes } from "node:crypto";
+import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { HostCallError } from "../agents/errors";
+import { createBroker, type Broker } from "../broker";
+import { ConfigError } from "../config/load";
+import { isLoopbackHost, startHttpServer, type HttpToken } from "../mcp/http";
+import { createMcpFetch, loopbackHostnames, serveOnStdio, type ServerInfo } from "../mcp/sdk";
+import { allTools } from "../mcp/tools/index";
+import { defaultConfigDir } from "../paths";
+
+const USAGE = `Usage: hostward serve [--config DIR] [--http HOST:PORT [--allow-remote] [--allow-host NAME]...]
+
+Runs the hostward MCP server.
+  --config DIR        broker configuration directory (hosts.yaml, policy.yaml, broker.yaml, tls/)
+                      default: ${defaultConfigDir()}
+  --http HOST:PORT    serve streamable HTTP at http://HOST:PORT/mcp instead of stdio; HOST must be
+                      a loopback address unless --allow-remote. Bearer token: $HOSTWARD_HTTP_TOKEN,
+                      or a generated one written to the state directory (its path is printed).
+  --allow-remote      allow a non-loopback HOST (exposes the broker to the network)
+  --allow-host NAME   also accept this Host header / Origin hostname (repeatable)
+`;
+
+const INSTRUCTIONS =
+  'hostward runs typed, read-only diagnostics on Linux hosts through agents; there is no shell. Every diagnostic takes `target`: a host name, "tag:NAME", a comma list, or "*" (see list_hosts). Results come per host; use plan for a dry run of what policy allows.';
+
+export function parseListen(value: string): { host: string; port: number } | undefined {
+  const m = /^(\[[0-9A-Fa-f:.]+\]|[^:[\]]+):(\d{1,5})$/.exec(value);
+  if (!m || m[1] === undefined || m[2] === undefined) return undefined;
+  const port = Number(m[2]);
+  if (port > 65535) return undefined;
+  return { host: m[1], port };
+}
+
+function fail(message: string, code = 1): number {
+  process.stderr.write(`hostward serve: ${message}\n`);
+  return code;
+}
+
+function httpToken(broker: Broker): { token: HttpToken; file?: string } {
+  const fromEnv = process.env.HOSTWARD_HTTP_TOKEN;
+  if (fromEnv !== undefined && fromEnv !== "") {
+    if (fromEnv.length < 16) throw new Error("HOSTWARD_HTTP_TOKEN is shorter than 16 characters");
+    return { token: { value: fromEnv, label: "env:HOSTWARD_HTTP_TOKEN" } };
+  }
+  const value = randomBytes(32).toString("base64url");
+  mkdirSync(broker.stateDir, { recursive: true, mode: 0o700 });
+  const file = join(broker.stateDir, "http-token");
+  writeFileSync(file, `${value}\n`, { mode: 0o600 });
+  chmodSync(file, 0o600);
+  return { token: { value, label: `generated:${file}` }, file };
+}
+
+function waitForSignal(): Promise<string> {
+  return new Promise((resolve) => {
+    for (const sig of ["SIGTERM", "SIGINT"] as const) process.once(sig, () => resolve(sig));
+  });
+}
+
+export async function run(argv: string[]): Promise<number> {
+  let values: { config?: string; http?: string; "allow-remote"?: boolean; "allow-host"?: string[]; help?: boolean };
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        config: { type: "string" },
+        http: { type: "string" },
+        "allow-remote": { type: "boolean" },
+        "allow-host": { type: "string", multiple: true },
+        help: { type: "boolean", short: "h" },
+      },
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (err) {
+    return fail(`${(err as Error).message}\n\n${USAGE}`, 2);
+  }
+  if (values.help) {
+    process.stderr.write(USAGE);
+    return 0;
+  }
+  const listen = values.http === undefined ? undefined : parseListen(values.http);
+  if (values.http !== undefined && !listen) return fail(`--http must be HOST:PORT (e.g. 127.0.0.1:8765), got "${values.http}"`, 2);
+  if (listen && !isLoopbackHost(listen.host) && !values["allow-remote"]) {
+    return fail(`refusing to listen on ${listen.host}: not a loopback address (pass --allow-remote to expose the broker to the network)`, 2);
+  }
+
+  const configDir = values.config ?? defaultConfigDir();
+  let broker: Broker;
+  try {
+    broker = createBroker(configDir);
+  } catch (err) {
+    if (err instanceof ConfigError) return fail(`${configDir}: ${err.message}`);
+    return fail((err as Error).message);
+  }
+  try {
+    broker.pool.credentials("reader");
+  } catch (err) {
+    if (err instanceof HostCallError) return fail(`${err.message} (create it with "hostward pki issue-client --role reader")`);
+    throw err;
+  }
+
+  const info: ServerInfo = { name: "hostward", version: broker.version, instructions: INSTRUCTIONS };
+  const tools = allTools(broker);
+  const transport = listen ? "http" : "stdio";
+  broker.audit.append({ event: "broker.start", pid: process.pid, transport, configDir, version: broker.version, catalogHash: broker.catalogHash, tools: tools.length });
+  broker.logger.info({ configDir, transport, hosts: broker.config.current.hosts.length, tools: tools.length, audit: broker.audit.file }, "broker started");
+  const onerror = (err: Error) => broker.logger.error({ err: err.message }, "MCP transport error");
+
+  if (!listen) {
+    const handle = serveOnStdio(info, tools, onerror);
+    const reason = await Promise.race([
+      waitForSignal(),
+      new Promise<string>((resolve) => process.stdin.once("end", () => resolve("stdin closed")).once("close", () => resolve("stdin closed"))),
+    ]);
+    broker.logger.info({ reason }, "broker stopping");
+    await handle.close().catch(() => undefined);
+    broker.pool.close();
+    setTimeout(() => process.exit(0), 1000).unref();
+    return 0;
+  }
+
+  let token: { token: HttpToken; file?: string };
+  try {
+    token = httpToken(broker);
+  } catch (err) {
+    return fail((err as Error).message);
+  }
+  const mcp = createMcpFetch(info, tools, onerror);
+  const allowedHosts = [...loopbackHostnames(), ...(values["allow-remote"] ? [listen.host] : []), ...(values["allow-host"] ?? [])];
+  let started: Awaited<ReturnType<typeof startHttpServer>>;
+  try {
+    started = await startHttpServer(mcp.fetch, { host: listen.host, port: listen.port, token: token.token, allowedHosts, logger: broker.logger });
+  } catch (err) {
+    return fail(`cannot listen on ${values.http}: ${(err as Error).message}`);
+  }
+  process.stderr.write(
+    `hostward serve: MCP over HTTP at ${started.url}\n` +
+      (token.file ? `hostward serve: bearer token in ${token.file}\n` : "hostward serve: bearer token from $HOSTWARD_HTTP_TOKEN\n"),
+  );
+  broker.logger.info({ url: started.url, token: token.token.label }, "HTTP transport listening");
+  const reason = await waitForSignal();
+  broker.logger.info({ reason }, "broker stopping");
+  const closed = new Promise<void>((resolve) => started.server.close(() => resolve()));
+  started.server.closeAllConnections();
+  await closed;
+  await mcp.close().catch(() => undefined);
+  broker.pool.close();
+  setTimeout(() => process.exit(0), 1000).unref();
+  return 0;
 }

@@ -62,13 +62,13 @@ function readYaml(file: string, required: boolean): RawFile {
   return { text, problems: [], value: doc.toJS() ?? {} };
 }
 
-/** Cross-checks policy.yaml against the inventory and the tool catalog. */
-export function checkPolicy(file: string, policy: Policy, hosts: readonly HostEntry[], tools: ReadonlyMap<string, PolicyTool>): string[] {
+/** Cross-checks policy.yaml against the inventory (when it loaded) and the tool catalog. */
+export function checkPolicy(file: string, policy: Policy, hosts: readonly HostEntry[] | undefined, tools: ReadonlyMap<string, PolicyTool>): string[] {
   const problems: string[] = [];
-  const names = new Set(hosts.map((h) => h.name));
+  const names = new Set(hosts?.map((h) => h.name));
   const groups = new Set<string>(GROUPS);
   policy.rules.forEach((rule, i) => {
-    if (rule.target !== "*" && !rule.target.startsWith("tag:") && !names.has(rule.target)) {
+    if (hosts && rule.target !== "*" && !rule.target.startsWith("tag:") && !names.has(rule.target)) {
       problems.push(`${file}: rules.${i}.target: unknown host "${rule.target}" (not in hosts.yaml)`);
     }
     for (const list of ["allow", "deny"] as const) {
@@ -99,7 +99,7 @@ export function loadBrokerConfig(dir: string, tools: ReadonlyMap<string, PolicyT
   if (hosts && !hosts.success) problems.push(...formatIssues(files.hosts, hosts.error));
   if (policy && !policy.success) problems.push(...formatIssues(files.policy, policy.error));
   if (settings && !settings.success) problems.push(...formatIssues(files.broker, settings.error));
-  if (hosts?.success && policy?.success) problems.push(...checkPolicy(files.policy, policy.data, hosts.data.hosts, tools));
+  if (policy?.success) problems.push(...checkPolicy(files.policy, policy.data, hosts?.success ? hosts.data.hosts : undefined, tools));
 
   if (problems.length > 0 || !hosts?.success || !policy?.success || !settings?.success) throw new ConfigError(problems);
 

@@ -47,7 +47,8 @@ export class ConfigStore {
     this.#listeners.add(listener);
   }
 
-  reload(): ReloadOutcome {
+  /** Loads and validates the files without applying them. */
+  prepare(): ReloadOutcome {
     let next: BrokerConfig;
     try {
       next = this.load(this.#current.dir);
@@ -55,9 +56,20 @@ export class ConfigStore {
       if (err instanceof ConfigError) return { ok: false, problems: err.problems };
       return { ok: false, problems: [(err as Error).message] };
     }
+    return { ok: true, config: next, changes: diffConfigs(this.#current, next) };
+  }
+
+  /** Swaps in a prepared configuration (one assignment: calls see the old or the new, never a mix). */
+  commit(next: BrokerConfig): ConfigChanges {
     const changes = diffConfigs(this.#current, next);
     this.#current = next;
     for (const l of this.#listeners) l(next, changes);
-    return { ok: true, config: next, changes };
+    return changes;
+  }
+
+  reload(): ReloadOutcome {
+    const prepared = this.prepare();
+    if (prepared.ok) this.commit(prepared.config);
+    return prepared;
   }
 }

@@ -5,7 +5,10 @@ import "reflect-metadata";
 import { webcrypto } from "node:crypto";
 import * as x509 from "@peculiar/x509";
 
-x509.cryptoProvider.set(webcrypto as unknown as Crypto);
+x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
+
+type CryptoKey = webcrypto.CryptoKey;
+type CryptoKeyPair = webcrypto.CryptoKeyPair;
 
 /** ECDSA P-256 with SHA-256: small keys, supported by every TLS stack hostward talks to. */
 const KEY_ALGORITHM = { name: "ECDSA", namedCurve: "P-256" } as const;
@@ -114,7 +117,7 @@ export async function issueCertificate(issuer: Issuer, spec: CertificateSpec): P
       extensions,
     });
   }
-  const pkcs8 = await webcrypto.subtle.exportKey("pkcs8", keys.privateKey as webcrypto.CryptoKey);
+  const pkcs8 = await webcrypto.subtle.exportKey("pkcs8", keys.privateKey);
   return { cert: cert.toString("pem"), key: keyToPem(pkcs8) };
 }
 

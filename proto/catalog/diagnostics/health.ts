@@ -2,6 +2,63 @@
 import { z } from "zod";
 import { defineDiagnostic } from "../define";
 
+/** Package names get_reboot_required returns at most. */
+export const REBOOT_PACKAGES_MAX = 100;
+/** Installed kernel versions get_reboot_required lists at most (newest kept). */
+export const KERNELS_MAX = 32;
+/** Deadline of the one timedatectl call of get_time_sync. */
+export const TIMEDATECTL_TIMEOUT_MS = 5000;
+
+export const getTimeSync = defineDiagnostic({
+  name: "get_time_sync",
+  group: "health",
+  title: "Time synchronisation",
+  summary:
+    "Whether the system clock is synchronised (NTP), which time daemon runs (systemd-timesyncd, chronyd, ntpd), the time zone and whether the RTC keeps local time. Uses timedatectl where systemd runs, otherwise files and /proc. Use it when logs, TLS or Kerberos suggest clock skew.",
+  input: z.strictObject({}),
+  output: z.object({
+    source: z
+      .enum(["timedatectl", "files"])
+      .describe('"timedatectl": systemd answered; "files": systemd is not running (or failed) and only files and /proc were read'),
+    synchronized: z
+      .boolean()
+      .nullable()
+      .describe("true when the kernel clock is NTP-synchronised; null when it cannot be told without systemd"),
+    ntpEnabled: z.boolean().nullable().describe("systemd's NTP= setting (a time service is enabled); null when unknown"),
+    ntpDaemons: z.array(z.string()).describe('time daemons found running: "systemd-timesyncd", "chronyd", "ntpd", …'),
+    timezone: z.string(),
+    localRtc: z.boolean().nullable().describe("true when the hardware clock keeps local time instead of UTC (discouraged)"),
+    systemTime: z.string().describe("the host's clock when it answered, ISO 8601 UTC: compare with your own"),
+    notes: z.array(z.string()).describe("why a value is null, or what fallback was used"),
+  }),
+  limits: [
+    `At most one process spawned (timedatectl show, deadline ${TIMEDATECTL_TIMEOUT_MS} ms), only when systemd is PID 1; otherwise reads files and /proc only.`,
+  ],
+  examples: [{ description: "Is the clock synchronised", input: {} }],
+});
+
+export const getRebootRequired = defineDiagnostic({
+  name: "get_reboot_required",
+  group: "health",
+  title: "Reboot required",
+  summary:
+    "Whether the host needs a reboot and why: Debian/Ubuntu's /run/reboot-required flag and the packages that set it, and a running kernel older than the newest installed one (any distribution). Use it after updates or before planning maintenance.",
+  input: z.strictObject({}),
+  output: z.object({
+    required: z.boolean(),
+    reasons: z.array(z.string()).describe("one sentence per reason; empty when no reboot is needed"),
+    packages: z.array(z.string()).describe("packages that asked for the reboot (/run/reboot-required.pkgs)"),
+    runningKernel: z.string().describe("uname -r"),
+    newestInstalledKernel: z.string().nullable().describe("newest of /lib/modules/* and /boot/vmlinuz-*; null when none is visible (containers)"),
+    installedKernels: z.array(z.string()).describe("installed kernel versions, oldest first"),
+    notes: z.array(z.string()),
+  }),
+  limits: [
+    `No arguments; reads /run, /boot and /lib/modules only, nothing spawned; at most ${REBOOT_PACKAGES_MAX} packages and ${KERNELS_MAX} kernels listed.`,
+  ],
+  examples: [{ description: "Does the host need a reboot after updates", input: {} }],
+});
+
 export const getAgentInfo = defineDiagnostic({
   name: "get_agent_info",
   group: "health",
@@ -13,7 +70,7 @@ export const getAgentInfo = defineDiagnostic({
     version: z.string(),
     role: z.enum(["reader", "operator"]),
     catalogHash: z.string().describe("SHA-256 of the catalog this agent serves; equal on broker and agent when they match"),
-    uptimeSeconds: z.number(),
+    uptimeSeconds: z.number().describe("seconds since this agent process started"),
     nodeVersion: z.string(),
     pid: z.number().int(),
   }),
@@ -21,5 +78,4 @@ export const getAgentInfo = defineDiagnostic({
   examples: [{ description: "Which agent build is running", input: {} }],
 });
 
-// TODO(helper): get_time_sync, get_reboot_required
-export const healthDiagnostics = [getAgentInfo] as const;
+export const healthDiagnostics = [getTimeSync, getRebootRequired, getAgentInfo] as const;

@@ -31,6 +31,9 @@ export function deviceType(name: string): string {
   return "disk";
 }
 
+/** Bus vendor ids sysfs shows instead of a name (virtio disks report the PCI id of Red Hat). */
+const VENDOR_IDS: Readonly<Record<string, string>> = { "0x1af4": "virtio" };
+
 /** sysfs "size" is always in 512-byte sectors, whatever the device's logical block size. */
 const SECTOR = 512;
 
@@ -50,7 +53,7 @@ async function describe(dir: string, name: string, parent: string | null, mounts
     parent,
     sizeBytes: Number(size ?? 0) * SECTOR,
     model,
-    vendor,
+    vendor: vendor === null ? null : VENDOR_IDS[vendor.toLowerCase()] ?? vendor,
     // Partitions inherit the disk's removable and rotational flags (the caller fills them).
     removable: removable === "1",
     rotational: rotational === null ? null : rotational === "1",

@@ -79,3 +79,10 @@ export async function readCpuInventory(): Promise<CpuInventory> {
     maxMhz: await maxClockMhz(),
   };
 }
+
+/** CPUs the kernel has online (host-wide, unlike availableParallelism() which follows affinity). */
+export async function onlineCpuCount(): Promise<number> {
+  const online = parseCpuList((await readAttribute("/sys/devices/system/cpu/online")) ?? "");
+  if (online.length > 0) return online.length;
+  return parseCpuinfo((await readOptional("/proc/cpuinfo")) ?? "").length || 1;
+}

@@ -1,7 +1,7 @@
 // Installed kernels (for get_reboot_required): /lib/modules/<version> directories that hold a
 // real module tree, and /boot/vmlinuz-<version> images.
-import { readdir } from "node:fs/promises";
-import { readOptional } from "./read";
+import { access, readdir } from "node:fs/promises";
+import { join } from "node:path";
 
 async function names(dir: string): Promise<string[]> {
   try {
@@ -13,15 +13,17 @@ async function names(dir: string): Promise<string[]> {
 
 /**
  * Package removal can leave an empty /lib/modules/<version> (or one holding only DKMS leftovers),
- * so a version counts only when its modules.dep exists or /boot holds its image.
+ * so a version counts only when its modules.dep exists or /boot holds its image. `root` lets tests
+ * point at a prepared tree; the diagnostic always reads "/".
  */
-export async function installedKernels(): Promise<string[]> {
+export async function installedKernels(root = "/"): Promise<string[]> {
   const found = new Set<string>();
-  for (const f of await names("/boot")) {
+  for (const f of await names(join(root, "boot"))) {
     if (f.startsWith("vmlinuz-")) found.add(f.slice("vmlinuz-".length));
   }
-  for (const v of await names("/lib/modules")) {
-    if ((await readOptional(`/lib/modules/${v}/modules.dep`).catch(() => null)) !== null) found.add(v);
+  for (const v of await names(join(root, "lib/modules"))) {
+    const hasTree = await access(join(root, "lib/modules", v, "modules.dep")).then(() => true, () => false);
+    if (hasTree) found.add(v);
   }
   return [...found].filter((v) => v !== "" && !v.endsWith(".old")).sort(compareVersions);
 }

@@ -2,17 +2,13 @@
 // thread-pool thread; we cannot cancel that thread, but we can (1) stop waiting for it and
 // (2) never start a second statfs on the same mount while the first is still stuck, so hung
 // mounts cannot eat the agent's whole thread pool (4 threads by default) one call at a time.
-import { statfs, type StatsFs } from "node:fs/promises";
+import type { StatsFs } from "node:fs";
+import { statfs } from "node:fs/promises";
 
 export type StatfsResult = { ok: true; stats: StatsFs } | { ok: false; error: string };
 
 /** statfs calls that have not returned yet, by path: a hung mount stays here until it answers. */
 const inFlight = new Map<string, Promise<StatsFs>>();
-
-/** Paths whose statfs from an earlier call still has not returned. */
-export function pendingStatfs(): string[] {
-  return [...inFlight.keys()];
-}
 
 export async function statfsWithTimeout(path: string, timeoutMs: number): Promise<StatfsResult> {
   if (inFlight.has(path)) {

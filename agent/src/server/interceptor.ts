@@ -1,0 +1,71 @@
+// The one server interceptor every call passes through, whatever its service: it authorises the
+// caller (authorise.ts) before the handler can run, and writes the single "rpc" log line when the
+// call ends — refusals, cancellations and deadline expiries included.
+import * as grpc from "@grpc/grpc-js";
+import { argDigest, logRpc, type Logger } from "../logging";
+import { authorise, splitPath } from "./authorise";
+import { callRecord, type CallRecord } from "./call-record";
+import { identifyCaller } from "./caller";
+
+function deadlinePassed(deadline: grpc.Deadline): boolean {
+  const at = deadline instanceof Date ? deadline.getTime() : deadline;
+  return Number.isFinite(at) && at <= Date.now();
+}
+
+export function createCallInterceptor(logger: Logger): grpc.ServerInterceptor {
+  return (methodDescriptor, call) => {
+    const started = performance.now();
+    const { service, method } = splitPath(methodDescriptor.path);
+    const identity = identifyCaller(call.getAuthContext().sslPeerCertificate);
+    const decision = authorise(service, identity);
+    const record: CallRecord = { argDigest: null, spawns: 0 };
+
+    let logged = false;
+    const finish = (code: grpc.status, details: string | undefined) => {
+      if (logged) return;
+      logged = true;
+      const error = record.error ?? (code === grpc.status.OK ? undefined : details);
+      logRpc(logger, {
+        method,
+        service,
+        caller: identity.caller,
+        argDigest: record.argDigest,
+        outcome: grpc.status[code] ?? String(code),
+        spawns: record.spawns,
+        durationMs: Math.round((performance.now() - started) * 100) / 100,
+        ...(error !== undefined && { error }),
+      });
+    };
+
+    const listener = new grpc.ServerListenerBuilder()
+      .withOnReceiveMetadata((metadata, next) => {
+        if (decision.allowed) {
+          next(metadata);
+          return;
+        }
+        // Not forwarding the metadata means the handler never starts and the request is never read.
+        record.error = decision.reason;
+        intercepted.sendStatus({ code: grpc.status.PERMISSION_DENIED, details: `permission denied: ${decision.reason}` });
+      })
+      .withOnReceiveMessage((message, next) => {
+        record.argDigest = argDigest(message);
+        next(message);
+      })
+      // grpc-js calls a unary handler synchronously on half-close: it runs inside this record.
+      .withOnReceiveHalfClose((next) => callRecord.run(record, next))
+      .withOnCancel(() => {
+        if (deadlinePassed(call.getDeadline())) finish(grpc.status.DEADLINE_EXCEEDED, "deadline exceeded");
+        else finish(grpc.status.CANCELLED, "cancelled by the caller");
+      })
+      .build();
+    const responder = new grpc.ResponderBuilder()
+      .withStart((next) => next(listener))
+      .withSendStatus((status, next) => {
+        finish(status.code ?? grpc.status.UNKNOWN, status.details);
+        next(status);
+      })
+      .build();
+    const intercepted = new grpc.ServerInterceptingCall(call, responder);
+    return intercepted;
+  };
+}

@@ -1,0 +1,157 @@
+// One gRPC client per host and role, created on first use, kept open and reused for every later
+// call (grpc-js reconnects by itself, with backoff, when an agent restarts). mTLS with the private
+// CA and the role's client certificate from DIR/tls; the agent's certificate must carry the host's
+// expected name (certName, default: the inventory name) whatever address it is reached at.
+import { readFileSync } from "node:fs";
+import * as grpc from "@grpc/grpc-js";
+import { fromServiceError, HostCallError } from "./errors";
+
+export type Role = "reader" | "operator";
+
+export interface ChannelHost {
+  name: string;
+  address: string;
+  ports: { reader: number; operator: number };
+  certName?: string;
+}
+
+export interface TlsFiles {
+  caCert: string;
+  clientCert(role: Role): string;
+  clientKey(role: Role): string;
+}
+
+export interface UnaryMethod<Req, Res> {
+  path: string;
+  requestSerialize(value: Req): Buffer;
+  /** When present, used to complete a partial request with proto3 defaults before encoding. */
+  requestDeserialize?(value: Buffer): Req;
+  responseDeserialize(value: Buffer): Res;
+}
+
+export interface ChannelPoolOptions {
+  /** Largest reply accepted from an agent, bytes. */
+  maxReceiveBytes: number;
+}
+
+/** host:port for grpc-js, with IPv6 literals in brackets. */
+export function grpcTarget(address: string, port: number): string {
+  return address.includes(":") && !address.startsWith("[") ? `[${address}]:${port}` : `${address}:${port}`;
+}
+
+export function expectedCertName(host: ChannelHost): string {
+  return host.certName ?? host.name;
+}
+
+export class ChannelPool {
+  readonly #clients = new Map<string, { client: grpc.Client; identity: string }>();
+  readonly #credentials = new Map<Role, grpc.ChannelCredentials>();
+
+  constructor(
+    private readonly tls: TlsFiles,
+    private readonly options: ChannelPoolOptions,
+  ) {}
+
+  /** The number of open clients (for tests and ping_hosts). */
+  get size(): number {
+    return this.#clients.size;
+  }
+
+  credentials(role: Role): grpc.ChannelCredentials {
+    const cached = this.#credentials.get(role);
+    if (cached) return cached;
+    const read = (file: string, what: string) => {
+      try {
+        return readFileSync(file);
+      } catch (err) {
+        throw new HostCallError("TLS_CONFIG", `cannot read the broker's ${what} ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+      }
+    };
+    const ca = read(this.tls.caCert, "CA certificate");
+    const key = read(this.tls.clientKey(role), `${role} client key`);
+    const cert = read(this.tls.clientCert(role), `${role} client certificate`);
+    let creds: grpc.ChannelCredentials;
+    try {
+      creds = grpc.credentials.createSsl(ca, key, cert);
+    } catch (err) {
+      throw new HostCallError("TLS_CONFIG", `the broker's ${role} TLS files in ${this.tls.caCert.replace(/[^/\\]+$/, "")} are unusable: ${(err as Error).message}`);
+    }
+    this.#credentials.set(role, creds);
+    return creds;
+  }
+
+  client(host: ChannelHost, role: Role): grpc.Client {
+    const key = `${role}\0${host.name}`;
+    const certName = expectedCertName(host);
+    const target = grpcTarget(host.address, host.ports[role]);
+    const identity = `${target}\0${certName}`;
+    const existing = this.#clients.get(key);
+    if (existing?.identity === identity) return existing.client;
+    existing?.client.close();
+    const client = new grpc.Client(target, this.credentials(role), {
+      "grpc.ssl_target_name_override": certName,
+      "grpc.default_authority": certName,
+      // Pings only while calls are in flight: detects a dead agent mid-call without idle chatter.
+      "grpc.keepalive_time_ms": 30_000,
+      "grpc.keepalive_timeout_ms": 10_000,
+      "grpc.keepalive_permit_without_calls": 0,
+      // A restarted agent is found again within seconds.
+      "grpc.initial_reconnect_backoff_ms": 500,
+      "grpc.max_reconnect_backoff_ms": 5_000,
+      "grpc.max_receive_message_length": this.options.maxReceiveBytes,
+      "grpc.max_send_message_length": 1024 * 1024,
+      "grpc.enable_retries": 0,
+    });
+    this.#clients.set(key, { client, identity });
+    return client;
+  }
+
+  /** One unary call with a deadline; failures become HostCallError with the gRPC status name. */
+  unary<Req, Res>(host: ChannelHost, role: Role, method: UnaryMethod<Req, Res>, request: Req, timeoutMs: number, metadata?: Record<string, string>): Promise<Res> {
+    return new Promise<Res>((resolve, reject) => {
+      let client: grpc.Client;
+      try {
+        client = this.client(host, role);
+      } catch (err) {
+        reject(err);
+        return;
+      }
+      const md = new grpc.Metadata();
+      for (const [k, v] of Object.entries(metadata ?? {})) md.set(k, v);
+      client.makeUnaryRequest(
+        method.path,
+        method.requestSerialize,
+        method.responseDeserialize,
+        request,
+        md,
+        { deadline: Date.now() + timeoutMs },
+        (err, value) => {
+          if (err) reject(fromServiceError(err, host.name));
+          else if (value === undefined) reject(new HostCallError("INTERNAL", `${host.name} sent an empty reply`));
+          else resolve(value);
+        },
+      );
+    });
+  }
+
+  /** Closes the clients of these hosts (changed or removed from the inventory). */
+  forget(hostNames: readonly string[]): void {
+    for (const [key, entry] of this.#clients) {
+      if (hostNames.includes(key.slice(key.indexOf("\0") + 1))) {
+        entry.client.close();
+        this.#clients.delete(key);
+      }
+    }
+  }
+
+  /** Re-reads the TLS files on next use (after a reload: client certificates are short-lived). */
+  resetCredentials(): void {
+    this.#credentials.clear();
+    for (const entry of this.#clients.values()) entry.client.close();
+    this.#clients.clear();
+  }
+
+  close(): void {
+    this.resetCredentials();
+  }
+}

@@ -1,0 +1,39 @@
+// The hash chain of the audit log. Each line is one JSON object ending in
+//   …,"prev":"<sha256 of the previous line>","hash":"<sha256 of this line without its hash>"}
+// so a removed, reordered or edited line breaks the chain at that point. The hash covers the exact
+// bytes written (not a re-serialisation), so verification needs no canonical JSON.
+import { createHash } from "node:crypto";
+
+export const GENESIS = "0".repeat(64);
+
+export function sha256Hex(text: string): string {
+  return createHash("sha256").update(text, "utf8").digest("hex");
+}
+
+/** Serialises a record (which must already carry `prev`) and appends its own hash. */
+export function sealLine(record: Record<string, unknown> & { prev: string }): string {
+  const body = JSON.stringify(record);
+  if (!body.endsWith("}")) throw new Error("audit record must be an object");
+  const hash = sha256Hex(body);
+  return `${body.slice(0, -1)},"hash":"${hash}"}`;
+}
+
+const HASH_TAIL = /,"hash":"([0-9a-f]{64})"\}$/;
+
+export type OpenedLine = { ok: true; record: Record<string, unknown>; hash: string } | { ok: false; error: string };
+
+/** Checks one line's own hash and parses it. */
+export function openLine(line: string): OpenedLine {
+  const m = HASH_TAIL.exec(line);
+  if (!m || m[1] === undefined) return { ok: false, error: "no hash at the end of the line" };
+  const body = `${line.slice(0, m.index)}}`;
+  if (sha256Hex(body) !== m[1]) return { ok: false, error: "the line's hash does not match its content (edited)" };
+  let record: unknown;
+  try {
+    record = JSON.parse(line);
+  } catch (err) {
+    return { ok: false, error: `not valid JSON: ${(err as Error).message}` };
+  }
+  if (record === null || typeof record !== "object" || Array.isArray(record)) return { ok: false, error: "not a JSON object" };
+  return { ok: true, record: record as Record<string, unknown>, hash: m[1] };
+}

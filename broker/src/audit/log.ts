@@ -1,0 +1,153 @@
+// The broker's append-only audit log: JSON lines, hash-chained (chain.ts), fsync'd before the call
+// proceeds. A write that fails throws, and callers refuse to act unaudited. Several broker
+// processes may share one state directory (an MCP client starts one broker per session), so each
+// append holds a small lock file while it reads the chain's tail and writes.
+import { closeSync, fstatSync, fsyncSync, mkdirSync, openSync, readFileSync, readSync, statSync, unlinkSync, writeSync } from "node:fs";
+import { dirname } from "node:path";
+import { GENESIS, openLine, sealLine, sha256Hex } from "./chain";
+import { AUDIT_CODES, type AuditRecordInput } from "./records";
+
+export class AuditError extends Error {
+  override name = "AuditError";
+}
+
+const LOCK_WAIT_MS = 5_000;
+const LOCK_STALE_MS = 30_000;
+const sleepCell = new Int32Array(new SharedArrayBuffer(4));
+const sleep = (ms: number) => Atomics.wait(sleepCell, 0, 0, ms);
+
+interface Tail {
+  size: number;
+  prev: string;
+  seq: number;
+}
+
+/** Reads the last complete line of the file at `fd` (size bytes) without reading the whole file. */
+function readTail(fd: number, size: number, file: string): Tail {
+  if (size === 0) return { size, prev: GENESIS, seq: 0 };
+  const chunks: Buffer[] = [];
+  let pos = size;
+  let total = 0;
+  for (;;) {
+    const len = Math.min(64 * 1024, pos);
+    const buf = Buffer.alloc(len);
+    readSync(fd, buf, 0, len, pos - len);
+    pos -= len;
+    chunks.unshift(buf);
+    total += len;
+    const joined = Buffer.concat(chunks, total);
+    // The file must end with "\n"; look for the newline before the last line.
+    if (joined[joined.length - 1] !== 0x0a) throw new AuditError(`${file}: the last line is incomplete; run "hostward audit verify" and repair the log`);
+    const start = joined.lastIndexOf(0x0a, joined.length - 2);
+    if (start >= 0 || pos === 0) {
+      const line = joined.subarray(start + 1, joined.length - 1).toString("utf8");
+      const opened = openLine(line);
+      if (!opened.ok) throw new AuditError(`${file}: the last line is damaged (${opened.error}); run "hostward audit verify"`);
+      const seq = typeof opened.record.seq === "number" ? opened.record.seq : NaN;
+      if (!Number.isInteger(seq)) throw new AuditError(`${file}: the last line has no seq`);
+      return { size, prev: sha256Hex(line), seq };
+    }
+  }
+}
+
+export class AuditLog {
+  #tail: Tail | undefined;
+
+  constructor(readonly file: string) {}
+
+  /** Creates the directory (0700) and checks the existing chain's tail is readable. */
+  open(): this {
+    mkdirSync(dirname(this.file), { recursive: true, mode: 0o700 });
+    this.#withLock(() => undefined);
+    return this;
+  }
+
+  /** Appends records as one write + fsync; throws AuditError if they could not be made durable. */
+  append(...records: AuditRecordInput[]): void {
+    if (records.length === 0) return;
+    this.#withLock((fd, tail) => {
+      let { prev, seq } = tail;
+      const now = new Date().toISOString();
+      const lines: string[] = [];
+      for (const r of records) {
+        seq += 1;
+        // The chain's own fields cannot be overridden by a record's content.
+        const { v: _v, seq: _seq, ts: _ts, code: _code, prev: _prev, hash: _hash, ...fields } = r;
+        const line = sealLine({ v: 1, seq, ts: now, code: AUDIT_CODES[r.event], ...fields, prev });
+        lines.push(line);
+        prev = sha256Hex(line);
+      }
+      const data = Buffer.from(`${lines.join("\n")}\n`, "utf8");
+      let written = 0;
+      while (written < data.length) written += writeSync(fd, data, written);
+      fsyncSync(fd);
+      this.#tail = { size: tail.size + data.length, prev, seq };
+    });
+  }
+
+  #withLock(fn: (fd: number, tail: Tail) => void): void {
+    const lock = `${this.file}.lock`;
+    const deadline = Date.now() + LOCK_WAIT_MS;
+    let lockFd: number | undefined;
+    while (lockFd === undefined) {
+      try {
+        lockFd = openSync(lock, "wx", 0o600);
+        writeSync(lockFd, String(process.pid));
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw new AuditError(`cannot lock the audit log ${lock}: ${(err as Error).message}`);
+        if (this.#breakStaleLock(lock)) continue;
+        if (Date.now() > deadline) throw new AuditError(`the audit log ${this.file} stayed locked for ${LOCK_WAIT_MS} ms (${lock})`);
+        sleep(5);
+      }
+    }
+    try {
+      let fd: number;
+      try {
+        fd = openSync(this.file, "a+", 0o600);
+      } catch (err) {
+        throw new AuditError(`cannot open the audit log ${this.file}: ${(err as Error).message}`);
+      }
+      try {
+        const size = fstatSync(fd).size;
+        const tail = this.#tail?.size === size ? this.#tail : readTail(fd, size, this.file);
+        fn(fd, tail);
+      } catch (err) {
+        if (err instanceof AuditError) throw err;
+        throw new AuditError(`cannot write the audit log ${this.file}: ${(err as Error).message}`);
+      } finally {
+        closeSync(fd);
+      }
+    } finally {
+      closeSync(lockFd);
+      try {
+        unlinkSync(lock);
+      } catch {
+        // Already removed as stale by another process: nothing to release.
+      }
+    }
+  }
+
+  /** A lock left by a process that died (or hung far beyond any append) is removed. */
+  #breakStaleLock(lock: string): boolean {
+    try {
+      const pid = Number.parseInt(readFileSync(lock, "utf8"), 10);
+      const age = Date.now() - statSync(lock).mtimeMs;
+      let alive = true;
+      if (Number.isInteger(pid) && pid > 0) {
+        try {
+          process.kill(pid, 0);
+        } catch (err) {
+          alive = (err as NodeJS.ErrnoException).code === "EPERM";
+        }
+      }
+      if (!alive || age > LOCK_STALE_MS) {
+        unlinkSync(lock);
+        return true;
+      }
+    } catch {
+      // The lock vanished between our attempts: retry at once.
+      return true;
+    }
+    return false;
+  }
+}

@@ -1,0 +1,30 @@
+// What the broker's audit log records. Every event has a stable code (grep-able, documented), so a
+// reader of the log never depends on message wording.
+export const AUDIT_CODES = {
+  "broker.start": "HW1000",
+  "tool.call": "HW1001",
+  "policy.decision": "HW1002",
+  "tool.refused": "HW1003",
+  "tool.result": "HW1004",
+  "config.reload": "HW1005",
+} as const;
+
+export type AuditEvent = keyof typeof AUDIT_CODES;
+
+/** Who made the call, as far as the broker can tell. */
+export interface CallerIdentity {
+  transport: "stdio" | "http";
+  /** The MCP client's self-declared name and version (clientInfo). */
+  client?: { name: string; version: string };
+  /** HTTP only: the label of the bearer token that authenticated the request. */
+  token?: string;
+}
+
+export interface AuditRecordInput {
+  event: AuditEvent;
+  /** Correlates the records of one tool call. */
+  callId?: string;
+  caller?: CallerIdentity;
+  tool?: string;
+  [field: string]: unknown;
+}

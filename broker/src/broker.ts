@@ -1,0 +1,48 @@
+// The broker's long-lived parts, created once per process and shared by every MCP session: the
+// live configuration, the channel pool, the audit log and the logger.
+import { join } from "node:path";
+import { diagnostics } from "../../proto/catalog/diagnostics/index";
+import { catalogHash } from "../../proto/catalog/hash";
+import { VERSION } from "../../proto/catalog/version";
+import { ChannelPool } from "./agents/channels";
+import { MAX_REPLY_BYTES } from "./agents/diagnostic-call";
+import { AuditLog } from "./audit/log";
+import { loadBrokerConfig } from "./config/load";
+import type { BrokerConfig } from "./config/schema";
+import { ConfigStore } from "./config/store";
+import { createLogger, type Logger } from "./logger";
+import { configFiles, defaultStateDir } from "./paths";
+
+export interface Broker {
+  config: ConfigStore;
+  pool: ChannelPool;
+  audit: AuditLog;
+  logger: Logger;
+  stateDir: string;
+  version: string;
+  /** The catalog hash this broker was built with; agents report theirs (ping_hosts compares). */
+  catalogHash: string;
+}
+
+export const AUDIT_FILE = "audit.jsonl";
+
+export function stateDirOf(config: BrokerConfig): string {
+  return config.settings.stateDir ?? defaultStateDir();
+}
+
+/** Loads DIR (throws ConfigError with every problem), opens the audit log and the logger. */
+export function createBroker(configDir: string, options: { logger?: Logger } = {}): Broker {
+  const initial = loadBrokerConfig(configDir);
+  const logger = options.logger ?? createLogger({ file: initial.settings.logFile });
+  const stateDir = stateDirOf(initial);
+  const audit = new AuditLog(join(stateDir, AUDIT_FILE)).open();
+  const pool = new ChannelPool(configFiles(configDir), { maxReceiveBytes: MAX_REPLY_BYTES + 64 * 1024 });
+  const config = new ConfigStore(initial);
+  config.onChange((next, changes) => {
+    // Client certificates are short-lived: a reload also re-reads DIR/tls, so every channel is
+    // re-created on next use with the current files.
+    pool.resetCredentials();
+    logger.info({ changes, hosts: next.hosts.length, rules: next.policy.rules.length }, "configuration reloaded");
+  });
+  return { config, pool, audit, logger, stateDir, version: VERSION, catalogHash: catalogHash(diagnostics) };
+}

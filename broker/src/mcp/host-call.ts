@@ -1,0 +1,125 @@
+// The path every host-touching tool call takes, in order:
+//   1. arguments validated (refusal audited, nothing sent);
+//   2. target resolved against the inventory (refusal audited);
+//   3. the call and the policy decision for every selected host audited — before anything is
+//      sent; if the audit write fails, the call fails;
+//   4. allowed hosts called concurrently (fan-out cap, per-host deadline); denied hosts answer
+//      POLICY_DENIED without any traffic;
+//   5. the per-host outcomes audited, then returned in inventory order.
+import { randomUUID } from "node:crypto";
+import type { z } from "zod";
+import type { HostEntry } from "../config/schema";
+import type { Broker } from "../broker";
+import { fanout, type WorkContext } from "../fanout";
+import { decide, type Decision } from "../policy";
+import { resolveTargets } from "../targets";
+import { AuditError } from "../audit/log";
+import type { AuditRecordInput, CallerIdentity } from "../audit/records";
+import { auditArgs, parseArgs } from "./arguments";
+import { summarize, type HostResult, type HostResults } from "./host-results";
+import type { ToolOutcome } from "./sdk";
+
+export interface HostToolCall<A extends { target: string }, T> {
+  broker: Broker;
+  tool: { name: string; group: string };
+  schema: z.ZodType<A>;
+  rawArgs: unknown;
+  caller: CallerIdentity;
+  /** What to do on one allowed host, with the validated arguments minus `target`. */
+  work: (host: HostEntry, args: Omit<A, "target">, ctx: WorkContext & { callId: string }) => Promise<T>;
+}
+
+export type HostCallOutcome<T> = { ok: true; output: HostResults<T>; callId: string } | { ok: false; outcome: ToolOutcome };
+
+function unaudited(err: unknown): ToolOutcome {
+  const reason = err instanceof AuditError ? err.message : `audit log write failed: ${(err as Error).message}`;
+  return { error: `refused: the call could not be audited, so nothing was executed (${reason})` };
+}
+
+/** Writes audit records; returns a tool error instead of throwing when the log cannot be written. */
+export function tryAudit(broker: Broker, ...records: AuditRecordInput[]): ToolOutcome | undefined {
+  try {
+    broker.audit.append(...records);
+    return undefined;
+  } catch (err) {
+    broker.logger.error({ err: (err as Error).message }, "audit write failed");
+    return unaudited(err);
+  }
+}
+
+/** Validation + audit of a refusal, shared by every tool (host-touching or not). */
+export function validateOrRefuse<A>(
+  broker: Broker,
+  tool: string,
+  schema: z.ZodType<A>,
+  rawArgs: unknown,
+  caller: CallerIdentity,
+  callId: string,
+): { ok: true; args: A } | { ok: false; outcome: ToolOutcome } {
+  const parsed = parseArgs(tool, schema, rawArgs);
+  if (parsed.ok) return { ok: true, args: parsed.data };
+  broker.logger.info({ tool, callId, reason: parsed.error }, "tool call refused: invalid arguments");
+  const failed = tryAudit(broker, {
+    event: "tool.refused",
+    callId,
+    caller,
+    tool,
+    reason: "INVALID_ARGUMENT",
+    fields: parsed.fields,
+    message: parsed.error,
+    ...auditArgs(rawArgs),
+  });
+  return { ok: false, outcome: failed ?? { error: parsed.error } };
+}
+
+export async function runHostTool<A extends { target: string }, T>(call: HostToolCall<A, T>): Promise<HostCallOutcome<T>> {
+  const { broker, tool, caller } = call;
+  const callId = randomUUID();
+  const valid = validateOrRefuse(broker, tool.name, call.schema, call.rawArgs, caller, callId);
+  if (!valid.ok) return valid;
+  const { target, ...rest } = valid.args;
+  const args = rest as Omit<A, "target">;
+
+  const config = broker.config.current;
+  const resolved = resolveTargets(target, config.hosts);
+  if (!resolved.ok) {
+    const failed = tryAudit(broker, { event: "tool.refused", callId, caller, tool: tool.name, reason: "BAD_TARGET", target, message: resolved.error });
+    return { ok: false, outcome: failed ?? { error: resolved.error } };
+  }
+
+  const decisions = new Map<string, Decision>(resolved.hosts.map((h) => [h.name, decide(config.policy, tool, h)]));
+  const failed = tryAudit(
+    broker,
+    { event: "tool.call", callId, caller, tool: tool.name, target, hosts: resolved.hosts.map((h) => h.name), ...auditArgs(args) },
+    ...resolved.hosts.map((h): AuditRecordInput => {
+      const d = decisions.get(h.name)!;
+      return { event: "policy.decision", callId, tool: tool.name, host: h.name, decision: d.allowed ? "allow" : "deny", rule: d.rule, reason: d.reason };
+    }),
+  );
+  if (failed) return { ok: false, outcome: failed };
+
+  const allowed = resolved.hosts.filter((h) => decisions.get(h.name)!.allowed);
+  const outcomes = await fanout(allowed, (host, ctx) => call.work(host, args, { ...ctx, callId }), {
+    concurrency: config.settings.fanout.concurrency,
+    timeoutMs: config.settings.fanout.hostTimeoutMs,
+  });
+  const byHost = new Map(allowed.map((h, i) => [h.name, outcomes[i]!]));
+
+  const results: HostResult<T>[] = resolved.hosts.map((h) => {
+    const o = byHost.get(h.name);
+    if (!o) return { host: h.name, ok: false, error: { code: "POLICY_DENIED", message: decisions.get(h.name)!.reason } };
+    return o.ok ? { host: h.name, ok: true, data: o.value, durationMs: o.durationMs } : { host: h.name, ok: false, error: o.error, durationMs: o.durationMs };
+  });
+  const output: HostResults<T> = { results, summary: summarize(results) };
+
+  const resultAudit = tryAudit(broker, {
+    event: "tool.result",
+    callId,
+    tool: tool.name,
+    summary: output.summary,
+    outcomes: results.map((r) => ({ host: r.host, outcome: r.ok ? "OK" : r.error?.code, durationMs: r.durationMs })),
+  });
+  if (resultAudit) return { ok: false, outcome: resultAudit };
+  broker.logger.info({ tool: tool.name, callId, target, summary: output.summary }, "tool call");
+  return { ok: true, output, callId };
+}

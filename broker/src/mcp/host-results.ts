@@ -1,0 +1,60 @@
+// The structured result shared by every tool that runs on hosts:
+//   {results: [{host, ok, data?, error?: {code, message}, durationMs?, truncated?, nextCursor?}],
+//    summary: {hosts, ok, failed, denied}, truncated?}
+// One entry per selected host, in inventory order; a host's failure is data, not a tool error.
+import { z } from "zod";
+import type { HostError } from "../agents/errors";
+
+export const hostErrorSchema = z.object({
+  code: z.string().describe('UNAVAILABLE, DEADLINE_EXCEEDED, PERMISSION_DENIED, INVALID_ARGUMENT, NOT_FOUND, POLICY_DENIED, MALFORMED_REPLY, OUTPUT_TOO_LARGE, …'),
+  message: z.string(),
+});
+
+export function hostResultSchema<D extends z.ZodType>(data: D) {
+  return z.object({
+    host: z.string(),
+    ok: z.boolean(),
+    data: data.optional(),
+    error: hostErrorSchema.optional(),
+    durationMs: z.number().int().optional(),
+    truncated: z.boolean().optional().describe("part of this host's data was cut to fit the broker's output cap"),
+    nextCursor: z.string().optional().describe("pass as `cursor` to continue after the last entry shown"),
+  });
+}
+
+export const summarySchema = z.object({
+  hosts: z.number().int(),
+  ok: z.number().int(),
+  failed: z.number().int(),
+  denied: z.number().int(),
+});
+
+export function hostResultsSchema<D extends z.ZodType>(data: D) {
+  return z.object({
+    results: z.array(hostResultSchema(data)),
+    summary: summarySchema,
+    truncated: z.boolean().optional().describe("the output was cut to fit the broker's maxOutputBytes; narrow the target or the arguments"),
+  });
+}
+
+export interface HostResult<T = unknown> {
+  host: string;
+  ok: boolean;
+  data?: T;
+  error?: HostError;
+  durationMs?: number;
+  truncated?: boolean;
+  nextCursor?: string;
+}
+
+export interface HostResults<T = unknown> {
+  results: HostResult<T>[];
+  summary: { hosts: number; ok: number; failed: number; denied: number };
+  truncated?: boolean;
+}
+
+export function summarize(results: readonly HostResult[]): HostResults["summary"] {
+  const denied = results.filter((r) => r.error?.code === "POLICY_DENIED").length;
+  const ok = results.filter((r) => r.ok).length;
+  return { hosts: results.length, ok, failed: results.length - ok - denied, denied };
+}

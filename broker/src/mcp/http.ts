@@ -1,0 +1,150 @@
+// Streamable HTTP for `hostward serve --http HOST:PORT`: a node:http server in front of the SDK's
+// fetch-shaped MCP handler. In order, every request must: use the /mcp path; carry a Host header
+// naming an allowed host and, if it has an Origin, an allowed origin (DNS-rebinding defence, with
+// the SDK's own validators); and present the bearer token (compared in constant time).
+// (@modelcontextprotocol/node's toNodeHandler would replace the request/response adaptation here;
+// it is not installed.)
+import { createHash, timingSafeEqual } from "node:crypto";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { isIP } from "node:net";
+import type { Logger } from "../logger";
+import { checkHostHeader, checkOriginHeader, type McpFetch } from "./sdk";
+
+export const MCP_PATH = "/mcp";
+const MAX_BODY_BYTES = 4 * 1024 * 1024;
+
+export interface HttpToken {
+  value: string;
+  /** Recorded as the caller's identity in the audit log (never the token itself). */
+  label: string;
+}
+
+export interface HttpServerOptions {
+  host: string;
+  port: number;
+  token: HttpToken;
+  /** Host header / Origin hostnames accepted (no ports). */
+  allowedHosts: readonly string[];
+  logger: Logger;
+}
+
+export function isLoopbackHost(host: string): boolean {
+  if (host === "localhost") return true;
+  const bare = host.replace(/^\[|\]$/g, "");
+  if (isIP(bare) === 4) return bare.startsWith("127.");
+  if (isIP(bare) === 6) return bare === "::1" || bare === "0:0:0:0:0:0:0:1";
+  return false;
+}
+
+function digest(text: string): Buffer {
+  return createHash("sha256").update(text, "utf8").digest();
+}
+
+/** Constant-time comparison of the Authorization header with the expected bearer token. */
+export function bearerMatches(header: string | undefined, token: string): boolean {
+  const m = /^Bearer\s+(\S+)\s*$/i.exec(header ?? "");
+  if (!m || m[1] === undefined) return false;
+  return timingSafeEqual(digest(m[1]), digest(token));
+}
+
+function refuse(res: ServerResponse, status: number, message: string, headers: Record<string, string> = {}): void {
+  const body = JSON.stringify({ jsonrpc: "2.0", error: { code: -32000, message }, id: null });
+  res.writeHead(status, { "content-type": "application/json", ...headers });
+  res.end(body);
+}
+
+async function readBody(req: IncomingMessage): Promise<Buffer | "too-large"> {
+  const declared = Number(req.headers["content-length"] ?? "0");
+  if (declared > MAX_BODY_BYTES) return "too-large";
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for await (const chunk of req) {
+    total += (chunk as Buffer).length;
+    if (total > MAX_BODY_BYTES) return "too-large";
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks, total);
+}
+
+function toWebHeaders(req: IncomingMessage): Headers {
+  const headers = new Headers();
+  for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) headers.append(req.rawHeaders[i]!, req.rawHeaders[i + 1]!);
+  return headers;
+}
+
+async function sendWebResponse(response: Response, res: ServerResponse, abort: AbortController): Promise<void> {
+  const headers: Record<string, string> = {};
+  response.headers.forEach((value, key) => {
+    headers[key] = value;
+  });
+  res.writeHead(response.status, headers);
+  if (!response.body) {
+    res.end();
+    return;
+  }
+  const reader = response.body.getReader();
+  res.on("close", () => {
+    abort.abort();
+    void reader.cancel().catch(() => undefined);
+  });
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    res.write(value);
+  }
+  res.end();
+}
+
+export function createHttpHandler(mcp: McpFetch, options: HttpServerOptions) {
+  return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const path = (req.url ?? "/").split("?")[0];
+    if (path !== MCP_PATH) return refuse(res, 404, `not found: the MCP endpoint is ${MCP_PATH}`);
+    const host = checkHostHeader(req.headers.host, options.allowedHosts);
+    if (!host.ok) {
+      options.logger.warn({ host: req.headers.host }, "HTTP request refused: Host header not allowed");
+      return refuse(res, 403, `forbidden: ${host.message}`);
+    }
+    const origin = checkOriginHeader(req.headers.origin, options.allowedHosts);
+    if (!origin.ok) {
+      options.logger.warn({ origin: req.headers.origin }, "HTTP request refused: Origin not allowed");
+      return refuse(res, 403, `forbidden: ${origin.message}`);
+    }
+    if (!bearerMatches(req.headers.authorization, options.token.value)) {
+      options.logger.warn({ remote: req.socket.remoteAddress }, "HTTP request refused: missing or wrong bearer token");
+      return refuse(res, 401, "unauthorized: a valid bearer token is required (Authorization: Bearer <token>)", {
+        "www-authenticate": 'Bearer realm="hostward"',
+      });
+    }
+    const body = req.method === "GET" || req.method === "HEAD" || req.method === "DELETE" ? undefined : await readBody(req);
+    if (body === "too-large") return refuse(res, 413, `request body larger than ${MAX_BODY_BYTES} bytes`);
+    const abort = new AbortController();
+    const request = new Request(`http://${req.headers.host}${req.url ?? MCP_PATH}`, {
+      method: req.method ?? "POST",
+      headers: toWebHeaders(req),
+      body,
+      signal: abort.signal,
+    });
+    const response = await mcp(request, { token: options.token.value, label: options.token.label });
+    await sendWebResponse(response, res, abort);
+  };
+}
+
+export async function startHttpServer(mcp: McpFetch, options: HttpServerOptions): Promise<{ server: Server; url: string; port: number }> {
+  const handle = createHttpHandler(mcp, options);
+  const server = createServer((req, res) => {
+    handle(req, res).catch((err: unknown) => {
+      options.logger.error({ err: (err as Error).message }, "HTTP request failed");
+      if (!res.headersSent) refuse(res, 500, "internal error");
+      else res.destroy();
+    });
+  });
+  server.requestTimeout = 5 * 60_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(options.port, options.host.replace(/^\[|\]$/g, ""), () => resolve());
+  });
+  const address = server.address();
+  const port = typeof address === "object" && address ? address.port : options.port;
+  const shownHost = options.host.includes(":") && !options.host.startsWith("[") ? `[${options.host}]` : options.host;
+  return { server, url: `http://${shownHost}:${port}${MCP_PATH}`, port };
+}

@@ -1,0 +1,19 @@
+// Every MCP tool the broker serves, in the order tools/list shows them.
+import type { Broker } from "../../broker";
+import { ToolRegistry } from "../registry";
+import type { ToolSpec } from "../sdk";
+import { registerDiagnosticTools } from "./diagnostics";
+import { registerHostTools } from "./hosts";
+import { registerPingTool } from "./ping";
+import { registerPlanTool } from "./plan";
+import { registerReloadTool } from "./reload";
+
+export function allTools(broker: Broker): ToolSpec[] {
+  const registry = new ToolRegistry();
+  registerHostTools(registry, broker);
+  registerPingTool(registry, broker);
+  registerPlanTool(registry, broker);
+  registerDiagnosticTools(registry, broker);
+  registerReloadTool(registry, broker);
+  return registry.tools;
+}

@@ -1,0 +1,81 @@
+// ping_hosts: is each host's reader agent up, how fast does it answer, and does it run the same
+// catalog as this broker? One gRPC health check plus get_agent_info per host, over the same
+// (reused) reader channel the diagnostics use. Subject to policy like any host tool.
+import { z } from "zod";
+import { getAgentInfo } from "../../../../proto/catalog/diagnostics/health";
+import { callDiagnostic } from "../../agents/diagnostic-call";
+import { HostCallError } from "../../agents/errors";
+import { deserializeHealthCheckResponse, HEALTH_CHECK_PATH, serializeHealthCheckRequest } from "../../agents/health";
+import type { Broker } from "../../broker";
+import { targetArgument } from "../../targets";
+import { runHostTool } from "../host-call";
+import { hostResultsSchema } from "../host-results";
+import type { ToolRegistry } from "../registry";
+
+/** The service the reader agent reports SERVING while it accepts diagnostics. */
+export const READER_SERVICE = "hostward.v1.DiagnosticsService";
+
+const pingInput = z.strictObject({ target: targetArgument });
+
+const pingData = z.object({
+  serving: z.enum(["UNKNOWN", "SERVING", "NOT_SERVING", "SERVICE_UNKNOWN"]),
+  latencyMs: z.number().describe("round trip of the health check, milliseconds"),
+  version: z.string(),
+  role: z.string(),
+  catalogHash: z.string(),
+  catalogMatch: z.boolean().describe("the agent serves the same catalog as this broker"),
+  uptimeSeconds: z.number(),
+});
+
+const pingOutput = z.object({
+  ...hostResultsSchema(pingData).shape,
+  broker: z.object({ version: z.string(), catalogHash: z.string() }),
+});
+
+export function registerPingTool(registry: ToolRegistry, broker: Broker): void {
+  registry.add({
+    name: "ping_hosts",
+    title: "Ping hosts",
+    description:
+      'Checks each selected host\'s reader agent: gRPC health status, round-trip latency, agent version, and whether its catalog hash matches this broker\'s. `target`: a host, "tag:NAME", a comma list, or "*".',
+    input: pingInput,
+    output: pingOutput,
+    annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
+    async handler(rawArgs, call) {
+      const run = await runHostTool({
+        broker,
+        tool: { name: "ping_hosts", group: "health" },
+        schema: pingInput,
+        rawArgs,
+        caller: call.caller,
+        work: async (host, _args, ctx) => {
+          const started = performance.now();
+          const health = await broker.pool.unary(
+            host,
+            "reader",
+            { path: HEALTH_CHECK_PATH, requestSerialize: serializeHealthCheckRequest, responseDeserialize: deserializeHealthCheckResponse },
+            { service: READER_SERVICE },
+            ctx.timeoutMs,
+          );
+          const latencyMs = Math.round((performance.now() - started) * 10) / 10;
+          if (health.status !== "SERVING") throw new HostCallError("UNAVAILABLE", `${host.name}: the reader agent reports ${health.status}`);
+          const remaining = Math.max(100, ctx.timeoutMs - (performance.now() - started));
+          const info = (await callDiagnostic({ pool: broker.pool, host, def: getAgentInfo, input: {}, timeoutMs: remaining, callId: ctx.callId })) as z.output<
+            typeof getAgentInfo.output
+          >;
+          return {
+            serving: health.status,
+            latencyMs,
+            version: info.version,
+            role: info.role,
+            catalogHash: info.catalogHash,
+            catalogMatch: info.catalogHash === broker.catalogHash,
+            uptimeSeconds: info.uptimeSeconds,
+          };
+        },
+      });
+      if (!run.ok) return run.outcome;
+      return { structured: { ...run.output, broker: { version: broker.version, catalogHash: broker.catalogHash } } };
+    },
+  });
+}

@@ -1,0 +1,40 @@
+// Invariant: only agent/src/exec.ts may start processes, so every spawn goes through its fixed
+// program table, argv rules, fixed environment, deadline and output cap.
+import { readdirSync, readFileSync } from "node:fs";
+import { join, relative } from "node:path";
+import { describe, expect, it } from "vitest";
+
+const ROOT = join(import.meta.dirname, "..", "..");
+const SOURCE = /\.(?:[cm]?[jt]s|tsx)$/;
+// import … from "child_process", import("node:child_process"), require('child_process'), export … from
+const CHILD_PROCESS = /(?:\bfrom\s*|\bimport\s*\(?\s*|\brequire\s*\(\s*)["'](?:node:)?child_process["']/;
+
+function sources(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) return entry.name === "node_modules" ? [] : sources(path);
+    return SOURCE.test(entry.name) ? [path] : [];
+  });
+}
+
+describe("process spawning in the agent", () => {
+  it("node:child_process is imported by agent/src/exec.ts and by nothing else under agent/", () => {
+    const importers = sources(join(ROOT, "agent"))
+      .filter((file) => CHILD_PROCESS.test(readFileSync(file, "utf8")))
+      .map((file) => relative(ROOT, file));
+    expect(importers).toEqual(["agent/src/exec.ts"]);
+  });
+
+  it("the pattern catches every import form (so the check above cannot pass vacuously)", () => {
+    for (const line of [
+      'import { spawn } from "node:child_process";',
+      "import * as cp from 'child_process';",
+      'const cp = require("child_process");',
+      'const cp = await import("node:child_process");',
+      'export { spawn } from "child_process";',
+    ]) {
+      expect(CHILD_PROCESS.test(line), line).toBe(true);
+    }
+    expect(CHILD_PROCESS.test('const note = "child_process is banned";')).toBe(false);
+  });
+});

@@ -1,0 +1,154 @@
+// Startup of the built agent bundles: options, configuration and TLS files fail fast with a
+// precise message naming the field or the file; the good paths start, write the ready file and
+// log the startup line; SIGTERM is a clean exit.
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { runBundle, startAgent } from "../support/agent";
+import { createTestPki, type TestPki } from "../support/pki";
+
+// The bundles carry package.json's version (scripts/build.mjs defines it).
+const VERSION = (JSON.parse(readFileSync(join(import.meta.dirname, "..", "..", "package.json"), "utf8")) as { version: string }).version;
+
+let dir: string;
+let pki: TestPki;
+let n = 0;
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), "hostward-startup-"));
+  pki = await createTestPki(join(dir, "pki"));
+});
+
+afterAll(() => {
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** Writes a config file (JSON is YAML) with the test TLS files unless `tls` is given. */
+function configFile(config: Record<string, unknown>): string {
+  const file = join(dir, `agent-${++n}.yaml`);
+  writeFileSync(file, JSON.stringify({ listen: { host: "127.0.0.1", port: 0 }, tls: { ca: pki.files.ca, cert: pki.files.agentCert, key: pki.files.agentKey }, ...config }));
+  return file;
+}
+
+describe("options", () => {
+  it("--version prints the version", async () => {
+    expect(await runBundle("reader", ["--version"])).toMatchObject({ code: 0, stdout: `${VERSION}\n` });
+  });
+
+  it("--help describes the options and the TLS file defaults", async () => {
+    const r = await runBundle("operator", ["--help"]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain("--ready-file FILE");
+    expect(r.stdout).toContain("$CREDENTIALS_DIRECTORY/{ca.crt,agent.crt,agent.key}");
+  });
+
+  it("an unknown option is a usage error", async () => {
+    const r = await runBundle("reader", ["--role", "operator"]);
+    expect(r.code).toBe(64);
+    expect(r.stderr).toContain("Unknown option '--role'");
+  });
+});
+
+describe("configuration", () => {
+  it("names every bad field", async () => {
+    const file = configFile({ listen: { host: "127.0.0.1", port: "x" }, limits: { maxConcurrentCalls: 0 }, bogus: true });
+    const r = await runBundle("reader", ["--config", file]);
+    expect(r.code).toBe(78);
+    expect(r.stderr).toContain(`${file}: invalid configuration:`);
+    expect(r.stderr).toMatch(/listen\.port: .*expected number/);
+    expect(r.stderr).toMatch(/limits\.maxConcurrentCalls: .*>=1/);
+    expect(r.stderr).toMatch(/\(top level\): Unrecognized key: "bogus"/);
+  });
+
+  it("refuses YAML that does not parse, naming the file", async () => {
+    const file = join(dir, "broken.yaml");
+    writeFileSync(file, "listen: [unclosed\n");
+    const r = await runBundle("reader", ["--config", file]);
+    expect(r.code).toBe(78);
+    expect(r.stderr).toContain(`${file}: not valid YAML`);
+  });
+
+  it("a --config file that does not exist is an error (only the default path may be absent)", async () => {
+    const r = await runBundle("reader", ["--config", join(dir, "missing.yaml")]);
+    expect(r.code).toBe(78);
+    expect(r.stderr).toContain(`cannot read ${join(dir, "missing.yaml")}: ENOENT`);
+  });
+
+  it("a role in the config must match the entry point", async () => {
+    const r = await runBundle("reader", ["--config", configFile({ role: "operator" })]);
+    expect(r.code).toBe(78);
+    expect(r.stderr).toMatch(/role: is "operator" but this is the reader agent/);
+  });
+});
+
+describe("TLS files", () => {
+  it("refuses a key readable by group or others, naming the file and its mode", async () => {
+    const key = join(dir, "loose.key");
+    copyFileSync(pki.files.agentKey, key);
+    chmodSync(key, 0o640);
+    const r = await runBundle("reader", ["--config", configFile({ tls: { ca: pki.files.ca, cert: pki.files.agentCert, key } })]);
+    expect(r.code).toBe(78);
+    expect(r.stderr).toContain(`TLS key ${key} is accessible by group or others (mode 0640); refusing to start`);
+  });
+
+  it("names a missing CA file", async () => {
+    const ca = join(dir, "nope", "ca.crt");
+    const r = await runBundle("operator", ["--config", configFile({ tls: { ca, cert: pki.files.agentCert, key: pki.files.agentKey } })]);
+    expect(r.code).toBe(78);
+    expect(r.stderr).toContain(`CA certificate ${ca} does not exist`);
+  });
+
+  it("refuses a certificate that does not match the key", async () => {
+    const r = await runBundle("operator", [
+      "--config",
+      configFile({ tls: { ca: pki.files.ca, cert: pki.clients.reader.certFile, key: pki.files.agentKey } }),
+    ]);
+    expect(r.code).toBe(78);
+    expect(r.stderr).toContain(`agent certificate ${pki.clients.reader.certFile} does not match the key ${pki.files.agentKey}`);
+  });
+
+  it("refuses an agent certificate from another CA", async () => {
+    const r = await runBundle("operator", [
+      "--config",
+      configFile({ tls: { ca: pki.files.ca, cert: pki.clients.otherCa.certFile, key: pki.clients.otherCa.keyFile } }),
+    ]);
+    expect(r.code).toBe(78);
+    expect(r.stderr).toContain(`agent certificate ${pki.clients.otherCa.certFile} was not issued by the CA in ${pki.files.ca}`);
+  });
+
+  it("defaults to $CREDENTIALS_DIRECTORY/{ca.crt,agent.crt,agent.key} (systemd LoadCredential=)", async () => {
+    const creds = join(dir, "credentials");
+    mkdirSync(creds, { recursive: true });
+    copyFileSync(pki.files.ca, join(creds, "ca.crt"));
+    copyFileSync(pki.files.agentCert, join(creds, "agent.crt"));
+    copyFileSync(pki.files.agentKey, join(creds, "agent.key"));
+    chmodSync(join(creds, "agent.key"), 0o400);
+    const agent = await startAgent({
+      role: "operator",
+      pki,
+      dir: join(dir, "creds-agent"),
+      config: { tls: {} },
+      env: { CREDENTIALS_DIRECTORY: creds },
+    });
+    try {
+      const started = await agent.waitForLine((l) => l.msg === "started");
+      expect(started).toMatchObject({ role: "operator", port: agent.port, version: VERSION, service: "hostward.v1.ActionsService" });
+      expect(started.catalogHash).toMatch(/^sha256:[0-9a-f]{64}$/);
+    } finally {
+      expect(await agent.stop()).toEqual({ code: 0, signal: null });
+    }
+  });
+});
+
+describe("lifecycle", () => {
+  it("writes the ready file, and on SIGTERM exits 0 and removes it", async () => {
+    const agent = await startAgent({ role: "operator", pki, dir: join(dir, "lifecycle") });
+    expect(agent.port).toBeGreaterThan(0);
+    expect(JSON.parse(readFileSync(agent.readyFile, "utf8"))).toEqual({ role: "operator", port: agent.port, pid: agent.pid });
+    expect(agent.lines().some((l) => l.msg === "started")).toBe(true);
+    expect(await agent.stop()).toEqual({ code: 0, signal: null });
+    expect(agent.lines().at(-1)).toMatchObject({ msg: "stopped" });
+    expect(existsSync(agent.readyFile)).toBe(false);
+  });
+});

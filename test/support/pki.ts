@@ -1,0 +1,99 @@
+// Test certificates, good and deliberately bad, written into a directory (real files, real PEM),
+// issued by the same library `hostward pki` uses (broker/src/pki). The bad ones are built with the
+// library's low-level issueCertificate() so each differs from a good one in exactly one way.
+//
+//   const pki = await createTestPki(dir);
+//   pki.files.ca / pki.files.agentCert / pki.files.agentKey     → the agent's TLS files
+//   pki.clients.reader, .operator                                → good client certificates
+//   pki.clients.otherCa, .noRole, .twoRoles, .unknownRole, .serverOnly, .expired → bad ones
+//   clientCredentials(pki, "reader")                             → grpc ChannelCredentials
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import * as grpc from "@grpc/grpc-js";
+import { EKU, issueCertificate } from "../../broker/src/pki/certificate";
+import { createCa, issueAgentCert, issueClientCert, roleUri, writePem, type PemPair } from "../../broker/src/pki/index";
+
+export const CLIENT_KINDS = ["reader", "operator", "otherCa", "noRole", "twoRoles", "unknownRole", "serverOnly", "expired"] as const;
+export type ClientKind = (typeof CLIENT_KINDS)[number];
+
+export interface ClientFiles extends PemPair {
+  certFile: string;
+  keyFile: string;
+}
+
+export interface TestPki {
+  dir: string;
+  ca: PemPair;
+  agent: PemPair;
+  files: { ca: string; agentCert: string; agentKey: string };
+  clients: Record<ClientKind, ClientFiles>;
+}
+
+const HOUR = 3_600_000;
+
+async function badClients(ca: PemPair): Promise<Omit<Record<ClientKind, PemPair>, "reader" | "operator">> {
+  const now = Date.now();
+  const valid = { notBefore: new Date(now - HOUR), notAfter: new Date(now + HOUR) };
+  const otherCa = await createCa({ commonName: "some other CA" });
+  return {
+    // A perfectly formed reader certificate, but from a CA the agent does not trust.
+    otherCa: await issueClientCert(otherCa, { role: "reader", name: "other-ca-reader" }),
+    noRole: await issueCertificate(ca, { commonName: "no-role", ...valid, extendedKeyUsages: [EKU.clientAuth], dns: ["client.example"] }),
+    twoRoles: await issueCertificate(ca, {
+      commonName: "two-roles",
+      ...valid,
+      extendedKeyUsages: [EKU.clientAuth],
+      uris: [roleUri("reader"), roleUri("operator")],
+    }),
+    unknownRole: await issueCertificate(ca, {
+      commonName: "unknown-role",
+      ...valid,
+      extendedKeyUsages: [EKU.clientAuth],
+      uris: ["urn:hostward:role:admin"],
+    }),
+    // An agent's server certificate (serverAuth only) presented by a client.
+    serverOnly: await issueAgentCert(ca, { host: "some-agent" }),
+    expired: await issueCertificate(ca, {
+      commonName: "expired-reader",
+      notBefore: new Date(now - 48 * HOUR),
+      notAfter: new Date(now - 24 * HOUR),
+      extendedKeyUsages: [EKU.clientAuth],
+      uris: [roleUri("reader")],
+    }),
+  };
+}
+
+/** Issues the CA, an agent certificate for localhost/127.0.0.1 and every client kind into `dir`. */
+export async function createTestPki(dir: string): Promise<TestPki> {
+  mkdirSync(join(dir, "clients"), { recursive: true });
+  const ca = await createCa({ commonName: "hostward test CA" });
+  const agent = await issueAgentCert(ca, { host: "localhost", ips: ["127.0.0.1"] });
+  const files = { ca: join(dir, "ca.crt"), agentCert: join(dir, "agent.crt"), agentKey: join(dir, "agent.key") };
+  writePem(files.ca, ca.cert, { private: false });
+  writePem(files.agentCert, agent.cert, { private: false });
+  writePem(files.agentKey, agent.key, { private: true });
+
+  const pairs: Record<ClientKind, PemPair> = {
+    reader: await issueClientCert(ca, { role: "reader", name: "test-reader" }),
+    operator: await issueClientCert(ca, { role: "operator", name: "test-operator" }),
+    ...(await badClients(ca)),
+  };
+  const clients = {} as Record<ClientKind, ClientFiles>;
+  for (const kind of CLIENT_KINDS) {
+    const pair = pairs[kind];
+    const certFile = join(dir, "clients", `${kind}.crt`);
+    const keyFile = join(dir, "clients", `${kind}.key`);
+    writePem(certFile, pair.cert, { private: false });
+    writePem(keyFile, pair.key, { private: true });
+    clients[kind] = { ...pair, certFile, keyFile };
+  }
+  return { dir, ca, agent, files, clients };
+}
+
+/** Channel credentials presenting one client certificate (or none) and trusting the test CA. */
+export function clientCredentials(pki: TestPki, kind: ClientKind | null): grpc.ChannelCredentials {
+  const ca = Buffer.from(pki.ca.cert);
+  if (kind === null) return grpc.credentials.createSsl(ca);
+  const client = pki.clients[kind];
+  return grpc.credentials.createSsl(ca, Buffer.from(client.key), Buffer.from(client.cert));
+}
