@@ -40,6 +40,8 @@ describe("the reader bundle", () => {
   });
 
   it("imports child_process only in agent/src/exec.ts", () => {
+    // exec.ts itself shows up: the metafile records the import, so the check below can fail.
+    expect(childProcessImporters(reader)).toContain("agent/src/exec.ts");
     expect(childProcessImporters(reader).filter((p) => p !== "agent/src/exec.ts")).toEqual([]);
   });
 });

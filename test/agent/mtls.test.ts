@@ -8,6 +8,8 @@ import { createHash, X509Certificate } from "node:crypto";
 import * as grpc from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { HealthService, ServingStatus } from "../../agent/src/server/health";
+import { diagnostics } from "../../proto/catalog/diagnostics/index";
+import { catalogHash } from "../../proto/catalog/hash";
 import { actionsClient, callStream, callUnary, diagnosticsClient, startAgent, type LogLine, type TestAgent } from "../support/agent";
 import { clientCredentials, createTestPki, type ClientKind, type TestPki } from "../support/pki";
 
@@ -65,6 +67,14 @@ describe("a good reader certificate", () => {
     expect(typeof line.durationMs).toBe("number");
   });
 
+  it("get_agent_info reports the role and the catalog hash a broker computes from its own catalog", async () => {
+    const result = await callUnary(track(diagnosticsClient(reader, pki, "reader")), "getAgentInfo", {});
+    expect(result.ok).toBe(true);
+    if (!result.ok) return;
+    const info = JSON.parse(result.value.json) as Record<string, unknown>;
+    expect(info).toMatchObject({ role: "reader", catalogHash: catalogHash(diagnostics), pid: reader.pid });
+  });
+
   it("sees both health statuses SERVING; any role may ask", async () => {
     const Health = grpc.makeGenericClientConstructor(HealthService, "grpc.health.v1.Health");
     for (const [agent, kind, service] of [
@@ -81,7 +91,9 @@ describe("a good reader certificate", () => {
 
 describe("certificates that TLS itself rejects (no RPC ever reaches the agent)", () => {
   // The handshake fails, so the client sees UNAVAILABLE and the agent logs no rpc line for them.
-  it.each(["otherCa", "expired", "serverOnly"] as const)("%s → handshake refused", async (kind) => {
+  // serverOnly / serverAuthReader: OpenSSL verifies client certificates for the "SSL client"
+  // purpose, so a serverAuth-only EKU already fails the handshake (caller.ts checks it again).
+  it.each(["otherCa", "expired", "serverOnly", "serverAuthReader"] as const)("%s → handshake refused", async (kind) => {
     const result = await callUnary(track(diagnosticsClient(reader, pki, kind)), "getLoad", {}, 5_000);
     expect(result.ok).toBe(false);
     if (result.ok) return;

@@ -7,6 +7,7 @@ import { mkdirSync, mkdtempSync, rmSync, symlinkSync, utimesSync, writeFileSync 
 import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { Worker } from "node:worker_threads";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DiagnosticError } from "../../agent/src/diagnostics/context";
 import {
@@ -298,6 +299,135 @@ describe("openFileInRoots", () => {
   it("refuses everything when no root could be resolved", async () => {
     const none = await resolveRoots(["/proc"]);
     await expectRefusal(() => openFileInRoots(join(root, "app.log"), none), "PERMISSION_DENIED", /\(none configured\)/);
+  });
+});
+
+/**
+ * Swaps `link` between prepared entries (symlinks in or out of the root, a FIFO) in a tight loop on
+ * another thread, with atomic renames, until stopped: the race an attacker with write access to
+ * the root would run between our checks and our open.
+ */
+function startSwapper(link: string, kinds: ("in" | "out" | "fifo" | "dir-out" | "dir-in")[]): { stop: () => Promise<number> } {
+  const flag = new SharedArrayBuffer(4);
+  const worker = new Worker(
+    `const fs = require("node:fs"); const cp = require("node:child_process");
+     const { workerData: { link, kinds, flag, inTarget, outTarget, inDir, outDir } } = require("node:worker_threads");
+     const stop = new Int32Array(flag);
+     const tmp = link + ".swap";
+     // Prepare one entry per kind once, then rename copies of them over the link.
+     const made = kinds.map((k, i) => {
+       const p = tmp + i;
+       fs.rmSync(p, { force: true, recursive: true });
+       if (k === "in") fs.symlinkSync(inTarget, p);
+       if (k === "out") fs.symlinkSync(outTarget, p);
+       if (k === "dir-out") fs.symlinkSync(outDir, p);
+       if (k === "dir-in") fs.symlinkSync(inDir, p);
+       if (k === "fifo") cp.execFileSync("/usr/bin/mkfifo", ["--", p]);
+       return p;
+     });
+     let n = 0;
+     while (Atomics.load(stop, 0) === 0) {
+       const i = n++ % made.length;
+       const spare = made[i] + "b";
+       try { fs.rmSync(spare, { force: true }); fs.linkSync(made[i], spare); fs.renameSync(spare, link); } catch {}
+     }
+     Atomics.store(stop, 0, n);`,
+    {
+      eval: true,
+      workerData: {
+        link,
+        kinds,
+        flag,
+        inTarget: join(root, "app.log"),
+        outTarget: join(outside, "secret.log"),
+        inDir: join(root, "sub"),
+        outDir: outside,
+      },
+    },
+  );
+  return {
+    stop: async () => {
+      Atomics.store(new Int32Array(flag), 0, 1);
+      await new Promise((resolve) => worker.once("exit", resolve));
+      return Atomics.load(new Int32Array(flag), 0);
+    },
+  };
+}
+
+describe("openFileInRoots under a concurrent swap (check-then-open races)", () => {
+  it("never opens the out-of-root target while a symlink flips between in and out", async () => {
+    const link = join(root, "flip.log");
+    const swapper = startSwapper(link, ["in", "out"]);
+    let opened = 0;
+    let refused = 0;
+    try {
+      const until = Date.now() + 1500;
+      while (Date.now() < until) {
+        try {
+          const f = await openFileInRoots(link, roots);
+          const text = (await f.handle.readFile()).toString();
+          await f.handle.close();
+          expect(text).toBe("line one\nline two\n");
+          expect(f.realPath).toBe(join(root, "app.log"));
+          opened++;
+        } catch (err) {
+          expect(err).toBeInstanceOf(DiagnosticError);
+          expect((err as DiagnosticError).code).not.toBe("FAILED_PRECONDITION");
+          refused++;
+        }
+      }
+    } finally {
+      await swapper.stop();
+    }
+    // Both outcomes happened, so the race was real; the secret was never read.
+    expect(opened).toBeGreaterThan(0);
+    expect(refused).toBeGreaterThan(0);
+  });
+
+  it("never blocks or returns a FIFO while a name flips between a regular file link and a FIFO", async () => {
+    const link = join(root, "flip-fifo.log");
+    const swapper = startSwapper(link, ["in", "fifo"]);
+    let attempts = 0;
+    try {
+      const until = Date.now() + 1000;
+      while (Date.now() < until) {
+        attempts++;
+        try {
+          const f = await openFileInRoots(link, roots);
+          expect(f.stats.isFile()).toBe(true);
+          await f.handle.close();
+        } catch (err) {
+          expect(err).toBeInstanceOf(DiagnosticError);
+        }
+      }
+    } finally {
+      await swapper.stop();
+    }
+    expect(attempts).toBeGreaterThan(10);
+  });
+
+  it("never opens a file through a directory that flips to a symlink out of the root", async () => {
+    writeFileSync(join(root, "sub", "secret.log"), "in-root twin\n");
+    const link = join(root, "flip-dir");
+    const swapper = startSwapper(link, ["dir-in", "dir-out"]);
+    let opened = 0;
+    try {
+      const until = Date.now() + 1000;
+      while (Date.now() < until) {
+        try {
+          const f = await openFileInRoots(join(link, "secret.log"), roots);
+          const text = (await f.handle.readFile()).toString();
+          await f.handle.close();
+          expect(text).toBe("in-root twin\n");
+          opened++;
+        } catch (err) {
+          expect(err).toBeInstanceOf(DiagnosticError);
+        }
+      }
+    } finally {
+      await swapper.stop();
+    }
+    expect(opened).toBeGreaterThan(0);
   });
 });
 

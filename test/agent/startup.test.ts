@@ -5,8 +5,10 @@ import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSy
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import * as grpc from "@grpc/grpc-js";
+import { HealthService, ServingStatus } from "../../agent/src/server/health";
 import { runBundle, startAgent } from "../support/agent";
-import { createTestPki, type TestPki } from "../support/pki";
+import { clientCredentials, createTestPki, type TestPki } from "../support/pki";
 
 // The bundles carry package.json's version (scripts/build.mjs defines it).
 const VERSION = (JSON.parse(readFileSync(join(import.meta.dirname, "..", "..", "package.json"), "utf8")) as { version: string }).version;
@@ -150,5 +152,28 @@ describe("lifecycle", () => {
     expect(await agent.stop()).toEqual({ code: 0, signal: null });
     expect(agent.lines().at(-1)).toMatchObject({ msg: "stopped" });
     expect(existsSync(agent.readyFile)).toBe(false);
+  });
+
+  it("a health Watch stream sees SERVING, then NOT_SERVING on SIGTERM, and does not hold the exit up", async () => {
+    const agent = await startAgent({ role: "operator", pki, dir: join(dir, "watch") });
+    const Health = grpc.makeGenericClientConstructor(HealthService, "grpc.health.v1.Health");
+    const client = new Health(agent.address, clientCredentials(pki, "operator"));
+    try {
+      const statuses: ServingStatus[] = [];
+      const watcher = client as unknown as { watch(request: { service: string }): grpc.ClientReadableStream<{ status: ServingStatus }> };
+      const stream = watcher.watch({ service: "hostward.v1.ActionsService" });
+      stream.on("data", (m: { status: ServingStatus }) => statuses.push(m.status));
+      const ended = new Promise<grpc.StatusObject>((resolve) => stream.on("status", resolve));
+      stream.on("error", () => undefined);
+      for (let i = 0; i < 200 && statuses.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+      expect(statuses).toEqual([ServingStatus.SERVING]);
+      const started = Date.now();
+      expect(await agent.stop()).toEqual({ code: 0, signal: null });
+      expect(Date.now() - started).toBeLessThan(4_000); // well inside the 5 s grace period
+      expect((await ended).code).toBe(grpc.status.OK);
+      expect(statuses).toEqual([ServingStatus.SERVING, ServingStatus.NOT_SERVING]);
+    } finally {
+      client.close();
+    }
   });
 });

@@ -5,7 +5,8 @@
 //   const pki = await createTestPki(dir);
 //   pki.files.ca / pki.files.agentCert / pki.files.agentKey     → the agent's TLS files
 //   pki.clients.reader, .operator                                → good client certificates
-//   pki.clients.otherCa, .noRole, .twoRoles, .unknownRole, .serverOnly, .expired → bad ones
+//   pki.clients.otherCa, .noRole, .twoRoles, .unknownRole, .serverOnly, .serverAuthReader,
+//              .expired                                          → bad ones
 //   clientCredentials(pki, "reader")                             → grpc ChannelCredentials
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
@@ -13,7 +14,7 @@ import * as grpc from "@grpc/grpc-js";
 import { EKU, issueCertificate } from "../../broker/src/pki/certificate";
 import { createCa, issueAgentCert, issueClientCert, roleUri, writePem, type PemPair } from "../../broker/src/pki/index";
 
-export const CLIENT_KINDS = ["reader", "operator", "otherCa", "noRole", "twoRoles", "unknownRole", "serverOnly", "expired"] as const;
+export const CLIENT_KINDS = ["reader", "operator", "otherCa", "noRole", "twoRoles", "unknownRole", "serverOnly", "serverAuthReader", "expired"] as const;
 export type ClientKind = (typeof CLIENT_KINDS)[number];
 
 export interface ClientFiles extends PemPair {
@@ -53,6 +54,13 @@ async function badClients(ca: PemPair): Promise<Omit<Record<ClientKind, PemPair>
     }),
     // An agent's server certificate (serverAuth only) presented by a client.
     serverOnly: await issueAgentCert(ca, { host: "some-agent" }),
+    // A reader role URI, but an EKU that allows server authentication only.
+    serverAuthReader: await issueCertificate(ca, {
+      commonName: "server-auth-reader",
+      ...valid,
+      extendedKeyUsages: [EKU.serverAuth],
+      uris: [roleUri("reader")],
+    }),
     expired: await issueCertificate(ca, {
       commonName: "expired-reader",
       notBefore: new Date(now - 48 * HOUR),

@@ -4,6 +4,7 @@ import type { FileHandle } from "node:fs/promises";
 import { logsDiagnostics, SEARCH_MAX_FILES } from "../../../proto/catalog/diagnostics/logs";
 import { listFilesInRoots, openFileInRoots, resolveInRoots, resolveRoots, type DirectoryFile, type ResolvedRoots } from "../safe-file";
 import { compilePattern, readChunks, scanChunks, type LineMatch, type StopReason } from "../search";
+import type { AgentConfig } from "../config";
 import { DiagnosticError, type DiagnosticContext, type HandlerMap } from "./context";
 
 /** Entries of a directory examined at most by search_logs. */
@@ -15,8 +16,12 @@ const MAX_OUTPUT_CHARS = 1024 * 1024;
 // Roots are resolved once per configuration (the agent's config object lives as long as it runs).
 const rootsCache = new WeakMap<readonly string[], Promise<ResolvedRoots>>();
 
-export function logRoots(ctx: DiagnosticContext): Promise<ResolvedRoots> {
-  const key = ctx.config.logs.roots;
+/**
+ * The configured log roots, resolved with realpath once. The entry point may call it at start to
+ * log roots that are refused (missing, or in /proc, /sys, /dev); handlers call it on first use.
+ */
+export function logRootsFor(config: AgentConfig): Promise<ResolvedRoots> {
+  const key = config.logs.roots;
   let roots = rootsCache.get(key);
   if (!roots) {
     roots = resolveRoots(key);
@@ -24,6 +29,8 @@ export function logRoots(ctx: DiagnosticContext): Promise<ResolvedRoots> {
   }
   return roots;
 }
+
+const logRoots = (ctx: DiagnosticContext) => logRootsFor(ctx.config);
 
 async function readAt(handle: FileHandle, position: number, length: number): Promise<Buffer> {
   const buf = Buffer.alloc(length);
@@ -162,7 +169,7 @@ export const logsHandlers: HandlerMap<typeof logsDiagnostics> = {
         handle = await t.open();
       } catch (err) {
         // In a directory, a file that cannot be opened (FIFO, symlink out of the roots) is skipped.
-        if (targets.length > 1 || target.stats.isDirectory()) {
+        if (target.stats.isDirectory()) {
           skipped++;
           continue;
         }

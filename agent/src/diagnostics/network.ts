@@ -1,7 +1,7 @@
 // Network diagnostics: /proc, /sys and /etc read directly; probes with node:net, node:dns and
 // node:http(s) after the address policy approved every address. Nothing is spawned.
 import { isIP } from "node:net";
-import { MAX_SOCKETS, networkDiagnostics } from "../../../proto/catalog/diagnostics/network";
+import { MAX_ROUTES, MAX_SOCKETS, networkDiagnostics } from "../../../proto/catalog/diagnostics/network";
 import { checkAddress, type AddressPolicy } from "../address-policy";
 import { dnsQuery } from "../net/dns-query";
 import { checkHttpUrl } from "../net/http-check";
@@ -48,7 +48,7 @@ export const networkHandlers: HandlerMap<typeof networkDiagnostics> = {
 
   async get_routing_table() {
     const routes = await readRoutes();
-    return { routes: routes.slice(0, MAX_SOCKETS), defaultRoutes: defaultRoutes(routes), truncated: routes.length > MAX_SOCKETS };
+    return { routes: routes.slice(0, MAX_ROUTES), defaultRoutes: defaultRoutes(routes), truncated: routes.length > MAX_ROUTES };
   },
 
   async get_listening_ports(input) {

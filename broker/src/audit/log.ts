@@ -57,7 +57,11 @@ export class AuditLog {
 
   /** Creates the directory (0700) and checks the existing chain's tail is readable. */
   open(): this {
-    mkdirSync(dirname(this.file), { recursive: true, mode: 0o700 });
+    try {
+      mkdirSync(dirname(this.file), { recursive: true, mode: 0o700 });
+    } catch (err) {
+      throw new AuditError(`cannot create the audit directory ${dirname(this.file)}: ${(err as Error).message}`);
+    }
     this.#withLock(() => undefined);
     return this;
   }

@@ -51,11 +51,12 @@ function readYaml(file: string, required: boolean): RawFile {
     return { text: undefined, problems: [`${file}: cannot read: ${code ?? (err as Error).message}`], value: undefined };
   }
   if (text.length > 16 * 1024 * 1024) return { text, problems: [`${file}: larger than 16 MiB`], value: undefined };
-  const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: false });
+  const doc = parseDocument(text, { uniqueKeys: true });
   if (doc.errors.length > 0) {
     const problems = doc.errors.map((e) => {
       const pos = e.linePos?.[0];
-      return `${file}: ${pos ? `line ${pos.line}, column ${pos.col}: ` : ""}not valid YAML: ${e.message.split("\n")[0]}`;
+      const what = (e.message.split("\n")[0] ?? "").replace(/ at line \d+, column \d+:?$/, "");
+      return `${file}: ${pos ? `line ${pos.line}, column ${pos.col}: ` : ""}not valid YAML: ${what}`;
     });
     return { text, problems, value: undefined };
   }

@@ -1,9 +1,16 @@
 // Keeps a tool's structured output under broker.yaml's maxOutputBytes. Generic over the catalog:
-// the largest arrays in the hosts' data are cut from the end (long strings next), the affected
-// results and the whole output are marked `truncated`, and when the cut entries carry a `cursor`
-// (journal entries do) the result's `nextCursor` is the cursor of the last entry kept, so the
-// caller pages on from exactly there. Data that no longer satisfies its schema after a cut, or
-// that cannot be made small enough, is replaced by an OUTPUT_TOO_LARGE error for that host.
+// the largest arrays in the hosts' data are cut (long strings next), the affected results and the
+// whole output are marked `truncated`, and paging stays correct by the catalog's conventions:
+//   - entries carrying a `cursor` (journal): the sibling `nextCursor` (and the result's
+//     `nextCursor`) become the cursor of the last entry kept, so the next page starts right there;
+//   - `lines` beside `mode: "tail"` (read_log_file): the oldest lines are cut, the newest kept;
+//   - `lines` beside `mode: "range"`: the last lines are cut and `nextOffset` moved back to just
+//     after the last line kept (exact for UTF-8 text with "\n" line ends);
+//   - a sibling boolean `truncated` is set to true.
+// Data that no longer satisfies its schema after a cut, or that cannot be made small enough, is
+// replaced by an OUTPUT_TOO_LARGE error for that host. The per-host envelope (host, ok, error)
+// always stays: with thousands of hosts it alone may exceed the cap, and dropping hosts silently
+// would be worse than a large answer.
 import { summarize, type HostResult, type HostResults } from "./host-results";
 
 const MIN_STRING_CUT = 256;
@@ -43,8 +50,35 @@ function tooLarge(result: HostResult, size: number, maxBytes: number): void {
   result.truncated = true;
   result.error = {
     code: "OUTPUT_TOO_LARGE",
-    message: `the reply from ${result.host} (${size} bytes) does not fit in the broker's output cap (${maxBytes} bytes): narrow the arguments (fewer lines, a smaller limit) or the target`,
+    message: `reply of ${size} bytes exceeds the output cap (${maxBytes} bytes): narrow the arguments or the target`,
   };
+}
+
+function lineBytes(lines: readonly unknown[]): number {
+  return lines.reduce<number>((n, l) => n + (typeof l === "string" ? Buffer.byteLength(l, "utf8") + 1 : 0), 0);
+}
+
+/** Removes `remove` elements from an array, keeping its siblings' paging fields true. */
+function cutArray(c: Candidate, value: unknown[], remove: number): void {
+  const parent = Array.isArray(c.parent) ? undefined : c.parent;
+  if (parent && "truncated" in parent && typeof parent.truncated === "boolean") parent.truncated = true;
+  if (parent && c.key === "lines" && parent.mode === "tail") {
+    const removed = value.splice(0, remove);
+    if (typeof parent.startOffset === "number") parent.startOffset += lineBytes(removed);
+    return;
+  }
+  const kept = value.length - remove;
+  const removedHadCursor = cursorOf(value[kept]) !== undefined;
+  value.length = kept;
+  if (parent && c.key === "lines" && parent.mode === "range" && typeof parent.startOffset === "number" && typeof parent.nextOffset === "number") {
+    parent.nextOffset = parent.startOffset + lineBytes(value);
+    return;
+  }
+  const last = kept > 0 ? cursorOf(value[kept - 1]) : undefined;
+  if (removedHadCursor && last !== undefined) {
+    c.result.nextCursor = last;
+    if (parent && "nextCursor" in parent) parent.nextCursor = last;
+  }
 }
 
 export function capOutput<T>(output: HostResults<T>, maxBytes: number, isValidData: (data: unknown) => boolean): HostResults<T> {
@@ -73,12 +107,7 @@ export function capOutput<T>(output: HostResults<T>, maxBytes: number, isValidDa
     c.result.truncated = true;
     if (Array.isArray(value)) {
       const avg = c.size / value.length;
-      const remove = Math.min(value.length, Math.ceil(excess / avg) + 1);
-      const kept = value.length - remove;
-      const removedHadCursor = cursorOf(value[kept]) !== undefined;
-      value.length = kept;
-      const last = kept > 0 ? cursorOf(value[kept - 1]) : undefined;
-      if (removedHadCursor && last !== undefined) c.result.nextCursor = last;
+      cutArray(c, value, Math.min(value.length, Math.ceil(excess / avg) + 1));
     } else if (typeof value === "string") {
       const keep = Math.max(0, value.length - excess - 64);
       (c.parent as Record<string | number, unknown>)[c.key] = `${value.slice(0, keep)}…[truncated]`;

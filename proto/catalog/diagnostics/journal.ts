@@ -51,7 +51,7 @@ export const getJournalLogs = defineDiagnostic({
     "grep is a literal match over at most 5000 entries read per call; journalctl deadline 10 s, output capped at 8 MiB.",
   ],
   examples: [
-    { description: "Errors of the current boot", input: { priority: "err", boot: 0 } },
+    { description: "Errors of the previous boot (before the last reboot)", input: { priority: "err", boot: -1 } },
     { description: "sshd lines mentioning a user, last day", input: { unit: "ssh", since: "-1d", grep: "Failed password" } },
   ],
 });

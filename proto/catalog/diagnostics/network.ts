@@ -1,12 +1,14 @@
 // Network diagnostics: interfaces, routes, sockets and DNS configuration read from /proc, /sys and
 // /etc (nothing spawned), and probes made from the host (TCP connect, DNS query, HTTP request)
 // that never reach link-local or metadata addresses unless the agent config allows them.
+import { isIP } from "node:net";
 import { z } from "zod";
 import { defineDiagnostic } from "../define";
 import { count, dnsName, hostName, ipAddress, tcpPort } from "../grammar";
 
 export const MAX_PROBE_PORTS = 10;
 export const MAX_SOCKETS = 2000;
+export const MAX_ROUTES = 2000;
 
 /** An http:// or https:// URL without credentials, bounded. */
 export const httpUrl = z
@@ -77,7 +79,7 @@ export const getRoutingTable = defineDiagnostic({
     defaultRoutes: z.array(z.object({ family: z.enum(["ipv4", "ipv6"]), gateway: z.string().nullable(), interface: z.string() })),
     truncated: z.boolean(),
   }),
-  limits: [`No arguments; reads /proc only, nothing spawned; at most ${MAX_SOCKETS} routes.`],
+  limits: [`No arguments; reads /proc only, nothing spawned; at most ${MAX_ROUTES} routes.`],
   examples: [{ description: "Where does traffic leave the host", input: {} }],
 });
 
@@ -227,7 +229,9 @@ export const dnsLookup = defineDiagnostic({
   input: z.strictObject({
     name: dnsName.describe("name to resolve, or an IP address for PTR"),
     recordType: z.enum(DNS_RECORD_TYPES).default("A"),
-    server: ipAddress.optional().describe("resolver IP address to ask (port 53); absent: the host's configured resolvers"),
+    server: ipAddress
+      .refine((s) => isIP(s) !== 0, { message: "server is not an IPv4 or IPv6 address (no port, no name)" })
+      .optional().describe("resolver IP address to ask (port 53); absent: the host's configured resolvers"),
     timeoutMs: count(100, 10_000, 3000).describe("whole lookup, retries included"),
   }),
   output: z.object({

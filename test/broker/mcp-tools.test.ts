@@ -1,0 +1,72 @@
+// tools/list as an MCP client sees it: one tool per catalog diagnostic (generic over the catalog),
+// with input/output schemas and honest annotations, plus the fleet tools. Through the built
+// broker and the SDK's real client over stdio.
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { diagnostics } from "../../proto/catalog/diagnostics/index";
+import { createTestPki } from "../support/pki";
+import { createBrokerDir } from "./helpers/broker-dir";
+import { connectBroker, type BrokerSession } from "./helpers/mcp-client";
+
+type ListedTool = Awaited<ReturnType<BrokerSession["client"]["listTools"]>>["tools"][number];
+
+let dir: string;
+let session: BrokerSession;
+let tools: ListedTool[];
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), "hw-tools-"));
+  const pki = await createTestPki(join(dir, "pki"));
+  const bd = createBrokerDir(join(dir, "cfg"), pki);
+  bd.writeHosts([{ name: "web1", port: 9 }]);
+  bd.writePolicy([]);
+  session = await connectBroker(bd.dir, dir);
+  tools = (await session.client.listTools()).tools;
+});
+
+afterAll(async () => {
+  await session?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const FLEET = ["list_hosts", "describe_host", "ping_hosts", "plan", "reload_config"];
+
+describe("tools/list", () => {
+  it("lists every catalog diagnostic and the fleet tools, once each", () => {
+    const names = tools.map((t) => t.name);
+    expect(new Set(names).size).toBe(names.length);
+    expect(names.sort()).toEqual([...diagnostics.map((d) => d.name), ...FLEET].sort());
+  });
+
+  it.each(diagnostics.map((d) => [d.name, d] as const))("%s: schemas and annotations from the catalog", (name, def) => {
+    const tool = tools.find((t) => t.name === name)!;
+    expect(tool.title).toBe(def.title);
+    expect(tool.description).toContain(def.summary);
+    expect(tool.annotations).toMatchObject({ readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: def.openWorld ?? false });
+    const input = tool.inputSchema as { type: string; properties: Record<string, { type?: string; description?: string }>; required?: string[]; additionalProperties?: boolean };
+    expect(input.type).toBe("object");
+    expect(input.additionalProperties).toBe(false);
+    expect(input.properties.target).toMatchObject({ type: "string" });
+    expect(input.properties.target?.description).toContain("tag:NAME");
+    expect(input.required).toContain("target");
+    for (const key of Object.keys(def.input.shape)) expect(input.properties).toHaveProperty(key);
+    const output = tool.outputSchema as { properties: Record<string, { items?: { properties: Record<string, unknown> } }> };
+    expect(Object.keys(output.properties)).toEqual(expect.arrayContaining(["results", "summary"]));
+    expect(Object.keys(output.properties.results!.items!.properties)).toEqual(expect.arrayContaining(["host", "ok", "data", "error"]));
+  });
+
+  it("network probes say they reach beyond the host", () => {
+    const open = tools.filter((t) => t.annotations?.openWorldHint).map((t) => t.name);
+    expect(open.sort()).toEqual(diagnostics.filter((d) => d.openWorld).map((d) => d.name).sort());
+  });
+
+  it("fleet tools: read-only except reload_config, none open-world", () => {
+    for (const name of FLEET) {
+      const t = tools.find((x) => x.name === name)!;
+      expect(t.outputSchema).toBeDefined();
+      expect(t.annotations).toMatchObject({ readOnlyHint: name !== "reload_config", openWorldHint: false, destructiveHint: false });
+    }
+  });
+});
