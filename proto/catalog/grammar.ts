@@ -2,6 +2,7 @@
 // agent (gRPC request) validate with these, so a value that reaches an argv slot or a file API has
 // already been proved to match. Every grammar refuses: a leading "-", NUL, control characters
 // (newline included), and anything longer than its stated bound.
+import { isIP } from "node:net";
 import { z } from "zod";
 
 // eslint-disable-next-line no-control-regex
@@ -71,7 +72,9 @@ export const dnsName = token(
 );
 
 /** An IPv4 or IPv6 literal. */
-export const ipAddress = token("server", /^(?:[0-9]{1,3}(?:\.[0-9]{1,3}){3}|[0-9A-Fa-f:.]{2,45})$/, 45, "an IPv4 or IPv6 address");
+export const ipAddress = token("server", /^[0-9A-Fa-f:.]{2,45}$/, 45, "an IPv4 or IPv6 address").refine((s) => isIP(s) !== 0, {
+  message: "server is not an IPv4 or IPv6 address (no port, no brackets)",
+});
 
 /** A user name as useradd accepts it. */
 export const userName = token("user", /^[a-z_][a-z0-9_.-]{0,31}\$?$/, 33, "a POSIX user name (e.g. www-data)");

@@ -7,7 +7,7 @@ import { describe, expect, it } from "vitest";
 import { DiagnosticsServiceService } from "../../proto/gen/hostward/v1/diagnostics";
 import { diagnostics } from "../../proto/catalog/diagnostics/index";
 import { methodKey, type DiagnosticDef } from "../../proto/catalog/define";
-import { stripProtoDefaults } from "../../proto/catalog/wire";
+import { protoDefaults, stripProtoDefaults } from "../../agent/src/server/request";
 
 const here = import.meta.dirname;
 const tsc = join(here, "../../node_modules/.bin/tsc");
@@ -50,7 +50,8 @@ describe("catalog ↔ proto drift", () => {
       for (const example of def.examples) {
         const parsed = def.input.parse(example.input);
         const decoded = method!.requestDeserialize(method!.requestSerialize(parsed));
-        expect(def.input.parse(stripProtoDefaults(decoded as Record<string, unknown>))).toEqual(parsed);
+        const defaults = protoDefaults((b) => method!.requestDeserialize(b));
+        expect(def.input.parse(stripProtoDefaults(decoded as Record<string, unknown>, defaults))).toEqual(parsed);
       }
     });
   }
