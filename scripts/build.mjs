@@ -2,7 +2,7 @@
 // Bundles every entry point into one CommonJS file with esbuild and writes each metafile beside
 // it (dist/meta/), which test/agent/bundle-guard.test.ts reads to prove what a bundle contains.
 import { build } from "esbuild";
-import { mkdirSync, writeFileSync, readFileSync } from "node:fs";
+import { mkdirSync, writeFileSync, readFileSync, renameSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -14,6 +14,13 @@ export const ENTRIES = [
   { name: "hostward-reader", entry: "agent/src/main-reader.ts", out: "dist/agent/hostward-reader.cjs" },
   { name: "hostward-operator", entry: "agent/src/main-operator.ts", out: "dist/agent/hostward-operator.cjs" },
 ];
+
+function writeAtomic(path, contents) {
+  mkdirSync(dirname(path), { recursive: true });
+  const tmp = `${path}.${process.pid}.tmp`;
+  writeFileSync(tmp, contents);
+  renameSync(tmp, path);
+}
 
 mkdirSync(join(root, "dist/meta"), { recursive: true });
 const only = process.argv.slice(2);
@@ -28,6 +35,7 @@ await Promise.all(
       format: "cjs",
       sourcemap: "linked",
       metafile: true,
+      write: false,
       legalComments: "none",
       logLevel: "warning",
       define: { HOSTWARD_VERSION: JSON.stringify(pkg.version) },
@@ -35,6 +43,8 @@ await Promise.all(
       // Optional native/transport modules that the bundled code never loads at run time.
       external: ["pino-pretty", "osx-temperature-sensor"],
     });
-    writeFileSync(join(root, "dist/meta", `${e.name}.json`), JSON.stringify(result.metafile));
+    // Written to a temporary name then renamed: concurrent test runs never read a half-written file.
+    for (const f of result.outputFiles) writeAtomic(f.path, f.contents);
+    writeAtomic(join(root, "dist/meta", `${e.name}.json`), JSON.stringify(result.metafile));
   }),
 );

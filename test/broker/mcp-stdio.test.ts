@@ -2,7 +2,7 @@
 // in front of two REAL reader agents (the built bundle) on 127.0.0.1 over real mTLS.
 //   agent A serves inventory hosts web1 and db1 (two names, one agent: policy is per inventory host)
 //   agent B serves web2, and is stopped by the last test
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { z } from "zod";
@@ -35,6 +35,8 @@ let agentB: TestAgent;
 let bd: BrokerDir;
 let broker: BrokerSession;
 
+const LOG_FILE = () => join(dir, "logs", "app.log");
+
 const HOSTS = () => [
   { name: "web1", port: agentA.port, tags: ["web"] },
   { name: "db1", port: agentA.port, tags: ["db"] },
@@ -44,7 +46,13 @@ const HOSTS = () => [
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), "hw-mcp-"));
   pki = await createTestPki(join(dir, "pki"));
-  [agentA, agentB] = await Promise.all([startAgent({ role: "reader", pki, dir: join(dir, "a") }), startAgent({ role: "reader", pki, dir: join(dir, "b") })]);
+  mkdirSync(join(dir, "logs"));
+  writeFileSync(LOG_FILE(), Array.from({ length: 3000 }, (_, i) => `2026-11-21T10:00:00 app[1]: line ${i} ${"x".repeat(60)}\n`).join(""));
+  const logs = { logs: { roots: [join(dir, "logs")] } };
+  [agentA, agentB] = await Promise.all([
+    startAgent({ role: "reader", pki, dir: join(dir, "a"), config: logs }),
+    startAgent({ role: "reader", pki, dir: join(dir, "b"), config: logs }),
+  ]);
   bd = createBrokerDir(join(dir, "cfg"), pki);
   bd.writeHosts(HOSTS());
   bd.writePolicy([
@@ -220,6 +228,32 @@ describe("reload_config", () => {
   });
 });
 
+describe("output cap", () => {
+  it("cuts a large answer to maxOutputBytes, marked truncated, still valid for the catalog", async () => {
+    bd.writeBroker({ fanout: { concurrency: 8, hostTimeoutMs: 8000 }, maxOutputBytes: 4096 });
+    expect((await call(broker, "reload_config", {})).structuredContent).toMatchObject({ changes: { settingsChanged: true } });
+    try {
+      const r = await call(broker, "read_log_file", { target: "web1", path: LOG_FILE(), tailLines: 3000, maxBytes: 1024 * 1024 });
+      const out = r.structuredContent as unknown as Output & { truncated?: boolean };
+      expect(Buffer.byteLength(JSON.stringify(out))).toBeLessThanOrEqual(4096);
+      expect(out.truncated).toBe(true);
+      const res = out.results[0]!;
+      expect(res).toMatchObject({ host: "web1", ok: true, truncated: true });
+      const def = diagnostics.find((d) => d.name === "read_log_file") as AnyDef;
+      expect(def.output.safeParse(res.data).success).toBe(true);
+      // Tail mode keeps the newest lines, and says that earlier ones exist.
+      const data = res.data as { lines: string[]; truncated: boolean; mode: string };
+      expect(data.mode).toBe("tail");
+      expect(data.lines.length).toBeGreaterThan(5);
+      expect(data.lines.at(-1)).toContain("line 2999 ");
+      expect(data.truncated).toBe(true);
+    } finally {
+      bd.writeBroker({ fanout: { concurrency: 8, hostTimeoutMs: 8000 } });
+      expect((await call(broker, "reload_config", {})).isError).toBeFalsy();
+    }
+  });
+});
+
 describe("fan-out with an agent down", () => {
   it("the others answer; the stopped one is reported UNAVAILABLE, quickly", async () => {
     await agentB.stop();
@@ -237,5 +271,23 @@ describe("fan-out with an agent down", () => {
     expect(elapsed).toBeLessThan(3000);
     const result = bd.audit().filter((a) => a.event === "tool.result" && a.tool === "get_load").at(-1);
     expect(result).toMatchObject({ outcomes: [{ host: "web1", outcome: "OK" }, { host: "db1", outcome: "POLICY_DENIED" }, { host: "web2", outcome: "UNAVAILABLE" }, { host: "web3", outcome: "UNAVAILABLE" }] });
+  });
+});
+
+describe("never act unaudited", () => {
+  it("when the audit log cannot be written, the call fails and nothing is sent", async () => {
+    // Replace the log by a directory: every append now fails (root ignores permission bits).
+    renameSync(bd.auditFile, `${bd.auditFile}.moved`);
+    mkdirSync(bd.auditFile);
+    const rpcsBefore = agentA.rpcLines().length;
+    const r = await call(broker, "get_load", { target: "web1" });
+    expect(r.isError).toBe(true);
+    expect(textOf(r)).toContain("refused: the call could not be audited, so nothing was executed");
+    // Refusals of bad input are not answered silently either.
+    const bad = await call(broker, "get_load", { target: "web1", bogus: 1 });
+    expect(bad.isError).toBe(true);
+    expect(textOf(bad)).toContain("could not be audited");
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(agentA.rpcLines().length).toBe(rpcsBefore);
   });
 });

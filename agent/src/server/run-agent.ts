@@ -9,7 +9,7 @@ import { VERSION } from "../../../proto/catalog/version";
 import { ConfigError, defaultAgentConfig, loadAgentConfig, type AgentConfig } from "../config";
 import { createLogger, type Logger, type Role } from "../logging";
 import { createServerCredentials, loadTlsMaterial, resolveTlsFiles, TlsError } from "../tls";
-import { startServer } from "./create-server";
+import { startServer, type RunningServer } from "./create-server";
 import { createConcurrencyLimit, type ConcurrencyLimit } from "./limiter";
 
 export const DEFAULT_CONFIG_FILE = "/etc/hostward/agent.yaml";
@@ -119,46 +119,18 @@ async function start(entry: AgentEntry, argv: string[]): Promise<void> {
   }
 
   const logger = createLogger({ role: entry.role });
-  const ctx: AgentContext = {
-    config,
-    logger,
-    limit: createConcurrencyLimit(config.limits.maxConcurrentCalls),
-    agent: { version: VERSION, role: entry.role, startedAt: Date.now(), catalogHash: entry.catalogHash() },
-  };
-  const port = config.listen.port ?? DEFAULT_PORTS[entry.role];
-  const server = await startServer({
-    host: config.listen.host,
-    port,
-    credentials,
-    logger,
-    maxReplyBytes: config.limits.maxReplyBytes,
-    serviceName: entry.serviceName,
-    register: (s) => entry.register(s, ctx),
-  });
-
   const readyFile = values["ready-file"];
-  if (readyFile !== undefined) writeReadyFile(readyFile, { role: entry.role, port: server.port, pid: process.pid });
-  logger.info(
-    {
-      host: config.listen.host,
-      port: server.port,
-      version: VERSION,
-      service: entry.serviceName,
-      catalogHash: ctx.agent.catalogHash,
-      certNotAfter: certNotAfter.toISOString(),
-      node: process.version,
-      startupMs: Math.round(performance.now()),
-    },
-    "started",
-  );
-
+  // Signal handlers go in before the server binds: without one, a SIGTERM that arrives right
+  // after the ready file appears would kill the process with the default action, uncleanly.
+  // A signal before the server is up simply exits (nothing to drain, no ready file yet).
+  let server: RunningServer | undefined;
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;
     logger.info({ signal }, "stopping");
-    void server.stop(SHUTDOWN_GRACE_MS).then(() => {
-      if (readyFile !== undefined) rmSync(readyFile, { force: true });
+    void (server?.stop(SHUTDOWN_GRACE_MS) ?? Promise.resolve()).then(() => {
+      if (readyFile !== undefined && server !== undefined) rmSync(readyFile, { force: true });
       logger.info("stopped");
       process.exit(0);
     });
@@ -173,6 +145,37 @@ async function start(entry: AgentEntry, argv: string[]): Promise<void> {
     logger.fatal({ err }, "unhandled rejection");
     process.exit(EXIT.failure);
   });
+
+  const ctx: AgentContext = {
+    config,
+    logger,
+    limit: createConcurrencyLimit(config.limits.maxConcurrentCalls),
+    agent: { version: VERSION, role: entry.role, startedAt: Date.now(), catalogHash: entry.catalogHash() },
+  };
+  const port = config.listen.port ?? DEFAULT_PORTS[entry.role];
+  server = await startServer({
+    host: config.listen.host,
+    port,
+    credentials,
+    logger,
+    maxReplyBytes: config.limits.maxReplyBytes,
+    serviceName: entry.serviceName,
+    register: (s) => entry.register(s, ctx),
+  });
+  if (readyFile !== undefined) writeReadyFile(readyFile, { role: entry.role, port: server.port, pid: process.pid });
+  logger.info(
+    {
+      host: config.listen.host,
+      port: server.port,
+      version: VERSION,
+      service: entry.serviceName,
+      catalogHash: ctx.agent.catalogHash,
+      certNotAfter: certNotAfter.toISOString(),
+      node: process.version,
+      startupMs: Math.round(performance.now()),
+    },
+    "started",
+  );
 }
 
 /** Runs an agent entry point; startup failures print one precise message on stderr and exit non-zero. */

@@ -32,8 +32,8 @@ export function notRunningError(result: Pick<RunResult, "exitCode" | "stderr">):
 }
 
 /**
- * Runs `systemctl VERB --no-pager OPTIONS… -- VALUES…`. Resolves with the result whatever the
- * exit code (list/show print what they can); rejects with a DiagnosticError otherwise.
+ * Runs `systemctl VERB --no-pager OPTIONS… -- VALUES…` and resolves with its output when it exits
+ * 0; every other outcome is a DiagnosticError (FAILED_PRECONDITION when systemd is not running).
  */
 export async function systemctl(
   verb: string,
@@ -54,6 +54,13 @@ export async function systemctl(
   }
   const notRunning = notRunningError(result);
   if (notRunning) throw notRunning;
+  if (result.exitCode !== 0) {
+    // Never parse the (empty or partial) stdout of a failed call: a non-root user whose D-Bus
+    // call failed would otherwise be told "no failed units".
+    const msg = firstLine(result.stderr);
+    if (/not valid|Invalid unit name/i.test(msg)) throw new DiagnosticError("INVALID_ARGUMENT", `unit: systemd refused the name (${msg})`);
+    throw new DiagnosticError("UNAVAILABLE", `systemctl ${verb} failed (exit ${result.exitCode}): ${msg}`);
+  }
   if (result.truncated) {
     throw new DiagnosticError("RESOURCE_EXHAUSTED", `systemctl ${verb} printed more than ${SYSTEMCTL_MAX_BYTES} bytes`);
   }
@@ -63,11 +70,6 @@ export async function systemctl(
 /** `systemctl show` for units (already canonical), one block per unit in argument order. */
 export async function showUnits(units: readonly string[], properties: readonly string[], ctx: Pick<DiagnosticContext, "signal">): Promise<ShowBlock[]> {
   const result = await systemctl("show", ["--timestamp=us+utc", `--property=${properties.join(",")}`], units, ctx);
-  if (result.exitCode !== 0) {
-    const msg = firstLine(result.stderr);
-    if (/not valid|Invalid unit name/i.test(msg)) throw new DiagnosticError("INVALID_ARGUMENT", `unit: systemd refused the name (${msg})`);
-    throw new DiagnosticError("UNAVAILABLE", `systemctl show failed (exit ${result.exitCode}): ${msg}`);
-  }
   return parseShow(result.stdout);
 }
 

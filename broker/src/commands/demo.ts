@@ -1,5 +1,176 @@
-// hostward demo: being written (lead's WIP lives outside the tree until its dependencies land).
-export async function run(_argv: string[]): Promise<number> {
-  process.stderr.write("hostward demo: not implemented yet\n");
-  return 1;
+// hostward demo: the main job end to end on an embedded default. A local fleet (CA, 3 hosts, both
+// roles on loopback), the broker over MCP stdio driven by the SDK's real Client, diagnostics on one
+// host and on the whole fleet, a policy refusal, a refused bad input, an unreachable host, and the
+// audit trail. Prints a readable transcript on stdout.
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { Client } from "@modelcontextprotocol/client";
+import { StdioClientTransport } from "@modelcontextprotocol/client/stdio";
+import { fleetDown, fleetUp, stopFleetAgent } from "../local/fleet";
+import { readFileSync } from "node:fs";
+import { verifyAuditFile } from "../audit/verify";
+import { AUDIT_FILE, stateDirOf } from "../broker";
+import { loadBrokerConfig } from "../config/load";
+
+type ToolResult = Awaited<ReturnType<Client["callTool"]>>;
+interface HostResult {
+  host: string;
+  ok: boolean;
+  data?: Record<string, unknown>;
+  error?: { code: string; message: string };
+}
+
+const out = (s = "") => process.stdout.write(`${s}\n`);
+const bold = (s: string) => (process.stdout.isTTY ? `\x1b[1m${s}\x1b[0m` : s);
+
+function summarise(tool: string, data: Record<string, unknown>): string {
+  const d = data as Record<string, any>;
+  switch (tool) {
+    case "get_load":
+      return `load ${d.load1} ${d.load5} ${d.load15} on ${d.cpus} CPUs, ${d.tasks} tasks`;
+    case "get_memory_info":
+      return `${fmtBytes(d.availableBytes)} available of ${fmtBytes(d.totalBytes)}`;
+    case "get_system_info":
+      return `${d.hostname}: ${d.os?.prettyName ?? d.os?.id ?? "unknown OS"}, kernel ${d.kernel?.release}, ${d.arch}`;
+    case "get_agent_info":
+      return `agent ${d.version} (${d.role}), up ${d.uptimeSeconds}s`;
+    default: {
+      const json = JSON.stringify(data);
+      return json.length > 110 ? `${json.slice(0, 107)}...` : json;
+    }
+  }
+}
+
+function fmtBytes(n: unknown): string {
+  if (typeof n !== "number") return "?";
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let v = n;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return `${v.toFixed(1)} ${units[i]}`;
+}
+
+function structured(result: ToolResult): { results?: HostResult[]; [k: string]: unknown } {
+  return (result.structuredContent ?? {}) as { results?: HostResult[] };
+}
+
+function textOf(result: ToolResult): string {
+  const block = (result.content as Array<{ type: string; text?: string }> | undefined)?.find((c) => c.type === "text");
+  return block?.text ?? "";
+}
+
+async function call(client: Client, name: string, args: Record<string, unknown>, show?: (r: ToolResult) => void) {
+  out(`${bold(`> ${name}`)} ${JSON.stringify(args)}`);
+  const started = performance.now();
+  const result = await client.callTool({ name, arguments: args });
+  const ms = (performance.now() - started).toFixed(1);
+  if (result.isError) {
+    out(`  refused (${ms} ms): ${textOf(result)}`);
+  } else if (show) {
+    show(result);
+    out(`  (${ms} ms)`);
+  } else {
+    for (const r of structured(result).results ?? []) {
+      out(`  ${r.host.padEnd(8)} ${r.ok ? `ok    ${summarise(name, r.data ?? {})}` : `FAIL  ${r.error?.code}: ${r.error?.message}`}`);
+    }
+    out(`  (${ms} ms)`);
+  }
+  out();
+  return result;
+}
+
+export async function run(argv: string[]): Promise<number> {
+  const { values } = parseArgs({ args: argv, options: { keep: { type: "boolean" }, hosts: { type: "string", default: "3" } } });
+  const dir = mkdtempSync(join(tmpdir(), "hostward-demo-"));
+  out(bold("hostward demo"));
+  out(`A local fleet in ${dir}: a private CA, ${values.hosts} hosts, a reader and an operator agent each on 127.0.0.1.`);
+  out();
+  let client: Client | undefined;
+  try {
+    const fleet = await fleetUp({ dir, hosts: Number(values.hosts) });
+    for (const a of fleet.agents) out(`  ${a.host} ${a.role.padEnd(8)} 127.0.0.1:${a.port}  pid ${a.pid}`);
+    out();
+
+    out(bold("The broker, as an MCP client sees it (stdio, the SDK's Client)"));
+    const transport = new StdioClientTransport({
+      command: process.execPath,
+      args: [join(__dirname, "hostward.cjs"), "serve", "--config", dir],
+      stderr: "pipe",
+    });
+    client = new Client({ name: "hostward-demo", version: "1" });
+    await client.connect(transport);
+    const info = client.getServerVersion();
+    const tools = (await client.listTools()).tools;
+    out(`  server ${info?.name} ${info?.version}; ${tools.length} tools, e.g. ${tools.slice(0, 6).map((t) => t.name).join(", ")}, …`);
+    out();
+
+    out(bold("Diagnostics on one host and on the whole fleet"));
+    await call(client, "get_system_info", { target: "local1" });
+    await call(client, "get_load", { target: "*" });
+    await call(client, "get_memory_info", { target: "tag:web" });
+    await call(client, "get_disk_usage", { target: "local1" }, (r) => {
+      const data = structured(r).results?.[0]?.data as { filesystems?: Array<Record<string, unknown>> } | undefined;
+      for (const fs of (data?.filesystems ?? []).slice(0, 5)) {
+        out(`  ${String(fs.mountPoint).padEnd(24)} ${String(fs.usedPercent).padStart(5)}% used  inodes ${fs.inodesUsedPercent}%`);
+      }
+    });
+    await call(client, "list_processes", { target: "local2", limit: 5, sortBy: "memory" }, (r) => {
+      const data = structured(r).results?.[0]?.data as { processes?: Array<Record<string, unknown>> } | undefined;
+      for (const p of data?.processes ?? []) out(`  pid ${String(p.pid).padEnd(7)} ${fmtBytes(p.rssBytes).padStart(10)}  ${p.name}`);
+    });
+    await call(client, "search_logs", { target: "local1", path: join(dir, "agents", "local1", "logs", "app.log"), pattern: "ERROR", maxMatches: 3 }, (r) => {
+      const data = structured(r).results?.[0]?.data as { matches?: Array<Record<string, unknown>> } | undefined;
+      for (const m of data?.matches ?? []) out(`  ${String(m.line ?? m.text).slice(0, 110)}`);
+    });
+    await call(client, "get_service_status", { target: "local1", unit: "ssh" });
+
+    out(bold("Policy: deny by default, checked on every call"));
+    await call(client, "test_connectivity", { target: "tag:db,local1", host: "127.0.0.1", ports: [fleet.agents[0]!.port] });
+    await call(client, "plan", { tool: "check_http", target: "*", args: { url: "http://127.0.0.1:1/" } }, (r) => {
+      const plan = structured(r) as { hosts?: Array<{ host: string; allowed: boolean; reason: string }> };
+      for (const h of plan.hosts ?? []) out(`  ${h.host.padEnd(8)} ${h.allowed ? "would run" : "denied   "}  ${h.reason}`);
+    });
+
+    out(bold("Bad input is refused with the field named; nothing runs on any host"));
+    await call(client, "get_service_status", { target: "local1", unit: "-x; rm -rf /" });
+    await call(client, "read_log_file", { target: "local1", path: "/etc/../etc/shadow" });
+
+    out(bold("An unreachable host never blocks the others"));
+    const last = `local${values.hosts}`;
+    await stopFleetAgent(dir, last, "reader");
+    out(`  (stopped ${last}'s reader agent)`);
+    await call(client, "get_load", { target: "*" });
+
+    out(bold("Actions"));
+    out("  Proposing, approving and executing actions arrives with the Actions issue: the operator agents");
+    out("  already run (and refuse every call with UNIMPLEMENTED), but the demo has nothing to approve yet.");
+    out();
+
+    await client.close();
+    client = undefined;
+
+    out(bold("The audit trail (hash-chained JSON lines)"));
+    const auditFile = join(stateDirOf(loadBrokerConfig(dir)), AUDIT_FILE);
+    const lines = readFileSync(auditFile, "utf8").trim().split("\n");
+    for (const line of lines.slice(-8)) {
+      const r = JSON.parse(line) as Record<string, unknown>;
+      const detail = ["tool", "host", "decision", "outcome", "reason"].filter((k) => r[k] !== undefined).map((k) => `${k}=${JSON.stringify(r[k])}`);
+      out(`  #${String(r.seq).padEnd(4)} ${String(r.code)} ${String(r.event).padEnd(16)} ${detail.join(" ").slice(0, 100)}`);
+    }
+    const verdict = verifyAuditFile(auditFile);
+    out(`  ${lines.length} records in ${auditFile}; chain ${verdict.ok ? "verified" : `BROKEN at line ${verdict.line}: ${verdict.error}`}`);
+    out();
+    return verdict.ok ? 0 : 1;
+  } finally {
+    if (client) await client.close().catch(() => undefined);
+    await fleetDown(dir);
+    if (values.keep) out(`kept ${dir}`);
+    else rmSync(dir, { recursive: true, force: true });
+    out("local fleet stopped.");
+  }
 }
