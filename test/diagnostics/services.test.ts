@@ -19,7 +19,7 @@ import { dependenciesOf, failedDependencies, healthVerdict } from "../../agent/s
 import { matchesState, mergeServices, parseListTimers, parseListUnitFiles, parseListUnits } from "../../agent/src/systemd/list-json";
 import { inspectFailure, parsePodmanInspect, parsePodmanPs } from "../../agent/src/systemd/podman";
 import { parseShow, STATUS_PROPERTIES, toServiceStatus, type ServiceStatus } from "../../agent/src/systemd/show";
-import { notRunningError, requireKnown } from "../../agent/src/systemd/systemctl";
+import { checkSystemctlResult, notRunningError, requireKnown } from "../../agent/src/systemd/systemctl";
 import {
   cgroupPids,
   decodeProcNetAddress,
@@ -451,6 +451,28 @@ describe("handlers on this machine (no systemd as PID 1, no podman)", () => {
     expect(err?.code).toBe("FAILED_PRECONDITION");
     expect(err?.message).toMatch(/^systemd is not running on this host \(System has not been booted with systemd/);
     expect(notRunningError({ exitCode: 0, stderr: "" })).toBeNull();
+  });
+
+  it("a failed systemctl call is an error, never an empty list", async () => {
+    const codeOf = (r: Parameters<typeof checkSystemctlResult>[1]) => {
+      try {
+        checkSystemctlResult("list-units", r);
+        return "OK";
+      } catch (err) {
+        return `${(err as DiagnosticError).code}: ${(err as DiagnosticError).message}`;
+      }
+    };
+    const base = { stdout: "", stderr: "", exitCode: 0, truncated: false, durationMs: 1 };
+    // what systemctl said to a non-root user while the container's D-Bus was not yet up
+    expect(codeOf({ ...base, exitCode: 1, stderr: "Failed to list units: Failed to activate service 'org.freedesktop.systemd1': timed out (service_start_timeout=25000ms)\n" })).toBe(
+      "UNAVAILABLE: systemctl list-units failed (exit 1): Failed to list units: Failed to activate service 'org.freedesktop.systemd1': timed out (service_start_timeout=25000ms)",
+    );
+    expect(codeOf({ ...base, exitCode: 1, stderr: "Unit name a..b is not valid." })).toMatch(/^INVALID_ARGUMENT: unit: systemd refused the name/);
+    expect(codeOf({ ...base, truncated: true })).toMatch(/^RESOURCE_EXHAUSTED: systemctl list-units printed more than/);
+    expect(codeOf({ ...base, stdout: "[]" })).toBe("OK");
+    if (!SYSTEMD_RUNNING) {
+      expect(codeOf(await run("systemctl", ["list-units", "--no-pager"]))).toMatch(/^FAILED_PRECONDITION: systemd is not running on this host/);
+    }
   });
 
   it("get_service_logs reads the journal with journalctl (no systemd needed): a schema-valid page", async () => {

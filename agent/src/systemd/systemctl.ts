@@ -52,6 +52,11 @@ export async function systemctl(
   } catch (err) {
     throw toDiagnosticError(err);
   }
+  return checkSystemctlResult(verb, result);
+}
+
+/** The result of a systemctl call that exited 0 and was not cut; a DiagnosticError otherwise. */
+export function checkSystemctlResult(verb: string, result: RunResult): RunResult {
   const notRunning = notRunningError(result);
   if (notRunning) throw notRunning;
   if (result.exitCode !== 0) {

@@ -1,0 +1,24 @@
+// `npm run demo` (= `hostward demo`): the README's main command runs end to end and tells the story
+// it promises: fleet, MCP tools, diagnostics on one host and on *, a policy refusal, a refused bad
+// input, an unreachable host reported, the audit chain verified, and nothing left running.
+import { describe, expect, it } from "vitest";
+import { alive, hostward } from "./cli";
+
+describe("hostward demo", () => {
+  it("runs the whole story and cleans up after itself", async () => {
+    const r = await hostward(["demo"], { timeoutMs: 120_000 });
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    const t = r.stdout;
+    const pids = [...t.matchAll(/127\.0\.0\.1:\d+ +pid (\d+)/g)].map((m) => Number(m[1]));
+    expect(pids).toHaveLength(6);
+    expect(t).toMatch(/server hostward [\d.]+; \d+ tools/);
+    expect(t).toMatch(/> get_load \{"target":"\*"\}\n {2}local1 +ok +load [\d.]+/);
+    expect(t).toMatch(/local2 +FAIL +POLICY_DENIED: test_connectivity is not allowed on local2/);
+    expect(t).toMatch(/refused .*unit.*must not start with "-"/);
+    expect(t).toMatch(/local3 +FAIL +UNAVAILABLE/);
+    expect(t).toMatch(/\d+ records in .*audit\.jsonl; chain verified/);
+    expect(t).toContain("local fleet stopped.");
+    for (const pid of pids) expect(alive(pid)).toBe(false);
+  }, 150_000);
+});
