@@ -22,13 +22,17 @@ interface CancellableCall {
   cancelled?: boolean;
 }
 
+const DEADLINE_SLACK_MS = 100;
+
 export function callSignal(call: CancellableCall): CallSignal {
   const controller = new AbortController();
   const deadline = call.getDeadline();
   const at = deadline instanceof Date ? deadline.getTime() : deadline;
   let timer: NodeJS.Timeout | undefined;
   const onCancelled = () => {
-    const passed = Number.isFinite(at) && at <= Date.now();
+    // The client's deadline timer runs on the client's clock and fires a little before ours: a
+    // cancellation arriving within DEADLINE_SLACK_MS of the deadline is the deadline passing.
+    const passed = Number.isFinite(at) && at <= Date.now() + DEADLINE_SLACK_MS;
     controller.abort(passed ? new DeadlineExceeded("deadline exceeded") : new CallCancelled("cancelled by the caller"));
   };
   call.on("cancelled", onCancelled);
