@@ -102,6 +102,15 @@ export async function run(argv: string[]): Promise<number> {
       args: [join(__dirname, "hostward.cjs"), "serve", "--config", dir],
       stderr: "pipe",
     });
+    // Drain the broker's log (stderr) so it can never fill the pipe and stall the broker; keep the
+    // tail to show if something goes wrong.
+    let brokerLog = "";
+    transport.stderr?.on("data", (chunk: Buffer) => {
+      brokerLog = (brokerLog + chunk.toString()).slice(-8192);
+    });
+    process.on("exit", (code) => {
+      if (code !== 0 && brokerLog) process.stderr.write(`broker log (tail):\n${brokerLog}\n`);
+    });
     client = new Client({ name: "hostward-demo", version: "1" });
     await client.connect(transport);
     const info = client.getServerVersion();
