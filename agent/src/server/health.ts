@@ -1,71 +1,15 @@
-// The standard gRPC health service (grpc.health.v1.Health: Check and Watch).
-// Why not grpc-health-check's HealthImplementation: that module loads health.proto from disk with
-// @grpc/proto-loader when it is first required, which fails inside a single-file bundle (the
-// .proto is not beside it). The two messages are tiny, so they are encoded here with the same
-// wire helpers ts-proto's generated code uses.
+// The standard gRPC health service (grpc.health.v1.Health: Check and Watch), on the code ts-proto
+// generates from proto/grpc/health/v1/health.proto. (grpc-health-check's HealthImplementation
+// loads health.proto from disk at run time, which a single-file bundle cannot ship.)
 import * as grpc from "@grpc/grpc-js";
-import { BinaryReader, BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
+import {
+  HealthService,
+  HealthCheckResponse_ServingStatus as ServingStatus,
+  type HealthCheckRequest,
+  type HealthCheckResponse,
+} from "../../../proto/gen/grpc/health/v1/health";
 
-export enum ServingStatus {
-  UNKNOWN = 0,
-  SERVING = 1,
-  NOT_SERVING = 2,
-  SERVICE_UNKNOWN = 3,
-}
-
-export interface HealthCheckRequest {
-  service: string;
-}
-export interface HealthCheckResponse {
-  status: ServingStatus;
-}
-
-function encodeRequest(message: HealthCheckRequest): Buffer {
-  const writer = new BinaryWriter();
-  if (message.service !== "") writer.uint32(10).string(message.service);
-  return Buffer.from(writer.finish());
-}
-
-function decodeRequest(bytes: Buffer): HealthCheckRequest {
-  const reader = new BinaryReader(bytes);
-  const message: HealthCheckRequest = { service: "" };
-  while (reader.pos < reader.len) {
-    const [field, wireType] = reader.tag();
-    if (field === 1 && wireType === WireType.LengthDelimited) message.service = reader.string();
-    else reader.skip(wireType, field);
-  }
-  return message;
-}
-
-function encodeResponse(message: HealthCheckResponse): Buffer {
-  const writer = new BinaryWriter();
-  if (message.status !== ServingStatus.UNKNOWN) writer.uint32(8).int32(message.status);
-  return Buffer.from(writer.finish());
-}
-
-function decodeResponse(bytes: Buffer): HealthCheckResponse {
-  const reader = new BinaryReader(bytes);
-  const message: HealthCheckResponse = { status: ServingStatus.UNKNOWN };
-  while (reader.pos < reader.len) {
-    const [field, wireType] = reader.tag();
-    if (field === 1 && wireType === WireType.Varint) message.status = reader.int32();
-    else reader.skip(wireType, field);
-  }
-  return message;
-}
-
-const codec = {
-  requestSerialize: encodeRequest,
-  requestDeserialize: decodeRequest,
-  responseSerialize: encodeResponse,
-  responseDeserialize: decodeResponse,
-};
-
-/** The service definition, usable for a server and with grpc.makeGenericClientConstructor. */
-export const HealthService = {
-  check: { path: "/grpc.health.v1.Health/Check", requestStream: false, responseStream: false, originalName: "Check", ...codec },
-  watch: { path: "/grpc.health.v1.Health/Watch", requestStream: false, responseStream: true, originalName: "Watch", ...codec },
-} as const satisfies grpc.ServiceDefinition;
+export { HealthService, ServingStatus };
 
 /** Open Watch streams are bounded: each holds a stream until the caller leaves. */
 const MAX_WATCHERS = 64;

@@ -1,53 +1,41 @@
-// The standard gRPC health check (grpc.health.v1.Health/Check), client side. Encoded by hand with
-// @bufbuild/protobuf's wire helpers: the message has one field each way, and the grpc-health-check
-// package loads a .proto file at run time, which a single-file bundle cannot ship.
-import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
-
-export const HEALTH_CHECK_PATH = "/grpc.health.v1.Health/Check";
+// The standard gRPC health check (grpc.health.v1.Health/Check), client side, on the code ts-proto
+// generates from proto/grpc/health/v1/health.proto.
+import {
+  HealthService,
+  HealthCheckResponse_ServingStatus,
+  type HealthCheckRequest,
+} from "../../../proto/gen/grpc/health/v1/health";
 
 export type ServingStatus = "UNKNOWN" | "SERVING" | "NOT_SERVING" | "SERVICE_UNKNOWN";
-const STATUSES: readonly ServingStatus[] = ["UNKNOWN", "SERVING", "NOT_SERVING", "SERVICE_UNKNOWN"];
-
-export interface HealthCheckRequest {
-  service: string;
-}
 
 export interface HealthCheckResponse {
   status: ServingStatus;
 }
 
+const NAMES: Record<number, ServingStatus> = {
+  [HealthCheckResponse_ServingStatus.UNKNOWN]: "UNKNOWN",
+  [HealthCheckResponse_ServingStatus.SERVING]: "SERVING",
+  [HealthCheckResponse_ServingStatus.NOT_SERVING]: "NOT_SERVING",
+  [HealthCheckResponse_ServingStatus.SERVICE_UNKNOWN]: "SERVICE_UNKNOWN",
+};
+
+export const HEALTH_CHECK_PATH = HealthService.check.path;
+
 export function serializeHealthCheckRequest(req: HealthCheckRequest): Buffer {
-  const w = new BinaryWriter();
-  if (req.service !== "") w.uint32(10).string(req.service);
-  return Buffer.from(w.finish());
+  return HealthService.check.requestSerialize(req);
 }
 
+/** Decodes a reply; an out-of-range status (from an untrusted peer) reads as UNKNOWN. */
 export function deserializeHealthCheckResponse(buf: Buffer): HealthCheckResponse {
-  const r = new BinaryReader(buf);
-  let status: ServingStatus = "UNKNOWN";
-  while (r.pos < r.len) {
-    const tag = r.uint32();
-    if (tag >>> 3 === 1 && (tag & 7) === 0) status = STATUSES[r.int32()] ?? "UNKNOWN";
-    else r.skip(tag & 7);
-  }
-  return { status };
+  return { status: NAMES[HealthService.check.responseDeserialize(buf).status] ?? "UNKNOWN" };
 }
 
 /** The inverse pair, used by tests that stand up a health server. */
 export function deserializeHealthCheckRequest(buf: Buffer): HealthCheckRequest {
-  const r = new BinaryReader(buf);
-  let service = "";
-  while (r.pos < r.len) {
-    const tag = r.uint32();
-    if (tag >>> 3 === 1 && (tag & 7) === 2) service = r.string();
-    else r.skip(tag & 7);
-  }
-  return { service };
+  return HealthService.check.requestDeserialize(buf);
 }
 
 export function serializeHealthCheckResponse(res: HealthCheckResponse): Buffer {
-  const w = new BinaryWriter();
-  const n = STATUSES.indexOf(res.status);
-  if (n > 0) w.uint32(8).int32(n);
-  return Buffer.from(w.finish());
+  const status = Number(Object.entries(NAMES).find(([, name]) => name === res.status)?.[0] ?? 0);
+  return HealthService.check.responseSerialize({ status });
 }
