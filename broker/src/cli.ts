@@ -9,6 +9,7 @@ const COMMANDS: Record<string, Command> = {
   serve: { summary: "run the MCP server (stdio, or --http 127.0.0.1:PORT)", load: () => import("./commands/serve") },
   pki: { summary: "manage the private CA and certificates (init, issue-agent, issue-client)", load: () => import("./commands/pki") },
   local: { summary: "start/stop a local fleet of agents on loopback (up, down, status)", load: () => import("./commands/local") },
+  audit: { summary: "verify the audit log's hash chain, or print its last records", load: () => import("./commands/audit") },
   demo: { summary: "run the end-to-end demo against a local fleet", load: () => import("./commands/demo") },
 };
 

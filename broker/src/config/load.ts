@@ -114,3 +114,13 @@ export function loadBrokerConfig(dir: string, tools: ReadonlyMap<string, PolicyT
     digest: digest.digest("hex"),
   };
 }
+
+/** broker.yaml alone (for commands such as `hostward audit` that need no inventory or policy). */
+export function loadBrokerSettings(dir: string): z.output<typeof BrokerFileSchema> {
+  const file = configFiles(dir).broker;
+  const raw = readYaml(file, false);
+  if (raw.value === undefined) throw new ConfigError(raw.problems);
+  const parsed = BrokerFileSchema.safeParse(raw.value);
+  if (!parsed.success) throw new ConfigError(formatIssues(file, parsed.error));
+  return parsed.data;
+}

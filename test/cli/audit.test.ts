@@ -1,0 +1,48 @@
+// `hostward audit verify|tail` on a log written by the broker's own AuditLog.
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { AuditLog } from "../../broker/src/audit/log";
+import { hostward } from "./cli";
+
+describe("hostward audit", () => {
+  let dir: string;
+  let file: string;
+
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), "hostward-audit-"));
+    const state = join(dir, "state");
+    mkdirSync(state);
+    writeFileSync(join(dir, "broker.yaml"), `stateDir: ${state}\n`);
+    file = join(state, "audit.jsonl");
+    const log = new AuditLog(file).open();
+    for (let i = 0; i < 5; i++) log.append({ event: "tool.call", tool: `get_load`, callId: `c${i}` });
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it("verify finds the log through broker.yaml and reports an intact chain", async () => {
+    const r = await hostward(["audit", "verify", "--config", dir]);
+    expect(r.stdout).toContain("5 records, hash chain intact");
+    expect(r.code).toBe(0);
+  });
+
+  it("verify reports the first tampered record and exits 1", async () => {
+    const lines = readFileSync(file, "utf8").split("\n");
+    lines[2] = lines[2]!.replace('"get_load"', '"get_lood"');
+    writeFileSync(file, lines.join("\n"));
+    const r = await hostward(["audit", "verify", "--file", file]);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toMatch(/BROKEN at record 3 \(2 records before it verify\)/);
+  });
+
+  it("tail prints the last N records as JSON lines", async () => {
+    const r = await hostward(["audit", "tail", "-n", "2", "--config", dir]);
+    expect(r.code).toBe(0);
+    const records = r.stdout.trim().split("\n").map((l) => JSON.parse(l) as { callId: string });
+    expect(records.map((x) => x.callId)).toEqual(["c3", "c4"]);
+    const bad = await hostward(["audit", "tail", "-n", "0", "--config", dir]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain("-n must be an integer");
+  });
+});
