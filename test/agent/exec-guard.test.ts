@@ -25,6 +25,13 @@ describe("process spawning in the agent", () => {
     expect(importers).toEqual(["agent/src/exec.ts"]);
   });
 
+  it("in the broker only broker/src/local/launcher.ts (the local development fleet) starts processes", () => {
+    const importers = sources(join(ROOT, "broker"))
+      .filter((file) => CHILD_PROCESS.test(readFileSync(file, "utf8")))
+      .map((file) => relative(ROOT, file));
+    expect(importers).toEqual(["broker/src/local/launcher.ts"]);
+  });
+
   it("the pattern catches every import form (so the check above cannot pass vacuously)", () => {
     for (const line of [
       'import { spawn } from "node:child_process";',
