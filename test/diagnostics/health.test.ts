@@ -6,38 +6,19 @@ import { release, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import type { z } from "zod";
-import type { DiagnosticDef } from "../../proto/catalog/define";
 import * as catalog from "../../proto/catalog/diagnostics/health";
-import { AgentConfigSchema } from "../../agent/src/config";
-import type { DiagnosticContext } from "../../agent/src/diagnostics/context";
 import { healthHandlers } from "../../agent/src/diagnostics/health";
 import { compareVersions } from "../../agent/src/diagnostics/proc/kernels";
 import { readRebootRequired } from "../../agent/src/diagnostics/proc/reboot-required";
 import { systemdIsRunning } from "../../agent/src/diagnostics/proc/systemd";
 import { parseTimedatectl } from "../../agent/src/diagnostics/proc/time-sync";
-import { execScope } from "../../agent/src/exec";
+import { callDiagnostic, testContext } from "../support/diagnostics";
 
 const startedAt = Date.now() - 42_000;
 
-function context(): DiagnosticContext {
-  return {
-    config: AgentConfigSchema.parse({}),
-    signal: new AbortController().signal,
-    agent: { version: "9.9.9-test", role: "reader", startedAt, catalogHash: "sha256:abc" },
-  };
-}
-
-async function call<D extends DiagnosticDef<string, z.ZodObject, z.ZodType>>(
-  def: D,
-  input: z.input<D["input"]>,
-): Promise<{ out: z.output<D["output"]>; spawns: number }> {
-  const parsed = def.input.parse(input);
-  const handler = (healthHandlers as Record<string, (i: unknown, c: DiagnosticContext) => Promise<unknown>>)[def.name];
-  if (!handler) throw new Error(`no handler for ${def.name}`);
-  const scope = { spawns: 0 };
-  const raw = await execScope.run(scope, () => handler(parsed, context()));
-  return { out: def.output.parse(raw) as z.output<D["output"]>, spawns: scope.spawns };
-}
+/** Runs a health diagnostic as the agent's server does (test/support/diagnostics.ts), with these agent facts. */
+const call = <D extends (typeof catalog.healthDiagnostics)[number]>(def: D, input: z.input<D["input"]>) =>
+  callDiagnostic(healthHandlers, def, input, testContext({ agent: { version: "9.9.9-test", startedAt, catalogHash: "sha256:abc" } }));
 
 /** Runs a copy of /bin/sleep under `name`, so /proc shows a process with that comm. */
 const children: ChildProcess[] = [];

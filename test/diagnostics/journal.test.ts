@@ -7,13 +7,11 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import type { z } from "zod";
-import type { DiagnosticDef } from "../../proto/catalog/define";
 import * as catalog from "../../proto/catalog/diagnostics/journal";
 import { journalCursor } from "../../proto/catalog/grammar";
-import { AgentConfigSchema } from "../../agent/src/config";
-import { DiagnosticError, type DiagnosticContext } from "../../agent/src/diagnostics/context";
+import { DiagnosticError } from "../../agent/src/diagnostics/context";
 import { journalHandlers } from "../../agent/src/diagnostics/journal";
-import { execScope } from "../../agent/src/exec";
+import { runDiagnostic, type AnyDef } from "../support/diagnostics";
 import { groupErrors, normalizeMessage } from "../../agent/src/systemd/error-groups";
 import { capUtf8, MESSAGE_MAX_BYTES, parseJournalLine, parseJournalOutput } from "../../agent/src/systemd/journal-json";
 import { journalArgs } from "../../agent/src/systemd/journalctl";
@@ -22,34 +20,6 @@ const FIX = join(import.meta.dirname, "..", "fixtures", "systemd");
 const fixture = (name: string) => readFileSync(join(FIX, name), "utf8");
 const rawLines = (name: string) => fixture(name).split("\n").filter((l) => l !== "");
 const entries = (name: string) => parseJournalOutput(fixture(name)).entries;
-
-function context(): DiagnosticContext {
-  return {
-    config: AgentConfigSchema.parse({}),
-    signal: new AbortController().signal,
-    agent: { version: "test", role: "reader", startedAt: Date.now(), catalogHash: "sha256:test" },
-  };
-}
-
-type AnyDef = DiagnosticDef<string, z.ZodObject, z.ZodType>;
-type AnyHandler = (input: unknown, ctx: DiagnosticContext) => Promise<unknown>;
-
-/** As the agent's server does: validate with the catalog, then run the handler in an exec scope. */
-async function serve(def: AnyDef, raw: unknown): Promise<{ ok: true; out: unknown; spawns: number } | { ok: false; error: unknown; spawns: number }> {
-  const scope = { spawns: 0 };
-  const handler = (journalHandlers as Record<string, AnyHandler>)[def.name];
-  if (!handler) throw new Error(`no handler for ${def.name}`);
-  try {
-    const out = await execScope.run(scope, async () => {
-      const parsed = def.input.safeParse(raw);
-      if (!parsed.success) throw parsed.error;
-      return def.output.parse(await handler(parsed.data, context()));
-    });
-    return { ok: true, out, spawns: scope.spawns };
-  } catch (error) {
-    return { ok: false, error, spawns: scope.spawns };
-  }
-}
 
 describe("journalctl -o json parser (recorded systemd 252 journal)", () => {
   it("parses every recorded line", () => {
@@ -228,20 +198,20 @@ describe("journalctl argv", () => {
 
 describe("handlers on this machine (real journalctl, no journal files)", () => {
   it("get_journal_logs: an empty, schema-valid page from one journalctl", async () => {
-    const r = await serve(catalog.getJournalLogs as AnyDef, { unit: "ssh", priority: "err", since: "-1d", until: "now", boot: 0, lines: 10 });
+    const r = await runDiagnostic(journalHandlers, catalog.getJournalLogs, { unit: "ssh", priority: "err", since: "-1d", until: "now", boot: 0, lines: 10 });
     expect(r.ok, JSON.stringify(r)).toBe(true);
     expect(r.spawns).toBe(1);
     expect((r as { out: unknown }).out).toMatchObject({ entries: [], nextCursor: null, scanned: 0, truncated: false });
   });
 
   it("get_journal_logs with grep: still one bounded read", async () => {
-    const r = await serve(catalog.getJournalLogs as AnyDef, { grep: "Failed password (.*)+$", lines: 5 });
+    const r = await runDiagnostic(journalHandlers, catalog.getJournalLogs, { grep: "Failed password (.*)+$", lines: 5 });
     expect(r.ok).toBe(true);
     expect(r.spawns).toBe(1);
   });
 
   it("a cursor journalctl cannot seek to → INVALID_ARGUMENT naming cursor", async () => {
-    const r = await serve(catalog.getJournalLogs as AnyDef, { cursor: "s=abc" });
+    const r = await runDiagnostic(journalHandlers, catalog.getJournalLogs, { cursor: "s=abc" });
     expect(r.ok).toBe(false);
     const err = (r as { error: DiagnosticError }).error;
     expect(err.code).toBe("INVALID_ARGUMENT");
@@ -249,23 +219,23 @@ describe("handlers on this machine (real journalctl, no journal files)", () => {
   });
 
   it("cursor with since → INVALID_ARGUMENT before anything runs", async () => {
-    const r = await serve(catalog.getJournalLogs as AnyDef, { cursor: "s=abc", since: "-1h" });
+    const r = await runDiagnostic(journalHandlers, catalog.getJournalLogs, { cursor: "s=abc", since: "-1h" });
     expect((r as { error: DiagnosticError }).error.code).toBe("INVALID_ARGUMENT");
     expect(r.spawns).toBe(0);
   });
 
   it("a boot the journal does not have → NOT_FOUND naming boot", async () => {
-    const r = await serve(catalog.getJournalLogs as AnyDef, { boot: -1 });
+    const r = await runDiagnostic(journalHandlers, catalog.getJournalLogs, { boot: -1 });
     const err = (r as { error: DiagnosticError }).error;
     expect(err.code).toBe("NOT_FOUND");
     expect(err.message).toMatch(/^boot: Data from the specified boot \(-1\) is not available/);
   });
 
   it("analyze_errors and get_kernel_messages: empty, schema-valid results", async () => {
-    const a = await serve(catalog.analyzeErrors as AnyDef, { unit: "nginx", top: 5 });
+    const a = await runDiagnostic(journalHandlers, catalog.analyzeErrors, { unit: "nginx", top: 5 });
     expect(a.ok, JSON.stringify(a)).toBe(true);
     expect((a as { out: unknown }).out).toEqual({ since: "-1h", unit: "nginx.service", scanned: 0, truncated: false, totalGroups: 0, groups: [] });
-    const k = await serve(catalog.getKernelMessages as AnyDef, { lines: 20, priority: "warning" });
+    const k = await runDiagnostic(journalHandlers, catalog.getKernelMessages, { lines: 20, priority: "warning" });
     expect(k.ok).toBe(true);
     expect((k as { out: unknown }).out).toEqual({ entries: [], cursor: null, truncated: false });
     expect(k.spawns).toBe(1);
@@ -300,7 +270,7 @@ describe("input validation: every field refused with its name, nothing spawned",
         const r = def.input.safeParse(input);
         expect(r.success, `${def.name} accepted ${field}=${JSON.stringify(value).slice(0, 40)}`).toBe(false);
         expect(r.error!.issues.some((i) => i.path[0] === field)).toBe(true);
-        const served = await serve(def, input);
+        const served = await runDiagnostic(journalHandlers, def, input);
         expect(served.ok).toBe(false);
         expect(served.spawns).toBe(0);
       }
@@ -316,6 +286,6 @@ describe("input validation: every field refused with its name, nothing spawned",
   });
 
   it("a valid input does spawn (the harness counts processes)", async () => {
-    expect((await serve(catalog.getJournalLogs as AnyDef, { lines: 1 })).spawns).toBe(1);
+    expect((await runDiagnostic(journalHandlers, catalog.getJournalLogs, { lines: 1 })).spawns).toBe(1);
   });
 });

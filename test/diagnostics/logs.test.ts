@@ -6,40 +6,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { readLogFile, searchLogs } from "../../proto/catalog/diagnostics/logs";
-import { AgentConfigSchema } from "../../agent/src/config";
-import { DiagnosticError, type DiagnosticContext } from "../../agent/src/diagnostics/context";
 import { logsHandlers } from "../../agent/src/diagnostics/logs";
+import { rejectsWith, schemaErrors, testContext } from "../support/diagnostics";
 
 let base: string;
 let root: string;
 
-function ctx(logs: { maxScanBytes?: number; roots?: string[] } = {}): DiagnosticContext {
-  return {
-    config: AgentConfigSchema.parse({ logs: { roots: logs.roots ?? [root], ...(logs.maxScanBytes ? { maxScanBytes: logs.maxScanBytes } : {}) } }),
-    signal: new AbortController().signal,
-    agent: { version: "0.0.0-test", role: "reader", startedAt: Date.now(), catalogHash: "test" },
-  };
-}
-
-const read = (input: unknown, c = ctx()) => logsHandlers.read_log_file(readLogFile.input.parse(input), c);
-const search = (input: unknown, c = ctx()) => logsHandlers.search_logs(searchLogs.input.parse(input), c);
-
-async function refusal(p: Promise<unknown>): Promise<DiagnosticError> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err).toBeInstanceOf(DiagnosticError);
-    return err as DiagnosticError;
-  }
-  throw new Error("expected a DiagnosticError");
-}
-
-/** The zod issue messages for an input the catalog refuses. */
-function schemaErrors(schema: typeof readLogFile.input | typeof searchLogs.input, input: unknown): string {
-  const r = schema.safeParse(input);
-  expect(r.success, "the schema should refuse this input").toBe(false);
-  return r.success ? "" : r.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ");
-}
+const read = (input: unknown, c = testContext({ config: { logs: { roots: [root] } } })) => logsHandlers.read_log_file(readLogFile.input.parse(input), c);
+const search = (input: unknown, c = testContext({ config: { logs: { roots: [root] } } })) => logsHandlers.search_logs(searchLogs.input.parse(input), c);
 
 const numbered = (n: number, from = 1) => Array.from({ length: n }, (_, i) => `line ${i + from}`);
 
@@ -172,7 +146,7 @@ describe("read_log_file: range", () => {
   });
 
   it("refuses an offset beyond the end, naming offset", async () => {
-    const e = await refusal(read({ path: join(root, "short.log"), offset: 7 }));
+    const e = await rejectsWith(read({ path: join(root, "short.log"), offset: 7 }));
     expect(e.code).toBe("INVALID_ARGUMENT");
     expect(e.message).toMatch(/^offset: 7 is beyond the end of the file \(6 bytes/);
   });
@@ -180,14 +154,14 @@ describe("read_log_file: range", () => {
 
 describe("read_log_file: refusals", () => {
   it("refuses a symlink out of the roots", async () => {
-    const e = await refusal(read({ path: join(root, "escape.log") }));
+    const e = await rejectsWith(read({ path: join(root, "escape.log") }));
     expect(e.code).toBe("PERMISSION_DENIED");
     expect(e.message).toMatch(/^path: .*escape\.log" resolves to .*secret\.log.*outside the allowed log roots/);
   });
 
   it("refuses a FIFO without blocking", async () => {
     const started = Date.now();
-    const e = await refusal(read({ path: join(root, "pipe.log") }));
+    const e = await rejectsWith(read({ path: join(root, "pipe.log") }));
     expect(e.code).toBe("PERMISSION_DENIED");
     expect(e.message).toMatch(/FIFO/);
     expect(Date.now() - started).toBeLessThan(1000);
@@ -195,19 +169,19 @@ describe("read_log_file: refusals", () => {
 
   it("refuses /proc/self/status, /dev/null and /etc/shadow (outside the roots)", async () => {
     for (const path of ["/proc/self/status", "/dev/null", "/etc/shadow"]) {
-      const e = await refusal(read({ path }));
+      const e = await rejectsWith(read({ path }));
       expect(e.code, path).toBe("PERMISSION_DENIED");
     }
   });
 
   it("refuses /proc even when it is configured as a root", async () => {
-    const e = await refusal(read({ path: "/proc/self/status" }, ctx({ roots: ["/proc", root] })));
+    const e = await rejectsWith(read({ path: "/proc/self/status" }, testContext({ config: { logs: { roots: ["/proc", root] } } })));
     expect(e.code).toBe("PERMISSION_DENIED");
   });
 
   it("reports a missing file as NOT_FOUND and a directory as INVALID_ARGUMENT", async () => {
-    expect((await refusal(read({ path: join(root, "nope.log") }))).code).toBe("NOT_FOUND");
-    expect((await refusal(read({ path: join(root, "app") }))).code).toBe("INVALID_ARGUMENT");
+    expect((await rejectsWith(read({ path: join(root, "nope.log") }))).code).toBe("NOT_FOUND");
+    expect((await rejectsWith(read({ path: join(root, "app") }))).code).toBe("INVALID_ARGUMENT");
   });
 
   it("refuses bad paths in the catalog schema, naming the field", () => {
@@ -259,7 +233,7 @@ describe("search_logs", () => {
   });
 
   it("refuses an invalid regex with INVALID_ARGUMENT naming pattern, before touching files", async () => {
-    const e = await refusal(search({ path: "/etc/shadow", pattern: "(unclosed", mode: "regex" }));
+    const e = await rejectsWith(search({ path: "/etc/shadow", pattern: "(unclosed", mode: "regex" }));
     expect(e.code).toBe("INVALID_ARGUMENT");
     expect(e.message).toMatch(/^pattern: not a valid RE2 expression/);
   });
@@ -272,7 +246,7 @@ describe("search_logs", () => {
   });
 
   it("stops at logs.maxScanBytes of the agent config", async () => {
-    const r = await search({ path: join(root, "150.log"), pattern: "line 14" }, ctx({ maxScanBytes: 1024 }));
+    const r = await search({ path: join(root, "150.log"), pattern: "line 14" }, testContext({ config: { logs: { roots: [root], maxScanBytes: 1024 } } }));
     expect(r.matches.map((m) => m.lineNumber)).toEqual([14]);
     expect(r.bytesScanned).toBe(1024);
     expect(r.truncated).toBe(true);
@@ -280,9 +254,9 @@ describe("search_logs", () => {
   });
 
   it("refuses a single FIFO, a symlink out and a path outside the roots", async () => {
-    expect((await refusal(search({ path: join(root, "pipe.log"), pattern: "x" }))).message).toMatch(/FIFO/);
-    expect((await refusal(search({ path: join(root, "escape.log"), pattern: "x" }))).code).toBe("PERMISSION_DENIED");
-    expect((await refusal(search({ path: "/etc", pattern: "root" }))).code).toBe("PERMISSION_DENIED");
+    expect((await rejectsWith(search({ path: join(root, "pipe.log"), pattern: "x" }))).message).toMatch(/FIFO/);
+    expect((await rejectsWith(search({ path: join(root, "escape.log"), pattern: "x" }))).code).toBe("PERMISSION_DENIED");
+    expect((await rejectsWith(search({ path: "/etc", pattern: "root" }))).code).toBe("PERMISSION_DENIED");
   });
 
   it("refuses bad input in the catalog schema, naming the field", () => {

@@ -23,34 +23,16 @@ import {
   getRoutingTable,
   testConnectivity,
 } from "../../proto/catalog/diagnostics/network";
-import { AgentConfigSchema } from "../../agent/src/config";
-import { DiagnosticError, type DiagnosticContext } from "../../agent/src/diagnostics/context";
+import { DiagnosticError } from "../../agent/src/diagnostics/context";
 import { networkHandlers as h } from "../../agent/src/diagnostics/network";
 import { decodeHostOrderAddress, formatIPv6, prefixLength } from "../../agent/src/net/hex-address";
 import { parseSocketTable } from "../../agent/src/net/proc-net-sockets";
 import { countHostsEntries, localStubKind, parseNsswitchHosts, parseResolvConf } from "../../agent/src/net/resolver-config";
 import { defaultRoutes, parseIPv4Routes, parseIPv6Routes } from "../../agent/src/net/routes";
+import { rejectsWith, schemaErrors, testContext } from "../support/diagnostics";
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
-
-function ctx(network: { allowLinkLocal?: boolean; allowLoopback?: boolean } = {}): DiagnosticContext {
-  return {
-    config: AgentConfigSchema.parse({ network }),
-    signal: new AbortController().signal,
-    agent: { version: "0.0.0-test", role: "reader", startedAt: Date.now(), catalogHash: "test" },
-  };
-}
-
-async function refusal(p: Promise<unknown>): Promise<DiagnosticError> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err).toBeInstanceOf(DiagnosticError);
-    return err as DiagnosticError;
-  }
-  throw new Error("expected a DiagnosticError");
-}
 
 /** Counts TCP client sockets created while `fn` runs (node:net publishes each on this channel). */
 async function clientSocketsDuring(fn: () => Promise<unknown>): Promise<number> {
@@ -63,12 +45,6 @@ async function clientSocketsDuring(fn: () => Promise<unknown>): Promise<number> 
     unsubscribe("net.client.socket", onSocket);
   }
   return n;
-}
-
-function schemaErrors(schema: { safeParse(v: unknown): { success: boolean; error?: { issues: { path: PropertyKey[]; message: string }[] } } }, input: unknown): string {
-  const r = schema.safeParse(input);
-  expect(r.success, `the schema should refuse ${JSON.stringify(input).slice(0, 100)}`).toBe(false);
-  return (r.error?.issues ?? []).map((i) => `${i.path.join(".")}: ${i.message}`).join("; ");
 }
 
 const openSockets = new WeakMap<Server, Set<Socket>>();
@@ -219,7 +195,7 @@ describe("resolver configuration parsers", () => {
 
 describe("get_network_interfaces", () => {
   it("lists every /sys/class/net link, with lo up and 127.0.0.1 on it", async () => {
-    const r = getNetworkInterfaces.output.parse(await h.get_network_interfaces({}, ctx()));
+    const r = getNetworkInterfaces.output.parse(await h.get_network_interfaces({}, testContext()));
     expect(r.interfaces.map((i) => i.name).sort()).toEqual(readdirSync("/sys/class/net").sort());
     const lo = r.interfaces.find((i) => i.name === "lo")!;
     expect(lo.mtu).toBe(Number(readFileSync("/sys/class/net/lo/mtu", "utf8")));
@@ -231,7 +207,7 @@ describe("get_network_interfaces", () => {
 
 describe("get_routing_table", () => {
   it("returns routes whose interfaces exist, and default routes among them", async () => {
-    const r = getRoutingTable.output.parse(await h.get_routing_table({}, ctx()));
+    const r = getRoutingTable.output.parse(await h.get_routing_table({}, testContext()));
     const links = new Set(readdirSync("/sys/class/net"));
     for (const route of r.routes) expect(links.has(route.interface), route.interface).toBe(true);
     const v4lines = readFileSync("/proc/net/route", "utf8").trim().split("\n").length - 1;
@@ -270,7 +246,7 @@ describe("get_listening_ports and get_active_connections", () => {
   });
 
   it("lists our TCP, TCP6 and UDP sockets with this process as owner", async () => {
-    const r = getListeningPorts.output.parse(await h.get_listening_ports(getListeningPorts.input.parse({}), ctx()));
+    const r = getListeningPorts.output.parse(await h.get_listening_ports(getListeningPorts.input.parse({}), testContext()));
     expect(r.sockets).toContainEqual({ protocol: "tcp", address: "127.0.0.1", port: tcpPort, pid: process.pid, process: selfComm });
     expect(r.sockets).toContainEqual({ protocol: "tcp6", address: "::1", port: tcp6Port, pid: process.pid, process: selfComm });
     expect(r.sockets).toContainEqual({ protocol: "udp", address: "127.0.0.1", port: udpPort, pid: process.pid, process: selfComm });
@@ -281,16 +257,16 @@ describe("get_listening_ports and get_active_connections", () => {
   });
 
   it("filters by protocol", async () => {
-    const t = await h.get_listening_ports(getListeningPorts.input.parse({ protocol: "tcp" }), ctx());
+    const t = await h.get_listening_ports(getListeningPorts.input.parse({ protocol: "tcp" }), testContext());
     expect(t.sockets.every((s) => s.protocol.startsWith("tcp"))).toBe(true);
     expect(t.sockets.some((s) => s.port === tcpPort)).toBe(true);
-    const u = await h.get_listening_ports(getListeningPorts.input.parse({ protocol: "udp" }), ctx());
+    const u = await h.get_listening_ports(getListeningPorts.input.parse({ protocol: "udp" }), testContext());
     expect(u.sockets.every((s) => s.protocol.startsWith("udp"))).toBe(true);
     expect(u.sockets.some((s) => s.port === udpPort)).toBe(true);
   });
 
   it("shows both ends of an established loopback connection, filtered by port", async () => {
-    const r = getActiveConnections.output.parse(await h.get_active_connections(getActiveConnections.input.parse({ port: tcpPort }), ctx()));
+    const r = getActiveConnections.output.parse(await h.get_active_connections(getActiveConnections.input.parse({ port: tcpPort }), testContext()));
     expect(r.connections).toContainEqual({
       protocol: "tcp",
       localAddress: "127.0.0.1",
@@ -306,7 +282,7 @@ describe("get_listening_ports and get_active_connections", () => {
   });
 
   it("applies the limit and reports the total", async () => {
-    const r = await h.get_active_connections(getActiveConnections.input.parse({ port: tcpPort, limit: 1 }), ctx());
+    const r = await h.get_active_connections(getActiveConnections.input.parse({ port: tcpPort, limit: 1 }), testContext());
     expect(r.connections).toHaveLength(1);
     expect(r.total).toBe(2);
     expect(r.truncated).toBe(true);
@@ -322,7 +298,7 @@ describe("get_listening_ports and get_active_connections", () => {
 
 describe("get_dns_config", () => {
   it("reports this host's resolv.conf, nsswitch hosts line and hosts entries", async () => {
-    const r = getDnsConfig.output.parse(await h.get_dns_config({}, ctx()));
+    const r = getDnsConfig.output.parse(await h.get_dns_config({}, testContext()));
     const expected = readFileSync("/etc/resolv.conf", "utf8")
       .split("\n")
       .map((l) => /^\s*nameserver\s+(\S+)/.exec(l)?.[1])
@@ -376,7 +352,7 @@ describe("test_connectivity", () => {
   });
   afterAll(() => close(server));
 
-  const run = (input: unknown, c = ctx()) => h.test_connectivity(testConnectivity.input.parse(input), c);
+  const run = (input: unknown, c = testContext()) => h.test_connectivity(testConnectivity.input.parse(input), c);
 
   it("reports open and refused ports on 127.0.0.1 with connect times", async () => {
     const refused = await closedPort();
@@ -426,7 +402,7 @@ describe("test_connectivity", () => {
     for (const host of ["169.254.169.254", "169.254.1.1", "fe80::1", "0.0.0.0", "::", "255.255.255.255", "224.0.0.1", "::ffff:169.254.169.254"]) {
       let err: DiagnosticError | undefined;
       const sockets = await clientSocketsDuring(async () => {
-        err = await refusal(run({ host, ports: [80], timeoutMs: 100 }));
+        err = await rejectsWith(run({ host, ports: [80], timeoutMs: 100 }));
       });
       expect(err?.code, host).toBe("PERMISSION_DENIED");
       expect(err?.message, host).toMatch(/^host: refused/);
@@ -435,14 +411,14 @@ describe("test_connectivity", () => {
   });
 
   it("refuses loopback when the agent config says so, also through a name", async () => {
-    const noLoop = ctx({ allowLoopback: false });
-    expect((await refusal(run({ host: "127.0.0.1", ports: [openPort] }, noLoop))).message).toMatch(/network\.allowLoopback/);
-    expect((await refusal(run({ host: "localhost", ports: [openPort] }, noLoop))).message).toMatch(/^host: refused \("localhost" resolves to/);
+    const noLoop = testContext({ config: { network: { allowLoopback: false } } });
+    expect((await rejectsWith(run({ host: "127.0.0.1", ports: [openPort] }, noLoop))).message).toMatch(/network\.allowLoopback/);
+    expect((await rejectsWith(run({ host: "localhost", ports: [openPort] }, noLoop))).message).toMatch(/^host: refused \("localhost" resolves to/);
   });
 
   it("allows link-local when the agent config says so (address policy only; no packet sent here)", async () => {
     const { checkAddress } = await import("../../agent/src/address-policy");
-    expect(checkAddress("169.254.169.254", ctx({ allowLinkLocal: true }).config.network).allowed).toBe(true);
+    expect(checkAddress("169.254.169.254", testContext({ config: { network: { allowLinkLocal: true } } }).config.network).allowed).toBe(true);
   });
 
   it("refuses bad input in the schema, naming the field", () => {
@@ -542,7 +518,7 @@ describe("dns_lookup", () => {
   });
   afterAll(() => dns.close());
 
-  const run = (input: Record<string, unknown>, c = ctx()) => h.dns_lookup(dnsLookup.input.parse({ server: dnsAddress, timeoutMs: 2000, ...input }), c);
+  const run = (input: Record<string, unknown>, c = testContext()) => h.dns_lookup(dnsLookup.input.parse({ server: dnsAddress, timeoutMs: 2000, ...input }), c);
 
   it("resolves A records with TTLs through the given server", async () => {
     const r = dnsLookup.output.parse(await run({ name: "www.test" }));
@@ -594,7 +570,7 @@ describe("dns_lookup", () => {
   it("refuses a link-local or metadata server and an unspecified one, without querying", async () => {
     const before = queries.length;
     for (const server of ["169.254.169.253", "169.254.169.254", "fe80::1", "0.0.0.0", "224.0.0.251"]) {
-      const e = await refusal(run({ name: "www.test", server }));
+      const e = await rejectsWith(run({ name: "www.test", server }));
       expect(e.code, server).toBe("PERMISSION_DENIED");
       expect(e.message, server).toMatch(/^server: refused/);
     }
@@ -602,7 +578,7 @@ describe("dns_lookup", () => {
   });
 
   it("refuses a loopback server when the config disallows loopback", async () => {
-    const e = await refusal(run({ name: "www.test" }, ctx({ allowLoopback: false })));
+    const e = await rejectsWith(run({ name: "www.test" }, testContext({ config: { network: { allowLoopback: false } } })));
     expect(e.message).toMatch(/network\.allowLoopback/);
   });
 
@@ -681,7 +657,7 @@ describe("check_http", () => {
     await Promise.all([close(http), close(https), close(hang)]);
   });
 
-  const run = (input: Record<string, unknown>, c = ctx()) => h.check_http(checkHttp.input.parse(input), c);
+  const run = (input: Record<string, unknown>, c = testContext()) => h.check_http(checkHttp.input.parse(input), c);
 
   it("GETs a page: status, a subset of headers, timings, body counted not returned", async () => {
     const r = checkHttp.output.parse(await run({ url: `http://127.0.0.1:${httpPort}/health?x=1` }));
@@ -800,7 +776,7 @@ describe("check_http", () => {
     ]) {
       let err: DiagnosticError | undefined;
       const sockets = await clientSocketsDuring(async () => {
-        err = await refusal(run({ url }));
+        err = await rejectsWith(run({ url }));
       });
       expect(err?.code, url).toBe("PERMISSION_DENIED");
       expect(err?.message, url).toMatch(/^url: refused/);
@@ -809,7 +785,7 @@ describe("check_http", () => {
   });
 
   it("applies the policy to the resolved addresses of a name", async () => {
-    const e = await refusal(run({ url: `http://localhost:${httpPort}/` }, ctx({ allowLoopback: false })));
+    const e = await rejectsWith(run({ url: `http://localhost:${httpPort}/` }, testContext({ config: { network: { allowLoopback: false } } })));
     expect(e.message).toMatch(/^url: refused \("localhost" resolves to (127\.0\.0\.1|::1)\)/);
   });
 

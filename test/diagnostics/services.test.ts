@@ -9,12 +9,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { z } from "zod";
-import type { DiagnosticDef } from "../../proto/catalog/define";
 import * as catalog from "../../proto/catalog/diagnostics/services";
-import { AgentConfigSchema } from "../../agent/src/config";
-import { DiagnosticError, type DiagnosticContext } from "../../agent/src/diagnostics/context";
+import { DiagnosticError } from "../../agent/src/diagnostics/context";
 import { servicesHandlers } from "../../agent/src/diagnostics/services";
-import { execScope, run } from "../../agent/src/exec";
+import { run } from "../../agent/src/exec";
+import { runDiagnostic, type AnyDef } from "../support/diagnostics";
 import { dependenciesOf, failedDependencies, healthVerdict } from "../../agent/src/systemd/health-verdict";
 import { matchesState, mergeServices, parseListTimers, parseListUnitFiles, parseListUnits } from "../../agent/src/systemd/list-json";
 import { inspectFailure, parsePodmanInspect, parsePodmanPs } from "../../agent/src/systemd/podman";
@@ -35,34 +34,6 @@ const FIX = join(import.meta.dirname, "..", "fixtures", "systemd");
 const fixture = (name: string) => readFileSync(join(FIX, name), "utf8");
 const SYSTEMD_RUNNING = existsSync("/run/systemd/system");
 const PODMAN_INSTALLED = existsSync("/usr/bin/podman");
-
-function context(): DiagnosticContext {
-  return {
-    config: AgentConfigSchema.parse({}),
-    signal: new AbortController().signal,
-    agent: { version: "test", role: "reader", startedAt: Date.now(), catalogHash: "sha256:test" },
-  };
-}
-
-type AnyDef = DiagnosticDef<string, z.ZodObject, z.ZodType>;
-type AnyHandler = (input: unknown, ctx: DiagnosticContext) => Promise<unknown>;
-
-/** As the agent's server does: validate with the catalog, then run the handler in an exec scope. */
-async function serve(def: AnyDef, raw: unknown): Promise<{ ok: true; out: unknown; spawns: number } | { ok: false; error: unknown; spawns: number }> {
-  const scope = { spawns: 0 };
-  const handler = (servicesHandlers as Record<string, AnyHandler>)[def.name];
-  if (!handler) throw new Error(`no handler for ${def.name}`);
-  try {
-    const out = await execScope.run(scope, async () => {
-      const parsed = def.input.safeParse(raw);
-      if (!parsed.success) throw parsed.error;
-      return def.output.parse(await handler(parsed.data, context()));
-    });
-    return { ok: true, out, spawns: scope.spawns };
-  } catch (error) {
-    return { ok: false, error, spawns: scope.spawns };
-  }
-}
 
 function status(file: string): ServiceStatus {
   const blocks = parseShow(fixture(file));
@@ -426,7 +397,7 @@ describe("handlers on this machine (no systemd as PID 1, no podman)", () => {
 
   for (const [def, input] of systemdTools) {
     it(`${def.name}: FAILED_PRECONDITION naming systemd when it is not running, a valid result otherwise`, async () => {
-      const r = await serve(def as AnyDef, input);
+      const r = await runDiagnostic(servicesHandlers, def, input);
       if (SYSTEMD_RUNNING) {
         // On a systemd host the same call answers (a unit may legitimately be NOT_FOUND).
         if (!r.ok) expect((r.error as DiagnosticError).code).toBe("NOT_FOUND");
@@ -476,7 +447,7 @@ describe("handlers on this machine (no systemd as PID 1, no podman)", () => {
   });
 
   it("get_service_logs reads the journal with journalctl (no systemd needed): a schema-valid page", async () => {
-    const r = await serve(catalog.getServiceLogs as AnyDef, { unit: "ssh", lines: 5, since: "-1h", priority: "err" });
+    const r = await runDiagnostic(servicesHandlers, catalog.getServiceLogs, { unit: "ssh", lines: 5, since: "-1h", priority: "err" });
     expect(r.ok, JSON.stringify(r)).toBe(true);
     expect(r.spawns).toBe(1);
     const out = (r as { out: z.output<typeof catalog.getServiceLogs.output> }).out;
@@ -489,7 +460,7 @@ describe("handlers on this machine (no systemd as PID 1, no podman)", () => {
     [catalog.getContainerStatus, { name: "web" }],
   ] as const) {
     it(`${def.name}: FAILED_PRECONDITION when podman is not installed, nothing spawned`, async () => {
-      const r = await serve(def as AnyDef, input);
+      const r = await runDiagnostic(servicesHandlers, def, input);
       if (PODMAN_INSTALLED) {
         if (!r.ok) expect((r.error as DiagnosticError).code).toBe("NOT_FOUND");
         return;
@@ -528,7 +499,7 @@ describe("input validation: every field refused with its name, nothing spawned",
         const r = def.input.safeParse(input);
         expect(r.success, `${def.name} accepted ${field}=${JSON.stringify(value).slice(0, 40)}`).toBe(false);
         expect(r.error!.issues.some((i) => i.path[0] === field)).toBe(true);
-        const served = await serve(def, input);
+        const served = await runDiagnostic(servicesHandlers, def, input);
         expect(served.ok).toBe(false);
         expect(served.spawns).toBe(0);
       }
@@ -553,7 +524,7 @@ describe("input validation: every field refused with its name, nothing spawned",
   });
 
   it("a valid input does spawn (the harness counts processes)", async () => {
-    const r = await serve(catalog.getServiceLogs as AnyDef, { unit: "ssh" });
+    const r = await runDiagnostic(servicesHandlers, catalog.getServiceLogs, { unit: "ssh" });
     expect(r.spawns).toBe(1);
   });
 });

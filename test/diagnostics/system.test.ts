@@ -7,57 +7,24 @@ import { basename, join } from "node:path";
 import { build } from "esbuild";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { z } from "zod";
-import type { DiagnosticDef } from "../../proto/catalog/define";
 import * as catalog from "../../proto/catalog/diagnostics/system";
-import { AgentConfigSchema } from "../../agent/src/config";
-import { DiagnosticError, type DiagnosticContext } from "../../agent/src/diagnostics/context";
+import { DiagnosticError } from "../../agent/src/diagnostics/context";
 import { parseCgroup, unitFromCgroup } from "../../agent/src/diagnostics/proc/process-info";
 import { readCommand, readStat, readStatus } from "../../agent/src/diagnostics/proc/processes";
 import { systemHandlers } from "../../agent/src/diagnostics/system";
-import { execScope } from "../../agent/src/exec";
+import { callDiagnostic, rejectsWith, type AnyDef } from "../support/diagnostics";
 
 const repo = join(import.meta.dirname, "..", "..");
 
-function context(): DiagnosticContext {
-  return {
-    config: AgentConfigSchema.parse({}),
-    signal: new AbortController().signal,
-    agent: { version: "test", role: "reader", startedAt: Date.now(), catalogHash: "sha256:test" },
-  };
-}
-
-/**
- * Validates the input with the catalog, runs the handler inside an exec scope, validates the
- * output with the catalog's output schema, and returns it with the number of processes spawned.
- */
-async function call<D extends DiagnosticDef<string, z.ZodObject, z.ZodType>>(
-  def: D,
-  input: z.input<D["input"]>,
-): Promise<{ out: z.output<D["output"]>; spawns: number }> {
-  const parsed = def.input.parse(input);
-  const handler = (systemHandlers as Record<string, (i: unknown, c: DiagnosticContext) => Promise<unknown>>)[def.name];
-  if (!handler) throw new Error(`no handler for ${def.name}`);
-  const scope = { spawns: 0 };
-  const raw = await execScope.run(scope, () => handler(parsed, context()));
-  return { out: def.output.parse(raw) as z.output<D["output"]>, spawns: scope.spawns };
-}
+/** Runs a system diagnostic as the agent's server does (test/support/diagnostics.ts). */
+const call = <D extends (typeof catalog.systemDiagnostics)[number]>(def: D, input: z.input<D["input"]>) => callDiagnostic(systemHandlers, def, input);
 
 /** The path and message of the first issue when `def.input` refuses `input`. */
-function refusal(def: DiagnosticDef<string, z.ZodObject, z.ZodType>, input: unknown): { path: string; message: string } {
+function refusal(def: AnyDef, input: unknown): { path: string; message: string } {
   const r = def.input.safeParse(input);
   expect(r.success, `expected ${JSON.stringify(input)} to be refused`).toBe(false);
   const issue = r.error?.issues[0];
   return { path: issue?.path.join(".") ?? "", message: issue?.message ?? "" };
-}
-
-async function rejectsWith(p: Promise<unknown>, code: DiagnosticError["code"]): Promise<DiagnosticError> {
-  const err = await p.then(
-    () => null,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(DiagnosticError);
-  expect((err as DiagnosticError).code).toBe(code);
-  return err as DiagnosticError;
 }
 
 /** A CPU-bound child process (a real busy loop) for the utilisation checks. */
