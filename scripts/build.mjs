@@ -13,6 +13,8 @@ export const ENTRIES = [
   { name: "hostward", entry: "broker/src/cli.ts", out: "dist/hostward.cjs" },
   { name: "hostward-reader", entry: "agent/src/main-reader.ts", out: "dist/agent/hostward-reader.cjs" },
   { name: "hostward-operator", entry: "agent/src/main-operator.ts", out: "dist/agent/hostward-operator.cjs" },
+  { name: "hostward-agent", entry: "agent/src/main-check.ts", out: "dist/agent/hostward-agent.cjs" },
+  { name: "hostward-action", entry: "agent/src/main-helper.ts", out: "dist/agent/hostward-action.cjs" },
 ];
 
 function writeAtomic(path, contents) {

@@ -107,6 +107,12 @@ function decodeLine(bytes: Buffer): string {
   return s.endsWith("\r") ? s.slice(0, -1) : s;
 }
 
+/** Offset of the start of the line holding byte `i` (0 when no newline precedes it). */
+function lineStartBefore(buf: Buffer, i: number): number {
+  // lastIndexOf with a negative offset would count from the end: guard the first line.
+  return i <= 0 ? 0 : buf.lastIndexOf(NEWLINE, i - 1) + 1;
+}
+
 class Stop extends Error {
   constructor(readonly reason: StopReason) {
     super(reason);
@@ -212,6 +218,21 @@ export async function scanChunks(
       let nextHit = -2; // -2: not searched yet in this chunk; -1: no more hits in it
       let pos = 0;
       while (pos <= chunk.length) {
+        if (pattern.kind === "literal" && lineLen === 0 && carriedLen === 0 && waitingAfter.length === 0) {
+          // Fast path, at the start of a line that begins in this chunk: whole lines before the
+          // line of the next hit (or before the chunk's unfinished last line) cannot match, so
+          // they are only counted (a native newline search per line, no per-line objects), except
+          // the last `contextLines` of them, which go through the per-line path for the ring.
+          if (nextHit !== -1 && nextHit < pos) nextHit = hay.indexOf(needle, pos);
+          const end = Math.max(pos, lineStartBefore(chunk, nextHit === -1 ? chunk.length : nextHit));
+          let skipTo = end;
+          for (let k = 0; k < limits.contextLines && skipTo > pos; k++) skipTo = Math.max(pos, lineStartBefore(chunk, skipTo - 1));
+          if (skipTo > pos) {
+            for (let i = chunk.indexOf(NEWLINE, pos); i !== -1 && i < skipTo; i = chunk.indexOf(NEWLINE, i + 1)) lines++;
+            pos = skipTo;
+            lineStart = chunkStart + pos;
+          }
+        }
         const nl = chunk.indexOf(NEWLINE, pos);
         const end = nl === -1 ? chunk.length : nl;
         if (nl === -1 && end === pos) break; // nothing left of this chunk
@@ -257,14 +278,29 @@ export async function scanChunks(
   return { matches, bytesScanned: bytes, linesScanned: lines, stoppedBy };
 }
 
-/** Reads a file front to back in chunks of one reused buffer (see scanChunks). */
-export async function* readChunks(handle: FileHandle, chunkBytes = 256 * 1024): AsyncGenerator<Uint8Array> {
-  const buf = Buffer.alloc(chunkBytes);
+/**
+ * Reads a file front to back in chunks of two reused buffers (see scanChunks): the read of the
+ * next chunk runs on libuv's thread pool while the caller scans this one, so reading and matching
+ * overlap. A buffer is refilled only after the caller has pulled the chunk that follows it.
+ * Memory: 2 × chunkBytes.
+ */
+export async function* readChunks(handle: FileHandle, chunkBytes = 1024 * 1024): AsyncGenerator<Uint8Array> {
+  const bufs = [Buffer.alloc(chunkBytes), Buffer.alloc(chunkBytes)] as const;
   let position = 0;
-  for (;;) {
-    const { bytesRead } = await handle.read(buf, 0, buf.length, position);
-    if (bytesRead === 0) return;
-    position += bytesRead;
-    yield buf.subarray(0, bytesRead);
+  let which = 0;
+  const readInto = (buf: Buffer, at: number) => handle.read(buf, 0, buf.length, at);
+  let pending = readInto(bufs[0], 0);
+  try {
+    for (;;) {
+      const { bytesRead, buffer } = await pending;
+      if (bytesRead === 0) return;
+      position += bytesRead;
+      which ^= 1;
+      pending = readInto(which === 0 ? bufs[0] : bufs[1], position);
+      yield buffer.subarray(0, bytesRead);
+    }
+  } finally {
+    // A read still in flight when the caller stops early must settle before the handle closes.
+    await pending.catch(() => undefined);
   }
 }

@@ -1,0 +1,57 @@
+// Entry point of `hostward-agent` (dist/agent/hostward-agent.cjs, installed as
+// /usr/bin/hostward-agent): host-side commands for enrollment. `check` validates the
+// configuration, the certificates and their permissions, and says exactly what is wrong.
+// Exit codes: 0 ready, 1 a problem was found, 64 usage.
+import { parseArgs } from "node:util";
+import { VERSION } from "../../proto/catalog/version";
+import { formatFindings } from "./check/findings";
+import { DEFAULT_CONFIG_FILE, runCheck } from "./check/run-check";
+
+const USAGE = `hostward-agent ${VERSION}: host-side commands of the hostward agent
+
+Usage:
+  hostward-agent check [--config FILE]   is this host ready for hostward-reader/-operator.service?
+  hostward-agent --help | --version
+
+check validates the configuration (default ${DEFAULT_CONFIG_FILE}), the TLS directory and files
+(/etc/hostward/tls/ca.crt, agent.crt, agent.key unless the configuration names others), their
+owner and permissions, and that the certificate is current, carries serverAuth and a DNS or IP
+name, matches the key and was issued by the CA. Run it as root. Exit 0 when ready, 1 otherwise.
+`;
+
+function main(argv: string[]): number {
+  let parsed: ReturnType<typeof parse>;
+  try {
+    parsed = parse(argv);
+  } catch (err) {
+    process.stderr.write(`hostward-agent: ${(err as Error).message}\n\n${USAGE}`);
+    return 64;
+  }
+  const { values, positionals } = parsed;
+  if (values.help) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  if (values.version) {
+    process.stdout.write(`${VERSION}\n`);
+    return 0;
+  }
+  if (positionals.length !== 1 || positionals[0] !== "check") {
+    process.stderr.write(`hostward-agent: ${positionals.length === 0 ? "a command is required" : `unknown command ${JSON.stringify(positionals.join(" "))}`}\n\n${USAGE}`);
+    return 64;
+  }
+  const findings = runCheck({ configFile: values.config });
+  process.stdout.write(formatFindings(findings));
+  return findings.count("error") === 0 ? 0 : 1;
+}
+
+function parse(argv: string[]) {
+  return parseArgs({
+    args: argv,
+    options: { config: { type: "string" }, help: { type: "boolean" }, version: { type: "boolean" } },
+    allowPositionals: true,
+    strict: true,
+  });
+}
+
+process.exitCode = main(process.argv.slice(2));

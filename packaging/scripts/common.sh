@@ -1,0 +1,116 @@
+# Shared by the .deb maintainer scripts and the .rpm scriptlets: packaging/build.mjs pastes this
+# file at the top of each (nothing is sourced at run time, so postrm still works once the package's
+# files are gone). POSIX sh; every function is idempotent so that no script fails on a re-run.
+
+HW_UNITS="hostward-reader.service hostward-operator.service"
+HW_USERS="hostward-reader hostward-operator"
+HW_SUDOERS_SRC=/usr/share/hostward/sudoers
+HW_SUDOERS=/etc/sudoers.d/hostward
+
+# systemctl calls that need a running systemd are skipped without one (a chroot or image build):
+# the units are still enabled, and start at the next boot once the host is enrolled.
+hw_systemd_running() {
+    [ -d /run/systemd/system ]
+}
+
+hw_warn() {
+    echo "hostward-agent: $*" >&2
+}
+
+hw_create_users() {
+    nologin=/usr/sbin/nologin
+    [ -x "$nologin" ] || nologin=/sbin/nologin
+    for user in $HW_USERS; do
+        if ! getent passwd "$user" >/dev/null; then
+            useradd --system --user-group --no-create-home --home-dir /nonexistent \
+                --shell "$nologin" --comment "hostward agent ($user)" "$user"
+        fi
+    done
+    # The reader reads the journal and /var/log (SupplementaryGroups= in its unit says the same).
+    for group in systemd-journal adm; do
+        if getent group "$group" >/dev/null; then
+            usermod --append --groups "$group" hostward-reader
+        fi
+    done
+}
+
+hw_remove_users() {
+    for user in $HW_USERS; do
+        if getent passwd "$user" >/dev/null; then
+            userdel "$user" || hw_warn "could not remove user $user"
+        fi
+        if getent group "$user" >/dev/null; then
+            groupdel "$user" || hw_warn "could not remove group $user"
+        fi
+    done
+}
+
+# Installs /etc/sudoers.d/hostward only once visudo accepts it; a copy that fails the check is
+# never put where sudo reads it (sudo skips file names containing a dot, like the temporary one).
+hw_install_sudoers() {
+    if ! command -v visudo >/dev/null 2>&1; then
+        hw_warn "visudo not found: $HW_SUDOERS not installed (install sudo, then reinstall hostward-agent)"
+        return 0
+    fi
+    [ -d /etc/sudoers.d ] || install -d -m 0750 -o root -g root /etc/sudoers.d
+    tmp=$(mktemp /etc/sudoers.d/.hostward.XXXXXX)
+    cat "$HW_SUDOERS_SRC" >"$tmp"
+    chown root:root "$tmp"
+    chmod 0440 "$tmp"
+    if visudo -cf "$tmp" >/dev/null; then
+        mv -f "$tmp" "$HW_SUDOERS"
+    else
+        rm -f "$tmp"
+        hw_warn "visudo rejected the sudoers line; $HW_SUDOERS not installed"
+        return 1
+    fi
+}
+
+hw_remove_sudoers() {
+    rm -f "$HW_SUDOERS"
+}
+
+hw_daemon_reload() {
+    if hw_systemd_running; then
+        systemctl daemon-reload || hw_warn "systemctl daemon-reload failed"
+    fi
+}
+
+# File-level only (works without a running systemd).
+hw_enable_units() {
+    # shellcheck disable=SC2086
+    systemctl --no-reload enable $HW_UNITS || hw_warn "could not enable $HW_UNITS"
+}
+
+hw_disable_units() {
+    # shellcheck disable=SC2086
+    systemctl --no-reload disable $HW_UNITS >/dev/null 2>&1 || true
+}
+
+# start or restart: the enabled units only (an administrator's disable is respected). A unit that
+# is not enrolled yet is skipped by its ConditionPathExists= and the call still succeeds.
+hw_run_units() {
+    action=$1
+    hw_systemd_running || return 0
+    for unit in $HW_UNITS; do
+        if systemctl --quiet is-enabled "$unit" 2>/dev/null; then
+            systemctl "$action" "$unit" || hw_warn "systemctl $action $unit failed; see journalctl -u $unit and hostward-agent check"
+        fi
+    done
+}
+
+hw_stop_units() {
+    hw_systemd_running || return 0
+    # shellcheck disable=SC2086
+    systemctl stop $HW_UNITS || hw_warn "systemctl stop failed"
+}
+
+# Purge: the state systemd created for the units, the enrollment files and the configuration
+# directory (agent.yaml itself is removed by the package manager).
+hw_purge_state() {
+    for user in $HW_USERS; do
+        rm -rf "/var/lib/$user" "/var/lib/private/$user" "/run/$user"
+    done
+    rm -rf /etc/hostward/tls /etc/hostward/approvers
+    rmdir /etc/hostward 2>/dev/null || true
+}
