@@ -2,7 +2,14 @@
 // proceeds. A write that fails throws, and callers refuse to act unaudited. Several broker
 // processes may share one state directory (an MCP client starts one broker per session), so each
 // append holds a small lock file while it reads the chain's tail and writes.
+//
+// Two durabilities: append() writes and fsyncs before it returns (anything that changes a host
+// must use it); appendDeferred() writes before it returns — a broker crash cannot lose the
+// record — and leaves the fsync to a shared background flush (group commit: one fsync covers
+// every record written before it started), resolving once the record is durable. Read-only calls
+// use it so the fsync overlaps the call instead of preceding it (host-call.ts, results.md).
 import { closeSync, fstatSync, fsyncSync, mkdirSync, openSync, readFileSync, readSync, statSync, unlinkSync, writeSync } from "node:fs";
+import { open } from "node:fs/promises";
 import { dirname } from "node:path";
 import { GENESIS, openLine, sealLine, sha256Hex } from "./chain";
 import { AUDIT_CODES, type AuditRecordInput } from "./records";
@@ -68,6 +75,53 @@ export class AuditLog {
 
   /** Appends records as one write + fsync; throws AuditError if they could not be made durable. */
   append(...records: AuditRecordInput[]): void {
+    this.#write(records, true);
+  }
+
+  /**
+   * Appends records as one write, now (throws AuditError if that fails), and returns a promise
+   * that resolves once an fsync has made them durable (rejects with AuditError if it fails).
+   */
+  appendDeferred(...records: AuditRecordInput[]): Promise<void> {
+    this.#write(records, false);
+    return this.#flush();
+  }
+
+  #syncing: Promise<void> | undefined;
+  #queued: Promise<void> | undefined;
+
+  /** Group commit: at most one fsync in flight, and one queued behind it for later writes. */
+  #flush(): Promise<void> {
+    if (this.#syncing === undefined) {
+      this.#syncing = this.#fsync().finally(() => {
+        this.#syncing = undefined;
+      });
+      return this.#syncing;
+    }
+    // The fsync in flight may have started before this write: the next one covers it.
+    this.#queued ??= this.#syncing
+      .catch(() => undefined)
+      .then(() => {
+        this.#queued = undefined;
+        return this.#flush();
+      });
+    return this.#queued;
+  }
+
+  async #fsync(): Promise<void> {
+    // fsync flushes the file whatever descriptor it is called on; this one runs on the thread pool.
+    let handle: Awaited<ReturnType<typeof open>> | undefined;
+    try {
+      handle = await open(this.file, "r");
+      await handle.sync();
+    } catch (err) {
+      throw new AuditError(`cannot make the audit log ${this.file} durable: ${(err as Error).message}`);
+    } finally {
+      await handle?.close().catch(() => undefined);
+    }
+  }
+
+  #write(records: AuditRecordInput[], sync: boolean): void {
     if (records.length === 0) return;
     this.#withLock((fd, tail) => {
       let { prev, seq } = tail;
@@ -84,7 +138,7 @@ export class AuditLog {
       const data = Buffer.from(`${lines.join("\n")}\n`, "utf8");
       let written = 0;
       while (written < data.length) written += writeSync(fd, data, written);
-      fsyncSync(fd);
+      if (sync) fsyncSync(fd);
       this.#tail = { size: tail.size + data.length, prev, seq };
     });
   }

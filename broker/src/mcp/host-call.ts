@@ -6,7 +6,13 @@
 //   4. allowed hosts called concurrently (fan-out cap, per-host deadline); denied hosts answer
 //      POLICY_DENIED without any traffic;
 //   5. the per-host outcomes audited, then returned in inventory order.
+// Durability: for catalog diagnostics (read-only by construction: the reader role serves nothing
+// else) the records of step 3 are written before anything is sent and fsync'd while the hosts
+// work; the result is returned only once they are durable, and step 5's record is written before
+// returning and fsync'd right after (group commit). Every other tool fsyncs each record before it
+// proceeds. Why: test/bench/results.md ("Audit durability").
 import { randomUUID } from "node:crypto";
+import { diagnostics } from "../../../proto/catalog/diagnostics/index";
 import type { z } from "zod";
 import type { HostEntry } from "../config/schema";
 import type { Broker } from "../broker";
@@ -44,6 +50,29 @@ export function tryAudit(broker: Broker, ...records: AuditRecordInput[]): ToolOu
   } catch (err) {
     broker.logger.error({ err: (err as Error).message }, "audit write failed");
     return unaudited(err);
+  }
+}
+
+/** Tools that only read: the catalog's diagnostics (served by the reader role alone). */
+const READ_ONLY_TOOLS: ReadonlySet<string> = new Set(diagnostics.map((d) => d.name));
+
+/**
+ * Writes audit records now; `durable` settles with a tool error if their fsync fails, or with
+ * undefined once they are durable. A write that fails is a tool error at once.
+ */
+function tryAuditDeferred(broker: Broker, ...records: AuditRecordInput[]): { failed: ToolOutcome } | { failed: undefined; durable: Promise<ToolOutcome | undefined> } {
+  try {
+    const durable = broker.audit.appendDeferred(...records).then(
+      () => undefined,
+      (err: unknown) => {
+        broker.logger.error({ err: (err as Error).message }, "audit fsync failed");
+        return unaudited(err);
+      },
+    );
+    return { failed: undefined, durable };
+  } catch (err) {
+    broker.logger.error({ err: (err as Error).message }, "audit write failed");
+    return { failed: unaudited(err) };
   }
 }
 
@@ -88,15 +117,23 @@ export async function runHostTool<A extends { target: string }, T>(call: HostToo
   }
 
   const decisions = new Map<string, Decision>(resolved.hosts.map((h) => [h.name, decide(config.policy, tool, h)]));
-  const failed = tryAudit(
-    broker,
+  const callRecords: AuditRecordInput[] = [
     { event: "tool.call", callId, caller, tool: tool.name, target, hosts: resolved.hosts.map((h) => h.name), ...auditArgs(args) },
     ...resolved.hosts.map((h): AuditRecordInput => {
       const d = decisions.get(h.name)!;
       return { event: "policy.decision", callId, tool: tool.name, host: h.name, decision: d.allowed ? "allow" : "deny", rule: d.rule, reason: d.reason };
     }),
-  );
-  if (failed) return { ok: false, outcome: failed };
+  ];
+  const readOnly = READ_ONLY_TOOLS.has(tool.name);
+  let callDurable: Promise<ToolOutcome | undefined> = Promise.resolve(undefined);
+  if (readOnly) {
+    const written = tryAuditDeferred(broker, ...callRecords);
+    if (written.failed) return { ok: false, outcome: written.failed };
+    callDurable = written.durable;
+  } else {
+    const failed = tryAudit(broker, ...callRecords);
+    if (failed) return { ok: false, outcome: failed };
+  }
 
   const allowed = resolved.hosts.filter((h) => decisions.get(h.name)!.allowed);
   const outcomes = await fanout(allowed, (host, ctx) => call.work(host, args, { ...ctx, callId }), {
@@ -112,14 +149,25 @@ export async function runHostTool<A extends { target: string }, T>(call: HostToo
   });
   const output: HostResults<T> = { results, summary: summarize(results) };
 
-  const resultAudit = tryAudit(broker, {
+  const resultRecord: AuditRecordInput = {
     event: "tool.result",
     callId,
     tool: tool.name,
     summary: output.summary,
     outcomes: results.map((r) => ({ host: r.host, outcome: r.ok ? "OK" : r.error?.code, durationMs: r.durationMs })),
-  });
-  if (resultAudit) return { ok: false, outcome: resultAudit };
+  };
+  if (readOnly) {
+    const written = tryAuditDeferred(broker, resultRecord);
+    // Nothing is returned unless the call's own records are durable.
+    const callFailed = await callDurable;
+    if (callFailed) return { ok: false, outcome: callFailed };
+    if (written.failed) return { ok: false, outcome: written.failed };
+    // The result record is written; its fsync completes after the reply (a failure is logged).
+    void written.durable;
+  } else {
+    const resultAudit = tryAudit(broker, resultRecord);
+    if (resultAudit) return { ok: false, outcome: resultAudit };
+  }
   broker.logger.info({ tool: tool.name, callId, target, summary: output.summary }, "tool call");
   return { ok: true, output, callId };
 }

@@ -33,10 +33,10 @@ export function run(command: string, args: readonly string[], opts: RunOptions =
     });
     let stdout = "";
     let stderr = "";
-    child.stdout.on("data", (c: Buffer) => {
+    child.stdout?.on("data", (c: Buffer) => {
       if (stdout.length < MAX_OUTPUT) stdout += c.toString("utf8");
     });
-    child.stderr.on("data", (c: Buffer) => {
+    child.stderr?.on("data", (c: Buffer) => {
       if (stderr.length < MAX_OUTPUT) stderr += c.toString("utf8");
     });
     const timeoutMs = opts.timeoutMs ?? 60_000;

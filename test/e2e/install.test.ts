@@ -1,0 +1,218 @@
+// One host's whole life on a real systemd (Debian bookworm booted with systemd-nspawn): install the
+// previous build, enrol it with certificates from `hostward pki`, upgrade, diagnose nginx through
+// the broker over a private network, stop/start, check the sandbox, purge. The tests run in order
+// and share the container: each one continues from the state the previous one left.
+import { join } from "node:path";
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { connectBrokerInNetns, writeBrokerConfig, type BrokerSession } from "./support/broker";
+import type { Container } from "./support/container";
+import { record } from "./support/measurements";
+import type { Network } from "./support/netns";
+import { currentVersion, debPath, PREVIOUS_VERSION } from "./support/packages";
+import { createCliPki, installAgentCerts, type AgentFiles, type CliPki } from "./support/pki";
+import { sleep, waitFor } from "./support/run";
+import { createScope, requirePackages } from "./support/scope";
+import { activeState, dpkgInstall, exposure, mainPid, procStatus, rssKiB, uidOf, unitProperty, unitReport, UNITS, waitActive } from "./support/units";
+
+const READER = "hostward-reader.service";
+const OPERATOR = "hostward-operator.service";
+const HOST = "web1";
+
+interface ServiceStatus {
+  unit: string;
+  activeState: string;
+  subState: string;
+  mainPid: number | null;
+}
+interface ServiceLogs {
+  unit: string;
+  entries: Array<{ message: string; unit: string | null }>;
+}
+
+const scope = createScope("install");
+let net: Network;
+let c: Container;
+let pki: CliPki;
+let agentFiles: AgentFiles;
+let broker: BrokerSession;
+
+beforeAll(async () => {
+  requirePackages();
+  net = await scope.network(2, [HOST]);
+  c = await scope.container(HOST, net.hosts[HOST]?.nsPath);
+  pki = await createCliPki(join(scope.dir, "pki"));
+  agentFiles = await pki.issueAgent(HOST, net.hosts[HOST]?.address ?? "");
+});
+afterAll(() => scope.close());
+
+describe("a host on a real systemd, from install to purge", () => {
+  test("the container boots systemd as PID 1, and nginx (the service under diagnosis) is active", async () => {
+    expect(readFileSync(`/proc/${c.systemdPid}/comm`, "utf8").trim()).toBe("systemd");
+    expect((await c.execOk(["cat", "/proc/1/comm"])).stdout.trim()).toBe("systemd");
+    expect(await activeState(c, "nginx.service")).toBe("active");
+  });
+
+  test("dpkg -i of the previous build creates the users, the sudoers line and enabled units, which wait for certificates", async () => {
+    await dpkgInstall(c, debPath(PREVIOUS_VERSION));
+    const groups = (user: string) => c.execOk(["id", "-nG", "--", user]).then((r) => r.stdout.trim().split(" ").sort());
+    expect(await groups("hostward-reader")).toEqual(["adm", "hostward-reader", "systemd-journal"]);
+    expect(await groups("hostward-operator")).toEqual(["hostward-operator"]);
+    for (const f of ["hostward-reader.cjs", "hostward-operator.cjs", "hostward-agent.cjs", "pty.node"]) {
+      expect(existsSync(c.path(`/usr/lib/hostward/${f}`)), f).toBe(true);
+    }
+    // The sudo helper: root's, and nobody else may change it.
+    const [owner, mode] = (await c.execOk(["stat", "-c", "%U %a", "/usr/libexec/hostward/hostward-action"])).stdout.trim().split(" ");
+    expect(owner).toBe("root");
+    expect(Number.parseInt(mode ?? "", 8) & 0o022).toBe(0);
+    expect((await c.execOk(["stat", "-c", "%U %a", "/etc/sudoers.d/hostward"])).stdout.trim()).toBe("root 440");
+    await c.execOk(["visudo", "-cf", "/etc/sudoers.d/hostward"]);
+    for (const unit of UNITS) {
+      expect(await unitProperty(c, unit, "UnitFileState"), unit).toBe("enabled");
+      // No certificates yet: ConditionPathExists= keeps the unit from starting (and from failing).
+      expect(await activeState(c, unit), unit).not.toBe("active");
+      expect(await activeState(c, unit), unit).not.toBe("failed");
+    }
+    expect((await c.execOk(["dpkg-query", "-W", "-f", "${Version}", "hostward-agent"])).stdout).toBe(PREVIOUS_VERSION);
+    // The enrolment helper names what is missing.
+    const check = await c.exec(["hostward-agent", "check"]);
+    expect(check.code, check.stdout + check.stderr).toBe(1);
+    expect(check.stdout + check.stderr).toMatch(/\/etc\/hostward\/tls\/(ca\.crt|agent\.crt|agent\.key)/);
+  });
+
+  test("with the certificates from `hostward pki` copied in, `hostward-agent check` passes and systemctl enable --now makes both units active", async () => {
+    await installAgentCerts(c, agentFiles);
+    const check = await c.exec(["hostward-agent", "check"]);
+    expect(check.code, check.stdout + check.stderr).toBe(0);
+    await c.execOk(["systemctl", "enable", "--now", ...UNITS]);
+    await waitActive(c, UNITS).catch(async (err: Error) => {
+      throw new Error(`${err.message}\n${await unitReport(c, READER)}\n${await unitReport(c, OPERATOR)}`);
+    });
+  });
+
+  test("upgrading to the current build keeps a modified /etc/hostward/agent.yaml and restarts the units", async () => {
+    const file = c.path("/etc/hostward/agent.yaml");
+    const modified = `${readFileSync(file, "utf8")}\n# changed on this host (e2e ${Date.now()})\n`;
+    writeFileSync(file, modified);
+    const before = await waitActive(c, UNITS);
+    await dpkgInstall(c, debPath());
+    expect((await c.execOk(["dpkg-query", "-W", "-f", "${Version}", "hostward-agent"])).stdout).toBe(currentVersion());
+    expect(readFileSync(file, "utf8")).toBe(modified);
+    for (const leftover of ["agent.yaml.dpkg-new", "agent.yaml.dpkg-dist", "agent.yaml.dpkg-old"]) {
+      expect(existsSync(c.path(`/etc/hostward/${leftover}`)), leftover).toBe(false);
+    }
+    const after = await waitFor("new main processes after the upgrade", async () => {
+      const pids = await waitActive(c, UNITS);
+      return pids.every((p, i) => p !== before[i]) ? pids : undefined;
+    }, 30_000);
+    expect(after).toHaveLength(2);
+  });
+
+  test("idle, each unit's resident memory and exposure are measured inside the container", async () => {
+    await sleep(3_000); // let both agents finish starting up
+    for (const unit of UNITS) {
+      const role = unit.replace(/^hostward-|\.service$/g, "");
+      const rss = await rssKiB(c, await mainPid(c, unit));
+      expect(rss).toBeGreaterThan(1024);
+      record(`idle RSS ${role} (in container), MiB`, Number((rss / 1024).toFixed(1)));
+      record(`exposure ${role} (systemd-analyze security, in container)`, await exposure(c, unit));
+    }
+  });
+
+  test("through the client namespace, the broker answers get_service_status and get_service_logs for nginx", async () => {
+    const config = await writeBrokerConfig(join(scope.dir, "broker"), pki, [{ name: HOST, address: net.hosts[HOST]?.address ?? "", tags: ["web"] }]);
+    broker = await connectBrokerInNetns(net.clientNs, config);
+    scope.defer("broker", () => broker.close());
+
+    const status = await broker.hostsOk<ServiceStatus>("get_service_status", { target: HOST, unit: "nginx" });
+    expect(status.results).toHaveLength(1);
+    expect(status.results[0]?.data).toMatchObject({ unit: "nginx.service", activeState: "active", subState: "running" });
+    expect(status.results[0]?.data?.mainPid).toBe(await mainPid(c, "nginx.service"));
+
+    // A reload writes fresh journal lines: the logs the broker returns must include them.
+    await c.execOk(["systemctl", "reload", "nginx.service"]);
+    const logs = await waitFor("the reload in nginx's journal through the broker", async () => {
+      const r = await broker.hostsOk<ServiceLogs>("get_service_logs", { target: HOST, unit: "nginx", lines: 20 });
+      const entries = r.results[0]?.data?.entries ?? [];
+      return entries.some((e) => /Reloaded nginx\.service/.test(e.message)) ? entries : undefined;
+    }, 15_000, 500);
+    expect(logs.every((e) => e.unit === "nginx.service")).toBe(true);
+  });
+
+  test("the units run as their own users; NoNewPrivs is 1 for the reader and 0 for the operator (sudo)", async () => {
+    const reader = await procStatus(c, await mainPid(c, READER));
+    const operator = await procStatus(c, await mainPid(c, OPERATOR));
+    const uids = (s: Map<string, string>) => (s.get("Uid") ?? "").split(/\s+/).map(Number);
+    expect(uids(reader)).toEqual(Array(4).fill(await uidOf(c, "hostward-reader")));
+    expect(uids(operator)).toEqual(Array(4).fill(await uidOf(c, "hostward-operator")));
+    expect(reader.get("NoNewPrivs")).toBe("1");
+    expect(operator.get("NoNewPrivs")).toBe("0");
+    // The reader's supplementary groups are the log-reading ones, the operator has none.
+    const gid = async (g: string) => Number((await c.execOk(["getent", "group", g])).stdout.split(":")[2]);
+    const groups = (s: Map<string, string>) => (s.get("Groups") ?? "").split(/\s+/).filter(Boolean).map(Number).sort();
+    expect(groups(reader)).toEqual(expect.arrayContaining([await gid("adm"), await gid("systemd-journal")]));
+    expect(groups(operator).filter((g) => g !== Number((operator.get("Gid") ?? "").split(/\s+/)[0]))).toEqual([]);
+  });
+
+  test("the reader's user cannot read the agent key: neither the file nor the operator unit's credential", async () => {
+    const key = "/etc/hostward/tls/agent.key";
+    const credential = "/run/credentials/hostward-operator.service/agent.key";
+    // Controls: both exist and root reads them, so a refusal below is about permissions.
+    await c.execOk(["cat", key]);
+    await c.execOk(["cat", credential]);
+    const asReader = ["setpriv", "--reuid=hostward-reader", "--regid=hostward-reader", "--init-groups", "--"];
+    for (const path of [key, credential]) {
+      const r = await c.exec([...asReader, "cat", path]);
+      expect(r.code, path).not.toBe(0);
+      expect(r.stderr, path).toMatch(/Permission denied/);
+      expect(r.stdout, path).toBe("");
+    }
+    // Control: as that user, setpriv reads the copy systemd made for the reader unit itself.
+    const own = await c.exec([...asReader, "cat", "/run/credentials/hostward-reader.service/agent.key"]);
+    expect(own.code, own.stderr).toBe(0);
+    expect(own.stdout).toContain("PRIVATE KEY");
+  });
+
+  test("systemctl stop and start: the broker sees the reader go away and come back", async () => {
+    await c.execOk(["systemctl", "stop", ...UNITS]);
+    for (const unit of UNITS) expect(await activeState(c, unit), unit).toBe("inactive");
+    const down = await broker.hosts<ServiceStatus>("get_service_status", { target: HOST, unit: "nginx" });
+    expect(down.results[0]?.ok).toBe(false);
+    expect(down.results[0]?.error?.code).toBe("UNAVAILABLE");
+
+    await c.execOk(["systemctl", "start", ...UNITS]);
+    await waitActive(c, UNITS);
+    const up = await broker.hostsOk<ServiceStatus>("get_service_status", { target: HOST, unit: "nginx" });
+    expect(up.results[0]?.data?.activeState).toBe("active");
+  });
+
+  test("dpkg --purge leaves no user, unit, sudoers file, program or state", async () => {
+    await broker.close();
+    await c.execOk(["dpkg", "--purge", "hostward-agent"], { timeoutMs: 120_000 });
+    for (const user of ["hostward-reader", "hostward-operator"]) {
+      expect((await c.exec(["getent", "passwd", user])).code, user).toBe(2);
+      expect((await c.exec(["getent", "group", user])).code, user).toBe(2);
+    }
+    for (const unit of UNITS) {
+      expect(await unitProperty(c, unit, "LoadState"), unit).toBe("not-found");
+    }
+    const units = (await c.exec(["find", "/etc/systemd", "/lib/systemd", "/usr/lib/systemd", "/run/systemd/system", "-name", "hostward-*"])).stdout.trim();
+    expect(units).toBe("");
+    for (const path of ["/etc/sudoers.d/hostward", "/usr/lib/hostward", "/usr/libexec/hostward", "/usr/bin/hostward-agent", "/etc/hostward/agent.yaml", "/var/lib/hostward-reader", "/var/lib/hostward-operator"]) {
+      expect(existsSync(c.path(path)), path).toBe(false);
+    }
+    // No agent process survives the purge.
+    const cmdlines = readdirSync(c.path("/proc"))
+      .filter((p) => /^\d+$/.test(p))
+      .map((p) => {
+        try {
+          return readFileSync(c.path(`/proc/${p}/cmdline`), "utf8").replaceAll("\0", " ");
+        } catch {
+          return ""; // exited meanwhile
+        }
+      });
+    expect(cmdlines.some((l) => l.startsWith("/usr/sbin/nginx") || l.startsWith("nginx:")), "control: nginx is seen").toBe(true);
+    expect(cmdlines.filter((l) => /hostward-(reader|operator)\.cjs/.test(l))).toEqual([]);
+    expect((await c.exec(["dpkg-query", "-W", "hostward-agent"])).code).not.toBe(0);
+  });
+});
