@@ -3,6 +3,8 @@
 import { z } from "zod";
 import { diagnostics } from "../proto/catalog/diagnostics/index";
 import { rpcName, type DiagnosticDef } from "../proto/catalog/define";
+import { actions } from "../proto/catalog/actions/index";
+import type { ActionDef } from "../proto/catalog/define-action";
 
 type JsonSchema = {
   type?: string | string[];
@@ -44,10 +46,10 @@ function bounds(s: JsonSchema): string {
 
 const cell = (s: string) => s.replace(/\|/g, "\\|").replace(/\n/g, " ");
 
-function argumentsTable(def: DiagnosticDef): string[] {
-  const schema = z.toJSONSchema(def.input, { io: "input", unrepresentable: "any" }) as JsonSchema;
+function argumentsTable(input: z.ZodType, none = "No arguments besides `target`."): string[] {
+  const schema = z.toJSONSchema(input, { io: "input", unrepresentable: "any" }) as JsonSchema;
   const props = Object.entries(schema.properties ?? {});
-  if (props.length === 0) return ["No arguments besides `target`.", ""];
+  if (props.length === 0) return [none, ""];
   const required = new Set(schema.required ?? []);
   const rows = ["| argument | type | required | default | bounds | description |", "|---|---|---|---|---|---|"];
   for (const [name, s] of props) {
@@ -96,12 +98,45 @@ export function renderCatalog(): string {
         `RPC \`hostward.v1.DiagnosticsService/${rpcName(d.name)}\` · annotations: readOnlyHint${d.openWorld ? ", openWorldHint (reaches beyond the host)" : ""}`,
         "",
       );
-      lines.push(...argumentsTable(d), ...outputFields(d));
+      lines.push(...argumentsTable(d.input), ...outputFields(d));
       lines.push("Limits:", ...d.limits.map((l) => `- ${l}`), "");
       if (d.examples.length > 0) {
         lines.push("Examples:", ...d.examples.map((e) => `- ${e.description}: \`${JSON.stringify({ target: "web1", ...e.input })}\``), "");
       }
     }
   }
+  lines.push(...renderActions());
   return lines.join("\n");
+}
+
+/** The "Actions" section: what each action changes, its impact, parameters, checks and commands. */
+function renderActions(): string[] {
+  const defs = actions as readonly ActionDef[];
+  const lines: string[] = [
+    "## Actions",
+    "",
+    `${defs.length} actions, served by the operator role's \`ActionsService\` and run on the host by the root helper`,
+    "`/usr/libexec/hostward/hostward-action`. None runs on the model's word: `propose_action` records a",
+    "PENDING request for ONE host, a human approves it outside the model's reach (`hostward approve ID`",
+    "signs it with an ed25519 SSH key), and `execute_action` runs it once. The host verifies the signature",
+    "against `/etc/hostward/approvers/*.pub`, where each key is limited to a maximum impact, and refuses an",
+    "expired, replayed, altered or other-host approval. Units and containers must also be listed in the",
+    "host's root-owned `/etc/hostward/actions.yaml`.",
+    "",
+    "| action | RPC | impact | timeout | summary |",
+    "|---|---|---|---|---|",
+  ];
+  for (const a of defs) {
+    lines.push(`| [\`${a.name}\`](#${a.name}) | \`${rpcName(a.name)}\` | ${a.impact} | ${a.timeoutMs / 1000} s | ${cell(a.title)} |`);
+  }
+  lines.push("");
+  for (const a of defs) {
+    lines.push(`### ${a.name}`, "", `**${a.title}.** ${a.summary}`, "");
+    lines.push(`RPC \`hostward.v1.ActionsService/${rpcName(a.name)}\` · impact **${a.impact}** · timeout ${a.timeoutMs / 1000} s`, "");
+    lines.push(...argumentsTable(a.params, "No parameters."));
+    lines.push(`Pre-check: ${a.precheck}`, "", `Post-check: ${a.postcheck}`, "");
+    lines.push("Runs (fixed commands, argv arrays, no shell; `{param}` is the validated parameter):", "", "```", ...a.runs, "```", "");
+    lines.push("Examples:", ...a.examples.map((e) => `- ${e.description}: \`${JSON.stringify({ target: "web1", action: a.name, params: e.params })}\``), "");
+  }
+  return lines;
 }

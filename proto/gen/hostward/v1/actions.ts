@@ -40,7 +40,7 @@ export interface Approval {
   notAfterUnix: number;
   nonce: string;
   keyId: string;
-  /** ed25519 over the canonical statement */
+  /** armored OpenSSH SSHSIG (namespace hostward-approval) over the canonical statement */
   signature: Buffer;
 }
 
@@ -55,6 +55,15 @@ export interface ContainerActionRequest {
 }
 
 export interface SimpleActionRequest {
+  approval: Approval | undefined;
+}
+
+/**
+ * reboot_system: the reboot is scheduled delay_seconds ahead (60..3600, 0 = the catalog default
+ * of 60) so the result reaches the caller before the host goes down.
+ */
+export interface RebootRequest {
+  delaySeconds: number;
   approval: Approval | undefined;
 }
 
@@ -536,6 +545,97 @@ export const SimpleActionRequest: MessageFns<SimpleActionRequest> = {
   },
 };
 
+function createBaseRebootRequest(): RebootRequest {
+  return { delaySeconds: 0, approval: undefined };
+}
+
+export const RebootRequest: MessageFns<RebootRequest> = {
+  encode(message: RebootRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.delaySeconds !== 0) {
+      writer.uint32(8).int32(message.delaySeconds);
+    }
+    if (message.approval !== undefined) {
+      Approval.encode(message.approval, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RebootRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRebootRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.delaySeconds = reader.int32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.approval = Approval.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RebootRequest {
+    return {
+      delaySeconds: isSet(object.delaySeconds)
+        ? globalThis.Number(object.delaySeconds)
+        : isSet(object.delay_seconds)
+        ? globalThis.Number(object.delay_seconds)
+        : 0,
+      approval: isSet(object.approval) ? Approval.fromJSON(object.approval) : undefined,
+    };
+  },
+
+  toJSON(message: RebootRequest): unknown {
+    const obj: any = {};
+    if (message.delaySeconds !== 0) {
+      obj.delaySeconds = Math.round(message.delaySeconds);
+    }
+    if (message.approval !== undefined) {
+      obj.approval = Approval.toJSON(message.approval);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<RebootRequest>): RebootRequest {
+    return RebootRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<RebootRequest>): RebootRequest {
+    const message = createBaseRebootRequest();
+    message.delaySeconds = object.delaySeconds ?? 0;
+    message.approval = (object.approval !== undefined && object.approval !== null)
+      ? Approval.fromPartial(object.approval)
+      : undefined;
+    return message;
+  },
+};
+
 function createBaseActionEvent(): ActionEvent {
   return { event: undefined };
 }
@@ -700,8 +800,8 @@ export const ActionsServiceService = {
     path: "/hostward.v1.ActionsService/RebootSystem" as const,
     requestStream: false as const,
     responseStream: true as const,
-    requestSerialize: (value: SimpleActionRequest): Buffer => Buffer.from(SimpleActionRequest.encode(value).finish()),
-    requestDeserialize: (value: Buffer): SimpleActionRequest => SimpleActionRequest.decode(value),
+    requestSerialize: (value: RebootRequest): Buffer => Buffer.from(RebootRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): RebootRequest => RebootRequest.decode(value),
     responseSerialize: (value: ActionEvent): Buffer => Buffer.from(ActionEvent.encode(value).finish()),
     responseDeserialize: (value: Buffer): ActionEvent => ActionEvent.decode(value),
   },
@@ -714,7 +814,7 @@ export interface ActionsServiceServer extends UntypedServiceImplementation {
   restartContainer: handleServerStreamingCall<ContainerActionRequest, ActionEvent>;
   flushDnsCache: handleServerStreamingCall<SimpleActionRequest, ActionEvent>;
   rotateLogs: handleServerStreamingCall<SimpleActionRequest, ActionEvent>;
-  rebootSystem: handleServerStreamingCall<SimpleActionRequest, ActionEvent>;
+  rebootSystem: handleServerStreamingCall<RebootRequest, ActionEvent>;
 }
 
 export interface ActionsServiceClient extends Client {
@@ -754,9 +854,9 @@ export interface ActionsServiceClient extends Client {
     metadata?: Metadata,
     options?: Partial<CallOptions>,
   ): ClientReadableStream<ActionEvent>;
-  rebootSystem(request: SimpleActionRequest, options?: Partial<CallOptions>): ClientReadableStream<ActionEvent>;
+  rebootSystem(request: RebootRequest, options?: Partial<CallOptions>): ClientReadableStream<ActionEvent>;
   rebootSystem(
-    request: SimpleActionRequest,
+    request: RebootRequest,
     metadata?: Metadata,
     options?: Partial<CallOptions>,
   ): ClientReadableStream<ActionEvent>;

@@ -1,0 +1,18 @@
+// The full action catalog, in the order tools and docs list it. Each entry's RPC is
+// ActionsService/<PascalCase name> (restart_service → RestartService).
+import type { ActionDef } from "../define-action";
+import { containerActions, restartContainer } from "./containers";
+import { reloadService, restartService, serviceActions, startService } from "./services";
+import { flushDnsCache, rebootSystem, rotateLogs, systemActions } from "./system";
+
+export const actions = [...serviceActions, ...containerActions, ...systemActions] as const;
+
+export type AnyAction = (typeof actions)[number];
+export type ActionName = AnyAction["name"];
+
+/** The definition named `name`, or undefined (for names that arrive from outside). */
+export function findAction(name: string): ActionDef | undefined {
+  return (actions as readonly ActionDef[]).find((a) => a.name === name);
+}
+
+export { flushDnsCache, rebootSystem, reloadService, restartContainer, restartService, rotateLogs, startService };
