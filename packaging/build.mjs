@@ -125,6 +125,8 @@ function stage(version) {
     writeFile(s(`${UNIT_DIR}/${unit}`), readFileSync(join(ROOT, "systemd", unit)), 0o644);
   }
   writeFile(s("etc/hostward/agent.yaml"), readFileSync(join(HERE, "agent.yaml")), 0o644);
+  // The helper's allowlist: root-owned, a conffile (an administrator's lists survive upgrades).
+  writeFile(s("etc/hostward/actions.yaml"), readFileSync(join(HERE, "actions.yaml")), 0o644);
   mkdirSync(s("etc/hostward/tls"), { recursive: true });
   mkdirSync(s("etc/hostward/approvers"), { recursive: true });
   // The sudoers line is installed into /etc/sudoers.d by the maintainer scripts, after visudo -cf.
@@ -177,7 +179,7 @@ function buildDeb(version) {
   fixDirModes(debRoot);
 
   const files = listFiles(debRoot);
-  const conffiles = ["/etc/hostward/agent.yaml"];
+  const conffiles = ["/etc/hostward/actions.yaml", "/etc/hostward/agent.yaml"];
   const md5sums = files
     .filter((f) => !lstatSync(join(debRoot, f)).isSymbolicLink() && !conffiles.includes(`/${f}`))
     .map((f) => `${createHash("md5").update(readFileSync(join(debRoot, f))).digest("hex")}  ${f}\n`)

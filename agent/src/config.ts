@@ -5,6 +5,32 @@ import { z } from "zod";
 
 const absPath = z.string().startsWith("/", { message: "must be an absolute path" });
 
+/** The one way the operator reaches root in a package: sudo, no arguments, fixed paths. */
+export const SUDO_HELPER = { sudo: "/usr/bin/sudo", helper: "/usr/libexec/hostward/hostward-action" } as const;
+
+/**
+ * How the operator agent runs the root helper. "sudo" (the default, every package) has no
+ * settings: the sudoers line names the helper and allows no arguments. "direct" is for local
+ * development fleets only: the helper bundle runs as the agent's own user, with its approvers,
+ * state and allowlist in the directories named here (the agent logs a warning at start).
+ */
+export const HelperConfigSchema = z.discriminatedUnion("mode", [
+  z.strictObject({ mode: z.literal("sudo") }),
+  z.strictObject({
+    mode: z.literal("direct"),
+    /** The helper bundle (dist/agent/hostward-action.cjs). */
+    path: absPath,
+    /** The node binary that runs it; default: the one running the agent. */
+    node: absPath.optional(),
+    approversDir: absPath,
+    stateDir: absPath,
+    actionsFile: absPath,
+    /** The host name approvals must name (in sudo mode: the agent certificate's first DNS name). */
+    hostName: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9.-]{0,252}$/, { message: "must be a host name" }),
+  }),
+]);
+export type HelperConfig = z.output<typeof HelperConfigSchema>;
+
 export const AgentConfigSchema = z.strictObject({
   /** The role is fixed by the entry point (hostward-reader / hostward-operator); when set here it
    *  must match it, so a config written for one unit cannot silently configure the other. */
@@ -48,6 +74,8 @@ export const AgentConfigSchema = z.strictObject({
       maxReplyBytes: z.number().int().min(1024).max(16 * 1024 * 1024).default(4 * 1024 * 1024),
     })
     .default({ maxConcurrentCalls: 16, maxReplyBytes: 4 * 1024 * 1024 }),
+  /** Operator only: how actions reach the root helper. */
+  helper: HelperConfigSchema.default({ mode: "sudo" }),
 });
 
 export type AgentConfig = z.output<typeof AgentConfigSchema>;

@@ -1,10 +1,13 @@
-// Entry point of the sudo helper (dist/agent/hostward-action.cjs, installed root-owned as
+// Entry point of the root helper (dist/agent/hostward-action.cjs, installed root-owned as
 // /usr/libexec/hostward/hostward-action and allowed by exactly one sudoers line for
-// hostward-operator). This version is the skeleton: it checks its invocation and refuses every
-// one, saying why, with a distinct exit code (helper/guard.ts). The actions arrive in a later issue.
+// hostward-operator, with no arguments). The request arrives as JSON on stdin; replies are JSON
+// lines on stdout; the helper's own audit record is one JSON line on stderr (the journal keeps
+// it). See helper/run.ts for the order of the checks and helper/exit-codes.ts for exit codes.
 import { statSync } from "node:fs";
 import { dirname } from "node:path";
-import { decide, HELPER_EXIT, type Invocation } from "./helper/guard";
+import { HELPER_EXIT } from "./helper/exit-codes";
+import type { Invocation } from "./helper/guard";
+import { runHelper } from "./helper/run";
 
 function selfFacts(path: string): Invocation["self"] {
   const file = statSync(path);
@@ -12,7 +15,7 @@ function selfFacts(path: string): Invocation["self"] {
   return { path, uid: file.uid, mode: file.mode, dirUid: dir.uid, dirMode: dir.mode };
 }
 
-function main(): number {
+async function main(): Promise<number> {
   const invocation: Invocation = {
     args: process.argv.slice(2),
     execArgv: process.execArgv,
@@ -21,14 +24,18 @@ function main(): number {
     uid: process.getuid?.() ?? -1,
     self: selfFacts(__filename),
   };
-  const refusal = decide(invocation);
-  process.stderr.write(`hostward-action: ${refusal.message}\n`);
-  return refusal.exitCode;
+  return runHelper({ invocation, stdin: process.stdin, stdout: process.stdout, stderr: process.stderr, bundleDir: dirname(__filename) });
 }
 
-try {
-  process.exitCode = main();
-} catch (err) {
-  process.stderr.write(`hostward-action: refused: ${(err as Error).message}\n`);
-  process.exitCode = HELPER_EXIT.noPermission;
-}
+main().then(
+  (code) => {
+    process.exitCode = code;
+    // stdin may still be open (a caller that never closes it): do not wait for it.
+    process.stdin.destroy();
+  },
+  (err: unknown) => {
+    process.stderr.write(`hostward-action: refused: ${(err as Error).message}\n`);
+    process.exitCode = HELPER_EXIT.noPermission;
+    process.stdin.destroy();
+  },
+);

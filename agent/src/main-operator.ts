@@ -1,5 +1,7 @@
 // Entry point of the operator agent bundle (dist/agent/hostward-operator.cjs): ActionsService
 // and health. It never imports diagnostic code (test/agent/bundle-guard.test.ts).
+import { actions } from "../../proto/catalog/actions/index";
+import { actionResult } from "../../proto/catalog/define-action";
 import { catalogHash } from "../../proto/catalog/hash";
 import { addActionsService } from "./server/actions-service";
 import { runAgent } from "./server/run-agent";
@@ -7,7 +9,6 @@ import { runAgent } from "./server/run-agent";
 runAgent({
   role: "operator",
   serviceName: "hostward.v1.ActionsService",
-  // The action catalog arrives with the Actions issue; until then the operator serves none.
-  catalogHash: () => catalogHash([]),
-  register: (server) => addActionsService(server),
+  catalogHash: () => catalogHash(actions.map((a) => ({ name: a.name, input: a.params, output: actionResult }))),
+  register: (server, ctx) => addActionsService(server, { helper: ctx.config.helper, limit: ctx.limit, logger: ctx.logger }),
 });

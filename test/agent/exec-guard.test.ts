@@ -1,5 +1,7 @@
-// Invariant: only agent/src/exec.ts may start processes, so every spawn goes through its fixed
-// program table, argv rules, fixed environment, deadline and output cap.
+// Invariant: under agent/ only three modules start processes, each with a fixed program table,
+// argv rules, a fixed environment and a deadline: agent/src/exec.ts (diagnostics),
+// agent/src/actions/run-helper.ts (the operator agent starts the root helper, nothing else) and
+// agent/src/helper/spawn.ts (the root helper's programs, on a pty).
 import { readdirSync, readFileSync } from "node:fs";
 import { join, relative } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -7,7 +9,7 @@ import { describe, expect, it } from "vitest";
 const ROOT = join(import.meta.dirname, "..", "..");
 const SOURCE = /\.(?:[cm]?[jt]s|tsx)$/;
 // import … from "child_process", import("node:child_process"), require('child_process'), export … from
-const CHILD_PROCESS = /(?:\bfrom\s*|\bimport\s*\(?\s*|\brequire\s*\(\s*)["'](?:node:)?child_process["']/;
+const CHILD_PROCESS = /(?:\bfrom\s*|\bimport\s*\(?\s*|\brequire\s*\(\s*)["'](?:(?:node:)?child_process|node-pty)["']/;
 
 function sources(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
@@ -18,11 +20,12 @@ function sources(dir: string): string[] {
 }
 
 describe("process spawning in the agent", () => {
-  it("node:child_process is imported by agent/src/exec.ts and by nothing else under agent/", () => {
+  it("node:child_process and node-pty are imported by the three spawner modules and by nothing else under agent/", () => {
     const importers = sources(join(ROOT, "agent"))
       .filter((file) => CHILD_PROCESS.test(readFileSync(file, "utf8")))
-      .map((file) => relative(ROOT, file));
-    expect(importers).toEqual(["agent/src/exec.ts"]);
+      .map((file) => relative(ROOT, file))
+      .sort();
+    expect(importers).toEqual(["agent/src/actions/run-helper.ts", "agent/src/exec.ts", "agent/src/helper/spawn.ts"]);
   });
 
   it("in the broker only broker/src/local/launcher.ts (the local development fleet) starts processes", () => {
@@ -39,6 +42,8 @@ describe("process spawning in the agent", () => {
       'const cp = require("child_process");',
       'const cp = await import("node:child_process");',
       'export { spawn } from "child_process";',
+      'import * as pty from "node-pty";',
+      'const pty = require("node-pty") as typeof NodePty;',
     ]) {
       expect(CHILD_PROCESS.test(line), line).toBe(true);
     }

@@ -143,10 +143,10 @@ describe("a role calling the other role's service", () => {
     if (!result.ok) expect(result.details).toMatch(/role operator may not call hostward\.v1\.DiagnosticsService/);
   });
 
-  it("operator certificate → ActionsService passes authorisation and answers UNIMPLEMENTED for now", async () => {
+  it("operator certificate → ActionsService passes authorisation (and is refused for lack of an approval)", async () => {
     const result = await callStream(track(actionsClient(operator, pki, "operator")), "rebootSystem", {});
-    expect(result.code).toBe(grpc.status.UNIMPLEMENTED);
-    expect(result.details).toMatch(/arrives with the Actions issue/);
+    expect(result.code).toBe(grpc.status.PERMISSION_DENIED);
+    expect(result.details).toMatch(/reboot_system needs an approval/);
   });
 
   it("the operator agent does not serve DiagnosticsService at all", async () => {

@@ -12,6 +12,7 @@ const VERSION = "0.0.7+test";
 
 /** Every installed file and symlink with its owner and mode (directories hostward owns: below). */
 const FILES = [
+  "-rw-r--r-- root root /etc/hostward/actions.yaml",
   "-rw-r--r-- root root /etc/hostward/agent.yaml",
   "-rw-r--r-- root root /lib/systemd/system/hostward-operator.service",
   "-rw-r--r-- root root /lib/systemd/system/hostward-reader.service",
@@ -125,16 +126,16 @@ describe("the two packages", () => {
     expect(rpm.filter((e) => e.startsWith("d")).sort()).toEqual([...DIRS].sort());
   });
 
-  it("depend on the distribution's nodejs and sudo, and keep agent.yaml as a conffile", () => {
+  it("depend on the distribution's nodejs and sudo, and keep agent.yaml and actions.yaml as conffiles", () => {
     expect(tool("dpkg-deb", ["-f", pkgs.deb, "Depends"]).stdout).toMatch(/^nodejs \(>= 20\), sudo, passwd, libc6 \(>= [\d.]+\), libgcc-s1/);
     const dir = mkdtempSync(join(tmpdir(), "hostward-debian-"));
     expect(tool("dpkg-deb", ["-e", pkgs.deb, dir]).code).toBe(0);
-    expect(readFileSync(join(dir, "conffiles"), "utf8")).toBe("/etc/hostward/agent.yaml\n");
+    expect(readFileSync(join(dir, "conffiles"), "utf8")).toBe("/etc/hostward/actions.yaml\n/etc/hostward/agent.yaml\n");
     const requires = tool("rpm", ["-qp", "--requires", pkgs.rpm]).stdout;
     expect(requires).toMatch(/^nodejs\(engine\) >= 20$/m);
     expect(requires).toMatch(/^sudo$/m);
     const configs = tool("rpm", ["-qp", "--configfiles", pkgs.rpm]).stdout;
-    expect(configs.trim()).toBe("/etc/hostward/agent.yaml");
+    expect(configs.trim().split("\n").sort()).toEqual(["/etc/hostward/actions.yaml", "/etc/hostward/agent.yaml"]);
     rmSync(dir, { recursive: true, force: true });
   });
 

@@ -28,7 +28,7 @@ function problems(text: string): string[] {
   for (const l of lines) {
     if (/[*?[\]]/.test(l)) out.push(`wildcard in: ${l}`);
     if (/\bSETENV\b/.test(l)) out.push(`SETENV in: ${l}`);
-    if (!l.endsWith(`NOPASSWD: ${HELPER}`)) out.push(`command is not exactly ${HELPER}: ${l}`);
+    if (!l.endsWith(`NOPASSWD: ${HELPER} ""`)) out.push(`command is not exactly ${HELPER} "" (no arguments allowed): ${l}`);
     if (!/^hostward-operator ALL=\(root\) /.test(l)) out.push(`not "hostward-operator ALL=(root)": ${l}`);
   }
   return out;
@@ -52,7 +52,7 @@ describe("packaging/sudoers", () => {
   });
 
   it("holds exactly one rule: hostward-operator may run the helper as root, nothing else", () => {
-    expect(rules(text)).toEqual([`hostward-operator ALL=(root) NOPASSWD: ${HELPER}`]);
+    expect(rules(text)).toEqual([`hostward-operator ALL=(root) NOPASSWD: ${HELPER} ""`]);
     expect(problems(text)).toEqual([]);
   });
 
@@ -60,7 +60,8 @@ describe("packaging/sudoers", () => {
     expect(problems(`hostward-operator ALL=(root) NOPASSWD: /usr/libexec/hostward/*\n`).join()).toMatch(/wildcard/);
     expect(problems(`hostward-operator ALL=(root) NOPASSWD:SETENV: ${HELPER}\n`).join()).toMatch(/SETENV/);
     expect(problems(`${text}hostward-operator ALL=(root) NOPASSWD: /usr/bin/systemctl\n`).join()).toMatch(/2 lines/);
-    expect(problems(`hostward-operator ALL=(ALL) NOPASSWD: ${HELPER}\n`).join()).toMatch(/ALL=\(root\)/);
+    expect(problems(`hostward-operator ALL=(ALL) NOPASSWD: ${HELPER} ""\n`).join()).toMatch(/ALL=\(root\)/);
+    expect(problems(`hostward-operator ALL=(root) NOPASSWD: ${HELPER}\n`).join()).toMatch(/no arguments allowed/);
   });
 
   it("visudo -cf rejects a broken file (so the maintainer scripts' check can refuse one)", () => {

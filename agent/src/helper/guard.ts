@@ -2,9 +2,15 @@
 // functions over an Invocation so tests can drive every refusal; main-helper.ts feeds the real
 // process. sudo's env_reset is the primary guard (it strips LD_* and NODE_* before node starts);
 // these checks are the second line, and the only one when someone runs the file directly.
+//
+// Two modes. "sudo" (every package): run by sudo for hostward-operator, every path fixed.
+// "direct" (local development fleets only): run without sudo by the operator agent as the same
+// user, with its directories in HOSTWARD_* variables. Direct mode is impossible through sudo: sudo
+// always sets SUDO_USER/SUDO_UID/SUDO_COMMAND (the caller cannot unset them), and with any of them
+// present the HOSTWARD_* variables are refused as unexpected.
+import { HELPER_EXIT } from "./exit-codes";
 
-/** Exit codes (sysexits.h): the caller can tell a usage error from a refusal from "not yet". */
-export const HELPER_EXIT = { usage: 64, unavailable: 69, noPermission: 77 } as const;
+export { HELPER_EXIT };
 
 /** The one user sudoers lets run the helper. */
 export const OPERATOR_USER = "hostward-operator";
@@ -17,6 +23,25 @@ export const EXPECTED_PATHS: readonly string[] = [
   "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:/snap/bin",
   "/sbin:/bin:/usr/sbin:/usr/bin",
 ];
+
+/** The variables that configure direct mode (and are refused in sudo mode). */
+export const DIRECT_ENV = {
+  mode: "HOSTWARD_HELPER_MODE",
+  approversDir: "HOSTWARD_APPROVERS_DIR",
+  stateDir: "HOSTWARD_STATE_DIR",
+  actionsFile: "HOSTWARD_ACTIONS_FILE",
+  hostName: "HOSTWARD_HOST_NAME",
+} as const;
+const DIRECT_NAMES = new Set<string>(Object.values(DIRECT_ENV));
+const SUDO_MARKERS = ["SUDO_USER", "SUDO_UID", "SUDO_GID", "SUDO_COMMAND"];
+
+export type HelperMode = "sudo" | "direct";
+
+/** Direct mode only when asked for and not run through sudo. */
+export function helperMode(env: Invocation["env"]): HelperMode {
+  if (SUDO_MARKERS.some((n) => env[n] !== undefined)) return "sudo";
+  return env[DIRECT_ENV.mode] === "direct" ? "direct" : "sudo";
+}
 
 /** Variables sudo's env_reset keeps or sets; anything else is refused. */
 const ALLOWED_ENV = new Set([
@@ -42,9 +67,6 @@ const ALLOWED_ENV_PATTERN = /^LC_[A-Z_]{1,32}$/;
 /** Names refused with a sharper message: each can inject code into the helper or its children. */
 const DANGEROUS_ENV = /^(?:LD_|NODE_|UV_|GCONV_|MALLOC_|GLIBC_TUNABLES$|BASH_ENV$|ENV$|IFS$|PYTHON|PERL|RUBY|SSL_CERT_|OPENSSL_)/;
 
-/** An action name as the broker sends it (snake_case, as in the catalog). */
-const ACTION_NAME = /^[a-z][a-z0-9_]{0,63}$/;
-
 const MAX_ENV_VALUE = 4096;
 
 export interface Invocation {
@@ -64,19 +86,21 @@ export interface Refusal {
   message: string;
 }
 
-function checkSelf(self: Invocation["self"]): Refusal | null {
+function checkSelf(self: Invocation["self"], mode: HelperMode, euid: number): Refusal | null {
   const file = `${self.path}`;
-  if (self.uid !== 0) return { exitCode: HELPER_EXIT.noPermission, message: `${file} is not owned by root (uid ${self.uid}); reinstall the package` };
+  // A direct-mode helper runs as its user; its file may be that user's (a development checkout).
+  const owners = mode === "direct" ? [0, euid] : [0];
+  if (!owners.includes(self.uid)) return { exitCode: HELPER_EXIT.noPermission, message: `${file} is not owned by root (uid ${self.uid}); reinstall the package` };
   if ((self.mode & 0o022) !== 0) {
     return { exitCode: HELPER_EXIT.noPermission, message: `${file} is writable by group or others (mode ${(self.mode & 0o7777).toString(8)}); reinstall the package` };
   }
-  if (self.dirUid !== 0 || (self.dirMode & 0o022) !== 0) {
+  if (!owners.includes(self.dirUid) || (self.dirMode & 0o022) !== 0) {
     return { exitCode: HELPER_EXIT.noPermission, message: `the directory of ${file} is not root's alone (uid ${self.dirUid}, mode ${(self.dirMode & 0o7777).toString(8)})` };
   }
   return null;
 }
 
-function checkEnvironment(env: Invocation["env"]): Refusal | null {
+function checkEnvironment(env: Invocation["env"], mode: HelperMode): Refusal | null {
   const names = Object.keys(env).sort();
   const dangerous = names.filter((n) => DANGEROUS_ENV.test(n));
   if (dangerous.length > 0) {
@@ -85,7 +109,7 @@ function checkEnvironment(env: Invocation["env"]): Refusal | null {
       message: `refused: environment variable${dangerous.length > 1 ? "s" : ""} ${dangerous.join(", ")} can change what runs; run the helper only through sudo, whose env_reset removes them`,
     };
   }
-  const unexpected = names.filter((n) => !ALLOWED_ENV.has(n) && !ALLOWED_ENV_PATTERN.test(n));
+  const unexpected = names.filter((n) => !ALLOWED_ENV.has(n) && !ALLOWED_ENV_PATTERN.test(n) && !(mode === "direct" && DIRECT_NAMES.has(n)));
   if (unexpected.length > 0) {
     const shown = unexpected.slice(0, 8).map((n) => JSON.stringify(n).slice(0, 70));
     return { exitCode: HELPER_EXIT.noPermission, message: `refused: unexpected environment variable${unexpected.length > 1 ? "s" : ""} ${shown.join(", ")}${unexpected.length > 8 ? ", …" : ""}` };
@@ -103,7 +127,19 @@ function checkEnvironment(env: Invocation["env"]): Refusal | null {
   return null;
 }
 
-function checkCaller(inv: Invocation): Refusal | null {
+function checkCaller(inv: Invocation, mode: HelperMode): Refusal | null {
+  if (mode === "direct") {
+    for (const key of ["approversDir", "stateDir", "actionsFile"] as const) {
+      const value = inv.env[DIRECT_ENV[key]];
+      if (value === undefined || !value.startsWith("/")) {
+        return { exitCode: HELPER_EXIT.usage, message: `refused: direct mode needs ${DIRECT_ENV[key]} as an absolute path` };
+      }
+    }
+    if (!/^[A-Za-z0-9][A-Za-z0-9.-]{0,252}$/.test(inv.env[DIRECT_ENV.hostName] ?? "")) {
+      return { exitCode: HELPER_EXIT.usage, message: `refused: direct mode needs ${DIRECT_ENV.hostName} (a host name)` };
+    }
+    return null;
+  }
   if (inv.euid !== 0 || inv.uid !== 0) {
     return { exitCode: HELPER_EXIT.noPermission, message: `refused: must run as root through sudo (uid ${inv.uid}, euid ${inv.euid})` };
   }
@@ -121,25 +157,21 @@ function checkArgs(args: readonly string[], execArgv: readonly string[]): Refusa
   if (execArgv.length > 0) {
     return { exitCode: HELPER_EXIT.noPermission, message: `refused: node options on the command line (${execArgv.length}); the helper runs only as its own executable` };
   }
-  if (args.length !== 1) {
-    return { exitCode: HELPER_EXIT.usage, message: `usage: hostward-action ACTION (exactly one argument, got ${args.length}); the approval arrives on standard input` };
-  }
-  const action = args[0] ?? "";
-  if (!ACTION_NAME.test(action)) {
-    return { exitCode: HELPER_EXIT.usage, message: `refused: ${JSON.stringify(action.slice(0, 64))} is not an action name (lower-case letters, digits and _, at most 64)` };
+  if (args.length !== 0) {
+    return {
+      exitCode: HELPER_EXIT.usage,
+      message: `refused: hostward-action takes no arguments (got ${args.length}); the request and its approval arrive as JSON on standard input`,
+    };
   }
   return null;
 }
 
 /**
  * Every gate in order (the file itself, the environment, the caller, the arguments); the first
- * refusal wins. With all gates passed the skeleton still refuses: no action exists yet.
+ * refusal wins, else the mode the helper runs in.
  */
-export function decide(inv: Invocation): Refusal {
-  const refusal = checkSelf(inv.self) ?? checkEnvironment(inv.env) ?? checkCaller(inv) ?? checkArgs(inv.args, inv.execArgv);
-  if (refusal !== null) return refusal;
-  return {
-    exitCode: HELPER_EXIT.unavailable,
-    message: `refused: action ${JSON.stringify(inv.args[0])} is not available: this version of the helper implements no action yet`,
-  };
+export function decide(inv: Invocation): Refusal | { ok: true; mode: HelperMode } {
+  const mode = helperMode(inv.env);
+  const refusal = checkSelf(inv.self, mode, inv.euid) ?? checkEnvironment(inv.env, mode) ?? checkCaller(inv, mode) ?? checkArgs(inv.args, inv.execArgv);
+  return refusal ?? { ok: true, mode };
 }

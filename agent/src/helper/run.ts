@@ -1,0 +1,115 @@
+// The helper, start to end. Every gate refuses before anything runs, cheapest first:
+//   invocation (file, environment, caller, argv: guard.ts) → native pty addon present →
+//   request (≤ 64 KiB of JSON on stdin) → action known, parameters valid (own catalog copy) →
+//   allowlist (name as given) → approver keys and host identity (root-owned) → approval
+//   (signature, host, action, parameters, expiry, key's max impact) → nonce unused (recorded) →
+//   then the action: pre-check → command → post-check. One audit line on stderr either way.
+import { findAction } from "../../../proto/catalog/actions/index";
+import { checkApproval } from "../../../proto/catalog/approval";
+import type { ActionResult } from "../../../proto/catalog/define-action";
+import { capOutput, checkAllowlisted, RUNNERS } from "./actions";
+import { writeAudit, type AuditRecord } from "./audit";
+import { HELPER_EXIT, HelperRefusal, REFUSAL_EXIT, type RefusalCode } from "./exit-codes";
+import { decide, helperMode, type HelperMode, type Invocation } from "./guard";
+import { useNonce } from "./nonce-store";
+import { readRequestText } from "./read-stdin";
+import { hostIdentity, loadAllowlist, loadApprovers, resolveSettings } from "./settings";
+import { loadPty, spawnCount } from "./spawn";
+import { approvalFromWire, HelperRequest, type HelperLine } from "./wire";
+
+export interface HelperIo {
+  invocation: Invocation;
+  stdin: NodeJS.ReadableStream;
+  stdout: NodeJS.WritableStream;
+  stderr: NodeJS.WritableStream;
+  /** Directory of the running bundle (where a development pty.node may be). */
+  bundleDir: string;
+}
+
+const MAX_OUTPUT_LINES = 5000;
+
+export async function runHelper(io: HelperIo): Promise<number> {
+  const started = performance.now();
+  const send = (line: HelperLine) => io.stdout.write(`${JSON.stringify(line)}\n`);
+  const audit: Partial<AuditRecord> & { mode: HelperMode } = { mode: helperMode(io.invocation.env), sudoUser: io.invocation.env.SUDO_USER };
+  const finish = (record: Pick<AuditRecord, "event" | "exitCode"> & Partial<AuditRecord>) => {
+    writeAudit(io.stderr, { ...audit, ...record, spawns: spawnCount(), durationMs: Math.round(performance.now() - started) });
+    return record.exitCode;
+  };
+  const refuse = (code: RefusalCode, reason: string) => {
+    const exitCode = REFUSAL_EXIT[code];
+    send({ type: "refused", code, exitCode, reason, spawns: spawnCount() });
+    return finish({ event: "refused", code, exitCode, reason });
+  };
+
+  const gate = decide(io.invocation);
+  if (!("ok" in gate)) return refuse(gate.exitCode === HELPER_EXIT.usage ? "USAGE" : "ENVIRONMENT", gate.message);
+  const mode = gate.mode;
+  audit.mode = mode;
+  if (mode === "direct") {
+    io.stderr.write("hostward-action: DIRECT MODE (local development fleet): not run through sudo, configuration from HOSTWARD_* variables; never use this on a real host\n");
+  }
+
+  try {
+    loadPty(mode, io.bundleDir);
+    const text = await readRequestText(io.stdin);
+    let raw: unknown;
+    try {
+      raw = JSON.parse(text);
+    } catch {
+      throw new HelperRefusal("BAD_REQUEST", "the request on stdin is not JSON");
+    }
+    const req = HelperRequest.safeParse(raw);
+    if (!req.success) throw new HelperRefusal("BAD_REQUEST", `the request is invalid: ${req.error.issues.map((i) => `${i.path.join(".") || "(top)"}: ${i.message}`).join("; ")}`);
+    const def = findAction(req.data.action);
+    const runner = RUNNERS[req.data.action];
+    if (!def || !runner) throw new HelperRefusal("BAD_REQUEST", `unknown action ${JSON.stringify(req.data.action)}`);
+    audit.action = def.name;
+    const parsedParams = def.params.safeParse(req.data.params);
+    if (!parsedParams.success) {
+      const issues = parsedParams.error.issues.map((i) => `invalid argument "${i.path.join(".") || "params"}": ${i.message}`).join("; ");
+      throw new HelperRefusal("BAD_REQUEST", issues);
+    }
+    const params = parsedParams.data as Record<string, unknown>;
+    audit.params = params;
+
+    const settings = resolveSettings(mode, io.invocation.env, io.invocation.euid);
+    const allowlist = loadAllowlist(settings);
+    checkAllowlisted(def.name, params, allowlist);
+
+    if (!req.data.approval) throw new HelperRefusal("NO_APPROVAL", `${def.name} needs an approval signed by an approver key; none was given`);
+    const approvers = loadApprovers(settings);
+    if (approvers.warnings.length > 0) audit.warnings = approvers.warnings;
+    const host = hostIdentity(settings);
+    const now = Math.floor(Date.now() / 1000);
+    const approval = approvalFromWire(req.data.approval);
+    audit.requestId = approval.requestId;
+    audit.keyId = approval.keyId;
+    const verdict = checkApproval(approval, { host, action: def.name, params, impact: def.impact, now, approvers: approvers.keys });
+    if (!verdict.ok) throw new HelperRefusal(verdict.code, verdict.reason);
+    audit.requester = verdict.statement.requester;
+    useNonce(settings.stateDir, settings.owners, verdict.statement.nonce, verdict.statement.notAfter, verdict.statement.id, now);
+
+    // Approved and recorded: from here on the action runs and ends with a result, never a refusal.
+    const lines: string[] = [];
+    const emit = (line: string) => {
+      if (lines.length >= MAX_OUTPUT_LINES) return;
+      lines.push(line);
+      send({ type: "output", line });
+    };
+    let result: Omit<ActionResult, "output">;
+    try {
+      result = await runner(params, { allowlist, emit, deadline: Date.now() + def.timeoutMs });
+    } catch (err) {
+      if (err instanceof HelperRefusal) throw err;
+      result = { before: null, after: null, verdict: "FAILED", reason: `the helper failed: ${(err as Error).message}` };
+    }
+    const full: ActionResult = { ...result, output: capOutput(lines) };
+    send({ type: "result", spawns: spawnCount(), ...full });
+    const exitCode = full.verdict === "SUCCEEDED" ? HELPER_EXIT.succeeded : HELPER_EXIT.failed;
+    return finish({ event: "executed", exitCode, verdict: full.verdict, ...(full.reason !== undefined && { reason: full.reason }) });
+  } catch (err) {
+    if (err instanceof HelperRefusal) return refuse(err.code, err.message);
+    return refuse("INTERNAL", `internal error: ${(err as Error).message}`);
+  }
+}

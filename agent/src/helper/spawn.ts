@@ -1,0 +1,170 @@
+// The helper's ONE spawner (test/agent/exec-guard.test.ts: only this module, the operator's
+// actions/run-helper.ts and agent/src/exec.ts start processes under agent/). Rules for every
+// command: a program from the fixed table below, by absolute path; options chosen by code;
+// values after "--" and never starting with "-"; a fixed environment; no stdin; a deadline
+// (SIGKILL) and an output cap. Programs run on a pseudo-terminal (node-pty) so they line-buffer
+// and their output streams to the caller live, line by line.
+//
+// node-pty's JavaScript is bundled; its native pty.node is loaded from a fixed path: in sudo
+// mode only /usr/lib/hostward/pty.node, root-owned and not writable by group or others (the
+// package installs it there beside the agent bundles); in direct mode also the development
+// checkout's node_modules copy.
+import { statSync } from "node:fs";
+import Module from "node:module";
+import { dirname, join } from "node:path";
+import type * as NodePty from "node-pty";
+import { HelperRefusal } from "./exit-codes";
+import type { HelperMode } from "./guard";
+
+export const PROGRAMS = {
+  systemctl: ["/usr/bin/systemctl", "/bin/systemctl"],
+  podman: ["/usr/bin/podman"],
+  "unbound-checkconf": ["/usr/sbin/unbound-checkconf"],
+  "unbound-control": ["/usr/sbin/unbound-control"],
+  caddy: ["/usr/bin/caddy"],
+  nginx: ["/usr/sbin/nginx"],
+  resolvectl: ["/usr/bin/resolvectl"],
+  shutdown: ["/usr/sbin/shutdown", "/sbin/shutdown"],
+} as const;
+export type Program = keyof typeof PROGRAMS;
+
+export const CHILD_ENV: Readonly<Record<string, string>> = Object.freeze({
+  PATH: "/usr/sbin:/usr/bin:/sbin:/bin",
+  LANG: "C.UTF-8",
+  LC_ALL: "C.UTF-8",
+  SYSTEMD_PAGER: "",
+  SYSTEMD_COLORS: "0",
+  SYSTEMD_LESS: "",
+  PAGER: "cat",
+  TERM: "dumb",
+});
+
+export const PRODUCTION_PTY_NATIVE = "/usr/lib/hostward/pty.node";
+const MAX_LINE = 4096;
+
+let spawns = 0;
+/** Processes started so far by this helper run (written to the audit line and the result). */
+export function spawnCount(): number {
+  return spawns;
+}
+
+export function programPath(program: Program): string | null {
+  for (const candidate of PROGRAMS[program]) {
+    try {
+      if (statSync(candidate).isFile()) return candidate;
+    } catch {
+      // next candidate
+    }
+  }
+  return null;
+}
+
+function nativeCandidates(mode: HelperMode, bundleDir: string): string[] {
+  if (mode === "sudo") return [PRODUCTION_PTY_NATIVE];
+  return [join(bundleDir, "pty.node"), PRODUCTION_PTY_NATIVE, join(bundleDir, "..", "..", "node_modules", "node-pty", "build", "Release", "pty.node")];
+}
+
+let pty: typeof NodePty | undefined;
+
+/**
+ * Loads node-pty with its native addon from a trusted path. Called once, early (before any
+ * approval is consumed), so a host without the addon refuses instead of failing half-way.
+ */
+export function loadPty(mode: HelperMode, bundleDir: string): void {
+  if (pty) return;
+  const owners = mode === "sudo" ? [0] : [0, process.geteuid?.() ?? 0];
+  const found = nativeCandidates(mode, bundleDir).find((p) => {
+    try {
+      const st = statSync(p);
+      return st.isFile() && owners.includes(st.uid) && (st.mode & 0o022) === 0;
+    } catch {
+      return false;
+    }
+  });
+  if (!found) {
+    throw new HelperRefusal("CONFIG", `node-pty's native addon is missing or not root's alone (looked for ${nativeCandidates(mode, bundleDir).join(", ")}); reinstall the package`);
+  }
+  // node-pty asks for "../build/Release//pty.node" relative to itself; inside a bundle that
+  // resolves nowhere, so exactly that request is redirected to the file checked above.
+  const mod = Module as unknown as { _resolveFilename: (request: string, ...rest: unknown[]) => string };
+  const original = mod._resolveFilename;
+  mod._resolveFilename = function resolve(request: string, ...rest: unknown[]): string {
+    if (/^\.\.?\/build\/(?:Release|Debug)\/\/?pty\.node$/.test(request)) return found;
+    return original.call(this, request, ...rest);
+  };
+  // A literal require so esbuild bundles node-pty's JavaScript; loaded only after the checks above.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  pty = require("node-pty") as typeof NodePty;
+}
+
+export function bundleDirOf(file: string): string {
+  return dirname(file);
+}
+
+export interface SpawnResult {
+  exitCode: number;
+  signal: number | null;
+  timedOut: boolean;
+  /** Lines kept (the first maxLines); every line was also passed to onLine. */
+  lines: string[];
+  truncated: boolean;
+}
+
+export interface SpawnOptions {
+  timeoutMs: number;
+  onLine(line: string): void;
+  maxLines?: number;
+}
+
+const BAD_VALUE = /[\u0000-\u001f\u007f]/;
+
+/** Runs `program options… -- values…` on a pty; resolves when it exits or its deadline kills it. */
+export function spawnProgram(program: Program, options: readonly string[], values: readonly string[], opts: SpawnOptions): Promise<SpawnResult> {
+  const path = programPath(program);
+  if (path === null) return Promise.reject(new Error(`${program} is not installed on this host`));
+  if (!pty) return Promise.reject(new Error("loadPty() was not called"));
+  for (const o of options) if (!/^-{0,2}[A-Za-z][A-Za-z0-9_.=+:,/-]*$/.test(o)) return Promise.reject(new Error(`refused option ${JSON.stringify(o)}`));
+  for (const v of values) {
+    if (v === "" || v.startsWith("-") || BAD_VALUE.test(v)) return Promise.reject(new Error(`refused value ${JSON.stringify(v.slice(0, 64))}`));
+  }
+  const argv = values.length > 0 ? [...options, "--", ...values] : [...options];
+  const maxLines = opts.maxLines ?? 2000;
+  spawns += 1;
+  const term = pty.spawn(path, argv, { name: "dumb", cols: 200, rows: 50, cwd: "/", env: { ...CHILD_ENV } });
+  return new Promise((resolve) => {
+    const lines: string[] = [];
+    let truncated = false;
+    let partial = "";
+    let timedOut = false;
+    const emit = (raw: string) => {
+      const line = raw.replace(/\r$/, "").slice(0, MAX_LINE);
+      if (lines.length < maxLines) {
+        lines.push(line);
+        opts.onLine(line);
+      } else truncated = true;
+    };
+    const data = term.onData((chunk) => {
+      partial += chunk;
+      const parts = partial.split("\n");
+      partial = parts.pop() ?? "";
+      for (const p of parts) emit(p);
+      if (partial.length > MAX_LINE) {
+        emit(partial);
+        partial = "";
+      }
+    });
+    const timer = setTimeout(() => {
+      timedOut = true;
+      term.kill("SIGKILL");
+    }, opts.timeoutMs);
+    term.onExit(({ exitCode, signal }) => {
+      clearTimeout(timer);
+      // Give the last chunk a turn of the event loop: node-pty can report the exit first.
+      setImmediate(() => {
+        data.dispose();
+        if (partial.replace(/\r$/, "") !== "") emit(partial);
+        resolve({ exitCode, signal: signal ?? null, timedOut, lines, truncated });
+      });
+    });
+  });
+}

@@ -1,0 +1,44 @@
+// What passes between the operator agent and the helper, both ways. Requests: one JSON object on
+// the helper's stdin. Replies: JSON lines on its stdout — {"type":"output"} while the action runs,
+// then exactly one {"type":"result"} (it ran) or {"type":"refused"} (nothing ran). The helper
+// trusts nothing in a request: this schema is only the first of its checks.
+import { z } from "zod";
+import type { ActionResult } from "../../../proto/catalog/define-action";
+import type { Approval } from "../../../proto/gen/hostward/v1/actions";
+import type { RefusalCode } from "./exit-codes";
+
+/** The largest request the helper reads. */
+export const MAX_REQUEST_BYTES = 64 * 1024;
+
+export const WireApproval = z.strictObject({
+  requestId: z.string().max(128),
+  host: z.string().max(253),
+  action: z.string().max(64),
+  parametersJson: z.string().max(16 * 1024),
+  requester: z.string().max(256),
+  notAfterUnix: z.number().int().nonnegative(),
+  nonce: z.string().max(64),
+  keyId: z.string().max(128),
+  /** The armored SSHSIG text, base64-encoded (as proto JSON encodes bytes). */
+  signature: z.string().max(8192).regex(/^[A-Za-z0-9+/]*={0,2}$/, "signature is not base64"),
+});
+
+export const HelperRequest = z.strictObject({
+  action: z.string().regex(/^[a-z][a-z0-9_]{0,63}$/, "action is not an action name"),
+  params: z.record(z.string(), z.unknown()),
+  approval: WireApproval.nullable().optional(),
+});
+export type HelperRequest = z.output<typeof HelperRequest>;
+
+export function approvalToWire(a: Approval): z.output<typeof WireApproval> {
+  return { ...a, signature: Buffer.from(a.signature).toString("base64") };
+}
+
+export function approvalFromWire(a: z.output<typeof WireApproval>): Approval {
+  return { ...a, signature: Buffer.from(a.signature, "base64") };
+}
+
+export type HelperLine =
+  | { type: "output"; line: string }
+  | ({ type: "result"; spawns: number } & ActionResult)
+  | { type: "refused"; code: RefusalCode; exitCode: number; reason: string; spawns: number };

@@ -1,0 +1,131 @@
+// The BUILT operator agent over real mTLS, with helper.mode "direct" running the BUILT helper
+// bundle against a temporary approvers directory, state directory and allowlist: authorisation by
+// role, parameter validation before the helper starts, and the helper's lines relayed as a
+// server stream that ends with result_json.
+import { join } from "node:path";
+import * as grpc from "@grpc/grpc-js";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { ActionEvent } from "../../proto/gen/hostward/v1/actions";
+import { actionsClient, callStream, startAgent, type TestAgent } from "../support/agent";
+import { createTestPki, type TestPki } from "../support/pki";
+import { approve, HELPER_BUNDLE, HOST, makeApprover, makeHost, type Approver, type HostDirs } from "./support";
+
+let pki: TestPki;
+let agent: TestAgent;
+let host: HostDirs;
+let alice: Approver;
+const clients: grpc.Client[] = [];
+
+function client(kind: "reader" | "operator") {
+  const c = actionsClient(agent, pki, kind);
+  clients.push(c);
+  return c;
+}
+
+function helperAudits(): Record<string, unknown>[] {
+  return agent
+    .stderr()
+    .split("\n")
+    .filter((l) => l.startsWith('{"audit":"hostward-action"'))
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+}
+
+beforeAll(async () => {
+  alice = makeApprover("MEDIUM");
+  host = makeHost([alice]);
+  pki = await createTestPki(join(host.dir, "pki"));
+  agent = await startAgent({
+    role: "operator",
+    pki,
+    dir: join(host.dir, "agent"),
+    config: {
+      helper: { mode: "direct", path: HELPER_BUNDLE, approversDir: host.approversDir, stateDir: host.stateDir, actionsFile: host.actionsFile, hostName: HOST },
+    },
+  });
+});
+
+afterAll(async () => {
+  for (const c of clients) c.close();
+  await agent?.stop();
+});
+
+describe("ActionsService on the operator agent (helper in direct mode)", () => {
+  it("says loudly at start that the helper runs in direct mode", async () => {
+    const line = await agent.waitForLine((l) => typeof l.msg === "string" && l.msg.startsWith("helper.mode is DIRECT"));
+    expect(line.level).toBe("warn");
+  });
+
+  it("a reader certificate is still refused, and no helper starts", async () => {
+    const r = await callStream(client("reader"), "restartService", { unit: "nginx.service", approval: approve(alice, { action: "restart_service", params: { unit: "nginx.service" }, impact: "MEDIUM" }) });
+    expect(r.code).toBe(grpc.status.PERMISSION_DENIED);
+    expect(r.details).toMatch(/role reader may not call hostward\.v1\.ActionsService/);
+    expect(helperAudits()).toEqual([]);
+  });
+
+  it.each([
+    ["--force", /invalid argument "unit": unit name must not start with "-"/],
+    ["nginx;reboot", /invalid argument "unit": unit name is not valid/],
+    ["", /invalid argument "unit": is required/],
+  ])("unit %j → INVALID_ARGUMENT naming the field, helper not started", async (unit, message) => {
+    const before = helperAudits().length;
+    const r = await callStream(client("operator"), "restartService", { unit, approval: approve(alice, { action: "restart_service", params: { unit }, impact: "MEDIUM" }) });
+    expect(r.code).toBe(grpc.status.INVALID_ARGUMENT);
+    expect(r.details).toMatch(message);
+    expect(r.messages).toEqual([]);
+    expect(helperAudits().length).toBe(before);
+    const rpc = agent.rpcLines().at(-1);
+    expect(rpc).toMatchObject({ method: "RestartService", outcome: "INVALID_ARGUMENT", spawns: 0 });
+  });
+
+  it("reboot_system's delaySeconds is validated by the catalog (60..3600)", async () => {
+    const r = await callStream(client("operator"), "rebootSystem", { delaySeconds: 5, approval: approve(alice, { action: "reboot_system", params: { delaySeconds: 5 }, impact: "HIGH" }) });
+    expect(r.code).toBe(grpc.status.INVALID_ARGUMENT);
+    expect(r.details).toMatch(/invalid argument "delaySeconds"/);
+  });
+
+  it("a valid call streams the helper's lines as output and ends with result_json", async () => {
+    const approval = approve(alice, { action: "restart_service", params: { unit: "nginx.service" }, impact: "MEDIUM" });
+    const r = await callStream<ActionEvent>(client("operator"), "restartService", { unit: "nginx.service", approval }, 20_000);
+    expect(r.code).toBe(grpc.status.OK);
+    const events = r.messages.map((m) => m.event);
+    expect(events.slice(0, -1)).toEqual([{ $case: "output", value: "pre-check: systemd is not running (/run/systemd/system is missing)" }]);
+    const last = events.at(-1);
+    expect(last?.$case).toBe("resultJson");
+    expect(JSON.parse(last?.$case === "resultJson" ? last.value : "{}")).toEqual({
+      before: null,
+      after: null,
+      verdict: "FAILED",
+      output: "pre-check: systemd is not running (/run/systemd/system is missing)",
+      reason: "systemd is not running on this host",
+    });
+    expect(helperAudits().at(-1)).toMatchObject({ event: "executed", action: "restart_service", keyId: alice.keyId, verdict: "FAILED", mode: "direct" });
+
+    // The same approval again: the helper's nonce store refuses it, and the agent says so.
+    const replay = await callStream(client("operator"), "restartService", { unit: "nginx.service", approval }, 20_000);
+    expect(replay.code).toBe(grpc.status.PERMISSION_DENIED);
+    expect(replay.details).toMatch(/^the host's helper refused \(REPLAYED, exit 89\)/);
+  });
+
+  it("helper refusals become PERMISSION_DENIED naming the refusal (expired, other host)", async () => {
+    const params = { unit: "nginx.service" };
+    const expired = approve(alice, { action: "restart_service", params, impact: "MEDIUM", notAfter: Math.floor(Date.now() / 1000) - 1 });
+    const r1 = await callStream(client("operator"), "restartService", { ...params, approval: expired }, 20_000);
+    expect(r1.code).toBe(grpc.status.PERMISSION_DENIED);
+    expect(r1.details).toMatch(/\(EXPIRED, exit 84\)/);
+    const other = approve(alice, { action: "restart_service", params, impact: "MEDIUM", host: "db1.test" });
+    const r2 = await callStream(client("operator"), "restartService", { ...params, approval: other }, 20_000);
+    expect(r2.details).toMatch(/\(OTHER_HOST, exit 85\)/);
+    expect(helperAudits().slice(-2).map((a) => [a.code, a.spawns])).toEqual([
+      ["EXPIRED", 0],
+      ["OTHER_HOST", 0],
+    ]);
+  });
+
+  it("no approval → PERMISSION_DENIED from the agent, helper not started", async () => {
+    const before = helperAudits().length;
+    const r = await callStream(client("operator"), "rotateLogs", {});
+    expect(r.code).toBe(grpc.status.PERMISSION_DENIED);
+    expect(r.details).toMatch(/rotate_logs needs an approval/);
+    expect(helperAudits().length).toBe(before);
+  });
+});
