@@ -1,13 +1,15 @@
 // A local fleet for trying hostward without root or a second machine: a private CA, N agents
 // (both roles) on 127.0.0.1 with ports chosen by the kernel, and a broker configuration (inventory,
 // policy, client certificates) that `hostward serve --config DIR` uses as it is.
+import { generateKeyPairSync } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync, renameSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { stringify } from "yaml";
 import { createCa, issueAgentCert, issueClientCert, writePem } from "../pki";
 import { configFiles } from "../paths";
-import { isOurAgent, launchAgent, type Role } from "./launcher";
+import { formatOpenSshPrivateKey, formatOpenSshPublicKey } from "../../../proto/catalog/approval";
+import { agentBundle, isOurAgent, launchAgent, type Role } from "./launcher";
 
 export interface FleetAgent {
   host: string;
@@ -25,6 +27,14 @@ export interface FleetState {
 const ROLES: Role[] = ["reader", "operator"];
 /** Tags cycle so that `tag:web` and `tag:db` select different hosts in the demo and tests. */
 const TAG_CYCLE = [["web"], ["db"], ["web", "edge"]];
+
+/** The local fleet's approver key (OpenSSH format), for `hostward approve ID --key …`. */
+export function fleetApproverKey(dir: string): string {
+  return join(dir, "approver", "local-admin");
+}
+
+/** Units the local fleet's helpers may act on (their allowlist, actions.yaml). */
+export const LOCAL_ACTION_UNITS = ["nginx.service", "unbound.service"];
 
 export function fleetFile(dir: string): string {
   return join(dir, "fleet.json");
@@ -81,6 +91,15 @@ export async function fleetUp(opts: UpOptions): Promise<FleetState> {
     writePem(files.clientKey(role), client.key, { private: true });
   }
 
+  // An approver key for this fleet. On real hosts approver keys live with the humans (a file or
+  // ssh-agent) and only their public lines are installed, root-owned, in /etc/hostward/approvers/.
+  const approver = generateKeyPairSync("ed25519");
+  const approverKey = fleetApproverKey(dir);
+  mkdirSync(join(dir, "approver"), { recursive: true, mode: 0o700 });
+  writePem(approverKey, formatOpenSshPrivateKey(approver.privateKey, "local-admin"), { private: true });
+  const approverLine = `max-impact="HIGH" ${formatOpenSshPublicKey(approver.publicKey, "local-admin")}`;
+  writeFileSync(`${approverKey}.pub`, `${approverLine}\n`);
+
   const state: FleetState = { dir, startedAt: new Date().toISOString(), agents: [] };
   const inventory: Array<Record<string, unknown>> = [];
   try {
@@ -94,6 +113,21 @@ export async function fleetUp(opts: UpOptions): Promise<FleetState> {
       writePem(join(hostDir, "ca.crt"), ca.cert, { private: false });
       writePem(join(hostDir, "agent.crt"), cert.cert, { private: false });
       writePem(join(hostDir, "agent.key"), cert.key, { private: true });
+      // The helper runs WITHOUT sudo here ("direct" mode: as this user, with the fleet's own
+      // approvers, nonce store and allowlist) — a development fleet, never a package.
+      const helperDir = join(hostDir, "helper");
+      mkdirSync(join(helperDir, "approvers"), { recursive: true, mode: 0o700 });
+      mkdirSync(join(helperDir, "state"), { recursive: true, mode: 0o700 });
+      writeFileSync(join(helperDir, "approvers", "local-admin.pub"), `${approverLine}\n`);
+      writeFileSync(join(helperDir, "actions.yaml"), stringify({ units: LOCAL_ACTION_UNITS, containers: [], reboot: false }));
+      const helper = {
+        mode: "direct",
+        path: agentBundle("action"),
+        approversDir: join(helperDir, "approvers"),
+        stateDir: join(helperDir, "state"),
+        actionsFile: join(helperDir, "actions.yaml"),
+        hostName: host,
+      };
       const ports: Record<Role, number> = { reader: 0, operator: 0 };
       for (const role of ROLES) {
         const configFile = join(hostDir, `${role}.yaml`);
@@ -104,6 +138,7 @@ export async function fleetUp(opts: UpOptions): Promise<FleetState> {
             listen: { host: "127.0.0.1", port: 0 },
             tls: { ca: join(hostDir, "ca.crt"), cert: join(hostDir, "agent.crt"), key: join(hostDir, "agent.key") },
             logs: { roots: [logDir, ...(opts.logRoots ?? [])] },
+            ...(role === "operator" ? { helper } : {}),
           }),
         );
         const readyFile = join(hostDir, `${role}.ready.json`);

@@ -7,7 +7,7 @@ import { join } from "node:path";
 export type Role = "reader" | "operator";
 
 /** dist/agent/ next to the CLI bundle (dist/hostward.cjs), or $HOSTWARD_AGENT_DIR. */
-export function agentBundle(role: Role): string {
+export function agentBundle(role: Role | "action"): string {
   const dir = process.env.HOSTWARD_AGENT_DIR ?? join(__dirname, "agent");
   const file = join(dir, `hostward-${role}.cjs`);
   if (!existsSync(file)) {
