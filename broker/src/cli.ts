@@ -10,6 +10,9 @@ const COMMANDS: Record<string, Command> = {
   pki: { summary: "manage the private CA and certificates (init, issue-agent, issue-client)", load: () => import("./commands/pki") },
   local: { summary: "start/stop a local fleet of agents on loopback (up, down, status)", load: () => import("./commands/local") },
   audit: { summary: "verify the audit log's hash chain, or print its last records", load: () => import("./commands/audit") },
+  approve: { summary: "approve a proposed action: shows what runs, signs with your approver key", load: () => import("./commands/approve") },
+  reject: { summary: "reject a proposed action", load: () => import("./commands/reject") },
+  actions: { summary: "list or show action requests (list, show ID)", load: () => import("./commands/actions") },
   demo: { summary: "run the end-to-end demo against a local fleet", load: () => import("./commands/demo") },
 };
 

@@ -29,8 +29,15 @@ export function ruleTargets(rule: Pick<PolicyRule, "target">, host: PolicyHost):
   return rule.target === host.name;
 }
 
-export function refersTo(refs: readonly string[], tool: PolicySubject): string | undefined {
-  return refs.find((r) => r === "*" || r === tool.name || r === `group:${tool.group}`);
+/**
+ * The first reference in `refs` naming `tool`. In an allow list "*" covers every tool except the
+ * actions, which must be allowed by name or with group:actions (proposing a change is never
+ * granted by a wildcard); in a deny list "*" covers everything.
+ */
+export function refersTo(refs: readonly string[], tool: PolicySubject, list: "allow" | "deny" = "deny"): string | undefined {
+  return refs.find(
+    (r) => (r === "*" && (list === "deny" || tool.group !== "actions")) || r === tool.name || r === `group:${tool.group}`,
+  );
 }
 
 export function decide(policy: Policy, tool: PolicySubject, host: PolicyHost): Decision {
@@ -46,7 +53,7 @@ export function decide(policy: Policy, tool: PolicySubject, host: PolicyHost): D
       };
     }
     if (allowedBy === undefined) {
-      const allowed = refersTo(rule.allow, tool);
+      const allowed = refersTo(rule.allow, tool, "allow");
       if (allowed !== undefined) allowedBy = { rule: i + 1, ref: allowed, target: rule.target };
     }
   }

@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { DiagnosticDef } from "../../proto/catalog/define";
 import { diagnostics } from "../../proto/catalog/diagnostics/index";
 import { getLoad } from "../../proto/catalog/diagnostics/system";
+import { actions } from "../../proto/catalog/actions/index";
 import { startAgent, type TestAgent } from "../support/agent";
 import { createTestPki, type TestPki } from "../support/pki";
 import { createBrokerDir, type BrokerDir } from "./helpers/broker-dir";
@@ -175,7 +176,9 @@ describe("fleet tools", () => {
     expect(r.host).toMatchObject({ name: "db1", tags: ["db"], certName: "localhost" });
     expect(r.allowedTools).toContain("get_agent_info");
     expect(r.allowedTools).not.toContain("get_load");
-    expect(r.deniedTools).toEqual([{ tool: "get_load", reason: 'get_load is not allowed on db1 (denied by rule 2: target "db1", deny "get_load")' }]);
+    expect(r.deniedTools[0]).toEqual({ tool: "get_load", reason: 'get_load is not allowed on db1 (denied by rule 2: target "db1", deny "get_load")' });
+    // allow "*" never covers actions: proposing a change must be allowed by name or group:actions.
+    expect(r.deniedTools.slice(1)).toEqual(actions.map((a) => ({ tool: a.name, reason: `${a.name} is not allowed on db1 (no rule allows it)` })));
   });
 
   it("plan: per-host decisions and input validation, nothing executed", async () => {

@@ -32,12 +32,13 @@ afterAll(async () => {
 });
 
 const FLEET = ["list_hosts", "describe_host", "ping_hosts", "plan", "reload_config"];
+const ACTION_TOOLS = ["propose_action", "get_action", "list_actions", "cancel_action", "execute_action"];
 
 describe("tools/list", () => {
   it("lists every catalog diagnostic and the fleet tools, once each", () => {
     const names = tools.map((t) => t.name);
     expect(new Set(names).size).toBe(names.length);
-    expect(names.sort()).toEqual([...diagnostics.map((d) => d.name), ...FLEET].sort());
+    expect(names.sort()).toEqual([...diagnostics.map((d) => d.name), ...FLEET, ...ACTION_TOOLS].sort());
   });
 
   it.each(diagnostics.map((d) => [d.name, d] as const))("%s: schemas and annotations from the catalog", (name, def) => {
@@ -60,6 +61,19 @@ describe("tools/list", () => {
   it("network probes say they reach beyond the host", () => {
     const open = tools.filter((t) => t.annotations?.openWorldHint).map((t) => t.name);
     expect(open.sort()).toEqual(diagnostics.filter((d) => d.openWorld).map((d) => d.name).sort());
+  });
+
+  it("action tools: only get/list are read-only, only execute_action is destructive, none approves", () => {
+    for (const name of ACTION_TOOLS) {
+      const t = tools.find((x) => x.name === name)!;
+      expect(t.outputSchema).toBeDefined();
+      expect(t.annotations).toMatchObject({
+        readOnlyHint: name === "get_action" || name === "list_actions",
+        destructiveHint: name === "execute_action",
+        openWorldHint: false,
+      });
+    }
+    expect(tools.map((t) => t.name).filter((n) => /approve|reject/.test(n))).toEqual([]);
   });
 
   it("fleet tools: read-only except reload_config, none open-world", () => {

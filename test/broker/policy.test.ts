@@ -178,3 +178,25 @@ describe("helpers", () => {
     expect(refersTo([], getLoad)).toBeUndefined();
   });
 });
+
+describe("wildcards and actions", () => {
+  const host = { name: "web1", tags: ["web"] };
+  const restart = { name: "restart_service", group: "actions" };
+  const load = { name: "get_load", group: "system" };
+
+  it('allow "*" covers diagnostics but never actions', () => {
+    const policy = { rules: [{ target: "*", allow: ["*"], deny: [] }] };
+    expect(decide(policy, load, host).allowed).toBe(true);
+    expect(decide(policy, restart, host)).toMatchObject({ allowed: false, rule: null });
+  });
+
+  it("actions are allowed by name or by group:actions", () => {
+    expect(decide({ rules: [{ target: "*", allow: ["restart_service"], deny: [] }] }, restart, host).allowed).toBe(true);
+    expect(decide({ rules: [{ target: "*", allow: ["group:actions"], deny: [] }] }, restart, host).allowed).toBe(true);
+  });
+
+  it('deny "*" still denies actions', () => {
+    const policy = { rules: [{ target: "*", allow: ["group:actions"], deny: [] }, { target: "web1", allow: [], deny: ["*"] }] };
+    expect(decide(policy, restart, host).allowed).toBe(false);
+  });
+});

@@ -3,8 +3,8 @@
 // be meant for client authentication (EKU clientAuth). Anything else identifies no role.
 //
 // Parsed with Node's own X509Certificate (OpenSSL underneath) rather than @peculiar/x509: the
-// agent needs three fields, and the pure-JS ASN.1 stack (+ reflect-metadata, tsyringe) cost the
-// agent about 10 MiB of resident memory and ~40 ms of start-up (test/bench/results.md).
+// agent needs three fields, and loading the pure-JS ASN.1 stack (+ reflect-metadata, tsyringe)
+// for them cost the agent about 6 MiB of resident memory (test/bench/results.md).
 import { createHash, X509Certificate } from "node:crypto";
 import type { PeerCertificate } from "node:tls";
 import type { CallerLog, Role } from "../logging";

@@ -65,8 +65,20 @@ export interface DiagnosticCall {
  */
 export function toRequest(method: UnaryMethod<unknown, DiagnosticReply>, input: unknown): unknown {
   const defined = Object.fromEntries(Object.entries((input ?? {}) as Record<string, unknown>).filter(([, v]) => v !== undefined));
-  const base = method.requestDeserialize ? (method.requestDeserialize(Buffer.alloc(0)) as Record<string, unknown>) : {};
-  return { ...base, ...defined };
+  return { ...protoDefaults(method), ...defined };
+}
+
+// The defaults are decoded once per method rather than on every call to every host. Frozen: the
+// spread above copies them, so no call can alter what the next one starts from.
+const defaultsCache = new WeakMap<object, Readonly<Record<string, unknown>>>();
+
+function protoDefaults(method: UnaryMethod<unknown, DiagnosticReply>): Readonly<Record<string, unknown>> {
+  let base = defaultsCache.get(method);
+  if (base === undefined) {
+    base = Object.freeze(method.requestDeserialize ? (method.requestDeserialize(Buffer.alloc(0)) as Record<string, unknown>) : {});
+    defaultsCache.set(method, base);
+  }
+  return base;
 }
 
 export async function callDiagnostic({ pool, host, def, input, timeoutMs, callId }: DiagnosticCall): Promise<unknown> {

@@ -7,6 +7,18 @@ export const AUDIT_CODES = {
   "tool.refused": "HW1003",
   "tool.result": "HW1004",
   "config.reload": "HW1005",
+  // Actions (propose → approve/reject → execute). HW11xx.
+  "action.proposed": "HW1100",
+  "action.approved": "HW1101",
+  "action.rejected": "HW1102",
+  "action.cancelled": "HW1103",
+  "action.expired": "HW1104",
+  /** Written (and fsync'd) before the operator agent is called; if it cannot be, nothing runs. */
+  "action.execute": "HW1105",
+  "action.result": "HW1106",
+  /** An action tool or command refused something (wrong state, policy, expired, bad signature…). */
+  "action.refused": "HW1107",
+  "action.elicitation": "HW1108",
 } as const;
 
 export type AuditEvent = keyof typeof AUDIT_CODES;

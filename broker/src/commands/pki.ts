@@ -1,9 +1,12 @@
 // hostward pki init | issue-agent | issue-client: the private CA without an openssl binary.
 // Everything is reported on stderr (stdout stays free for `hostward serve`'s MCP channel); only
 // --help goes to stdout.
-import { existsSync, readFileSync } from "node:fs";
+import { generateKeyPairSync } from "node:crypto";
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { IMPACTS, keyIdOf, publicKeyBlob, type Impact } from "../../../proto/catalog/approval";
+import { formatOpenSshPrivateKey, openSshPublicLine } from "../approval/private-key";
 import { configFiles, defaultConfigDir } from "../paths";
 import {
   createCa,
@@ -30,6 +33,12 @@ const USAGE = `Usage:
       Issue the broker's client certificate for one role (clientAuth only, SAN URI
       urn:hostward:role:ROLE; default ${LIMITS.clientHours.default} h, at most ${LIMITS.clientHours.max} h).
       Writes OUT/ROLE.crt, OUT/ROLE.key and OUT/ca.crt (default OUT: the broker's TLS directory).
+
+  hostward pki approver-key NAME [--max-impact LOW|MEDIUM|HIGH] [--out DIR]
+      Make an ed25519 approver key pair for \`hostward approve --key\` (or ssh-add it and use --agent):
+      OUT/NAME (private, OpenSSH format, mode 0600), OUT/NAME.pub, and OUT/NAME.approver, the line
+      to install on each host as /etc/hostward/approvers/NAME.pub (root-owned, 0644). The key approves
+      actions up to --max-impact (default LOW). Default OUT: DIR/approvers. Never overwrites.
 
 DIR is the CA directory (default: the "pki" directory inside the broker configuration directory).
 `;
@@ -149,6 +158,53 @@ async function issueClient(argv: string[], defaultDir: string, defaultTlsDir: st
   return 0;
 }
 
+/** Creates `file` with `data`; refuses to replace an existing file. */
+function writeNew(file: string, data: string, mode: number): void {
+  let fd: number;
+  try {
+    fd = openSync(file, "wx", mode);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "EEXIST") throw new PkiError(`${file} already exists; not overwriting it`);
+    throw new PkiError(`cannot write ${file}: ${(err as Error).message}`);
+  }
+  try {
+    writeSync(fd, data);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+async function approverKey(argv: string[], defaultDir: string): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    options: { "max-impact": { type: "string", default: "LOW" }, out: { type: "string" }, dir: { type: "string" } },
+    allowPositionals: true,
+    strict: true,
+  });
+  if (positionals.length !== 1) throw new UsageError(`approver-key takes exactly one NAME (got ${positionals.length})`);
+  const name = positionals[0] as string;
+  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/.test(name)) throw new UsageError(`NAME must be 1-63 letters, digits, _ . - (got ${JSON.stringify(name)})`);
+  const maxImpact = values["max-impact"] as string;
+  if (!(IMPACTS as readonly string[]).includes(maxImpact)) throw new UsageError(`--max-impact must be ${IMPACTS.join(", ")} (got ${JSON.stringify(maxImpact)})`);
+  const out = values.out ?? join(values.dir ?? defaultDir, "approvers");
+  mkdirSync(out, { recursive: true, mode: 0o700 });
+  const { privateKey } = generateKeyPairSync("ed25519");
+  const publicLine = openSshPublicLine(privateKey, name);
+  const approverLine = `max-impact="${maxImpact as Impact}" ${publicLine}`;
+  const files = { key: join(out, name), pub: join(out, `${name}.pub`), approver: join(out, `${name}.approver`) };
+  for (const f of Object.values(files)) if (existsSync(f)) throw new PkiError(`${f} already exists; not overwriting it`);
+  writeNew(files.key, formatOpenSshPrivateKey(privateKey, name), 0o600);
+  writeNew(files.pub, `${publicLine}\n`, 0o644);
+  writeNew(files.approver, `${approverLine}\n`, 0o644);
+  say("wrote:");
+  say(`  ${files.key}  (private key, mode 0600: keep it with the approver, never on a host; or ssh-add it and delete the file)`);
+  say(`  ${files.pub}  ${keyIdOf(publicKeyBlob(privateKey))}`);
+  say(`  ${files.approver}`);
+  say(`install on each host (root-owned, mode 0644) as /etc/hostward/approvers/${name}.pub:`);
+  process.stdout.write(`${approverLine}\n`);
+  return 0;
+}
+
 export async function run(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
   if (sub === undefined || sub === "--help" || sub === "-h" || sub === "help" || rest.includes("--help")) {
@@ -164,8 +220,10 @@ export async function run(argv: string[]): Promise<number> {
         return await issueAgent(rest, files.pkiDir);
       case "issue-client":
         return await issueClient(rest, files.pkiDir, files.tlsDir);
+      case "approver-key":
+        return await approverKey(rest, files.pkiDir);
       default:
-        throw new UsageError(`unknown subcommand ${JSON.stringify(sub)} (init, issue-agent, issue-client)`);
+        throw new UsageError(`unknown subcommand ${JSON.stringify(sub)} (init, issue-agent, issue-client, approver-key)`);
     }
   } catch (err) {
     // parseArgs throws TypeError with code ERR_PARSE_ARGS_* for unknown or malformed options.

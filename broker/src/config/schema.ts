@@ -3,6 +3,7 @@
 // tool or group) live in load.ts, which knows the catalog.
 import { isAbsolute } from "node:path";
 import { z } from "zod";
+import { IMPACTS } from "../../../proto/catalog/approval";
 import { hostName, tcpPort } from "../../../proto/catalog/grammar";
 
 /** An inventory name or tag: no ",", ":", "*" or spaces, which carry meaning in target selectors. */
@@ -62,12 +63,18 @@ export const PolicyRuleSchema = z.strictObject({
 
 export const PolicyFileSchema = z.strictObject({
   rules: z.array(PolicyRuleSchema).max(10_000, { message: "at most 10000 rules" }),
+  /**
+   * Actions up to this impact may be approved in the MCP client's own dialog (elicitation), signed
+   * with broker.yaml's elicitationKey. Absent: no action is approved through elicitation.
+   */
+  elicitation: z.strictObject({ maxImpact: z.enum(IMPACTS) }).optional(),
 });
 
 const absolutePath = z.string().min(1).max(4096).refine((p) => isAbsolute(p), { message: "must be an absolute path" });
 
 export const DEFAULT_FANOUT = { concurrency: 32, hostTimeoutMs: 10_000 };
 export const DEFAULT_MAX_OUTPUT_BYTES = 262_144;
+export const DEFAULT_APPROVAL_TTL_SECONDS = 900;
 
 export const BrokerFileSchema = z.strictObject({
   /** Where the audit log and the HTTP token live; default: the platform's state directory. */
@@ -82,6 +89,10 @@ export const BrokerFileSchema = z.strictObject({
     .default(DEFAULT_FANOUT),
   /** Cap on one tool result's structured content, bytes of JSON. */
   maxOutputBytes: z.number().int().min(4096).max(16 * 1024 * 1024).default(DEFAULT_MAX_OUTPUT_BYTES),
+  /** The ed25519 key (OpenSSH or PKCS#8) that signs approvals given through MCP elicitation. */
+  elicitationKey: absolutePath.optional(),
+  /** How long a proposed action waits for approval, and how long an approval stays valid, seconds. */
+  approvalTtlSeconds: z.number().int().min(60).max(86_400).default(DEFAULT_APPROVAL_TTL_SECONDS),
 });
 
 export type HostEntry = z.output<typeof HostEntrySchema>;

@@ -35,9 +35,28 @@ export type ToolOutcome =
   /** A tool error (isError) the model can read and act on. */
   | { error: string };
 
+/** A form the client shows its user (MCP elicitation); only flat primitive fields. */
+export interface ElicitForm {
+  message: string;
+  /** JSON Schema of an object with primitive properties (the elicitation form subset). */
+  requestedSchema: { type: "object"; properties: Record<string, Record<string, unknown>>; required?: string[] };
+  /** How long to wait for the human, ms. */
+  timeoutMs: number;
+}
+
+export type ElicitAnswer = { action: "accept"; content: Record<string, unknown> } | { action: "decline" | "cancel" } | { action: "unsupported"; reason: string };
+
 export interface CallContext {
   caller: CallerIdentity;
   signal: AbortSignal;
+  /**
+   * Asks the client's user through a form (2025-era push elicitation). Answers "unsupported" when
+   * the client did not declare form elicitation or the connection's protocol era has no push
+   * requests (a 2026-07-28 connection: its input_required round trips are not used here).
+   */
+  elicit(form: ElicitForm): Promise<ElicitAnswer>;
+  /** Sends a progress notification when the caller asked for progress (a progressToken); else a no-op. */
+  progress(progress: number, message: string): void;
 }
 
 export interface ToolSpec {
@@ -85,6 +104,34 @@ function clientInfo(server: McpServer, ctx: ServerContext): CallerIdentity["clie
   return { name: info.name.slice(0, 200), version: typeof info.version === "string" ? info.version.slice(0, 100) : "" };
 }
 
+function elicitFor(server: McpServer, ctx: ServerContext): CallContext["elicit"] {
+  return async (form) => {
+    // A 2026-07-28 request carries the per-request envelope; that era has no server→client push.
+    if (ctx.mcpReq.envelope !== undefined) return { action: "unsupported", reason: "the connection's protocol era has no push elicitation" };
+    const caps = server.server.getClientCapabilities()?.elicitation as Record<string, unknown> | undefined;
+    if (!caps || !(caps.form !== undefined || Object.keys(caps).length === 0)) return { action: "unsupported", reason: "the client did not declare form elicitation" };
+    let result: { action: string; content?: Record<string, unknown> };
+    try {
+      result = (await ctx.mcpReq.elicitInput(
+        { mode: "form", message: form.message, requestedSchema: form.requestedSchema as never },
+        { timeout: form.timeoutMs, signal: ctx.mcpReq.signal },
+      )) as typeof result;
+    } catch (err) {
+      return { action: "unsupported", reason: `elicitation failed: ${(err as Error).message}` };
+    }
+    if (result.action === "accept") return { action: "accept", content: result.content ?? {} };
+    return { action: result.action === "decline" ? "decline" : "cancel" };
+  };
+}
+
+function progressFor(ctx: ServerContext): CallContext["progress"] {
+  const token = ctx.mcpReq._meta?.progressToken;
+  if (token === undefined) return () => undefined;
+  return (progress, message) => {
+    void ctx.mcpReq.notify({ method: "notifications/progress", params: { progressToken: token, progress, message } }).catch(() => undefined);
+  };
+}
+
 export interface ServerTransportInfo {
   transport: "stdio" | "http";
   /** HTTP: the label of the token that authenticated the request. */
@@ -110,7 +157,7 @@ export function createServer(info: ServerInfo, tools: readonly ToolSpec[], trans
       async (args: unknown, ctx: ServerContext) => {
         const caller: CallerIdentity = { transport: transport.transport, client: clientInfo(server, ctx) };
         if (transport.token) caller.token = transport.token;
-        return toCallToolResult(await spec.handler(args, { caller, signal: ctx.mcpReq.signal }));
+        return toCallToolResult(await spec.handler(args, { caller, signal: ctx.mcpReq.signal, elicit: elicitFor(server, ctx), progress: progressFor(ctx) }));
       },
     );
   }

@@ -1,5 +1,6 @@
-// The containers' root filesystem: a Debian bookworm minbase with systemd and nginx (the "real
-// service" the tests diagnose), cached as a tarball outside the repository and keyed by its package
+// The containers' root filesystem: a Debian bookworm minbase with systemd, nginx (the "real
+// service" the tests diagnose and restart) and unbound (a resolver with `unbound-checkconf` and
+// `unbound-control`, so the actions' pre-check and flush_dns_cache run for real), cached as a tarball outside the repository and keyed by its package
 // list, so changing the list builds a new one. Missing cache (a fresh CI machine): debootstrap from
 // the mirror this machine's apt already uses (~60 s), then every run extracts a fresh copy (~3 s).
 import { createHash } from "node:crypto";
@@ -9,8 +10,11 @@ import { runOk, sleep } from "./run";
 
 export const CACHE_DIR = process.env.HOSTWARD_E2E_CACHE ?? "/var/cache/hostward";
 export const SUITE = "bookworm";
-/** systemd and what the agent and its package need, plus nginx: a real unit with a journal. */
-export const ROOTFS_PACKAGES = ["systemd", "systemd-sysv", "dbus", "sudo", "iproute2", "libnss-myhostname", "nginx"] as const;
+/** systemd and what the agent and its package need, plus real units the actions act on: nginx and
+ *  unbound (with `unbound-checkconf` / `unbound-control`), and logrotate (rotate_logs starts its
+ *  logrotate.service). dns-root-data is unbound's Recommends, which debootstrap skips: the root
+ *  trust anchor comes from the package instead of a network fetch the containers cannot make. */
+export const ROOTFS_PACKAGES = ["systemd", "systemd-sysv", "dbus", "sudo", "iproute2", "libnss-myhostname", "nginx", "unbound", "dns-root-data", "logrotate"] as const;
 /** Bump when the preparation below changes, so an old cache is not reused. */
 const RECIPE_VERSION = 1;
 

@@ -2,6 +2,7 @@
 import type { Broker } from "../../broker";
 import { ToolRegistry } from "../registry";
 import type { ToolSpec } from "../sdk";
+import { registerActionTools } from "./actions";
 import { registerDiagnosticTools } from "./diagnostics";
 import { registerHostTools } from "./hosts";
 import { registerPingTool } from "./ping";
@@ -14,6 +15,7 @@ export function allTools(broker: Broker): ToolSpec[] {
   registerPingTool(registry, broker);
   registerPlanTool(registry, broker);
   registerDiagnosticTools(registry, broker);
+  registerActionTools(registry, broker);
   registerReloadTool(registry, broker);
   return registry.tools;
 }

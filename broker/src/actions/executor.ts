@@ -1,0 +1,87 @@
+// Runs one approved action on its host: the operator agent's server-streaming RPC
+// ActionsService/<PascalName> over the operator channel (mTLS, operator client certificate). Each
+// ActionEvent.output line is passed to `onOutput` as it arrives (the MCP tool turns them into
+// progress notifications); the final ActionEvent.result_json is untrusted host output: size-capped,
+// parsed and validated against the catalog's actionResult schema.
+import { approvalToMessage } from "../../../proto/catalog/approval";
+import { actionResult, type ActionDef, type ActionResult } from "../../../proto/catalog/define-action";
+import { methodKey } from "../../../proto/catalog/define";
+import { ActionsServiceService, type ActionEvent } from "../../../proto/gen/hostward/v1/actions";
+import type { ChannelHost, ChannelPool, UnaryMethod } from "../agents/channels";
+import { HostCallError } from "../agents/errors";
+import type { ActionRequest } from "./request";
+
+/** Largest result_json accepted. */
+const MAX_RESULT_BYTES = 256 * 1024;
+/** Extra time beyond the action's own deadline for the agent, the helper's start and the network. */
+const DEADLINE_SLACK_MS = 15_000;
+/** Bounds on the relayed live output (the result carries the capped full output anyway). */
+export const MAX_RELAYED_LINES = 5_000;
+const MAX_LINE = 2_000;
+
+const service = ActionsServiceService as unknown as Record<string, UnaryMethod<unknown, ActionEvent> | undefined>;
+
+export function actionMethod(name: string): UnaryMethod<unknown, ActionEvent> {
+  const method = service[methodKey(name)];
+  if (!method) throw new HostCallError("UNIMPLEMENTED", `the contract has no RPC for ${name} (expected ActionsService.${methodKey(name)})`);
+  return method;
+}
+
+/** The proto request: the method's proto3 defaults, the approved params (same field names), the approval. */
+export function actionRequestMessage(method: UnaryMethod<unknown, ActionEvent>, request: ActionRequest): unknown {
+  const approval = request.approval;
+  if (!approval) throw new HostCallError("FAILED_PRECONDITION", `action ${request.id} carries no approval`);
+  const base = method.requestDeserialize ? (method.requestDeserialize(Buffer.alloc(0)) as Record<string, unknown>) : {};
+  return { ...base, ...approval.statement.params, approval: approvalToMessage(approval.statement, approval.keyId, approval.signature) };
+}
+
+export function parseActionResult(json: string): ActionResult {
+  if (Buffer.byteLength(json, "utf8") > MAX_RESULT_BYTES) throw new HostCallError("MALFORMED_REPLY", `the action's result is larger than ${MAX_RESULT_BYTES} bytes`);
+  let value: unknown;
+  try {
+    value = JSON.parse(json);
+  } catch (err) {
+    throw new HostCallError("MALFORMED_REPLY", `the action's result is not JSON (${(err as Error).message})`);
+  }
+  const parsed = actionResult.safeParse(value);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new HostCallError("MALFORMED_REPLY", `the action's result does not match the catalog: ${issue ? `${issue.path.join(".") || "(top level)"}: ${issue.message}` : "invalid"}`);
+  }
+  return parsed.data;
+}
+
+export interface ExecuteOptions {
+  pool: ChannelPool;
+  host: ChannelHost;
+  def: ActionDef;
+  request: ActionRequest;
+  callId: string;
+  onOutput: (line: string, index: number) => void;
+}
+
+/** Streams the action; resolves with its validated result, or throws HostCallError. */
+export async function executeOnHost({ pool, host, def, request, callId, onOutput }: ExecuteOptions): Promise<ActionResult> {
+  const method = actionMethod(def.name);
+  let result: ActionResult | undefined;
+  let lines = 0;
+  await pool.serverStream(host, "operator", method, actionRequestMessage(method, request), {
+    timeoutMs: def.timeoutMs + DEADLINE_SLACK_MS,
+    metadata: { "x-hostward-call-id": callId, "x-hostward-action-id": request.id },
+    onMessage: (event) => {
+      const e = event.event;
+      if (!e) return;
+      if (e.$case === "output") {
+        if (result) throw new HostCallError("MALFORMED_REPLY", "the agent sent output after the result");
+        lines += 1;
+        if (lines <= MAX_RELAYED_LINES) onOutput(e.value.length > MAX_LINE ? `${e.value.slice(0, MAX_LINE)}…` : e.value, lines);
+        else if (lines === MAX_RELAYED_LINES + 1) onOutput(`(more than ${MAX_RELAYED_LINES} lines: the rest is in the result's output)`, lines);
+      } else if (e.$case === "resultJson") {
+        if (result) throw new HostCallError("MALFORMED_REPLY", "the agent sent two results");
+        result = parseActionResult(e.value);
+      }
+    },
+  });
+  if (!result) throw new HostCallError("MALFORMED_REPLY", `${host.name} ended the action's stream without a result`);
+  return result;
+}

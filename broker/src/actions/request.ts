@@ -1,0 +1,118 @@
+// One action request as the broker persists it (<stateDir>/actions/<id>.json), and its state
+// machine. Pure; no I/O.
+//
+//   PENDING ──► APPROVED ──► RUNNING ──► SUCCEEDED | FAILED
+//      │            │
+//      ├► REJECTED  ├► EXPIRED
+//      ├► EXPIRED   └► CANCELLED
+//      └► CANCELLED
+//
+// Every other move is refused. Terminal states never change again, so an approval is used at most
+// once by this broker (the host's nonce store enforces the same thing on its side).
+import { randomBytes } from "node:crypto";
+import { z } from "zod";
+import { IMPACTS } from "../../../proto/catalog/approval";
+
+export const ACTION_STATES = ["PENDING", "APPROVED", "REJECTED", "EXPIRED", "CANCELLED", "RUNNING", "SUCCEEDED", "FAILED"] as const;
+export type ActionState = (typeof ACTION_STATES)[number];
+
+const TRANSITIONS: Readonly<Record<ActionState, readonly ActionState[]>> = {
+  PENDING: ["APPROVED", "REJECTED", "EXPIRED", "CANCELLED"],
+  APPROVED: ["RUNNING", "EXPIRED", "CANCELLED"],
+  RUNNING: ["SUCCEEDED", "FAILED"],
+  REJECTED: [],
+  EXPIRED: [],
+  CANCELLED: [],
+  SUCCEEDED: [],
+  FAILED: [],
+};
+
+export function canTransition(from: ActionState, to: ActionState): boolean {
+  return TRANSITIONS[from].includes(to);
+}
+
+export function isTerminal(state: ActionState): boolean {
+  return TRANSITIONS[state].length === 0;
+}
+
+/** "act-" + 12 lowercase hex: safe as a file name on every platform, short enough to type. */
+export const ACTION_ID = /^act-[0-9a-f]{12}$/;
+export const actionId = z.string().regex(ACTION_ID, { message: 'must be an action id such as "act-3f9c2a1b7d4e" (see list_actions)' });
+
+export function newActionId(): string {
+  return `act-${randomBytes(6).toString("hex")}`;
+}
+
+const impact = z.enum(IMPACTS);
+const isoTime = z.string().max(40);
+const shortText = z.string().max(2000);
+
+const statementSchema = z.strictObject({
+  v: z.literal(1),
+  id: z.string().max(64),
+  host: z.string().max(253),
+  action: z.string().max(64),
+  params: z.record(z.string(), z.unknown()),
+  requester: z.string().max(300),
+  impact,
+  notAfter: z.number().int(),
+  nonce: z.string().regex(/^[0-9a-f]{32}$/),
+});
+
+export const ActionRequestSchema = z.strictObject({
+  v: z.literal(1),
+  id: actionId,
+  /** The inventory name the request was made for. */
+  host: z.string().max(63),
+  /** The host's certificate name (certName): what the approval statement binds and the helper checks. */
+  hostIdentity: z.string().max(253),
+  action: z.string().max(64),
+  params: z.record(z.string(), z.unknown()),
+  impact,
+  /** The requester's stated reason (model-provided text, shown as such, never trusted). */
+  reason: shortText,
+  requester: z.string().max(300),
+  state: z.enum(ACTION_STATES),
+  createdAt: isoTime,
+  updatedAt: isoTime,
+  /** Unix seconds; a PENDING or APPROVED request past it is EXPIRED; the approval's notAfter. */
+  expiresAt: z.number().int(),
+  approval: z
+    .strictObject({
+      statement: statementSchema,
+      keyId: z.string().max(200),
+      /** The SSHSIG armored signature over the canonical statement. */
+      signature: z.string().max(4096),
+      via: z.enum(["cli", "elicitation"]),
+      approver: shortText,
+      at: isoTime,
+    })
+    .optional(),
+  rejection: z.strictObject({ reason: shortText, by: shortText, via: z.enum(["cli", "elicitation"]), at: isoTime }).optional(),
+  cancellation: z.strictObject({ reason: shortText, by: shortText, at: isoTime }).optional(),
+  execution: z
+    .strictObject({
+      startedAt: isoTime,
+      endedAt: isoTime.optional(),
+      pid: z.number().int(),
+      callId: z.string().max(64),
+      durationMs: z.number().optional(),
+      verdict: z.enum(["SUCCEEDED", "FAILED"]).optional(),
+      result: z.unknown().optional(),
+      error: z.strictObject({ code: z.string().max(64), message: z.string().max(4000) }).optional(),
+    })
+    .optional(),
+  history: z.array(z.strictObject({ state: z.enum(ACTION_STATES), at: isoTime, by: shortText })).max(32),
+});
+
+export type ActionRequest = z.output<typeof ActionRequestSchema>;
+
+/** Due to expire: waiting (PENDING or APPROVED) past its expiry. */
+export function isExpired(request: Pick<ActionRequest, "state" | "expiresAt">, nowSeconds: number): boolean {
+  return (request.state === "PENDING" || request.state === "APPROVED") && nowSeconds >= request.expiresAt;
+}
+
+/** Control characters (and the escape that starts terminal sequences) shown as \u escapes. */
+export function printable(text: string): string {
+  return text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+}

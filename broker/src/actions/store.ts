@@ -1,0 +1,186 @@
+// Persisted action requests: one JSON file per request in <stateDir>/actions/<id>.json, written
+// atomically (temporary file, fsync, rename, fsync of the directory) so a crash leaves either the
+// old or the new version, never half a file; a broker restart loses nothing. Every change is a
+// checked state transition made under the request's lock file, so `hostward approve` in a terminal
+// and `hostward serve` processes cannot interleave a read-check-write.
+import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, unlinkSync, writeSync } from "node:fs";
+import { join } from "node:path";
+import { withLock } from "./file-lock";
+import { ACTION_ID, ActionRequestSchema, canTransition, type ActionRequest, type ActionState } from "./request";
+
+export const ACTIONS_DIR = "actions";
+/** Largest request file read back (a request is a few KiB). */
+const MAX_FILE_BYTES = 256 * 1024;
+/** list() reads at most this many files. */
+export const MAX_LISTED_FILES = 10_000;
+
+export class StoreError extends Error {
+  override name = "StoreError";
+}
+
+export type TransitionResult = { ok: true; request: ActionRequest } | { ok: false; reason: string; request?: ActionRequest };
+
+function fsyncDir(dir: string): void {
+  // Makes the rename durable; not possible on Windows (a directory cannot be opened), harmless there.
+  let fd: number | undefined;
+  try {
+    fd = openSync(dir, "r");
+    fsyncSync(fd);
+  } catch {
+    // See above.
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}
+
+export class ActionStore {
+  readonly dir: string;
+
+  constructor(stateDir: string) {
+    this.dir = join(stateDir, ACTIONS_DIR);
+  }
+
+  #file(id: string): string {
+    if (!ACTION_ID.test(id)) throw new StoreError(`not an action id: ${JSON.stringify(id.slice(0, 40))}`);
+    return join(this.dir, `${id}.json`);
+  }
+
+  #ensureDir(): void {
+    try {
+      mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+    } catch (err) {
+      throw new StoreError(`cannot create ${this.dir}: ${(err as Error).message}`);
+    }
+  }
+
+  #write(request: ActionRequest, exclusive: boolean): void {
+    const file = this.#file(request.id);
+    const data = `${JSON.stringify(request, null, 2)}\n`;
+    if (exclusive) {
+      // A new request: never replace an existing one (ids are random; a clash is refused, not merged).
+      const fd = openSync(file, "wx", 0o600);
+      try {
+        writeSync(fd, data);
+        fsyncSync(fd);
+      } finally {
+        closeSync(fd);
+      }
+      fsyncDir(this.dir);
+      return;
+    }
+    const tmp = `${file}.tmp-${process.pid}`;
+    try {
+      const fd = openSync(tmp, "w", 0o600);
+      try {
+        writeSync(fd, data);
+        fsyncSync(fd);
+      } finally {
+        closeSync(fd);
+      }
+      renameSync(tmp, file);
+      fsyncDir(this.dir);
+    } catch (err) {
+      try {
+        unlinkSync(tmp);
+      } catch {
+        // Nothing was created.
+      }
+      throw new StoreError(`cannot write ${file}: ${(err as Error).message}`);
+    }
+  }
+
+  #read(id: string): ActionRequest | undefined {
+    const file = this.#file(id);
+    let text: string;
+    try {
+      const buf = readFileSync(file);
+      if (buf.length > MAX_FILE_BYTES) throw new StoreError(`${file} is larger than ${MAX_FILE_BYTES} bytes`);
+      text = buf.toString("utf8");
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+      if (err instanceof StoreError) throw err;
+      throw new StoreError(`cannot read ${file}: ${(err as Error).message}`);
+    }
+    let value: unknown;
+    try {
+      value = JSON.parse(text);
+    } catch (err) {
+      throw new StoreError(`${file} is not valid JSON: ${(err as Error).message}`);
+    }
+    const parsed = ActionRequestSchema.safeParse(value);
+    if (!parsed.success) throw new StoreError(`${file} is not a valid action request: ${parsed.error.issues[0]?.message ?? "invalid"}`);
+    if (parsed.data.id !== id) throw new StoreError(`${file} holds request ${parsed.data.id}, not ${id}`);
+    return parsed.data;
+  }
+
+  /** Persists a new request (it must not exist yet). */
+  create(request: ActionRequest): ActionRequest {
+    const parsed = ActionRequestSchema.parse(request);
+    this.#ensureDir();
+    withLock(`${this.#file(parsed.id)}.lock`, () => this.#write(parsed, true));
+    return parsed;
+  }
+
+  get(id: string): ActionRequest | undefined {
+    return this.#read(id);
+  }
+
+  /**
+   * Moves a request from one of `from` to `to` and applies `patch`, all under its lock. `before`
+   * runs under the lock after the checks and before the write: if it throws (e.g. the audit record
+   * of the change cannot be written) nothing changes.
+   */
+  transition(
+    id: string,
+    to: ActionState,
+    options: { from: readonly ActionState[]; by: string; patch?: (r: ActionRequest) => Partial<ActionRequest>; before?: (r: ActionRequest) => void; now?: Date },
+  ): TransitionResult {
+    this.#ensureDir();
+    return withLock(`${this.#file(id)}.lock`, (): TransitionResult => {
+      const current = this.#read(id);
+      if (!current) return { ok: false, reason: `no action request ${id}` };
+      if (!options.from.includes(current.state) || !canTransition(current.state, to)) {
+        return { ok: false, reason: `action ${id} is ${current.state}, not ${options.from.join(" or ")}`, request: current };
+      }
+      const at = (options.now ?? new Date()).toISOString();
+      const next = ActionRequestSchema.parse({
+        ...current,
+        ...options.patch?.(current),
+        state: to,
+        updatedAt: at,
+        history: [...current.history, { state: to, at, by: options.by }].slice(-32),
+      });
+      options.before?.(next);
+      this.#write(next, false);
+      return { ok: true, request: next };
+    });
+  }
+
+  /** Requests, newest first; unreadable files are reported, not fatal. */
+  list(): { requests: ActionRequest[]; problems: string[] } {
+    let names: string[];
+    try {
+      names = readdirSync(this.dir);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") return { requests: [], problems: [] };
+      throw new StoreError(`cannot list ${this.dir}: ${(err as Error).message}`);
+    }
+    const ids = names
+      .filter((n) => n.endsWith(".json"))
+      .map((n) => n.slice(0, -".json".length))
+      .filter((id) => ACTION_ID.test(id))
+      .slice(0, MAX_LISTED_FILES);
+    const requests: ActionRequest[] = [];
+    const problems: string[] = [];
+    for (const id of ids) {
+      try {
+        const r = this.#read(id);
+        if (r) requests.push(r);
+      } catch (err) {
+        problems.push((err as Error).message);
+      }
+    }
+    requests.sort((a, b) => (a.createdAt < b.createdAt ? 1 : a.createdAt > b.createdAt ? -1 : a.id.localeCompare(b.id)));
+    return { requests, problems };
+  }
+}

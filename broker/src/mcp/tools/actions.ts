@@ -1,0 +1,348 @@
+// The approval workflow's MCP tools: propose_action, get_action, list_actions, cancel_action,
+// execute_action. NO tool approves anything: approval comes from a human, through `hostward approve`
+// in a terminal or the client's own elicitation dialog (when policy allows that impact level and
+// broker.yaml names an elicitationKey); the host's helper verifies the signature again.
+import { randomUUID } from "node:crypto";
+import { z } from "zod";
+import { impactRank } from "../../../../proto/catalog/approval";
+import { actions, findAction } from "../../../../proto/catalog/actions/index";
+import type { ActionDef } from "../../../../proto/catalog/define-action";
+import { expectedCertName } from "../../agents/channels";
+import { toHostError } from "../../agents/errors";
+import { approvalSummary, requestView } from "../../actions/describe";
+import { executeOnHost } from "../../actions/executor";
+import { ACTION_STATES, actionId, printable, type ActionRequest } from "../../actions/request";
+import { ActionService } from "../../actions/service";
+import { ActionStore } from "../../actions/store";
+import { fileSigner } from "../../approval/signer";
+import type { CallerIdentity } from "../../audit/records";
+import type { Broker } from "../../broker";
+import { decide } from "../../policy";
+import { hostLabel } from "../../config/schema";
+import { auditArgs, parseArgs } from "../arguments";
+import { tryAudit, validateOrRefuse } from "../host-call";
+import { runLocalTool } from "../local-call";
+import type { ToolRegistry } from "../registry";
+import type { CallContext, ToolOutcome } from "../sdk";
+
+const ACTION_NAMES = actions.map((a) => a.name) as [string, ...string[]];
+/** How long the elicitation dialog waits for the human. */
+const ELICITATION_TIMEOUT_MS = 5 * 60_000;
+
+const proposeInput = z.strictObject({
+  target: hostLabel.describe("the ONE host to act on (an inventory name; no tags, lists or *)"),
+  action: z.enum(ACTION_NAMES).describe(`the action: ${ACTION_NAMES.join(", ")}`),
+  params: z.record(z.string(), z.unknown()).default({}).describe("the action's parameters (see the action's description); {} when it takes none"),
+  reason: z.string().min(1).max(500).describe("why this action is needed, shown to the human approver"),
+});
+
+const viewSchema = z.object({
+  id: z.string(),
+  state: z.enum(ACTION_STATES),
+  host: z.string(),
+  action: z.string(),
+  params: z.record(z.string(), z.unknown()),
+  impact: z.string(),
+  requester: z.string(),
+  createdAt: z.string(),
+  expiresAt: z.string(),
+  reason: z.string().optional(),
+  runs: z.array(z.string()).optional(),
+  approval: z.unknown().optional(),
+  rejection: z.unknown().optional(),
+  cancellation: z.unknown().optional(),
+  execution: z.unknown().optional(),
+  history: z.unknown().optional(),
+});
+
+const proposeOutput = viewSchema.extend({
+  elicitation: z.enum(["approved", "rejected", "dismissed", "not-offered"]).describe("what happened in the client's approval dialog"),
+  howToApprove: z.string(),
+});
+
+const idInput = z.strictObject({ id: actionId.describe("the action id returned by propose_action") });
+const cancelInput = z.strictObject({ id: actionId, reason: z.string().min(1).max(500).default("cancelled by the requester") });
+const listInput = z.strictObject({
+  state: z.enum(ACTION_STATES).optional().describe("only requests in this state"),
+  host: hostLabel.optional().describe("only requests for this host"),
+  limit: z.number().int().min(1).max(200).default(50).describe("at most this many, newest first (default 50)"),
+});
+const listOutput = z.object({ actions: z.array(viewSchema), total: z.number().int(), problems: z.array(z.string()) });
+const executeOutput = z.object({
+  request: viewSchema,
+  verdict: z.enum(["SUCCEEDED", "FAILED"]),
+  result: z.unknown().optional(),
+  error: z.object({ code: z.string(), message: z.string() }).optional(),
+  durationMs: z.number(),
+  outputLines: z.number().int(),
+  auditWarning: z.string().optional(),
+});
+
+export function requesterOf(caller: CallerIdentity): string {
+  const client = caller.client ? `${caller.client.name}${caller.client.version ? `/${caller.client.version}` : ""}` : "unknown-client";
+  return printable(`mcp:${caller.transport}:${client}${caller.token ? `:${caller.token}` : ""}`).slice(0, 256);
+}
+
+function howToApprove(broker: Broker, id: string): string {
+  return `A human approves it in a terminal: hostward approve ${id} --config ${broker.config.current.dir} (or rejects it: hostward reject ${id}); then call execute_action {"id":"${id}"}.`;
+}
+
+function describeAction(def: ActionDef): string {
+  return `${def.name} (${def.impact}): ${def.summary}`;
+}
+
+export function registerActionTools(registry: ToolRegistry, broker: Broker): void {
+  const service = new ActionService(new ActionStore(broker.stateDir), broker.audit, () => broker.config.current.settings.approvalTtlSeconds);
+
+  registry.add({
+    name: "propose_action",
+    title: "Propose an action",
+    description:
+      "Proposes ONE action on ONE host and records it as PENDING; nothing runs until a human approves it (in their terminal, or in this client's approval dialog when offered) and execute_action is called. Returns the action id. Actions:\n" +
+      actions.map((a) => `- ${describeAction(a)}`).join("\n"),
+    input: proposeInput,
+    output: proposeOutput,
+    annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
+    handler: (raw, call) => propose(broker, service, raw, call),
+  });
+
+  registry.add({
+    name: "get_action",
+    title: "Get an action request",
+    description: "One action request: its state (PENDING, APPROVED, REJECTED, EXPIRED, CANCELLED, RUNNING, SUCCEEDED, FAILED), what it runs, and its result once executed.",
+    input: idInput,
+    output: viewSchema,
+    annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
+    handler: async (raw, call) =>
+      runLocalTool(broker, "get_action", idInput, raw, call.caller, ({ id }) => {
+        const r = service.get(id);
+        return r ? { structured: requestView(r) } : { error: `no action request ${id} (see list_actions)` };
+      }),
+  });
+
+  registry.add({
+    name: "list_actions",
+    title: "List action requests",
+    description: "Action requests, newest first, optionally filtered by state or host.",
+    input: listInput,
+    output: listOutput,
+    annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
+    handler: async (raw, call) =>
+      runLocalTool(broker, "list_actions", listInput, raw, call.caller, ({ state, host, limit }) => {
+        const { requests, problems } = service.list({ ...(state && { state }), ...(host && { host }) });
+        return { structured: { actions: requests.slice(0, limit).map((r) => requestView(r, false)), total: requests.length, problems: problems.slice(0, 20) } };
+      }),
+  });
+
+  registry.add({
+    name: "cancel_action",
+    title: "Cancel an action request",
+    description: "Cancels a PENDING or APPROVED action request so it can never run.",
+    input: cancelInput,
+    output: viewSchema,
+    annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: true, openWorldHint: false },
+    handler: async (raw, call) => {
+      const callId = randomUUID();
+      const valid = validateOrRefuse(broker, "cancel_action", cancelInput, raw, call.caller, callId);
+      if (!valid.ok) return valid.outcome;
+      try {
+        const r = service.cancel(valid.args.id, valid.args.reason, { who: requesterOf(call.caller), caller: call.caller, callId });
+        return r.ok ? { structured: requestView(r.request) } : { error: r.reason };
+      } catch (err) {
+        return { error: `not cancelled: ${(err as Error).message}` };
+      }
+    },
+  });
+
+  registry.add({
+    name: "execute_action",
+    title: "Execute an approved action",
+    description:
+      "Runs an APPROVED action request once on its host and returns {before, after, verdict, output}. The host verifies the human's signed approval again. Output lines arrive as progress notifications while it runs.",
+    input: idInput,
+    output: executeOutput,
+    annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: false, openWorldHint: false },
+    handler: (raw, call) => execute(broker, service, raw, call),
+  });
+}
+
+async function propose(broker: Broker, service: ActionService, raw: unknown, call: CallContext): Promise<ToolOutcome> {
+  const callId = randomUUID();
+  const valid = validateOrRefuse(broker, "propose_action", proposeInput, raw, call.caller, callId);
+  if (!valid.ok) return valid.outcome;
+  const { target, action, reason } = valid.args;
+  const def = findAction(action)!;
+  const refuse = (why: string, fields: Record<string, unknown> = {}): ToolOutcome =>
+    tryAudit(broker, { event: "tool.refused", callId, caller: call.caller, tool: "propose_action", reason: "INVALID_ARGUMENT", message: why, ...fields, ...auditArgs(valid.args) }) ?? {
+      error: why,
+    };
+
+  // Nested under "params" so every message names the field as the caller wrote it (params.unit).
+  const parsed = parseArgs("propose_action", z.strictObject({ params: def.params }), { params: valid.args.params });
+  if (!parsed.ok) return refuse(`${parsed.error} (parameters of ${action})`, { fields: parsed.fields });
+  const params = { data: parsed.data.params };
+  const config = broker.config.current;
+  const host = config.hosts.find((h) => h.name === target);
+  if (!host) return refuse(`unknown host "${target}" (not in the inventory; see list_hosts)`, { reason: "BAD_TARGET" });
+
+  const decision = decide(config.policy, { name: action, group: "actions" }, host);
+  const failed = tryAudit(
+    broker,
+    { event: "tool.call", callId, caller: call.caller, tool: "propose_action", target, hosts: [host.name], ...auditArgs(valid.args) },
+    { event: "policy.decision", callId, tool: action, host: host.name, decision: decision.allowed ? "allow" : "deny", rule: decision.rule, reason: decision.reason },
+  );
+  if (failed) return failed;
+  if (!decision.allowed) return { error: `refused by policy: ${decision.reason}` };
+
+  let request: ActionRequest;
+  try {
+    request = service.propose({
+      host: host.name,
+      hostIdentity: expectedCertName(host),
+      action,
+      params: params.data as Record<string, unknown>,
+      impact: def.impact,
+      reason,
+      requester: requesterOf(call.caller),
+      caller: call.caller,
+      callId,
+    });
+  } catch (err) {
+    broker.logger.error({ err: (err as Error).message, callId }, "proposal not recorded");
+    return { error: `not proposed: the request could not be recorded (${(err as Error).message})` };
+  }
+
+  const elicitation = await offerElicitation(broker, service, request, call, callId);
+  const current = service.get(request.id) ?? request;
+  return { structured: { ...requestView(current), elicitation, howToApprove: howToApprove(broker, current.id) } };
+}
+
+/** Offers the client's approval dialog when policy allows this impact through elicitation. */
+async function offerElicitation(broker: Broker, service: ActionService, request: ActionRequest, call: CallContext, callId: string): Promise<"approved" | "rejected" | "dismissed" | "not-offered"> {
+  const { policy, settings } = broker.config.current;
+  const max = policy.elicitation?.maxImpact;
+  if (!max || impactRank(request.impact) > impactRank(max) || !settings.elicitationKey) return "not-offered";
+  const answer = await call.elicit({
+    message: `${approvalSummary(request).join("\n")}\n\nApprove this action? It runs only when execute_action is called, once, before the expiry.`,
+    requestedSchema: {
+      type: "object",
+      properties: { approve: { type: "boolean", title: "Approve", description: `Approve ${request.action} on ${request.host}`, default: false } },
+      required: ["approve"],
+    },
+    timeoutMs: ELICITATION_TIMEOUT_MS,
+  });
+  const record = (outcome: string, extra: Record<string, unknown> = {}) =>
+    tryAudit(broker, { event: "action.elicitation", callId, caller: call.caller, actionId: request.id, host: request.host, action: request.action, outcome, ...extra });
+  const who = `the user of ${requesterOf(call.caller)}`;
+  if (answer.action === "unsupported") {
+    record("not-offered", { why: answer.reason });
+    return "not-offered";
+  }
+  if (answer.action === "cancel") {
+    record("dismissed");
+    return "dismissed";
+  }
+  if (answer.action === "accept" && answer.content.approve === true) {
+    try {
+      const approved = await service.approve(request.id, fileSigner(settings.elicitationKey), { via: "elicitation", approver: who, callId });
+      if (approved.ok) return "approved";
+      record("approval-failed", { why: approved.reason });
+    } catch (err) {
+      broker.logger.error({ err: (err as Error).message, callId }, "elicitation approval failed");
+      record("approval-failed", { why: (err as Error).message });
+    }
+    return "not-offered";
+  }
+  try {
+    service.reject(request.id, "declined in the client's approval dialog", { via: "elicitation", who, callId });
+    return "rejected";
+  } catch (err) {
+    record("rejection-failed", { why: (err as Error).message });
+    return "dismissed";
+  }
+}
+
+async function execute(broker: Broker, service: ActionService, raw: unknown, call: CallContext): Promise<ToolOutcome> {
+  const callId = randomUUID();
+  const valid = validateOrRefuse(broker, "execute_action", idInput, raw, call.caller, callId);
+  if (!valid.ok) return valid.outcome;
+  const { id } = valid.args;
+  const failed = tryAudit(broker, { event: "tool.call", callId, caller: call.caller, tool: "execute_action", actionId: id });
+  if (failed) return failed;
+  const refuse = (reason: string, request?: ActionRequest): ToolOutcome => ({ error: `refused: ${service.refuse({ op: "execute", callId, caller: call.caller }, reason, request).reason}` });
+
+  const request = service.get(id);
+  if (!request) return refuse(`no action request ${id} (see list_actions)`);
+  if (request.state !== "APPROVED") {
+    const next =
+      request.state === "PENDING"
+        ? ` It waits for a human: ${howToApprove(broker, id)}`
+        : request.state === "RUNNING"
+          ? " It is already running (see get_action)."
+          : " It can never run; propose it again if it is still needed.";
+    return refuse(`action ${id} is ${request.state}, not APPROVED.${next}`, request);
+  }
+  const config = broker.config.current;
+  const host = config.hosts.find((h) => h.name === request.host);
+  if (!host) return refuse(`host ${request.host} is no longer in the inventory`, request);
+  if (expectedCertName(host) !== request.hostIdentity) return refuse(`host ${request.host}'s certificate name changed since the proposal (${request.hostIdentity} → ${expectedCertName(host)})`, request);
+  const decision = decide(config.policy, { name: request.action, group: "actions" }, host);
+  if (!decision.allowed) return refuse(`policy no longer allows it: ${decision.reason}`, request);
+  const def = findAction(request.action);
+  if (!def) return refuse(`this broker's catalog has no action ${request.action}`, request);
+
+  try {
+    // Before the request moves to RUNNING: a broker without its operator certificate refuses here
+    // and the approval stays usable once the certificate is in place.
+    broker.pool.credentials("operator");
+  } catch (err) {
+    return refuse(`${(err as Error).message} (create it with "hostward pki issue-client --role operator")`, request);
+  }
+
+  let started: ActionRequest;
+  try {
+    const t = service.startExecution(id, callId, call.caller);
+    if (!t.ok) return refuse(t.reason, t.request);
+    started = t.request;
+  } catch (err) {
+    broker.logger.error({ err: (err as Error).message, callId }, "execution not started");
+    return { error: `refused: the execution could not be recorded, so nothing was run (${(err as Error).message})` };
+  }
+
+  const t0 = Date.now();
+  let lines = 0;
+  let outcome: { verdict: "SUCCEEDED" | "FAILED"; result?: unknown; error?: { code: string; message: string } };
+  try {
+    // Not cancelled with the MCP request: an action stopped half-way is worse than one that
+    // finishes and is recorded (its result stays available through get_action).
+    const result = await executeOnHost({
+      pool: broker.pool,
+      host,
+      def,
+      request: started,
+      callId,
+      onOutput: (line, index) => {
+        lines = index;
+        call.progress(index, line);
+      },
+    });
+    outcome = { verdict: result.verdict, result };
+  } catch (err) {
+    outcome = { verdict: "FAILED", error: toHostError(err) };
+  }
+  const durationMs = Date.now() - t0;
+  const finished = service.finishExecution(id, { ...outcome, durationMs });
+  broker.logger.info({ callId, actionId: id, host: host.name, action: def.name, verdict: outcome.verdict, durationMs }, "action executed");
+  const view = requestView(finished.request ?? started);
+  return {
+    structured: {
+      request: view,
+      verdict: outcome.verdict,
+      ...(outcome.result !== undefined && { result: outcome.result }),
+      ...(outcome.error && { error: outcome.error }),
+      durationMs,
+      outputLines: lines,
+      ...(finished.audited ? {} : { auditWarning: "the result could not be written to the audit log" }),
+    },
+  };
+}

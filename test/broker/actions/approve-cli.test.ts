@@ -1,0 +1,177 @@
+// `hostward approve` / `reject` / `actions` and `pki approver-key`, through the BUILT CLI with no
+// terminal: it shows exactly what will run, refuses to approve without a TTY unless --yes, and its
+// signature verifies (our verifier and the real `ssh-keygen -Y verify`).
+import { execFileSync, spawn } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { canonicalStatement, parseApproverLine, parseOpenSshPublicKey, verifySshSig } from "../../../proto/catalog/approval";
+import { flushDnsCache, restartService } from "../../../proto/catalog/actions/index";
+import { describeRuns } from "../../../proto/catalog/define-action";
+import { ActionStore } from "../../../broker/src/actions/store";
+import { BROKER_BUNDLE, type BrokerDir } from "../helpers/broker-dir";
+import { brokerDir, pendingRequest, runCli, type CliRun } from "./cli-support";
+
+let root: string;
+let bd: BrokerDir;
+let env: Record<string, string>;
+let keyFile: string;
+let approverLine: string;
+
+beforeAll(async () => {
+  root = mkdtempSync(join(tmpdir(), "hw-approve-"));
+  bd = brokerDir(root);
+  env = { HOME: root };
+  const made = await runCli(["pki", "approver-key", "alice", "--max-impact", "MEDIUM", "--out", join(root, "keys")], env);
+  expect(made.code, made.stderr).toBe(0);
+  keyFile = join(root, "keys", "alice");
+  approverLine = made.stdout.trim();
+});
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+describe("hostward pki approver-key", () => {
+  it("writes an OpenSSH key pair and prints the host's approver line", () => {
+    expect(approverLine).toMatch(/^max-impact="MEDIUM" ssh-ed25519 AAAA\S+ alice$/);
+    const approver = parseApproverLine(approverLine);
+    expect(approver.maxImpact).toBe("MEDIUM");
+    expect(readFileSync(keyFile, "utf8")).toMatch(/^-----BEGIN OPENSSH PRIVATE KEY-----\n/);
+    expect(statSync(keyFile).mode & 0o777).toBe(0o600);
+    expect(readFileSync(join(root, "keys", "alice.approver"), "utf8").trim()).toBe(approverLine);
+    // The real ssh-keygen reads the private key and derives the same public key.
+    const derived = execFileSync("ssh-keygen", ["-y", "-f", keyFile], { encoding: "utf8" }).trim();
+    expect(derived.split(" ").slice(0, 2)).toEqual(readFileSync(join(root, "keys", "alice.pub"), "utf8").trim().split(" ").slice(0, 2));
+  });
+
+  it("never overwrites an existing key", async () => {
+    const again = await runCli(["pki", "approver-key", "alice", "--out", join(root, "keys")], env);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toContain("already exists");
+  });
+});
+
+describe("hostward approve --key without a terminal", () => {
+  it("shows what will run, and refuses without --yes (nothing changes)", async () => {
+    const r = pendingRequest(bd);
+    const run = await runCli(["approve", r.id, "--key", keyFile, "--config", bd.dir], env, "y\n");
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain("no terminal to confirm on");
+    const runs = describeRuns(restartService, { unit: "nginx.service" });
+    expect(runs.some((l) => l.includes("systemctl restart") && l.endsWith("-- nginx.service"))).toBe(true);
+    for (const expected of [r.id, "host:      web1", "restart_service", '{"unit":"nginx.service"}', "impact:    MEDIUM", ...runs, "expires:"]) {
+      expect(run.stdout).toContain(expected);
+    }
+    expect(new ActionStore(bd.stateDir).get(r.id)!.state).toBe("PENDING");
+  });
+
+  it("with --yes: signs the canonical statement; the signature verifies, also with ssh-keygen -Y verify", async () => {
+    const r = pendingRequest(bd);
+    const run = await runCli(["approve", r.id, "--key", keyFile, "--yes", "--config", bd.dir], env);
+    expect(run.code, run.stderr).toBe(0);
+    for (const line of describeRuns(restartService, { unit: "nginx.service" })) expect(run.stdout).toContain(line);
+    expect(run.stdout).toContain(`APPROVED ${r.id}`);
+    const stored = new ActionStore(bd.stateDir).get(r.id)!;
+    expect(stored.state).toBe("APPROVED");
+    const approval = stored.approval!;
+    expect(approval.via).toBe("cli");
+    expect(approval.statement).toMatchObject({ v: 1, id: r.id, host: "localhost", action: "restart_service", params: { unit: "nginx.service" }, impact: "MEDIUM", notAfter: r.expiresAt });
+    const pub = parseOpenSshPublicKey(readFileSync(join(root, "keys", "alice.pub"), "utf8"));
+    expect(approval.keyId).toBe(pub.keyId);
+    const message = canonicalStatement(approval.statement);
+    expect(verifySshSig(approval.signature, message, [pub])).toMatchObject({ ok: true });
+    // An altered statement does not verify.
+    expect(verifySshSig(approval.signature, canonicalStatement({ ...approval.statement, params: { unit: "sshd.service" } }), [pub]).ok).toBe(false);
+    // Interoperability: OpenSSH's own verifier accepts it.
+    const signers = join(root, "allowed_signers");
+    writeFileSync(signers, `alice ${readFileSync(join(root, "keys", "alice.pub"), "utf8").trim()}\n`);
+    const sigFile = join(root, "approval.sig");
+    writeFileSync(sigFile, approval.signature);
+    const out = execFileSync("ssh-keygen", ["-Y", "verify", "-f", signers, "-I", "alice", "-n", "hostward-approval", "-s", sigFile], { input: message, encoding: "utf8" });
+    expect(out).toContain('Good "hostward-approval" signature for alice');
+    // The audit chain has the approval with its code.
+    const rec = bd.audit().find((x) => x.event === "action.approved" && x.actionId === r.id);
+    expect(rec).toMatchObject({ code: "HW1101", via: "cli", keyId: pub.keyId });
+  });
+
+  it("approves only a PENDING request, once", async () => {
+    const r = pendingRequest(bd);
+    expect((await runCli(["approve", r.id, "--key", keyFile, "--yes", "--config", bd.dir], env)).code).toBe(0);
+    const again = await runCli(["approve", r.id, "--key", keyFile, "--yes", "--config", bd.dir], env);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toContain("is APPROVED; only a PENDING request can be approved");
+  });
+
+  it("accepts a key made by the real ssh-keygen", async () => {
+    const file = join(root, "ssh-keygen-key");
+    execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "bob@laptop", "-f", file]);
+    const r = pendingRequest(bd);
+    const run = await runCli(["approve", r.id, "--key", file, "--yes", "--config", bd.dir], env);
+    expect(run.code, run.stderr).toBe(0);
+    const stored = new ActionStore(bd.stateDir).get(r.id)!;
+    expect(verifySshSig(stored.approval!.signature, canonicalStatement(stored.approval!.statement), [parseOpenSshPublicKey(readFileSync(`${file}.pub`, "utf8"))]).ok).toBe(true);
+  });
+
+  it("needs exactly one of --key or --agent", async () => {
+    const r = pendingRequest(bd);
+    expect((await runCli(["approve", r.id, "--yes", "--config", bd.dir], env)).code).toBe(2);
+  });
+});
+
+describe("hostward approve on a terminal", () => {
+  // A real pseudo-terminal from util-linux `script` (bsdutils, Essential on Debian): the y/N prompt.
+  function onTty(id: string, answer: string): Promise<CliRun> {
+    const cmd = [process.execPath, BROKER_BUNDLE, "approve", id, "--key", keyFile, "--config", bd.dir].join(" ");
+    return new Promise((resolve) => {
+      const child = spawn("script", ["-qec", cmd, "/dev/null"], { env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: root, SHELL: "/bin/sh" }, stdio: ["pipe", "pipe", "pipe"] });
+      let stdout = "";
+      child.stdout.on("data", (c: Buffer) => {
+        stdout += c.toString();
+        if (stdout.includes("[y/N]")) child.stdin.write(`${answer}\r`);
+      });
+      const kill = setTimeout(() => child.kill("SIGKILL"), 20_000);
+      child.on("exit", (code) => {
+        clearTimeout(kill);
+        resolve({ code, stdout, stderr: "" });
+      });
+    });
+  }
+
+  it("asks y/N: y approves, anything else changes nothing", async () => {
+    const no = pendingRequest(bd);
+    const refused = await onTty(no.id, "n");
+    expect(refused.stdout).toContain("Not approved (nothing changed).");
+    expect(new ActionStore(bd.stateDir).get(no.id)!.state).toBe("PENDING");
+    const yes = pendingRequest(bd);
+    const approved = await onTty(yes.id, "y");
+    expect(approved.code, approved.stdout).toBe(0);
+    expect(approved.stdout).toContain(`APPROVED ${yes.id}`);
+    expect(new ActionStore(bd.stateDir).get(yes.id)!.state).toBe("APPROVED");
+  });
+});
+
+describe("hostward reject and actions", () => {
+  it("reject makes a PENDING request REJECTED (audited); actions list/show report it", async () => {
+    const r = pendingRequest(bd, { action: "flush_dns_cache", params: {}, impact: "LOW" });
+    const run = await runCli(["reject", r.id, "--reason", "not now", "--config", bd.dir], env);
+    expect(run.code, run.stderr).toBe(0);
+    const stored = new ActionStore(bd.stateDir).get(r.id)!;
+    expect(stored).toMatchObject({ state: "REJECTED", rejection: { reason: "not now", via: "cli" } });
+    expect(bd.audit().find((x) => x.event === "action.rejected" && x.actionId === r.id)).toMatchObject({ code: "HW1102" });
+    // A rejected request cannot be approved.
+    expect((await runCli(["approve", r.id, "--key", keyFile, "--yes", "--config", bd.dir], env)).code).toBe(1);
+
+    const list = await runCli(["actions", "list", "--state", "REJECTED", "--config", bd.dir], env);
+    expect(list.code).toBe(0);
+    expect(list.stdout).toContain(r.id);
+    const show = await runCli(["actions", "show", r.id, "--config", bd.dir], env);
+    for (const line of describeRuns(flushDnsCache, {})) expect(show.stdout).toContain(line);
+    expect(show.stdout).toContain('"state": "REJECTED"');
+  });
+
+  it("escapes control characters in what the requester wrote", async () => {
+    const r = pendingRequest(bd, { reason: "fix\u001b[2J\u001b[Hnothing to see\nhere" });
+    const show = await runCli(["actions", "show", r.id, "--config", bd.dir], env);
+    expect(show.stdout).not.toContain("\u001b");
+    expect(show.stdout).toContain("fix\\u001b[2J");
+  });
+});

@@ -1,0 +1,56 @@
+// Shared by the action tests: a broker config directory with a state dir, a PENDING request made
+// through the same code `propose_action` uses, and the BUILT CLI run without a terminal.
+import { spawn } from "node:child_process";
+import { join } from "node:path";
+import { ActionService } from "../../../broker/src/actions/service";
+import { ActionStore } from "../../../broker/src/actions/store";
+import { AuditLog } from "../../../broker/src/audit/log";
+import type { ActionRequest } from "../../../broker/src/actions/request";
+import { BROKER_BUNDLE, createBrokerDir, type BrokerDir } from "../helpers/broker-dir";
+
+export function actionService(bd: BrokerDir): ActionService {
+  return new ActionService(new ActionStore(bd.stateDir), new AuditLog(bd.auditFile).open(), () => 900);
+}
+
+export function pendingRequest(bd: BrokerDir, over: Partial<Parameters<ActionService["propose"]>[0]> = {}): ActionRequest {
+  return actionService(bd).propose({
+    host: "web1",
+    hostIdentity: "localhost",
+    action: "restart_service",
+    params: { unit: "nginx.service" },
+    impact: "MEDIUM",
+    reason: "nginx is failed",
+    requester: "mcp:stdio:test/1",
+    ...over,
+  });
+}
+
+export function brokerDir(root: string): BrokerDir {
+  const bd = createBrokerDir(join(root, "cfg"), undefined);
+  bd.writeHosts([{ name: "web1", port: 9 }]);
+  bd.writePolicy([]);
+  return bd;
+}
+
+export interface CliRun {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `node dist/hostward.cjs ARGS` with stdin a pipe (never a TTY) and the given input. */
+export function runCli(args: string[], env: Record<string, string>, input = ""): Promise<CliRun> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [BROKER_BUNDLE, ...args], { env: { PATH: process.env.PATH ?? "/usr/bin:/bin", ...env }, stdio: ["pipe", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (c: Buffer) => (stdout += c.toString()));
+    child.stderr.on("data", (c: Buffer) => (stderr += c.toString()));
+    child.stdin.end(input);
+    const kill = setTimeout(() => child.kill("SIGKILL"), 20_000);
+    child.on("exit", (code) => {
+      clearTimeout(kill);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}

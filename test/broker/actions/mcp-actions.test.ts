@@ -1,0 +1,274 @@
+// The action tools through the BUILT broker and the SDK's real Client over stdio: policy (deny by
+// default), a PENDING proposal that survives `hostward serve` restarting, refusals to execute
+// anything not APPROVED, and elicitation (accept / decline / a client without elicitation).
+import { generateKeyPairSync } from "node:crypto";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { PassThrough } from "node:stream";
+import { Client } from "@modelcontextprotocol/client";
+import { StdioClientTransport } from "@modelcontextprotocol/client/stdio";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { canonicalStatement, parseOpenSshPublicKey, verifySshSig } from "../../../proto/catalog/approval";
+import { flushDnsCache, restartService } from "../../../proto/catalog/actions/index";
+import { describeRuns } from "../../../proto/catalog/define-action";
+import { formatOpenSshPrivateKey, openSshPublicLine } from "../../../broker/src/approval/private-key";
+import { configFiles } from "../../../broker/src/paths";
+import { ActionStore } from "../../../broker/src/actions/store";
+import { BROKER_BUNDLE, brokerEnv, createBrokerDir, type BrokerDir } from "../helpers/broker-dir";
+import { runCli } from "./cli-support";
+
+interface ToolResult {
+  isError?: boolean;
+  structuredContent?: Record<string, unknown>;
+  content: Array<{ type: string; text?: string }>;
+}
+
+type Elicit = (params: { message: string; requestedSchema: unknown }) => { action: "accept" | "decline" | "cancel"; content?: Record<string, string | number | boolean> };
+
+let root: string;
+let bd: BrokerDir;
+let elicitationPub: string;
+
+async function connect(elicit?: Elicit): Promise<{ client: Client; close(): Promise<void>; stderr(): string; asked: string[] }> {
+  const transport = new StdioClientTransport({ command: process.execPath, args: [BROKER_BUNDLE, "serve", "--config", bd.dir], env: brokerEnv(root), stderr: "pipe" });
+  let stderr = "";
+  (transport.stderr as PassThrough | null)?.on("data", (c: Buffer) => (stderr += c.toString()));
+  const client = new Client({ name: "actions-test", version: "1.0" }, elicit ? { capabilities: { elicitation: { form: {} } } } : {});
+  const asked: string[] = [];
+  if (elicit) {
+    client.setRequestHandler("elicitation/create", async (request) => {
+      const params = request.params as { message: string; requestedSchema: unknown };
+      asked.push(params.message);
+      return elicit(params);
+    });
+  }
+  await client.connect(transport);
+  return { client, close: () => client.close(), stderr: () => stderr, asked };
+}
+
+async function call(client: Client, name: string, args: Record<string, unknown>): Promise<ToolResult> {
+  return (await client.callTool({ name, arguments: args })) as ToolResult;
+}
+
+const text = (r: ToolResult) => r.content.map((c) => c.text ?? "").join("\n");
+
+function writePolicy(policy: Record<string, unknown>): void {
+  writeFileSync(configFiles(bd.dir).policy, JSON.stringify(policy, null, 2));
+}
+
+beforeAll(() => {
+  root = mkdtempSync(join(tmpdir(), "hw-mcp-actions-"));
+  bd = createBrokerDir(join(root, "cfg"), undefined);
+  // The broker needs its reader client certificate to start; any PEM pair will do here (no host is called).
+  const { privateKey } = generateKeyPairSync("ed25519");
+  const keyFile = join(root, "elicitation-key");
+  writeFileSync(keyFile, formatOpenSshPrivateKey(privateKey, "broker-elicitation"), { mode: 0o600 });
+  elicitationPub = openSshPublicLine(privateKey, "broker-elicitation");
+  bd.writeBroker({ elicitationKey: keyFile, approvalTtlSeconds: 600 });
+  bd.writeHosts([
+    { name: "web1", port: 9 },
+    { name: "db1", port: 9 },
+  ]);
+});
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+// `hostward serve` refuses to start without DIR/tls/reader.*: give it a throwaway pair.
+beforeAll(async () => {
+  const { createTestPki } = await import("../../support/pki");
+  const pki = await createTestPki(join(root, "pki"));
+  const files = configFiles(bd.dir);
+  writeFileSync(files.caCert, pki.ca.cert);
+  writeFileSync(files.clientCert("reader"), pki.clients.reader.cert);
+  writeFileSync(files.clientKey("reader"), pki.clients.reader.key);
+});
+
+describe("propose_action and policy", () => {
+  it("is denied by default (no rule allows actions), refused and audited", async () => {
+    writePolicy({ rules: [{ target: "*", allow: ["group:system"] }] });
+    const s = await connect();
+    try {
+      const r = await call(s.client, "propose_action", { target: "web1", action: "restart_service", params: { unit: "nginx" }, reason: "stuck" });
+      expect(r.isError).toBe(true);
+      expect(text(r)).toContain("refused by policy: restart_service is not allowed on web1");
+      expect(bd.audit().find((x) => x.event === "policy.decision" && x.tool === "restart_service")).toMatchObject({ decision: "deny" });
+    } finally {
+      await s.close();
+    }
+  });
+
+  it("validates the action's params with the catalog (field named) and takes ONE host", async () => {
+    writePolicy({ rules: [{ target: "*", allow: ["group:actions"] }] });
+    const s = await connect();
+    try {
+      const bad = await call(s.client, "propose_action", { target: "web1", action: "restart_service", params: { unit: "-x" }, reason: "x" });
+      expect(bad.isError).toBe(true);
+      expect(text(bad)).toContain("params.unit");
+      const extra = await call(s.client, "propose_action", { target: "web1", action: "restart_service", params: { unit: "nginx", now: true }, reason: "x" });
+      expect(text(extra)).toContain('"params.now"');
+      const many = await call(s.client, "propose_action", { target: "tag:web", action: "flush_dns_cache", params: {}, reason: "x" });
+      expect(many.isError).toBe(true);
+      expect(text(many)).toContain("target");
+    } finally {
+      await s.close();
+    }
+  });
+});
+
+describe("a PENDING proposal", () => {
+  it("survives the broker restarting; execute is refused until approved; rejected stays refused", async () => {
+    writePolicy({ rules: [{ target: "web1", allow: ["restart_service", "flush_dns_cache"] }] });
+    let s = await connect();
+    let id: string;
+    try {
+      const r = await call(s.client, "propose_action", { target: "web1", action: "restart_service", params: { unit: "nginx.service" }, reason: "nginx is failed" });
+      expect(r.isError, text(r)).toBeFalsy();
+      const out = r.structuredContent!;
+      expect(out).toMatchObject({ state: "PENDING", host: "web1", action: "restart_service", params: { unit: "nginx.service" }, impact: "MEDIUM", elicitation: "not-offered" });
+      expect(out.runs).toEqual(describeRuns(restartService, { unit: "nginx.service" }));
+      expect((out.runs as string[]).some((l) => l.includes("systemctl restart") && l.endsWith("-- nginx.service"))).toBe(true);
+      id = out.id as string;
+      expect(out.howToApprove).toContain(`hostward approve ${id}`);
+    } finally {
+      await s.close();
+    }
+
+    s = await connect(); // a new `hostward serve` process
+    try {
+      const got = await call(s.client, "get_action", { id });
+      expect(got.structuredContent).toMatchObject({ id, state: "PENDING", reason: "nginx is failed" });
+      const listed = await call(s.client, "list_actions", { state: "PENDING" });
+      expect((listed.structuredContent!.actions as Array<{ id: string }>).map((a) => a.id)).toContain(id);
+
+      const early = await call(s.client, "execute_action", { id });
+      expect(early.isError).toBe(true);
+      expect(text(early)).toContain(`action ${id} is PENDING, not APPROVED`);
+
+      const rejected = await runCli(["reject", id, "--reason", "not during business hours", "--config", bd.dir], { HOME: root });
+      expect(rejected.code, rejected.stderr).toBe(0);
+      const late = await call(s.client, "execute_action", { id });
+      expect(late.isError).toBe(true);
+      expect(text(late)).toContain(`action ${id} is REJECTED, not APPROVED`);
+      expect(bd.audit().filter((x) => x.event === "action.refused" && x.actionId === id)).toHaveLength(2);
+
+      const cancel = await call(s.client, "cancel_action", { id });
+      expect(cancel.isError).toBe(true);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it("cancel_action makes it CANCELLED; it can then never run", async () => {
+    writePolicy({ rules: [{ target: "web1", allow: ["flush_dns_cache"] }] });
+    const s = await connect();
+    try {
+      const r = await call(s.client, "propose_action", { target: "web1", action: "flush_dns_cache", params: {}, reason: "stale record" });
+      const id = r.structuredContent!.id as string;
+      const c = await call(s.client, "cancel_action", { id, reason: "fixed upstream" });
+      expect(c.structuredContent).toMatchObject({ state: "CANCELLED" });
+      const e = await call(s.client, "execute_action", { id });
+      expect(text(e)).toContain("is CANCELLED, not APPROVED");
+    } finally {
+      await s.close();
+    }
+  });
+
+  it("no tool approves: tools/list has propose/get/list/cancel/execute and nothing that approves", async () => {
+    const s = await connect();
+    try {
+      const names = (await s.client.listTools()).tools.map((t) => t.name);
+      expect(names).toEqual(expect.arrayContaining(["propose_action", "get_action", "list_actions", "cancel_action", "execute_action"]));
+      expect(names.filter((n) => /approve|reject|sign/.test(n))).toEqual([]);
+    } finally {
+      await s.close();
+    }
+  });
+});
+
+describe("elicitation", () => {
+  const propose = (client: Client, action = "flush_dns_cache", params: Record<string, unknown> = {}) =>
+    call(client, "propose_action", { target: "web1", action, params, reason: "cache holds a stale record" });
+
+  it("accept + approve=true: signed with the broker's elicitation key, APPROVED", async () => {
+    writePolicy({ rules: [{ target: "web1", allow: ["group:actions"] }], elicitation: { maxImpact: "LOW" } });
+    const s = await connect(() => ({ action: "accept", content: { approve: true } }));
+    try {
+      const r = await propose(s.client);
+      expect(r.isError, text(r)).toBeFalsy();
+      expect(r.structuredContent).toMatchObject({ state: "APPROVED", elicitation: "approved" });
+      expect(s.asked).toHaveLength(1);
+      for (const line of describeRuns(flushDnsCache, {})) expect(s.asked[0]).toContain(line);
+      const stored = new ActionStore(bd.stateDir).get(r.structuredContent!.id as string)!;
+      expect(stored.approval).toMatchObject({ via: "elicitation" });
+      const pub = parseOpenSshPublicKey(elicitationPub);
+      expect(stored.approval!.keyId).toBe(pub.keyId);
+      expect(verifySshSig(stored.approval!.signature, canonicalStatement(stored.approval!.statement), [pub]).ok).toBe(true);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it("the form defaults to not approving; decline → REJECTED; accept with approve=false → REJECTED", async () => {
+    writePolicy({ rules: [{ target: "web1", allow: ["group:actions"] }], elicitation: { maxImpact: "LOW" } });
+    let schema: unknown;
+    const s = await connect((p) => {
+      schema = p.requestedSchema;
+      return { action: "decline" };
+    });
+    try {
+      const r = await propose(s.client);
+      expect(r.structuredContent).toMatchObject({ state: "REJECTED", elicitation: "rejected" });
+      expect(schema).toMatchObject({ properties: { approve: { type: "boolean", default: false } }, required: ["approve"] });
+    } finally {
+      await s.close();
+    }
+    const s2 = await connect(() => ({ action: "accept", content: { approve: false } }));
+    try {
+      expect((await propose(s2.client)).structuredContent).toMatchObject({ state: "REJECTED", elicitation: "rejected" });
+    } finally {
+      await s2.close();
+    }
+    const s3 = await connect(() => ({ action: "cancel" }));
+    try {
+      expect((await propose(s3.client)).structuredContent).toMatchObject({ state: "PENDING", elicitation: "dismissed" });
+    } finally {
+      await s3.close();
+    }
+  });
+
+  it("a client without elicitation gets the id and how to approve", async () => {
+    writePolicy({ rules: [{ target: "web1", allow: ["group:actions"] }], elicitation: { maxImpact: "LOW" } });
+    const s = await connect();
+    try {
+      const r = await propose(s.client);
+      expect(r.structuredContent).toMatchObject({ state: "PENDING", elicitation: "not-offered" });
+      expect(r.structuredContent!.howToApprove).toContain("hostward approve act-");
+      expect(bd.audit().some((x) => x.event === "action.elicitation" && x.outcome === "not-offered")).toBe(true);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it("an impact above policy's elicitation maxImpact is never offered, even to a client that would accept", async () => {
+    writePolicy({ rules: [{ target: "web1", allow: ["group:actions"] }], elicitation: { maxImpact: "LOW" } });
+    const s = await connect(() => ({ action: "accept", content: { approve: true } }));
+    try {
+      const r = await propose(s.client, "restart_service", { unit: "nginx" });
+      expect(r.structuredContent).toMatchObject({ state: "PENDING", elicitation: "not-offered", impact: "MEDIUM" });
+      expect(s.asked).toHaveLength(0);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it("without an elicitation section in policy.yaml nothing is offered", async () => {
+    writePolicy({ rules: [{ target: "web1", allow: ["group:actions"] }] });
+    const s = await connect(() => ({ action: "accept", content: { approve: true } }));
+    try {
+      expect((await propose(s.client)).structuredContent).toMatchObject({ state: "PENDING", elicitation: "not-offered" });
+      expect(s.asked).toHaveLength(0);
+    } finally {
+      await s.close();
+    }
+  });
+});

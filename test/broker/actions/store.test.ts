@@ -1,0 +1,168 @@
+// The action request store and the workflow's state machine: persisted files (atomic, survive a
+// new store/process), checked transitions, expiry, and "no audit record, no change".
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { ACTION_STATES, canTransition, isTerminal, type ActionRequest } from "../../../broker/src/actions/request";
+import { ActionService } from "../../../broker/src/actions/service";
+import { ActionStore } from "../../../broker/src/actions/store";
+import { AuditLog } from "../../../broker/src/audit/log";
+import { verifyAuditFile } from "../../../broker/src/audit/verify";
+
+let dir: string;
+let audit: AuditLog;
+
+function service(stateDir = dir, ttl = 900, log = audit): ActionService {
+  return new ActionService(new ActionStore(stateDir), log, () => ttl);
+}
+
+const proposal = {
+  host: "web1",
+  hostIdentity: "web1.example.org",
+  action: "restart_service",
+  params: { unit: "nginx.service" },
+  impact: "MEDIUM" as const,
+  reason: "nginx is failed",
+  requester: "mcp:stdio:test/1",
+};
+
+function records(): Array<Record<string, unknown>> {
+  if (!existsSync(audit.file)) return [];
+  return readFileSync(audit.file, "utf8").trimEnd().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>);
+}
+
+/** An audit log that cannot be written (its path is a directory; chmod does not stop root). */
+function unwritableAudit(): AuditLog {
+  const path = join(dir, "audit-is-a-directory");
+  mkdirSync(path);
+  return new AuditLog(path);
+}
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), "hw-actions-store-"));
+  audit = new AuditLog(join(dir, "audit.jsonl")).open();
+});
+afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+describe("state machine", () => {
+  it("allows exactly the documented moves", () => {
+    const allowed = ACTION_STATES.flatMap((from) => ACTION_STATES.filter((to) => canTransition(from, to)).map((to) => `${from}>${to}`));
+    expect(allowed.sort()).toEqual(
+      [
+        "PENDING>APPROVED",
+        "PENDING>REJECTED",
+        "PENDING>EXPIRED",
+        "PENDING>CANCELLED",
+        "APPROVED>RUNNING",
+        "APPROVED>EXPIRED",
+        "APPROVED>CANCELLED",
+        "RUNNING>SUCCEEDED",
+        "RUNNING>FAILED",
+      ].sort(),
+    );
+    for (const s of ["REJECTED", "EXPIRED", "CANCELLED", "SUCCEEDED", "FAILED"] as const) expect(isTerminal(s)).toBe(true);
+  });
+
+  it("refuses a move from the wrong state and leaves the file as it was", () => {
+    const svc = service();
+    const r = svc.propose(proposal);
+    const file = join(dir, "actions", `${r.id}.json`);
+    const before = readFileSync(file, "utf8");
+    const t = svc.store.transition(r.id, "RUNNING", { from: ["APPROVED"], by: "test" });
+    expect(t).toMatchObject({ ok: false, reason: expect.stringContaining("is PENDING, not APPROVED") });
+    expect(readFileSync(file, "utf8")).toBe(before);
+  });
+});
+
+describe("persistence", () => {
+  it("a PENDING request is read back by a new store (a restarted broker) exactly as written", () => {
+    const r = service().propose(proposal);
+    const again = new ActionStore(dir).get(r.id);
+    expect(again).toEqual(r);
+    expect(again?.state).toBe("PENDING");
+    expect(readdirSync(join(dir, "actions"))).toEqual([`${r.id}.json`]); // no temporary or lock file left
+  });
+
+  it("each transition is persisted with its history; no temporary files remain", () => {
+    const svc = service();
+    const r = svc.propose(proposal);
+    const c = svc.cancel(r.id, "not needed", { who: "tester" });
+    expect(c.ok).toBe(true);
+    const stored = new ActionStore(dir).get(r.id)!;
+    expect(stored.state).toBe("CANCELLED");
+    expect(stored.cancellation).toMatchObject({ reason: "not needed", by: "tester" });
+    expect(stored.history.map((h) => h.state)).toEqual(["PENDING", "CANCELLED"]);
+    expect(readdirSync(join(dir, "actions"))).toEqual([`${r.id}.json`]);
+    // Terminal: cannot be cancelled (or anything else) again.
+    expect(svc.cancel(r.id, "again", { who: "tester" }).ok).toBe(false);
+  });
+
+  it("a damaged request file is reported, not half-read", () => {
+    const svc = service();
+    const r = svc.propose(proposal);
+    const file = join(dir, "actions", `${r.id}.json`);
+    const text = readFileSync(file, "utf8").replace('"PENDING"', '"APPROVED-ISH"');
+    rmSync(file);
+    writeFileSync(file, text);
+    expect(() => svc.get(r.id)).toThrow(/not a valid action request/);
+    expect(svc.list().problems).toHaveLength(1);
+  });
+
+  it("ids are checked before they become file names", () => {
+    expect(() => new ActionStore(dir).get("../../etc/passwd")).toThrow(/not an action id/);
+  });
+});
+
+describe("expiry", () => {
+  it("a PENDING request past its expiry reads as EXPIRED, persisted and audited", () => {
+    const svc = service(dir, -1); // already expired when proposed
+    const r = svc.propose(proposal);
+    const read = svc.get(r.id)!;
+    expect(read.state).toBe("EXPIRED");
+    expect(new ActionStore(dir).get(r.id)!.state).toBe("EXPIRED");
+    expect(records().map((x) => x.code)).toEqual(["HW1100", "HW1104"]);
+    expect(verifyAuditFile(audit.file)).toMatchObject({ ok: true, records: 2 });
+  });
+});
+
+describe("audit first", () => {
+  it("a proposal is audited with its code; nothing is stored when the record cannot be written", () => {
+    const svc = service();
+    const r = svc.propose(proposal);
+    expect(records()[0]).toMatchObject({ code: "HW1100", event: "action.proposed", actionId: r.id, host: "web1", action: "restart_service" });
+
+    const svc2 = new ActionService(new ActionStore(join(dir, "other")), unwritableAudit(), () => 900);
+    expect(() => svc2.propose(proposal)).toThrow(/audit log/);
+    expect(existsSync(join(dir, "other", "actions"))).toBe(false);
+  });
+
+  it("an execution does not start (stays APPROVED) when its record cannot be written", () => {
+    const svc = service();
+    const r = svc.propose(proposal);
+    // Approve directly in the store (the signing path has its own tests).
+    const approved = svc.store.transition(r.id, "APPROVED", { from: ["PENDING"], by: "test" });
+    expect(approved.ok).toBe(true);
+    const svc2 = new ActionService(new ActionStore(dir), unwritableAudit(), () => 900);
+    expect(() => svc2.startExecution(r.id, "call-1", { transport: "stdio" })).toThrow(/audit log/);
+    expect(new ActionStore(dir).get(r.id)!.state).toBe("APPROVED");
+    // With a writable log it starts, exactly once.
+    const started = svc.startExecution(r.id, "call-2", { transport: "stdio" });
+    expect(started).toMatchObject({ ok: true, request: { state: "RUNNING" } });
+    expect(svc.startExecution(r.id, "call-3", { transport: "stdio" })).toMatchObject({ ok: false, reason: expect.stringContaining("RUNNING") });
+    expect(records().filter((x) => x.event === "action.execute")).toHaveLength(1);
+  });
+
+  it("the result is recorded and the request ends SUCCEEDED or FAILED", () => {
+    const svc = service();
+    const r = svc.propose(proposal);
+    svc.store.transition(r.id, "APPROVED", { from: ["PENDING"], by: "test" });
+    svc.startExecution(r.id, "call", { transport: "stdio" });
+    const done = svc.finishExecution(r.id, { verdict: "FAILED", error: { code: "UNAVAILABLE", message: "web1 is unreachable" }, durationMs: 12 });
+    expect(done.audited).toBe(true);
+    const stored: ActionRequest = new ActionStore(dir).get(r.id)!;
+    expect(stored.state).toBe("FAILED");
+    expect(stored.execution).toMatchObject({ verdict: "FAILED", error: { code: "UNAVAILABLE" }, durationMs: 12 });
+    expect(records().map((x) => x.code)).toEqual(["HW1100", "HW1105", "HW1106"]);
+  });
+});

@@ -1,0 +1,372 @@
+// Actions on a real systemd, with approvals the model cannot forge (issue 4). One container runs the
+// real .deb with certificates from `hostward pki`, an allowlist of nginx.service and
+// unbound.service, and approver keys made here: "alice" (max MEDIUM), "lowkey" (max LOW) and
+// "root" (max HIGH). Three ways in:
+//   1. the root helper by hand, as the operator agent runs it (runuser -u hostward-operator --
+//      sudo -n -- /usr/libexec/hostward/hostward-action, request on stdin): every refusal has its
+//      exit code (agent/src/helper/exit-codes.ts) and nothing is restarted (MainPID and the main
+//      process's start time unchanged, the helper started no process);
+//   2. the operator agent over mTLS from the client namespace, with the generated client;
+//   3. (when the broker's side exists) propose_action → `hostward approve` → execute_action.
+import { existsSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { HELPER_EXIT } from "../../agent/src/helper/exit-codes";
+import { createActionClient, type ActionClient, type ActionClientEvent, type ActionClientJob } from "./support/action-client";
+import { createApprover, helperRequest, installAllowlist, installApprovers, type Approver } from "./support/approvals";
+import type { Container } from "./support/container";
+import { HELPER, helperAsOperator, parseHelperRun, type HelperRun } from "./support/helper";
+import { record } from "./support/measurements";
+import type { Network } from "./support/netns";
+import { debPath } from "./support/packages";
+import { createCliPki, installAgentCerts, type CliPki } from "./support/pki";
+import { createScope, requirePackages } from "./support/scope";
+import { dpkgInstall, unitProperty, unitReport, UNITS, waitActive } from "./support/units";
+
+const HOST = "act1";
+const NGINX = "nginx.service";
+const UNBOUND = "unbound.service";
+const OPERATOR = "hostward-operator.service";
+
+const scope = createScope("actions");
+let net: Network;
+let c: Container;
+let pki: CliPki;
+let alice: Approver;
+let lowkey: Approver;
+let rootKey: Approver;
+/** A key that is on no host's approver list. */
+let mallory: Approver;
+
+/** What says whether a unit was (re)started: its main process and when that process started. */
+interface UnitFacts {
+  mainPid: number;
+  started: string;
+  nRestarts: number;
+}
+
+async function facts(unit: string): Promise<UnitFacts> {
+  return {
+    mainPid: Number(await unitProperty(c, unit, "MainPID")),
+    started: await unitProperty(c, unit, "ExecMainStartTimestampMonotonic"),
+    nRestarts: Number(await unitProperty(c, unit, "NRestarts")),
+  };
+}
+
+const restartNginx = { host: HOST, action: "restart_service", params: { unit: NGINX } };
+
+beforeAll(async () => {
+  requirePackages();
+  net = await scope.network(4, [HOST]);
+  c = await scope.container(HOST, net.hosts[HOST]?.nsPath);
+  pki = await createCliPki(join(scope.dir, "pki"));
+  await dpkgInstall(c, debPath());
+  await installAgentCerts(c, await pki.issueAgent(HOST, net.hosts[HOST]?.address ?? ""));
+  alice = createApprover("alice", "MEDIUM");
+  lowkey = createApprover("lowkey", "LOW");
+  rootKey = createApprover("root", "HIGH");
+  mallory = createApprover("mallory", "HIGH");
+  installApprovers(c, [alice, lowkey, rootKey]);
+  installAllowlist(c, { units: [NGINX, UNBOUND] });
+  await c.execOk(["systemctl", "enable", "--now", ...UNITS]);
+  await waitActive(c, [...UNITS, NGINX, UNBOUND]).catch(async (err: Error) => {
+    throw new Error(`${err.message}\n${await unitReport(c, OPERATOR)}\n${await unitReport(c, UNBOUND)}`);
+  });
+});
+afterAll(() => scope.close());
+
+/** Asserts a helper refusal: its exit code and code, nothing started, one audit line saying so. */
+function expectRefused(r: HelperRun, code: keyof typeof REFUSALS): void {
+  const detail = `${r.raw.stdout}\n${r.raw.stderr}`;
+  expect(r.code, detail).toBe(REFUSALS[code]);
+  expect(r.refused?.code, detail).toBe(code);
+  expect(r.refused?.exitCode).toBe(REFUSALS[code]);
+  expect(r.refused?.spawns, "the helper started no process").toBe(0);
+  expect(r.result).toBeUndefined();
+  expect(r.outputs).toEqual([]);
+  expect(r.audits).toHaveLength(1);
+  expect(r.audits[0]).toMatchObject({ event: "refused", code, exitCode: REFUSALS[code], spawns: 0 });
+}
+
+const REFUSALS = {
+  USAGE: HELPER_EXIT.usage,
+  ENVIRONMENT: HELPER_EXIT.noPermission,
+  BAD_REQUEST: HELPER_EXIT.badRequest,
+  NOT_ALLOWLISTED: HELPER_EXIT.notAllowlisted,
+  NO_APPROVAL: HELPER_EXIT.noApproval,
+  UNKNOWN_KEY: HELPER_EXIT.unknownKey,
+  BAD_SIGNATURE: HELPER_EXIT.badSignature,
+  EXPIRED: HELPER_EXIT.expired,
+  OTHER_HOST: HELPER_EXIT.otherHost,
+  ALTERED: HELPER_EXIT.altered,
+  IMPACT_TOO_HIGH: HELPER_EXIT.impactTooHigh,
+  REPLAYED: HELPER_EXIT.replayed,
+} as const;
+
+describe("the root helper, run through sudo as hostward-operator", () => {
+  let approvedRestart: ReturnType<Approver["approve"]>;
+
+  test("a valid approval restarts nginx: SUCCEEDED, a new MainPID, the pre-check and the command streamed, one audit line", async () => {
+    const before = await facts(NGINX);
+    approvedRestart = alice.approve(restartNginx);
+    const r = await helperAsOperator(c, helperRequest("restart_service", { unit: NGINX }, approvedRestart.approval));
+    const after = await facts(NGINX);
+    const detail = `${r.raw.stdout}\n${r.raw.stderr}`;
+    expect(r.code, detail).toBe(HELPER_EXIT.succeeded);
+    expect(r.result?.verdict, detail).toBe("SUCCEEDED");
+    expect(after.mainPid).not.toBe(before.mainPid);
+    expect(after.started).not.toBe(before.started);
+    expect(r.result?.before).toMatchObject({ unit: NGINX, ActiveState: "active", MainPID: before.mainPid, NRestarts: before.nRestarts });
+    expect(r.result?.after).toMatchObject({ unit: NGINX, ActiveState: "active", MainPID: after.mainPid, NRestarts: after.nRestarts });
+    // A restart asked for is not an automatic restart: systemd's NRestarts counts only the latter.
+    expect(after.nRestarts).toBe(before.nRestarts);
+    // nginx's own configuration check ran before the restart, both through the pty, line by line.
+    expect(r.outputs).toContain("$ nginx -t -q");
+    expect(r.outputs).toContain(`$ systemctl restart --no-pager --no-ask-password -- ${NGINX}`);
+    expect(r.outputs.indexOf("$ nginx -t -q")).toBeLessThan(r.outputs.indexOf(`$ systemctl restart --no-pager --no-ask-password -- ${NGINX}`));
+    expect(r.ordered).toBe(true);
+    expect(r.audits).toEqual([
+      expect.objectContaining({ event: "executed", mode: "sudo", sudoUser: "hostward-operator", action: "restart_service", verdict: "SUCCEEDED", exitCode: 0, keyId: alice.keyId, requestId: approvedRestart.statement.id }),
+    ]);
+    expect(r.audits[0]?.spawns).toBeGreaterThanOrEqual(3);
+  });
+
+  test("the same approval again is refused as replayed (exit 89) and nginx is not restarted", async () => {
+    const before = await facts(NGINX);
+    const r = await helperAsOperator(c, helperRequest("restart_service", { unit: NGINX }, approvedRestart.approval));
+    expectRefused(r, "REPLAYED");
+    expect(await facts(NGINX)).toEqual(before);
+  });
+
+  test("expired, altered, re-signed-by-nobody, other-host, unknown-key, too-low-impact and missing approvals: each refused with its code, nothing restarted", async () => {
+    const now = Math.floor(Date.now() / 1000);
+    const nginx = { unit: NGINX };
+    const unbound = { unit: UNBOUND };
+    const tampered = alice.approve(restartNginx).approval;
+    const cases: Array<{ name: string; code: keyof typeof REFUSALS; action?: string; params: Record<string, unknown>; approval: ReturnType<Approver["approve"]>["approval"] | null }> = [
+      { name: "expired a minute ago", code: "EXPIRED", params: nginx, approval: alice.approve({ ...restartNginx, notAfter: now - 60 }).approval },
+      // Approved for nginx, asked for unbound (also allowlisted): the parameters are not the approved ones.
+      { name: "approved for nginx, run for unbound", code: "ALTERED", params: unbound, approval: alice.approve(restartNginx).approval },
+      // The approval's own parameters rewritten to match: the signature no longer covers them.
+      { name: "parameters rewritten inside the approval", code: "BAD_SIGNATURE", params: unbound, approval: { ...tampered, parametersJson: JSON.stringify(unbound) } },
+      { name: "approved for another host", code: "OTHER_HOST", params: nginx, approval: alice.approve({ ...restartNginx, host: "web9" }).approval },
+      { name: "signed by a key not in /etc/hostward/approvers", code: "UNKNOWN_KEY", params: nginx, approval: mallory.approve(restartNginx).approval },
+      { name: "a LOW key for a MEDIUM action", code: "IMPACT_TOO_HIGH", params: nginx, approval: lowkey.approve(restartNginx).approval },
+      // The statement claims LOW, but the helper rebuilds it with its own catalog's impact (MEDIUM).
+      { name: "a LOW key signing a statement that claims LOW", code: "BAD_SIGNATURE", params: nginx, approval: lowkey.approve({ ...restartNginx, impact: "LOW" }).approval },
+      { name: "no approval at all", code: "NO_APPROVAL", params: nginx, approval: null },
+    ];
+    for (const k of cases) {
+      const before = [await facts(NGINX), await facts(UNBOUND)];
+      const r = await helperAsOperator(c, helperRequest(k.action ?? "restart_service", k.params, k.approval));
+      expect.soft(r.refused?.code, k.name).toBe(k.code);
+      expectRefused(r, k.code);
+      expect([await facts(NGINX), await facts(UNBOUND)], k.name).toEqual(before);
+    }
+  });
+
+  test("a unit not on the allowlist, and unit names with `--`, shell metacharacters or spaces, are refused before any process runs, even with a valid approval", async () => {
+    const dbusBefore = await facts("dbus.service");
+    const notListed = { ...restartNginx, params: { unit: "dbus.service" } };
+    const r = await helperAsOperator(c, helperRequest("restart_service", notListed.params, alice.approve(notListed).approval));
+    expectRefused(r, "NOT_ALLOWLISTED");
+    expect(await facts("dbus.service")).toEqual(dbusBefore);
+    for (const unit of ["--force", "-H", "nginx.service;reboot", "$(reboot)", "nginx service", "`id`", "nginx.service\nreboot.target"]) {
+      const hostile = { ...restartNginx, params: { unit } };
+      const bad = await helperAsOperator(c, helperRequest("restart_service", hostile.params, alice.approve(hostile).approval));
+      expect.soft(bad.refused?.code, unit).toBe("BAD_REQUEST");
+      expectRefused(bad, "BAD_REQUEST");
+    }
+    // Not JSON, and an unknown action, are bad requests too.
+    expectRefused(await helperAsOperator(c, "reboot\n"), "BAD_REQUEST");
+    expectRefused(await helperAsOperator(c, helperRequest("run_shell", { command: "id" }, null)), "BAD_REQUEST");
+  });
+
+  test("extra arguments: sudo itself refuses (the sudoers line allows none), the helper never starts", async () => {
+    for (const extra of [["--help"], [NGINX], ["; reboot"], ["$(id)"], ["--", "x"], [""]]) {
+      const r = await helperAsOperator(c, helperRequest("restart_service", { unit: NGINX }, null), { extraArgs: extra });
+      expect(r.code, JSON.stringify(extra)).toBe(1);
+      expect(r.raw.stderr, JSON.stringify(extra)).toMatch(/sudo: a password is required|not allowed/);
+      expect(r.raw.stdout).toBe("");
+      expect(r.audits).toEqual([]);
+    }
+  });
+
+  test("environment: sudo refuses VAR=value for LD_PRELOAD, NODE_OPTIONS and PATH; set before sudo they are stripped (direct mode and a planted approver directory are ignored)", async () => {
+    for (const assignment of ["LD_PRELOAD=/tmp/hw-evil.so", "NODE_OPTIONS=--require=/tmp/hw-evil.js", "PATH=/tmp/hw-bin:/usr/bin:/bin", "HOSTWARD_HELPER_MODE=direct"]) {
+      const r = await helperAsOperator(c, helperRequest("restart_service", { unit: NGINX }, null), { sudoArgs: [assignment] });
+      expect(r.code, assignment).toBe(1);
+      expect(r.raw.stderr, assignment).toMatch(/not allowed to set the following environment variables|a password is required/);
+      expect(r.audits, assignment).toEqual([]);
+    }
+    // The operator's user plants a script, a fake systemctl and its own approver directory with
+    // mallory's key, then points every variable the helper or node could honour at them.
+    await c.execOk(["runuser", "-u", "hostward-operator", "--", "mkdir", "-p", "/tmp/hw-bin", "/tmp/hw-approvers", "/tmp/hw-state"]);
+    writeFileSync(c.path("/tmp/hw-evil.js"), 'require("fs").writeFileSync("/tmp/hw-pwned", "NODE_OPTIONS was honoured");\n');
+    writeFileSync(c.path("/tmp/hw-approvers/mallory.pub"), `${mallory.approverLine}\n`);
+    writeFileSync(c.path("/tmp/hw-actions.yaml"), `${JSON.stringify({ units: ["dbus.service"] })}\n`);
+    const before = await facts(NGINX);
+    const r = await helperAsOperator(c, helperRequest("restart_service", { unit: NGINX }, mallory.approve(restartNginx).approval), {
+      callerEnv: {
+        LD_PRELOAD: "/tmp/hw-evil.so",
+        NODE_OPTIONS: "--require=/tmp/hw-evil.js",
+        PATH: "/tmp/hw-bin:/usr/bin:/bin",
+        HOSTWARD_HELPER_MODE: "direct",
+        HOSTWARD_APPROVERS_DIR: "/tmp/hw-approvers",
+        HOSTWARD_STATE_DIR: "/tmp/hw-state",
+        HOSTWARD_ACTIONS_FILE: "/tmp/hw-actions.yaml",
+        HOSTWARD_HOST_NAME: HOST,
+      },
+    });
+    // sudo's env_reset dropped all of it: sudo mode, root's approvers, so mallory is unknown.
+    expectRefused(r, "UNKNOWN_KEY");
+    expect(r.audits[0]?.mode).toBe("sudo");
+    expect(existsSync(c.path("/tmp/hw-pwned"))).toBe(false);
+    expect(await facts(NGINX)).toEqual(before);
+  });
+
+  test("without sudo the helper refuses by itself: as hostward-operator (not root), and as root with NODE_OPTIONS / PATH set", async () => {
+    const request = `${JSON.stringify(helperRequest("restart_service", { unit: NGINX }, alice.approve(restartNginx).approval))}\n`;
+    const asOperator = parseHelperRun(await c.exec(["runuser", "-u", "hostward-operator", "--", HELPER], { input: request }));
+    expectRefused(asOperator, "ENVIRONMENT");
+    expect(asOperator.refused?.reason).toMatch(/must run as root through sudo/);
+    const asRoot = parseHelperRun(await c.exec(["env", "NODE_OPTIONS=--max-old-space-size=64", "PATH=/tmp/hw-bin:/usr/bin:/bin", HELPER], { input: request }));
+    expectRefused(asRoot, "ENVIRONMENT");
+    expect(asRoot.refused?.reason).toMatch(/NODE_OPTIONS/);
+    const noSudoUser = parseHelperRun(await c.exec([HELPER], { input: request }));
+    expectRefused(noSudoUser, "ENVIRONMENT");
+    expect(noSudoUser.refused?.reason).toMatch(/only hostward-operator may run this helper/);
+  });
+
+  test("LOW actions with the LOW key: flush_dns_cache runs `unbound-control flush_zone .` on the real unbound, reload_service runs unbound-checkconf first", async () => {
+    const flush = await helperAsOperator(c, helperRequest("flush_dns_cache", {}, lowkey.approve({ host: HOST, action: "flush_dns_cache", params: {} }).approval));
+    expect(flush.code, `${flush.raw.stdout}\n${flush.raw.stderr}`).toBe(0);
+    expect(flush.result).toMatchObject({ verdict: "SUCCEEDED", before: { resolver: UNBOUND }, after: { resolver: UNBOUND, active: true } });
+    expect(flush.outputs).toContain("$ unbound-control flush_zone .");
+    expect(flush.outputs.some((l) => /^ok removed \d+ rrsets/.test(l))).toBe(true);
+
+    const before = await facts(UNBOUND);
+    const reload = await helperAsOperator(c, helperRequest("reload_service", { unit: UNBOUND }, lowkey.approve({ host: HOST, action: "reload_service", params: { unit: UNBOUND } }).approval));
+    expect(reload.code, `${reload.raw.stdout}\n${reload.raw.stderr}`).toBe(0);
+    expect(reload.result?.verdict).toBe("SUCCEEDED");
+    expect(reload.outputs).toContain("$ unbound-checkconf");
+    expect(reload.outputs.some((l) => /no errors in/.test(l))).toBe(true);
+    // A reload keeps the main process.
+    expect((await facts(UNBOUND)).mainPid).toBe(before.mainPid);
+  });
+
+  test("rotate_logs runs the system's logrotate.service; reboot_system needs the allowlist and a HIGH key, and is only scheduled (then cancelled here)", async () => {
+    const rotate = await helperAsOperator(c, helperRequest("rotate_logs", {}, lowkey.approve({ host: HOST, action: "rotate_logs", params: {} }).approval));
+    expect(rotate.code, `${rotate.raw.stdout}\n${rotate.raw.stderr}`).toBe(0);
+    expect(rotate.result).toMatchObject({ verdict: "SUCCEEDED", after: { Result: "success" } });
+
+    const reboot = { host: HOST, action: "reboot_system", params: { delaySeconds: 3600 } };
+    expectRefused(await helperAsOperator(c, helperRequest("reboot_system", reboot.params, rootKey.approve(reboot).approval)), "NOT_ALLOWLISTED");
+    installAllowlist(c, { units: [NGINX, UNBOUND], reboot: true });
+    try {
+      expectRefused(await helperAsOperator(c, helperRequest("reboot_system", reboot.params, alice.approve(reboot).approval)), "IMPACT_TOO_HIGH");
+      const r = await helperAsOperator(c, helperRequest("reboot_system", reboot.params, rootKey.approve(reboot).approval));
+      expect(r.code, `${r.raw.stdout}\n${r.raw.stderr}`).toBe(0);
+      expect(r.result).toMatchObject({ verdict: "SUCCEEDED", after: { rebootScheduled: true, inMinutes: 60 } });
+      expect(existsSync(c.path("/run/systemd/shutdown/scheduled"))).toBe(true);
+    } finally {
+      await c.exec(["shutdown", "-c"]);
+      installAllowlist(c, { units: [NGINX, UNBOUND] });
+    }
+    expect(existsSync(c.path("/run/systemd/shutdown/scheduled"))).toBe(false);
+  });
+
+  test("where the records land: sudo's own line for every run (and refusal) is in the journal; the helper's audit line is on its caller's stderr", async () => {
+    const j = await c.execOk(["journalctl", "--no-pager", "-o", "cat", "SYSLOG_IDENTIFIER=sudo"]);
+    expect(j.stdout).toMatch(/hostward-operator : PWD=\S+ ; USER=root ; COMMAND=\/usr\/libexec\/hostward\/hostward-action$/m);
+    expect(j.stdout).toMatch(/hostward-operator : command not allowed ; PWD=\S+ ; USER=root ; COMMAND=\/usr\/libexec\/hostward\/hostward-action --help/);
+    // Run by hand (not by the agent), the helper's audit line went to our stderr, not the unit's journal.
+    const unitJournal = await c.execOk(["journalctl", "--no-pager", "-o", "cat", "-u", OPERATOR]);
+    expect(unitJournal.stdout).not.toContain('"audit":"hostward-action"');
+  });
+});
+
+describe("through the operator agent over mTLS, from the client namespace", () => {
+  let client: ActionClient;
+  let tls: { ca: string; cert: string; key: string };
+  let readerTls: { ca: string; cert: string; key: string };
+  const job = (method: ActionClientJob["method"], request: Record<string, unknown>, creds = tls): ActionClientJob => ({
+    address: net.hosts[HOST]?.address ?? "",
+    port: 7444,
+    certName: HOST,
+    ...creds,
+    method,
+    request,
+  });
+  const wire = (a: ReturnType<Approver["approve"]>["approval"]) => ({ ...a, signature: Buffer.from(a.signature).toString("base64") });
+
+  beforeAll(async () => {
+    client = await createActionClient(scope.dir);
+    const dir = join(scope.dir, "clients");
+    await pki.issueClient("operator", dir);
+    await pki.issueClient("reader", dir);
+    tls = { ca: join(dir, "ca.crt"), cert: join(dir, "operator.crt"), key: join(dir, "operator.key") };
+    readerTls = { ca: join(dir, "ca.crt"), cert: join(dir, "reader.crt"), key: join(dir, "reader.key") };
+  });
+
+  let approved: ReturnType<Approver["approve"]>;
+
+  test("restart_service nginx with a valid approval streams the output before the result and ends SUCCEEDED with a new MainPID", async () => {
+    const before = await facts(NGINX);
+    approved = alice.approve(restartNginx);
+    const events = await client.call(net.clientNs, job("restartService", { unit: NGINX, approval: wire(approved.approval) }));
+    const after = await facts(NGINX);
+    const detail = JSON.stringify(events, null, 1);
+    const resultAt = events.findIndex((e) => e.result);
+    expect(resultAt, detail).toBeGreaterThan(0);
+    const outputs = events.filter((e) => e.output !== undefined);
+    expect(outputs.length, detail).toBeGreaterThanOrEqual(3);
+    // Every output event arrived before the result event, and the stream ended right after it.
+    expect(events.slice(0, resultAt).every((e) => e.output !== undefined), detail).toBe(true);
+    expect(events.slice(resultAt + 1), detail).toEqual([expect.objectContaining({ end: true })]);
+    const result = events[resultAt]?.result;
+    expect(result?.verdict, detail).toBe("SUCCEEDED");
+    expect(after.mainPid).not.toBe(before.mainPid);
+    expect(result?.before).toMatchObject({ MainPID: before.mainPid });
+    expect(result?.after).toMatchObject({ MainPID: after.mainPid, ActiveState: "active" });
+    expect(outputs.map((e) => e.output)).toContain(`$ systemctl restart --no-pager --no-ask-password -- ${NGINX}`);
+    const first = outputs[0] as ActionClientEvent;
+    const resultEvent = events[resultAt] as ActionClientEvent;
+    record("restart nginx via the operator agent: call → result, ms", resultEvent.t);
+    record("restart nginx via the operator agent: first output → result, ms", Math.round(resultEvent.t - first.t));
+
+    // Run by the agent, the helper's audit line is in the operator unit's journal.
+    const journal = await c.execOk(["journalctl", "--no-pager", "-o", "cat", "-u", OPERATOR]);
+    const line = journal.stdout.split("\n").find((l) => l.includes('"audit":"hostward-action"') && l.includes(approved.statement.id));
+    expect(line, journal.stdout.slice(-3000)).toBeDefined();
+    expect(JSON.parse(line ?? "{}")).toMatchObject({ event: "executed", verdict: "SUCCEEDED", sudoUser: "hostward-operator", keyId: alice.keyId });
+  });
+
+  test("the same approval again: PERMISSION_DENIED naming the replay, nginx untouched", async () => {
+    const before = await facts(NGINX);
+    const events = await client.call(net.clientNs, job("restartService", { unit: NGINX, approval: wire(approved.approval) }));
+    expect(events, JSON.stringify(events)).toEqual([expect.objectContaining({ error: expect.objectContaining({ code: "PERMISSION_DENIED", details: expect.stringMatching(/REPLAYED, exit 89/) }) })]);
+    expect(await facts(NGINX)).toEqual(before);
+  });
+
+  test("a reader certificate is refused (PERMISSION_DENIED) before the helper runs, nginx untouched", async () => {
+    const before = await facts(NGINX);
+    const fresh = alice.approve(restartNginx);
+    const events = await client.call(net.clientNs, job("restartService", { unit: NGINX, approval: wire(fresh.approval) }, readerTls));
+    expect(events, JSON.stringify(events)).toEqual([expect.objectContaining({ error: expect.objectContaining({ code: "PERMISSION_DENIED" }) })]);
+    expect(await facts(NGINX)).toEqual(before);
+    const journal = await c.execOk(["journalctl", "--no-pager", "-o", "cat", "-u", OPERATOR]);
+    expect(journal.stdout).not.toContain(fresh.statement.id);
+  });
+
+  test("restart_service unbound: unbound-checkconf runs as the pre-check, then a new MainPID", async () => {
+    const before = await facts(UNBOUND);
+    const params = { unit: UNBOUND };
+    const events = await client.call(net.clientNs, job("restartService", { ...params, approval: wire(alice.approve({ host: HOST, action: "restart_service", params }).approval) }));
+    const detail = JSON.stringify(events, null, 1);
+    const outputs = events.filter((e) => e.output !== undefined).map((e) => e.output);
+    expect(outputs, detail).toContain("$ unbound-checkconf");
+    expect(events.find((e) => e.result)?.result?.verdict, detail).toBe("SUCCEEDED");
+    expect((await facts(UNBOUND)).mainPid).not.toBe(before.mainPid);
+  });
+});

@@ -1,0 +1,109 @@
+// Approvals made the way a human approver's tools make them, for tests that talk to the host side
+// directly (the helper through sudo, the operator agent over mTLS): an ed25519 key pair generated
+// in the test, its `max-impact="…"` line installed in the container's /etc/hostward/approvers/,
+// and statements signed with the shared catalog code (proto/catalog/approval.ts, OpenSSH SSHSIG).
+// Every field of a statement can be overridden, so a test can make exactly one thing wrong.
+//
+//   const alice = createApprover("alice", "MEDIUM");
+//   installApprovers(c, [alice, lowKey]);
+//   const approval = alice.approve({ host: "act1", action: "restart_service", params: { unit: "nginx.service" } });
+//   helperRequest("restart_service", { unit: "nginx.service" }, approval)   // the helper's stdin
+import { generateKeyPairSync, type KeyObject } from "node:crypto";
+import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
+import {
+  approvalToMessage,
+  canonicalStatement,
+  formatOpenSshPrivateKey,
+  formatOpenSshPublicKey,
+  keyIdOf,
+  newNonce,
+  publicKeyBlob,
+  signSshSig,
+  type ApprovalStatement,
+  type Impact,
+} from "../../../proto/catalog/approval";
+import { findAction } from "../../../proto/catalog/actions/index";
+import type { Approval } from "../../../proto/gen/hostward/v1/actions";
+import { approvalToWire, type HelperRequest } from "../../../agent/src/helper/wire";
+import type { Container } from "./container";
+
+export interface StatementFields {
+  host: string;
+  action: string;
+  /** The catalog-parsed parameters (defaults filled), exactly as the helper will compare them. */
+  params: Record<string, unknown>;
+  id?: string;
+  requester?: string;
+  /** Default: the action's impact from the catalog. */
+  impact?: Impact;
+  /** Unix seconds; default now + 10 minutes. */
+  notAfter?: number;
+  nonce?: string;
+}
+
+export interface Approver {
+  name: string;
+  maxImpact: Impact;
+  keyId: string;
+  privateKey: KeyObject;
+  /** The line for /etc/hostward/approvers/NAME.pub. */
+  approverLine: string;
+  /** An unencrypted OpenSSH private key file's text (for `hostward approve --key FILE`). */
+  privateKeyText: string;
+  /** Signs a statement; returns the proto Approval and the statement it carries. */
+  approve(fields: StatementFields): { approval: Approval; statement: ApprovalStatement };
+}
+
+export function createApprover(name: string, maxImpact: Impact): Approver {
+  const { privateKey } = generateKeyPairSync("ed25519");
+  const keyId = keyIdOf(publicKeyBlob(privateKey));
+  return {
+    name,
+    maxImpact,
+    keyId,
+    privateKey,
+    approverLine: `max-impact="${maxImpact}" ${formatOpenSshPublicKey(privateKey, `${name}@e2e`)}`,
+    privateKeyText: formatOpenSshPrivateKey(privateKey, `${name}@e2e`),
+    approve(fields) {
+      const def = findAction(fields.action);
+      const statement: ApprovalStatement = {
+        v: 1,
+        id: fields.id ?? `e2e-${newNonce().slice(0, 12)}`,
+        host: fields.host,
+        action: fields.action,
+        params: fields.params,
+        requester: fields.requester ?? "e2e-test",
+        impact: fields.impact ?? def?.impact ?? "HIGH",
+        notAfter: fields.notAfter ?? Math.floor(Date.now() / 1000) + 600,
+        nonce: fields.nonce ?? newNonce(),
+      };
+      const armored = signSshSig(canonicalStatement(statement), privateKey);
+      return { approval: approvalToMessage(statement, keyId, armored), statement };
+    },
+  };
+}
+
+/** Writes each approver's line to /etc/hostward/approvers/NAME.pub (root's, 0644; directory 0755). */
+export function installApprovers(c: Container, approvers: readonly Approver[]): void {
+  const dir = c.path("/etc/hostward/approvers");
+  mkdirSync(dir, { recursive: true, mode: 0o755 });
+  chmodSync(dir, 0o755);
+  for (const a of approvers) {
+    const file = `${dir}/${a.name}.pub`;
+    writeFileSync(file, `${a.approverLine}\n`, { mode: 0o644 });
+    chmodSync(file, 0o644);
+  }
+}
+
+/** Writes /etc/hostward/actions.yaml (root's, 0644). */
+export function installAllowlist(c: Container, allow: { units?: string[]; containers?: string[]; reboot?: boolean }): void {
+  const file = c.path("/etc/hostward/actions.yaml");
+  // JSON is YAML.
+  writeFileSync(file, `${JSON.stringify({ units: allow.units ?? [], containers: allow.containers ?? [], reboot: allow.reboot ?? false })}\n`, { mode: 0o644 });
+  chmodSync(file, 0o644);
+}
+
+/** The helper's stdin: {action, params, approval} with the signature base64-encoded (proto JSON's bytes). */
+export function helperRequest(action: string, params: Record<string, unknown>, approval: Approval | null): HelperRequest {
+  return { action, params, approval: approval ? approvalToWire(approval) : null };
+}
