@@ -17,6 +17,13 @@ describe("hostward demo", () => {
     expect(t).toMatch(/local2 +FAIL +POLICY_DENIED: test_connectivity is not allowed on local2/);
     expect(t).toMatch(/refused .*unit.*must not start with "-"/);
     expect(t).toMatch(/local3 +FAIL +UNAVAILABLE/);
+    // The action workflow: refused while PENDING, approved by a human (the CLI), executed once by the
+    // host's helper (which stops at its pre-check here: no systemd), never twice.
+    expect(t).toMatch(/request act-[0-9a-f]+: PENDING, impact MEDIUM/);
+    expect(t).toMatch(/is PENDING, not APPROVED/);
+    expect(t).toMatch(/APPROVED act-[0-9a-f]+ by .* key SHA256:/);
+    expect(t).toMatch(/verdict FAILED after \d+ ms\n {2}reason: systemd is not running on this host/);
+    expect(t).toMatch(/is FAILED, not APPROVED/);
     expect(t).toMatch(/\d+ records in .*audit\.jsonl; chain verified/);
     expect(t).toContain("local fleet stopped.");
     for (const pid of pids) expect(alive(pid)).toBe(false);

@@ -8,7 +8,8 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { Client } from "@modelcontextprotocol/client";
 import { StdioClientTransport } from "@modelcontextprotocol/client/stdio";
-import { fleetDown, fleetUp, stopFleetAgent } from "../local/fleet";
+import { fleetApproverKey, fleetDown, fleetUp, stopFleetAgent } from "../local/fleet";
+import { run as approveCommand } from "./approve";
 import { readFileSync } from "node:fs";
 import { verifyAuditFile } from "../audit/verify";
 import { AUDIT_FILE, stateDirOf } from "../broker";
@@ -155,10 +156,34 @@ export async function run(argv: string[]): Promise<number> {
     out(`  (stopped ${last}'s reader agent)`);
     await call(client, "get_load", { target: "*" });
 
-    out(bold("Actions"));
-    out("  Proposing, approving and executing actions arrives with the Actions issue: the operator agents");
-    out("  already run (and refuse every call with UNIMPLEMENTED), but the demo has nothing to approve yet.");
+    out(bold("Actions: proposed by the model, approved by a human, verified again on the host"));
+    out("  (the local fleet runs the root helper WITHOUT sudo, as this user, with its own approver key;");
+    out("   packaged hosts run it through one sudoers line as root)");
+    const proposal = await call(client, "propose_action", {
+      target: "local1",
+      action: "restart_service",
+      params: { unit: "nginx" },
+      reason: "nginx workers stuck after the upstream timeouts seen in app.log",
+    }, (r) => {
+      const p = r.structuredContent as { id: string; state: string; impact: string; expiresAt: string; howToApprove?: string };
+      out(`  request ${p.id}: ${p.state}, impact ${p.impact}, expires ${p.expiresAt}`);
+      if (p.howToApprove) out(`  ${p.howToApprove}`);
+    });
+    const id = (proposal.structuredContent as { id: string }).id;
+    await call(client, "execute_action", { id });
+    out(bold(`$ hostward approve ${id} --key ${fleetApproverKey(dir)} --yes --config ${dir}`));
+    const approved = await approveCommand([id, "--key", fleetApproverKey(dir), "--yes", "--config", dir]);
+    out(`  (exit ${approved})`);
     out();
+    await call(client, "execute_action", { id }, (r) => {
+      const e = r.structuredContent as { verdict: string; result?: { reason?: string; output?: string }; error?: { code: string; message: string }; durationMs: number };
+      out(`  verdict ${e.verdict} after ${Math.round(e.durationMs)} ms`);
+      const why = e.result?.reason ?? e.error?.message;
+      if (why) out(`  reason: ${why}`);
+      out("  (this machine has no systemd, so the helper's pre-check stops the restart; on a real host");
+      out("   the test suite shows it restart nginx and its MainPID change)");
+    });
+    await call(client, "execute_action", { id });
 
     await client.close();
     client = undefined;
@@ -166,7 +191,7 @@ export async function run(argv: string[]): Promise<number> {
     out(bold("The audit trail (hash-chained JSON lines)"));
     const auditFile = join(stateDirOf(loadBrokerConfig(dir)), AUDIT_FILE);
     const lines = readFileSync(auditFile, "utf8").trim().split("\n");
-    for (const line of lines.slice(-8)) {
+    for (const line of lines.slice(-12)) {
       const r = JSON.parse(line) as Record<string, unknown>;
       const detail = ["tool", "host", "decision", "outcome", "reason"].filter((k) => r[k] !== undefined).map((k) => `${k}=${JSON.stringify(r[k])}`);
       out(`  #${String(r.seq).padEnd(4)} ${String(r.code)} ${String(r.event).padEnd(16)} ${detail.join(" ").slice(0, 100)}`);

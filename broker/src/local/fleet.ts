@@ -173,6 +173,9 @@ export async function fleetUp(opts: UpOptions): Promise<FleetState> {
       rules: [
         { target: "*", allow: ["group:system", "group:services", "group:network", "group:logs", "group:health"] },
         { target: "tag:db", allow: [], deny: ["check_http", "test_connectivity"] },
+        // Actions are never covered by "*": proposing one is allowed here by group, and each
+        // still runs only with a human's signed approval.
+        { target: "tag:web", allow: ["group:actions"] },
       ],
     })}`,
   );
