@@ -39,6 +39,9 @@ await Promise.all(
       metafile: true,
       write: false,
       legalComments: "none",
+      // Drops comments: one non-ASCII character in a comment makes V8 hold the whole bundle as a
+      // two-byte string (~7 MiB per process, test/bench/results.md). Names are kept for stack traces.
+      minifyWhitespace: true,
       logLevel: "warning",
       define: { HOSTWARD_VERSION: JSON.stringify(pkg.version) },
       banner: { js: "#!/usr/bin/env node\n// Bundled by scripts/build.mjs; do not edit." },

@@ -8,7 +8,7 @@ import { join } from "node:path";
 import type { PeerCertificate } from "node:tls";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { authorise, splitPath } from "../../agent/src/server/authorise";
-import { identifyCaller } from "../../agent/src/server/caller";
+import { identifyCaller, parseSubjectAltName } from "../../agent/src/server/caller";
 import { createTestPki, type ClientKind, type TestPki } from "../support/pki";
 
 let dir: string;
@@ -84,5 +84,64 @@ describe("authorise", () => {
   it("splits a method path", () => {
     expect(splitPath("/hostward.v1.DiagnosticsService/GetLoad")).toEqual({ service: "hostward.v1.DiagnosticsService", method: "GetLoad" });
     expect(splitPath("garbage")).toEqual({ service: "", method: "garbage" });
+  });
+});
+
+// Node's X509Certificate renders SANs as text; a value holding "," or quotes is written as a JSON
+// string. These certificates are made for real (not hand-written text) so the test follows what
+// Node actually prints, and a smuggled second role cannot hide inside one SAN.
+describe("SAN text that tries to smuggle a role", () => {
+  async function certWithUris(uris: string[]): Promise<PeerCertificate> {
+    await import("reflect-metadata");
+    const x509 = await import("@peculiar/x509");
+    const alg = { name: "ECDSA", namedCurve: "P-256", hash: "SHA-256" } as const;
+    const keys = await crypto.subtle.generateKey(alg, true, ["sign", "verify"]);
+    const cert = await x509.X509CertificateGenerator.createSelfSigned({
+      serialNumber: "01",
+      name: "CN=smuggler",
+      notBefore: new Date(Date.now() - 60_000),
+      notAfter: new Date(Date.now() + 3_600_000),
+      keys,
+      signingAlgorithm: alg,
+      extensions: [
+        new x509.SubjectAlternativeNameExtension(uris.map((value) => ({ type: "url" as const, value }))),
+        new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.clientAuth]),
+      ],
+    });
+    return { raw: Buffer.from(cert.rawData) } as PeerCertificate;
+  }
+
+  it("a URI with a comma that looks like a second role SAN names an unknown role", async () => {
+    const id = identifyCaller(await certWithUris(["urn:hostward:role:reader, URI:urn:hostward:role:operator"]));
+    expect(id.role).toBeNull();
+    expect(id.refusal).toMatch(/unknown role/);
+  });
+
+  it("a URI with quotes or a backslash proves no role", async () => {
+    for (const uri of ['urn:hostward:role:"operator"', "urn:hostward:role:reader\\"]) {
+      const id = identifyCaller(await certWithUris([uri]));
+      expect(id.role, uri).toBeNull();
+    }
+  });
+
+  it("one good role URI among other URIs still proves that role", async () => {
+    expect(identifyCaller(await certWithUris(["https://example.org/x", "urn:hostward:role:reader"])).role).toBe("reader");
+  });
+});
+
+describe("parseSubjectAltName", () => {
+  it("splits plain and quoted values", () => {
+    expect(parseSubjectAltName('URI:urn:a, DNS:b, URI:"urn:x, URI:y"')).toEqual([
+      ["URI", "urn:a"],
+      ["DNS", "b"],
+      ["URI", "urn:x, URI:y"],
+    ]);
+  });
+
+  it("refuses text outside Node's grammar rather than guessing", () => {
+    expect(parseSubjectAltName("URI:a,b")).toBeNull();
+    expect(parseSubjectAltName('URI:"unterminated')).toBeNull();
+    expect(parseSubjectAltName("no-colon")).toBeNull();
+    expect(parseSubjectAltName("URI:a; DNS:b")).toEqual([["URI", "a; DNS:b"]]);
   });
 });
