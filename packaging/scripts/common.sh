@@ -105,12 +105,19 @@ hw_stop_units() {
     systemctl stop $HW_UNITS || hw_warn "systemctl stop failed"
 }
 
+# The root helper's own state (its nonce store): root-only, and writable from inside the operator
+# unit's sandbox through ReadWritePaths=, so it must exist before the unit starts.
+hw_create_helper_state() {
+    install -d -m 0755 -o root -g root /var/lib/hostward
+    install -d -m 0700 -o root -g root /var/lib/hostward/helper
+}
+
 # Purge: the state systemd created for the units, the enrollment files and the configuration
 # directory (agent.yaml itself is removed by the package manager).
 hw_purge_state() {
     for user in $HW_USERS; do
         rm -rf "/var/lib/$user" "/var/lib/private/$user" "/run/$user"
     done
-    rm -rf /etc/hostward/tls /etc/hostward/approvers
+    rm -rf /etc/hostward/tls /etc/hostward/approvers /var/lib/hostward
     rmdir /etc/hostward 2>/dev/null || true
 }

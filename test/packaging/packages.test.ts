@@ -150,7 +150,7 @@ describe("the two packages", () => {
       const r = tool("sh", ["-n", join(dir, script)]);
       expect(r.stderr, script).toBe("");
     }
-    expect(readFileSync(join(dir, "postinst"), "utf8")).toMatch(/hw_create_users\n\s+hw_install_sudoers\n\s+hw_daemon_reload/);
+    expect(readFileSync(join(dir, "postinst"), "utf8")).toMatch(/hw_create_users\n\s+hw_create_helper_state\n\s+hw_install_sudoers\n\s+hw_daemon_reload/);
     const scripts = tool("rpm", ["-qp", "--scripts", pkgs.rpm]).stdout;
     for (const name of ["preinstall", "postinstall", "preuninstall", "postuninstall"]) expect(scripts).toContain(`${name} scriptlet (using /bin/sh):`);
     expect(scripts.split("hw_systemd_running() {").length - 1).toBe(4);

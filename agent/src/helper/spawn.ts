@@ -123,7 +123,9 @@ export function spawnProgram(program: Program, options: readonly string[], value
   const path = programPath(program);
   if (path === null) return Promise.reject(new Error(`${program} is not installed on this host`));
   if (!pty) return Promise.reject(new Error("loadPty() was not called"));
-  for (const o of options) if (!/^-{0,2}[A-Za-z][A-Za-z0-9_.=+:,/-]*$/.test(o)) return Promise.reject(new Error(`refused option ${JSON.stringify(o)}`));
+  // Options are written by code, never by a caller: flags and words, plus the two literal
+  // operands the catalog needs ("." = the root zone for unbound-control, "+N" minutes for shutdown).
+  for (const o of options) if (!/^(?:-{0,2}[A-Za-z][A-Za-z0-9_.=+:,/-]*|\.|\+\d{1,4})$/.test(o)) return Promise.reject(new Error(`refused option ${JSON.stringify(o)}`));
   for (const v of values) {
     if (v === "" || v.startsWith("-") || BAD_VALUE.test(v)) return Promise.reject(new Error(`refused value ${JSON.stringify(v.slice(0, 64))}`));
   }

@@ -38,12 +38,15 @@ function main(): void {
     if (e.event?.$case === "output") print({ t: t(), output: e.event.value });
     else if (e.event?.$case === "resultJson") print({ t: t(), result: JSON.parse(e.event.value) as unknown });
   });
+  let failed = false;
   call.on("error", (err: grpc.ServiceError) => {
+    failed = true;
     print({ t: t(), error: { code: grpc.status[err.code], details: err.details } });
     client.close();
   });
+  // grpc-js may also end the stream after an error: only a clean end is reported as one.
   call.on("end", () => {
-    print({ t: t(), end: true });
+    if (!failed) print({ t: t(), end: true });
     client.close();
   });
 }

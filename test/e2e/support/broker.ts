@@ -21,16 +21,25 @@ export interface BrokerConfigDir {
   home: string;
 }
 
+export interface BrokerConfigOptions {
+  /** Also issue tls/operator.{crt,key} (actions reach the hosts' operator agents with it). */
+  operator?: boolean;
+  /** Policy rules after the default one (e.g. `{ target: "web1", allow: ["restart_service"] }`). */
+  extraRules?: Array<{ target: string; allow?: string[]; deny?: string[] }>;
+}
+
 /** hosts.yaml, policy.yaml (system, services and health allowed everywhere), broker.yaml, tls/ from the CLI PKI. */
-export async function writeBrokerConfig(dir: string, pki: CliPki, hosts: readonly InventoryHost[]): Promise<BrokerConfigDir> {
+export async function writeBrokerConfig(dir: string, pki: CliPki, hosts: readonly InventoryHost[], opts: BrokerConfigOptions = {}): Promise<BrokerConfigDir> {
   const home = join(dir, "home");
   mkdirSync(join(dir, "tls"), { recursive: true });
   mkdirSync(home, { recursive: true });
   await pki.issueClient("reader", join(dir, "tls"));
+  if (opts.operator) await pki.issueClient("operator", join(dir, "tls"));
   const inventory = hosts.map((h) => ({ name: h.name, address: h.address, ports: { reader: 7443, operator: 7444 }, tags: h.tags, certName: h.name }));
   // JSON is YAML.
   writeFileSync(join(dir, "hosts.yaml"), JSON.stringify({ hosts: inventory }, null, 2));
-  writeFileSync(join(dir, "policy.yaml"), JSON.stringify({ rules: [{ target: "*", allow: ["group:system", "group:services", "group:health"] }] }, null, 2));
+  const rules = [{ target: "*", allow: ["group:system", "group:services", "group:health"] }, ...(opts.extraRules ?? [])];
+  writeFileSync(join(dir, "policy.yaml"), JSON.stringify({ rules }, null, 2));
   writeFileSync(join(dir, "broker.yaml"), JSON.stringify({ stateDir: join(dir, "state"), fanout: { hostTimeoutMs: 10_000 } }, null, 2));
   return { dir, home };
 }
@@ -55,6 +64,8 @@ export interface HostResults<T> {
 
 export interface BrokerSession {
   call(name: string, args: Record<string, unknown>): Promise<ToolResult>;
+  /** A call that asks for progress notifications (MCP progressToken); each arrives at onProgress. */
+  callWithProgress(name: string, args: Record<string, unknown>, onProgress: (p: { progress: number; message?: string }) => void, timeoutMs?: number): Promise<ToolResult>;
   /** A tool's per-host results (throws on a tool-level error, with its text). */
   hosts<T>(name: string, args: Record<string, unknown>): Promise<HostResults<T>>;
   /** Retries until every selected host answers ok (agents restarting, channels reconnecting). */
@@ -86,6 +97,8 @@ export async function connectBrokerInNetns(ns: string, config: BrokerConfigDir):
   };
   return {
     call,
+    callWithProgress: async (name, args, onProgress, timeoutMs = 150_000) =>
+      (await client.callTool({ name, arguments: args }, { onprogress: onProgress, timeout: timeoutMs })) as ToolResult,
     hosts,
     async hostsOk<T>(name: string, args: Record<string, unknown>, timeoutMs = 30_000) {
       const deadline = Date.now() + timeoutMs;
