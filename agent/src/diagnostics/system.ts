@@ -3,7 +3,6 @@
 // such as `lsblk … 2>/dev/null` and `dmesg | grep …` with child_process.exec: a shell, outside
 // exec.ts's program table, environment, deadline and spawn count. The files it parses are read
 // here directly instead.)
-import { readFile } from "node:fs/promises";
 import { hostname, machine, release, version } from "node:os";
 import { BLOCK_DEVICES_MAX, CPU_SAMPLE_MS, PER_CPU_MAX, systemDiagnostics } from "../../../proto/catalog/diagnostics/system";
 import type { HandlerMap } from "./context";
@@ -16,13 +15,13 @@ import { readMountinfo } from "./proc/mountinfo";
 import { readOsRelease } from "./proc/os-release";
 import { readProcessInfo } from "./proc/process-info";
 import { readProcessList } from "./proc/process-list";
-import { percent, readAttribute, sampleDelay } from "./proc/read";
+import { percent, readAttribute, readKernelFile, sampleDelay } from "./proc/read";
 import { readTimezone, utcOffset } from "./proc/timezone";
 import { detectContainer, detectVm } from "./proc/virtualization";
 
 /** Seconds since boot, from /proc/uptime (first field). */
 async function uptimeSeconds(): Promise<number> {
-  return Number((await readFile("/proc/uptime", "utf8")).split(/\s+/)[0]);
+  return Number(readKernelFile("/proc/uptime").split(/\s+/)[0]);
 }
 
 export const systemHandlers: HandlerMap<typeof systemDiagnostics> = {
@@ -83,7 +82,7 @@ export const systemHandlers: HandlerMap<typeof systemDiagnostics> = {
   },
 
   async get_load() {
-    const [loadavg, uptime, cpus] = await Promise.all([readFile("/proc/loadavg", "utf8"), uptimeSeconds(), onlineCpuCount()]);
+    const [loadavg, uptime, cpus] = [readKernelFile("/proc/loadavg"), await uptimeSeconds(), await onlineCpuCount()];
     const [l1, l5, l15, tasks] = loadavg.trim().split(/\s+/);
     const [runnable, total] = (tasks ?? "0/0").split("/");
     return {

@@ -1,5 +1,5 @@
 // /proc/cpuinfo and /sys/devices/system/cpu: model, vendor, topology, clock.
-import { parseColonLines, readAttribute, readOptional } from "./read";
+import { parseColonLines, readAttribute, readOptional, readKernelFile } from "./read";
 
 export interface CpuInventory {
   model: string | null;
@@ -82,7 +82,13 @@ export async function readCpuInventory(): Promise<CpuInventory> {
 
 /** CPUs the kernel has online (host-wide, unlike availableParallelism() which follows affinity). */
 export async function onlineCpuCount(): Promise<number> {
-  const online = parseCpuList((await readAttribute("/sys/devices/system/cpu/online")) ?? "");
+  let text = "";
+  try {
+    text = readKernelFile("/sys/devices/system/cpu/online").trim();
+  } catch {
+    // no sysfs (some containers): fall back to /proc/cpuinfo
+  }
+  const online = parseCpuList(text);
   if (online.length > 0) return online.length;
   return parseCpuinfo((await readOptional("/proc/cpuinfo")) ?? "").length || 1;
 }

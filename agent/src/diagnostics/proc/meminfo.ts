@@ -1,5 +1,5 @@
 // /proc/meminfo → bytes. Lines are "Name:   1234 kB"; HugePages_* counts carry no unit.
-import { readFile } from "node:fs/promises";
+import { readKernelFile } from "./read";
 
 export function parseMeminfo(text: string): Map<string, number> {
   const out = new Map<string, number>();
@@ -13,5 +13,5 @@ export function parseMeminfo(text: string): Map<string, number> {
 }
 
 export async function readMeminfo(): Promise<Map<string, number>> {
-  return parseMeminfo(await readFile("/proc/meminfo", "utf8"));
+  return parseMeminfo(readKernelFile("/proc/meminfo"));
 }

@@ -1,4 +1,5 @@
 // Small file-reading helpers shared by the /proc, /sys and /etc parsers. Nothing here spawns.
+import { readFileSync } from "node:fs";
 import { open, readFile } from "node:fs/promises";
 import { setTimeout as sleep } from "node:timers/promises";
 import { DiagnosticError } from "../context";
@@ -18,6 +19,17 @@ export function errnoCode(err: unknown): string {
 export function isGone(err: unknown): boolean {
   const code = errnoCode(err);
   return code === "ENOENT" || code === "ESRCH";
+}
+
+/**
+ * Reads one of the kernel's small, system-wide files (/proc/loadavg, /proc/uptime, /proc/meminfo,
+ * /sys/devices/system/cpu/online) synchronously. The kernel generates them on read without
+ * blocking, and they are a few hundred bytes; an async readFile would cost four thread-pool round
+ * trips each (about 1 ms per call on a busy host, test/bench/results.md). Never use it for a
+ * per-process file (a hung process can block reads of /proc/PID/*) or anything caller-chosen.
+ */
+export function readKernelFile(path: "/proc/loadavg" | "/proc/uptime" | "/proc/meminfo" | "/sys/devices/system/cpu/online"): string {
+  return readFileSync(path, "utf8");
 }
 
 /** Reads a text file; null when it does not exist. Any other failure is thrown. */
