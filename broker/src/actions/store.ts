@@ -5,7 +5,7 @@
 // and `hostward serve` processes cannot interleave a read-check-write.
 import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, unlinkSync, writeSync } from "node:fs";
 import { join } from "node:path";
-import { withLock } from "./file-lock";
+import { withLock } from "../file-lock";
 import { ACTION_ID, ActionRequestSchema, canTransition, type ActionRequest, type ActionState } from "./request";
 
 export const ACTIONS_DIR = "actions";

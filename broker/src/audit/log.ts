@@ -8,9 +8,10 @@
 // record — and leaves the fsync to a shared background flush (group commit: one fsync covers
 // every record written before it started), resolving once the record is durable. Read-only calls
 // use it so the fsync overlaps the call instead of preceding it (host-call.ts, results.md).
-import { closeSync, fstatSync, fsyncSync, mkdirSync, openSync, readFileSync, readSync, statSync, unlinkSync, writeSync } from "node:fs";
+import { closeSync, fstatSync, fsyncSync, mkdirSync, openSync, readSync, writeSync } from "node:fs";
 import { open } from "node:fs/promises";
 import { dirname } from "node:path";
+import { LockError, withLock } from "../file-lock";
 import { GENESIS, openLine, sealLine, sha256Hex } from "./chain";
 import { AUDIT_CODES, type AuditRecordInput } from "./records";
 
@@ -18,10 +19,6 @@ export class AuditError extends Error {
   override name = "AuditError";
 }
 
-const LOCK_WAIT_MS = 5_000;
-const LOCK_STALE_MS = 30_000;
-const sleepCell = new Int32Array(new SharedArrayBuffer(4));
-const sleep = (ms: number) => Atomics.wait(sleepCell, 0, 0, ms);
 
 interface Tail {
   size: number;
@@ -144,68 +141,28 @@ export class AuditLog {
   }
 
   #withLock(fn: (fd: number, tail: Tail) => void): void {
-    const lock = `${this.file}.lock`;
-    const deadline = Date.now() + LOCK_WAIT_MS;
-    let lockFd: number | undefined;
-    while (lockFd === undefined) {
-      try {
-        lockFd = openSync(lock, "wx", 0o600);
-        writeSync(lockFd, String(process.pid));
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw new AuditError(`cannot lock the audit log ${lock}: ${(err as Error).message}`);
-        if (this.#breakStaleLock(lock)) continue;
-        if (Date.now() > deadline) throw new AuditError(`the audit log ${this.file} stayed locked for ${LOCK_WAIT_MS} ms (${lock})`);
-        sleep(5);
-      }
-    }
     try {
-      let fd: number;
-      try {
-        fd = openSync(this.file, "a+", 0o600);
-      } catch (err) {
-        throw new AuditError(`cannot open the audit log ${this.file}: ${(err as Error).message}`);
-      }
-      try {
-        const size = fstatSync(fd).size;
-        const tail = this.#tail?.size === size ? this.#tail : readTail(fd, size, this.file);
-        fn(fd, tail);
-      } catch (err) {
-        if (err instanceof AuditError) throw err;
-        throw new AuditError(`cannot write the audit log ${this.file}: ${(err as Error).message}`);
-      } finally {
-        closeSync(fd);
-      }
-    } finally {
-      closeSync(lockFd);
-      try {
-        unlinkSync(lock);
-      } catch {
-        // Already removed as stale by another process: nothing to release.
-      }
-    }
-  }
-
-  /** A lock left by a process that died (or hung far beyond any append) is removed. */
-  #breakStaleLock(lock: string): boolean {
-    try {
-      const pid = Number.parseInt(readFileSync(lock, "utf8"), 10);
-      const age = Date.now() - statSync(lock).mtimeMs;
-      let alive = true;
-      if (Number.isInteger(pid) && pid > 0) {
+      withLock(`${this.file}.lock`, () => {
+        let fd: number;
         try {
-          process.kill(pid, 0);
+          fd = openSync(this.file, "a+", 0o600);
         } catch (err) {
-          alive = (err as NodeJS.ErrnoException).code === "EPERM";
+          throw new AuditError(`cannot open the audit log ${this.file}: ${(err as Error).message}`);
         }
-      }
-      if (!alive || age > LOCK_STALE_MS) {
-        unlinkSync(lock);
-        return true;
-      }
-    } catch {
-      // The lock vanished between our attempts: retry at once.
-      return true;
+        try {
+          const size = fstatSync(fd).size;
+          const tail = this.#tail?.size === size ? this.#tail : readTail(fd, size, this.file);
+          fn(fd, tail);
+        } catch (err) {
+          if (err instanceof AuditError) throw err;
+          throw new AuditError(`cannot write the audit log ${this.file}: ${(err as Error).message}`);
+        } finally {
+          closeSync(fd);
+        }
+      });
+    } catch (err) {
+      if (err instanceof LockError) throw new AuditError(`the audit log ${this.file} cannot be locked: ${err.message}`);
+      throw err;
     }
-    return false;
   }
 }

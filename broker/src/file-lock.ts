@@ -1,6 +1,7 @@
-// A small cross-process lock file (O_EXCL create) for one action request: `hostward serve` (one
-// process per MCP session) and `hostward approve` in a terminal may touch the same request at the
-// same time, and every state change is a read-check-write that must not interleave.
+// A small cross-process lock file (O_EXCL create, holding the owner's pid). Several broker processes
+// may share one state directory (an MCP client starts one `hostward serve` per session, and
+// `hostward approve` runs in a terminal): the audit log's appends and each action request's
+// read-check-write use it so they never interleave. A lock whose owner died is broken.
 import { closeSync, openSync, readFileSync, statSync, unlinkSync, writeSync } from "node:fs";
 
 const WAIT_MS = 5_000;
