@@ -6,7 +6,6 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import type { z } from "zod";
 import * as catalog from "../../proto/catalog/diagnostics/journal";
 import { journalCursor } from "../../proto/catalog/grammar";
 import { DiagnosticError } from "../../agent/src/diagnostics/context";

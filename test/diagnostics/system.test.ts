@@ -8,7 +8,6 @@ import { build } from "esbuild";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { z } from "zod";
 import * as catalog from "../../proto/catalog/diagnostics/system";
-import { DiagnosticError } from "../../agent/src/diagnostics/context";
 import { parseCgroup, unitFromCgroup } from "../../agent/src/diagnostics/proc/process-info";
 import { readCommand, readStat, readStatus } from "../../agent/src/diagnostics/proc/processes";
 import { systemHandlers } from "../../agent/src/diagnostics/system";

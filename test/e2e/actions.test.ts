@@ -1,6 +1,6 @@
 // Actions on a real systemd, with approvals the model cannot forge (issue 4). One container runs the
-// real .deb with certificates from `hostward pki`, an allowlist of nginx.service and
-// unbound.service, and approver keys made here: "alice" (max MEDIUM), "lowkey" (max LOW) and
+// real .deb with certificates from `hostward pki`, an allowlist of nginx.service,
+// unbound.service and caddy.service, and approver keys made here: "alice" (max MEDIUM), "lowkey" (max LOW) and
 // "root" (max HIGH). Three ways in:
 //   1. the root helper by hand, as the operator agent runs it (runuser -u hostward-operator --
 //      sudo -n -- /usr/libexec/hostward/hostward-action, request on stdin): every refusal has its
@@ -8,7 +8,7 @@
 //      process's start time unchanged, the helper started no process);
 //   2. the operator agent over mTLS from the client namespace, with the generated client;
 //   3. (when the broker's side exists) propose_action → `hostward approve` → execute_action.
-import { existsSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { HELPER_EXIT } from "../../agent/src/helper/exit-codes";
@@ -22,13 +22,18 @@ import type { Network } from "./support/netns";
 import { debPath } from "./support/packages";
 import { createCliPki, installAgentCerts, type CliPki } from "./support/pki";
 import { BROKER_BUNDLE } from "./support/paths";
-import { run } from "./support/run";
+import { run, waitFor } from "./support/run";
 import { createScope, requirePackages } from "./support/scope";
-import { dpkgInstall, unitProperty, unitReport, UNITS, waitActive } from "./support/units";
+import { activeState, dpkgInstall, unitProperty, unitReport, UNITS, waitActive } from "./support/units";
 
 const HOST = "act1";
 const NGINX = "nginx.service";
 const UNBOUND = "unbound.service";
+const CADDY = "caddy.service";
+const CADDYFILE = "/etc/caddy/Caddyfile";
+/** The pre-check the helper runs before any systemctl verb on caddy.service, as it streams it. */
+const CADDY_VALIDATE = `$ caddy validate --config=${CADDYFILE}`;
+const ALLOWED_UNITS = [NGINX, UNBOUND, CADDY];
 const OPERATOR = "hostward-operator.service";
 
 const scope = createScope("actions");
@@ -58,6 +63,12 @@ async function facts(unit: string): Promise<UnitFacts> {
 
 const restartNginx = { host: HOST, action: "restart_service", params: { unit: NGINX } };
 
+/** How many reloads systemd has finished for a unit (its "Reloaded UNIT - …" journal lines). */
+async function reloadsDone(unit: string): Promise<number> {
+  const j = await c.execOk(["journalctl", "--no-pager", "-o", "cat", "-u", unit]);
+  return j.stdout.split("\n").filter((l) => l.startsWith(`Reloaded ${unit}`)).length;
+}
+
 beforeAll(async () => {
   requirePackages();
   net = await scope.network(4, [HOST]);
@@ -70,10 +81,10 @@ beforeAll(async () => {
   rootKey = createApprover("root", "HIGH");
   mallory = createApprover("mallory", "HIGH");
   installApprovers(c, [alice, lowkey, rootKey]);
-  installAllowlist(c, { units: [NGINX, UNBOUND] });
+  installAllowlist(c, { units: ALLOWED_UNITS });
   await c.execOk(["systemctl", "enable", "--now", ...UNITS]);
-  await waitActive(c, [...UNITS, NGINX, UNBOUND]).catch(async (err: Error) => {
-    throw new Error(`${err.message}\n${await unitReport(c, OPERATOR)}\n${await unitReport(c, UNBOUND)}`);
+  await waitActive(c, [...UNITS, NGINX, UNBOUND, CADDY]).catch(async (err: Error) => {
+    throw new Error(`${err.message}\n${await unitReport(c, OPERATOR)}\n${await unitReport(c, UNBOUND)}\n${await unitReport(c, CADDY)}`);
   });
 });
 afterAll(() => scope.close());
@@ -263,6 +274,28 @@ describe("the root helper, run through sudo as hostward-operator", () => {
     expect((await facts(NGINX)).mainPid).toBe(before.mainPid);
   });
 
+  test("reload_service caddy with the LOW key: `caddy validate` passes first, then systemd runs caddy's own reload; the main process is kept", async () => {
+    const before = await facts(CADDY);
+    const reloadsBefore = await reloadsDone(CADDY);
+    const params = { unit: CADDY };
+    const t0 = performance.now();
+    const r = await helperAsOperator(c, helperRequest("reload_service", params, lowkey.approve({ host: HOST, action: "reload_service", params }).approval));
+    record("reload caddy via the helper by hand (caddy validate + systemctl reload), ms", Math.round(performance.now() - t0));
+    const detail = `${r.raw.stdout}\n${r.raw.stderr}`;
+    expect(r.code, detail).toBe(HELPER_EXIT.succeeded);
+    expect(r.result?.verdict, detail).toBe("SUCCEEDED");
+    const validateAt = r.outputs.indexOf(CADDY_VALIDATE);
+    const reloadAt = r.outputs.indexOf(`$ systemctl reload --no-pager --no-ask-password -- ${CADDY}`);
+    expect(validateAt, detail).toBeGreaterThanOrEqual(0);
+    expect(reloadAt, detail).toBeGreaterThan(validateAt);
+    // caddy's own verdict on its configuration, streamed between the pre-check and the reload.
+    expect(r.outputs.slice(validateAt, reloadAt).some((l) => l.includes("Valid configuration")), detail).toBe(true);
+    expect(r.result?.after).toMatchObject({ unit: CADDY, ActiveState: "active", MainPID: before.mainPid });
+    // The reload happened (systemd journals its end) and kept the main process: same PID, same start.
+    await waitFor("caddy.service's reload in its journal", async () => ((await reloadsDone(CADDY)) === reloadsBefore + 1 ? true : undefined), 5_000);
+    expect(await facts(CADDY)).toEqual(before);
+  });
+
   test("rotate_logs runs the system's logrotate.service; reboot_system needs the allowlist and a HIGH key, and is only scheduled (then cancelled here)", async () => {
     const rotate = await helperAsOperator(c, helperRequest("rotate_logs", {}, lowkey.approve({ host: HOST, action: "rotate_logs", params: {} }).approval));
     expect(rotate.code, `${rotate.raw.stdout}\n${rotate.raw.stderr}`).toBe(0);
@@ -270,7 +303,7 @@ describe("the root helper, run through sudo as hostward-operator", () => {
 
     const reboot = { host: HOST, action: "reboot_system", params: { delaySeconds: 3600 } };
     expectRefused(await helperAsOperator(c, helperRequest("reboot_system", reboot.params, rootKey.approve(reboot).approval)), "NOT_ALLOWLISTED");
-    installAllowlist(c, { units: [NGINX, UNBOUND], reboot: true });
+    installAllowlist(c, { units: ALLOWED_UNITS, reboot: true });
     try {
       expectRefused(await helperAsOperator(c, helperRequest("reboot_system", reboot.params, alice.approve(reboot).approval)), "IMPACT_TOO_HIGH");
       const r = await helperAsOperator(c, helperRequest("reboot_system", reboot.params, rootKey.approve(reboot).approval));
@@ -279,7 +312,7 @@ describe("the root helper, run through sudo as hostward-operator", () => {
       expect(existsSync(c.path("/run/systemd/shutdown/scheduled"))).toBe(true);
     } finally {
       await c.exec(["shutdown", "-c"]);
-      installAllowlist(c, { units: [NGINX, UNBOUND] });
+      installAllowlist(c, { units: ALLOWED_UNITS });
     }
     expect(existsSync(c.path("/run/systemd/shutdown/scheduled"))).toBe(false);
   });
@@ -381,6 +414,58 @@ describe("through the operator agent over mTLS, from the client namespace", () =
     expect(result?.result?.verdict, detail).toBe("SUCCEEDED");
     expect((await facts(UNBOUND)).mainPid).not.toBe(before.mainPid);
     record("restart unbound via the operator agent: call → result, ms", result?.t ?? -1);
+  });
+
+  test("restart_service caddy: `caddy validate` passes inside the operator unit's sandbox, then a new MainPID", async () => {
+    const before = await facts(CADDY);
+    const params = { unit: CADDY };
+    const events = await client.call(net.clientNs, job("restartService", { ...params, approval: wire(alice.approve({ host: HOST, action: "restart_service", params }).approval) }));
+    const detail = JSON.stringify(events, null, 1);
+    const outputs = events.filter((e) => e.output !== undefined);
+    const lines = outputs.map((e) => e.output ?? "");
+    const validateAt = lines.indexOf(CADDY_VALIDATE);
+    const restartAt = lines.indexOf(`$ systemctl restart --no-pager --no-ask-password -- ${CADDY}`);
+    expect(validateAt, detail).toBeGreaterThanOrEqual(0);
+    expect(restartAt, detail).toBeGreaterThan(validateAt);
+    expect(lines.slice(validateAt, restartAt).some((l) => l.includes("Valid configuration")), detail).toBe(true);
+    const result = events.find((e) => e.result);
+    expect(result?.result?.verdict, detail).toBe("SUCCEEDED");
+    const after = await facts(CADDY);
+    expect(after.mainPid).not.toBe(before.mainPid);
+    expect(after.started).not.toBe(before.started);
+    expect(after.nRestarts).toBe(before.nRestarts);
+    expect(result?.result?.before).toMatchObject({ MainPID: before.mainPid });
+    expect(result?.result?.after).toMatchObject({ MainPID: after.mainPid, ActiveState: "active" });
+    record("restart caddy via the operator agent: call → result, ms", result?.t ?? -1);
+    record("restart caddy via the operator agent: `caddy validate` line → restart line, ms", Math.round((outputs[restartAt]?.t ?? 0) - (outputs[validateAt]?.t ?? 0)));
+  });
+
+  test("a broken Caddyfile: restart_service caddy ends FAILED at the `caddy validate` pre-check, caddy is not restarted; the file is restored", async () => {
+    const original = readFileSync(c.path(CADDYFILE), "utf8");
+    const before = await facts(CADDY);
+    const params = { unit: CADDY };
+    const approved = alice.approve({ host: HOST, action: "restart_service", params });
+    writeFileSync(c.path(CADDYFILE), ":8080 {\n\tnot_a_directive on\n}\n");
+    try {
+      const events = await client.call(net.clientNs, job("restartService", { ...params, approval: wire(approved.approval) }));
+      const detail = JSON.stringify(events, null, 1);
+      const lines = events.filter((e) => e.output !== undefined).map((e) => e.output ?? "");
+      expect(lines, detail).toContain(CADDY_VALIDATE);
+      expect(lines.some((l) => l.startsWith("$ systemctl restart")), detail).toBe(false);
+      const result = events.find((e) => e.result)?.result;
+      expect(result?.verdict, detail).toBe("FAILED");
+      // The reason is caddy's own complaint about the line that is wrong, not a sandbox error.
+      expect(result?.reason, detail).toMatch(/^pre-check failed: caddy exited with 1: .*unrecognized directive: not_a_directive/);
+      expect(result?.after ?? null).toBeNull();
+      expect(await facts(CADDY)).toEqual(before);
+      expect(await activeState(c, CADDY)).toBe("active");
+      // The helper journals its run as executed with verdict FAILED (the approval was used).
+      const journal = await c.execOk(["journalctl", "--no-pager", "-o", "cat", "-u", OPERATOR]);
+      const line = journal.stdout.split("\n").find((l) => l.includes('"audit":"hostward-action"') && l.includes(approved.statement.id));
+      expect(JSON.parse(line ?? "{}")).toMatchObject({ event: "executed", verdict: "FAILED", action: "restart_service" });
+    } finally {
+      writeFileSync(c.path(CADDYFILE), original);
+    }
   });
 });
 

@@ -93,8 +93,10 @@ function publicState(s: UnitState | null): Record<string, unknown> | null {
 }
 
 /** Config checks of services that have one, keyed by canonical unit Id. */
-const CONFIG_CHECKS: Record<string, { program: Program; options: string[] }> = {
-  "caddy.service": { program: "caddy", options: ["validate", "--config", "/etc/caddy/Caddyfile"] },
+export const CONFIG_CHECKS: Record<string, { program: Program; options: string[] }> = {
+  // "--config=PATH" in one word: spawn.ts takes options as flags and words only (an option may not
+  // start with "/"), so a separate "/etc/caddy/Caddyfile" was refused before caddy ever ran.
+  "caddy.service": { program: "caddy", options: ["validate", "--config=/etc/caddy/Caddyfile"] },
   "unbound.service": { program: "unbound-checkconf", options: [] },
   // No nginx entry: `nginx -t` opens its error log for writing, which the operator unit's sandbox
   // (ProtectSystem=strict, no CAP_DAC_OVERRIDE) refuses; the post-check still proves it came up.

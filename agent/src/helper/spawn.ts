@@ -28,6 +28,15 @@ export const PROGRAMS = {
 } as const;
 export type Program = keyof typeof PROGRAMS;
 
+/**
+ * Options are written by code, never by a caller: flags and words (a path only after "=", as in
+ * --config=/etc/caddy/Caddyfile), plus the two literal operands the catalog needs ("." = the root
+ * zone for unbound-control, "+N" minutes for shutdown). Caller values go after "--" instead.
+ */
+export function isFixedOption(o: string): boolean {
+  return /^(?:-{0,2}[A-Za-z][A-Za-z0-9_.=+:,/-]*|\.|\+\d{1,4})$/.test(o);
+}
+
 export const CHILD_ENV: Readonly<Record<string, string>> = Object.freeze({
   PATH: "/usr/sbin:/usr/bin:/sbin:/bin",
   LANG: "C.UTF-8",
@@ -123,9 +132,7 @@ export function spawnProgram(program: Program, options: readonly string[], value
   const path = programPath(program);
   if (path === null) return Promise.reject(new Error(`${program} is not installed on this host`));
   if (!pty) return Promise.reject(new Error("loadPty() was not called"));
-  // Options are written by code, never by a caller: flags and words, plus the two literal
-  // operands the catalog needs ("." = the root zone for unbound-control, "+N" minutes for shutdown).
-  for (const o of options) if (!/^(?:-{0,2}[A-Za-z][A-Za-z0-9_.=+:,/-]*|\.|\+\d{1,4})$/.test(o)) return Promise.reject(new Error(`refused option ${JSON.stringify(o)}`));
+  for (const o of options) if (!isFixedOption(o)) return Promise.reject(new Error(`refused option ${JSON.stringify(o)}`));
   for (const v of values) {
     if (v === "" || v.startsWith("-") || BAD_VALUE.test(v)) return Promise.reject(new Error(`refused value ${JSON.stringify(v.slice(0, 64))}`));
   }

@@ -15,7 +15,7 @@ const UNIT_PRECHECK =
 
 const SHOW = "systemctl show --no-pager -p Id,LoadState,ActiveState,SubState,MainPID,NRestarts -- {unit}";
 const CONFIG_CHECKS = [
-  "caddy validate --config /etc/caddy/Caddyfile   (caddy.service only)",
+  "caddy validate --config=/etc/caddy/Caddyfile   (caddy.service only)",
   "unbound-checkconf   (unbound.service only)",
 ];
 

@@ -1,7 +1,8 @@
 // The containers' root filesystem: a Debian bookworm minbase with systemd, nginx (the "real
-// service" the tests diagnose and restart) and unbound (a resolver with `unbound-checkconf` and
-// `unbound-control`, so the actions' pre-check and flush_dns_cache run for real), cached as a tarball outside the repository and keyed by its package
-// list, so changing the list builds a new one. Missing cache (a fresh CI machine): debootstrap from
+// service" the tests diagnose and restart), unbound (a resolver with `unbound-checkconf` and
+// `unbound-control`, so the actions' pre-check and flush_dns_cache run for real) and caddy (the
+// seed's reload/restart caddy, pre-checked by `caddy validate`), cached as a tarball outside the
+// repository and keyed by its package list, so changing the list builds a new one. Missing cache (a fresh CI machine): debootstrap from
 // the mirror this machine's apt already uses (~60 s), then every run extracts a fresh copy (~3 s).
 import { createHash } from "node:crypto";
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, unlinkSync, writeFileSync } from "node:fs";
@@ -10,13 +11,17 @@ import { runOk, sleep } from "./run";
 
 export const CACHE_DIR = process.env.HOSTWARD_E2E_CACHE ?? "/var/cache/hostward";
 export const SUITE = "bookworm";
-/** systemd and what the agent and its package need, plus real units the actions act on: nginx and
- *  unbound (with `unbound-checkconf` / `unbound-control`), and logrotate (rotate_logs starts its
- *  logrotate.service). dns-root-data is unbound's Recommends, which debootstrap skips: the root
+/** systemd and what the agent and its package need, plus real units the actions act on: nginx,
+ *  unbound (with `unbound-checkconf` / `unbound-control`), caddy (with `caddy validate`) and
+ *  logrotate (rotate_logs starts its logrotate.service). dns-root-data is unbound's Recommends, which debootstrap skips: the root
  *  trust anchor comes from the package instead of a network fetch the containers cannot make. */
-export const ROOTFS_PACKAGES = ["systemd", "systemd-sysv", "dbus", "sudo", "iproute2", "libnss-myhostname", "nginx", "unbound", "dns-root-data", "logrotate"] as const;
+export const ROOTFS_PACKAGES = ["systemd", "systemd-sysv", "dbus", "sudo", "iproute2", "libnss-myhostname", "nginx", "unbound", "dns-root-data", "logrotate", "caddy"] as const;
 /** Bump when the preparation below changes, so an old cache is not reused. */
-const RECIPE_VERSION = 1;
+const RECIPE_VERSION = 2;
+
+/** Debian's Caddyfile serves :80, which nginx holds; on :8080 both start at every boot. The
+ *  admin API stays on localhost:2019, where the unit's `caddy reload` (ExecReload) posts to. */
+export const E2E_CADDYFILE = ":8080 {\n\troot * /usr/share/caddy\n\tfile_server\n}\n";
 
 export function rootfsKey(): string {
   return createHash("sha256").update(`${SUITE} minbase ${ROOTFS_PACKAGES.join(",")} recipe ${RECIPE_VERSION}`).digest("hex").slice(0, 12);
@@ -94,6 +99,7 @@ export async function ensureRootfsTarball(log: (line: string) => void = () => un
       // generate one per boot, so copies of one tarball do not share an identity.
       rmSync(join(dir, "etc/hostname"), { force: true });
       writeFileSync(join(dir, "etc/machine-id"), "");
+      writeFileSync(join(dir, "etc/caddy/Caddyfile"), E2E_CADDYFILE);
       // Downloaded .debs are not needed any more: a smaller tarball extracts faster.
       const archives = join(dir, "var/cache/apt/archives");
       for (const f of readdirSync(archives)) if (f.endsWith(".deb")) unlinkSync(join(archives, f));
