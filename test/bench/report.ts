@@ -265,11 +265,12 @@ share fsyncs, which also helps fan-out and parallel clients.
 
 ### Where the rest goes, and what would close the gaps (not in the files this work owns)
 
-- **Broker, audit I/O per call.** A CPU profile of 1,500 sequential \`get_load\` calls (after the
-  group commit) still spends ~1 ms of the broker's main thread per call on the audit file: each
-  append creates and removes a lock file (O_EXCL, so several brokers can share one log), opens,
-  writes and closes the log (open/close/unlink/write ≈ 1.1 s of 8.6 s sampled). Keeping the log
-  open and holding the lock across one call's records would remove most of it.
+- **Broker, audit I/O per call.** A CPU profile of 1,500 sequential \`get_load\` calls showed ~1 ms of
+  the broker's main thread per call on the audit file: the group commit opened and closed a
+  handle for every fsync, and each append creates and removes a lock file (O_EXCL, so several
+  brokers can share one log) and opens and closes the log. The fsync handle is now kept (a new
+  profile: open/close/fsync samples 1.1 s → 0.2 s of 8.6 s); keeping the log itself open and
+  holding the lock across one call's records would remove most of the rest.
 - **Agent idle RSS.** The floors above say most of it is Node and grpc-js themselves: \`node\`
   idle is ~40 MiB (about 30 MiB of it the \`node\` binary's pages, shared by both units), a bare
   grpc-js mTLS server ~50 MiB. Profiling the rest (heap snapshots, bundles of growing subsets):

@@ -8,7 +8,7 @@
 // record — and leaves the fsync to a shared background flush (group commit: one fsync covers
 // every record written before it started), resolving once the record is durable. Read-only calls
 // use it so the fsync overlaps the call instead of preceding it (host-call.ts, results.md).
-import { closeSync, fstatSync, fsyncSync, mkdirSync, openSync, readSync, writeSync } from "node:fs";
+import { closeSync, fstatSync, fsyncSync, mkdirSync, openSync, readSync, statSync, writeSync } from "node:fs";
 import { open } from "node:fs/promises";
 import { dirname } from "node:path";
 import { LockError, withLock } from "../file-lock";
@@ -105,16 +105,25 @@ export class AuditLog {
     return this.#queued;
   }
 
+  /** A read-only handle kept for the group commit's fsync (reopened if the file was replaced). */
+  #syncHandle: { handle: Awaited<ReturnType<typeof open>>; ino: number } | undefined;
+
   async #fsync(): Promise<void> {
     // fsync flushes the file whatever descriptor it is called on; this one runs on the thread pool.
-    let handle: Awaited<ReturnType<typeof open>> | undefined;
+    // The handle is kept between flushes (an open + close per call cost more than the fsync's own
+    // main-thread time, test/bench/results.md), unless the path now names another file.
     try {
-      handle = await open(this.file, "r");
-      await handle.sync();
+      const ino = statSync(this.file).ino;
+      if (this.#syncHandle?.ino !== ino) {
+        await this.#syncHandle?.handle.close().catch(() => undefined);
+        this.#syncHandle = undefined;
+        this.#syncHandle = { handle: await open(this.file, "r"), ino };
+      }
+      await this.#syncHandle.handle.sync();
     } catch (err) {
+      await this.#syncHandle?.handle.close().catch(() => undefined);
+      this.#syncHandle = undefined;
       throw new AuditError(`cannot make the audit log ${this.file} durable: ${(err as Error).message}`);
-    } finally {
-      await handle?.close().catch(() => undefined);
     }
   }
 
