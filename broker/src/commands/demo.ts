@@ -35,6 +35,10 @@ function summarise(tool: string, data: Record<string, unknown>): string {
       return `${fmtBytes(d.availableBytes)} available of ${fmtBytes(d.totalBytes)}`;
     case "get_system_info":
       return `${d.hostname}: ${d.os?.prettyName ?? d.os?.id ?? "unknown OS"}, kernel ${d.kernel?.release}, ${d.arch}`;
+    case "test_connectivity":
+      return (d.results as Array<{ port: number; status: string; connectMs: number | null }>)
+        .map((r) => `${d.address}:${r.port} ${r.status}${r.connectMs === null ? "" : ` in ${r.connectMs} ms`}`)
+        .join(", ");
     case "get_agent_info":
       return `agent ${d.version} (${d.role}), up ${d.uptimeSeconds}s`;
     default: {
