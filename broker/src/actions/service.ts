@@ -8,6 +8,7 @@ import type { AuditLog } from "../audit/log";
 import type { AuditRecordInput, CallerIdentity } from "../audit/records";
 import type { Signer } from "../approval/signer";
 import { signStatement } from "../approval/signer";
+import { findAction } from "../../../proto/catalog/actions/index";
 import { isExpired, newActionId, type ActionRequest, type ActionState } from "./request";
 import { ActionStore, type TransitionResult } from "./store";
 
@@ -28,6 +29,9 @@ export type Outcome = { ok: true; request: ActionRequest } | { ok: false; reason
 const nowSeconds = () => Math.floor(Date.now() / 1000);
 
 /** Summary fields every action record carries. */
+/** How long past an action's own timeout a RUNNING request may stay so before it is orphaned. */
+const ORPHAN_GRACE_MS = 5 * 60_000;
+
 function about(r: ActionRequest): Record<string, unknown> {
   return { actionId: r.id, host: r.host, action: r.action, params: r.params, impact: r.impact, requester: r.requester };
 }
@@ -84,17 +88,62 @@ export class ActionService {
     return this.store.create(request);
   }
 
-  /** The request with its expiry applied (a due PENDING/APPROVED request becomes EXPIRED). */
+  /**
+   * The request as it stands now: a due PENDING/APPROVED request becomes EXPIRED, and a RUNNING one
+   * whose broker is gone becomes FAILED (see #isOrphaned).
+   */
   get(id: string): ActionRequest | undefined {
     const r = this.store.get(id);
-    return r && isExpired(r, nowSeconds()) ? this.#expire(r) : r;
+    return r && this.#settle(r, nowSeconds());
   }
 
   list(filter: { state?: ActionState; host?: string } = {}): { requests: ActionRequest[]; problems: string[] } {
     const { requests, problems } = this.store.list();
     const now = nowSeconds();
-    const fresh = requests.map((r) => (isExpired(r, now) ? this.#expire(r) : r));
+    const fresh = requests.map((r) => this.#settle(r, now));
     return { requests: fresh.filter((r) => (!filter.state || r.state === filter.state) && (!filter.host || r.host === filter.host)), problems };
+  }
+
+  #settle(r: ActionRequest, now: number): ActionRequest {
+    if (isExpired(r, now)) return this.#expire(r);
+    if (this.#isOrphaned(r)) return this.#orphan(r);
+    return r;
+  }
+
+  /**
+   * A RUNNING request can only be finished by the broker process that started it. If that process
+   * is gone (it crashed mid-action), or the action has been running far longer than its timeout,
+   * nothing will ever finish it: it becomes FAILED with an unknown outcome, so nobody waits on it.
+   * A reused pid keeps it RUNNING until the time bound: the safe direction.
+   */
+  #isOrphaned(r: ActionRequest): boolean {
+    if (r.state !== "RUNNING" || !r.execution) return false;
+    const limitMs = (findAction(r.action)?.timeoutMs ?? 600_000) + ORPHAN_GRACE_MS;
+    if (Date.now() - Date.parse(r.execution.startedAt) > limitMs) return true;
+    if (r.execution.pid === process.pid) return false;
+    try {
+      process.kill(r.execution.pid, 0);
+      return false;
+    } catch (err) {
+      return (err as NodeJS.ErrnoException).code === "ESRCH";
+    }
+  }
+
+  #orphan(r: ActionRequest): ActionRequest {
+    const message = `the broker that was running it (pid ${r.execution?.pid}) stopped before the result came back; whether the action ran on ${r.host} is unknown: check the host (journalctl -u hostward-operator)`;
+    let result: TransitionResult;
+    try {
+      result = this.store.transition(r.id, "FAILED", {
+        from: ["RUNNING"],
+        by: "broker (recovery)",
+        patch: (cur) => ({ execution: { ...cur.execution!, endedAt: new Date().toISOString(), verdict: "FAILED" as const, error: { code: "OUTCOME_UNKNOWN", message } } }),
+        before: (next) => this.#auditNow({ event: "action.result", callId: next.execution?.callId, ...about(next), verdict: "FAILED", error: { code: "OUTCOME_UNKNOWN", message } }),
+      });
+    } catch {
+      // No audit record, no change: it stays RUNNING and is settled on a later read.
+      return r;
+    }
+    return result.ok ? result.request : (result.request ?? r);
   }
 
   #expire(r: ActionRequest): ActionRequest {

@@ -1,5 +1,6 @@
 // The action request store and the workflow's state machine: persisted files (atomic, survive a
 // new store/process), checked transitions, expiry, and "no audit record, no change".
+import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -164,5 +165,41 @@ describe("audit first", () => {
     expect(stored.state).toBe("FAILED");
     expect(stored.execution).toMatchObject({ verdict: "FAILED", error: { code: "UNAVAILABLE" }, durationMs: 12 });
     expect(records().map((x) => x.code)).toEqual(["HW1100", "HW1105", "HW1106"]);
+  });
+});
+
+describe("a RUNNING request whose broker is gone", () => {
+  /** A pid that existed and has exited (its parent, this test, reaped it). */
+  function deadPid(): number {
+    const r = spawnSync(process.execPath, ["-e", "process.stdout.write(String(process.pid))"], { encoding: "utf8" });
+    return Number(r.stdout);
+  }
+
+  function running(pid: number, startedAt = new Date().toISOString()): string {
+    const svc = service();
+    const r = svc.propose(proposal);
+    svc.store.transition(r.id, "APPROVED", { from: ["PENDING"], by: "test" });
+    svc.store.transition(r.id, "RUNNING", { from: ["APPROVED"], by: "test", patch: () => ({ execution: { startedAt, pid, callId: "call-x" } }) });
+    return r.id;
+  }
+
+  it("becomes FAILED with an unknown outcome, audited, when its broker process has exited", () => {
+    const id = running(deadPid());
+    const r = service().get(id)!;
+    expect(r.state).toBe("FAILED");
+    expect(r.execution?.error).toMatchObject({ code: "OUTCOME_UNKNOWN", message: expect.stringContaining("is unknown") });
+    expect(records().at(-1)).toMatchObject({ event: "action.result", verdict: "FAILED", error: { code: "OUTCOME_UNKNOWN" } });
+    expect(verifyAuditFile(audit.file).ok).toBe(true);
+  });
+
+  it("stays RUNNING while its broker lives (this process) and within the action's time bound", () => {
+    const id = running(process.pid);
+    expect(service().get(id)!.state).toBe("RUNNING");
+    expect(service().list({ state: "RUNNING" }).requests.map((x) => x.id)).toEqual([id]);
+  });
+
+  it("becomes FAILED once far past the action's timeout, even if its pid is alive (pid reuse)", () => {
+    const id = running(process.pid, new Date(Date.now() - 24 * 3600_000).toISOString());
+    expect(service().get(id)!.state).toBe("FAILED");
   });
 });
