@@ -8,6 +8,7 @@
 import { spawn } from "node:child_process";
 import { accessSync, constants } from "node:fs";
 import { AsyncLocalStorage } from "node:async_hooks";
+import { CHILD_ENV } from "./child-env";
 
 export const PROGRAMS = {
   systemctl: ["/usr/bin/systemctl", "/bin/systemctl"],
@@ -18,16 +19,6 @@ export const PROGRAMS = {
 } as const;
 export type Program = keyof typeof PROGRAMS;
 
-export const FIXED_ENV: Readonly<Record<string, string>> = Object.freeze({
-  PATH: "/usr/sbin:/usr/bin:/sbin:/bin",
-  LANG: "C.UTF-8",
-  LC_ALL: "C.UTF-8",
-  SYSTEMD_PAGER: "",
-  SYSTEMD_COLORS: "0",
-  SYSTEMD_LESS: "",
-  PAGER: "cat",
-  TERM: "dumb",
-});
 
 export const DEFAULT_TIMEOUT_MS = 10_000;
 export const DEFAULT_MAX_BYTES = 4 * 1024 * 1024;
@@ -127,7 +118,7 @@ export function run(
 
   return new Promise<RunResult>((resolve, reject) => {
     const child = spawn(path, argv, {
-      env: { ...FIXED_ENV },
+      env: { ...CHILD_ENV },
       stdio: ["ignore", "pipe", "pipe"],
       shell: false,
       windowsHide: true,

@@ -13,6 +13,7 @@ import { statSync } from "node:fs";
 import Module from "node:module";
 import { dirname, join } from "node:path";
 import type * as NodePty from "node-pty";
+import { CHILD_ENV } from "../child-env";
 import { HelperRefusal } from "./exit-codes";
 import type { HelperMode } from "./guard";
 
@@ -37,16 +38,6 @@ export function isFixedOption(o: string): boolean {
   return /^(?:-{0,2}[A-Za-z][A-Za-z0-9_.=+:,/-]*|\.|\+\d{1,4})$/.test(o);
 }
 
-export const CHILD_ENV: Readonly<Record<string, string>> = Object.freeze({
-  PATH: "/usr/sbin:/usr/bin:/sbin:/bin",
-  LANG: "C.UTF-8",
-  LC_ALL: "C.UTF-8",
-  SYSTEMD_PAGER: "",
-  SYSTEMD_COLORS: "0",
-  SYSTEMD_LESS: "",
-  PAGER: "cat",
-  TERM: "dumb",
-});
 
 export const PRODUCTION_PTY_NATIVE = "/usr/lib/hostward/pty.node";
 const MAX_LINE = 4096;

@@ -2,10 +2,12 @@
 // no inventory or policy needed) with its request store and audit log, and who is at the keyboard.
 import { hostname, userInfo } from "node:os";
 import { join } from "node:path";
+import { parseArgs, type ParseArgsConfig } from "node:util";
 import { AuditLog } from "../audit/log";
 import { AUDIT_FILE } from "../broker";
 import { loadBrokerSettings } from "../config/load";
 import { defaultConfigDir, defaultStateDir } from "../paths";
+import { ACTION_ID } from "./request";
 import { ActionService } from "./service";
 import { ActionStore } from "./store";
 
@@ -26,4 +28,35 @@ export function localIdentity(): string {
     // No passwd entry (a container's arbitrary uid): keep "unknown".
   }
   return `${user}@${hostname()}`;
+}
+
+type Options = NonNullable<ParseArgsConfig["options"]>;
+
+/**
+ * `hostward <command> ID [options]`: parses strictly, answers --help, and checks there is exactly
+ * one action id. Returns the exit code to stop with (usage printed), or the id and the options.
+ */
+export function parseIdCommand<O extends Options>(
+  command: string,
+  argv: string[],
+  options: O,
+  usage: string,
+): { exit: number } | { id: string; values: ReturnType<typeof parseArgs<{ args: string[]; options: O; allowPositionals: true; strict: true }>>["values"] } {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, options, allowPositionals: true as const, strict: true as const });
+  } catch (err) {
+    process.stderr.write(`hostward ${command}: ${(err as Error).message}\n\n${usage}`);
+    return { exit: 2 };
+  }
+  if ((parsed.values as { help?: boolean }).help) {
+    process.stdout.write(usage);
+    return { exit: 0 };
+  }
+  const [id, ...extra] = parsed.positionals;
+  if (id === undefined || extra.length > 0 || !ACTION_ID.test(id)) {
+    process.stderr.write(`hostward ${command}: give exactly one action id (act-…)\n\n${usage}`);
+    return { exit: 2 };
+  }
+  return { id, values: parsed.values };
 }

@@ -4,10 +4,8 @@
 // (refuses without one unless --yes), signs the canonical statement with the approver's ed25519 key
 // (a key file, or ssh-agent so the key never enters this process) and records APPROVED.
 import { createInterface } from "node:readline";
-import { parseArgs } from "node:util";
 import { approvalSummary } from "../actions/describe";
-import { localIdentity, openActions } from "../actions/cli-context";
-import { ACTION_ID } from "../actions/request";
+import { localIdentity, openActions, parseIdCommand } from "../actions/cli-context";
 import { agentSigner, fileSigner, type Signer } from "../approval/signer";
 import { agentSocket } from "../approval/ssh-agent";
 
@@ -40,35 +38,21 @@ function ask(question: string): Promise<string> {
 }
 
 export async function run(argv: string[]): Promise<number> {
-  let values: { key?: string; agent?: boolean; "key-id"?: string; yes?: boolean; config?: string; help?: boolean };
-  let positionals: string[];
-  try {
-    ({ values, positionals } = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      strict: true,
-      options: {
-        key: { type: "string" },
-        agent: { type: "boolean" },
-        "key-id": { type: "string" },
-        yes: { type: "boolean" },
-        config: { type: "string" },
-        help: { type: "boolean", short: "h" },
-      },
-    }));
-  } catch (err) {
-    process.stderr.write(`hostward approve: ${(err as Error).message}\n\n${USAGE}`);
-    return 2;
-  }
-  if (values.help) {
-    process.stdout.write(USAGE);
-    return 0;
-  }
-  const [id, ...extra] = positionals;
-  if (id === undefined || extra.length > 0 || !ACTION_ID.test(id)) {
-    process.stderr.write(`hostward approve: give exactly one action id (act-…)\n\n${USAGE}`);
-    return 2;
-  }
+  const parsed = parseIdCommand(
+    "approve",
+    argv,
+    {
+      key: { type: "string" },
+      agent: { type: "boolean" },
+      "key-id": { type: "string" },
+      yes: { type: "boolean" },
+      config: { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
+    USAGE,
+  );
+  if ("exit" in parsed) return parsed.exit;
+  const { id, values } = parsed;
   if ((values.key === undefined) === !values.agent) {
     process.stderr.write(`hostward approve: choose one of --key FILE or --agent\n\n${USAGE}`);
     return 2;

@@ -1,8 +1,6 @@
 // hostward reject ID [--reason TEXT] [--config DIR]: a human refuses a PENDING action request; it
 // can never run. Recorded in the request and in the audit chain.
-import { parseArgs } from "node:util";
-import { localIdentity, openActions } from "../actions/cli-context";
-import { ACTION_ID } from "../actions/request";
+import { localIdentity, openActions, parseIdCommand } from "../actions/cli-context";
 
 const USAGE = `Usage: hostward reject ID [--reason TEXT] [--config DIR]
 
@@ -12,28 +10,9 @@ Rejects the PENDING action request ID: it can never run.
 `;
 
 export async function run(argv: string[]): Promise<number> {
-  let values: { reason?: string; config?: string; help?: boolean };
-  let positionals: string[];
-  try {
-    ({ values, positionals } = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      strict: true,
-      options: { reason: { type: "string" }, config: { type: "string" }, help: { type: "boolean", short: "h" } },
-    }));
-  } catch (err) {
-    process.stderr.write(`hostward reject: ${(err as Error).message}\n\n${USAGE}`);
-    return 2;
-  }
-  if (values.help) {
-    process.stdout.write(USAGE);
-    return 0;
-  }
-  const [id, ...extra] = positionals;
-  if (id === undefined || extra.length > 0 || !ACTION_ID.test(id)) {
-    process.stderr.write(`hostward reject: give exactly one action id (act-…)\n\n${USAGE}`);
-    return 2;
-  }
+  const parsed = parseIdCommand("reject", argv, { reason: { type: "string" }, config: { type: "string" }, help: { type: "boolean", short: "h" } }, USAGE);
+  if ("exit" in parsed) return parsed.exit;
+  const { id, values } = parsed;
   const reason = (values.reason ?? "rejected by a human").slice(0, 500);
   const { service } = openActions(values.config);
   const who = localIdentity();
