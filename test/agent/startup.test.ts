@@ -148,7 +148,8 @@ describe("lifecycle", () => {
     const agent = await startAgent({ role: "operator", pki, dir: join(dir, "lifecycle") });
     expect(agent.port).toBeGreaterThan(0);
     expect(JSON.parse(readFileSync(agent.readyFile, "utf8"))).toEqual({ role: "operator", port: agent.port, pid: agent.pid });
-    expect(agent.lines().some((l) => l.msg === "started")).toBe(true);
+    // The line travels through a pipe and may arrive just after the ready file: wait for it.
+    expect(await agent.waitForLine((l) => l.msg === "started", 5_000)).toMatchObject({ msg: "started" });
     expect(await agent.stop()).toEqual({ code: 0, signal: null });
     expect(agent.lines().at(-1)).toMatchObject({ msg: "stopped" });
     expect(existsSync(agent.readyFile)).toBe(false);
