@@ -5,7 +5,7 @@
 // asserted there.
 //
 //   node main.cjs --launcher FILE --floor FILE [--only latency,fanout,agent,search,streaming] [--out DIR] [--baseline results.json]
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { loadavg } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -65,6 +65,7 @@ async function main(): Promise<void> {
   }
   results.machine.loadAvgEnd = loadavg().map((x) => Math.round(x * 100) / 100);
   results.durationSeconds = Math.round((performance.now() - started) / 1000);
+  mkdirSync(outDir, { recursive: true });
   writeFileSync(join(outDir, "results.json"), `${JSON.stringify(results, null, 2)}\n`);
   // A previous run's results.json (e.g. of the commit before the performance work) adds a
   // before → after table; its figures are from that run, not this one, and are labelled so.
