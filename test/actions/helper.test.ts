@@ -157,8 +157,16 @@ describe("a valid approval on this host (no systemd here)", () => {
   it("runs the pre-check, reports FAILED 'systemd is not running on this host', and a replay is refused (exit 89)", async () => {
     const approval = approve(alice, restart());
     const input = helperRequest("restart_service", { unit: "nginx.service" }, approval);
+    const startedMicros = Date.now() * 1000;
     const first = await runHelperBundle(host.env, input);
+    const endedMicros = (Date.now() + 1) * 1000;
     expect(first.lines.filter((l) => l.type === "output").map((l) => l.line)).toEqual(["pre-check: systemd is not running (/run/systemd/system is missing)"]);
+    // Each output line carries when the helper had it: µs since the Unix epoch, during this run.
+    for (const l of first.lines.filter((x) => x.type === "output")) {
+      expect(Number.isSafeInteger(l.at), JSON.stringify(l)).toBe(true);
+      expect(Number(l.at)).toBeGreaterThanOrEqual(startedMicros);
+      expect(Number(l.at)).toBeLessThanOrEqual(endedMicros);
+    }
     expect(first.lines.at(-1)).toMatchObject({ type: "result", verdict: "FAILED", reason: "systemd is not running on this host", before: null, after: null, spawns: 0 });
     expect(first.audit).toMatchObject({ event: "executed", verdict: "FAILED", action: "restart_service", params: { unit: "nginx.service" }, keyId: alice.keyId, requester: "claude@workstation", spawns: 0 });
     expect(first.code).toBe(HELPER_EXIT.failed);

@@ -85,9 +85,17 @@ describe("ActionsService on the operator agent (helper in direct mode)", () => {
 
   it("a valid call streams the helper's lines as output and ends with result_json", async () => {
     const approval = approve(alice, { action: "restart_service", params: { unit: "nginx.service" }, impact: "MEDIUM" });
+    const startedMicros = Date.now() * 1000;
     const r = await callStream<ActionEvent>(client("operator"), "restartService", { unit: "nginx.service", approval }, 20_000);
+    const endedMicros = (Date.now() + 1) * 1000;
     expect(r.code).toBe(grpc.status.OK);
     const events = r.messages.map((m) => m.event);
+    // Output events carry the helper's stamp (at_unix_micros, within this call); the result none.
+    for (const m of r.messages.slice(0, -1)) {
+      expect(m.atUnixMicros).toBeGreaterThanOrEqual(startedMicros);
+      expect(m.atUnixMicros).toBeLessThanOrEqual(endedMicros);
+    }
+    expect(r.messages.at(-1)?.atUnixMicros).toBe(0);
     expect(events.slice(0, -1)).toEqual([{ $case: "output", value: "pre-check: systemd is not running (/run/systemd/system is missing)" }]);
     const last = events.at(-1);
     expect(last?.$case).toBe("resultJson");

@@ -48,7 +48,8 @@ export type HelperOutcome =
   | { kind: "failed"; detail: string };
 
 export interface RunHelperOptions {
-  onOutput(line: string): void;
+  /** Each output line, with the helper's stamp (µs since the Unix epoch; 0 if it gave none). */
+  onOutput(line: string, atUnixMicros: number): void;
   /** Past this the helper is sent SIGTERM, then SIGKILL 5 s later. */
   timeoutMs: number;
   /** Where the helper's stderr lines go (default: this process's stderr). */
@@ -80,7 +81,7 @@ export function runHelper(config: HelperConfig, request: HelperRequest, opts: Ru
         problem = `the helper printed a line that is not JSON: ${JSON.stringify(text.slice(0, 200))}`;
         return;
       }
-      if (line.type === "output" && typeof line.line === "string") opts.onOutput(line.line);
+      if (line.type === "output" && typeof line.line === "string") opts.onOutput(line.line, Number.isSafeInteger(line.at) && line.at > 0 ? line.at : 0);
       else if (line.type === "refused") outcome = { kind: "refused", code: line.code, exitCode: line.exitCode, reason: String(line.reason).slice(0, 4096) };
       else if (line.type === "result") {
         const { type: _t, spawns, ...rest } = line;

@@ -11,8 +11,11 @@ import { programPath, spawnProgram, type Program, type SpawnResult } from "./spa
 
 export interface ActionContext {
   allowlist: Allowlist;
-  /** Streams one line of output to the caller (and keeps it for the result's `output`). */
-  emit(line: string): void;
+  /**
+   * Streams one line of output to the caller (and keeps it for the result's `output`). `atUnixMicros`:
+   * when the line was read off a program's pty (spawn.ts); omitted for the helper's own lines (now).
+   */
+  emit(line: string, atUnixMicros?: number): void;
   /** The action's deadline (ms since epoch). */
   deadline: number;
 }

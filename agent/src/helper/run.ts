@@ -15,7 +15,7 @@ import { useNonce } from "./nonce-store";
 import { readRequestText } from "./read-stdin";
 import { hostIdentity, loadAllowlist, loadApprovers, resolveSettings } from "./settings";
 import { loadPty, spawnCount } from "./spawn";
-import { approvalFromWire, HelperRequest, type HelperLine } from "./wire";
+import { approvalFromWire, HelperRequest, nowUnixMicros, type HelperLine } from "./wire";
 
 export interface HelperIo {
   invocation: Invocation;
@@ -92,10 +92,10 @@ export async function runHelper(io: HelperIo): Promise<number> {
 
     // Approved and recorded: from here on the action runs and ends with a result, never a refusal.
     const lines: string[] = [];
-    const emit = (line: string) => {
+    const emit = (line: string, at: number = nowUnixMicros()) => {
       if (lines.length >= MAX_OUTPUT_LINES) return;
       lines.push(line);
-      send({ type: "output", line });
+      send({ type: "output", line, at });
     };
     let result: Omit<ActionResult, "output">;
     try {

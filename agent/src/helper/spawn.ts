@@ -16,6 +16,7 @@ import type * as NodePty from "node-pty";
 import { CHILD_ENV } from "../child-env";
 import { HelperRefusal } from "./exit-codes";
 import type { HelperMode } from "./guard";
+import { nowUnixMicros } from "./wire";
 
 export const PROGRAMS = {
   systemctl: ["/usr/bin/systemctl", "/bin/systemctl"],
@@ -112,7 +113,8 @@ export interface SpawnResult {
 
 export interface SpawnOptions {
   timeoutMs: number;
-  onLine(line: string): void;
+  /** Each line, with when it was read off the pty (nowUnixMicros(): the chunk that completed it). */
+  onLine(line: string, atUnixMicros: number): void;
   maxLines?: number;
 }
 
@@ -136,20 +138,22 @@ export function spawnProgram(program: Program, options: readonly string[], value
     let truncated = false;
     let partial = "";
     let timedOut = false;
-    const emit = (raw: string) => {
+    const emit = (raw: string, at: number) => {
       const line = raw.replace(/\r$/, "").slice(0, MAX_LINE);
       if (lines.length < maxLines) {
         lines.push(line);
-        opts.onLine(line);
+        opts.onLine(line, at);
       } else truncated = true;
     };
     const data = term.onData((chunk) => {
+      // Stamped as the chunk arrives: every line it completes was read off the pty now.
+      const at = nowUnixMicros();
       partial += chunk;
       const parts = partial.split("\n");
       partial = parts.pop() ?? "";
-      for (const p of parts) emit(p);
+      for (const p of parts) emit(p, at);
       if (partial.length > MAX_LINE) {
-        emit(partial);
+        emit(partial, at);
         partial = "";
       }
     });
@@ -162,7 +166,7 @@ export function spawnProgram(program: Program, options: readonly string[], value
       // Give the last chunk a turn of the event loop: node-pty can report the exit first.
       setImmediate(() => {
         data.dispose();
-        if (partial.replace(/\r$/, "") !== "") emit(partial);
+        if (partial.replace(/\r$/, "") !== "") emit(partial, nowUnixMicros());
         resolve({ exitCode, signal: signal ?? null, timedOut, lines, truncated });
       });
     });

@@ -1,5 +1,5 @@
 // What passes between the operator agent and the helper, both ways. Requests: one JSON object on
-// the helper's stdin. Replies: JSON lines on its stdout — {"type":"output"} while the action runs,
+// the helper's stdin. Replies: JSON lines on its stdout — {"type":"output","line","at"} while the action runs,
 // then exactly one {"type":"result"} (it ran) or {"type":"refused"} (nothing ran). The helper
 // trusts nothing in a request: this schema is only the first of its checks.
 import { z } from "zod";
@@ -38,7 +38,16 @@ export function approvalFromWire(a: z.output<typeof WireApproval>): Approval {
   return { ...a, signature: Buffer.from(a.signature, "base64") };
 }
 
+/**
+ * The wall clock in microseconds since the Unix epoch, at sub-millisecond resolution
+ * (Date.now() has whole milliseconds): the stamp on each output line (ActionEvent.at_unix_micros).
+ */
+export function nowUnixMicros(): number {
+  return Math.round((performance.timeOrigin + performance.now()) * 1000);
+}
+
 export type HelperLine =
-  | { type: "output"; line: string }
+  /** `at`: when the helper had the line (read off the program's pty, or wrote it), nowUnixMicros(). */
+  | { type: "output"; line: string; at: number }
   | ({ type: "result"; spawns: number } & ActionResult)
   | { type: "refused"; code: RefusalCode; exitCode: number; reason: string; spawns: number };

@@ -74,13 +74,13 @@ function streamingHandler(def: ActionDef, defaults: Message, deps: ActionsDeps):
       const outcome = await runHelper(deps.helper, request, {
         timeoutMs: def.timeoutMs + HELPER_SLACK_MS,
         stderr: deps.helperStderr,
-        onOutput: (line) => {
-          if (!call.cancelled) call.write({ event: { $case: "output", value: line } });
+        onOutput: (line, atUnixMicros) => {
+          if (!call.cancelled) call.write({ event: { $case: "output", value: line }, atUnixMicros });
         },
       });
       if (outcome.kind !== "result") throw outcomeError(outcome);
       if (record && outcome.result.verdict === "FAILED") record.error = `verdict FAILED: ${outcome.result.reason ?? ""}`.slice(0, 500);
-      call.write({ event: { $case: "resultJson", value: JSON.stringify(outcome.result) } });
+      call.write({ event: { $case: "resultJson", value: JSON.stringify(outcome.result) }, atUnixMicros: 0 });
     } finally {
       release();
     }

@@ -1,8 +1,10 @@
 // Runs one approved action on its host: the operator agent's server-streaming RPC
 // ActionsService/<PascalName> over the operator channel (mTLS, operator client certificate). Each
-// ActionEvent.output line is passed to `onOutput` as it arrives (the MCP tool turns them into
-// progress notifications); the final ActionEvent.result_json is untrusted host output: size-capped,
-// parsed and validated against the catalog's actionResult schema.
+// ActionEvent.output line is passed to `onOutput` as it arrives, with the host's stamp
+// (at_unix_micros: when the host's helper had the line), synchronously, in the same turn of the
+// event loop (the MCP tool turns them into progress notifications); the final
+// ActionEvent.result_json is untrusted host output: size-capped, parsed and validated against the
+// catalog's actionResult schema.
 import { approvalToMessage } from "../../../proto/catalog/approval";
 import { actionResult, type ActionDef, type ActionResult } from "../../../proto/catalog/define-action";
 import { methodKey } from "../../../proto/catalog/define";
@@ -57,7 +59,13 @@ export interface ExecuteOptions {
   def: ActionDef;
   request: ActionRequest;
   callId: string;
-  onOutput: (line: string, index: number) => void;
+  /** `atUnixMicros`: the host's stamp, 0 when the agent sent none or an implausible one. */
+  onOutput: (line: string, index: number, atUnixMicros: number) => void;
+}
+
+/** The host's stamp as the broker keeps it: a positive safe integer, else 0 (host output is untrusted). */
+export function hostStamp(value: unknown): number {
+  return typeof value === "number" && Number.isSafeInteger(value) && value > 0 ? value : 0;
 }
 
 /** Streams the action; resolves with its validated result, or throws HostCallError. */
@@ -74,8 +82,9 @@ export async function executeOnHost({ pool, host, def, request, callId, onOutput
       if (e.$case === "output") {
         if (result) throw new HostCallError("MALFORMED_REPLY", "the agent sent output after the result");
         lines += 1;
-        if (lines <= MAX_RELAYED_LINES) onOutput(e.value.length > MAX_LINE ? `${e.value.slice(0, MAX_LINE)}…` : e.value, lines);
-        else if (lines === MAX_RELAYED_LINES + 1) onOutput(`(more than ${MAX_RELAYED_LINES} lines: the rest is in the result's output)`, lines);
+        const at = hostStamp(event.atUnixMicros);
+        if (lines <= MAX_RELAYED_LINES) onOutput(e.value.length > MAX_LINE ? `${e.value.slice(0, MAX_LINE)}…` : e.value, lines, at);
+        else if (lines === MAX_RELAYED_LINES + 1) onOutput(`(more than ${MAX_RELAYED_LINES} lines: the rest is in the result's output)`, lines, 0);
       } else if (e.$case === "resultJson") {
         if (result) throw new HostCallError("MALFORMED_REPLY", "the agent sent two results");
         result = parseActionResult(e.value);

@@ -44,6 +44,8 @@ export function newActionId(): string {
 }
 
 const impact = z.enum(IMPACTS);
+/** Output lines whose host stamps a record keeps (the broker relays at most 5,000 + 1 lines). */
+export const MAX_STAMPED_LINES = 5_001;
 const isoTime = z.string().max(40);
 const shortText = z.string().max(2000);
 
@@ -100,6 +102,11 @@ export const ActionRequestSchema = z.strictObject({
       verdict: z.enum(["SUCCEEDED", "FAILED"]).optional(),
       result: z.unknown().optional(),
       error: z.strictObject({ code: z.string().max(64), message: z.string().max(4000) }).optional(),
+      /**
+       * When the host's helper had each relayed output line (ActionEvent.at_unix_micros, µs since
+       * the Unix epoch on the host's clock; 0 = not stamped): entry i is progress notification i + 1.
+       */
+      outputAtUnixMicros: z.array(z.number().int().nonnegative()).max(MAX_STAMPED_LINES).optional(),
     })
     .optional(),
   history: z.array(z.strictObject({ state: z.enum(ACTION_STATES), at: isoTime, by: shortText })).max(32),

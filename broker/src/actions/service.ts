@@ -9,7 +9,7 @@ import type { AuditRecordInput, CallerIdentity } from "../audit/records";
 import type { Signer } from "../approval/signer";
 import { signStatement } from "../approval/signer";
 import { findAction } from "../../../proto/catalog/actions/index";
-import { isExpired, newActionId, type ActionRequest, type ActionState } from "./request";
+import { isExpired, MAX_STAMPED_LINES, newActionId, type ActionRequest, type ActionState } from "./request";
 import { ActionStore, type TransitionResult } from "./store";
 
 export interface ProposalInput {
@@ -242,7 +242,7 @@ export class ActionService {
   /** RUNNING → SUCCEEDED | FAILED with the outcome; returns whether the result record was written. */
   finishExecution(
     id: string,
-    outcome: { verdict: "SUCCEEDED" | "FAILED"; result?: unknown; error?: { code: string; message: string }; durationMs: number },
+    outcome: { verdict: "SUCCEEDED" | "FAILED"; result?: unknown; error?: { code: string; message: string }; durationMs: number; outputAtUnixMicros?: number[] },
   ): { request?: ActionRequest; audited: boolean } {
     let audited = true;
     const result = this.store.transition(id, outcome.verdict, {
@@ -256,6 +256,7 @@ export class ActionService {
           verdict: outcome.verdict,
           ...(outcome.result !== undefined && { result: outcome.result }),
           ...(outcome.error && { error: { code: outcome.error.code.slice(0, 64), message: outcome.error.message.slice(0, 4000) } }),
+          ...(outcome.outputAtUnixMicros && outcome.outputAtUnixMicros.length > 0 && { outputAtUnixMicros: outcome.outputAtUnixMicros.slice(0, MAX_STAMPED_LINES) }),
         },
       }),
       before: (next) => {

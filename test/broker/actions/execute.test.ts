@@ -101,7 +101,9 @@ describe("execute_action on a real operator agent", () => {
   it("runs an approved request once: the host verified the approval and answered with a catalog result", async () => {
     const id = await proposeAndApprove(aliceKey);
     const progress: string[] = [];
+    const startedMicros = Date.now() * 1000;
     const r = await call("execute_action", { id }, (p) => progress.push(p.message ?? ""));
+    const endedMicros = (Date.now() + 1) * 1000;
     expect(r.isError, `${JSON.stringify(r.content)}\n${stderr}`).toBeFalsy();
     const out = r.structuredContent!;
     // A result from the helper (not a refusal): verdict + before/after/output from the catalog schema.
@@ -109,6 +111,16 @@ describe("execute_action on a real operator agent", () => {
     expect(out.error).toBeUndefined();
     const stored = new ActionStore(bd.stateDir).get(id)!;
     expect(stored.state).toBe(out.verdict);
+    // The host's stamp of every relayed line is kept, in order: entry i ↔ progress notification i + 1.
+    expect(progress.length).toBeGreaterThanOrEqual(1);
+    const stamps = stored.execution?.outputAtUnixMicros ?? [];
+    expect(stamps).toHaveLength(progress.length);
+    for (const at of stamps) {
+      expect(at).toBeGreaterThanOrEqual(startedMicros);
+      expect(at).toBeLessThanOrEqual(endedMicros);
+    }
+    const view = await call("get_action", { id });
+    expect((view.structuredContent?.execution as { outputAtUnixMicros?: number[] }).outputAtUnixMicros).toEqual(stamps);
     const codes = bd.audit().filter((x) => x.actionId === id).map((x) => x.code);
     expect(codes).toEqual(expect.arrayContaining(["HW1100", "HW1101", "HW1105", "HW1106"]));
     expect(codes.indexOf("HW1105")).toBeLessThan(codes.indexOf("HW1106"));

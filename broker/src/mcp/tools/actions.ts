@@ -311,6 +311,9 @@ async function execute(broker: Broker, service: ActionService, raw: unknown, cal
 
   const t0 = Date.now();
   let lines = 0;
+  // The host's stamp of each relayed line, kept in the request's execution record (get_action):
+  // with the client's own clock at each notification it gives the stream's latency, host to client.
+  const outputAt: number[] = [];
   let outcome: { verdict: "SUCCEEDED" | "FAILED"; result?: unknown; error?: { code: string; message: string } };
   try {
     // Not cancelled with the MCP request: an action stopped half-way is worse than one that
@@ -321,9 +324,11 @@ async function execute(broker: Broker, service: ActionService, raw: unknown, cal
       def,
       request: started,
       callId,
-      onOutput: (line, index) => {
-        lines = index;
+      onOutput: (line, index, atUnixMicros) => {
+        // The notification first: nothing else is done per line before it is sent.
         call.progress(index, line);
+        lines = index;
+        outputAt.push(atUnixMicros);
       },
     });
     outcome = { verdict: result.verdict, result };
@@ -331,7 +336,7 @@ async function execute(broker: Broker, service: ActionService, raw: unknown, cal
     outcome = { verdict: "FAILED", error: toHostError(err) };
   }
   const durationMs = Date.now() - t0;
-  const finished = service.finishExecution(id, { ...outcome, durationMs });
+  const finished = service.finishExecution(id, { ...outcome, durationMs, outputAtUnixMicros: outputAt });
   broker.logger.info({ callId, actionId: id, host: host.name, action: def.name, verdict: outcome.verdict, durationMs }, "action executed");
   const view = requestView(finished.request ?? started);
   return {

@@ -23,10 +23,8 @@ export const protobufPackage = "hostward.v1";
 export const protobufFileName = "hostward/v1/actions.proto";
 
 /**
- * hostward contract: the operator role's ActionsService.
- * Declared now so the role split and authorisation exist from the start; the handlers, the sudo
- * helper and the approval verification are built in the "Actions" issue. Until then every method
- * answers UNIMPLEMENTED.
+ * hostward contract: the operator role's ActionsService. Each method runs one approved action
+ * through the host's root helper and streams its output lines, then its result.
  */
 
 /** A signed approval, produced by a human's approver key outside the model's reach. */
@@ -77,6 +75,13 @@ export interface ActionEvent {
     /** {before, after, verdict, output} as JSON */
     { $case: "resultJson"; value: string }
     | undefined;
+  /**
+   * For an output event: when the host's root helper had the line, in microseconds since the Unix
+   * epoch (the host's wall clock) — for a program's line, when the helper read it off the program's
+   * pty; for a line the helper writes itself (pre-check:, $ command, post-check:), when it wrote it.
+   * 0 when unknown (an agent from before this field). Lets a caller measure the stream's latency.
+   */
+  atUnixMicros: number;
 }
 
 function createBaseApproval(): Approval {
@@ -637,7 +642,7 @@ export const RebootRequest: MessageFns<RebootRequest> = {
 };
 
 function createBaseActionEvent(): ActionEvent {
-  return { event: undefined };
+  return { event: undefined, atUnixMicros: 0 };
 }
 
 export const ActionEvent: MessageFns<ActionEvent> = {
@@ -649,6 +654,9 @@ export const ActionEvent: MessageFns<ActionEvent> = {
       case "resultJson":
         writer.uint32(18).string(message.event.value);
         break;
+    }
+    if (message.atUnixMicros !== 0) {
+      writer.uint32(24).int64(message.atUnixMicros);
     }
     return writer;
   },
@@ -682,6 +690,14 @@ export const ActionEvent: MessageFns<ActionEvent> = {
             message.event = { $case: "resultJson", value: reader.string() };
             continue;
           }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.atUnixMicros = longToNumber(reader.int64());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -703,6 +719,11 @@ export const ActionEvent: MessageFns<ActionEvent> = {
         : isSet(object.result_json)
         ? { $case: "resultJson", value: globalThis.String(object.result_json) }
         : undefined,
+      atUnixMicros: isSet(object.atUnixMicros)
+        ? globalThis.Number(object.atUnixMicros)
+        : isSet(object.at_unix_micros)
+        ? globalThis.Number(object.at_unix_micros)
+        : 0,
     };
   },
 
@@ -712,6 +733,9 @@ export const ActionEvent: MessageFns<ActionEvent> = {
       obj.output = message.event.value;
     } else if (message.event?.$case === "resultJson") {
       obj.resultJson = message.event.value;
+    }
+    if (message.atUnixMicros !== 0) {
+      obj.atUnixMicros = Math.round(message.atUnixMicros);
     }
     return obj;
   },
@@ -735,6 +759,7 @@ export const ActionEvent: MessageFns<ActionEvent> = {
         break;
       }
     }
+    message.atUnixMicros = object.atUnixMicros ?? 0;
     return message;
   },
 };
