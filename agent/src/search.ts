@@ -1,14 +1,16 @@
 // Line search over a stream of chunks, in bounded memory whatever the file size.
-// - literal: Buffer.indexOf on each chunk (ASCII case folding for ignoreCase), with the last
-//   needle-1 bytes of a line carried over so a match split across two chunks is found;
+// - literal: a WebAssembly SIMD needle search and newline count on each chunk (search-kernel.ts;
+//   ASCII case folding for ignoreCase), with the last needle-1 bytes of a line carried over so a
+//   match split across two chunks is found;
 // - regex: RE2 syntax through re2js, linear time in the input; never a backtracking RegExp on a
 //   caller's pattern. A regex sees the first `maxLineBytes` of each line (lines are assembled to
 //   be matched); a literal sees whole lines of any length.
-// Memory: one chunk, one folded copy of it, the head of the current line, the context ring and
-// the matches (all capped).
+// Memory: one chunk, one folded copy of it (both in the kernel's memory), the head of the current
+// line, the context ring and the matches (all capped).
 import type { FileHandle } from "node:fs/promises";
 import { RE2JS } from "re2js";
 import { DiagnosticError } from "./diagnostics/context";
+import { LiteralScan, readBuffers } from "./search-kernel";
 
 export type SearchMode = "literal" | "regex";
 
@@ -94,14 +96,6 @@ export interface ScanResult {
 
 const NEWLINE = 0x0a;
 
-function foldAsciiInto(src: Uint8Array, dst: Buffer): Buffer {
-  for (let i = 0; i < src.length; i++) {
-    const c = src[i]!;
-    dst[i] = c >= 0x41 && c <= 0x5a ? c | 0x20 : c;
-  }
-  return dst.subarray(0, src.length);
-}
-
 function decodeLine(bytes: Buffer): string {
   const s = bytes.toString("utf8");
   return s.endsWith("\r") ? s.slice(0, -1) : s;
@@ -151,7 +145,7 @@ export async function scanChunks(
   let lineLen = 0;
   let lineMatched = false;
   let tail = Buffer.alloc(0);
-  let fold = Buffer.alloc(0);
+  const lit = pattern.kind === "literal" ? new LiteralScan(pattern.needle, pattern.foldAscii) : null;
 
   const take = (s: string): string => {
     outputChars += s.length;
@@ -211,24 +205,21 @@ export async function scanChunks(
       const chunkStart = bytes;
       bytes += chunk.length;
       let hay = chunk;
-      if (pattern.kind === "literal" && pattern.foldAscii) {
-        if (fold.length < chunk.length) fold = Buffer.alloc(chunk.length);
-        hay = foldAsciiInto(chunk, fold);
-      }
+      if (lit !== null) ({ chunk, hay } = lit.prepare(chunk));
       let nextHit = -2; // -2: not searched yet in this chunk; -1: no more hits in it
       let pos = 0;
       while (pos <= chunk.length) {
-        if (pattern.kind === "literal" && lineLen === 0 && carriedLen === 0 && waitingAfter.length === 0) {
+        if (lit !== null && lineLen === 0 && carriedLen === 0 && waitingAfter.length === 0) {
           // Fast path, at the start of a line that begins in this chunk: whole lines before the
           // line of the next hit (or before the chunk's unfinished last line) cannot match, so
-          // they are only counted (a native newline search per line, no per-line objects), except
+          // they are only counted (one SIMD pass, no per-line work), except
           // the last `contextLines` of them, which go through the per-line path for the ring.
-          if (nextHit !== -1 && nextHit < pos) nextHit = hay.indexOf(needle, pos);
+          if (nextHit !== -1 && nextHit < pos) nextHit = lit.find(hay, pos);
           const end = Math.max(pos, lineStartBefore(chunk, nextHit === -1 ? chunk.length : nextHit));
           let skipTo = end;
           for (let k = 0; k < limits.contextLines && skipTo > pos; k++) skipTo = Math.max(pos, lineStartBefore(chunk, skipTo - 1));
           if (skipTo > pos) {
-            for (let i = chunk.indexOf(NEWLINE, pos); i !== -1 && i < skipTo; i = chunk.indexOf(NEWLINE, i + 1)) lines++;
+            lines += lit.countNewlines(chunk, pos, skipTo);
             pos = skipTo;
             lineStart = chunkStart + pos;
           }
@@ -236,14 +227,14 @@ export async function scanChunks(
         const nl = chunk.indexOf(NEWLINE, pos);
         const end = nl === -1 ? chunk.length : nl;
         if (nl === -1 && end === pos) break; // nothing left of this chunk
-        if (pattern.kind === "literal" && !lineMatched) {
+        if (lit !== null && !lineMatched) {
           // A match spanning the previous chunk and this one.
           if (pos === 0 && tail.length > 0) {
             const seam = Buffer.concat([tail, hay.subarray(0, Math.min(end, overlap))]);
             if (seam.indexOf(needle) !== -1) lineMatched = true;
           }
           if (!lineMatched) {
-            if (nextHit !== -1 && nextHit < pos) nextHit = hay.indexOf(needle, pos);
+            if (nextHit !== -1 && nextHit < pos) nextHit = lit.find(hay, pos);
             if (nextHit !== -1 && nextHit + needle.length <= end) lineMatched = true;
           }
         }
@@ -282,10 +273,12 @@ export async function scanChunks(
  * Reads a file front to back in chunks of two reused buffers (see scanChunks): the read of the
  * next chunk runs on libuv's thread pool while the caller scans this one, so reading and matching
  * overlap. A buffer is refilled only after the caller has pulled the chunk that follows it.
- * Memory: 2 × chunkBytes.
+ * The buffers sit in the search kernel's memory, where a literal search scans them in place.
+ * Memory: 2 × chunkBytes, plus one more for the folded copy of a case-insensitive search.
  */
 export async function* readChunks(handle: FileHandle, chunkBytes = 1024 * 1024): AsyncGenerator<Uint8Array> {
-  const bufs = [Buffer.alloc(chunkBytes), Buffer.alloc(chunkBytes)] as const;
+  const [buf0, buf1] = readBuffers(chunkBytes, 2);
+  const bufs = [buf0!, buf1!] as const;
   let position = 0;
   let which = 0;
   const readInto = (buf: Buffer, at: number) => handle.read(buf, 0, buf.length, at);

@@ -1,0 +1,214 @@
+// The byte work of a literal search (agent/src/search.ts): finding the needle, counting newlines
+// and folding ASCII case, done by a small WebAssembly SIMD module (agent/src/search-kernel.wat,
+// 16 bytes per compare) on bytes that sit in that module's memory. readChunks reads the file
+// straight into that memory (readBuffers), so a chunk is never copied; chunks from anywhere else
+// are copied into a private memory first. Without WebAssembly (node --jitless) the same
+// operations run on Buffer.indexOf and a JavaScript loop, with the same results.
+//
+// Memory: one WebAssembly memory per search, never shared between searches: 64 KiB for the
+// needle, the read buffers and one folded copy of a chunk (touched only for ignoreCase).
+import { SEARCH_KERNEL_WASM_BASE64 } from "./search-kernel.wasm";
+
+// The WebAssembly global as used here (Node's type definitions do not declare it); undefined
+// under node --jitless.
+interface WasmMemory {
+  readonly buffer: ArrayBuffer;
+  grow(pages: number): number;
+}
+interface WasmModule {
+  readonly __wasmModule?: never;
+}
+interface WasmApi {
+  Module: new (bytes: Uint8Array) => WasmModule;
+  Instance: new (mod: WasmModule, imports: object) => { readonly exports: unknown };
+}
+const wasmApi = (globalThis as { WebAssembly?: WasmApi }).WebAssembly;
+
+interface KernelExports {
+  memory: WasmMemory;
+  count_nl(p: number, len: number): number;
+  find(p: number, len: number, needle: number, needleLen: number): number;
+  fold_ascii(src: number, dst: number, len: number): void;
+}
+
+const PAGE = 64 * 1024;
+/** The needle lives at offset 0 of a kernel's memory; regions start after this header. */
+const HEADER = PAGE;
+const NEWLINE = 0x0a;
+
+let compiled: WasmModule | null | undefined;
+
+/** The compiled kernel, or null when this runtime has no WebAssembly (or no SIMD). */
+function kernelModule(): WasmModule | null {
+  if (compiled === undefined) {
+    try {
+      compiled = wasmApi === undefined ? null : new wasmApi.Module(Buffer.from(SEARCH_KERNEL_WASM_BASE64, "base64"));
+    } catch {
+      compiled = null;
+    }
+  }
+  return compiled;
+}
+
+let wasmDisabled = false;
+
+/** Whether searches use the WebAssembly kernel (false only without WebAssembly SIMD, or in tests). */
+export function wasmKernelInUse(): boolean {
+  return !wasmDisabled && kernelModule() !== null;
+}
+
+/** Tests only: run the plain JavaScript operations instead of the WebAssembly kernel. */
+export function setWasmKernelEnabled(enabled: boolean): void {
+  wasmDisabled = !enabled;
+}
+
+const roundUp = (n: number, to: number) => Math.ceil(n / to) * to;
+
+/** One instance of the kernel and its memory: the header, then `regions` regions of `regionBytes`. */
+class Kernel {
+  private readonly ex: KernelExports;
+  private view: Buffer;
+  regionBytes: number;
+
+  constructor(
+    mod: WasmModule,
+    regionBytes: number,
+    readonly regions: number,
+  ) {
+    this.ex = new wasmApi!.Instance(mod, {}).exports as unknown as KernelExports;
+    this.regionBytes = 0;
+    this.view = Buffer.alloc(0);
+    this.resize(regionBytes);
+  }
+
+  get buffer(): ArrayBuffer {
+    return this.ex.memory.buffer;
+  }
+
+  /** Grows the regions to `regionBytes`. Detaches every view of the old memory. */
+  resize(regionBytes: number): void {
+    const size = roundUp(regionBytes, 64);
+    const need = HEADER + size * this.regions;
+    const have = this.ex.memory.buffer.byteLength;
+    if (need > have) this.ex.memory.grow(Math.ceil((need - have) / PAGE));
+    this.regionBytes = size;
+    this.view = Buffer.from(this.ex.memory.buffer);
+  }
+
+  region(i: number, bytes = this.regionBytes): Buffer {
+    const at = HEADER + i * this.regionBytes;
+    return this.view.subarray(at, at + bytes);
+  }
+
+  setNeedle(needle: Buffer): void {
+    needle.copy(this.view, 0);
+  }
+
+  /** Offset of the first needle (set by setNeedle) in hay[from..], or -1. */
+  find(hay: Buffer, from: number, needleLength: number): number {
+    if (from >= hay.length) return -1;
+    const at = this.ex.find(hay.byteOffset + from, hay.length - from, 0, needleLength);
+    return at < 0 ? -1 : at + from;
+  }
+
+  countNewlines(buf: Buffer, from: number, to: number): number {
+    return to <= from ? 0 : this.ex.count_nl(buf.byteOffset + from, to - from);
+  }
+
+  foldAscii(src: Buffer, dst: Buffer): void {
+    this.ex.fold_ascii(src.byteOffset, dst.byteOffset, src.length);
+  }
+}
+
+/** Kernels whose memory holds read buffers handed out by readBuffers, by that memory. */
+const readKernels = new WeakMap<ArrayBufferLike, Kernel>();
+
+/**
+ * `count` buffers of `bytes` for reading a file into, inside a kernel's memory when WebAssembly is
+ * there (a LiteralScan then searches them in place). That memory also holds a needle and one
+ * folded chunk: count × bytes + bytes + 64 KiB in all, of which the folded part is touched only
+ * by a case-insensitive search.
+ */
+export function readBuffers(bytes: number, count: number): Buffer[] {
+  const mod = wasmDisabled ? null : kernelModule();
+  if (mod === null) return Array.from({ length: count }, () => Buffer.alloc(bytes));
+  const k = new Kernel(mod, bytes, count + 1);
+  readKernels.set(k.buffer, k);
+  return Array.from({ length: count }, (_, i) => k.region(i, bytes));
+}
+
+export interface PreparedChunk {
+  /** The chunk's bytes as read. */
+  chunk: Buffer;
+  /** What the needle is searched in: `chunk`, or its ASCII-folded copy. */
+  hay: Buffer;
+}
+
+/**
+ * The byte operations of one literal search. prepare() takes each chunk in turn; the views it
+ * returns and the offsets given to find/countNewlines are valid until the next prepare().
+ */
+export class LiteralScan {
+  private kernel: Kernel | null = null;
+  private own: Kernel | null = null;
+  private jsFold = Buffer.alloc(0);
+  private readonly useWasm: boolean;
+
+  constructor(
+    private readonly needle: Buffer,
+    private readonly foldAscii: boolean,
+  ) {
+    // The needle must fit the header; compilePattern caps patterns far below 64 KiB.
+    this.useWasm = !wasmDisabled && kernelModule() !== null && needle.length > 0 && needle.length <= HEADER;
+  }
+
+  prepare(raw: Buffer): PreparedChunk {
+    if (!this.useWasm) {
+      if (!this.foldAscii) return { chunk: raw, hay: raw };
+      if (this.jsFold.length < raw.length) this.jsFold = Buffer.alloc(raw.length);
+      return { chunk: raw, hay: foldAsciiJs(raw, this.jsFold) };
+    }
+    let k = readKernels.get(raw.buffer);
+    let chunk = raw;
+    const foldRegion = (kk: Kernel) => kk.regions - 1;
+    if (k === undefined || (this.foldAscii && raw.length > k.regionBytes)) {
+      // Not in a kernel's memory (or too big to fold there): copy it into our own.
+      this.own ??= new Kernel(kernelModule()!, raw.length, 2);
+      if (raw.length > this.own.regionBytes) this.own.resize(raw.length);
+      k = this.own;
+      chunk = k.region(0, raw.length);
+      raw.copy(chunk);
+    }
+    this.kernel = k;
+    k.setNeedle(this.needle);
+    if (!this.foldAscii) return { chunk, hay: chunk };
+    const hay = k.region(foldRegion(k), chunk.length);
+    k.foldAscii(chunk, hay);
+    return { chunk, hay };
+  }
+
+  /** hay.indexOf(needle, from) for the `hay` of the last prepare(). */
+  find(hay: Buffer, from: number): number {
+    return this.kernel === null ? hay.indexOf(this.needle, from) : this.kernel.find(hay, from, this.needle.length);
+  }
+
+  /** Newlines in chunk[from, to) for the `chunk` of the last prepare(). */
+  countNewlines(chunk: Buffer, from: number, to: number): number {
+    return this.kernel === null ? countNewlinesJs(chunk, from, to) : this.kernel.countNewlines(chunk, from, to);
+  }
+}
+
+/** Reference implementations (also the path without WebAssembly). */
+export function countNewlinesJs(buf: Buffer, from: number, to: number): number {
+  let n = 0;
+  for (let i = buf.indexOf(NEWLINE, from); i !== -1 && i < to; i = buf.indexOf(NEWLINE, i + 1)) n++;
+  return n;
+}
+
+export function foldAsciiJs(src: Uint8Array, dst: Buffer): Buffer {
+  for (let i = 0; i < src.length; i++) {
+    const c = src[i]!;
+    dst[i] = c >= 0x41 && c <= 0x5a ? c | 0x20 : c;
+  }
+  return dst.subarray(0, src.length);
+}
