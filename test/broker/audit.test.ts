@@ -8,6 +8,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { GENESIS, sha256Hex } from "../../broker/src/audit/chain";
 import { AuditError, AuditLog } from "../../broker/src/audit/log";
 import { verifyAuditFile, verifyAuditText } from "../../broker/src/audit/verify";
+import { releaseLeases } from "../../broker/src/file-lock";
 
 let dir: string;
 let file: string;
@@ -15,7 +16,10 @@ beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), "hw-audit-"));
   file = join(dir, "state", "audit.jsonl");
 });
-afterEach(() => rmSync(dir, { recursive: true, force: true }));
+afterEach(() => {
+  releaseLeases();
+  rmSync(dir, { recursive: true, force: true });
+});
 
 const lines = () => readFileSync(file, "utf8").trimEnd().split("\n");
 const records = () => lines().map((l) => JSON.parse(l) as Record<string, unknown>);
@@ -72,8 +76,21 @@ describe("writing", () => {
     expect(verifyAuditFile(file)).toEqual({ ok: true, records: 30 });
   });
 
+  it("a lazily appended record is written at once and made durable by the next flush", async () => {
+    const log = new AuditLog(file).open();
+    const lazy = log.appendLazy({ event: "tool.result", callId: "a" });
+    // Written before appendLazy returns, fsync'd later.
+    expect(records().map((r) => r.callId)).toEqual(["a"]);
+    const next = log.appendDeferred({ event: "tool.call", callId: "b" });
+    await expect(Promise.all([lazy, next])).resolves.toEqual([undefined, undefined]);
+    // Alone, its own timer flushes it.
+    await expect(log.appendLazy({ event: "tool.result", callId: "c" })).resolves.toBeUndefined();
+    expect(verifyAuditFile(file)).toEqual({ ok: true, records: 3 });
+  });
+
   it("removes a stale lock left by a dead process", () => {
     fill(1);
+    releaseLeases();
     writeFileSync(`${file}.lock`, "999999999");
     new AuditLog(file).open().append({ event: "tool.call" });
     expect(verifyAuditFile(file)).toEqual({ ok: true, records: 2 });

@@ -1,19 +1,25 @@
 // The broker's append-only audit log: JSON lines, hash-chained (chain.ts), fsync'd before the call
 // proceeds. A write that fails throws, and callers refuse to act unaudited. Several broker
 // processes may share one state directory (an MCP client starts one broker per session), so each
-// append holds a small lock file while it reads the chain's tail and writes.
+// append holds a small lock file while it reads the chain's tail and writes; the lock is leased
+// (kept a few ms after use, file-lock.ts) and the log's descriptor kept with it.
 //
 // Two durabilities: append() writes and fsyncs before it returns (anything that changes a host
 // must use it); appendDeferred() writes before it returns — a broker crash cannot lose the
 // record — and leaves the fsync to a shared background flush (group commit: one fsync covers
 // every record written before it started), resolving once the record is durable. Read-only calls
-// use it so the fsync overlaps the call instead of preceding it (host-call.ts, results.md).
+// use it so the fsync overlaps the call instead of preceding it (host-call.ts, results.md). A
+// "lazy" deferred append waits for the next flush, started by the next non-lazy append or, at the
+// latest, LAZY_FLUSH_MS later: a call's result record then shares the next call's fsync.
 import { closeSync, fstatSync, fsyncSync, mkdirSync, openSync, readSync, statSync, writeSync } from "node:fs";
 import { open } from "node:fs/promises";
 import { dirname } from "node:path";
-import { LockError, withLock } from "../file-lock";
+import { LockError, withLease } from "../file-lock";
 import { GENESIS, openLine, sealLine, sha256Hex } from "./chain";
 import { AUDIT_CODES, type AuditRecordInput } from "./records";
+
+/** How long a lazily appended record waits for a flush to share (appendLazy). */
+export const LAZY_FLUSH_MS = 5;
 
 export class AuditError extends Error {
   override name = "AuditError";
@@ -84,11 +90,33 @@ export class AuditLog {
     return this.#flush();
   }
 
+  /** Like appendDeferred, but its fsync waits up to LAZY_FLUSH_MS for other records to share it. */
+  appendLazy(...records: AuditRecordInput[]): Promise<void> {
+    this.#write(records, false);
+    if (!this.#lazy) {
+      let settle!: { resolve: () => void; reject: (err: unknown) => void };
+      const promise = new Promise<void>((resolve, reject) => (settle = { resolve, reject }));
+      this.#lazy = { promise, ...settle, timer: setTimeout(() => void this.#flush().catch(() => undefined), LAZY_FLUSH_MS) };
+    }
+    return this.#lazy.promise;
+  }
+
+  #lazy: { promise: Promise<void>; resolve: () => void; reject: (err: unknown) => void; timer: NodeJS.Timeout } | undefined;
+
   #syncing: Promise<void> | undefined;
   #queued: Promise<void> | undefined;
 
   /** Group commit: at most one fsync in flight, and one queued behind it for later writes. */
   #flush(): Promise<void> {
+    // Records appended lazily so far are covered by this flush.
+    const lazy = this.#lazy;
+    if (lazy) {
+      this.#lazy = undefined;
+      clearTimeout(lazy.timer);
+      const flushed = this.#flush();
+      flushed.then(lazy.resolve, lazy.reject);
+      return flushed;
+    }
     if (this.#syncing === undefined) {
       this.#syncing = this.#fsync().finally(() => {
         this.#syncing = undefined;
@@ -149,24 +177,43 @@ export class AuditLog {
     });
   }
 
+  /** The log's descriptor, kept between appends; reopened whenever the lock was just taken. */
+  #fd: number | undefined;
+
+  #closeFd(): void {
+    if (this.#fd === undefined) return;
+    try {
+      closeSync(this.#fd);
+    } catch {
+      // Nothing to do: the next append opens it again.
+    }
+    this.#fd = undefined;
+  }
+
   #withLock(fn: (fd: number, tail: Tail) => void): void {
     try {
-      withLock(`${this.file}.lock`, () => {
-        let fd: number;
-        try {
-          fd = openSync(this.file, "a+", 0o600);
-        } catch (err) {
-          throw new AuditError(`cannot open the audit log ${this.file}: ${(err as Error).message}`);
+      withLease(`${this.file}.lock`, (fresh) => {
+        // While the lock is held no other process appends, so the descriptor and the cached tail
+        // stay valid; once it was released the path may name a new file (rotated, restored).
+        if (fresh) this.#closeFd();
+        if (this.#fd === undefined) {
+          try {
+            this.#fd = openSync(this.file, "a+", 0o600);
+          } catch (err) {
+            throw new AuditError(`cannot open the audit log ${this.file}: ${(err as Error).message}`);
+          }
         }
+        const fd = this.#fd;
         try {
           const size = fstatSync(fd).size;
           const tail = this.#tail?.size === size ? this.#tail : readTail(fd, size, this.file);
           fn(fd, tail);
         } catch (err) {
+          // A failed append may have left the descriptor in an unknown state: start over next time.
+          this.#tail = undefined;
+          this.#closeFd();
           if (err instanceof AuditError) throw err;
           throw new AuditError(`cannot write the audit log ${this.file}: ${(err as Error).message}`);
-        } finally {
-          closeSync(fd);
         }
       });
     } catch (err) {

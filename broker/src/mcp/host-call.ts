@@ -9,8 +9,8 @@
 // Durability: for catalog diagnostics (read-only by construction: the reader role serves nothing
 // else) the records of step 3 are written before anything is sent and fsync'd while the hosts
 // work; the result is returned only once they are durable, and step 5's record is written before
-// returning and fsync'd right after (group commit). Every other tool fsyncs each record before it
-// proceeds. Why: test/bench/results.md ("Audit durability").
+// returning and fsync'd after the reply, with the next call's records or a few ms later (group
+// commit, audit/log.ts). Every other tool fsyncs each record before it proceeds. Why: test/bench/results.md ("Audit durability").
 import { randomUUID } from "node:crypto";
 import { diagnostics } from "../../../proto/catalog/diagnostics/index";
 import type { z } from "zod";
@@ -60,9 +60,14 @@ const READ_ONLY_TOOLS: ReadonlySet<string> = new Set(diagnostics.map((d) => d.na
  * Writes audit records now; `durable` settles with a tool error if their fsync fails, or with
  * undefined once they are durable. A write that fails is a tool error at once.
  */
-function tryAuditDeferred(broker: Broker, ...records: AuditRecordInput[]): { failed: ToolOutcome } | { failed: undefined; durable: Promise<ToolOutcome | undefined> } {
+function tryAuditDeferred(
+  broker: Broker,
+  sync: "now" | "lazy",
+  ...records: AuditRecordInput[]
+): { failed: ToolOutcome } | { failed: undefined; durable: Promise<ToolOutcome | undefined> } {
   try {
-    const durable = broker.audit.appendDeferred(...records).then(
+    const written = sync === "now" ? broker.audit.appendDeferred(...records) : broker.audit.appendLazy(...records);
+    const durable = written.then(
       () => undefined,
       (err: unknown) => {
         broker.logger.error({ err: (err as Error).message }, "audit fsync failed");
@@ -127,7 +132,7 @@ export async function runHostTool<A extends { target: string }, T>(call: HostToo
   const readOnly = READ_ONLY_TOOLS.has(tool.name);
   let callDurable: Promise<ToolOutcome | undefined> = Promise.resolve(undefined);
   if (readOnly) {
-    const written = tryAuditDeferred(broker, ...callRecords);
+    const written = tryAuditDeferred(broker, "now", ...callRecords);
     if (written.failed) return { ok: false, outcome: written.failed };
     callDurable = written.durable;
   } else {
@@ -157,12 +162,13 @@ export async function runHostTool<A extends { target: string }, T>(call: HostToo
     outcomes: results.map((r) => ({ host: r.host, outcome: r.ok ? "OK" : r.error?.code, durationMs: r.durationMs })),
   };
   if (readOnly) {
-    const written = tryAuditDeferred(broker, resultRecord);
+    const written = tryAuditDeferred(broker, "lazy", resultRecord);
     // Nothing is returned unless the call's own records are durable.
     const callFailed = await callDurable;
     if (callFailed) return { ok: false, outcome: callFailed };
     if (written.failed) return { ok: false, outcome: written.failed };
-    // The result record is written; its fsync completes after the reply (a failure is logged).
+    // The result record is written; its fsync completes after the reply, shared with the next
+    // call's records or LAZY_FLUSH_MS later (a failure is logged).
     void written.durable;
   } else {
     const resultAudit = tryAudit(broker, resultRecord);
