@@ -53,18 +53,29 @@ interface Variant {
   fn: () => Promise<unknown>;
 }
 
-/** Warm-ups first, then one measured call of each variant in turn until each has its runs. */
+/** Rounds in which every variant runs one block of its calls (BLOCKS blocks per variant in all). */
+export const BLOCKS = 10;
+
+/**
+ * Warm-ups first, then BLOCKS rounds; in each round every variant runs a block of runs/BLOCKS
+ * calls back to back. Blocks, not call-by-call alternation: an `ssh` per call leaves sshd's and
+ * ssh's processes exiting on both cores for milliseconds after it returns, which would land on
+ * whatever call comes next; in a block each variant is measured in its own steady state, and the
+ * rounds still spread load that comes and goes on the shared machine over every variant alike.
+ * The first call of each block is not counted (it pays for the previous variant's leftovers).
+ */
 async function interleaved(variants: Variant[]): Promise<Stats[]> {
   for (const v of variants) for (let i = 0; i < v.warmup; i++) await v.fn();
   const samples = variants.map(() => [] as number[]);
-  const most = Math.max(...variants.map((v) => v.runs));
-  for (let i = 0; i < most; i++) {
+  for (let round = 0; round < BLOCKS; round++) {
     for (const [k, v] of variants.entries()) {
-      // Spread a variant's runs evenly over the rounds (ssh per call has far fewer than MCP).
-      if (Math.floor(((i + 1) * v.runs) / most) === Math.floor((i * v.runs) / most)) continue;
-      const t = performance.now();
+      const block = Math.floor(((round + 1) * v.runs) / BLOCKS) - Math.floor((round * v.runs) / BLOCKS);
       await v.fn();
-      samples[k]!.push(performance.now() - t);
+      for (let i = 0; i < block; i++) {
+        const t = performance.now();
+        await v.fn();
+        samples[k]!.push(performance.now() - t);
+      }
     }
   }
   return samples.map((s) => stats(s));
@@ -91,8 +102,8 @@ export async function measureLatency(fleetDir: string, home: string, ssh: SshFix
       const target = { ...c.args, target: "local1" };
       const mcpAnswer = answerOf(await callTool(session, c.tool, target), c);
       log(`latency ${c.tool}: MCP answers "${mcpAnswer}"`);
-      // Interleaved, round-robin: the machine is shared, and load that comes and goes then
-      // falls on every variant alike instead of on whichever block it happened to hit.
+      // Interleaved in blocks (see interleaved()): load that comes and goes on the shared
+      // machine falls on every variant alike.
       const [mcp, direct, sshMaster, ssh2, sshNew] = await interleaved([
         { runs: RUNS.mcp, warmup: 150, fn: async () => answerOf(await callTool(session, c.tool, target), c) },
         { runs: RUNS.direct, warmup: 50, fn: () => callDiagnostic(agent, c.grpcKey, c.args).catch((err: Error) => (c.expectHostError ? err : Promise.reject(err))) },
