@@ -1,8 +1,11 @@
 // Item 3: the agent itself — start to serving (spawn → --ready-file written, which happens once
 // the gRPC server is bound), idle memory per role, memory after 10,000 calls, bundle sizes.
+// Agents (and the floors) run with the units' node options and environment (AGENT_NODE_OPTIONS,
+// AGENT_ENVIRONMENT: the same constants `hostward local up` uses and the unit files are tested against).
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { AGENT_ENVIRONMENT, AGENT_NODE_OPTIONS } from "../../broker/src/local/launcher";
 import { callDiagnostic, clientFor, fleetTls } from "./grpc";
 import { AGENT_BUNDLE, log, procMemory, ROOT, sleep, stats, stopChild, track, waitForFile, type ProcMemory, type Stats } from "./util";
 
@@ -28,8 +31,9 @@ async function startAgent(fleetDir: string, role: Role, work: string, i: number)
   rmSync(ready, { force: true });
   const t = performance.now();
   const child = track(
-    spawn(process.execPath, [AGENT_BUNDLE(role), "--config", join(fleetDir, "agents", "local1", `${role}.yaml`), "--ready-file", ready], {
+    spawn(process.execPath, [...AGENT_NODE_OPTIONS, AGENT_BUNDLE(role), "--config", join(fleetDir, "agents", "local1", `${role}.yaml`), "--ready-file", ready], {
       stdio: ["ignore", "ignore", "inherit"],
+      env: { ...process.env, ...AGENT_ENVIRONMENT },
     }),
   );
   await waitForFile(ready, 15_000, child);
@@ -38,8 +42,9 @@ async function startAgent(fleetDir: string, role: Role, work: string, i: number)
   return { child, ms, port };
 }
 
+/** Floors run with the agent units' node options and environment, so the comparison is like for like. */
 async function floorRss(args: string[], ready: string | null): Promise<number> {
-  const child = track(spawn(process.execPath, args, { stdio: ["ignore", "ignore", "inherit"] }));
+  const child = track(spawn(process.execPath, [...AGENT_NODE_OPTIONS, ...args], { stdio: ["ignore", "ignore", "inherit"], env: { ...process.env, ...AGENT_ENVIRONMENT } }));
   if (ready) await waitForFile(ready, 15_000, child);
   await sleep(IDLE_SETTLE_MS);
   const rss = procMemory(child.pid!).rss;

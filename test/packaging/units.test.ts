@@ -5,6 +5,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { AGENT_ENVIRONMENT, AGENT_NODE_OPTIONS } from "../../broker/src/local/launcher";
 import { ROOT, tool } from "./tools";
 
 const UNITS = { reader: join(ROOT, "systemd/hostward-reader.service"), operator: join(ROOT, "systemd/hostward-operator.service") };
@@ -102,11 +103,17 @@ describe.each(["reader", "operator"] as const)("hostward-%s.service", (role) => 
       "ca.crt:/etc/hostward/tls/ca.crt",
     ]);
     expect(get("User").map((d) => d.value)).toEqual([`hostward-${role}`]);
-    expect(get("ExecStart").map((d) => d.value)).toEqual([`/usr/bin/node /usr/lib/hostward/hostward-${role}.cjs --config /etc/hostward/agent.yaml`]);
+    expect(get("ExecStart").map((d) => d.value)).toEqual([`/usr/bin/node ${AGENT_NODE_OPTIONS.join(" ")} /usr/lib/hostward/hostward-${role}.cjs --config /etc/hostward/agent.yaml`]);
     for (const key of ["ProtectSystem", "ProtectHome", "PrivateTmp", "StateDirectory", "RuntimeDirectory", "UMask", "CapabilityBoundingSet"]) {
       expect(get(key).length, key).toBe(1);
     }
     expect(get("ProtectSystem")[0]?.value).toBe("strict");
+  });
+
+  it("runs node with the same options and environment as `hostward local up` and the bench", () => {
+    // One source of truth (broker/src/local/launcher.ts): a flag changed there and not here fails.
+    expect(get("Environment").map((d) => d.value)).toEqual(Object.entries(AGENT_ENVIRONMENT).map(([k, v]) => `${k}=${v}`));
+    expect(get("Environment")[0]?.comment.length, "Environment= needs a comment").toBeGreaterThan(0);
   });
 
   it("restarts on failure, within a start limit", () => {
