@@ -17,7 +17,7 @@ import { measureLogSearch, type LogSearchResult } from "./log-search";
 import { machineFacts, type MachineFacts } from "./machine";
 import { renderMarkdown } from "./report";
 import { startSshd, stopSshd, type SshFixture } from "./ssh";
-import { probeStreaming, type StreamingResult } from "./streaming";
+import { measureStreaming, type StreamingResult } from "./streaming";
 import { log, ROOT, stopAll } from "./util";
 
 export interface BenchResults {
@@ -54,7 +54,7 @@ async function main(): Promise<void> {
       if (only.has("fanout")) results.fanout = await measureFanout(work, fleet1, values.launcher, home, ssh!);
       if (only.has("agent")) results.agent = await measureAgentSelf(fleet1, join(work, "agent-self"), values.floor);
       if (only.has("search")) results.logSearch = await measureLogSearch(fleet1, join(work, "search"));
-      if (only.has("streaming")) results.streaming = await probeStreaming(fleet1);
+      if (only.has("streaming")) results.streaming = await measureStreaming(join(work, "streaming"));
     } finally {
       if (ssh) await stopSshd(ssh);
       await localDown(fleet1);
