@@ -2,6 +2,7 @@
 // Bundles every entry point into one CommonJS file with esbuild and writes each metafile beside
 // it (dist/meta/), which test/agent/bundle-guard.test.ts reads to prove what a bundle contains.
 import { build } from "esbuild";
+import { execFileSync } from "node:child_process";
 import { mkdirSync, writeFileSync, readFileSync, renameSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -24,10 +25,38 @@ function writeAtomic(path, contents) {
   renameSync(tmp, path);
 }
 
+/**
+ * The catalog hash each agent role reports (startup line, get_agent_info), computed here from the
+ * same functions the entry points call and defined into their bundles: computing it at start
+ * builds every schema of the catalog and its JSON schema (a few MiB of an idle agent's memory, and
+ * TurboFan compiles). test/agent/startup.test.ts checks the bundles report the run-time value.
+ */
+async function catalogHashes() {
+  const result = await build({
+    stdin: {
+      contents: `import { diagnostics } from "./proto/catalog/diagnostics/index";
+import { hashableActions } from "./proto/catalog/actions/index";
+import { catalogHash } from "./proto/catalog/hash";
+process.stdout.write(JSON.stringify({ "hostward-reader": catalogHash(diagnostics), "hostward-operator": catalogHash(hashableActions()) }));`,
+      resolveDir: root,
+      loader: "ts",
+    },
+    bundle: true,
+    platform: "node",
+    target: "node20",
+    format: "cjs",
+    write: false,
+    logLevel: "warning",
+  });
+  return JSON.parse(execFileSync(process.execPath, ["-"], { input: result.outputFiles[0].contents, encoding: "utf8" }));
+}
+
 mkdirSync(join(root, "dist/meta"), { recursive: true });
 const only = process.argv.slice(2);
+const selected = ENTRIES.filter((e) => only.length === 0 || only.includes(e.name));
+const hashes = selected.some((e) => e.name === "hostward-reader" || e.name === "hostward-operator") ? await catalogHashes() : {};
 await Promise.all(
-  ENTRIES.filter((e) => only.length === 0 || only.includes(e.name)).map(async (e) => {
+  selected.map(async (e) => {
     const result = await build({
       entryPoints: [join(root, e.entry)],
       outfile: join(root, e.out),
@@ -43,7 +72,10 @@ await Promise.all(
       // two-byte string (~7 MiB per process, test/bench/results.md). Names are kept for stack traces.
       minifyWhitespace: true,
       logLevel: "warning",
-      define: { HOSTWARD_VERSION: JSON.stringify(pkg.version) },
+      define: {
+        HOSTWARD_VERSION: JSON.stringify(pkg.version),
+        ...(hashes[e.name] ? { HOSTWARD_CATALOG_HASH: JSON.stringify(hashes[e.name]) } : {}),
+      },
       banner: { js: "#!/usr/bin/env node\n// Bundled by scripts/build.mjs; do not edit." },
       // Optional native/transport modules that the bundled code never loads at run time.
       external: ["pino-pretty", "osx-temperature-sensor"],

@@ -8,6 +8,7 @@ import { runAgent } from "./server/run-agent";
 runAgent({
   role: "reader",
   serviceName: "hostward.v1.DiagnosticsService",
+  // Computed by scripts/build.mjs when bundled (see run-agent.ts BUILT_CATALOG_HASH).
   catalogHash: () => catalogHash(diagnostics),
   register: (server, ctx) => addDiagnosticsService(server, { config: ctx.config, agent: ctx.agent, limit: ctx.limit }),
 });

@@ -7,6 +7,9 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import * as grpc from "@grpc/grpc-js";
 import { HealthService, ServingStatus } from "../../agent/src/server/health";
+import { hashableActions } from "../../proto/catalog/actions/index";
+import { diagnostics } from "../../proto/catalog/diagnostics/index";
+import { catalogHash } from "../../proto/catalog/hash";
 import { runBundle, startAgent } from "../support/agent";
 import { clientCredentials, createTestPki, type TestPki } from "../support/pki";
 
@@ -144,6 +147,21 @@ describe("TLS files", () => {
 });
 
 describe("lifecycle", () => {
+  // scripts/build.mjs computes each bundle's catalog hash at build time (the agent does not build
+  // every schema at start): it must be the hash of this catalog, as computed at run time.
+  it.each([
+    ["reader", () => catalogHash(diagnostics)],
+    ["operator", () => catalogHash(hashableActions())],
+  ] as const)("the %s logs the catalog hash of the catalog it was built from", async (role, expected) => {
+    const agent = await startAgent({ role, pki, dir: join(dir, `hash-${role}`) });
+    try {
+      const started = await agent.waitForLine((l) => l.msg === "started", 5_000);
+      expect(started.catalogHash).toBe(expected());
+    } finally {
+      expect(await agent.stop()).toEqual({ code: 0, signal: null });
+    }
+  });
+
   it("writes the ready file, and on SIGTERM exits 0 and removes it", async () => {
     const agent = await startAgent({ role: "operator", pki, dir: join(dir, "lifecycle") });
     expect(agent.port).toBeGreaterThan(0);

@@ -17,6 +17,14 @@ export const DEFAULT_PORTS: Readonly<Record<Role, number>> = { reader: 7443, ope
 /** How long SIGTERM waits for calls in flight before closing them. */
 const SHUTDOWN_GRACE_MS = 5_000;
 
+/**
+ * The role's catalog hash as scripts/build.mjs computed it (esbuild define) from the same catalog:
+ * computing it at start would build every schema and its JSON schema, a few MiB of the idle agent.
+ * Unbundled (tests, `tsx`), entry.catalogHash() computes it at start instead.
+ */
+declare const HOSTWARD_CATALOG_HASH: string | undefined;
+const BUILT_CATALOG_HASH: string | undefined = typeof HOSTWARD_CATALOG_HASH === "string" ? HOSTWARD_CATALOG_HASH : undefined;
+
 /** Exit codes: 64 usage (EX_USAGE), 78 configuration or TLS files (EX_CONFIG), 1 anything else. */
 const EXIT = { usage: 64, config: 78, failure: 1 } as const;
 
@@ -150,7 +158,7 @@ async function start(entry: AgentEntry, argv: string[]): Promise<void> {
     config,
     logger,
     limit: createConcurrencyLimit(config.limits.maxConcurrentCalls),
-    agent: { version: VERSION, role: entry.role, startedAt: Date.now(), catalogHash: entry.catalogHash() },
+    agent: { version: VERSION, role: entry.role, startedAt: Date.now(), catalogHash: BUILT_CATALOG_HASH ?? entry.catalogHash() },
   };
   const port = config.listen.port ?? DEFAULT_PORTS[entry.role];
   server = await startServer({

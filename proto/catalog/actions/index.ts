@@ -1,6 +1,7 @@
 // The full action catalog, in the order tools and docs list it. Each entry's RPC is
 // ActionsService/<PascalCase name> (restart_service → RestartService).
-import type { ActionDef } from "../define-action";
+import { actionResult, type ActionDef } from "../define-action";
+import type { HashableDefinition } from "../hash";
 import { containerActions, restartContainer } from "./containers";
 import { reloadService, restartService, serviceActions, startService } from "./services";
 import { flushDnsCache, rebootSystem, rotateLogs, systemActions } from "./system";
@@ -13,6 +14,11 @@ export type ActionName = AnyAction["name"];
 /** The definition named `name`, or undefined (for names that arrive from outside). */
 export function findAction(name: string): ActionDef | undefined {
   return (actions as readonly ActionDef[]).find((a) => a.name === name);
+}
+
+/** What the operator's catalog hash covers: each action's name, parameters and the common result. */
+export function hashableActions(): HashableDefinition[] {
+  return actions.map((a) => ({ name: a.name, input: a.params, output: actionResult }));
 }
 
 export { flushDnsCache, rebootSystem, reloadService, restartContainer, restartService, rotateLogs, startService };
