@@ -48,7 +48,7 @@ function remaining(ctx: ActionContext, cap = Infinity): number {
 }
 
 async function quiet(ctx: ActionContext, program: Program, options: string[], values: string[] = [], cap = 15_000): Promise<SpawnResult> {
-  return spawnProgram(program, options, values, { timeoutMs: remaining(ctx, cap), onLine: () => undefined });
+  return spawnProgram(program, options, values, { timeoutMs: remaining(ctx, cap), onLine: () => undefined, pipes: true });
 }
 
 async function loud(ctx: ActionContext, program: Program, options: string[], values: string[] = []): Promise<SpawnResult> {

@@ -2,14 +2,17 @@
 // actions/run-helper.ts and agent/src/exec.ts start processes under agent/). Rules for every
 // command: a program from the fixed table below, by absolute path; options chosen by code;
 // values after "--" and never starting with "-"; a fixed environment; no stdin; a deadline
-// (SIGKILL) and an output cap. Programs run on a pseudo-terminal (node-pty) so they line-buffer
-// and their output streams to the caller live, line by line.
+// (SIGKILL) and an output cap. Programs whose output is streamed run on a pseudo-terminal
+// (node-pty) so they line-buffer and their output reaches the caller live, line by line; programs
+// whose output is parsed (`pipes`) run on pipes, which are always read to their end.
 //
 // node-pty's JavaScript is bundled; its native pty.node is loaded from a fixed path: in sudo
 // mode only /usr/lib/hostward/pty.node, root-owned and not writable by group or others (the
 // package installs it there beside the agent bundles); in direct mode also the development
 // checkout's node_modules copy.
+import { spawn } from "node:child_process";
 import { statSync } from "node:fs";
+import { constants } from "node:os";
 import Module from "node:module";
 import { dirname, join } from "node:path";
 import type * as NodePty from "node-pty";
@@ -116,6 +119,13 @@ export interface SpawnOptions {
   /** Each line, with when it was read off the pty (nowUnixMicros(): the chunk that completed it). */
   onLine(line: string, atUnixMicros: number): void;
   maxLines?: number;
+  /**
+   * Pipes instead of a pty, for output that is parsed rather than streamed (systemctl show, podman
+   * inspect): a pipe is read to its end before "close", whereas node-pty on Linux can report the
+   * exit with the last bytes of a short-lived program still unread (seen under load: an empty
+   * `systemctl show`, so a loaded unit looked "not loaded"). stdout then stderr lines.
+   */
+  pipes?: boolean;
 }
 
 const BAD_VALUE = /[\u0000-\u001f\u007f]/;
@@ -132,6 +142,7 @@ export function spawnProgram(program: Program, options: readonly string[], value
   const argv = values.length > 0 ? [...options, "--", ...values] : [...options];
   const maxLines = opts.maxLines ?? 2000;
   spawns += 1;
+  if (opts.pipes) return spawnOnPipes(path, argv, maxLines, opts);
   const term = pty.spawn(path, argv, { name: "dumb", cols: 200, rows: 50, cwd: "/", env: { ...CHILD_ENV } });
   return new Promise((resolve) => {
     const lines: string[] = [];
@@ -170,5 +181,42 @@ export function spawnProgram(program: Program, options: readonly string[], value
         resolve({ exitCode, signal: signal ?? null, timedOut, lines, truncated });
       });
     });
+  });
+}
+
+function spawnOnPipes(path: string, argv: string[], maxLines: number, opts: SpawnOptions): Promise<SpawnResult> {
+  return new Promise((resolve) => {
+    const child = spawn(path, argv, { cwd: "/", env: { ...CHILD_ENV }, stdio: ["ignore", "pipe", "pipe"], shell: false, windowsHide: true });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    let bytes = 0;
+    const cap = maxLines * MAX_LINE;
+    const keep = (into: Buffer[]) => (chunk: Buffer) => {
+      if (bytes >= cap) return;
+      bytes += chunk.length;
+      into.push(chunk);
+    };
+    child.stdout.on("data", keep(out));
+    child.stderr.on("data", keep(err));
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill("SIGKILL");
+    }, opts.timeoutMs);
+    let done = false;
+    const finish = (exitCode: number, signal: number | null) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      const at = nowUnixMicros();
+      const text = [Buffer.concat(out).toString("utf8"), Buffer.concat(err).toString("utf8")].filter((t) => t !== "").join("\n");
+      const all = text === "" ? [] : text.replace(/\n$/, "").split("\n").map((l) => l.replace(/\r$/, "").slice(0, MAX_LINE));
+      const lines = all.slice(0, maxLines);
+      for (const l of lines) opts.onLine(l, at);
+      resolve({ exitCode, signal, timedOut, lines, truncated: all.length > maxLines || bytes >= cap });
+    };
+    child.on("error", () => finish(127, null));
+    // "close": the process has exited AND both pipes are read to their end.
+    child.on("close", (code, signal) => finish(code ?? 128, signal ? (constants.signals[signal] ?? 9) : null));
   });
 }
