@@ -5,8 +5,10 @@
 // are copied into a private memory first. Without WebAssembly (node --jitless) the same
 // operations run on Buffer.indexOf and a JavaScript loop, with the same results.
 //
-// Memory: one WebAssembly memory per search, never shared between searches: 64 KiB for the
-// needle, the read buffers and one folded copy of a chunk (touched only for ignoreCase).
+// Memory: one WebAssembly memory per running search, never shared between running searches:
+// 64 KiB for the needle, the read buffers and one folded copy of a chunk (touched only for
+// ignoreCase). One memory of a finished search is kept for the next one (so repeated searches do
+// not leave a few MiB each for the garbage collector), no more.
 import { SEARCH_KERNEL_WASM_BASE64 } from "./search-kernel.wasm";
 
 // The WebAssembly global as used here (Node's type definitions do not declare it); undefined
@@ -27,7 +29,8 @@ const wasmApi = (globalThis as { WebAssembly?: WasmApi }).WebAssembly;
 interface KernelExports {
   memory: WasmMemory;
   count_nl(p: number, len: number): number;
-  find(p: number, len: number, needle: number, needleLen: number): number;
+  find(p: number, len: number, needle: number, needleLength: number): number;
+  nl_before: { value: number };
   fold_ascii(src: number, dst: number, len: number): void;
 }
 
@@ -104,11 +107,17 @@ class Kernel {
     needle.copy(this.view, 0);
   }
 
-  /** Offset of the first needle (set by setNeedle) in hay[from..], or -1. */
+  /**
+   * Offset of the first needle (set by setNeedle) in hay[from..], or -1; newlinesBefore() then
+   * says how many newlines hay[from, that offset) holds (hay[from..] when -1).
+   */
   find(hay: Buffer, from: number, needleLength: number): number {
-    if (from >= hay.length) return -1;
-    const at = this.ex.find(hay.byteOffset + from, hay.length - from, 0, needleLength);
+    const at = this.ex.find(hay.byteOffset + from, Math.max(hay.length - from, 0), 0, needleLength);
     return at < 0 ? -1 : at + from;
+  }
+
+  newlinesBefore(): number {
+    return this.ex.nl_before.value;
   }
 
   countNewlines(buf: Buffer, from: number, to: number): number {
@@ -122,6 +131,14 @@ class Kernel {
 
 /** Kernels whose memory holds read buffers handed out by readBuffers, by that memory. */
 const readKernels = new WeakMap<ArrayBufferLike, Kernel>();
+/** A kernel whose read buffers were released, kept for the next readBuffers of the same shape. */
+let idleKernel: Kernel | null = null;
+
+export interface ReadBuffers {
+  buffers: Buffer[];
+  /** The caller holds no view of the buffers any more: they may serve another read. */
+  release(): void;
+}
 
 /**
  * `count` buffers of `bytes` for reading a file into, inside a kernel's memory when WebAssembly is
@@ -129,12 +146,26 @@ const readKernels = new WeakMap<ArrayBufferLike, Kernel>();
  * folded chunk: count × bytes + bytes + 64 KiB in all, of which the folded part is touched only
  * by a case-insensitive search.
  */
-export function readBuffers(bytes: number, count: number): Buffer[] {
+export function readBuffers(bytes: number, count: number): ReadBuffers {
   const mod = wasmDisabled ? null : kernelModule();
-  if (mod === null) return Array.from({ length: count }, () => Buffer.alloc(bytes));
-  const k = new Kernel(mod, bytes, count + 1);
-  readKernels.set(k.buffer, k);
-  return Array.from({ length: count }, (_, i) => k.region(i, bytes));
+  if (mod === null) return { buffers: Array.from({ length: count }, () => Buffer.alloc(bytes)), release: () => undefined };
+  let k = idleKernel;
+  if (k !== null && k.regions === count + 1 && k.regionBytes === roundUp(bytes, 64)) {
+    idleKernel = null;
+  } else {
+    k = new Kernel(mod, bytes, count + 1);
+    readKernels.set(k.buffer, k);
+  }
+  const kernel = k;
+  let released = false;
+  return {
+    buffers: Array.from({ length: count }, (_, i) => kernel.region(i, bytes)),
+    release: () => {
+      if (released) return;
+      released = true;
+      idleKernel = kernel;
+    },
+  };
 }
 
 export interface PreparedChunk {
@@ -152,6 +183,10 @@ export class LiteralScan {
   private kernel: Kernel | null = null;
   private own: Kernel | null = null;
   private jsFold = Buffer.alloc(0);
+  // What the last find() counted on the way: `nl` newlines in [countFrom, countTo) of this chunk.
+  private countFrom = -1;
+  private countTo = -1;
+  private nl = 0;
   private readonly useWasm: boolean;
 
   constructor(
@@ -180,6 +215,7 @@ export class LiteralScan {
       raw.copy(chunk);
     }
     this.kernel = k;
+    this.countFrom = -1;
     k.setNeedle(this.needle);
     if (!this.foldAscii) return { chunk, hay: chunk };
     const hay = k.region(foldRegion(k), chunk.length);
@@ -189,12 +225,24 @@ export class LiteralScan {
 
   /** hay.indexOf(needle, from) for the `hay` of the last prepare(). */
   find(hay: Buffer, from: number): number {
-    return this.kernel === null ? hay.indexOf(this.needle, from) : this.kernel.find(hay, from, this.needle.length);
+    if (this.kernel === null) return hay.indexOf(this.needle, from);
+    const at = this.kernel.find(hay, from, this.needle.length);
+    // The kernel counted the newlines up to the hit in the same pass (hay and chunk have their
+    // newlines at the same places: folding changes only A-Z).
+    this.countFrom = from;
+    this.countTo = at === -1 ? Math.max(hay.length, from) : at;
+    this.nl = this.kernel.newlinesBefore();
+    return at;
   }
 
   /** Newlines in chunk[from, to) for the `chunk` of the last prepare(). */
   countNewlines(chunk: Buffer, from: number, to: number): number {
-    return this.kernel === null ? countNewlinesJs(chunk, from, to) : this.kernel.countNewlines(chunk, from, to);
+    if (this.kernel === null) return countNewlinesJs(chunk, from, to);
+    if (to <= from) return 0;
+    // Typically [from, to) is what the last find() passed over, minus the few lines before its
+    // hit (or the chunk's unfinished last line): only that short rest is counted again.
+    if (from === this.countFrom && to <= this.countTo) return this.nl - this.kernel.countNewlines(chunk, to, this.countTo);
+    return this.kernel.countNewlines(chunk, from, to);
   }
 }
 

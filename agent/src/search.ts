@@ -273,12 +273,14 @@ export async function scanChunks(
  * Reads a file front to back in chunks of two reused buffers (see scanChunks): the read of the
  * next chunk runs on libuv's thread pool while the caller scans this one, so reading and matching
  * overlap. A buffer is refilled only after the caller has pulled the chunk that follows it.
- * The buffers sit in the search kernel's memory, where a literal search scans them in place.
+ * The buffers sit in the search kernel's memory, where a literal search scans them in place; once
+ * the generator is done they may serve the next search, so a caller must not keep a chunk after
+ * it (scanChunks keeps copies only).
  * Memory: 2 × chunkBytes, plus one more for the folded copy of a case-insensitive search.
  */
 export async function* readChunks(handle: FileHandle, chunkBytes = 1024 * 1024): AsyncGenerator<Uint8Array> {
-  const [buf0, buf1] = readBuffers(chunkBytes, 2);
-  const bufs = [buf0!, buf1!] as const;
+  const read = readBuffers(chunkBytes, 2);
+  const bufs = [read.buffers[0]!, read.buffers[1]!] as const;
   let position = 0;
   let which = 0;
   const readInto = (buf: Buffer, at: number) => handle.read(buf, 0, buf.length, at);
@@ -293,7 +295,9 @@ export async function* readChunks(handle: FileHandle, chunkBytes = 1024 * 1024):
       yield buffer.subarray(0, bytesRead);
     }
   } finally {
-    // A read still in flight when the caller stops early must settle before the handle closes.
+    // A read still in flight when the caller stops early must settle before the handle closes
+    // (and before the buffers serve another search).
     await pending.catch(() => undefined);
+    read.release();
   }
 }

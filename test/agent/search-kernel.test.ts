@@ -53,7 +53,9 @@ describe("search kernel module", () => {
   }, 30_000);
 
   it("reads into buffers inside its memory, searched there without a copy", () => {
-    const [a, b] = readBuffers(4096, 2);
+    const {
+      buffers: [a, b],
+    } = readBuffers(4096, 2);
     expect(a!.length).toBe(4096);
     expect(a!.buffer).toBe(b!.buffer);
     a!.write("one\ntwo needle\n");
@@ -63,6 +65,21 @@ describe("search kernel module", () => {
     expect(chunk.byteOffset).toBe(a!.byteOffset);
     expect(scan.find(chunk, 0)).toBe(8);
     expect(scan.countNewlines(chunk, 0, 15)).toBe(2);
+  });
+
+  it("keeps one released memory for the next reader of the same shape, never one in use", () => {
+    const first = readBuffers(8192, 2);
+    const second = readBuffers(8192, 2);
+    expect(second.buffers[0]!.buffer).not.toBe(first.buffers[0]!.buffer);
+    first.release();
+    first.release();
+    const third = readBuffers(8192, 2);
+    expect(third.buffers[0]!.buffer).toBe(first.buffers[0]!.buffer);
+    const fourth = readBuffers(8192, 2); // first's memory is in use again by third
+    expect(fourth.buffers[0]!.buffer).not.toBe(first.buffers[0]!.buffer);
+    third.release();
+    expect(readBuffers(4096, 2).buffers[0]!.buffer).not.toBe(first.buffers[0]!.buffer); // another shape
+    expect(readBuffers(8192, 2).buffers[0]!.buffer).toBe(first.buffers[0]!.buffer);
   });
 });
 
@@ -141,17 +158,42 @@ describe("needle search", () => {
   it("agrees with Buffer.indexOf on 3000 seeded random haystacks, needles and starts", () => {
     const r = rng(7);
     for (let t = 0; t < 3000; t++) {
+      // Small alphabets (with the newline in them) make candidates and hits frequent.
       const alpha = [2, 3, 4, 256][r(4)]!;
+      const byte = () => (alpha === 256 ? r(256) : [0x0a, 0x61, 0x62, 0x63][r(alpha)]!);
       const len = t % 100 === 0 ? 5000 + r(5000) : r(400);
       const hay = Buffer.alloc(len);
-      for (let i = 0; i < len; i++) hay[i] = r(alpha);
+      for (let i = 0; i < len; i++) hay[i] = byte();
       const nlen = 1 + r(t % 10 === 0 ? 80 : 6);
       const needle = Buffer.alloc(nlen);
       if (len >= nlen && r(2) === 0) hay.copy(needle, 0, r(len - nlen + 1));
-      else for (let i = 0; i < nlen; i++) needle[i] = r(alpha);
+      else for (let i = 0; i < nlen; i++) needle[i] = byte();
       const from = r(len + 2);
       expect(find(hay, needle, from), `case ${t}`).toBe(hay.indexOf(needle, from));
       expect(find(hay, needle, 0), `case ${t}`).toBe(hay.indexOf(needle, 0));
+    }
+  });
+
+  it("counts the newlines it passed over on the way to a hit, in the same pass", () => {
+    const r = rng(11);
+    for (let t = 0; t < 1500; t++) {
+      const len = t % 50 === 0 ? 20_000 + r(20_000) : r(600);
+      const hay = Buffer.alloc(len);
+      const density = [1, 20, 300, 900][r(4)]!; // newlines per 1000 bytes
+      for (let i = 0; i < len; i++) hay[i] = r(1000) < density ? 0x0a : 0x61 + r(3);
+      const needle = Buffer.from(["abc", "c", "ba\nab", "cccc", "\n\n"][r(5)]!);
+      const { scan, chunk, hay: h } = kernelOn(hay, needle);
+      const from = r(len + 1);
+      const hit = scan.find(h, from);
+      expect(hit, `case ${t}`).toBe(hay.indexOf(needle, from));
+      const end = hit === -1 ? len : hit;
+      // What the scanner asks: [from, a line start at or before the hit), or any range.
+      for (const to of [end, Math.max(from, hay.lastIndexOf(0x0a, end - 1) + 1), from + r(end - from + 1), from]) {
+        expect(scan.countNewlines(chunk, from, to), `case ${t} [${from}, ${to})`).toBe(countNewlinesJs(hay, from, to));
+      }
+      const a = r(len + 1);
+      const b = a + r(len - a + 1);
+      expect(scan.countNewlines(chunk, a, b), `case ${t} [${a}, ${b})`).toBe(countNewlinesJs(hay, a, b));
     }
   });
 });
