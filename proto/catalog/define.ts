@@ -32,10 +32,26 @@ export interface DiagnosticDef<
   examples: DiagnosticExample<I>[];
 }
 
+/**
+ * What a catalog file writes: a definition whose schemas are functions that build them. The
+ * definition built from it has them as properties, built on first read and kept: a process builds
+ * only the schemas it uses (an idle agent none; the agent builds a diagnostic's at its first call).
+ */
+export interface DiagnosticSpec<N extends string, I extends z.ZodObject, O extends z.ZodType> extends Omit<DiagnosticDef<N, I, O>, "input" | "output"> {
+  input: () => I;
+  output: () => O;
+}
+
 export function defineDiagnostic<N extends string, I extends z.ZodObject, O extends z.ZodType>(
-  def: DiagnosticDef<N, I, O>,
+  spec: DiagnosticSpec<N, I, O>,
 ): DiagnosticDef<N, I, O> {
-  return def;
+  const { input, output, ...rest } = spec;
+  let builtInput: I | undefined;
+  let builtOutput: O | undefined;
+  return Object.defineProperties(rest, {
+    input: { enumerable: true, get: () => (builtInput ??= input()) },
+    output: { enumerable: true, get: () => (builtOutput ??= output()) },
+  }) as DiagnosticDef<N, I, O>;
 }
 
 /** get_load → getLoad: the key of the method in the generated grpc-js service definition. */

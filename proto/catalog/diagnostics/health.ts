@@ -15,8 +15,8 @@ export const getTimeSync = defineDiagnostic({
   title: "Time synchronisation",
   summary:
     "Whether the system clock is synchronised (NTP), which time daemon runs (systemd-timesyncd, chronyd, ntpd), the time zone and whether the RTC keeps local time. Uses timedatectl where systemd runs, otherwise files and /proc. Use it when logs, TLS or Kerberos suggest clock skew.",
-  input: z.strictObject({}),
-  output: z.object({
+  input: () => z.strictObject({}),
+  output: () => z.object({
     source: z
       .enum(["timedatectl", "files"])
       .describe('"timedatectl": systemd answered; "files": systemd is not running (or failed) and only files and /proc were read'),
@@ -43,8 +43,8 @@ export const getRebootRequired = defineDiagnostic({
   title: "Reboot required",
   summary:
     "Whether the host needs a reboot and why: Debian/Ubuntu's /run/reboot-required flag and the packages that set it, and a running kernel older than the newest installed one (any distribution). Use it after updates or before planning maintenance.",
-  input: z.strictObject({}),
-  output: z.object({
+  input: () => z.strictObject({}),
+  output: () => z.object({
     required: z.boolean(),
     reasons: z.array(z.string()).describe("one sentence per reason; empty when no reboot is needed"),
     packages: z.array(z.string()).describe("packages that asked for the reboot (/run/reboot-required.pkgs)"),
@@ -65,8 +65,8 @@ export const getAgentInfo = defineDiagnostic({
   title: "Agent information",
   summary:
     "The hostward agent's version, role, catalog hash and uptime on this host. Use it to check that a host runs the expected agent build.",
-  input: z.strictObject({}),
-  output: z.object({
+  input: () => z.strictObject({}),
+  output: () => z.object({
     version: z.string(),
     role: z.enum(["reader", "operator"]),
     catalogHash: z.string().describe("SHA-256 of the catalog this agent serves; equal on broker and agent when they match"),

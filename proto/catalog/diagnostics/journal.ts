@@ -29,7 +29,7 @@ export const getJournalLogs = defineDiagnostic({
   title: "Journal logs",
   summary:
     "Journal entries (oldest first) filtered by unit, priority, time window, boot and a literal text; page forward with the returned nextCursor. Use get_service_logs for a quick look at one unit.",
-  input: z.strictObject({
+  input: () => z.strictObject({
     unit: unitName.optional(),
     priority: priority.optional().describe("this level and more severe"),
     since: journalTime.optional(),
@@ -39,7 +39,7 @@ export const getJournalLogs = defineDiagnostic({
     cursor: journalCursor.optional().describe("continue after this cursor (nextCursor of a previous page)"),
     grep: literalText("grep", 256).optional().describe("literal text the message must contain (case-sensitive)"),
   }),
-  output: z.object({
+  output: () => z.object({
     entries: z.array(journalEntry),
     nextCursor: z.string().nullable().describe("pass as cursor to get the following entries; null when nothing was read"),
     scanned: z.number().int().describe("entries read from the journal (more than returned when grep filters)"),
@@ -62,12 +62,12 @@ export const analyzeErrors = defineDiagnostic({
   title: "Error analysis",
   summary:
     "Journal errors (priority err or worse) over a window, grouped by unit and normalised message (numbers, hex, UUIDs, IPs and paths replaced by placeholders), most frequent first. Use it to see what keeps failing.",
-  input: z.strictObject({
+  input: () => z.strictObject({
     since: journalTime.default("-1h"),
     unit: unitName.optional(),
     top: count(1, 100, 20).describe("groups to return"),
   }),
-  output: z.object({
+  output: () => z.object({
     since: z.string(),
     unit: z.string().nullable(),
     scanned: z.number().int().describe("error entries read"),
@@ -97,12 +97,12 @@ export const getKernelMessages = defineDiagnostic({
   group: "logs",
   title: "Kernel messages",
   summary: "Kernel log entries of the current boot from the journal (journalctl -k): OOM kills, disk and network driver errors.",
-  input: z.strictObject({
+  input: () => z.strictObject({
     lines: count(1, 1000, 100),
     priority: priority.optional(),
     since: journalTime.optional(),
   }),
-  output: z.object({
+  output: () => z.object({
     entries: z.array(journalEntry),
     cursor: z.string().nullable(),
     truncated: z.boolean(),

@@ -13,7 +13,7 @@ export const readLogFile = defineDiagnostic({
   title: "Read a log file",
   summary:
     "The last N lines of a log file (default), or a byte range from `offset` for paging forward with `nextOffset`. Only regular files below the agent's allowed log roots (e.g. /var/log). Use get_journal_logs for the systemd journal.",
-  input: z.strictObject({
+  input: () => z.strictObject({
     path: absolutePath.describe("absolute path of a regular file inside an allowed log root, e.g. /var/log/nginx/error.log"),
     tailLines: count(1, 5000, 100).describe("last N lines (ignored when offset is set)"),
     offset: z
@@ -25,7 +25,7 @@ export const readLogFile = defineDiagnostic({
       .describe("read forward from this byte offset instead of the tail (use nextOffset of a previous reply)"),
     maxBytes: count(1, READ_MAX_BYTES, 65536).describe("bytes read at most"),
   }),
-  output: z.object({
+  output: () => z.object({
     path: z.string(),
     realPath: z.string().describe("the file actually read, symlinks resolved"),
     size: z.number().int().describe("file size in bytes when it was opened"),
@@ -64,7 +64,7 @@ export const searchLogs = defineDiagnostic({
   title: "Search log files",
   summary:
     "Lines matching a literal text or an RE2 pattern (linear time) in one log file, or in the regular files of a log directory (not recursive, newest first). Returns the matching lines with optional context, and how much was scanned.",
-  input: z.strictObject({
+  input: () => z.strictObject({
     path: absolutePath.describe("a regular file or a directory inside an allowed log root"),
     pattern: literalText("pattern", 512).describe("literal text, or an RE2 expression when mode is regex"),
     mode: z.enum(["literal", "regex"]).default("literal").describe("regex uses RE2 syntax (no backreferences or lookaround)"),
@@ -72,7 +72,7 @@ export const searchLogs = defineDiagnostic({
     maxMatches: count(1, 1000, 100),
     contextLines: count(0, 5, 0).describe("lines of context before and after each match"),
   }),
-  output: z.object({
+  output: () => z.object({
     path: z.string(),
     matches: z.array(searchMatch),
     filesScanned: z.number().int(),

@@ -31,8 +31,8 @@ export const getNetworkInterfaces = defineDiagnostic({
   title: "Network interfaces",
   summary:
     "Every network interface with its state, MTU, MAC, addresses and byte/error counters (from /sys/class/net). Use it to see whether a link is up and carrying traffic.",
-  input: z.strictObject({}),
-  output: z.object({
+  input: () => z.strictObject({}),
+  output: () => z.object({
     interfaces: z.array(
       z.object({
         name: z.string(),
@@ -73,8 +73,8 @@ export const getRoutingTable = defineDiagnostic({
   group: "network",
   title: "Routing table",
   summary: "The IPv4 and IPv6 main routing tables (from /proc/net/route and /proc/net/ipv6_route) and the default gateways.",
-  input: z.strictObject({}),
-  output: z.object({
+  input: () => z.strictObject({}),
+  output: () => z.object({
     routes: z.array(route),
     defaultRoutes: z.array(z.object({ family: z.enum(["ipv4", "ipv6"]), gateway: z.string().nullable(), interface: z.string() })),
     truncated: z.boolean(),
@@ -94,10 +94,10 @@ export const getListeningPorts = defineDiagnostic({
   title: "Listening ports",
   summary:
     "TCP sockets in LISTEN state and unconnected UDP sockets, with the owning process where the agent can see it (from /proc/net). Use it to check that a service listens where expected.",
-  input: z.strictObject({
+  input: () => z.strictObject({
     protocol: z.enum(["all", "tcp", "udp"]).default("all"),
   }),
-  output: z.object({
+  output: () => z.object({
     sockets: z.array(
       z.object({
         protocol: z.enum(["tcp", "tcp6", "udp", "udp6"]),
@@ -122,11 +122,11 @@ export const getActiveConnections = defineDiagnostic({
   title: "Active TCP connections",
   summary:
     "Established TCP connections (IPv4 and IPv6) with local and remote endpoints and the owning process where visible, optionally only those using one port.",
-  input: z.strictObject({
+  input: () => z.strictObject({
     limit: count(1, 1000, 100),
     port: tcpPort.optional().describe("only connections whose local or remote port is this"),
   }),
-  output: z.object({
+  output: () => z.object({
     connections: z.array(
       z.object({
         protocol: z.enum(["tcp", "tcp6"]),
@@ -153,8 +153,8 @@ export const getDnsConfig = defineDiagnostic({
   title: "DNS client configuration",
   summary:
     "The host's resolver configuration: /etc/resolv.conf name servers, search domains and options, whether it points at a local stub (systemd-resolved's 127.0.0.53), the nsswitch.conf hosts line and the /etc/hosts entry count.",
-  input: z.strictObject({}),
-  output: z.object({
+  input: () => z.strictObject({}),
+  output: () => z.object({
     resolvConf: z
       .object({
         path: z.string(),
@@ -183,7 +183,7 @@ export const testConnectivity = defineDiagnostic({
   title: "Test TCP connectivity",
   summary:
     "From the host, resolves a name once and opens a TCP connection to 1–10 ports of it, reporting per port open / refused / timeout / unreachable with the connect time. Use it to tell a firewall from a stopped service.",
-  input: z.strictObject({
+  input: () => z.strictObject({
     host: hostName.describe("host name or IP address to connect to"),
     ports: z
       .array(tcpPort)
@@ -192,7 +192,7 @@ export const testConnectivity = defineDiagnostic({
       .refine((p) => new Set(p).size === p.length, { message: "ports lists a port twice" }),
     timeoutMs: count(100, 10_000, 2000).describe("per probe"),
   }),
-  output: z.object({
+  output: () => z.object({
     host: z.string(),
     address: z.string().describe("the address connected to (the first the name resolved to)"),
     resolved: z.array(z.string()).describe("every address the name resolved to; all passed the address policy"),
@@ -226,7 +226,7 @@ export const dnsLookup = defineDiagnostic({
   title: "DNS lookup",
   summary:
     "From the host, queries DNS for one record type of a name (PTR of an IP address is a reverse lookup), through the host's resolvers or one given server. Reports NXDOMAIN, no data, SERVFAIL and timeouts as a status, not an error.",
-  input: z.strictObject({
+  input: () => z.strictObject({
     name: dnsName.describe("name to resolve, or an IP address for PTR"),
     recordType: z.enum(DNS_RECORD_TYPES).default("A"),
     server: ipAddress
@@ -234,7 +234,7 @@ export const dnsLookup = defineDiagnostic({
       .optional().describe("resolver IP address to ask (port 53); absent: the host's configured resolvers"),
     timeoutMs: count(100, 10_000, 3000).describe("whole lookup, retries included"),
   }),
-  output: z.object({
+  output: () => z.object({
     name: z.string(),
     recordType: z.enum(DNS_RECORD_TYPES),
     server: z.string().nullable().describe("null: the host's resolvers"),
@@ -269,13 +269,13 @@ export const checkHttp = defineDiagnostic({
   title: "Check an HTTP endpoint",
   summary:
     "From the host, one GET or HEAD request to an http:// or https:// URL: status, a few headers, timings (DNS, connect, TLS, first byte, total) and the TLS certificate's subject, issuer, expiry and whether it verified. Redirects are reported, not followed; the body is not returned.",
-  input: z.strictObject({
+  input: () => z.strictObject({
     url: httpUrl.describe("http:// or https:// URL without credentials"),
     method: z.enum(["GET", "HEAD"]).default("GET"),
     timeoutMs: count(100, 15_000, 5000).describe("whole request"),
     insecureSkipVerify: z.boolean().default(false).describe("still read the response when the certificate does not verify (verification is reported either way)"),
   }),
-  output: z.object({
+  output: () => z.object({
     url: z.string(),
     method: z.enum(["GET", "HEAD"]),
     address: z.string().describe("the address connected to (vetted by the address policy)"),

@@ -15,12 +15,12 @@ export const listServices = defineDiagnostic({
   title: "List services",
   summary:
     "The host's systemd services with load/active/sub state and enablement, filtered by state and a literal name substring. Use it to find a service's exact unit name or to see what is running.",
-  input: z.strictObject({
+  input: () => z.strictObject({
     state: z.enum(SERVICE_STATES).default("all").describe("active | inactive | failed | running (sub-state) | all"),
     nameContains: literalText("nameContains", 128).optional().describe("literal substring of the unit name"),
     limit: count(1, 1000, 200),
   }),
-  output: z.object({
+  output: () => z.object({
     services: z.array(
       z.object({
         unit: z.string(),
@@ -86,8 +86,8 @@ export const getServiceStatus = defineDiagnostic({
   title: "Service status",
   summary:
     "One unit's state as systemd reports it (systemctl show): load/active/sub state, result, main PID, last exit, restart count, timestamps, memory/CPU/tasks, unit file and dependencies. NOT_FOUND when systemd does not know the unit.",
-  input: unitInput,
-  output: serviceStatus,
+  input: () => unitInput,
+  output: () => serviceStatus,
   limits: ["One systemctl show call with a fixed property list, 10 s deadline; dependency lists capped at 200 names each."],
   examples: [
     { description: "Is nginx running", input: { unit: "nginx" } },
@@ -101,13 +101,13 @@ export const getServiceLogs = defineDiagnostic({
   title: "Service logs",
   summary:
     "The newest journal entries of one unit (oldest first), optionally since a time and at a priority or more severe. Returns the cursor of the last entry to page forward with get_journal_logs.",
-  input: z.strictObject({
+  input: () => z.strictObject({
     unit: unitName,
     lines: count(1, 1000, 100),
     since: journalTime.optional().describe('"-1h", "-30min", "today", "2026-11-21 10:00:00"'),
     priority: priority.optional().describe("this level and more severe"),
   }),
-  output: z.object({
+  output: () => z.object({
     unit: z.string(),
     entries: z.array(journalEntry),
     cursor: z.string().nullable().describe("cursor of the last entry (get_journal_logs cursor= continues after it)"),
@@ -126,11 +126,11 @@ export const checkServiceHealth = defineDiagnostic({
   title: "Service health check",
   summary:
     "A verdict (healthy | degraded | failed | inactive) with reasons for one unit, combining its systemd state, its recent journal errors, the TCP/UDP sockets its processes listen on, and dependencies (Requires/Wants/BindsTo) that are failed.",
-  input: z.strictObject({
+  input: () => z.strictObject({
     unit: unitName,
     since: journalTime.optional().describe('window for recent errors, default "-1h"'),
   }),
-  output: z.object({
+  output: () => z.object({
     unit: z.string(),
     verdict: z.enum(["healthy", "degraded", "failed", "inactive"]),
     reasons: z.array(z.string()).describe("why the verdict is not healthy (empty when healthy)"),
@@ -167,8 +167,8 @@ export const listFailedUnits = defineDiagnostic({
   group: "services",
   title: "Failed units",
   summary: "Every unit (any type) systemd currently reports as failed. Use it first when something on a host is broken.",
-  input: z.strictObject({}),
-  output: z.object({
+  input: () => z.strictObject({}),
+  output: () => z.object({
     units: z.array(z.object({ unit: z.string(), load: z.string(), active: z.string(), sub: z.string(), description: z.string().nullable() })),
     truncated: z.boolean(),
   }),
@@ -181,8 +181,8 @@ export const listTimers = defineDiagnostic({
   group: "services",
   title: "Timers",
   summary: "Every systemd timer with the unit it activates and its next and last run times.",
-  input: z.strictObject({}),
-  output: z.object({
+  input: () => z.strictObject({}),
+  output: () => z.object({
     timers: z.array(
       z.object({
         unit: z.string(),
@@ -202,8 +202,8 @@ export const listContainers = defineDiagnostic({
   group: "services",
   title: "Containers",
   summary: "podman containers on the host (running ones, or all with all=true): id, name, image, state, status, ports.",
-  input: z.strictObject({ all: z.boolean().default(false).describe("include stopped containers") }),
-  output: z.object({
+  input: () => z.strictObject({ all: z.boolean().default(false).describe("include stopped containers") }),
+  output: () => z.object({
     containers: z.array(
       z.object({
         id: z.string(),
@@ -229,8 +229,8 @@ export const getContainerStatus = defineDiagnostic({
   group: "services",
   title: "Container status",
   summary: "One podman container's state (podman inspect): id, image, state, start time, restart count, health, published ports.",
-  input: z.strictObject({ name: containerName.describe("container name or ID") }),
-  output: z.object({
+  input: () => z.strictObject({ name: containerName.describe("container name or ID") }),
+  output: () => z.object({
     id: z.string(),
     name: z.string(),
     image: z.string(),

@@ -28,8 +28,8 @@ export const getSystemInfo = defineDiagnostic({
   title: "System information",
   summary:
     "Host name, operating system (os-release), kernel, architecture, virtual machine / container detection, boot time, uptime and time zone. Use it to learn what kind of host you are looking at.",
-  input: z.strictObject({}),
-  output: z.object({
+  input: () => z.strictObject({}),
+  output: () => z.object({
     hostname: z.string(),
     os: z.object({
       prettyName: z.string().nullable().describe('PRETTY_NAME of os-release, e.g. "Debian GNU/Linux 12 (bookworm)"'),
@@ -76,8 +76,8 @@ export const getCpuInfo = defineDiagnostic({
   title: "CPU information and utilisation",
   summary:
     "CPU model, vendor, cores (physical and logical), clock, and current utilisation (user/system/iowait/steal/idle) measured over a 200 ms window, overall and per CPU. Use it when a host is slow to see whether the CPUs are busy and with what.",
-  input: z.strictObject({}),
-  output: z.object({
+  input: () => z.strictObject({}),
+  output: () => z.object({
     model: z.string().nullable(),
     vendor: z.string().nullable(),
     logicalCpus: z.number().int().describe("online CPUs (hardware threads)"),
@@ -112,8 +112,8 @@ export const getMemoryInfo = defineDiagnostic({
   title: "Memory and swap",
   summary:
     "Physical memory and swap in bytes from /proc/meminfo: total, available, used, free, buffers, cache, shared, swap. Use it when a host is slow or processes are being OOM-killed; 'available' is what new work can use.",
-  input: z.strictObject({}),
-  output: z.object({
+  input: () => z.strictObject({}),
+  output: () => z.object({
     totalBytes: z.number().int(),
     availableBytes: z
       .number()
@@ -140,12 +140,12 @@ export const getDiskUsage = defineDiagnostic({
   title: "Disk usage (space and inodes)",
   summary:
     "Space and inode usage of every mounted storage filesystem (like df -h and df -i together), or of one mount point. Kernel pseudo filesystems are left out; tmpfs, overlay and network filesystems are included. A filesystem that does not answer in time (hung NFS) is reported with an error instead of blocking.",
-  input: z.strictObject({
+  input: () => z.strictObject({
     mountPoint: absolutePath
       .optional()
       .describe("only the filesystem mounted exactly at this path (e.g. /var); absent: every storage filesystem"),
   }),
-  output: z.object({
+  output: () => z.object({
     filesystems: z.array(
       z.object({
         mountPoint: z.string(),
@@ -186,8 +186,8 @@ export const getBlockDevices = defineDiagnostic({
   title: "Block devices",
   summary:
     "Disks and their partitions from /sys/block (like lsblk): name, type, size, model, removable, rotational, read-only, file system type and mount points. Use it to see which physical or virtual disks a host has and where they are mounted.",
-  input: z.strictObject({}),
-  output: z.object({
+  input: () => z.strictObject({}),
+  output: () => z.object({
     devices: z.array(
       z.object({
         name: z.string().describe("kernel name (vda, sda1, nvme0n1p2); device-mapper devices show their mapper name"),
@@ -218,7 +218,7 @@ export const listProcesses = defineDiagnostic({
   title: "Processes (top N)",
   summary:
     "The top processes by CPU (measured over 200 ms), memory (RSS) or pid, optionally only one user's or those whose name contains a text: pid, parent, user, name, state, CPU %, RSS, start time and command line. Use it to find what is using the CPU or memory.",
-  input: z.strictObject({
+  input: () => z.strictObject({
     limit: count(1, 200, 20).describe("processes to return, 1..200 (default 20)"),
     sortBy: z.enum(["cpu", "memory", "pid"]).default("cpu").describe('"cpu" (busiest first, default), "memory" (largest RSS first) or "pid"'),
     user: userName.optional().describe("only processes running as this user (effective uid)"),
@@ -226,7 +226,7 @@ export const listProcesses = defineDiagnostic({
       .optional()
       .describe("only processes whose name or program file name contains this text (case-insensitive)"),
   }),
-  output: z.object({
+  output: () => z.object({
     processes: z.array(
       z.object({
         pid: z.number().int(),
@@ -266,10 +266,10 @@ export const getProcessInfo = defineDiagnostic({
   title: "Process details",
   summary:
     "Details of one process by pid: name, state, user, parent, command line, program, threads, open file descriptors, resource limits, the systemd unit (cgroup) it belongs to, start time, CPU time and memory. Use it after list_processes to look at one process closely.",
-  input: z.strictObject({
+  input: () => z.strictObject({
     pid: z.number().int().min(1).max(PID_MAX).describe(`process id, 1..${PID_MAX}`),
   }),
-  output: z.object({
+  output: () => z.object({
     pid: z.number().int(),
     ppid: z.number().int(),
     name: z.string(),
@@ -306,8 +306,8 @@ export const getLoad = defineDiagnostic({
   title: "Load average",
   summary:
     "Load averages over 1, 5 and 15 minutes with the CPU count and runnable/total task counts, read from /proc/loadavg. Use it first when a host is slow.",
-  input: z.strictObject({}),
-  output: z.object({
+  input: () => z.strictObject({}),
+  output: () => z.object({
     load1: z.number(),
     load5: z.number(),
     load15: z.number(),
