@@ -112,7 +112,7 @@ class Kernel {
    * says how many newlines hay[from, that offset) holds (hay[from..] when -1).
    */
   find(hay: Buffer, from: number, needleLength: number): number {
-    const at = this.ex.find(hay.byteOffset + from, Math.max(hay.length - from, 0), 0, needleLength);
+    const at = this.ex.find(this.offsetOf(hay) + from, Math.max(hay.length - from, 0), 0, needleLength);
     return at < 0 ? -1 : at + from;
   }
 
@@ -121,11 +121,18 @@ class Kernel {
   }
 
   countNewlines(buf: Buffer, from: number, to: number): number {
-    return to <= from ? 0 : this.ex.count_nl(buf.byteOffset + from, to - from);
+    return to <= from ? 0 : this.ex.count_nl(this.offsetOf(buf) + from, to - from);
   }
 
   foldAscii(src: Buffer, dst: Buffer): void {
-    this.ex.fold_ascii(src.byteOffset, dst.byteOffset, src.length);
+    if (dst.length < src.length) throw new Error("search kernel: fold target too small");
+    this.ex.fold_ascii(this.offsetOf(src), this.offsetOf(dst), src.length);
+  }
+
+  /** Where `buf` starts in this kernel's memory; a view of any other memory is a bug. */
+  private offsetOf(buf: Buffer): number {
+    if (buf.buffer !== this.ex.memory.buffer) throw new Error("search kernel: a buffer outside its memory");
+    return buf.byteOffset;
   }
 }
 
