@@ -1,7 +1,7 @@
 // The broker's audit log (broker/src/audit): append-only JSON lines, hash-chained, verified by
 // verifyAuditFile; tampering of any kind is detected at the line where it happened; a write that
 // cannot be made fails loudly.
-import { appendFileSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -86,6 +86,18 @@ describe("writing", () => {
     // Alone, its own timer flushes it.
     await expect(log.appendLazy({ event: "tool.result", callId: "c" })).resolves.toBeUndefined();
     expect(verifyAuditFile(file)).toEqual({ ok: true, records: 3 });
+  });
+
+  it("follows the path when the log is moved away between appends (the lock still leased)", () => {
+    const log = fill(2);
+    renameSync(file, `${file}.1`);
+    log.append({ event: "tool.call", callId: "after" });
+    expect(records().map((r) => r.callId)).toEqual(["after"]);
+    expect(readFileSync(`${file}.1`, "utf8").trimEnd().split("\n")).toHaveLength(2);
+    // Replaced by something that cannot be a log: the append fails instead of going elsewhere.
+    rmSync(file);
+    mkdirSync(file);
+    expect(() => log.append({ event: "tool.call" })).toThrow(AuditError);
   });
 
   it("removes a stale lock left by a dead process", () => {

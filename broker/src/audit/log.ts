@@ -18,6 +18,15 @@ import { LockError, withLease } from "../file-lock";
 import { GENESIS, openLine, sealLine, sha256Hex } from "./chain";
 import { AUDIT_CODES, type AuditRecordInput } from "./records";
 
+/** The inode the path names now, or -1 if it names nothing. */
+function inodeOf(path: string): number {
+  try {
+    return statSync(path).ino;
+  } catch {
+    return -1;
+  }
+}
+
 /** How long a lazily appended record waits for a flush to share (appendLazy). */
 export const LAZY_FLUSH_MS = 5;
 
@@ -193,9 +202,15 @@ export class AuditLog {
   #withLock(fn: (fd: number, tail: Tail) => void): void {
     try {
       withLease(`${this.file}.lock`, (fresh) => {
-        // While the lock is held no other process appends, so the descriptor and the cached tail
-        // stay valid; once it was released the path may name a new file (rotated, restored).
+        // While the lock is held no other process appends, so the cached tail stays valid; the
+        // descriptor is reopened when the lock was just taken, or when the path no longer names
+        // the file it is open on (moved away, replaced): records always go to the path.
         if (fresh) this.#closeFd();
+        let stat = this.#fd === undefined ? undefined : fstatSync(this.#fd);
+        if (stat !== undefined && stat.ino !== inodeOf(this.file)) {
+          this.#closeFd();
+          stat = undefined;
+        }
         if (this.#fd === undefined) {
           try {
             this.#fd = openSync(this.file, "a+", 0o600);
@@ -205,7 +220,7 @@ export class AuditLog {
         }
         const fd = this.#fd;
         try {
-          const size = fstatSync(fd).size;
+          const size = (stat ?? fstatSync(fd)).size;
           const tail = this.#tail?.size === size ? this.#tail : readTail(fd, size, this.file);
           fn(fd, tail);
         } catch (err) {
