@@ -105,4 +105,19 @@ describe("capOutput", () => {
     expect(capped.results.some((r) => r.error?.code === "OUTPUT_TOO_LARGE")).toBe(true);
     expect(capped.results.some((r) => r.ok)).toBe(true);
   });
+
+  it("a thousand hosts over the cap: every host keeps trimmed, valid data; the input is untouched", () => {
+    const hosts = Array.from({ length: 1000 }, (_, i) => ({ host: `h${i}`, data: { entries: Array.from({ length: 20 }, (_, k) => entry(k)) } }));
+    const o = output(hosts);
+    const capped = capOutput(o, 262_144, (d) => journal.safeParse(d).success);
+    expect(size(capped)).toBeLessThanOrEqual(262_144);
+    expect(capped.truncated).toBe(true);
+    expect(capped.summary).toEqual({ hosts: 1000, ok: 1000, failed: 0, denied: 0 });
+    for (const r of capped.results) {
+      expect(journal.safeParse(r.data).success).toBe(true);
+      if (r.truncated !== true) expect((r.data as { entries: unknown[] }).entries).toHaveLength(20);
+    }
+    expect(capped.results.filter((r) => r.truncated).length).toBeGreaterThan(900);
+    expect(o.results.every((r) => (r.data as { entries: unknown[] }).entries.length === 20)).toBe(true);
+  });
 });

@@ -81,30 +81,100 @@ function cutArray(c: Candidate, value: unknown[], remove: number): void {
   }
 }
 
+/** A max-heap of result indexes by their largest candidate (ties: the earlier result first). */
+class ResultHeap {
+  readonly #items: number[] = [];
+  constructor(private readonly top: (index: number) => number) {}
+  #before(a: number, b: number): boolean {
+    const ta = this.top(a);
+    const tb = this.top(b);
+    return ta > tb || (ta === tb && a < b);
+  }
+  push(index: number): void {
+    const h = this.#items;
+    h.push(index);
+    for (let i = h.length - 1; i > 0; ) {
+      const p = (i - 1) >> 1;
+      if (!this.#before(h[i]!, h[p]!)) break;
+      [h[i], h[p]] = [h[p]!, h[i]!];
+      i = p;
+    }
+  }
+  pop(): number | undefined {
+    const h = this.#items;
+    const first = h[0];
+    const last = h.pop();
+    if (h.length > 0 && last !== undefined) {
+      h[0] = last;
+      for (let i = 0; ; ) {
+        const l = 2 * i + 1;
+        const r = l + 1;
+        let m = i;
+        if (l < h.length && this.#before(h[l]!, h[m]!)) m = l;
+        if (r < h.length && this.#before(h[r]!, h[m]!)) m = r;
+        if (m === i) break;
+        [h[i], h[m]] = [h[m]!, h[i]!];
+        i = m;
+      }
+    }
+    return first;
+  }
+}
+
+/**
+ * Cuts `output` down to `maxBytes` of JSON. Each round cuts the largest candidate (array or long
+ * string) across all hosts' data, as a whole-output search would, but only the host it belongs to is
+ * re-measured: the total is kept up to date from per-result sizes, candidates are kept per result,
+ * and a heap finds the largest. A round therefore costs one host's data, not the whole output (with
+ * a thousand hosts, re-serialising everything each round took minutes of the broker's only thread).
+ * Results are copied on first change; the input is never modified.
+ */
 export function capOutput<T>(output: HostResults<T>, maxBytes: number, isValidData: (data: unknown) => boolean): HostResults<T> {
   if (bytes(output) <= maxBytes) return output;
-  const out = structuredClone(output) as HostResults<unknown>;
-  out.truncated = true;
-  const cut = new Set<HostResult>();
+  const original = output.results as HostResult[];
+  const out: HostResults<unknown> = { ...(output as HostResults<unknown>), results: original.slice(), summary: { ...output.summary }, truncated: true };
+  const results = out.results;
+  const copied = new Uint8Array(results.length);
+  const sizes = results.map((r) => bytes(r));
+  const candidates: Candidate[][] = results.map((r) => candidatesOf(r));
+  let total = bytes(out);
 
-  for (let round = 0; round < MAX_ROUNDS; round++) {
-    const total = bytes(out);
-    if (total <= maxBytes) break;
-    const excess = total - maxBytes;
-    const candidates: Candidate[] = [];
-    for (const r of out.results) if (r.data !== undefined) collect(r, r.data, undefined, "", candidates);
-    candidates.sort((a, b) => b.size - a.size);
-    const c = candidates[0];
-    if (!c) {
-      // Nothing left to trim inside the data: drop the biggest remaining data whole.
-      const biggest = out.results.filter((r) => r.data !== undefined).sort((a, b) => bytes(b.data) - bytes(a.data))[0];
-      if (!biggest) break;
-      tooLarge(biggest, bytes(biggest.data), maxBytes);
-      continue;
+  const writable = (i: number): HostResult => {
+    if (copied[i] === 0) {
+      results[i] = structuredClone(original[i]!);
+      copied[i] = 1;
+      candidates[i] = candidatesOf(results[i]!);
     }
+    return results[i]!;
+  };
+  const remeasure = (i: number): void => {
+    const size = bytes(results[i]);
+    total += size - sizes[i]!;
+    sizes[i] = size;
+  };
+  const drop = (i: number): void => {
+    const r = writable(i);
+    tooLarge(r, bytes(r.data), maxBytes);
+    candidates[i] = [];
+    remeasure(i);
+  };
+  const heap = new ResultHeap((i) => candidates[i]![0]?.size ?? -1);
+  results.forEach((_, i) => {
+    if (candidates[i]!.length > 0) heap.push(i);
+  });
+  const cut = new Set<number>();
+  const maxRounds = MAX_ROUNDS + 4 * results.length;
+
+  for (let round = 0; round < maxRounds && total > maxBytes; round++) {
+    const excess = total - maxBytes;
+    const i = heap.pop();
+    // Nothing left to trim inside the data: the last resort below drops whole data.
+    if (i === undefined) break;
+    const r = writable(i);
+    const c = candidates[i]![0]!;
     const value = (c.parent as Record<string | number, unknown>)[c.key];
-    cut.add(c.result);
-    c.result.truncated = true;
+    cut.add(i);
+    r.truncated = true;
     if (Array.isArray(value)) {
       const avg = c.size / value.length;
       cutArray(c, value, Math.min(value.length, Math.ceil(excess / avg) + 1));
@@ -112,17 +182,36 @@ export function capOutput<T>(output: HostResults<T>, maxBytes: number, isValidDa
       const keep = Math.max(0, value.length - excess - 64);
       (c.parent as Record<string | number, unknown>)[c.key] = `${value.slice(0, keep)}…[truncated]`;
     }
+    candidates[i] = candidatesOf(r);
+    remeasure(i);
+    if (candidates[i]!.length > 0) heap.push(i);
   }
 
-  for (const r of cut) {
-    if (r.data !== undefined && !isValidData(r.data)) tooLarge(r, bytes(r.data), maxBytes);
+  for (const i of cut) {
+    const r = results[i]!;
+    if (r.data !== undefined && !isValidData(r.data)) drop(i);
   }
-  // A last resort if trimming could not get under the cap (many hosts).
-  while (bytes(out) > maxBytes) {
-    const biggest = out.results.filter((r) => r.data !== undefined).sort((a, b) => bytes(b.data) - bytes(a.data))[0];
-    if (!biggest) break;
-    tooLarge(biggest, bytes(biggest.data), maxBytes);
+  // A last resort if trimming could not get under the cap (many hosts): drop the biggest data
+  // whole, then re-check with the final summary (its counts can change its length).
+  for (;;) {
+    out.summary = summarize(results);
+    total = bytes(out);
+    if (total <= maxBytes) break;
+    const order = results
+      .map((r, i) => ({ i, size: r.data === undefined ? -1 : bytes(r.data) }))
+      .filter((e) => e.size >= 0)
+      .sort((a, b) => b.size - a.size || a.i - b.i);
+    if (order.length === 0) break;
+    for (const { i } of order) {
+      if (total <= maxBytes) break;
+      drop(i);
+    }
   }
-  out.summary = summarize(out.results);
   return out as HostResults<T>;
+}
+
+function candidatesOf(result: HostResult): Candidate[] {
+  const found: Candidate[] = [];
+  if (result.data !== undefined) collect(result, result.data, undefined, "", found);
+  return found.sort((a, b) => b.size - a.size);
 }
