@@ -51,6 +51,23 @@ process.stdout.write(JSON.stringify({ "hostward-reader": catalogHash(diagnostics
   return JSON.parse(execFileSync(process.execPath, ["-"], { input: result.outputFiles[0].contents, encoding: "utf8" }));
 }
 
+/**
+ * grpc-js requires @grpc/proto-loader (and with it protobufjs, ~170 KB) only to serve channelz and
+ * ORCA, which hostward never registers. Bundled, that code would still sit in every process's
+ * memory as part of the bundle's source text; a stub that throws, should it ever be reached, stands
+ * in for it.
+ */
+const noProtoLoader = {
+  name: "no-proto-loader",
+  setup(b) {
+    b.onResolve({ filter: /^@grpc\/proto-loader$/ }, (args) => ({ path: args.path, namespace: "no-proto-loader" }));
+    b.onLoad({ filter: /.*/, namespace: "no-proto-loader" }, () => ({
+      contents: `throw new Error("@grpc/proto-loader is not bundled (grpc-js needs it only for channelz and ORCA)");`,
+      loader: "js",
+    }));
+  },
+};
+
 mkdirSync(join(root, "dist/meta"), { recursive: true });
 const only = process.argv.slice(2);
 const selected = ENTRIES.filter((e) => only.length === 0 || only.includes(e.name));
@@ -79,6 +96,7 @@ await Promise.all(
       banner: { js: "#!/usr/bin/env node\n// Bundled by scripts/build.mjs; do not edit." },
       // Optional native/transport modules that the bundled code never loads at run time.
       external: ["pino-pretty", "osx-temperature-sensor"],
+      plugins: [noProtoLoader],
     });
     // Written to a temporary name then renamed: concurrent test runs never read a half-written file.
     for (const f of result.outputFiles) writeAtomic(f.path, f.contents);

@@ -18,12 +18,13 @@ export type Role = "reader" | "operator";
 export const AGENT_NODE_OPTIONS: readonly string[] = ["--max-semi-space-size=1"];
 
 /**
- * glibc malloc's mmap threshold fixed at its default 128 KiB: glibc otherwise raises it to the size
- * of the largest block it has freed (the agent's start frees multi-megabyte ones), after which
- * V8's large compile-time allocations land in the main heap, are freed there and stay resident
- * (~10 MiB of an idle agent's RSS). Fixed, blocks of 128 KiB or more are mapped and unmapped.
+ * glibc malloc's mmap threshold fixed at 32 KiB. By default glibc raises it to the size of the
+ * largest mapped block freed so far (the agent's start frees multi-megabyte ones), after which
+ * every block goes to the main heap; compiling the bundle at start takes ~9 MiB of V8 zone memory
+ * in 32 KiB segments, which, freed in the middle of that heap, stays resident (~10 MiB of an idle
+ * agent's RSS, more or less by chance). At 32 KiB those segments are mapped and unmapped instead.
  */
-export const AGENT_ENVIRONMENT: Readonly<Record<string, string>> = { GLIBC_TUNABLES: "glibc.malloc.mmap_threshold=131072" };
+export const AGENT_ENVIRONMENT: Readonly<Record<string, string>> = { GLIBC_TUNABLES: "glibc.malloc.mmap_threshold=32768" };
 
 /** dist/agent/ next to the CLI bundle (dist/hostward.cjs), or $HOSTWARD_AGENT_DIR. */
 export function agentBundle(role: Role | "action"): string {
