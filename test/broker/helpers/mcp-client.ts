@@ -26,6 +26,9 @@ export async function connectBroker(configDir: string, home: string, clientName 
   } catch (err) {
     throw new Error(`cannot connect to the broker: ${(err as Error).message}\n${stderr}`);
   }
+  // With tools/list held, the SDK's Client validates every structured result against the tool's
+  // advertised outputSchema (the broker advertises it and does not re-validate its own output).
+  await client.listTools();
   return { client, stderr: () => stderr, close: () => client.close() };
 }
 
