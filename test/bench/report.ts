@@ -37,7 +37,7 @@ function targets(r: BenchResults): string {
     const grep = s.rows.find((x) => x.tool === "grep -F")!;
     const hw = s.rows.find((x) => x.tool === "search_logs")!;
     rows.push(["Log search ≥ 50 % of `grep -F` throughput", `${Math.round((100 * hw.mbPerSecond) / grep.mbPerSecond)} %`, verdict(hw.mbPerSecond >= grep.mbPerSecond / 2)]);
-    rows.push(["… with bounded memory (agent peak RSS)", mib(s.agentAfter.hwm), "bounded: 2 × 1 MiB read buffers, whatever the file size"]);
+    rows.push(["… with bounded memory (agent peak RSS)", mib(s.agentAfter.hwm), "bounded: ~3.1 MiB of buffers per search, whatever the file size"]);
   }
   const st = r.streaming;
   if (st?.measured) rows.push(["Streaming: line → progress notification, p50 ≤ 50 ms", `${f(st.ptyLines.p50)} ms (program lines, n=${st.ptyLines.runs})`, verdict(st.ptyLines.p50 <= 50)]);
@@ -194,7 +194,7 @@ export function renderMarkdown(r: BenchResults, baseline?: Baseline): string {
       "",
       `Floors measured in this run (idle RSS, 3 s after start): \`node\` doing nothing ${mib(A.floors.bareNodeMiB)}; a bare grpc-js server bound with mutual TLS and nothing else (test/bench/floor-server.ts) ${mib(A.floors.grpcMtlsServerMiB)}.`,
       "",
-      "Start to serving: from `spawn()` of `node dist/agent/hostward-<role>.cjs` to its `--ready-file` appearing (written once the gRPC server is bound). Idle RSS: VmRSS 3 s after ready; RssAnon is the process's own memory, RssFile mostly the `node` binary's pages (shared between the two units on a host).",
+      "Agents and floors run with the units' node options and environment (broker/src/local/launcher.ts: AGENT_NODE_OPTIONS, AGENT_ENVIRONMENT, checked against systemd/*.service). Start to serving: from `spawn()` of `node <options> dist/agent/hostward-<role>.cjs` to its `--ready-file` appearing (written once the gRPC server is bound). Idle RSS: VmRSS 3 s after ready; RssAnon is the process's own memory, RssFile mostly the `node` binary's pages (shared between the two units on a host).",
       "",
       table(
         ["role", "start to serving", "idle RSS (p50 of n)", "RssAnon / RssFile (first run)"],
@@ -244,79 +244,84 @@ const NOTES = `## Notes
 
 ### What the performance work changed (issue 5)
 
-- **Broker, audit durability** (broker/src/audit/log.ts, broker/src/mcp/host-call.ts). Every
-  tool call wrote two audit appends, each \`write\` + \`fsync\` on the event loop before going on:
-  the profile of 3,000 sequential \`get_load\` calls showed fsync as the largest single cost of
-  the broker (~1.2 ms per call on this virtual disk, more on a disk without a write cache).
-  Now, for the catalog's diagnostics only, records are still *written* before anything is sent
-  (a broker crash cannot lose them) but fsync'd by a group commit on the thread pool while the
-  hosts work; see "Audit durability" below.
-- **Broker, gRPC channels** (broker/src/agents/channels.ts): \`grpc.enable_channelz: 0\`. grpc-js
-  keeps channelz trace buffers and call counters per channel and subchannel by default; with a
-  channel per host that was measurable in the 1000-host fan-out (first round and every round)
-  and in memory. Nothing reads channelz here.
-- **Broker, per-host request** (broker/src/agents/diagnostic-call.ts): the proto3 defaults of a
-  request are decoded once per method instead of once per host per call.
-- **Agent, caller identity** (agent/src/server/caller.ts): the role SAN URI, the CN and the
-  clientAuth EKU are read with Node's own \`crypto.X509Certificate\` instead of
-  @peculiar/x509 (+ reflect-metadata, tsyringe, asn1js …), which the agent loaded at start only
-  for those three fields: about 6 MiB less RSS and a smaller bundle. SAN parsing stays strict:
-  Node quotes any SAN value holding \`,\` \`"\` \`\\\` \`'\` or a control character as a JSON string; the
-  parser decodes it and judges the real value (a role URI with a comma names an unknown role
-  and is refused), and refuses text that breaks that grammar.
-- **Agent, log search** (agent/src/search.ts): a literal search no longer builds per-line
-  objects: lines before the next hit are only counted (one native newline search per line),
-  except the last \`contextLines\` of them, which still feed the context ring; reads use two
-  1 MiB buffers so the next read runs on the thread pool while this chunk is scanned. Memory
-  stays bounded (2 MiB of buffers, whatever the file size).
+- **Broker, audit I/O** (broker/src/audit/log.ts, broker/src/file-lock.ts, broker/src/mcp/host-call.ts).
+  Every call wrote two audit appends, each fsync'd on the event loop, each taking and dropping a
+  lock file (O_EXCL create + unlink: journaled metadata that queued behind the fsyncs) and
+  opening and closing the log. Now: records of the catalog's diagnostics are still *written*
+  before anything is sent, and fsync'd by a group commit on the thread pool while the hosts work
+  (see "Audit durability"); the lock is *leased* (kept while calls keep coming, released after
+  20 ms unused, after 250 ms of holding, and at exit; a waiting broker gets in) with the log's
+  descriptor kept beside it (reopened when the path names another file); a call's result record
+  shares the next call's fsync. strace -c over 1,300 sequential \`get_load\` calls, per call:
+  openat 4.2 → 0.3, unlink 2 → 0.15, fsync 1.9 → 1.25.
+- **Broker, MCP** (broker/src/mcp/sdk.ts): output schemas are advertised but not re-validated by
+  the server on every call (each tool builds its output from values it validated; clients
+  validate against the advertised schema, and the tests' SDK Client does).
+- **Broker, fan-out memory** (broker/src/commands/serve.ts): V8's heap growing factor set to 1.5×
+  at start. Each host call leaves ~20 KB of grpc-js/http2 objects in the old generation; with
+  V8's default (up to 4× the live heap before a full collection) a 1000-host round left ~215 MiB
+  of heap for ~70 MiB alive. Round time unchanged within noise.
+- **Broker, output cap** (broker/src/mcp/output-cap.ts): a result over \`maxOutputBytes\` is cut by
+  re-measuring only the host just trimmed, not re-serialising the whole output per step
+  (1000 hosts × 100 processes at a 256 KiB cap: 82.5 s → 0.37 s; the same cuts).
+- **Broker, channels**: \`grpc.enable_channelz: 0\`, retries off, one credential set per role;
+  a request's proto3 defaults decoded once per method.
+- **Agent memory** (proto/catalog/, scripts/build.mjs, broker/src/local/launcher.ts, systemd/):
+  a diagnostic's zod schemas are built on first use (an idle reader builds none and compiles
+  nothing with TurboFan at start); the catalog hash is computed at build time; one set of node
+  options and environment for the units, \`hostward local up\` and this bench
+  (\`--max-semi-space-size=1\`: RSS after 10,000 calls 124 → ~83 MiB; glibc's mmap threshold fixed
+  at 32 KiB so the start-up compile's 32 KiB zone segments are unmapped when freed instead of
+  staying resident by chance); bundles without comments (one non-ASCII character made V8 hold
+  the source as a two-byte string); @grpc/proto-loader/protobufjs left out (grpc-js needs them
+  only for channelz/ORCA); the caller's certificate read with node:crypto instead of @peculiar/x509.
+- **Agent per call**: small global /proc files are read synchronously (never a disk wait).
+- **Agent, log search** (agent/src/search-kernel.wat → search-kernel.wasm.ts, search.ts): a
+  WebAssembly SIMD kernel finds the needle and counts the newlines before it in one pass (and
+  folds ASCII case for ignoreCase) over read buffers that live in its memory — no copy. Before,
+  \`Buffer.indexOf\` took 260–350 ms per GiB and counting lines (one native call per line)
+  215–300 ms; the kernel takes ~90–110 ms per GiB, and the rest is the read itself (copying from
+  the page cache, on the thread pool). Memory per search: ~3.1 MiB reserved (two 1 MiB read
+  buffers, 1 MiB for the folded copy when ignoreCase, 64 KiB), reused by the next search.
+- **Streaming** (proto ActionEvent.at_unix_micros): each output line carries the time the root
+  helper read it off the pty, kept by the broker in the request's execution record; that is what
+  section 5 measures from. Nothing needed speeding up.
 
 ### Audit durability: per record or batched?
 
-Before: each audit append was fsync'd before the broker went on, twice per call. Options for
-read-only diagnostics: (1) keep it; (2) write synchronously, fsync in the background with a
-bounded delay (a power loss can lose the last few records of calls that have already returned);
-(3) write synchronously, fsync as a group commit that overlaps the call, and **return the result
-only once the call's own records are durable**. hostward now does (3) for the catalog's
-diagnostics — read-only by construction, since the reader role serves nothing else — and keeps
-(1) for every other tool (and for actions when they arrive: a record must be durable before
-anything changes on a host). What (3) gives up: the \`tool.result\` record is written before the
-reply but fsync'd just after it, so a power loss in that window (≈ one fsync, well under a
-millisecond here) can leave a durable \`tool.call\` without its \`tool.result\` — visible in the
-log, never silent — and a failed fsync after the hosts were queried returns an error rather
-than data, so the model never receives data whose call record might be lost. Concurrent calls
-share fsyncs, which also helps fan-out and parallel clients.
+Options for read-only diagnostics: (1) fsync each record before going on (the design before this
+work: two fsyncs on the event loop per call); (2) write synchronously, fsync in the background
+with a bounded delay; (3) write synchronously, fsync as a group commit that overlaps the call,
+and **return the result only once the call's own records are durable**. hostward does (3) for
+the catalog's diagnostics — read-only by construction, since the reader role serves nothing
+else — and (1) for every other tool: an action's records are durable before anything changes on
+a host. What (3) gives up: the \`tool.result\` record is written before the reply but fsync'd
+after it, with the next call's records or at most 5 ms later, so a power loss in that window
+can leave a durable \`tool.call\` without its \`tool.result\` — visible in the log, never silent;
+and a failed fsync after the hosts were queried returns an error rather than data, so the
+model never receives data whose call record might be lost.
 
-### Where the rest goes, and what would close the gaps (not in the files this work owns)
+### Where the rest goes
 
-- **Broker, audit I/O per call.** A CPU profile of 1,500 sequential \`get_load\` calls showed ~1 ms of
-  the broker's main thread per call on the audit file: the group commit opened and closed a
-  handle for every fsync, and each append creates and removes a lock file (O_EXCL, so several
-  brokers can share one log) and opens and closes the log. The fsync handle is now kept (a new
-  profile: open/close/fsync samples 1.1 s → 0.2 s of 8.6 s); keeping the log itself open and
-  holding the lock across one call's records would remove most of the rest.
-- **Agent idle RSS.** The floors above say most of it is Node and grpc-js themselves: \`node\`
-  idle is ~40 MiB (about 30 MiB of it the \`node\` binary's pages, shared by both units), a bare
-  grpc-js mTLS server ~50 MiB. Profiling the rest (heap snapshots, bundles of growing subsets):
-  the zod catalog built eagerly adds ~12 MiB and zod itself ~6 MiB (proto/catalog: build each
-  definition's schemas on first use); the bundle source is held as a two-byte string (7 MiB for
-  3.4 MB) because of one non-ASCII character in a zod comment — scripts/build.mjs with
-  \`minifyWhitespace: true\` (comments dropped, linked source map kept) makes it one-byte and
-  smaller; gRPC server channelz (agent/src/server/create-server.ts: \`"grpc.enable_channelz": 0\`)
-  costs memory and ~8 % of the per-call CPU. With Node 20 and grpc-js, ≤ 50 MiB per unit is at
-  the floor; realistic is ~65–70 MiB with those changes.
-- **Agent per-call time.** \`get_load\` reads three /proc and /sys files with
-  \`fs.promises.readFile\` (open, fstat, read, close: four thread-pool round trips each); a
-  synchronous read of these pseudo-files never blocks on a disk (agent/src/diagnostics/proc/).
-  The interceptor calls \`getAuthContext()\` on every call, which rebuilds the peer certificate
-  object (~40 µs): cache it per connection (agent/src/server/interceptor.ts).
-- **Broker at 1000 hosts.** The idle broker is ~90–120 MiB before any call (the CLI bundle
-  loads every command, PKI included, for \`serve\`; its source is two-byte too); each kept-open
-  TLS + HTTP/2 connection costs ~100 KiB of native memory; and a 1000-host result is validated
-  and serialised several times per round (output schema, text copy, JSON-RPC), so the V8 heap
-  grows between collections. Lazy command loading (broker/src/cli.ts) and the build change above
-  are the first steps.
-- **Log search.** Node's \`Buffer.indexOf\` alone takes about as long for 1 GiB as \`grep -F\` does
-  in total; counting lines (for line numbers, which \`grep -F\` does not compute, \`grep -nF\`
-  does) adds ~0.15 s per GiB at one native call per line. A WebAssembly SIMD newline count over
-  the read buffers would take that to a few tens of ms.
+- **MCP latency.** At p50, about a third of a \`get_load\` is the agent's round trip (agent direct
+  above; the no-op floor is the grpc-js + TLS part of it), and the broker's main thread spends
+  about 1 ms of CPU per call spread thin: grpc-js's client call stack (resolving, load-balancing
+  and filter layers, ~30 %), the MCP SDK's JSON-RPC parsing and validation, zod on the arguments
+  and the reply, Node's http2, pino's line, the audit append, garbage collection — no single cost
+  above ~5 % of it is left. Under load the figure moves more with the machine than with the
+  product (the same build measured 1.7–2.4 ms p50 in back-to-back runs at load ~2).
+- **Agent idle RSS.** The floors above are most of it: the \`node\` binary's pages (~35 MiB of
+  RssFile, shared by both units: .text, the V8 snapshot, Node's built-in JavaScript) and a bare
+  grpc-js mTLS server's heap. Over that floor the reader carries ~7 MiB: zod, the catalog, the
+  handler modules, yaml, pino and the config schemas (~3.4 MiB live) and start-up garbage not yet
+  collected. Tried without gain: --max-lazy, --single-threaded-gc, --v8-pool-size=1,
+  --optimize-for-size, MALLOC_ARENA_MAX=2, a forced GC after start; --jitless/--lite-mode save
+  ~4.6 MiB but double the per-call time. 50 MiB per unit is the bare grpc-js floor itself.
+- **Broker at 1000 hosts.** Each kept-open channel costs ~130 KiB: ~76 KiB outside the JS heap
+  (TLS and OpenSSL buffers, ~25 KiB of nghttp2 per HTTP/2 session, 16 KiB of it a fixed frame
+  buffer) and ~27 KiB of grpc-js/http2 objects; none of it is hostward's. With a 1000-host
+  inventory the broker starts at ~119 MiB (garbage of loading the configuration) against ~84 MiB
+  with 10.
+- **Log search.** What is left is reading the file: copying 1 GiB from the page cache through
+  \`read\` on the thread pool, which grep pays too.
 `;
