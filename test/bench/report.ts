@@ -136,6 +136,7 @@ export function renderMarkdown(r: BenchResults, baseline?: Baseline): string {
       "- **(b)** the same through an OpenSSH ControlMaster connection (each call still starts an `ssh` process).",
       "- **(c)** the `ssh2` npm client on one kept-open connection with `setNoDelay(true)`, an exec channel per call.",
       "- The SSH variants return raw text; hostward's return typed, validated JSON (more work, in its disfavour).",
+      "- Warm-up: 1,000 `get_load` calls through MCP and 1,000 straight to the agent before the first measurement (long-running processes are measured warm), then each variant's own warm-up calls; none counted.",
       "- Order: 10 rounds; in each, every variant runs a block of a tenth of its calls back to back (the first call of a block is not counted). Blocks rather than call-by-call alternation, so that the processes an `ssh` call leaves exiting do not land on the next variant's call.",
       "",
       table(

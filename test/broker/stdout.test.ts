@@ -24,7 +24,8 @@ it("writes only JSON-RPC messages to stdout; logs go to stderr as JSON lines", a
   // Port 9 on loopback: nothing listens, so the call exercises the error and logging paths.
   bd.writeHosts([{ name: "nowhere", port: 9 }]);
   bd.writePolicy([{ target: "*", allow: ["*"] }]);
-  const child = spawn(process.execPath, [BROKER_BUNDLE, "serve", "--config", bd.dir], { env: brokerEnv(dir), stdio: ["pipe", "pipe", "pipe"] });
+  // At debug level, so that every log line the broker can write per call is written.
+  const child = spawn(process.execPath, [BROKER_BUNDLE, "serve", "--config", bd.dir], { env: { ...brokerEnv(dir), HOSTWARD_LOG_LEVEL: "debug" }, stdio: ["pipe", "pipe", "pipe"] });
   const stdoutLines: string[] = [];
   let stderr = "";
   child.stderr.on("data", (c: Buffer) => (stderr += c.toString()));
