@@ -11,8 +11,7 @@
 // use it so the fsync overlaps the call instead of preceding it (host-call.ts, results.md). A
 // "lazy" deferred append waits for the next flush, started by the next non-lazy append or, at the
 // latest, LAZY_FLUSH_MS later: a call's result record then shares the next call's fsync.
-import { closeSync, fstatSync, fsyncSync, mkdirSync, openSync, readSync, statSync, writeSync } from "node:fs";
-import { open } from "node:fs/promises";
+import { closeSync, fstatSync, fsync, fsyncSync, mkdirSync, openSync, readSync, statSync, writeSync } from "node:fs";
 import { dirname } from "node:path";
 import { LockError, withLease } from "../file-lock";
 import { GENESIS, openLine, sealLine, sha256Hex } from "./chain";
@@ -143,25 +142,36 @@ export class AuditLog {
   }
 
   /** A read-only handle kept for the group commit's fsync (reopened if the file was replaced). */
-  #syncHandle: { handle: Awaited<ReturnType<typeof open>>; ino: number } | undefined;
+  #syncFd: { fd: number; ino: number } | undefined;
 
   async #fsync(): Promise<void> {
     // fsync flushes the file whatever descriptor it is called on; this one runs on the thread pool.
-    // The handle is kept between flushes (an open + close per call cost more than the fsync's own
-    // main-thread time, test/bench/results.md), unless the path now names another file.
+    // The descriptor is kept between flushes (an open + close per call cost more than the fsync's
+    // own main-thread time, test/bench/results.md), unless the path now names another file. A
+    // plain descriptor, not a FileHandle: Node deprecates closing those on garbage collection.
+    // Flushes never overlap (#flush), so it is never closed under an fsync in flight.
     try {
       const ino = statSync(this.file).ino;
-      if (this.#syncHandle?.ino !== ino) {
-        await this.#syncHandle?.handle.close().catch(() => undefined);
-        this.#syncHandle = undefined;
-        this.#syncHandle = { handle: await open(this.file, "r"), ino };
+      if (this.#syncFd?.ino !== ino) {
+        this.#closeSyncFd();
+        this.#syncFd = { fd: openSync(this.file, "r"), ino };
       }
-      await this.#syncHandle.handle.sync();
+      const { fd } = this.#syncFd;
+      await new Promise<void>((resolve, reject) => fsync(fd, (err) => (err ? reject(err) : resolve())));
     } catch (err) {
-      await this.#syncHandle?.handle.close().catch(() => undefined);
-      this.#syncHandle = undefined;
+      this.#closeSyncFd();
       throw new AuditError(`cannot make the audit log ${this.file} durable: ${(err as Error).message}`);
     }
+  }
+
+  #closeSyncFd(): void {
+    if (this.#syncFd === undefined) return;
+    try {
+      closeSync(this.#syncFd.fd);
+    } catch {
+      // Already closed: nothing to release.
+    }
+    this.#syncFd = undefined;
   }
 
   #write(records: AuditRecordInput[], sync: boolean): void {
