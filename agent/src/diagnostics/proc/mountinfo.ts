@@ -1,5 +1,5 @@
 // /proc/self/mountinfo parsing and the "which mounts are real storage" rule of get_disk_usage.
-import { readFile } from "node:fs/promises";
+import { readKernelFile } from "./read";
 
 export interface MountEntry {
   /** "major:minor" of the filesystem's device (st_dev); anonymous for btrfs subvolumes, tmpfs… */
@@ -42,7 +42,7 @@ export function parseMountinfo(text: string): MountEntry[] {
 }
 
 export async function readMountinfo(): Promise<MountEntry[]> {
-  return parseMountinfo(await readFile("/proc/self/mountinfo", "utf8"));
+  return parseMountinfo(readKernelFile("/proc/self/mountinfo"));
 }
 
 /**

@@ -23,12 +23,14 @@ export function isGone(err: unknown): boolean {
 
 /**
  * Reads one of the kernel's small, system-wide files (/proc/loadavg, /proc/uptime, /proc/meminfo,
- * /sys/devices/system/cpu/online) synchronously. The kernel generates them on read without
- * blocking, and they are a few hundred bytes; an async readFile would cost four thread-pool round
- * trips each (about 1 ms per call on a busy host, test/bench/results.md). Never use it for a
- * per-process file (a hung process can block reads of /proc/PID/*) or anything caller-chosen.
+ * /sys/devices/system/cpu/online, and the agent's own mount table) synchronously. The kernel
+ * generates them on read without touching a disk (a hung NFS mount does not block mountinfo),
+ * and they are small (mountinfo: ~150 bytes per mount); an async readFile would cost four
+ * thread-pool round trips each (about 1 ms per call on a busy host, test/bench/results.md). Never
+ * use it for another process's file (a hung process can block reads of /proc/PID/*) or anything
+ * caller-chosen.
  */
-export function readKernelFile(path: "/proc/loadavg" | "/proc/uptime" | "/proc/meminfo" | "/sys/devices/system/cpu/online"): string {
+export function readKernelFile(path: "/proc/loadavg" | "/proc/uptime" | "/proc/meminfo" | "/sys/devices/system/cpu/online" | "/proc/self/mountinfo"): string {
   return readFileSync(path, "utf8");
 }
 
