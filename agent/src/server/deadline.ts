@@ -22,7 +22,20 @@ interface CancellableCall {
   cancelled?: boolean;
 }
 
-const DEADLINE_SLACK_MS = 100;
+/**
+ * A cancellation is the deadline passing when it arrives within this much of the deadline. The
+ * caller's deadline timer runs on its own clock and the server computes its deadline from the
+ * grpc-timeout header when the request arrives, so a request that took long to arrive (a busy
+ * host) has a server deadline later than the caller's by that delay. The cost of a generous slack
+ * is only that an explicit cancel in the last second is logged as DEADLINE_EXCEEDED.
+ */
+const DEADLINE_SLACK_MS = 1_000;
+
+/** Whether a cancellation arriving now is the caller's deadline passing (see DEADLINE_SLACK_MS). */
+export function cancelledByDeadline(deadline: grpc.Deadline, now = Date.now()): boolean {
+  const at = deadline instanceof Date ? deadline.getTime() : deadline;
+  return Number.isFinite(at) && at <= now + DEADLINE_SLACK_MS;
+}
 
 export function callSignal(call: CancellableCall): CallSignal {
   const controller = new AbortController();
@@ -30,10 +43,7 @@ export function callSignal(call: CancellableCall): CallSignal {
   const at = deadline instanceof Date ? deadline.getTime() : deadline;
   let timer: NodeJS.Timeout | undefined;
   const onCancelled = () => {
-    // The client's deadline timer runs on the client's clock and fires a little before ours: a
-    // cancellation arriving within DEADLINE_SLACK_MS of the deadline is the deadline passing.
-    const passed = Number.isFinite(at) && at <= Date.now() + DEADLINE_SLACK_MS;
-    controller.abort(passed ? new DeadlineExceeded("deadline exceeded") : new CallCancelled("cancelled by the caller"));
+    controller.abort(cancelledByDeadline(deadline) ? new DeadlineExceeded("deadline exceeded") : new CallCancelled("cancelled by the caller"));
   };
   call.on("cancelled", onCancelled);
   if (call.cancelled) onCancelled();

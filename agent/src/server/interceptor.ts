@@ -6,11 +6,7 @@ import { argDigest, logRpc, type Logger } from "../logging";
 import { authorise, splitPath } from "./authorise";
 import { callRecord, type CallRecord } from "./call-record";
 import { identifyCaller } from "./caller";
-
-function deadlinePassed(deadline: grpc.Deadline): boolean {
-  const at = deadline instanceof Date ? deadline.getTime() : deadline;
-  return Number.isFinite(at) && at <= Date.now();
-}
+import { cancelledByDeadline } from "./deadline";
 
 export function createCallInterceptor(logger: Logger): grpc.ServerInterceptor {
   return (methodDescriptor, call) => {
@@ -54,7 +50,7 @@ export function createCallInterceptor(logger: Logger): grpc.ServerInterceptor {
       // grpc-js calls a unary handler synchronously on half-close: it runs inside this record.
       .withOnReceiveHalfClose((next) => callRecord.run(record, next))
       .withOnCancel(() => {
-        if (deadlinePassed(call.getDeadline())) finish(grpc.status.DEADLINE_EXCEEDED, "deadline exceeded");
+        if (cancelledByDeadline(call.getDeadline())) finish(grpc.status.DEADLINE_EXCEEDED, "deadline exceeded");
         else finish(grpc.status.CANCELLED, "cancelled by the caller");
       })
       .build();
