@@ -37,11 +37,11 @@ export interface LatencyRow {
   ssh: WrapperCommand;
   /** What the MCP call answered (ok, or the host error code on the refusal path). */
   mcpAnswer: string;
-  mcp: Stats;
-  direct: Stats;
-  sshNew: Stats;
-  sshMaster: Stats;
-  ssh2: Stats;
+  mcp: RoundStats;
+  direct: RoundStats;
+  sshNew: RoundStats;
+  sshMaster: RoundStats;
+  ssh2: RoundStats;
 }
 
 export interface LatencyResult {
@@ -67,21 +67,32 @@ export const BLOCKS = 10;
  * rounds still spread load that comes and goes on the shared machine over every variant alike.
  * The first call of each block is not counted (it pays for the previous variant's leftovers).
  */
-async function interleaved(variants: Variant[]): Promise<Stats[]> {
+async function interleaved(variants: Variant[]): Promise<RoundStats[]> {
   for (const v of variants) for (let i = 0; i < v.warmup; i++) await v.fn();
   const samples = variants.map(() => [] as number[]);
+  const blockP50s = variants.map(() => [] as number[]);
   for (let round = 0; round < BLOCKS; round++) {
     for (const [k, v] of variants.entries()) {
       const block = Math.floor(((round + 1) * v.runs) / BLOCKS) - Math.floor((round * v.runs) / BLOCKS);
       await v.fn();
+      const these: number[] = [];
       for (let i = 0; i < block; i++) {
         const t = performance.now();
         await v.fn();
-        samples[k]!.push(performance.now() - t);
+        these.push(performance.now() - t);
       }
+      samples[k]!.push(...these);
+      if (these.length > 0) blockP50s[k]!.push(stats(these).p50);
     }
   }
-  return samples.map((s) => stats(s));
+  // The spread of the rounds' p50s shows how much the machine drifted during the measurement.
+  return samples.map((s, k) => ({ ...stats(s), roundP50Min: Math.min(...blockP50s[k]!), roundP50Max: Math.max(...blockP50s[k]!) }));
+}
+
+/** Stats plus the lowest and highest p50 of the rounds' blocks. */
+export interface RoundStats extends Stats {
+  roundP50Min: number;
+  roundP50Max: number;
 }
 
 function answerOf(r: Awaited<ReturnType<typeof callTool>>, c: LatencyCase): string {

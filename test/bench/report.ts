@@ -5,6 +5,7 @@ import type { Stats } from "./util";
 
 const f = (x: number, digits = 2) => (x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toFixed(digits));
 const ms = (s: Stats) => `${f(s.p50)} / ${f(s.p99)} ms (n=${s.runs})`;
+const span = (s: { roundP50Min?: number; roundP50Max?: number }) => `${f(s.roundP50Min ?? NaN)} – ${f(s.roundP50Max ?? NaN)} ms`;
 const ratio = (a: number, b: number) => `${f(a / b, 1)}×`;
 const mib = (x: number) => `${f(x, 1)} MiB`;
 const verdict = (ok: boolean) => (ok ? "**met**" : "**missed**");
@@ -153,6 +154,17 @@ export function renderMarkdown(r: BenchResults, baseline?: Baseline): string {
         ]),
       ),
       "",
+      ...(L.rows[0]?.mcp.roundP50Min !== undefined
+        ? [
+            "Drift within the run — the lowest and highest p50 of the 10 rounds' blocks (each block a tenth of the calls):",
+            "",
+            table(
+              ["tool", "MCP", "agent direct", "(c) ssh2 kept open"],
+              L.rows.map((x) => [`\`${x.tool}\``, span(x.mcp), span(x.direct), span(x.ssh2)]),
+            ),
+            "",
+          ]
+        : []),
       `Floor: a no-op grpc-js unary call over the same mutual TLS, client and server in one process: ${ms(L.floor)}. Broker peak RSS over this section: ${mib(L.brokerPeakRssMiB)}.`,
       "",
     );
