@@ -2,7 +2,7 @@
 // logs (startup, tool calls, an unreachable host). Driven with raw JSON-RPC lines so that any
 // stray byte on stdout is seen (an SDK client would only report it as a parse error).
 import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
@@ -61,6 +61,9 @@ it("writes only JSON-RPC messages to stdout; logs go to stderr as JSON lines", a
   child.stdin.end();
   const code = await new Promise<number | null>((resolve) => child.on("exit", (c) => resolve(c)));
   expect(code).toBe(0);
+  // The audit lock is leased between calls (broker/src/file-lock.ts) and released at exit.
+  expect(existsSync(bd.auditFile)).toBe(true);
+  expect(existsSync(`${bd.auditFile}.lock`)).toBe(false);
 
   expect(stdoutLines.length).toBeGreaterThanOrEqual(4);
   for (const line of stdoutLines) {
