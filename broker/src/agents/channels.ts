@@ -43,6 +43,12 @@ export function expectedCertName(host: ChannelHost): string {
   return host.certName ?? host.name;
 }
 
+function toMetadata(entries: Record<string, string> = {}): grpc.Metadata {
+  const md = new grpc.Metadata();
+  for (const [k, v] of Object.entries(entries)) md.set(k, v);
+  return md;
+}
+
 export class ChannelPool {
   readonly #clients = new Map<string, { client: grpc.Client; identity: string }>();
   readonly #credentials = new Map<Role, grpc.ChannelCredentials>();
@@ -111,22 +117,14 @@ export class ChannelPool {
 
   /** One unary call with a deadline; failures become HostCallError with the gRPC status name. */
   unary<Req, Res>(host: ChannelHost, role: Role, method: UnaryMethod<Req, Res>, request: Req, timeoutMs: number, metadata?: Record<string, string>): Promise<Res> {
+    // A throw in the executor (this.client() cannot build credentials) rejects the promise.
     return new Promise<Res>((resolve, reject) => {
-      let client: grpc.Client;
-      try {
-        client = this.client(host, role);
-      } catch (err) {
-        reject(err);
-        return;
-      }
-      const md = new grpc.Metadata();
-      for (const [k, v] of Object.entries(metadata ?? {})) md.set(k, v);
-      client.makeUnaryRequest(
+      this.client(host, role).makeUnaryRequest(
         method.path,
         method.requestSerialize,
         method.responseDeserialize,
         request,
-        md,
+        toMetadata(metadata),
         { deadline: Date.now() + timeoutMs },
         (err, value) => {
           if (err) reject(fromServiceError(err, host.name));
@@ -150,16 +148,7 @@ export class ChannelPool {
     options: { timeoutMs: number; metadata?: Record<string, string>; onMessage: (message: Res) => void; signal?: AbortSignal },
   ): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      let client: grpc.Client;
-      try {
-        client = this.client(host, role);
-      } catch (err) {
-        reject(err);
-        return;
-      }
-      const md = new grpc.Metadata();
-      for (const [k, v] of Object.entries(options.metadata ?? {})) md.set(k, v);
-      const call = client.makeServerStreamRequest(method.path, method.requestSerialize, method.responseDeserialize, request, md, {
+      const call = this.client(host, role).makeServerStreamRequest(method.path, method.requestSerialize, method.responseDeserialize, request, toMetadata(options.metadata), {
         deadline: Date.now() + options.timeoutMs,
       });
       const onAbort = () => call.cancel();
