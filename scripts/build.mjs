@@ -95,7 +95,8 @@ await Promise.all(
       },
       banner: { js: "#!/usr/bin/env node\n// Bundled by scripts/build.mjs; do not edit." },
       // Optional native/transport modules that the bundled code never loads at run time.
-      external: ["pino-pretty", "osx-temperature-sensor"],
+      // fs-native-extensions loads its prebuilt addon from its own package directory (node_modules).
+      external: ["pino-pretty", "osx-temperature-sensor", "fs-native-extensions"],
       plugins: [noProtoLoader],
     });
     // Written to a temporary name then renamed: concurrent test runs never read a half-written file.

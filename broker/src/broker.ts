@@ -6,7 +6,7 @@ import { catalogHash } from "../../proto/catalog/hash";
 import { VERSION } from "../../proto/catalog/version";
 import { ChannelPool } from "./agents/channels";
 import { MAX_REPLY_BYTES } from "./agents/diagnostic-call";
-import { AuditLog } from "./audit/log";
+import { anchorFilesIn, AuditLog } from "./audit/log";
 import { loadBrokerConfig } from "./config/load";
 import type { BrokerConfig } from "./config/schema";
 import { ConfigStore } from "./config/store";
@@ -35,7 +35,8 @@ export function createBroker(configDir: string, options: { logger?: Logger } = {
   const initial = loadBrokerConfig(configDir);
   const logger = options.logger ?? createLogger({ file: initial.settings.logFile });
   const stateDir = stateDirOf(initial);
-  const audit = new AuditLog(join(stateDir, AUDIT_FILE)).open();
+  // The anchor key and the signed head live in the configuration directory, apart from the log.
+  const audit = new AuditLog(join(stateDir, AUDIT_FILE), { anchor: anchorFilesIn(configDir), lockWaitMs: initial.settings.audit.lockWaitMs }).open();
   const pool = new ChannelPool(configFiles(configDir), { maxReceiveBytes: MAX_REPLY_BYTES + 64 * 1024 });
   const config = new ConfigStore(initial);
   config.onChange((next, changes) => {

@@ -1,153 +1,135 @@
-// A small cross-process lock file (O_EXCL create, holding the owner's pid). Several broker processes
-// may share one state directory (an MCP client starts one `hostward serve` per session, and
-// `hostward approve` runs in a terminal): the audit log's appends and each action request's
-// read-check-write use it so they never interleave. A lock whose owner died is broken.
-import { closeSync, openSync, readFileSync, statSync, unlinkSync, writeSync } from "node:fs";
+// Cross-process locks held by the kernel. Several broker processes share one state directory (an
+// MCP client starts one `hostward serve` per session, and `hostward approve` runs in a terminal):
+// the audit log's appends and each action request's read-check-write take an exclusive lock on a
+// lock file that is never removed.
+//
+// The lock is an open-file-description lock (Linux `F_OFD_SETLK`; `flock` on macOS, `LockFileEx`
+// on Windows) taken through fs-native-extensions. The kernel holds it for as long as the holder's
+// descriptor is open and releases it only when the holder unlocks, closes it or dies: a paused
+// holder (SIGSTOP, a laptop suspend, a long GC) keeps it for as long as the pause lasts, so nobody
+// ever "breaks" a lock that is still in use. That is what makes a fork of the audit chain
+// impossible rather than unlikely (docs/design/audit-log.md).
+//
+// Nothing here blocks the event loop: a busy lock is polled with a non-blocking try on timers, up
+// to a bounded wait, after which the caller gets a LockBusyError and can say so before it has done
+// anything (host-call.ts refuses the call before any host is contacted).
+import { closeSync, mkdirSync, openSync } from "node:fs";
+import { dirname } from "node:path";
+import { tryLock, unlock } from "fs-native-extensions";
 
-const WAIT_MS = 5_000;
-const STALE_MS = 30_000;
-const sleepCell = new Int32Array(new SharedArrayBuffer(4));
+/** How long a caller waits for a busy lock by default. */
+export const LOCK_WAIT_MS = 2_000;
 
 export class LockError extends Error {
   override name = "LockError";
 }
 
-/** Removes a lock left by a dead process (or held far longer than any state change takes). */
-function breakStale(lock: string): boolean {
-  try {
-    const pid = Number.parseInt(readFileSync(lock, "utf8"), 10);
-    const age = Date.now() - statSync(lock).mtimeMs;
-    let alive = true;
-    if (Number.isInteger(pid) && pid > 0) {
-      try {
-        process.kill(pid, 0);
-      } catch (err) {
-        alive = (err as NodeJS.ErrnoException).code === "EPERM";
-      }
-    }
-    if (!alive || age > STALE_MS) {
-      unlinkSync(lock);
-      return true;
-    }
-    return false;
-  } catch {
-    // Vanished between attempts: try again at once.
-    return true;
+/** The lock stayed held by another process (or another descriptor) for the whole wait. */
+export class LockBusyError extends LockError {
+  override name = "LockBusyError";
+  readonly code = "LOCK_BUSY";
+  constructor(
+    readonly path: string,
+    readonly waitedMs: number,
+  ) {
+    super(`${path} stayed locked by another hostward process for ${waitedMs} ms (a paused or stuck broker, or \`hostward approve\` waiting at its prompt?)`);
   }
 }
 
-/** Takes `lock` (waiting up to WAIT_MS, breaking a stale one); returns the lock file's descriptor. */
-function acquire(lock: string): number {
-  const deadline = Date.now() + WAIT_MS;
-  for (;;) {
-    let fd: number | undefined;
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/**
+ * One lock file, opened once and kept open; `tryAcquire`/`release` lock and unlock it. Two
+ * KernelLocks on the same path exclude each other, in one process as across processes (the lock
+ * belongs to the open file description, not to the process).
+ */
+export class KernelLock {
+  #fd: number | undefined;
+  #held = false;
+
+  constructor(readonly path: string) {}
+
+  #open(): number {
+    if (this.#fd !== undefined) return this.#fd;
     try {
-      fd = openSync(lock, "wx", 0o600);
-      writeSync(fd, String(process.pid));
-      return fd;
+      mkdirSync(dirname(this.path), { recursive: true, mode: 0o700 });
+      // Writable: an exclusive lock needs a descriptor open for writing on some systems.
+      this.#fd = openSync(this.path, "a+", 0o600);
     } catch (err) {
-      if (fd !== undefined) {
-        closeSync(fd);
-        unlinkQuietly(lock);
-        throw new LockError(`cannot lock ${lock}: ${(err as Error).message}`);
-      }
-      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw new LockError(`cannot lock ${lock}: ${(err as Error).message}`);
-      if (breakStale(lock)) continue;
-      if (Date.now() > deadline) throw new LockError(`${lock} stayed locked for ${WAIT_MS} ms`);
-      Atomics.wait(sleepCell, 0, 0, 5);
+      throw new LockError(`cannot open the lock file ${this.path}: ${(err as Error).message}`);
+    }
+    return this.#fd;
+  }
+
+  get held(): boolean {
+    return this.#held;
+  }
+
+  /**
+   * Takes the lock if it is free now; never waits. Held by this KernelLock already (another use in
+   * this process, between its acquire and its release) counts as busy.
+   */
+  tryAcquire(): boolean {
+    if (this.#held) return false;
+    const fd = this.#open();
+    let granted: boolean;
+    try {
+      granted = tryLock(fd);
+    } catch (err) {
+      throw new LockError(`cannot lock ${this.path}: ${(err as Error).message}`);
+    }
+    this.#held = granted;
+    return granted;
+  }
+
+  /** Takes the lock, polling on timers for at most `waitMs`; throws LockBusyError after that. */
+  async acquire(waitMs: number = LOCK_WAIT_MS): Promise<void> {
+    if (this.tryAcquire()) return;
+    const started = Date.now();
+    let delay = 1;
+    for (;;) {
+      const left = started + waitMs - Date.now();
+      if (left <= 0) throw new LockBusyError(this.path, waitMs);
+      await sleep(Math.min(delay, left));
+      delay = Math.min(delay * 2, 16);
+      if (this.tryAcquire()) return;
     }
   }
-}
 
-function unlinkQuietly(lock: string): void {
-  try {
-    unlinkSync(lock);
-  } catch {
-    // Already removed as stale by another process.
+  release(): void {
+    if (!this.#held || this.#fd === undefined) return;
+    this.#held = false;
+    try {
+      unlock(this.#fd);
+    } catch {
+      // The descriptor is closed below: closing it releases the lock in any case.
+      this.close();
+    }
   }
-}
 
-function release(lock: string, fd: number): void {
-  closeSync(fd);
-  unlinkQuietly(lock);
-}
-
-/** Runs `fn` while holding `lock`; synchronous so nothing else in this process interleaves. */
-export function withLock<T>(lock: string, fn: () => T): T {
-  const fd = acquire(lock);
-  try {
-    return fn();
-  } finally {
-    release(lock, fd);
+  /** Closes the descriptor (releasing the lock if held). */
+  close(): void {
+    this.#held = false;
+    if (this.#fd === undefined) return;
+    try {
+      closeSync(this.#fd);
+    } catch {
+      // Already closed.
+    }
+    this.#fd = undefined;
   }
-}
-
-// A lease keeps a lock between uses, for a writer that takes it on every call (the audit log: two
-// appends per tool call). Creating and unlinking the lock file are journaled metadata changes
-// that queue behind the log's own fsyncs; holding it across calls turns them into none per call
-// (test/bench/results.md). Other processes still get it: it is released once unused for
-// LEASE_IDLE_MS, and at exit; after LEASE_MAX_MS of holding it is released at the end of the use in
-// progress and, for LEASE_COOLDOWN_MS, taken per use only, so that a waiting process (polling every
-// 5 ms) finds it free between uses however busy this one is.
-// Within this process every user of the same lock path shares the lease (uses are synchronous).
-export const LEASE_IDLE_MS = 20;
-export const LEASE_MAX_MS = 250;
-export const LEASE_COOLDOWN_MS = 25;
-
-interface Lease {
-  fd: number;
-  since: number;
-  timer: NodeJS.Timeout | undefined;
-}
-const leases = new Map<string, Lease>();
-const cooldownUntil = new Map<string, number>();
-let exitHook = false;
-
-function endLease(lock: string): void {
-  const lease = leases.get(lock);
-  if (!lease) return;
-  leases.delete(lock);
-  clearTimeout(lease.timer);
-  release(lock, lease.fd);
 }
 
 /**
- * Runs `fn` holding `lock`, which stays held for a while after `fn` returns (see above). `fresh` is
- * true when the lock was just taken: another process may have changed the guarded files since.
+ * Runs `fn` holding the lock at `path` (waiting at most `waitMs`), and releases it afterwards —
+ * also when `fn` throws. The lock file is opened for this use only.
  */
-export function withLease<T>(lock: string, fn: (fresh: boolean) => T): T {
-  const cooling = cooldownUntil.get(lock);
-  if (cooling !== undefined) {
-    if (Date.now() < cooling) return withLock(lock, () => fn(true));
-    cooldownUntil.delete(lock);
-  }
-  let lease = leases.get(lock);
-  const fresh = lease === undefined;
-  if (!lease) {
-    lease = { fd: acquire(lock), since: Date.now(), timer: undefined };
-    leases.set(lock, lease);
-    if (!exitHook) {
-      exitHook = true;
-      process.once("exit", () => {
-        for (const l of [...leases.keys()]) endLease(l);
-      });
-    }
-  }
+export async function withFileLock<T>(path: string, fn: () => T | Promise<T>, waitMs: number = LOCK_WAIT_MS): Promise<T> {
+  const lock = new KernelLock(path);
   try {
-    return fn(fresh);
+    await lock.acquire(waitMs);
+    return await fn();
   } finally {
-    clearTimeout(lease.timer);
-    if (Date.now() - lease.since >= LEASE_MAX_MS) {
-      endLease(lock);
-      cooldownUntil.set(lock, Date.now() + LEASE_COOLDOWN_MS);
-    } else {
-      lease.timer = setTimeout(() => endLease(lock), LEASE_IDLE_MS);
-      lease.timer.unref();
-    }
+    lock.close();
   }
-}
-
-/** Releases every lease this process holds now (tests; a process about to hand over its state). */
-export function releaseLeases(): void {
-  for (const l of [...leases.keys()]) endLease(l);
 }

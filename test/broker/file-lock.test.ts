@@ -1,80 +1,85 @@
-// The cross-process lock file (broker/src/file-lock.ts) and its lease: held between uses, released
-// when unused, and never starving another process even when its holder is busy.
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+// The kernel lock (broker/src/file-lock.ts): two holders exclude each other; a holder that is
+// paused keeps the lock for as long as the pause lasts (nobody breaks it), and a waiter gives up
+// after its bounded wait without blocking the event loop; a holder that dies releases it at once.
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Worker } from "node:worker_threads";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { LEASE_IDLE_MS, releaseLeases, withLease, withLock } from "../../broker/src/file-lock";
+import { KernelLock, LockBusyError, withFileLock } from "../../broker/src/file-lock";
+import { ROOT } from "./helpers/broker-dir";
 
 let dir: string;
 let lock: string;
+const children: ChildProcess[] = [];
 beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), "hw-lock-"));
   lock = join(dir, "x.lock");
 });
 afterEach(() => {
-  releaseLeases();
+  for (const c of children.splice(0)) c.kill("SIGKILL");
   rmSync(dir, { recursive: true, force: true });
 });
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** Another process that takes the lock (with the same library) and says so, then waits. */
+function holderProcess(path: string): Promise<ChildProcess> {
+  const child = spawn(
+    process.execPath,
+    ["-e", `const f=require("fs-native-extensions");const fd=require("fs").openSync(process.argv[1],"a+");if(!f.tryLock(fd))process.exit(3);process.stdout.write("held\\n");setInterval(()=>{},1000);`, path],
+    { cwd: ROOT, stdio: ["ignore", "pipe", "inherit"] },
+  );
+  children.push(child);
+  return new Promise((resolve, reject) => {
+    child.stdout!.once("data", () => resolve(child));
+    child.once("exit", (code) => reject(new Error(`holder exited ${code}`)));
+  });
+}
 
-describe("withLock", () => {
-  it("holds the lock file only while fn runs", () => {
-    const seen = withLock(lock, () => existsSync(lock));
-    expect(seen).toBe(true);
-    expect(existsSync(lock)).toBe(false);
+describe("KernelLock", () => {
+  it("two locks on one path exclude each other, in one process", () => {
+    const a = new KernelLock(lock);
+    const b = new KernelLock(lock);
+    expect(a.tryAcquire()).toBe(true);
+    expect(b.tryAcquire()).toBe(false);
+    a.release();
+    expect(b.tryAcquire()).toBe(true);
+    a.close();
+    b.close();
+  });
+
+  it("a paused holder keeps the lock past any wait; the waiter refuses after its bound while timers keep running", async () => {
+    const holder = await holderProcess(lock);
+    holder.kill("SIGSTOP");
+    let ticks = 0;
+    const ticker = setInterval(() => (ticks += 1), 10);
+    const started = Date.now();
+    const err = await new KernelLock(lock).acquire(400).catch((e: unknown) => e);
+    clearInterval(ticker);
+    expect(err).toBeInstanceOf(LockBusyError);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(400);
+    expect(ticks).toBeGreaterThan(10);
+    // Still paused, still held: a later waiter is refused too (the lock is never "broken").
+    expect(new KernelLock(lock).tryAcquire()).toBe(false);
+    holder.kill("SIGCONT");
+  });
+
+  it("a holder that dies (SIGKILL) releases the lock at once", async () => {
+    const holder = await holderProcess(lock);
+    const waiter = new KernelLock(lock);
+    expect(waiter.tryAcquire()).toBe(false);
+    const exited = new Promise((r) => holder.once("exit", r));
+    holder.kill("SIGKILL");
+    await exited;
+    await expect(waiter.acquire(1_000)).resolves.toBeUndefined();
+    waiter.close();
   });
 });
 
-describe("withLease", () => {
-  it("keeps the lock after use, then releases it once unused", async () => {
-    const fresh: boolean[] = [];
-    withLease(lock, (f) => fresh.push(f));
-    withLease(lock, (f) => fresh.push(f));
-    expect(fresh).toEqual([true, false]);
-    expect(existsSync(lock)).toBe(true);
-    const deadline = Date.now() + 2_000;
-    while (existsSync(lock) && Date.now() < deadline) await sleep(LEASE_IDLE_MS);
-    expect(existsSync(lock)).toBe(false);
-    withLease(lock, (f) => fresh.push(f));
-    expect(fresh).toEqual([true, false, true]);
-  });
-
-  it("a busy holder still lets another waiter in (released after LEASE_MAX_MS)", async () => {
-    withLease(lock, () => undefined);
-    // The other waiter follows the same protocol as acquire(): O_EXCL create, poll every 5 ms.
-    // A worker thread shares this pid, so the lock is never taken for a dead owner's.
-    const worker = new Worker(
-      `const { openSync, writeSync, closeSync, unlinkSync } = require("node:fs");
-       const { parentPort, workerData } = require("node:worker_threads");
-       const cell = new Int32Array(new SharedArrayBuffer(4));
-       for (;;) {
-         try {
-           const fd = openSync(workerData, "wx");
-           writeSync(fd, String(process.pid));
-           Atomics.wait(cell, 0, 0, 10);
-           closeSync(fd);
-           unlinkSync(workerData);
-           parentPort.postMessage("got it");
-           break;
-         } catch (err) {
-           if (err.code !== "EEXIST") throw err;
-           Atomics.wait(cell, 0, 0, 5);
-         }
-       }`,
-      { eval: true, workerData: lock },
-    );
-    let got = false;
-    worker.once("message", () => (got = true));
-    const started = Date.now();
-    // A writer using the lock every millisecond for up to 3 s (10 × LEASE_MAX_MS).
-    while (!got && Date.now() - started < 3_000) {
-      withLease(lock, () => undefined);
-      await sleep(1);
-    }
-    await worker.terminate();
-    expect(got).toBe(true);
+describe("withFileLock", () => {
+  it("releases the lock when fn throws", async () => {
+    await expect(withFileLock(lock, () => Promise.reject(new Error("boom")))).rejects.toThrow("boom");
+    const after = new KernelLock(lock);
+    expect(after.tryAcquire()).toBe(true);
+    after.close();
   });
 });

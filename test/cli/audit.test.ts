@@ -10,14 +10,14 @@ describe("hostward audit", () => {
   let dir: string;
   let file: string;
 
-  beforeEach(() => {
+  beforeEach(async () => {
     dir = mkdtempSync(join(tmpdir(), "hostward-audit-"));
     const state = join(dir, "state");
     mkdirSync(state);
     writeFileSync(join(dir, "broker.yaml"), `stateDir: ${state}\n`);
     file = join(state, "audit.jsonl");
     const log = new AuditLog(file).open();
-    for (let i = 0; i < 5; i++) log.append({ event: "tool.call", tool: `get_load`, callId: `c${i}` });
+    for (let i = 0; i < 5; i++) await log.append({ event: "tool.call", tool: `get_load`, callId: `c${i}` });
   });
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -33,7 +33,7 @@ describe("hostward audit", () => {
     writeFileSync(file, lines.join("\n"));
     const r = await hostward(["audit", "verify", "--file", file]);
     expect(r.code).toBe(1);
-    expect(r.stdout).toMatch(/BROKEN at record 3 \(2 records before it verify\)/);
+    expect(r.stdout).toMatch(/FAILED check "record-hash" at record 3: record 3: the line's hash does not match/);
   });
 
   it("tail prints the last N records as JSON lines", async () => {

@@ -3,7 +3,7 @@
 import { hostname, userInfo } from "node:os";
 import { join } from "node:path";
 import { parseArgs, type ParseArgsConfig } from "node:util";
-import { AuditLog } from "../audit/log";
+import { anchorFilesIn, AuditLog } from "../audit/log";
 import { AUDIT_FILE } from "../broker";
 import { loadBrokerSettings } from "../config/load";
 import { defaultConfigDir, defaultStateDir } from "../paths";
@@ -15,7 +15,7 @@ export function openActions(configDir: string | undefined): { service: ActionSer
   const dir = configDir ?? defaultConfigDir();
   const settings = loadBrokerSettings(dir);
   const stateDir = settings.stateDir ?? defaultStateDir();
-  const audit = new AuditLog(join(stateDir, AUDIT_FILE)).open();
+  const audit = new AuditLog(join(stateDir, AUDIT_FILE), { anchor: anchorFilesIn(dir), lockWaitMs: settings.audit.lockWaitMs }).open();
   return { service: new ActionService(new ActionStore(stateDir), audit, () => settings.approvalTtlSeconds), stateDir, configDir: dir };
 }
 

@@ -44,14 +44,14 @@ export class ActionService {
     private readonly ttlSeconds: () => number,
   ) {}
 
-  #auditNow(record: AuditRecordInput): void {
-    this.audit.append(record);
+  #auditNow(record: AuditRecordInput): Promise<void> {
+    return this.audit.append(record);
   }
 
   /** A refusal of an action operation, audited (best effort: a refusal changes nothing). */
-  refuse(record: Omit<AuditRecordInput, "event">, reason: string, request?: ActionRequest): { ok: false; reason: string; request?: ActionRequest } {
+  async refuse(record: Omit<AuditRecordInput, "event">, reason: string, request?: ActionRequest): Promise<{ ok: false; reason: string; request?: ActionRequest }> {
     try {
-      this.#auditNow({ event: "action.refused", ...record, ...(request ? about(request) : {}), reason });
+      await this.#auditNow({ event: "action.refused", ...record, ...(request ? about(request) : {}), reason });
     } catch {
       // The refusal stands whether or not it could be recorded.
     }
@@ -59,7 +59,7 @@ export class ActionService {
   }
 
   /** Records a new PENDING request (audited first; nothing is stored if the record cannot be written). */
-  propose(input: ProposalInput): ActionRequest {
+  async propose(input: ProposalInput): Promise<ActionRequest> {
     const created = new Date();
     const request: ActionRequest = {
       v: 1,
@@ -77,7 +77,7 @@ export class ActionService {
       expiresAt: Math.floor(created.getTime() / 1000) + this.ttlSeconds(),
       history: [{ state: "PENDING", at: created.toISOString(), by: input.requester }],
     };
-    this.#auditNow({
+    await this.#auditNow({
       event: "action.proposed",
       callId: input.callId,
       caller: input.caller,
@@ -92,19 +92,20 @@ export class ActionService {
    * The request as it stands now: a due PENDING/APPROVED request becomes EXPIRED, and a RUNNING one
    * whose broker is gone becomes FAILED (see #isOrphaned).
    */
-  get(id: string): ActionRequest | undefined {
+  async get(id: string): Promise<ActionRequest | undefined> {
     const r = this.store.get(id);
     return r && this.#settle(r, nowSeconds());
   }
 
-  list(filter: { state?: ActionState; host?: string } = {}): { requests: ActionRequest[]; problems: string[] } {
+  async list(filter: { state?: ActionState; host?: string } = {}): Promise<{ requests: ActionRequest[]; problems: string[] }> {
     const { requests, problems } = this.store.list();
     const now = nowSeconds();
-    const fresh = requests.map((r) => this.#settle(r, now));
+    const fresh: ActionRequest[] = [];
+    for (const r of requests) fresh.push(await this.#settle(r, now));
     return { requests: fresh.filter((r) => (!filter.state || r.state === filter.state) && (!filter.host || r.host === filter.host)), problems };
   }
 
-  #settle(r: ActionRequest, now: number): ActionRequest {
+  async #settle(r: ActionRequest, now: number): Promise<ActionRequest> {
     if (isExpired(r, now)) return this.#expire(r);
     if (this.#isOrphaned(r)) return this.#orphan(r);
     return r;
@@ -129,11 +130,11 @@ export class ActionService {
     }
   }
 
-  #orphan(r: ActionRequest): ActionRequest {
+  async #orphan(r: ActionRequest): Promise<ActionRequest> {
     const message = `the broker that was running it (pid ${r.execution?.pid}) stopped before the result came back; whether the action ran on ${r.host} is unknown: check the host (journalctl -u hostward-operator)`;
     let result: TransitionResult;
     try {
-      result = this.store.transition(r.id, "FAILED", {
+      result = await this.store.transition(r.id, "FAILED", {
         from: ["RUNNING"],
         by: "broker (recovery)",
         patch: (cur) => ({ execution: { ...cur.execution!, endedAt: new Date().toISOString(), verdict: "FAILED" as const, error: { code: "OUTCOME_UNKNOWN", message } } }),
@@ -146,22 +147,32 @@ export class ActionService {
     return result.ok ? result.request : (result.request ?? r);
   }
 
-  #expire(r: ActionRequest): ActionRequest {
-    const result = this.store.transition(r.id, "EXPIRED", {
+  async #expire(r: ActionRequest): Promise<ActionRequest> {
+    let result: TransitionResult;
+    try {
+      result = await this.#expireTransition(r);
+    } catch {
+      // Busy in another process: it is expired whatever this read says; the next read retries.
+      return { ...r, state: "EXPIRED" };
+    }
+    if (result.ok) return result.request;
+    // Someone else moved it first (approved/expired in another process): show what is there now.
+    return result.request ?? { ...r, state: "EXPIRED" };
+  }
+
+  #expireTransition(r: ActionRequest): Promise<TransitionResult> {
+    return this.store.transition(r.id, "EXPIRED", {
       from: ["PENDING", "APPROVED"],
       by: "broker (expiry)",
-      before: (next) => {
+      before: async (next) => {
         try {
-          this.#auditNow({ event: "action.expired", ...about(next), expiredAt: new Date(r.expiresAt * 1000).toISOString(), was: r.state });
+          await this.#auditNow({ event: "action.expired", ...about(next), expiredAt: new Date(r.expiresAt * 1000).toISOString(), was: r.state });
         } catch {
           // Expiry is the safe direction: the request is treated as expired whether or not the
           // record could be written (it is retried on the next read until it is).
         }
       },
     });
-    if (result.ok) return result.request;
-    // Someone else moved it first (approved/expired in another process): show what is there now.
-    return result.request ?? { ...r, state: "EXPIRED" };
   }
 
   /** The statement an approver signs for this request (a fresh nonce each time). */
@@ -181,26 +192,26 @@ export class ActionService {
 
   /** Signs the request's statement with `signer` and records APPROVED (audited first). */
   async approve(id: string, signer: Signer, by: { via: "cli" | "elicitation"; approver: string; callId?: string }): Promise<Outcome> {
-    const current = this.get(id);
+    const current = await this.get(id);
     if (!current) return this.refuse({ op: "approve", actionId: id, via: by.via }, `no action request ${id}`);
     if (current.state !== "PENDING") return this.refuse({ op: "approve", via: by.via }, `action ${id} is ${current.state}; only a PENDING request can be approved`, current);
     const statement = this.statementFor(current);
     const { keyId, signature } = await signStatement(statement, signer);
     const at = new Date().toISOString();
-    const result = this.store.transition(id, "APPROVED", {
+    const result = await this.store.transition(id, "APPROVED", {
       from: ["PENDING"],
       by: `${by.approver} (${by.via})`,
       patch: () => ({ approval: { statement, keyId, signature, via: by.via, approver: by.approver, at } }),
-      before: (next) => {
+      before: async (next) => {
         if (nowSeconds() >= next.expiresAt) throw new Error(`action ${id} expired while it was being signed`);
-        this.#auditNow({ event: "action.approved", callId: by.callId, ...about(next), via: by.via, approver: by.approver, keyId, keySource: signer.source, nonce: statement.nonce, notAfter: new Date(statement.notAfter * 1000).toISOString() });
+        await this.#auditNow({ event: "action.approved", callId: by.callId, ...about(next), via: by.via, approver: by.approver, keyId, keySource: signer.source, nonce: statement.nonce, notAfter: new Date(statement.notAfter * 1000).toISOString() });
       },
     });
     return result;
   }
 
-  reject(id: string, reason: string, by: { via: "cli" | "elicitation"; who: string; callId?: string }): TransitionResult {
-    const current = this.get(id);
+  async reject(id: string, reason: string, by: { via: "cli" | "elicitation"; who: string; callId?: string }): Promise<TransitionResult> {
+    const current = await this.get(id);
     if (current && current.state !== "PENDING") return this.refuse({ op: "reject", via: by.via }, `action ${id} is ${current.state}; only a PENDING request can be rejected`, current);
     return this.store.transition(id, "REJECTED", {
       from: ["PENDING"],
@@ -210,8 +221,8 @@ export class ActionService {
     });
   }
 
-  cancel(id: string, reason: string, by: { who: string; caller?: CallerIdentity; callId?: string }): TransitionResult {
-    const current = this.get(id);
+  async cancel(id: string, reason: string, by: { who: string; caller?: CallerIdentity; callId?: string }): Promise<TransitionResult> {
+    const current = await this.get(id);
     if (current && current.state !== "PENDING" && current.state !== "APPROVED") {
       return this.refuse({ op: "cancel", callId: by.callId, caller: by.caller }, `action ${id} is ${current.state}; only a PENDING or APPROVED request can be cancelled`, current);
     }
@@ -224,28 +235,28 @@ export class ActionService {
   }
 
   /** APPROVED → RUNNING, once; the execute record is written and fsync'd first or nothing starts. */
-  startExecution(id: string, callId: string, caller: CallerIdentity): TransitionResult {
-    const current = this.get(id);
+  async startExecution(id: string, callId: string, caller: CallerIdentity): Promise<TransitionResult> {
+    const current = await this.get(id);
     if (!current) return { ok: false, reason: `no action request ${id}` };
     if (current.state !== "APPROVED") return { ok: false, reason: `action ${id} is ${current.state}; only an APPROVED request can be executed`, request: current };
     return this.store.transition(id, "RUNNING", {
       from: ["APPROVED"],
       by: "broker (execute_action)",
       patch: () => ({ execution: { startedAt: new Date().toISOString(), pid: process.pid, callId } }),
-      before: (next) => {
+      before: async (next) => {
         if (nowSeconds() > next.expiresAt) throw new Error(`action ${id}'s approval expired`);
-        this.#auditNow({ event: "action.execute", callId, caller, ...about(next), keyId: next.approval?.keyId, nonce: next.approval?.statement.nonce });
+        await this.#auditNow({ event: "action.execute", callId, caller, ...about(next), keyId: next.approval?.keyId, nonce: next.approval?.statement.nonce });
       },
     });
   }
 
   /** RUNNING → SUCCEEDED | FAILED with the outcome; returns whether the result record was written. */
-  finishExecution(
+  async finishExecution(
     id: string,
     outcome: { verdict: "SUCCEEDED" | "FAILED"; result?: unknown; error?: { code: string; message: string }; durationMs: number; outputAtUnixMicros?: number[] },
-  ): { request?: ActionRequest; audited: boolean } {
+  ): Promise<{ request?: ActionRequest; audited: boolean }> {
     let audited = true;
-    const result = this.store.transition(id, outcome.verdict, {
+    const result = await this.store.transition(id, outcome.verdict, {
       from: ["RUNNING"],
       by: "broker (execute_action)",
       patch: (r) => ({
@@ -259,10 +270,10 @@ export class ActionService {
           ...(outcome.outputAtUnixMicros && outcome.outputAtUnixMicros.length > 0 && { outputAtUnixMicros: outcome.outputAtUnixMicros.slice(0, MAX_STAMPED_LINES) }),
         },
       }),
-      before: (next) => {
+      before: async (next) => {
         try {
           const res = outcome.result as { verdict?: unknown; reason?: unknown } | undefined;
-          this.#auditNow({
+          await this.#auditNow({
             event: "action.result",
             callId: next.execution?.callId,
             ...about(next),

@@ -1,16 +1,19 @@
 // Persisted action requests: one JSON file per request in <stateDir>/actions/<id>.json, written
 // atomically (temporary file, fsync, rename, fsync of the directory) so a crash leaves either the
 // old or the new version, never half a file; a broker restart loses nothing. Every change is a
-// checked state transition made under the request's lock file, so `hostward approve` in a terminal
-// and `hostward serve` processes cannot interleave a read-check-write.
+// checked state transition made under the request's kernel lock (file-lock.ts: never broken while its
+// holder lives, however long it pauses), so `hostward approve` in a terminal and `hostward serve`
+// processes cannot interleave a read-check-write.
 import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, unlinkSync, writeSync } from "node:fs";
-import { join } from "node:path";
-import { withLock } from "../file-lock";
+import { basename, join } from "node:path";
+import { LockBusyError, withFileLock } from "../file-lock";
 import { ACTION_ID, ActionRequestSchema, canTransition, type ActionRequest, type ActionState } from "./request";
 
 export const ACTIONS_DIR = "actions";
 /** Largest request file read back (a request is a few KiB). */
 const MAX_FILE_BYTES = 256 * 1024;
+/** How long a state change waits for a request another process is changing. */
+const LOCK_WAIT_MS = 5_000;
 /** list() reads at most this many files. */
 export const MAX_LISTED_FILES = 10_000;
 
@@ -114,11 +117,21 @@ export class ActionStore {
   }
 
   /** Persists a new request (it must not exist yet). */
-  create(request: ActionRequest): ActionRequest {
+  async create(request: ActionRequest): Promise<ActionRequest> {
     const parsed = ActionRequestSchema.parse(request);
     this.#ensureDir();
-    withLock(`${this.#file(parsed.id)}.lock`, () => this.#write(parsed, true));
+    await this.#locked(parsed.id, () => this.#write(parsed, true));
     return parsed;
+  }
+
+  async #locked<T>(id: string, fn: () => T | Promise<T>): Promise<T> {
+    try {
+      // Lock files are never removed (removing one another process may be waiting on would let two in).
+      return await withFileLock(join(this.dir, "locks", `${basename(this.#file(id))}.lock`), fn, LOCK_WAIT_MS);
+    } catch (err) {
+      if (err instanceof LockBusyError) throw new StoreError(`action request ${id} is busy in another hostward process: ${err.message}`);
+      throw err;
+    }
   }
 
   get(id: string): ActionRequest | undefined {
@@ -130,13 +143,13 @@ export class ActionStore {
    * runs under the lock after the checks and before the write: if it throws (e.g. the audit record
    * of the change cannot be written) nothing changes.
    */
-  transition(
+  async transition(
     id: string,
     to: ActionState,
-    options: { from: readonly ActionState[]; by: string; patch?: (r: ActionRequest) => Partial<ActionRequest>; before?: (r: ActionRequest) => void; now?: Date },
-  ): TransitionResult {
+    options: { from: readonly ActionState[]; by: string; patch?: (r: ActionRequest) => Partial<ActionRequest>; before?: (r: ActionRequest) => void | Promise<void>; now?: Date },
+  ): Promise<TransitionResult> {
     this.#ensureDir();
-    return withLock(`${this.#file(id)}.lock`, (): TransitionResult => {
+    return this.#locked(id, async (): Promise<TransitionResult> => {
       const current = this.#read(id);
       if (!current) return { ok: false, reason: `no action request ${id}` };
       if (!options.from.includes(current.state) || !canTransition(current.state, to)) {
@@ -150,7 +163,7 @@ export class ActionStore {
         updatedAt: at,
         history: [...current.history, { state: to, at, by: options.by }].slice(-32),
       });
-      options.before?.(next);
+      await options.before?.(next);
       this.#write(next, false);
       return { ok: true, request: next };
     });

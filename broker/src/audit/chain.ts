@@ -37,3 +37,8 @@ export function openLine(line: string): OpenedLine {
   if (record === null || typeof record !== "object" || Array.isArray(record)) return { ok: false, error: "not a JSON object" };
   return { ok: true, record: record as Record<string, unknown>, hash: m[1] };
 }
+
+/** sha256 of raw bytes (a torn record need not be valid UTF-8). */
+export function sha256Bytes(bytes: Uint8Array): string {
+  return createHash("sha256").update(bytes).digest("hex");
+}

@@ -1,38 +1,74 @@
-// The broker's append-only audit log: JSON lines, hash-chained (chain.ts), fsync'd before the call
-// proceeds. A write that fails throws, and callers refuse to act unaudited. Several broker
-// processes may share one state directory (an MCP client starts one broker per session), so each
-// append holds a small lock file while it reads the chain's tail and writes; the lock is leased
-// (kept a few ms after use, file-lock.ts) and the log's descriptor kept with it.
+// The broker's append-only audit log: JSON lines, hash-chained (chain.ts). A write that fails
+// throws, and callers refuse to act unaudited. docs/design/audit-log.md has the why; in short:
 //
-// Two durabilities: append() writes and fsyncs before it returns (anything that changes a host
-// must use it); appendDeferred() writes before it returns — a broker crash cannot lose the
-// record — and leaves the fsync to a shared background flush (group commit: one fsync covers
-// every record written before it started), resolving once the record is durable. Read-only calls
-// use it so the fsync overlaps the call instead of preceding it (host-call.ts, results.md). A
-// "lazy" deferred append waits for the next flush, started by the next non-lazy append or, at the
-// latest, LAZY_FLUSH_MS later: a call's result record then shares the next call's fsync.
-import { closeSync, fstatSync, fsync, fsyncSync, mkdirSync, openSync, readSync, statSync, writeSync } from "node:fs";
-import { dirname } from "node:path";
-import { LockError, withLease } from "../file-lock";
-import { GENESIS, openLine, sealLine, sha256Hex } from "./chain";
+// - No fork, by construction. Several broker processes may share one state directory (an MCP
+//   client starts one broker per session). Every append holds an exclusive kernel lock
+//   (file-lock.ts) on `audit.jsonl.lock` while it reads the chain's tail and writes; the kernel
+//   releases it only when the holder unlocks or dies, never because it was held "too long", so a
+//   paused broker keeps it and the others wait — at most `lockWaitMs`, on timers, then they refuse
+//   with AuditBusyError before anything was sent to a host.
+// - A record is complete or absent. A short write (a full disk) is cut back at once; a record torn
+//   by a crash is found by the next append (in any process): its bytes are kept aside in
+//   `audit.jsonl.torn-<offset>`, the log is cut back to its last complete record, and an
+//   `audit.recovered` record saying what was found is appended. `hostward audit verify` reports
+//   that as a recovery, not as tampering.
+// - An anchored chain. With an anchor key (outside the state directory: the config directory),
+//   the head — the sequence number and hash of the last durable record, and the hash of the first
+//   — is signed (ed25519) into `audit-head.json` at most ANCHOR_INTERVAL_MS after a record becomes
+//   durable and at once after an action's record. Cutting records off the end, or resealing the
+//   whole chain, no longer verifies (anchor.ts).
+//
+// Two durabilities: append() writes and fsyncs before it resolves (anything that changes a host
+// must use it); appendDeferred() resolves once written — a broker crash cannot lose the record —
+// with `durable` settling after a shared background fsync (group commit: one fsync covers every
+// record written before it started). Read-only calls use it so the fsync overlaps the call
+// instead of preceding it (host-call.ts, test/bench/results.md). appendLazy()'s fsync waits for
+// the next flush, started by the next non-lazy append or, at the latest, LAZY_FLUSH_MS later.
+import {
+  closeSync,
+  fstatSync,
+  fsync,
+  fsyncSync,
+  ftruncateSync,
+  mkdirSync,
+  openSync,
+  readSync,
+  statSync,
+  writeSync,
+} from "node:fs";
+import { basename, dirname, join } from "node:path";
+import { KernelLock, LOCK_WAIT_MS, LockBusyError, LockError } from "../file-lock";
+import { Anchor, type AnchorFiles } from "./anchor";
+import { GENESIS, openLine, sealLine, sha256Bytes, sha256Hex } from "./chain";
 import { AUDIT_CODES, type AuditRecordInput } from "./records";
-
-/** The inode the path names now, or -1 if it names nothing. */
-function inodeOf(path: string): number {
-  try {
-    return statSync(path).ino;
-  } catch {
-    return -1;
-  }
-}
 
 /** How long a lazily appended record waits for a flush to share (appendLazy). */
 export const LAZY_FLUSH_MS = 5;
+/** The signed head lags the durable log by at most this much (unless a write of it fails). */
+export const ANCHOR_INTERVAL_MS = 1_000;
 
 export class AuditError extends Error {
   override name = "AuditError";
+  code = "AUDIT_FAILED";
 }
 
+/** The log stayed locked by another process for the whole bounded wait: nothing was written. */
+export class AuditBusyError extends AuditError {
+  override name = "AuditBusyError";
+  override code = "AUDIT_BUSY";
+}
+
+export interface AuditLogOptions {
+  /** Longest wait for the log's lock before an append fails with AuditBusyError. */
+  lockWaitMs?: number;
+  /** Sign the chain's head with this key (kept outside the state directory). */
+  anchor?: AnchorFiles;
+}
+
+/** A written record set; `durable` settles once an fsync covered it (rejects with AuditError). */
+export interface Written {
+  durable: Promise<void>;
+}
 
 interface Tail {
   size: number;
@@ -40,83 +76,170 @@ interface Tail {
   seq: number;
 }
 
-/** Reads the last complete line of the file at `fd` (size bytes) without reading the whole file. */
-function readTail(fd: number, size: number, file: string): Tail {
-  if (size === 0) return { size, prev: GENESIS, seq: 0 };
-  const chunks: Buffer[] = [];
-  let pos = size;
-  let total = 0;
-  for (;;) {
-    const len = Math.min(64 * 1024, pos);
-    const buf = Buffer.alloc(len);
-    readSync(fd, buf, 0, len, pos - len);
-    pos -= len;
-    chunks.unshift(buf);
-    total += len;
-    const joined = Buffer.concat(chunks, total);
-    // The file must end with "\n"; look for the newline before the last line.
-    if (joined[joined.length - 1] !== 0x0a) throw new AuditError(`${file}: the last line is incomplete; run "hostward audit verify" and repair the log`);
-    const start = joined.lastIndexOf(0x0a, joined.length - 2);
-    if (start >= 0 || pos === 0) {
-      const line = joined.subarray(start + 1, joined.length - 1).toString("utf8");
-      const opened = openLine(line);
-      if (!opened.ok) throw new AuditError(`${file}: the last line is damaged (${opened.error}); run "hostward audit verify"`);
-      const seq = typeof opened.record.seq === "number" ? opened.record.seq : NaN;
-      if (!Number.isInteger(seq)) throw new AuditError(`${file}: the last line has no seq`);
-      return { size, prev: sha256Hex(line), seq };
-    }
+/** A record cut short: the bytes after the last complete line. */
+interface Torn {
+  offset: number;
+  bytes: Buffer;
+  tail: Tail;
+}
+
+const CHUNK = 64 * 1024;
+
+function readAt(fd: number, position: number, length: number): Buffer {
+  const buf = Buffer.alloc(length);
+  let got = 0;
+  while (got < length) {
+    const n = readSync(fd, buf, got, length - got, position + got);
+    if (n === 0) break;
+    got += n;
   }
+  return buf.subarray(0, got);
+}
+
+/** The tail of the chain held in `fd` (size bytes), or the torn bytes after its last complete line. */
+function readTail(fd: number, size: number, file: string): Tail | Torn {
+  if (size === 0) return { size, prev: GENESIS, seq: 0 };
+  // Find the last newline: the end of the last complete record.
+  let end = size;
+  let lastNl = -1;
+  while (end > 0 && lastNl < 0) {
+    const start = Math.max(0, end - CHUNK);
+    const i = readAt(fd, start, end - start).lastIndexOf(0x0a);
+    if (i >= 0) lastNl = start + i;
+    end = start;
+  }
+  const goodSize = lastNl + 1;
+  let tail: Tail = { size: 0, prev: GENESIS, seq: 0 };
+  if (goodSize > 0) {
+    // The last complete line: from the newline before it (or the file's start) to lastNl.
+    let from = lastNl;
+    let lineStart = 0;
+    while (from > 0) {
+      const start = Math.max(0, from - CHUNK);
+      const i = readAt(fd, start, from - start).lastIndexOf(0x0a);
+      if (i >= 0) {
+        lineStart = start + i + 1;
+        break;
+      }
+      from = start;
+    }
+    const line = readAt(fd, lineStart, lastNl - lineStart).toString("utf8");
+    const opened = openLine(line);
+    if (!opened.ok) throw new AuditError(`${file}: the last complete record is damaged (${opened.error}); nothing is appended to a log that may have been edited: run "hostward audit verify"`);
+    const seq = opened.record.seq;
+    if (typeof seq !== "number" || !Number.isInteger(seq)) throw new AuditError(`${file}: the last record has no seq; run "hostward audit verify"`);
+    tail = { size: goodSize, prev: sha256Hex(line), seq };
+  }
+  if (goodSize === size) return tail;
+  return { offset: goodSize, bytes: readAt(fd, goodSize, size - goodSize), tail };
+}
+
+function isTorn(t: Tail | Torn): t is Torn {
+  return "bytes" in t;
+}
+
+/** Where the bytes of a torn record found at `offset` are kept. */
+export function tornFile(file: string, offset: number): string {
+  return `${file}.torn-${offset}`;
 }
 
 export class AuditLog {
+  readonly #lock: KernelLock;
+  readonly #lockWaitMs: number;
+  readonly #anchor: Anchor | undefined;
   #tail: Tail | undefined;
+  /** The log's descriptor, kept between appends (reopened when the path names another file). */
+  #fd: { fd: number; ino: number } | undefined;
+  /** The last record this process wrote (seq and line hash), and the last one known durable. */
+  #written: { seq: number; hash: string } | undefined;
+  #durable: { seq: number; hash: string } | undefined;
+  #chainId: string | undefined;
 
-  constructor(readonly file: string) {}
+  constructor(
+    readonly file: string,
+    options: AuditLogOptions = {},
+  ) {
+    this.#lock = new KernelLock(`${file}.lock`);
+    this.#lockWaitMs = options.lockWaitMs ?? LOCK_WAIT_MS;
+    this.#anchor = options.anchor ? new Anchor(options.anchor) : undefined;
+  }
 
-  /** Creates the directory (0700) and checks the existing chain's tail is readable. */
+  /** Creates the directory (0700); the chain itself is checked (and recovered) by the first append. */
   open(): this {
     try {
       mkdirSync(dirname(this.file), { recursive: true, mode: 0o700 });
     } catch (err) {
       throw new AuditError(`cannot create the audit directory ${dirname(this.file)}: ${(err as Error).message}`);
     }
-    this.#withLock(() => undefined);
     return this;
   }
 
-  /** Appends records as one write + fsync; throws AuditError if they could not be made durable. */
-  append(...records: AuditRecordInput[]): void {
-    this.#write(records, true);
+  /** Appends records as one write + fsync; rejects with AuditError if they could not be made durable. */
+  async append(...records: AuditRecordInput[]): Promise<void> {
+    await this.#write(records, true, this.#lockWaitMs);
+    this.#anchorSoon(records.some((r) => r.event.startsWith("action.")));
   }
 
   /**
-   * Appends records as one write, now (throws AuditError if that fails), and returns a promise
-   * that resolves once an fsync has made them durable (rejects with AuditError if it fails).
+   * Appends records as one write (rejects with AuditError — AuditBusyError if the lock stayed
+   * busy — when that fails) and resolves with a promise that settles once an fsync made them durable.
    */
-  appendDeferred(...records: AuditRecordInput[]): Promise<void> {
-    this.#write(records, false);
-    return this.#flush();
+  async appendDeferred(...records: AuditRecordInput[]): Promise<Written> {
+    return this.#deferred(records, false, this.#lockWaitMs);
   }
 
   /** Like appendDeferred, but its fsync waits up to LAZY_FLUSH_MS for other records to share it. */
-  appendLazy(...records: AuditRecordInput[]): Promise<void> {
-    this.#write(records, false);
+  async appendLazy(...records: AuditRecordInput[]): Promise<Written> {
+    return this.#deferred(records, true, this.#lockWaitMs);
+  }
+
+  /** appendLazy with its own lock wait (a call's result record, written after its hosts answered). */
+  async appendLazyWaiting(waitMs: number, ...records: AuditRecordInput[]): Promise<Written> {
+    return this.#deferred(records, true, waitMs);
+  }
+
+  async #deferred(records: AuditRecordInput[], lazy: boolean, waitMs: number): Promise<Written> {
+    await this.#write(records, false, waitMs);
+    const durable = lazy ? this.#lazyFlush() : this.#flush();
+    // Callers may drop `durable` (a lazily flushed result after the reply): never unhandled.
+    durable.catch(() => undefined);
+    return { durable };
+  }
+
+  /** Finishes pending fsyncs and signs the head (a broker stopping); never throws. */
+  async close(): Promise<void> {
+    try {
+      if (this.#lazy) await this.#flush();
+      await this.#syncing;
+      await this.#queued;
+    } catch {
+      // Reported to the callers that wrote those records.
+    }
+    this.#anchorNow(true);
+    clearTimeout(this.#anchorTimer);
+    this.#closeFd();
+    this.#closeSyncFd();
+    this.#lock.close();
+  }
+
+  // ---- group commit -------------------------------------------------------------------------
+
+  #lazy: { promise: Promise<void>; resolve: () => void; reject: (err: unknown) => void; timer: NodeJS.Timeout } | undefined;
+  #syncing: Promise<void> | undefined;
+  #queued: Promise<void> | undefined;
+
+  #lazyFlush(): Promise<void> {
     if (!this.#lazy) {
       let settle!: { resolve: () => void; reject: (err: unknown) => void };
       const promise = new Promise<void>((resolve, reject) => (settle = { resolve, reject }));
+      promise.catch(() => undefined);
       this.#lazy = { promise, ...settle, timer: setTimeout(() => void this.#flush().catch(() => undefined), LAZY_FLUSH_MS) };
     }
     return this.#lazy.promise;
   }
 
-  #lazy: { promise: Promise<void>; resolve: () => void; reject: (err: unknown) => void; timer: NodeJS.Timeout } | undefined;
-
-  #syncing: Promise<void> | undefined;
-  #queued: Promise<void> | undefined;
-
-  /** Group commit: at most one fsync in flight, and one queued behind it for later writes. */
+  /** At most one fsync in flight, and one queued behind it for later writes. */
   #flush(): Promise<void> {
-    // Records appended lazily so far are covered by this flush.
     const lazy = this.#lazy;
     if (lazy) {
       this.#lazy = undefined;
@@ -126,9 +249,15 @@ export class AuditLog {
       return flushed;
     }
     if (this.#syncing === undefined) {
-      this.#syncing = this.#fsync().finally(() => {
-        this.#syncing = undefined;
-      });
+      const covers = this.#written;
+      this.#syncing = this.#fsync()
+        .then(() => {
+          if (covers && (!this.#durable || covers.seq > this.#durable.seq)) this.#durable = covers;
+          this.#anchorSoon(false);
+        })
+        .finally(() => {
+          this.#syncing = undefined;
+        });
       return this.#syncing;
     }
     // The fsync in flight may have started before this write: the next one covers it.
@@ -146,9 +275,7 @@ export class AuditLog {
 
   async #fsync(): Promise<void> {
     // fsync flushes the file whatever descriptor it is called on; this one runs on the thread pool.
-    // The descriptor is kept between flushes (an open + close per call cost more than the fsync's
-    // own main-thread time, test/bench/results.md), unless the path now names another file. A
-    // plain descriptor, not a FileHandle: Node deprecates closing those on garbage collection.
+    // A plain descriptor, not a FileHandle: Node deprecates closing those on garbage collection.
     // Flushes never overlap (#flush), so it is never closed under an fsync in flight.
     try {
       const ino = statSync(this.file).ino;
@@ -174,76 +301,240 @@ export class AuditLog {
     this.#syncFd = undefined;
   }
 
-  #write(records: AuditRecordInput[], sync: boolean): void {
+  // ---- appends under the lock -----------------------------------------------------------------
+
+  async #write(records: AuditRecordInput[], sync: boolean, waitMs: number): Promise<void> {
     if (records.length === 0) return;
-    this.#withLock((fd, tail) => {
-      let { prev, seq } = tail;
-      const now = new Date().toISOString();
-      const lines: string[] = [];
-      for (const r of records) {
-        seq += 1;
-        // The chain's own fields cannot be overridden by a record's content.
-        const { v: _v, seq: _seq, ts: _ts, code: _code, prev: _prev, hash: _hash, ...fields } = r;
-        const line = sealLine({ v: 1, seq, ts: now, code: AUDIT_CODES[r.event], ...fields, prev });
-        lines.push(line);
-        prev = sha256Hex(line);
+    try {
+      // The lock free now: taken and used in this turn of the event loop. Else waited for on timers.
+      if (!this.#lock.tryAcquire()) await this.#lock.acquire(waitMs);
+    } catch (err) {
+      if (err instanceof LockBusyError) {
+        throw new AuditBusyError(`the audit log ${this.file} is busy: ${err.message}; nothing was written`);
       }
-      const data = Buffer.from(`${lines.join("\n")}\n`, "utf8");
-      let written = 0;
-      while (written < data.length) written += writeSync(fd, data, written);
-      if (sync) fsyncSync(fd);
-      this.#tail = { size: tail.size + data.length, prev, seq };
-    });
+      throw new AuditError(`the audit log ${this.file} cannot be locked: ${(err as Error).message}`);
+    }
+    // From here to release() everything is synchronous: no other append of this process
+    // interleaves, and no other process holds the lock.
+    try {
+      this.#appendLocked(records, sync);
+    } finally {
+      this.#lock.release();
+    }
   }
 
-  /** The log's descriptor, kept between appends; reopened whenever the lock was just taken. */
-  #fd: number | undefined;
+  #logFd(): number {
+    const ino = (() => {
+      try {
+        return statSync(this.file).ino;
+      } catch {
+        return -1;
+      }
+    })();
+    if (this.#fd && this.#fd.ino === ino) return this.#fd.fd;
+    // Records always go to the path: a log moved away or replaced is reopened.
+    this.#closeFd();
+    try {
+      const fd = openSync(this.file, "a+", 0o600);
+      this.#fd = { fd, ino: fstatSync(fd).ino };
+      this.#tail = undefined;
+      this.#chainId = undefined;
+      return fd;
+    } catch (err) {
+      throw new AuditError(`cannot open the audit log ${this.file}: ${(err as Error).message}`);
+    }
+  }
 
   #closeFd(): void {
     if (this.#fd === undefined) return;
     try {
-      closeSync(this.#fd);
+      closeSync(this.#fd.fd);
     } catch {
       // Nothing to do: the next append opens it again.
     }
     this.#fd = undefined;
   }
 
-  #withLock(fn: (fd: number, tail: Tail) => void): void {
+  #appendLocked(records: AuditRecordInput[], sync: boolean): void {
+    let fd: number;
+    let tail: Tail;
     try {
-      withLease(`${this.file}.lock`, (fresh) => {
-        // While the lock is held no other process appends, so the cached tail stays valid; the
-        // descriptor is reopened when the lock was just taken, or when the path no longer names
-        // the file it is open on (moved away, replaced): records always go to the path.
-        if (fresh) this.#closeFd();
-        let stat = this.#fd === undefined ? undefined : fstatSync(this.#fd);
-        if (stat !== undefined && stat.ino !== inodeOf(this.file)) {
-          this.#closeFd();
-          stat = undefined;
-        }
-        if (this.#fd === undefined) {
-          try {
-            this.#fd = openSync(this.file, "a+", 0o600);
-          } catch (err) {
-            throw new AuditError(`cannot open the audit log ${this.file}: ${(err as Error).message}`);
-          }
-        }
-        const fd = this.#fd;
-        try {
-          const size = (stat ?? fstatSync(fd)).size;
-          const tail = this.#tail?.size === size ? this.#tail : readTail(fd, size, this.file);
-          fn(fd, tail);
-        } catch (err) {
-          // A failed append may have left the descriptor in an unknown state: start over next time.
-          this.#tail = undefined;
-          this.#closeFd();
-          if (err instanceof AuditError) throw err;
-          throw new AuditError(`cannot write the audit log ${this.file}: ${(err as Error).message}`);
-        }
-      });
+      fd = this.#logFd();
+      const size = fstatSync(fd).size;
+      // While the lock is held nobody else appends; another process's appends since our last one
+      // changed the size (the log only grows, and a recovery appends its own record).
+      if (this.#tail?.size === size) tail = this.#tail;
+      else {
+        const found = readTail(fd, size, this.file);
+        tail = isTorn(found) ? this.#recover(fd, found) : found;
+      }
     } catch (err) {
-      if (err instanceof LockError) throw new AuditError(`the audit log ${this.file} cannot be locked: ${err.message}`);
-      throw err;
+      this.#tail = undefined;
+      this.#closeFd();
+      if (err instanceof AuditError) throw err;
+      throw new AuditError(`cannot read the audit log ${this.file}: ${(err as Error).message}`);
+    }
+    this.#tail = this.#writeRecords(fd, tail, records, sync);
+  }
+
+  /** Seals `records` after `tail` and writes them as one write; a short write is cut back. */
+  #writeRecords(fd: number, tail: Tail, records: AuditRecordInput[], sync: boolean): Tail {
+    let { prev, seq } = tail;
+    const now = new Date().toISOString();
+    const lines: string[] = [];
+    for (const r of records) {
+      seq += 1;
+      // The chain's own fields cannot be overridden by a record's content.
+      const { v: _v, seq: _seq, ts: _ts, code: _code, prev: _prev, hash: _hash, ...fields } = r;
+      const line = sealLine({ v: 1, seq, ts: now, code: AUDIT_CODES[r.event], ...fields, prev });
+      lines.push(line);
+      prev = sha256Hex(line);
+    }
+    const data = Buffer.from(`${lines.join("\n")}\n`, "utf8");
+    let written = 0;
+    try {
+      while (written < data.length) written += writeSync(fd, data, written);
+      if (sync) fsyncSync(fd);
+    } catch (err) {
+      // A record is complete or absent: cut a short write (ENOSPC, EIO) back to where it began.
+      // Truncating frees space, so it works on a full disk; if it fails too, the next append finds
+      // the torn bytes and recovers them.
+      let cut = written === 0;
+      if (!cut) {
+        try {
+          ftruncateSync(fd, tail.size);
+          cut = true;
+        } catch {
+          // Left for #recover.
+        }
+      }
+      this.#tail = undefined;
+      this.#closeFd();
+      const what = cut ? "nothing was written" : `${written} bytes of it were written and could not be removed; the next append recovers them`;
+      throw new AuditError(`cannot write the audit log ${this.file}: ${(err as Error).message} (${what})`);
+    }
+    if (tail.seq === 0) this.#chainId = sha256Hex(lines[0]!);
+    this.#written = { seq, hash: prev };
+    if (sync) this.#durable = this.#written;
+    return { size: tail.size + data.length, prev, seq };
+  }
+
+  /**
+   * A record was cut short (a crash mid-write, or a short write that could not be cut back): keep
+   * its bytes aside, cut the log back to its last complete record, and record what was found.
+   */
+  #recover(fd: number, torn: Torn): Tail {
+    const aside = tornFile(this.file, torn.offset);
+    try {
+      const out = openSync(aside, "w", 0o600);
+      try {
+        writeSync(out, torn.bytes);
+        fsyncSync(out);
+      } finally {
+        closeSync(out);
+      }
+      ftruncateSync(fd, torn.offset);
+      fsyncSync(fd);
+    } catch (err) {
+      throw new AuditError(
+        `${this.file} ends with a record cut short (${torn.bytes.length} bytes at offset ${torn.offset}) and it could not be set aside: ${(err as Error).message}; free some space, then any hostward command recovers it (or run "hostward audit repair")`,
+      );
+    }
+    const record: AuditRecordInput = {
+      event: "audit.recovered",
+      pid: process.pid,
+      tornOffset: torn.offset,
+      tornBytes: torn.bytes.length,
+      tornSha256: sha256Bytes(torn.bytes),
+      keptIn: basename(aside),
+      afterSeq: torn.tail.seq,
+    };
+    return this.#writeRecords(fd, torn.tail, [record], true);
+  }
+
+  /** Checks the chain's tail (recovering a torn record) without writing anything else. */
+  async repair(): Promise<{ recovered: boolean; seq: number }> {
+    try {
+      await this.#lock.acquire(this.#lockWaitMs);
+    } catch (err) {
+      throw new AuditBusyError(`the audit log ${this.file} is busy: ${(err as Error).message}`);
+    }
+    try {
+      const fd = this.#logFd();
+      const found = readTail(fd, fstatSync(fd).size, this.file);
+      if (!isTorn(found)) return { recovered: false, seq: found.seq };
+      this.#tail = this.#recover(fd, found);
+      this.#anchorNow(true, true);
+      return { recovered: true, seq: this.#tail.seq };
+    } finally {
+      this.#lock.release();
     }
   }
+
+  // ---- the signed head ------------------------------------------------------------------------
+
+  #anchorTimer: NodeJS.Timeout | undefined;
+  #anchoredAt = 0;
+
+  /** Signs the head now if `urgent` or if the last signature is older than ANCHOR_INTERVAL_MS, else soon. */
+  #anchorSoon(urgent: boolean): void {
+    if (!this.#anchor) return;
+    const wait = this.#anchoredAt + ANCHOR_INTERVAL_MS - Date.now();
+    if (urgent || wait <= 0) {
+      this.#anchorNow(false);
+      return;
+    }
+    if (this.#anchorTimer) return;
+    this.#anchorTimer = setTimeout(() => {
+      this.#anchorTimer = undefined;
+      this.#anchorNow(false);
+    }, wait);
+    this.#anchorTimer.unref();
+  }
+
+  /**
+   * Writes the signed head for the last record known durable, under the log's lock (taken without
+   * waiting: if it is busy, the holder's own appends sign a newer head, and a retry is scheduled).
+   */
+  #anchorNow(closing: boolean, locked = false): void {
+    const anchor = this.#anchor;
+    const durable = this.#durable;
+    if (!anchor || !durable) return;
+    if (!locked) {
+      let got = false;
+      try {
+        got = this.#lock.tryAcquire();
+      } catch {
+        got = false;
+      }
+      if (!got) {
+        if (!closing) this.#anchorSoon(false);
+        return;
+      }
+    }
+    try {
+      this.#chainId ??= this.#readChainId();
+      if (this.#chainId) anchor.advance({ chain: this.#chainId, seq: durable.seq, hash: durable.hash });
+      this.#anchoredAt = Date.now();
+    } catch {
+      // The head stays where it was (an older head is still a valid anchor); retried on the next write.
+    } finally {
+      if (!locked) this.#lock.release();
+    }
+  }
+
+  /** The hash of the chain's first record: the chain's identity in the signed head. */
+  #readChainId(): string | undefined {
+    const fd = this.#logFd();
+    const head = readAt(fd, 0, CHUNK);
+    const nl = head.indexOf(0x0a);
+    return nl < 0 ? undefined : sha256Hex(head.subarray(0, nl).toString("utf8"));
+  }
 }
+
+/** The anchor files of a broker configuration directory. */
+export function anchorFilesIn(configDir: string): AnchorFiles {
+  return { key: join(configDir, "audit-anchor.key"), head: join(configDir, "audit-head.json") };
+}
+
+export { LockError };

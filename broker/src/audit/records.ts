@@ -7,6 +7,9 @@ export const AUDIT_CODES = {
   "tool.refused": "HW1003",
   "tool.result": "HW1004",
   "config.reload": "HW1005",
+  /** A record cut short (crash, full disk) was found at the log's end, kept aside, and cut off. */
+  "audit.recovered": "HW1006",
+  "broker.stop": "HW1007",
   // Actions (propose → approve/reject → execute). HW11xx.
   "action.proposed": "HW1100",
   "action.approved": "HW1101",
@@ -19,6 +22,8 @@ export const AUDIT_CODES = {
   /** An action tool or command refused something (wrong state, policy, expired, bad signature…). */
   "action.refused": "HW1107",
   "action.elicitation": "HW1108",
+  /** The broker's state of an action was settled from the host's own record (its helper's ledger). */
+  "action.reconciled": "HW1109",
 } as const;
 
 export type AuditEvent = keyof typeof AUDIT_CODES;

@@ -38,7 +38,7 @@ export async function run(argv: string[]): Promise<number> {
   const { service } = openActions(values.config);
   switch (sub) {
     case "list": {
-      const { requests, problems } = service.list({ ...(values.state && { state: values.state as ActionState }), ...(values.host && { host: values.host }) });
+      const { requests, problems } = await service.list({ ...(values.state && { state: values.state as ActionState }), ...(values.host && { host: values.host }) });
       for (const p of problems) process.stderr.write(`hostward actions: ${p}\n`);
       if (requests.length === 0) {
         process.stdout.write("no action requests\n");
@@ -55,7 +55,7 @@ export async function run(argv: string[]): Promise<number> {
         process.stderr.write(`hostward actions show: give exactly one action id (act-…)\n`);
         return 2;
       }
-      const r = service.get(id);
+      const r = await service.get(id);
       if (!r) {
         process.stderr.write(`hostward actions: no action request ${id}\n`);
         return 1;

@@ -59,7 +59,7 @@ export async function run(argv: string[]): Promise<number> {
   }
 
   const { service } = openActions(values.config);
-  const request = service.get(id);
+  const request = await service.get(id);
   if (!request) {
     process.stderr.write(`hostward approve: no action request ${id}\n`);
     return 1;

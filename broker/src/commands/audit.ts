@@ -2,22 +2,45 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { verifyAuditFile } from "../audit/verify";
+import { createPublicKey } from "node:crypto";
+import { existsSync } from "node:fs";
+import { anchorFilesIn, AuditError, AuditLog } from "../audit/log";
+import { loadOrCreateAnchorKey } from "../audit/anchor";
+import { verifyAuditFile, type VerifyResult } from "../audit/verify";
 import { AUDIT_FILE } from "../broker";
 import { loadBrokerSettings } from "../config/load";
 import { defaultConfigDir, defaultStateDir } from "../paths";
 
 const HELP = `Usage:
-  hostward audit verify [--config DIR | --file FILE]   check the hash chain; exit 1 at the first broken record
+  hostward audit verify [--config DIR | --file FILE]   check the hash chain and its signed head; exit 1 at the first failed check
+  hostward audit repair [--config DIR | --file FILE]   set aside a record cut short at the end (a crash, a full disk) and record the recovery
   hostward audit tail [-n N] [--config DIR | --file FILE]   print the last N records (default 20) as JSON lines
 
 The log is <stateDir>/${AUDIT_FILE}; stateDir comes from DIR/broker.yaml (default ${defaultStateDir()}).
+Its signed head is DIR/audit-head.json, signed with DIR/audit-anchor.key (kept apart from the log);
+with --file alone the head is not checked. To start a new log, move the log and audit-head.json away together.
 `;
 
-function auditFile(values: { config?: string; file?: string }): string {
-  if (values.file) return values.file;
-  const settings = loadBrokerSettings(values.config ?? defaultConfigDir());
-  return join(settings.stateDir ?? defaultStateDir(), AUDIT_FILE);
+function auditFile(values: { config?: string; file?: string }): { file: string; configDir?: string } {
+  if (values.file) return { file: values.file, ...(values.config && { configDir: values.config }) };
+  const configDir = values.config ?? defaultConfigDir();
+  if (values.config && !existsSync(values.config)) throw new AuditError(`the configuration directory ${values.config} does not exist`);
+  const settings = loadBrokerSettings(configDir);
+  return { file: join(settings.stateDir ?? defaultStateDir(), AUDIT_FILE), configDir };
+}
+
+/** The plain report of `hostward audit verify`. */
+export function formatVerify(file: string, r: VerifyResult): string {
+  const out: string[] = [];
+  if (r.ok) out.push(`${file}: ${r.records} records, hash chain intact`);
+  else out.push(`${file}: FAILED check "${r.failure!.check}" at record ${r.failure!.line}: ${r.failure!.error}`);
+  for (const rec of r.recoveries) {
+    out.push(`  recovery at record ${rec.seq}: a record cut short (${rec.tornBytes} bytes, a crash or a full disk) was set aside in ${rec.keptIn} (${rec.kept}); not tampering`);
+  }
+  if (r.tornTail !== undefined) out.push(`  the last ${r.tornTail} bytes are a record cut short (a crash or a full disk): the next append, or "hostward audit repair", sets them aside and records it`);
+  if (r.anchor.status === "verified") out.push(`  signed head: verified (record ${r.anchor.seq}, signed ${r.anchor.at}); records after it are covered by the chain only`);
+  else if (r.anchor.status === "absent") out.push("  signed head: none (not anchored: cutting records off the end would not be detected)");
+  return `${out.join("\n")}\n`;
 }
 
 export async function run(argv: string[]): Promise<number> {
@@ -36,16 +59,38 @@ export async function run(argv: string[]): Promise<number> {
     process.stdout.write(HELP);
     return values.help ? 0 : 2;
   }
-  const file = auditFile(values);
+  let where: { file: string; configDir?: string };
+  try {
+    where = auditFile(values);
+  } catch (err) {
+    process.stderr.write(`hostward audit: ${(err as Error).message}\n`);
+    return 2;
+  }
+  const { file } = where;
+  const anchor = where.configDir ? anchorFilesIn(where.configDir) : undefined;
   switch (sub) {
     case "verify": {
-      const result = verifyAuditFile(file);
-      if (result.ok) {
-        process.stdout.write(`${file}: ${result.records} records, hash chain intact\n`);
-        return 0;
+      if (!existsSync(file)) {
+        process.stderr.write(`hostward audit verify: ${file} does not exist (no broker has written to this state directory yet)\n`);
+        return 2;
       }
-      process.stdout.write(`${file}: BROKEN at record ${result.line} (${result.records} records before it verify): ${result.error}\n`);
-      return 1;
+      const publicKey = anchor && existsSync(anchor.key) ? createPublicKey(loadOrCreateAnchorKey(anchor.key)) : undefined;
+      const result = verifyAuditFile(file, anchor ? { head: anchor.head, ...(publicKey && { publicKey }) } : {});
+      process.stdout.write(formatVerify(file, result));
+      return result.ok ? 0 : 1;
+    }
+    case "repair": {
+      const log = new AuditLog(file, anchor ? { anchor } : {}).open();
+      try {
+        const r = await log.repair();
+        process.stdout.write(r.recovered ? `${file}: a record cut short was set aside; the recovery is record ${r.seq}\n` : `${file}: nothing to repair (last record ${r.seq})\n`);
+        return 0;
+      } catch (err) {
+        process.stderr.write(`hostward audit repair: ${(err as Error).message}\n`);
+        return 1;
+      } finally {
+        await log.close();
+      }
     }
     case "tail": {
       const n = Number(values.lines);

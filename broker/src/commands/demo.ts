@@ -11,6 +11,7 @@ import { StdioClientTransport } from "@modelcontextprotocol/client/stdio";
 import { fleetApproverKey, fleetDown, fleetUp, stopFleetAgent } from "../local/fleet";
 import { run as approveCommand } from "./approve";
 import { readFileSync } from "node:fs";
+import { anchorFilesIn } from "../audit/log";
 import { verifyAuditFile } from "../audit/verify";
 import { AUDIT_FILE, stateDirOf } from "../broker";
 import { loadBrokerConfig } from "../config/load";
@@ -200,8 +201,9 @@ export async function run(argv: string[]): Promise<number> {
       const detail = ["tool", "host", "decision", "outcome", "reason"].filter((k) => r[k] !== undefined).map((k) => `${k}=${JSON.stringify(r[k])}`);
       out(`  #${String(r.seq).padEnd(4)} ${String(r.code)} ${String(r.event).padEnd(16)} ${detail.join(" ").slice(0, 100)}`);
     }
-    const verdict = verifyAuditFile(auditFile);
-    out(`  ${lines.length} records in ${auditFile}; chain ${verdict.ok ? "verified" : `BROKEN at line ${verdict.line}: ${verdict.error}`}`);
+    const verdict = verifyAuditFile(auditFile, { head: anchorFilesIn(dir).head });
+    const anchored = verdict.anchor.status === "verified" ? `, signed head at record ${verdict.anchor.seq} verified` : "";
+    out(`  ${lines.length} records in ${auditFile}; chain ${verdict.ok ? `verified${anchored}` : `FAILED (${verdict.failure?.check}) at record ${verdict.failure?.line}: ${verdict.failure?.error}`}`);
     out();
     return verdict.ok ? 0 : 1;
   } finally {

@@ -17,7 +17,7 @@ export async function run(argv: string[]): Promise<number> {
   const { service } = openActions(values.config);
   const who = localIdentity();
   try {
-    const r = service.reject(id, reason, { via: "cli", who });
+    const r = await service.reject(id, reason, { via: "cli", who });
     if (!r.ok) {
       process.stderr.write(`hostward reject: ${r.reason}\n`);
       return 1;

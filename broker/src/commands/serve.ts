@@ -9,6 +9,7 @@ import { setFlagsFromString } from "node:v8";
 import { HostCallError } from "../agents/errors";
 import { createBroker, type Broker } from "../broker";
 import { ConfigError } from "../config/load";
+import { reloadBroker } from "../config/reload";
 import { isLoopbackHost, startHttpServer, type HttpToken } from "../mcp/http";
 import { createMcpFetch, loopbackHostnames, serveOnStdio, type ServerInfo } from "../mcp/sdk";
 import { allTools } from "../mcp/tools/index";
@@ -60,6 +61,40 @@ function waitForSignal(): Promise<string> {
   return new Promise((resolve) => {
     for (const sig of ["SIGTERM", "SIGINT"] as const) process.once(sig, () => resolve(sig));
   });
+}
+
+/**
+ * SIGHUP reloads the configuration, as daemons do (Node's default would end the process). The same
+ * path as reload_config: validated, TLS files checked, audited, all or nothing.
+ */
+function reloadOnSighup(broker: Broker): void {
+  let running: Promise<void> | undefined;
+  process.on("SIGHUP", () => {
+    if (running) {
+      broker.logger.info("SIGHUP: a reload is already in progress");
+      return;
+    }
+    running = reloadBroker(broker, { via: "SIGHUP" })
+      .then((r) => {
+        if (r.ok) broker.logger.info({ changes: r.changes, notes: r.notes }, "SIGHUP: configuration reloaded");
+        else broker.logger.error({ problems: r.problems }, "SIGHUP: configuration NOT reloaded; the running configuration is unchanged");
+      })
+      .catch((err: unknown) => broker.logger.error({ err: (err as Error).message }, "SIGHUP: reload failed"))
+      .finally(() => {
+        running = undefined;
+      });
+  });
+}
+
+/** The end of a broker: the in-flight audit records made durable, a stop record, the head signed. */
+async function stop(broker: Broker, reason: string): Promise<void> {
+  broker.logger.info({ reason }, "broker stopping");
+  try {
+    await broker.audit.append({ event: "broker.stop", pid: process.pid, reason });
+  } catch (err) {
+    broker.logger.error({ err: (err as Error).message }, "the stop record could not be written");
+  }
+  await broker.audit.close();
 }
 
 export async function run(argv: string[]): Promise<number> {
@@ -114,7 +149,12 @@ export async function run(argv: string[]): Promise<number> {
   const info: ServerInfo = { name: "hostward", version: broker.version, instructions: INSTRUCTIONS };
   const tools = allTools(broker);
   const transport = listen ? "http" : "stdio";
-  broker.audit.append({ event: "broker.start", pid: process.pid, transport, configDir, version: broker.version, catalogHash: broker.catalogHash, tools: tools.length });
+  try {
+    await broker.audit.append({ event: "broker.start", pid: process.pid, transport, configDir, version: broker.version, catalogHash: broker.catalogHash, tools: tools.length });
+  } catch (err) {
+    return fail(`the audit log cannot be written, so the broker does not start: ${(err as Error).message}`);
+  }
+  reloadOnSighup(broker);
   broker.logger.info({ configDir, transport, hosts: broker.config.current.hosts.length, tools: tools.length, audit: broker.audit.file }, "broker started");
   const onerror = (err: Error) => broker.logger.error({ err: err.message }, "MCP transport error");
 
@@ -124,8 +164,8 @@ export async function run(argv: string[]): Promise<number> {
       waitForSignal(),
       new Promise<string>((resolve) => process.stdin.once("end", () => resolve("stdin closed")).once("close", () => resolve("stdin closed"))),
     ]);
-    broker.logger.info({ reason }, "broker stopping");
     await handle.close().catch(() => undefined);
+    await stop(broker, reason);
     broker.pool.close();
     setTimeout(() => process.exit(0), 1000).unref();
     return 0;
@@ -151,11 +191,11 @@ export async function run(argv: string[]): Promise<number> {
   );
   broker.logger.info({ url: started.url, token: token.token.label }, "HTTP transport listening");
   const reason = await waitForSignal();
-  broker.logger.info({ reason }, "broker stopping");
   const closed = new Promise<void>((resolve) => started.server.close(() => resolve()));
   started.server.closeAllConnections();
   await closed;
   await mcp.close().catch(() => undefined);
+  await stop(broker, reason);
   broker.pool.close();
   setTimeout(() => process.exit(0), 1000).unref();
   return 0;

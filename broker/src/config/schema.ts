@@ -75,6 +75,7 @@ const absolutePath = z.string().min(1).max(4096).refine((p) => isAbsolute(p), { 
 export const DEFAULT_FANOUT = { concurrency: 32, hostTimeoutMs: 10_000 };
 export const DEFAULT_MAX_OUTPUT_BYTES = 262_144;
 export const DEFAULT_APPROVAL_TTL_SECONDS = 900;
+export const DEFAULT_AUDIT_LOCK_WAIT_MS = 2_000;
 
 export const BrokerFileSchema = z.strictObject({
   /** Where the audit log and the HTTP token live; default: the platform's state directory. */
@@ -93,6 +94,15 @@ export const BrokerFileSchema = z.strictObject({
   elicitationKey: absolutePath.optional(),
   /** How long a proposed action waits for approval, and how long an approval stays valid, seconds. */
   approvalTtlSeconds: z.number().int().min(60).max(86_400).default(DEFAULT_APPROVAL_TTL_SECONDS),
+  audit: z
+    .strictObject({
+      /**
+       * How long a call waits for the audit log's lock (held by another broker on this state
+       * directory) before it is refused — before any host is called. Milliseconds.
+       */
+      lockWaitMs: z.number().int().min(10).max(60_000).default(DEFAULT_AUDIT_LOCK_WAIT_MS),
+    })
+    .default({ lockWaitMs: DEFAULT_AUDIT_LOCK_WAIT_MS }),
 });
 
 export type HostEntry = z.output<typeof HostEntrySchema>;

@@ -39,13 +39,26 @@ export type HostCallOutcome<T> = { ok: true; output: HostResults<T>; callId: str
 
 function unaudited(err: unknown): ToolOutcome {
   const reason = err instanceof AuditError ? err.message : `audit log write failed: ${(err as Error).message}`;
-  return { error: `refused: the call could not be audited, so nothing was executed (${reason})` };
+  const code = err instanceof AuditError ? err.code : "AUDIT_FAILED";
+  return { error: `refused (${code}): the call could not be audited, so nothing was executed (${reason})` };
 }
 
+/** After the hosts were called: their answers are withheld, and the text says they were reached. */
+function resultUnaudited(err: unknown): ToolOutcome {
+  const code = err instanceof AuditError ? err.code : "AUDIT_FAILED";
+  return { error: `(${code}) the call reached its hosts (it is in the audit log), but its result could not be recorded, so it is withheld: ${(err as Error).message}` };
+}
+
+/**
+ * How long a call's result record may wait for the audit log's lock: the hosts have answered, so
+ * giving up would leave a call on record without its result; a long wait is the better failure.
+ */
+export const RESULT_LOCK_WAIT_MS = 30_000;
+
 /** Writes audit records; returns a tool error instead of throwing when the log cannot be written. */
-export function tryAudit(broker: Broker, ...records: AuditRecordInput[]): ToolOutcome | undefined {
+export async function tryAudit(broker: Broker, ...records: AuditRecordInput[]): Promise<ToolOutcome | undefined> {
   try {
-    broker.audit.append(...records);
+    await broker.audit.append(...records);
     return undefined;
   } catch (err) {
     broker.logger.error({ err: (err as Error).message }, "audit write failed");
@@ -60,40 +73,40 @@ const READ_ONLY_TOOLS: ReadonlySet<string> = new Set(diagnostics.map((d) => d.na
  * Writes audit records now; `durable` settles with a tool error if their fsync fails, or with
  * undefined once they are durable. A write that fails is a tool error at once.
  */
-function tryAuditDeferred(
+async function tryAuditDeferred(
   broker: Broker,
   sync: "now" | "lazy",
   ...records: AuditRecordInput[]
-): { failed: ToolOutcome } | { failed: undefined; durable: Promise<ToolOutcome | undefined> } {
+): Promise<{ failed: ToolOutcome } | { failed: undefined; durable: Promise<ToolOutcome | undefined> }> {
   try {
-    const written = sync === "now" ? broker.audit.appendDeferred(...records) : broker.audit.appendLazy(...records);
-    const durable = written.then(
+    const written = sync === "now" ? await broker.audit.appendDeferred(...records) : await broker.audit.appendLazyWaiting(RESULT_LOCK_WAIT_MS, ...records);
+    const durable = written.durable.then(
       () => undefined,
       (err: unknown) => {
         broker.logger.error({ err: (err as Error).message }, "audit fsync failed");
-        return unaudited(err);
+        return sync === "now" ? unaudited(err) : resultUnaudited(err);
       },
     );
     return { failed: undefined, durable };
   } catch (err) {
     broker.logger.error({ err: (err as Error).message }, "audit write failed");
-    return { failed: unaudited(err) };
+    return { failed: sync === "now" ? unaudited(err) : resultUnaudited(err) };
   }
 }
 
 /** Validation + audit of a refusal, shared by every tool (host-touching or not). */
-export function validateOrRefuse<A>(
+export async function validateOrRefuse<A>(
   broker: Broker,
   tool: string,
   schema: z.ZodType<A>,
   rawArgs: unknown,
   caller: CallerIdentity,
   callId: string,
-): { ok: true; args: A } | { ok: false; outcome: ToolOutcome } {
+): Promise<{ ok: true; args: A } | { ok: false; outcome: ToolOutcome }> {
   const parsed = parseArgs(tool, schema, rawArgs);
   if (parsed.ok) return { ok: true, args: parsed.data };
   broker.logger.info({ tool, callId, reason: parsed.error }, "tool call refused: invalid arguments");
-  const failed = tryAudit(broker, {
+  const failed = await tryAudit(broker, {
     event: "tool.refused",
     callId,
     caller,
@@ -109,7 +122,7 @@ export function validateOrRefuse<A>(
 export async function runHostTool<A extends { target: string }, T>(call: HostToolCall<A, T>): Promise<HostCallOutcome<T>> {
   const { broker, tool, caller } = call;
   const callId = randomUUID();
-  const valid = validateOrRefuse(broker, tool.name, call.schema, call.rawArgs, caller, callId);
+  const valid = await validateOrRefuse(broker, tool.name, call.schema, call.rawArgs, caller, callId);
   if (!valid.ok) return valid;
   const { target, ...rest } = valid.args;
   const args = rest as Omit<A, "target">;
@@ -117,7 +130,7 @@ export async function runHostTool<A extends { target: string }, T>(call: HostToo
   const config = broker.config.current;
   const resolved = resolveTargets(target, config.hosts);
   if (!resolved.ok) {
-    const failed = tryAudit(broker, { event: "tool.refused", callId, caller, tool: tool.name, reason: "BAD_TARGET", target, message: resolved.error });
+    const failed = await tryAudit(broker, { event: "tool.refused", callId, caller, tool: tool.name, reason: "BAD_TARGET", target, message: resolved.error });
     return { ok: false, outcome: failed ?? { error: resolved.error } };
   }
 
@@ -132,11 +145,11 @@ export async function runHostTool<A extends { target: string }, T>(call: HostToo
   const readOnly = READ_ONLY_TOOLS.has(tool.name);
   let callDurable: Promise<ToolOutcome | undefined> = Promise.resolve(undefined);
   if (readOnly) {
-    const written = tryAuditDeferred(broker, "now", ...callRecords);
+    const written = await tryAuditDeferred(broker, "now", ...callRecords);
     if (written.failed) return { ok: false, outcome: written.failed };
     callDurable = written.durable;
   } else {
-    const failed = tryAudit(broker, ...callRecords);
+    const failed = await tryAudit(broker, ...callRecords);
     if (failed) return { ok: false, outcome: failed };
   }
 
@@ -162,7 +175,7 @@ export async function runHostTool<A extends { target: string }, T>(call: HostToo
     outcomes: results.map((r) => ({ host: r.host, outcome: r.ok ? "OK" : r.error?.code, durationMs: r.durationMs })),
   };
   if (readOnly) {
-    const written = tryAuditDeferred(broker, "lazy", resultRecord);
+    const written = await tryAuditDeferred(broker, "lazy", resultRecord);
     // Nothing is returned unless the call's own records are durable.
     const callFailed = await callDurable;
     if (callFailed) return { ok: false, outcome: callFailed };
@@ -171,8 +184,12 @@ export async function runHostTool<A extends { target: string }, T>(call: HostToo
     // call's records or LAZY_FLUSH_MS later (a failure is logged).
     void written.durable;
   } else {
-    const resultAudit = tryAudit(broker, resultRecord);
-    if (resultAudit) return { ok: false, outcome: resultAudit };
+    try {
+      await broker.audit.appendLazyWaiting(RESULT_LOCK_WAIT_MS, resultRecord).then((w) => w.durable);
+    } catch (err) {
+      broker.logger.error({ err: (err as Error).message }, "audit write failed");
+      return { ok: false, outcome: resultUnaudited(err) };
+    }
   }
   // Every call is in the audit log already; a log line per call is for debugging (one stderr
   // write per call also wakes the MCP client that reads it: ~0.4 ms of a get_load's p50 here).

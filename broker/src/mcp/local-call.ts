@@ -8,19 +8,19 @@ import { auditArgs } from "./arguments";
 import { tryAudit, validateOrRefuse } from "./host-call";
 import type { ToolOutcome } from "./sdk";
 
-export function runLocalTool<A>(
+export async function runLocalTool<A>(
   broker: Broker,
   tool: string,
   schema: z.ZodType<A>,
   rawArgs: unknown,
   caller: CallerIdentity,
-  answer: (args: A) => ToolOutcome,
-): ToolOutcome {
+  answer: (args: A) => ToolOutcome | Promise<ToolOutcome>,
+): Promise<ToolOutcome> {
   const callId = randomUUID();
-  const valid = validateOrRefuse(broker, tool, schema, rawArgs, caller, callId);
+  const valid = await validateOrRefuse(broker, tool, schema, rawArgs, caller, callId);
   if (!valid.ok) return valid.outcome;
-  const outcome = answer(valid.args);
-  const failed = tryAudit(broker, {
+  const outcome = await answer(valid.args);
+  const failed = await tryAudit(broker, {
     event: "tool.call",
     callId,
     caller,

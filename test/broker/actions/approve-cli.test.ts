@@ -52,7 +52,7 @@ describe("hostward pki approver-key", () => {
 
 describe("hostward approve --key without a terminal", () => {
   it("shows what will run, and refuses without --yes (nothing changes)", async () => {
-    const r = pendingRequest(bd);
+    const r = await pendingRequest(bd);
     const run = await runCli(["approve", r.id, "--key", keyFile, "--config", bd.dir], env, "y\n");
     expect(run.code).toBe(1);
     expect(run.stderr).toContain("no terminal to confirm on");
@@ -65,7 +65,7 @@ describe("hostward approve --key without a terminal", () => {
   });
 
   it("with --yes: signs the canonical statement; the signature verifies, also with ssh-keygen -Y verify", async () => {
-    const r = pendingRequest(bd);
+    const r = await pendingRequest(bd);
     const run = await runCli(["approve", r.id, "--key", keyFile, "--yes", "--config", bd.dir], env);
     expect(run.code, run.stderr).toBe(0);
     for (const line of describeRuns(restartService, { unit: "nginx.service" })) expect(run.stdout).toContain(line);
@@ -94,7 +94,7 @@ describe("hostward approve --key without a terminal", () => {
   });
 
   it("approves only a PENDING request, once", async () => {
-    const r = pendingRequest(bd);
+    const r = await pendingRequest(bd);
     expect((await runCli(["approve", r.id, "--key", keyFile, "--yes", "--config", bd.dir], env)).code).toBe(0);
     const again = await runCli(["approve", r.id, "--key", keyFile, "--yes", "--config", bd.dir], env);
     expect(again.code).toBe(1);
@@ -104,7 +104,7 @@ describe("hostward approve --key without a terminal", () => {
   it("accepts a key made by the real ssh-keygen", async () => {
     const file = join(root, "ssh-keygen-key");
     execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "bob@laptop", "-f", file]);
-    const r = pendingRequest(bd);
+    const r = await pendingRequest(bd);
     const run = await runCli(["approve", r.id, "--key", file, "--yes", "--config", bd.dir], env);
     expect(run.code, run.stderr).toBe(0);
     const stored = new ActionStore(bd.stateDir).get(r.id)!;
@@ -112,7 +112,7 @@ describe("hostward approve --key without a terminal", () => {
   });
 
   it("needs exactly one of --key or --agent", async () => {
-    const r = pendingRequest(bd);
+    const r = await pendingRequest(bd);
     expect((await runCli(["approve", r.id, "--yes", "--config", bd.dir], env)).code).toBe(2);
   });
 });
@@ -137,11 +137,11 @@ describe("hostward approve on a terminal", () => {
   }
 
   it("asks y/N: y approves, anything else changes nothing", async () => {
-    const no = pendingRequest(bd);
+    const no = await pendingRequest(bd);
     const refused = await onTty(no.id, "n");
     expect(refused.stdout).toContain("Not approved (nothing changed).");
     expect(new ActionStore(bd.stateDir).get(no.id)!.state).toBe("PENDING");
-    const yes = pendingRequest(bd);
+    const yes = await pendingRequest(bd);
     const approved = await onTty(yes.id, "y");
     expect(approved.code, approved.stdout).toBe(0);
     expect(approved.stdout).toContain(`APPROVED ${yes.id}`);
@@ -151,7 +151,7 @@ describe("hostward approve on a terminal", () => {
 
 describe("hostward reject and actions", () => {
   it("reject makes a PENDING request REJECTED (audited); actions list/show report it", async () => {
-    const r = pendingRequest(bd, { action: "flush_dns_cache", params: {}, impact: "LOW" });
+    const r = await pendingRequest(bd, { action: "flush_dns_cache", params: {}, impact: "LOW" });
     const run = await runCli(["reject", r.id, "--reason", "not now", "--config", bd.dir], env);
     expect(run.code, run.stderr).toBe(0);
     const stored = new ActionStore(bd.stateDir).get(r.id)!;
@@ -169,7 +169,7 @@ describe("hostward reject and actions", () => {
   });
 
   it("escapes control characters in what the requester wrote", async () => {
-    const r = pendingRequest(bd, { reason: "fix\u001b[2J\u001b[Hnothing to see\nhere" });
+    const r = await pendingRequest(bd, { reason: "fix\u001b[2J\u001b[Hnothing to see\nhere" });
     const show = await runCli(["actions", "show", r.id, "--config", bd.dir], env);
     expect(show.stdout).not.toContain("\u001b");
     expect(show.stdout).toContain("fix\\u001b[2J");

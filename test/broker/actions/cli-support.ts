@@ -12,7 +12,7 @@ export function actionService(bd: BrokerDir): ActionService {
   return new ActionService(new ActionStore(bd.stateDir), new AuditLog(bd.auditFile).open(), () => 900);
 }
 
-export function pendingRequest(bd: BrokerDir, over: Partial<Parameters<ActionService["propose"]>[0]> = {}): ActionRequest {
+export function pendingRequest(bd: BrokerDir, over: Partial<Parameters<ActionService["propose"]>[0]> = {}): Promise<ActionRequest> {
   return actionService(bd).propose({
     host: "web1",
     hostIdentity: "localhost",

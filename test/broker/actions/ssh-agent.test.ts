@@ -44,7 +44,7 @@ afterAll(() => {
 
 describe("ssh-agent signing", () => {
   it("hostward approve --agent signs with the agent's key; the signature verifies", async () => {
-    const r = pendingRequest(bd);
+    const r = await pendingRequest(bd);
     const run = await runCli(["approve", r.id, "--agent", "--yes", "--config", bd.dir], { HOME: root, SSH_AUTH_SOCK: sock });
     expect(run.code, run.stderr).toBe(0);
     expect(run.stdout).toContain("from ssh-agent");
@@ -57,7 +57,7 @@ describe("ssh-agent signing", () => {
   });
 
   it("without SSH_AUTH_SOCK --agent refuses and nothing changes", async () => {
-    const r = pendingRequest(bd);
+    const r = await pendingRequest(bd);
     const run = await runCli(["approve", r.id, "--agent", "--yes", "--config", bd.dir], { HOME: root });
     expect(run.code).toBe(1);
     expect(run.stderr).toContain("SSH_AUTH_SOCK is not set");
@@ -72,7 +72,7 @@ describe("ssh-agent signing", () => {
     const signer = await agentSigner(sock, pubB.keyId);
     const armored = await signer.sign("hello");
     expect(verifySshSig(armored, "hello", [pubB]).ok).toBe(true);
-    const r = pendingRequest(bd);
+    const r = await pendingRequest(bd);
     const run = await runCli(["approve", r.id, "--agent", "--key-id", pubB.keyId, "--yes", "--config", bd.dir], { HOME: root, SSH_AUTH_SOCK: sock });
     expect(run.code, run.stderr).toBe(0);
     expect(new ActionStore(bd.stateDir).get(r.id)!.approval!.keyId).toBe(pubB.keyId);

@@ -47,7 +47,7 @@ beforeEach(() => {
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
 describe("state machine", () => {
-  it("allows exactly the documented moves", () => {
+  it("allows exactly the documented moves", async () => {
     const allowed = ACTION_STATES.flatMap((from) => ACTION_STATES.filter((to) => canTransition(from, to)).map((to) => `${from}>${to}`));
     expect(allowed.sort()).toEqual(
       [
@@ -65,61 +65,61 @@ describe("state machine", () => {
     for (const s of ["REJECTED", "EXPIRED", "CANCELLED", "SUCCEEDED", "FAILED"] as const) expect(isTerminal(s)).toBe(true);
   });
 
-  it("refuses a move from the wrong state and leaves the file as it was", () => {
+  it("refuses a move from the wrong state and leaves the file as it was", async () => {
     const svc = service();
-    const r = svc.propose(proposal);
+    const r = await svc.propose(proposal);
     const file = join(dir, "actions", `${r.id}.json`);
     const before = readFileSync(file, "utf8");
-    const t = svc.store.transition(r.id, "RUNNING", { from: ["APPROVED"], by: "test" });
+    const t = await svc.store.transition(r.id, "RUNNING", { from: ["APPROVED"], by: "test" });
     expect(t).toMatchObject({ ok: false, reason: expect.stringContaining("is PENDING, not APPROVED") });
     expect(readFileSync(file, "utf8")).toBe(before);
   });
 });
 
 describe("persistence", () => {
-  it("a PENDING request is read back by a new store (a restarted broker) exactly as written", () => {
-    const r = service().propose(proposal);
+  it("a PENDING request is read back by a new store (a restarted broker) exactly as written", async () => {
+    const r = await service().propose(proposal);
     const again = new ActionStore(dir).get(r.id);
     expect(again).toEqual(r);
     expect(again?.state).toBe("PENDING");
-    expect(readdirSync(join(dir, "actions"))).toEqual([`${r.id}.json`]); // no temporary or lock file left
+    expect(readdirSync(join(dir, "actions")).filter((n) => n !== "locks")).toEqual([`${r.id}.json`]); // no temporary file left (kernel lock files live in actions/locks/)
   });
 
-  it("each transition is persisted with its history; no temporary files remain", () => {
+  it("each transition is persisted with its history; no temporary files remain", async () => {
     const svc = service();
-    const r = svc.propose(proposal);
-    const c = svc.cancel(r.id, "not needed", { who: "tester" });
+    const r = await svc.propose(proposal);
+    const c = await svc.cancel(r.id, "not needed", { who: "tester" });
     expect(c.ok).toBe(true);
     const stored = new ActionStore(dir).get(r.id)!;
     expect(stored.state).toBe("CANCELLED");
     expect(stored.cancellation).toMatchObject({ reason: "not needed", by: "tester" });
     expect(stored.history.map((h) => h.state)).toEqual(["PENDING", "CANCELLED"]);
-    expect(readdirSync(join(dir, "actions"))).toEqual([`${r.id}.json`]);
+    expect(readdirSync(join(dir, "actions")).filter((n) => n !== "locks")).toEqual([`${r.id}.json`]);
     // Terminal: cannot be cancelled (or anything else) again.
-    expect(svc.cancel(r.id, "again", { who: "tester" }).ok).toBe(false);
+    expect((await svc.cancel(r.id, "again", { who: "tester" })).ok).toBe(false);
   });
 
-  it("a damaged request file is reported, not half-read", () => {
+  it("a damaged request file is reported, not half-read", async () => {
     const svc = service();
-    const r = svc.propose(proposal);
+    const r = await svc.propose(proposal);
     const file = join(dir, "actions", `${r.id}.json`);
     const text = readFileSync(file, "utf8").replace('"PENDING"', '"APPROVED-ISH"');
     rmSync(file);
     writeFileSync(file, text);
-    expect(() => svc.get(r.id)).toThrow(/not a valid action request/);
-    expect(svc.list().problems).toHaveLength(1);
+    await expect(svc.get(r.id)).rejects.toThrow(/not a valid action request/);
+    expect((await svc.list()).problems).toHaveLength(1);
   });
 
-  it("ids are checked before they become file names", () => {
+  it("ids are checked before they become file names", async () => {
     expect(() => new ActionStore(dir).get("../../etc/passwd")).toThrow(/not an action id/);
   });
 });
 
 describe("expiry", () => {
-  it("a PENDING request past its expiry reads as EXPIRED, persisted and audited", () => {
+  it("a PENDING request past its expiry reads as EXPIRED, persisted and audited", async () => {
     const svc = service(dir, -1); // already expired when proposed
-    const r = svc.propose(proposal);
-    const read = svc.get(r.id)!;
+    const r = await svc.propose(proposal);
+    const read = (await svc.get(r.id))!;
     expect(read.state).toBe("EXPIRED");
     expect(new ActionStore(dir).get(r.id)!.state).toBe("EXPIRED");
     expect(records().map((x) => x.code)).toEqual(["HW1100", "HW1104"]);
@@ -128,38 +128,38 @@ describe("expiry", () => {
 });
 
 describe("audit first", () => {
-  it("a proposal is audited with its code; nothing is stored when the record cannot be written", () => {
+  it("a proposal is audited with its code; nothing is stored when the record cannot be written", async () => {
     const svc = service();
-    const r = svc.propose(proposal);
+    const r = await svc.propose(proposal);
     expect(records()[0]).toMatchObject({ code: "HW1100", event: "action.proposed", actionId: r.id, host: "web1", action: "restart_service" });
 
     const svc2 = new ActionService(new ActionStore(join(dir, "other")), unwritableAudit(), () => 900);
-    expect(() => svc2.propose(proposal)).toThrow(/audit log/);
+    await expect(svc2.propose(proposal)).rejects.toThrow(/audit log/);
     expect(existsSync(join(dir, "other", "actions"))).toBe(false);
   });
 
-  it("an execution does not start (stays APPROVED) when its record cannot be written", () => {
+  it("an execution does not start (stays APPROVED) when its record cannot be written", async () => {
     const svc = service();
-    const r = svc.propose(proposal);
+    const r = await svc.propose(proposal);
     // Approve directly in the store (the signing path has its own tests).
-    const approved = svc.store.transition(r.id, "APPROVED", { from: ["PENDING"], by: "test" });
+    const approved = await svc.store.transition(r.id, "APPROVED", { from: ["PENDING"], by: "test" });
     expect(approved.ok).toBe(true);
     const svc2 = new ActionService(new ActionStore(dir), unwritableAudit(), () => 900);
-    expect(() => svc2.startExecution(r.id, "call-1", { transport: "stdio" })).toThrow(/audit log/);
+    await expect(svc2.startExecution(r.id, "call-1", { transport: "stdio" })).rejects.toThrow(/audit log/);
     expect(new ActionStore(dir).get(r.id)!.state).toBe("APPROVED");
     // With a writable log it starts, exactly once.
-    const started = svc.startExecution(r.id, "call-2", { transport: "stdio" });
+    const started = await svc.startExecution(r.id, "call-2", { transport: "stdio" });
     expect(started).toMatchObject({ ok: true, request: { state: "RUNNING" } });
-    expect(svc.startExecution(r.id, "call-3", { transport: "stdio" })).toMatchObject({ ok: false, reason: expect.stringContaining("RUNNING") });
+    expect(await svc.startExecution(r.id, "call-3", { transport: "stdio" })).toMatchObject({ ok: false, reason: expect.stringContaining("RUNNING") });
     expect(records().filter((x) => x.event === "action.execute")).toHaveLength(1);
   });
 
-  it("the result is recorded and the request ends SUCCEEDED or FAILED", () => {
+  it("the result is recorded and the request ends SUCCEEDED or FAILED", async () => {
     const svc = service();
-    const r = svc.propose(proposal);
-    svc.store.transition(r.id, "APPROVED", { from: ["PENDING"], by: "test" });
-    svc.startExecution(r.id, "call", { transport: "stdio" });
-    const done = svc.finishExecution(r.id, { verdict: "FAILED", error: { code: "UNAVAILABLE", message: "web1 is unreachable" }, durationMs: 12 });
+    const r = await svc.propose(proposal);
+    await svc.store.transition(r.id, "APPROVED", { from: ["PENDING"], by: "test" });
+    await svc.startExecution(r.id, "call", { transport: "stdio" });
+    const done = await svc.finishExecution(r.id, { verdict: "FAILED", error: { code: "UNAVAILABLE", message: "web1 is unreachable" }, durationMs: 12 });
     expect(done.audited).toBe(true);
     const stored: ActionRequest = new ActionStore(dir).get(r.id)!;
     expect(stored.state).toBe("FAILED");
@@ -175,31 +175,31 @@ describe("a RUNNING request whose broker is gone", () => {
     return Number(r.stdout);
   }
 
-  function running(pid: number, startedAt = new Date().toISOString()): string {
+  async function running(pid: number, startedAt = new Date().toISOString()): Promise<string> {
     const svc = service();
-    const r = svc.propose(proposal);
-    svc.store.transition(r.id, "APPROVED", { from: ["PENDING"], by: "test" });
-    svc.store.transition(r.id, "RUNNING", { from: ["APPROVED"], by: "test", patch: () => ({ execution: { startedAt, pid, callId: "call-x" } }) });
+    const r = await svc.propose(proposal);
+    await svc.store.transition(r.id, "APPROVED", { from: ["PENDING"], by: "test" });
+    await svc.store.transition(r.id, "RUNNING", { from: ["APPROVED"], by: "test", patch: () => ({ execution: { startedAt, pid, callId: "call-x" } }) });
     return r.id;
   }
 
-  it("becomes FAILED with an unknown outcome, audited, when its broker process has exited", () => {
-    const id = running(deadPid());
-    const r = service().get(id)!;
+  it("becomes FAILED with an unknown outcome, audited, when its broker process has exited", async () => {
+    const id = await running(deadPid());
+    const r = (await service().get(id))!;
     expect(r.state).toBe("FAILED");
     expect(r.execution?.error).toMatchObject({ code: "OUTCOME_UNKNOWN", message: expect.stringContaining("is unknown") });
     expect(records().at(-1)).toMatchObject({ event: "action.result", verdict: "FAILED", error: { code: "OUTCOME_UNKNOWN" } });
     expect(verifyAuditFile(audit.file).ok).toBe(true);
   });
 
-  it("stays RUNNING while its broker lives (this process) and within the action's time bound", () => {
-    const id = running(process.pid);
-    expect(service().get(id)!.state).toBe("RUNNING");
-    expect(service().list({ state: "RUNNING" }).requests.map((x) => x.id)).toEqual([id]);
+  it("stays RUNNING while its broker lives (this process) and within the action's time bound", async () => {
+    const id = await running(process.pid);
+    expect((await service().get(id))!.state).toBe("RUNNING");
+    expect((await service().list({ state: "RUNNING" })).requests.map((x) => x.id)).toEqual([id]);
   });
 
-  it("becomes FAILED once far past the action's timeout, even if its pid is alive (pid reuse)", () => {
-    const id = running(process.pid, new Date(Date.now() - 24 * 3600_000).toISOString());
-    expect(service().get(id)!.state).toBe("FAILED");
+  it("becomes FAILED once far past the action's timeout, even if its pid is alive (pid reuse)", async () => {
+    const id = await running(process.pid, new Date(Date.now() - 24 * 3600_000).toISOString());
+    expect((await service().get(id))!.state).toBe("FAILED");
   });
 });

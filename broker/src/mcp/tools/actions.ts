@@ -114,8 +114,8 @@ export function registerActionTools(registry: ToolRegistry, broker: Broker): voi
     output: viewSchema,
     annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
     handler: async (raw, call) =>
-      runLocalTool(broker, "get_action", idInput, raw, call.caller, ({ id }) => {
-        const r = service.get(id);
+      runLocalTool(broker, "get_action", idInput, raw, call.caller, async ({ id }) => {
+        const r = await service.get(id);
         return r ? { structured: requestView(r) } : { error: `no action request ${id} (see list_actions)` };
       }),
   });
@@ -128,8 +128,8 @@ export function registerActionTools(registry: ToolRegistry, broker: Broker): voi
     output: listOutput,
     annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
     handler: async (raw, call) =>
-      runLocalTool(broker, "list_actions", listInput, raw, call.caller, ({ state, host, limit }) => {
-        const { requests, problems } = service.list({ ...(state && { state }), ...(host && { host }) });
+      runLocalTool(broker, "list_actions", listInput, raw, call.caller, async ({ state, host, limit }) => {
+        const { requests, problems } = await service.list({ ...(state && { state }), ...(host && { host }) });
         return { structured: { actions: requests.slice(0, limit).map((r) => requestView(r, false)), total: requests.length, problems: problems.slice(0, 20) } };
       }),
   });
@@ -143,10 +143,10 @@ export function registerActionTools(registry: ToolRegistry, broker: Broker): voi
     annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: true, openWorldHint: false },
     handler: async (raw, call) => {
       const callId = randomUUID();
-      const valid = validateOrRefuse(broker, "cancel_action", cancelInput, raw, call.caller, callId);
+      const valid = await validateOrRefuse(broker, "cancel_action", cancelInput, raw, call.caller, callId);
       if (!valid.ok) return valid.outcome;
       try {
-        const r = service.cancel(valid.args.id, valid.args.reason, { who: requesterOf(call.caller), caller: call.caller, callId });
+        const r = await service.cancel(valid.args.id, valid.args.reason, { who: requesterOf(call.caller), caller: call.caller, callId });
         return r.ok ? { structured: requestView(r.request) } : { error: r.reason };
       } catch (err) {
         return { error: `not cancelled: ${(err as Error).message}` };
@@ -168,12 +168,12 @@ export function registerActionTools(registry: ToolRegistry, broker: Broker): voi
 
 async function propose(broker: Broker, service: ActionService, raw: unknown, call: CallContext): Promise<ToolOutcome> {
   const callId = randomUUID();
-  const valid = validateOrRefuse(broker, "propose_action", proposeInput, raw, call.caller, callId);
+  const valid = await validateOrRefuse(broker, "propose_action", proposeInput, raw, call.caller, callId);
   if (!valid.ok) return valid.outcome;
   const { target, action, reason } = valid.args;
   const def = findAction(action)!;
-  const refuse = (why: string, fields: Record<string, unknown> = {}): ToolOutcome =>
-    tryAudit(broker, { event: "tool.refused", callId, caller: call.caller, tool: "propose_action", reason: "INVALID_ARGUMENT", message: why, ...fields, ...auditArgs(valid.args) }) ?? {
+  const refuse = async (why: string, fields: Record<string, unknown> = {}): Promise<ToolOutcome> =>
+    (await tryAudit(broker, { event: "tool.refused", callId, caller: call.caller, tool: "propose_action", reason: "INVALID_ARGUMENT", message: why, ...fields, ...auditArgs(valid.args) })) ?? {
       error: why,
     };
 
@@ -186,7 +186,7 @@ async function propose(broker: Broker, service: ActionService, raw: unknown, cal
   if (!host) return refuse(`unknown host "${target}" (not in the inventory; see list_hosts)`, { reason: "BAD_TARGET" });
 
   const decision = decide(config.policy, { name: action, group: "actions" }, host);
-  const failed = tryAudit(
+  const failed = await tryAudit(
     broker,
     { event: "tool.call", callId, caller: call.caller, tool: "propose_action", target, hosts: [host.name], ...auditArgs(valid.args) },
     { event: "policy.decision", callId, tool: action, host: host.name, decision: decision.allowed ? "allow" : "deny", rule: decision.rule, reason: decision.reason },
@@ -196,7 +196,7 @@ async function propose(broker: Broker, service: ActionService, raw: unknown, cal
 
   let request: ActionRequest;
   try {
-    request = service.propose({
+    request = await service.propose({
       host: host.name,
       hostIdentity: expectedCertName(host),
       action,
@@ -213,7 +213,7 @@ async function propose(broker: Broker, service: ActionService, raw: unknown, cal
   }
 
   const elicitation = await offerElicitation(broker, service, request, call, callId);
-  const current = service.get(request.id) ?? request;
+  const current = (await service.get(request.id)) ?? request;
   return { structured: { ...requestView(current), elicitation, howToApprove: howToApprove(broker, current.id) } };
 }
 
@@ -232,7 +232,7 @@ async function offerElicitation(broker: Broker, service: ActionService, request:
     timeoutMs: ELICITATION_TIMEOUT_MS,
   });
   const record = (outcome: string, extra: Record<string, unknown> = {}) =>
-    tryAudit(broker, { event: "action.elicitation", callId, caller: call.caller, actionId: request.id, host: request.host, action: request.action, outcome, ...extra });
+    void tryAudit(broker, { event: "action.elicitation", callId, caller: call.caller, actionId: request.id, host: request.host, action: request.action, outcome, ...extra });
   const who = `the user of ${requesterOf(call.caller)}`;
   if (answer.action === "unsupported") {
     record("not-offered", { why: answer.reason });
@@ -254,7 +254,7 @@ async function offerElicitation(broker: Broker, service: ActionService, request:
     return "not-offered";
   }
   try {
-    service.reject(request.id, "declined in the client's approval dialog", { via: "elicitation", who, callId });
+    await service.reject(request.id, "declined in the client's approval dialog", { via: "elicitation", who, callId });
     return "rejected";
   } catch (err) {
     record("rejection-failed", { why: (err as Error).message });
@@ -264,14 +264,14 @@ async function offerElicitation(broker: Broker, service: ActionService, request:
 
 async function execute(broker: Broker, service: ActionService, raw: unknown, call: CallContext): Promise<ToolOutcome> {
   const callId = randomUUID();
-  const valid = validateOrRefuse(broker, "execute_action", idInput, raw, call.caller, callId);
+  const valid = await validateOrRefuse(broker, "execute_action", idInput, raw, call.caller, callId);
   if (!valid.ok) return valid.outcome;
   const { id } = valid.args;
-  const failed = tryAudit(broker, { event: "tool.call", callId, caller: call.caller, tool: "execute_action", actionId: id });
+  const failed = await tryAudit(broker, { event: "tool.call", callId, caller: call.caller, tool: "execute_action", actionId: id });
   if (failed) return failed;
-  const refuse = (reason: string, request?: ActionRequest): ToolOutcome => ({ error: `refused: ${service.refuse({ op: "execute", callId, caller: call.caller }, reason, request).reason}` });
+  const refuse = async (reason: string, request?: ActionRequest): Promise<ToolOutcome> => ({ error: `refused: ${(await service.refuse({ op: "execute", callId, caller: call.caller }, reason, request)).reason}` });
 
-  const request = service.get(id);
+  const request = await service.get(id);
   if (!request) return refuse(`no action request ${id} (see list_actions)`);
   if (request.state !== "APPROVED") {
     const next =
@@ -301,7 +301,7 @@ async function execute(broker: Broker, service: ActionService, raw: unknown, cal
 
   let started: ActionRequest;
   try {
-    const t = service.startExecution(id, callId, call.caller);
+    const t = await service.startExecution(id, callId, call.caller);
     if (!t.ok) return refuse(t.reason, t.request);
     started = t.request;
   } catch (err) {
@@ -336,7 +336,7 @@ async function execute(broker: Broker, service: ActionService, raw: unknown, cal
     outcome = { verdict: "FAILED", error: toHostError(err) };
   }
   const durationMs = Date.now() - t0;
-  const finished = service.finishExecution(id, { ...outcome, durationMs, outputAtUnixMicros: outputAt });
+  const finished = await service.finishExecution(id, { ...outcome, durationMs, outputAtUnixMicros: outputAt });
   broker.logger.info({ callId, actionId: id, host: host.name, action: def.name, verdict: outcome.verdict, durationMs }, "action executed");
   const view = requestView(finished.request ?? started);
   return {

@@ -1,11 +1,11 @@
-// reload_config: re-reads hosts.yaml, policy.yaml and broker.yaml (and DIR/tls on next use). All or
-// nothing: on any problem the running configuration stays and the problems are returned. The new
-// configuration is applied only once its audit record is written.
+// reload_config: re-reads hosts.yaml, policy.yaml and broker.yaml, and checks DIR/tls (config/reload.ts,
+// shared with SIGHUP). All or nothing: on any problem the running configuration stays and the
+// problems are returned. The new configuration is applied only once its audit record is written.
 import { randomUUID } from "node:crypto";
 import { z } from "zod";
 import type { Broker } from "../../broker";
-import { stateDirOf } from "../../broker";
-import { tryAudit, validateOrRefuse } from "../host-call";
+import { reloadBroker } from "../../config/reload";
+import { validateOrRefuse } from "../host-call";
 import type { ToolRegistry } from "../registry";
 
 const reloadInput = z.strictObject({});
@@ -34,32 +34,14 @@ export function registerReloadTool(registry: ToolRegistry, broker: Broker): void
     annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: true, openWorldHint: false },
     async handler(rawArgs, call) {
       const callId = randomUUID();
-      const valid = validateOrRefuse(broker, "reload_config", reloadInput, rawArgs, call.caller, callId);
+      const valid = await validateOrRefuse(broker, "reload_config", reloadInput, rawArgs, call.caller, callId);
       if (!valid.ok) return valid.outcome;
-      const before = broker.config.current;
-      const outcome = broker.config.prepare();
-      if (!outcome.ok) {
-        const failed = tryAudit(broker, { event: "config.reload", callId, caller: call.caller, tool: "reload_config", outcome: "REFUSED", problems: outcome.problems });
-        return failed ?? { error: `configuration not reloaded; the running configuration is unchanged:\n${outcome.problems.map((p) => `  ${p}`).join("\n")}` };
+      const r = await reloadBroker(broker, { via: "tool", caller: call.caller, callId });
+      if (!r.ok) {
+        if (!r.audited && r.auditError) return { error: `refused: the call could not be audited, so nothing was changed (${r.auditError})` };
+        return { error: `configuration not reloaded; the running configuration is unchanged:\n${r.problems.map((p) => `  ${p}`).join("\n")}` };
       }
-      const notes: string[] = [];
-      if (stateDirOf(outcome.config) !== stateDirOf(before) || outcome.config.settings.logFile !== before.settings.logFile) {
-        notes.push("stateDir and logFile changes take effect when the broker restarts");
-      }
-      const failed = tryAudit(broker, {
-        event: "config.reload",
-        callId,
-        caller: call.caller,
-        tool: "reload_config",
-        outcome: "OK",
-        digest: outcome.config.digest,
-        changes: outcome.changes,
-      });
-      if (failed) return failed;
-      broker.config.commit(outcome.config);
-      return {
-        structured: { hosts: outcome.config.hosts.length, rules: outcome.config.policy.rules.length, changes: outcome.changes, notes },
-      };
+      return { structured: { hosts: r.config.hosts.length, rules: r.config.policy.rules.length, changes: r.changes, notes: r.notes } };
     },
   });
 }
