@@ -23,6 +23,8 @@ export interface RpcLogLine {
   outcome: string;
   spawns: number;
   durationMs: number;
+  /** The broker's call id (metadata x-hostward-call-id): matches this line to its audit records. */
+  callId?: string;
   error?: string;
 }
 

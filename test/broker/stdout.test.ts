@@ -1,6 +1,7 @@
 // stdout is the MCP channel: nothing but JSON-RPC may ever appear on it, even while the broker
 // logs (startup, tool calls, an unreachable host). Driven with raw JSON-RPC lines so that any
 // stray byte on stdout is seen (an SDK client would only report it as a parse error).
+import { KernelLock } from "../../broker/src/file-lock";
 import { spawn } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -61,9 +62,11 @@ it("writes only JSON-RPC messages to stdout; logs go to stderr as JSON lines", a
   child.stdin.end();
   const code = await new Promise<number | null>((resolve) => child.on("exit", (c) => resolve(c)));
   expect(code).toBe(0);
-  // The audit lock is leased between calls (broker/src/file-lock.ts) and released at exit.
+  // The audit lock (a kernel lock on a file that stays, broker/src/file-lock.ts) is free once it exited.
   expect(existsSync(bd.auditFile)).toBe(true);
-  expect(existsSync(`${bd.auditFile}.lock`)).toBe(false);
+  const lock = new KernelLock(`${bd.auditFile}.lock`);
+  expect(lock.tryAcquire()).toBe(true);
+  lock.close();
 
   expect(stdoutLines.length).toBeGreaterThanOrEqual(4);
   for (const line of stdoutLines) {

@@ -17,6 +17,7 @@ export function createCallInterceptor(logger: Logger): grpc.ServerInterceptor {
     const record: CallRecord = { argDigest: null, spawns: 0 };
 
     let logged = false;
+    let callId: string | undefined;
     const finish = (code: grpc.status, details: string | undefined) => {
       if (logged) return;
       logged = true;
@@ -29,12 +30,16 @@ export function createCallInterceptor(logger: Logger): grpc.ServerInterceptor {
         outcome: grpc.status[code] ?? String(code),
         spawns: record.spawns,
         durationMs: Math.round((performance.now() - started) * 100) / 100,
+        ...(callId !== undefined && { callId }),
         ...(error !== undefined && { error }),
       });
     };
 
     const listener = new grpc.ServerListenerBuilder()
       .withOnReceiveMetadata((metadata, next) => {
+        // Logged only (never trusted for anything): a bounded, plain token or nothing.
+        const id = metadata.get("x-hostward-call-id")[0];
+        if (typeof id === "string" && /^[A-Za-z0-9-]{1,64}$/.test(id)) callId = id;
         if (decision.allowed) {
           next(metadata);
           return;

@@ -180,6 +180,12 @@ export class AuditLog {
     this.#anchorSoon(records.some((r) => r.event.startsWith("action.")));
   }
 
+  /** append() with its own lock wait (a broker's start record: better late than not started). */
+  async appendWaiting(waitMs: number, ...records: AuditRecordInput[]): Promise<void> {
+    await this.#write(records, true, waitMs);
+    this.#anchorSoon(records.some((r) => r.event.startsWith("action.")));
+  }
+
   /**
    * Appends records as one write (rejects with AuditError — AuditBusyError if the lock stayed
    * busy — when that fails) and resolves with a promise that settles once an fsync made them durable.

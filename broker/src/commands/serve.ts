@@ -9,6 +9,7 @@ import { setFlagsFromString } from "node:v8";
 import { HostCallError } from "../agents/errors";
 import { createBroker, type Broker } from "../broker";
 import { ConfigError } from "../config/load";
+import { RESULT_LOCK_WAIT_MS } from "../mcp/host-call";
 import { reloadBroker } from "../config/reload";
 import { isLoopbackHost, startHttpServer, type HttpToken } from "../mcp/http";
 import { createMcpFetch, loopbackHostnames, serveOnStdio, type ServerInfo } from "../mcp/sdk";
@@ -150,7 +151,9 @@ export async function run(argv: string[]): Promise<number> {
   const tools = allTools(broker);
   const transport = listen ? "http" : "stdio";
   try {
-    await broker.audit.append({ event: "broker.start", pid: process.pid, transport, configDir, version: broker.version, catalogHash: broker.catalogHash, tools: tools.length });
+    // Waits as long as a call's result record would: another broker paused holding the lock
+    // delays this session's start instead of failing it.
+    await broker.audit.appendWaiting(RESULT_LOCK_WAIT_MS, { event: "broker.start", pid: process.pid, transport, configDir, version: broker.version, catalogHash: broker.catalogHash, tools: tools.length });
   } catch (err) {
     return fail(`the audit log cannot be written, so the broker does not start: ${(err as Error).message}`);
   }

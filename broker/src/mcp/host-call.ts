@@ -40,7 +40,7 @@ export type HostCallOutcome<T> = { ok: true; output: HostResults<T>; callId: str
 function unaudited(err: unknown): ToolOutcome {
   const reason = err instanceof AuditError ? err.message : `audit log write failed: ${(err as Error).message}`;
   const code = err instanceof AuditError ? err.code : "AUDIT_FAILED";
-  return { error: `refused (${code}): the call could not be audited, so nothing was executed (${reason})` };
+  return { error: `refused: the call could not be audited, so nothing was executed [${code}] (${reason})` };
 }
 
 /** After the hosts were called: their answers are withheld, and the text says they were reached. */
