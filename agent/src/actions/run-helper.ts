@@ -14,7 +14,8 @@ import { actionResult, type ActionResult } from "../../../proto/catalog/define-a
 import { SUDO_HELPER, type HelperConfig } from "../config";
 import type { RefusalCode } from "../helper/exit-codes";
 import { EXPECTED_PATHS } from "../helper/guard";
-import type { HelperLine, HelperRequest } from "../helper/wire";
+import type { LedgerEntry } from "../helper/ledger";
+import type { HelperLine, HelperQuery, HelperRequest } from "../helper/wire";
 
 export interface HelperCommand {
   file: string;
@@ -44,6 +45,8 @@ export function helperCommand(config: HelperConfig): HelperCommand {
 export type HelperOutcome =
   | { kind: "result"; result: ActionResult; spawns: number }
   | { kind: "refused"; code: RefusalCode; exitCode: number; reason: string }
+  /** The answer to a ledger query (HelperQuery). */
+  | { kind: "ledger"; entry: LedgerEntry | null; running?: boolean }
   /** The helper ended without a result or refusal line (sudo refused, a crash, the deadline). */
   | { kind: "failed"; detail: string };
 
@@ -61,7 +64,7 @@ const MAX_STDOUT_BYTES = 8 * 1024 * 1024;
 const KEEP_STDERR_LINES = 5;
 
 /** Runs the helper once for `request`; resolves when it has exited. Never rejects for a helper failure. */
-export function runHelper(config: HelperConfig, request: HelperRequest, opts: RunHelperOptions): Promise<HelperOutcome> {
+export function runHelper(config: HelperConfig, request: HelperRequest | HelperQuery, opts: RunHelperOptions): Promise<HelperOutcome> {
   const cmd = helperCommand(config);
   const errOut = opts.stderr ?? process.stderr;
   return new Promise((resolve) => {
@@ -82,6 +85,7 @@ export function runHelper(config: HelperConfig, request: HelperRequest, opts: Ru
         return;
       }
       if (line.type === "output" && typeof line.line === "string") opts.onOutput(line.line, Number.isSafeInteger(line.at) && line.at > 0 ? line.at : 0);
+      else if (line.type === "ledger") outcome = { kind: "ledger", entry: line.entry ?? null, ...(typeof line.running === "boolean" && { running: line.running }) };
       else if (line.type === "refused") outcome = { kind: "refused", code: line.code, exitCode: line.exitCode, reason: String(line.reason).slice(0, 4096) };
       else if (line.type === "result") {
         const { type: _t, spawns, ...rest } = line;

@@ -3,7 +3,9 @@
 //   request (≤ 64 KiB of JSON on stdin) → action known, parameters valid (own catalog copy) →
 //   allowlist (name as given) → approver keys and host identity (root-owned) → approval
 //   (signature, host, action, parameters, expiry, key's max impact) → nonce unused (recorded) →
-//   then the action: pre-check → command → post-check. One audit line on stderr either way.
+//   the host's ledger records the start (ledger.ts; also a journal line) → then the action:
+//   pre-check → command → post-check → the ledger records the end. One audit line on stderr.
+// A ledger query ({"query":"ledger","requestId"}) answers with the host's record of one request.
 import { findAction } from "../../../proto/catalog/actions/index";
 import { checkApproval } from "../../../proto/catalog/approval";
 import type { ActionResult } from "../../../proto/catalog/define-action";
@@ -15,7 +17,9 @@ import { useNonce } from "./nonce-store";
 import { readRequestText } from "./read-stdin";
 import { hostIdentity, loadAllowlist, loadApprovers, resolveSettings } from "./settings";
 import { loadPty, spawnCount } from "./spawn";
-import { approvalFromWire, HelperRequest, nowUnixMicros, type HelperLine } from "./wire";
+import { journalLine } from "./journal-line";
+import { readLedger, recordEnd, recordStart } from "./ledger";
+import { approvalFromWire, HelperQuery, HelperRequest, nowUnixMicros, type HelperLine } from "./wire";
 
 export interface HelperIo {
   invocation: Invocation;
@@ -59,6 +63,15 @@ export async function runHelper(io: HelperIo): Promise<number> {
     } catch {
       throw new HelperRefusal("BAD_REQUEST", "the request on stdin is not JSON");
     }
+    if (typeof raw === "object" && raw !== null && "query" in raw) {
+      const q = HelperQuery.safeParse(raw);
+      if (!q.success) throw new HelperRefusal("BAD_REQUEST", `the query is invalid: ${q.error.issues.map((i) => `${i.path.join(".") || "(top)"}: ${i.message}`).join("; ")}`);
+      const settings = resolveSettings(mode, io.invocation.env, io.invocation.euid);
+      audit.requestId = q.data.requestId;
+      const answer = readLedger(settings.stateDir, q.data.requestId);
+      send({ type: "ledger", entry: answer.entry, ...(answer.running !== undefined && { running: answer.running }) });
+      return finish({ event: "queried", exitCode: HELPER_EXIT.succeeded });
+    }
     const req = HelperRequest.safeParse(raw);
     if (!req.success) throw new HelperRefusal("BAD_REQUEST", `the request is invalid: ${req.error.issues.map((i) => `${i.path.join(".") || "(top)"}: ${i.message}`).join("; ")}`);
     const def = findAction(req.data.action);
@@ -89,6 +102,19 @@ export async function runHelper(io: HelperIo): Promise<number> {
     if (!verdict.ok) throw new HelperRefusal(verdict.code, verdict.reason);
     audit.requester = verdict.statement.requester;
     useNonce(settings.stateDir, settings.owners, verdict.statement.nonce, verdict.statement.notAfter, verdict.statement.id, now);
+    // On the host's own record before anything runs (refused, with nothing run, if it cannot be).
+    const started = recordStart(settings.stateDir, settings.owners, {
+      requestId: verdict.statement.id,
+      action: def.name,
+      params,
+      requester: verdict.statement.requester,
+      keyId: approval.keyId,
+      nonce: verdict.statement.nonce,
+    });
+    const journal = async (record: Record<string, unknown>) => {
+      if (mode === "sudo") await journalLine(JSON.stringify({ audit: "hostward-action", time: new Date().toISOString(), ...record }));
+    };
+    await journal({ event: "started", requestId: started.requestId, action: def.name, params, requester: started.requester, keyId: started.keyId, helperPid: process.pid });
 
     // Approved and recorded: from here on the action runs and ends with a result, never a refusal.
     const lines: string[] = [];
@@ -105,6 +131,8 @@ export async function runHelper(io: HelperIo): Promise<number> {
       result = { before: null, after: null, verdict: "FAILED", reason: `the helper failed: ${(err as Error).message}` };
     }
     const full: ActionResult = { ...result, output: capOutput(lines) };
+    recordEnd(settings.stateDir, started, { verdict: full.verdict, ...(full.reason !== undefined && { reason: full.reason }), before: full.before, after: full.after, output: lines });
+    await journal({ event: "ended", requestId: started.requestId, action: def.name, verdict: full.verdict, ...(full.reason !== undefined && { reason: full.reason }) });
     send({ type: "result", spawns: spawnCount(), ...full });
     const exitCode = full.verdict === "SUCCEEDED" ? HELPER_EXIT.succeeded : HELPER_EXIT.failed;
     return finish({ event: "executed", exitCode, verdict: full.verdict, ...(full.reason !== undefined && { reason: full.reason }) });

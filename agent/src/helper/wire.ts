@@ -6,6 +6,7 @@ import { z } from "zod";
 import type { ActionResult } from "../../../proto/catalog/define-action";
 import type { Approval } from "../../../proto/gen/hostward/v1/actions";
 import type { RefusalCode } from "./exit-codes";
+import type { LedgerEntry } from "./ledger";
 
 /** The largest request the helper reads. */
 export const MAX_REQUEST_BYTES = 64 * 1024;
@@ -30,6 +31,13 @@ export const HelperRequest = z.strictObject({
 });
 export type HelperRequest = z.output<typeof HelperRequest>;
 
+/** A read-only question to the helper: its ledger's record of one request (ledger.ts). */
+export const HelperQuery = z.strictObject({
+  query: z.literal("ledger"),
+  requestId: z.string().max(128),
+});
+export type HelperQuery = z.output<typeof HelperQuery>;
+
 export function approvalToWire(a: Approval): z.output<typeof WireApproval> {
   return { ...a, signature: Buffer.from(a.signature).toString("base64") };
 }
@@ -50,4 +58,6 @@ export type HelperLine =
   /** `at`: when the helper had the line (read off the program's pty, or wrote it), nowUnixMicros(). */
   | { type: "output"; line: string; at: number }
   | ({ type: "result"; spawns: number } & ActionResult)
-  | { type: "refused"; code: RefusalCode; exitCode: number; reason: string; spawns: number };
+  | { type: "refused"; code: RefusalCode; exitCode: number; reason: string; spawns: number }
+  /** The answer to a ledger query: the host's record (null: the helper never started it here). */
+  | { type: "ledger"; entry: LedgerEntry | null; running?: boolean };

@@ -56,6 +56,7 @@ function outcomeError(outcome: Exclude<HelperOutcome, { kind: "result" }>): RpcE
   if (outcome.kind === "refused") {
     return new RpcError(REFUSAL_STATUS[outcome.code] ?? grpc.status.INTERNAL, `the host's helper refused (${outcome.code}, exit ${outcome.exitCode}): ${outcome.reason}`);
   }
+  if (outcome.kind === "ledger") return new RpcError(grpc.status.INTERNAL, "the host's helper answered an action with a ledger record");
   return new RpcError(grpc.status.FAILED_PRECONDITION, `the host's helper did not run the action: ${outcome.detail}`);
 }
 

@@ -7,6 +7,7 @@ import type { CallerIdentity } from "./caller";
 export const SERVICE_ROLES: Readonly<Record<string, Role | "any">> = Object.freeze({
   "hostward.v1.DiagnosticsService": "reader",
   "hostward.v1.ActionsService": "operator",
+  "hostward.v1.ActionRecordsService": "operator",
   "grpc.health.v1.Health": "any",
 });
 

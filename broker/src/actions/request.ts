@@ -27,8 +27,28 @@ const TRANSITIONS: Readonly<Record<ActionState, readonly ActionState[]>> = {
   FAILED: [],
 };
 
-export function canTransition(from: ActionState, to: ActionState): boolean {
-  return TRANSITIONS[from].includes(to);
+/**
+ * Moves only reconciliation may make, from the host's own record (its helper's ledger): a request
+ * whose outcome the broker lost (RUNNING with its broker gone, or FAILED with an uncertain
+ * error) takes the outcome the host recorded. Never from a state that nothing ran in.
+ */
+const RECONCILE_TRANSITIONS: Readonly<Partial<Record<ActionState, readonly ActionState[]>>> = {
+  RUNNING: ["SUCCEEDED", "FAILED"],
+  FAILED: ["SUCCEEDED", "FAILED"],
+};
+
+export function canTransition(from: ActionState, to: ActionState, reconcile = false): boolean {
+  return TRANSITIONS[from].includes(to) || (reconcile && (RECONCILE_TRANSITIONS[from]?.includes(to) ?? false));
+}
+
+/** Error codes after which the broker cannot know what ran: the host's record settles them. */
+export const UNCERTAIN_CODES: ReadonlySet<string> = new Set(["OUTCOME_UNKNOWN", "UNAVAILABLE", "DEADLINE_EXCEEDED", "CANCELLED", "UNKNOWN", "INTERNAL", "MALFORMED_REPLY", "ABORTED"]);
+
+/** Whether `r`'s outcome is still to be settled from its host's record. */
+export function needsReconciliation(r: ActionRequest): boolean {
+  if (!r.execution || r.execution.reconciliation) return false;
+  if (r.state === "FAILED") return UNCERTAIN_CODES.has(r.execution.error?.code ?? "");
+  return false;
 }
 
 export function isTerminal(state: ActionState): boolean {
@@ -107,6 +127,18 @@ export const ActionRequestSchema = z.strictObject({
        * the Unix epoch on the host's clock; 0 = not stamped): entry i is progress notification i + 1.
        */
       outputAtUnixMicros: z.array(z.number().int().nonnegative()).max(MAX_STAMPED_LINES).optional(),
+      /** Set once the outcome was settled from the host's own record (its helper's ledger). */
+      reconciliation: z
+        .strictObject({
+          at: isoTime,
+          /** What the host's record said: never started, started and interrupted, or ended. */
+          host: z.enum(["NOT_STARTED", "INTERRUPTED", "ENDED"]),
+          hostStartedAt: isoTime.optional(),
+          hostEndedAt: isoTime.optional(),
+          /** What the broker had recorded before. */
+          previous: z.strictObject({ state: z.enum(ACTION_STATES), error: z.strictObject({ code: z.string().max(64), message: z.string().max(4000) }).optional() }),
+        })
+        .optional(),
     })
     .optional(),
   history: z.array(z.strictObject({ state: z.enum(ACTION_STATES), at: isoTime, by: shortText })).max(32),

@@ -9,7 +9,9 @@ import type { AuditRecordInput, CallerIdentity } from "../audit/records";
 import type { Signer } from "../approval/signer";
 import { signStatement } from "../approval/signer";
 import { findAction } from "../../../proto/catalog/actions/index";
-import { isExpired, MAX_STAMPED_LINES, newActionId, type ActionRequest, type ActionState } from "./request";
+import { actionResult } from "../../../proto/catalog/define-action";
+import type { HostRecord } from "./host-record";
+import { isExpired, MAX_STAMPED_LINES, needsReconciliation, newActionId, type ActionRequest, type ActionState } from "./request";
 import { ActionStore, type TransitionResult } from "./store";
 
 export interface ProposalInput {
@@ -289,5 +291,72 @@ export class ActionService {
       },
     });
     return { request: result.ok ? result.request : result.request, audited };
+  }
+
+  /**
+   * Settles a request whose outcome this broker lost (needsReconciliation) from its host's own
+   * record: never started (nothing ran), started but interrupted (outcome unknown, but it did
+   * start), or ended with the host's verdict. Audited (action.reconciled) before it is stored. A
+   * record of a helper still running changes nothing yet.
+   */
+  async reconcile(id: string, record: HostRecord): Promise<{ request?: ActionRequest; changed: boolean; note?: string }> {
+    const current = this.store.get(id);
+    if (!current || !needsReconciliation(current)) return { ...(current && { request: current }), changed: false };
+    const e = record.entry;
+    if (e && e.state === "STARTED" && record.running) return { request: current, changed: false, note: `still running on ${current.host} (started ${e.startedAt})` };
+    let to: "SUCCEEDED" | "FAILED";
+    let hostSaid: "NOT_STARTED" | "INTERRUPTED" | "ENDED";
+    let error: { code: string; message: string } | undefined;
+    let result: unknown;
+    if (!e) {
+      to = "FAILED";
+      hostSaid = "NOT_STARTED";
+      error = { code: "NOT_STARTED", message: `${current.host} has no record of this request: its helper never started it, so nothing ran there` };
+    } else if (e.state === "STARTED" || !e.verdict) {
+      to = "FAILED";
+      hostSaid = "INTERRUPTED";
+      error = {
+        code: "INTERRUPTED",
+        message: `started on ${current.host} at ${e.startedAt}, but the host's helper stopped before it finished (the operator agent was killed or restarted?): it did start; its outcome is unknown — check the target's state on the host`,
+      };
+    } else {
+      to = e.verdict;
+      hostSaid = "ENDED";
+      const checked = actionResult.safeParse({ before: e.before ?? null, after: e.after ?? null, verdict: e.verdict, output: (e.output ?? []).join("\n").slice(0, 64 * 1024), ...(e.reason !== undefined && { reason: e.reason }) });
+      if (checked.success) result = checked.data;
+      if (to === "FAILED") error = { code: "ACTION_FAILED", message: (e.reason ?? "the action failed on the host").slice(0, 4000) };
+    }
+    const at = new Date().toISOString();
+    const t = await this.store.transition(id, to, {
+      from: ["FAILED"],
+      reconcile: true,
+      by: "broker (reconciliation with the host's record)",
+      patch: (cur) => {
+        const { error: previousError, ...rest } = cur.execution!;
+        return {
+          execution: {
+            ...rest,
+            verdict: to,
+            ...(e?.endedAt && { endedAt: e.endedAt }),
+            ...(result !== undefined && { result }),
+            ...(error && { error }),
+            reconciliation: { at, host: hostSaid, ...(e && { hostStartedAt: e.startedAt }), ...(e?.endedAt && { hostEndedAt: e.endedAt }), previous: { state: cur.state, ...(previousError && { error: previousError }) } },
+          },
+        };
+      },
+      before: (next) =>
+        this.#auditNow({
+          event: "action.reconciled",
+          callId: next.execution?.callId,
+          ...about(next),
+          was: { state: current.state, error: current.execution?.error },
+          host: hostSaid,
+          verdict: to,
+          ...(e && { hostStartedAt: e.startedAt }),
+          ...(e?.endedAt && { hostEndedAt: e.endedAt }),
+          ...(error && { error }),
+        }),
+    });
+    return t.ok ? { request: t.request, changed: true } : { ...(t.request && { request: t.request }), changed: false, note: t.reason };
   }
 }

@@ -146,13 +146,21 @@ export class ActionStore {
   async transition(
     id: string,
     to: ActionState,
-    options: { from: readonly ActionState[]; by: string; patch?: (r: ActionRequest) => Partial<ActionRequest>; before?: (r: ActionRequest) => void | Promise<void>; now?: Date },
+    options: {
+      from: readonly ActionState[];
+      by: string;
+      patch?: (r: ActionRequest) => Partial<ActionRequest>;
+      before?: (r: ActionRequest) => void | Promise<void>;
+      now?: Date;
+      /** Allows the moves only reconciliation with the host's record makes (request.ts). */
+      reconcile?: boolean;
+    },
   ): Promise<TransitionResult> {
     this.#ensureDir();
     return this.#locked(id, async (): Promise<TransitionResult> => {
       const current = this.#read(id);
       if (!current) return { ok: false, reason: `no action request ${id}` };
-      if (!options.from.includes(current.state) || !canTransition(current.state, to)) {
+      if (!options.from.includes(current.state) || !canTransition(current.state, to, options.reconcile)) {
         return { ok: false, reason: `action ${id} is ${current.state}, not ${options.from.join(" or ")}`, request: current };
       }
       const at = (options.now ?? new Date()).toISOString();

@@ -12,6 +12,8 @@ import { toHostError } from "../../agents/errors";
 import { approvalSummary, requestView } from "../../actions/describe";
 import { executeOnHost } from "../../actions/executor";
 import { ACTION_STATES, actionId, printable, type ActionRequest } from "../../actions/request";
+import { reconcileAll, reconcileWithHost } from "../../actions/reconcile";
+import { UNCERTAIN_CODES } from "../../actions/request";
 import { ActionService } from "../../actions/service";
 import { ActionStore } from "../../actions/store";
 import { fileSigner } from "../../approval/signer";
@@ -93,6 +95,9 @@ function describeAction(def: ActionDef): string {
 
 export function registerActionTools(registry: ToolRegistry, broker: Broker): void {
   const service = new ActionService(new ActionStore(broker.stateDir), broker.audit, () => broker.config.current.settings.approvalTtlSeconds);
+  // Requests whose outcome an earlier broker lost are settled from their hosts' records, once the
+  // broker is up (in the background: hosts may be slow or down).
+  setTimeout(() => void reconcileAll(broker, service).catch((err: unknown) => broker.logger.warn({ err: (err as Error).message }, "reconciliation at start failed")), 500).unref();
 
   registry.add({
     name: "propose_action",
@@ -115,7 +120,8 @@ export function registerActionTools(registry: ToolRegistry, broker: Broker): voi
     annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
     handler: async (raw, call) =>
       runLocalTool(broker, "get_action", idInput, raw, call.caller, async ({ id }) => {
-        const r = await service.get(id);
+        const found = await service.get(id);
+        const r = found && (await reconcileWithHost(broker, service, found));
         return r ? { structured: requestView(r) } : { error: `no action request ${id} (see list_actions)` };
       }),
   });
@@ -129,7 +135,9 @@ export function registerActionTools(registry: ToolRegistry, broker: Broker): voi
     annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
     handler: async (raw, call) =>
       runLocalTool(broker, "list_actions", listInput, raw, call.caller, async ({ state, host, limit }) => {
-        const { requests, problems } = await service.list({ ...(state && { state }), ...(host && { host }) });
+        const listed = await service.list({ ...(state && { state }), ...(host && { host }) });
+        const requests = await Promise.all(listed.requests.map((r, i) => (i < 10 ? reconcileWithHost(broker, service, r) : r)));
+        const problems = listed.problems;
         return { structured: { actions: requests.slice(0, limit).map((r) => requestView(r, false)), total: requests.length, problems: problems.slice(0, 20) } };
       }),
   });
@@ -336,9 +344,17 @@ async function execute(broker: Broker, service: ActionService, raw: unknown, cal
     outcome = { verdict: "FAILED", error: toHostError(err) };
   }
   const durationMs = Date.now() - t0;
+  if (outcome.error && UNCERTAIN_CODES.has(outcome.error.code)) {
+    outcome.error = { ...outcome.error, message: `${outcome.error.message} — the connection was lost while the action ran, so it may have started on the host: get_action asks the host's own record` };
+  }
   const finished = await service.finishExecution(id, { ...outcome, durationMs, outputAtUnixMicros: outputAt });
   broker.logger.info({ callId, actionId: id, host: host.name, action: def.name, verdict: outcome.verdict, durationMs }, "action executed");
-  const view = requestView(finished.request ?? started);
+  // Lost its host mid-action: ask the host's record once now (the agent may be back already).
+  const settled = finished.request && outcome.verdict === "FAILED" ? await reconcileWithHost(broker, service, finished.request) : finished.request;
+  if (settled?.execution?.reconciliation) {
+    outcome = { verdict: settled.state === "SUCCEEDED" ? "SUCCEEDED" : "FAILED", ...(settled.execution.result !== undefined && { result: settled.execution.result }), ...(settled.execution.error && { error: settled.execution.error }) };
+  }
+  const view = requestView(settled ?? finished.request ?? started);
   return {
     structured: {
       request: view,

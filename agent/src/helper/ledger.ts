@@ -1,0 +1,190 @@
+// The host's own record of every action its helper starts and ends: the truth about actions,
+// independent of any broker or agent. One root-owned file per request id under
+// <stateDir>/ledger/ (0700, files 0600), written before the action's first command runs (an
+// action never runs unrecorded) and rewritten when it ends, each time atomically (temporary file,
+// fsync, rename, fsync of the directory): a crash leaves the last complete version.
+//
+// A copy of each record also goes to the journal directly (journal-line.ts), not through the
+// operator agent, which may be the process that died.
+//
+// The operator agent reads a record back only through the helper itself (a "ledger" query on the
+// helper's stdin, sudo as for actions), so the ledger stays root's alone. The broker uses it to
+// settle requests whose outcome it lost (a broker or an agent killed mid-action).
+import { closeSync, constants, fstatSync, fsyncSync, lstatSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from "node:fs";
+import { join } from "node:path";
+import { z } from "zod";
+import { HelperRefusal } from "./exit-codes";
+
+/** Request ids the ledger accepts as file names (the broker's are "act-" + 12 hex digits). */
+export const LEDGER_ID = /^[a-z0-9][a-z0-9-]{0,63}$/;
+/** How many output lines a record keeps (the full output went to the caller as it ran). */
+export const LEDGER_OUTPUT_LINES = 100;
+
+export const LedgerEntrySchema = z.strictObject({
+  v: z.literal(1),
+  requestId: z.string().regex(LEDGER_ID),
+  action: z.string().max(64),
+  params: z.record(z.string(), z.unknown()),
+  requester: z.string().max(256),
+  keyId: z.string().max(128),
+  nonce: z.string().max(64),
+  state: z.enum(["STARTED", "ENDED"]),
+  startedAt: z.string().max(40),
+  /** The helper process that ran it, and the boot it ran in: a STARTED record whose helper is gone was interrupted. */
+  helperPid: z.number().int(),
+  bootId: z.string().max(64),
+  endedAt: z.string().max(40).optional(),
+  verdict: z.enum(["SUCCEEDED", "FAILED"]).optional(),
+  reason: z.string().max(4000).optional(),
+  before: z.unknown().optional(),
+  after: z.unknown().optional(),
+  output: z.array(z.string().max(2000)).max(LEDGER_OUTPUT_LINES).optional(),
+});
+export type LedgerEntry = z.output<typeof LedgerEntrySchema>;
+
+/** What a reader learns: the record, and whether a STARTED record's helper still runs. */
+export interface LedgerAnswer {
+  entry: LedgerEntry | null;
+  /** For a STARTED record: is its helper still running (same boot, pid alive)? */
+  running?: boolean;
+}
+
+export function ledgerDir(stateDir: string): string {
+  return join(stateDir, "ledger");
+}
+
+function ensureDir(path: string, owners: readonly number[]): void {
+  mkdirSync(path, { recursive: true, mode: 0o700 });
+  const st = lstatSync(path);
+  if (!st.isDirectory() || !owners.includes(st.uid) || (st.mode & 0o077) !== 0) {
+    throw new HelperRefusal("CONFIG", `action ledger ${path} must be a directory of ${owners.join(" or ")} with mode 0700 (is uid ${st.uid}, mode ${(st.mode & 0o777).toString(8)})`);
+  }
+}
+
+function fsyncDir(dir: string): void {
+  const fd = openSync(dir, constants.O_RDONLY | constants.O_DIRECTORY);
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+export function currentBootId(): string {
+  try {
+    return readFileSync("/proc/sys/kernel/random/boot_id", "utf8").trim().slice(0, 64);
+  } catch {
+    return "unknown";
+  }
+}
+
+function fileOf(stateDir: string, requestId: string): string {
+  if (!LEDGER_ID.test(requestId)) throw new HelperRefusal("MALFORMED", `request id ${JSON.stringify(requestId.slice(0, 80))} is not a ledger id`);
+  return join(ledgerDir(stateDir), `${requestId}.json`);
+}
+
+function writeAtomically(file: string, entry: LedgerEntry): void {
+  const tmp = `${file}.tmp-${process.pid}`;
+  const fd = openSync(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW, 0o600);
+  try {
+    writeSync(fd, `${JSON.stringify(entry)}\n`);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, file);
+}
+
+/**
+ * Records that an approved action is about to start. A request that already has a record ran (or
+ * began) here before: refused, whatever its nonce says. Throws HelperRefusal if it cannot be
+ * recorded — then nothing runs.
+ */
+export function recordStart(stateDir: string, owners: readonly number[], entry: Omit<LedgerEntry, "v" | "state" | "startedAt" | "helperPid" | "bootId">): LedgerEntry {
+  const dir = ledgerDir(stateDir);
+  ensureDir(dir, owners);
+  const file = fileOf(stateDir, entry.requestId);
+  const full: LedgerEntry = { v: 1, ...entry, state: "STARTED", startedAt: new Date().toISOString(), helperPid: process.pid, bootId: currentBootId() };
+  // O_EXCL: one start per request id, decided by the kernel (two helpers at once cannot both pass).
+  let fd: number;
+  try {
+    fd = openSync(file, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "EEXIST") {
+      const prior = readEntry(file);
+      throw new HelperRefusal("REPLAYED", `request ${entry.requestId} already ran on this host (started ${prior?.startedAt ?? "at an unknown time"}): an approval runs once`);
+    }
+    throw new HelperRefusal("CONFIG", `cannot record the action in ${dir}, so it does not run: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  try {
+    writeSync(fd, `${JSON.stringify(full)}\n`);
+    fsyncSync(fd);
+  } catch (err) {
+    closeSync(fd);
+    // A start that is not durable is not a start: remove it so the record does not lie.
+    rmSync(file, { force: true });
+    throw new HelperRefusal("CONFIG", `cannot record the action in ${dir}, so it does not run: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  closeSync(fd);
+  fsyncDir(dir);
+  return full;
+}
+
+/** Records how it ended (best effort: the action has run; the STARTED record stays if this fails). */
+export function recordEnd(
+  stateDir: string,
+  started: LedgerEntry,
+  end: { verdict: "SUCCEEDED" | "FAILED"; reason?: string; before?: unknown; after?: unknown; output: string[] },
+): LedgerEntry | undefined {
+  const entry: LedgerEntry = {
+    ...started,
+    state: "ENDED",
+    endedAt: new Date().toISOString(),
+    verdict: end.verdict,
+    ...(end.reason !== undefined && { reason: end.reason.slice(0, 4000) }),
+    ...(end.before !== undefined && { before: end.before }),
+    ...(end.after !== undefined && { after: end.after }),
+    output: end.output.slice(-LEDGER_OUTPUT_LINES).map((l) => l.slice(0, 2000)),
+  };
+  try {
+    writeAtomically(fileOf(stateDir, started.requestId), entry);
+    fsyncDir(ledgerDir(stateDir));
+    return entry;
+  } catch {
+    return undefined;
+  }
+}
+
+function readEntry(file: string): LedgerEntry | undefined {
+  let fd: number;
+  try {
+    fd = openSync(file, constants.O_RDONLY | constants.O_NOFOLLOW);
+  } catch {
+    return undefined;
+  }
+  try {
+    if (!fstatSync(fd).isFile() || fstatSync(fd).size > 512 * 1024) return undefined;
+    const parsed = LedgerEntrySchema.safeParse(JSON.parse(readFileSync(fd, "utf8")));
+    return parsed.success ? parsed.data : undefined;
+  } catch {
+    return undefined;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/** The record of `requestId` on this host, or null if the helper never started it here. */
+export function readLedger(stateDir: string, requestId: string): LedgerAnswer {
+  const entry = readEntry(fileOf(stateDir, requestId)) ?? null;
+  if (!entry || entry.state !== "STARTED") return { entry };
+  return { entry, running: entry.bootId === currentBootId() && entry.helperPid !== process.pid && alive(entry.helperPid) };
+}
