@@ -124,9 +124,15 @@ describe("hostward approve on a terminal", () => {
     return new Promise((resolve) => {
       const child = spawn("script", ["-qec", cmd, "/dev/null"], { env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: root, SHELL: "/bin/sh" }, stdio: ["pipe", "pipe", "pipe"] });
       let stdout = "";
+      let answered = false;
+      // The CLI may exit before the pipe is drained: a late write must not become an EPIPE.
+      child.stdin.on("error", () => undefined);
       child.stdout.on("data", (c: Buffer) => {
         stdout += c.toString();
-        if (stdout.includes("[y/N]")) child.stdin.write(`${answer}\r`);
+        if (!answered && stdout.includes("[y/N]")) {
+          answered = true;
+          child.stdin.write(`${answer}\r`);
+        }
       });
       const kill = setTimeout(() => child.kill("SIGKILL"), 20_000);
       child.on("exit", (code) => {

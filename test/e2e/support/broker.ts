@@ -71,6 +71,8 @@ export interface BrokerSession {
   /** Retries until every selected host answers ok (agents restarting, channels reconnecting). */
   hostsOk<T>(name: string, args: Record<string, unknown>, timeoutMs?: number): Promise<HostResults<T>>;
   stderr(): string;
+  /** The broker process (`ip netns exec` execs node in place), for tests that signal it. */
+  pid(): number | null;
   close(): Promise<void>;
 }
 
@@ -110,6 +112,7 @@ export async function connectBrokerInNetns(ns: string, config: BrokerConfigDir):
       }
     },
     stderr: () => stderr,
+    pid: () => transport.pid,
     close: () => client.close(),
   };
 }
