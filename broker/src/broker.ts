@@ -1,12 +1,12 @@
 // The broker's long-lived parts, created once per process and shared by every MCP session: the
 // live configuration, the channel pool, the audit log and the logger.
-import { join } from "node:path";
 import { diagnostics } from "../../proto/catalog/diagnostics/index";
 import { catalogHash } from "../../proto/catalog/hash";
 import { VERSION } from "../../proto/catalog/version";
 import { ChannelPool } from "./agents/channels";
 import { MAX_REPLY_BYTES } from "./agents/diagnostic-call";
-import { anchorFilesIn, AuditLog } from "./audit/log";
+import { openFileState } from "./state/files";
+import type { ActionStateStore, AuditStore } from "./state/store";
 import { loadBrokerConfig } from "./config/load";
 import type { BrokerConfig } from "./config/schema";
 import { ConfigStore } from "./config/store";
@@ -16,7 +16,9 @@ import { configFiles, defaultStateDir } from "./paths";
 export interface Broker {
   config: ConfigStore;
   pool: ChannelPool;
-  audit: AuditLog;
+  /** The state seam (state/store.ts): the audit chain and the action requests. */
+  audit: AuditStore;
+  actions: ActionStateStore;
   logger: Logger;
   stateDir: string;
   version: string;
@@ -24,7 +26,7 @@ export interface Broker {
   catalogHash: string;
 }
 
-export const AUDIT_FILE = "audit.jsonl";
+export { AUDIT_FILE } from "./state/files";
 
 export function stateDirOf(config: BrokerConfig): string {
   return config.settings.stateDir ?? defaultStateDir();
@@ -36,7 +38,7 @@ export function createBroker(configDir: string, options: { logger?: Logger } = {
   const logger = options.logger ?? createLogger({ file: initial.settings.logFile });
   const stateDir = stateDirOf(initial);
   // The anchor key and the signed head live in the configuration directory, apart from the log.
-  const audit = new AuditLog(join(stateDir, AUDIT_FILE), { anchor: anchorFilesIn(configDir), lockWaitMs: initial.settings.audit.lockWaitMs }).open();
+  const { audit, actions } = openFileState(stateDir, configDir, { lockWaitMs: initial.settings.audit.lockWaitMs });
   const pool = new ChannelPool(configFiles(configDir), { maxReceiveBytes: MAX_REPLY_BYTES + 64 * 1024 });
   const config = new ConfigStore(initial);
   config.onChange((next, changes) => {
@@ -45,5 +47,5 @@ export function createBroker(configDir: string, options: { logger?: Logger } = {
     pool.resetCredentials();
     logger.info({ changes, hosts: next.hosts.length, rules: next.policy.rules.length }, "configuration reloaded");
   });
-  return { config, pool, audit, logger, stateDir, version: VERSION, catalogHash: catalogHash(diagnostics) };
+  return { config, pool, audit, actions, logger, stateDir, version: VERSION, catalogHash: catalogHash(diagnostics) };
 }

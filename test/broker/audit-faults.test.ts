@@ -165,7 +165,9 @@ describe("a broker whose audit lock is held by a paused process", () => {
       const holder = new KernelLock(`${bd.auditFile}.lock`);
       expect(holder.tryAcquire()).toBe(true);
       const t0 = Date.now();
-      const r = await call(s, "get_load", { target: "web1" });
+      const r = await call(s, "get_load", { target: "web1" }).catch((err: unknown) => {
+        throw new Error(`${(err as Error).message}\nbroker stderr:\n${s.stderr()}`);
+      });
       const waited = Date.now() - t0;
       expect(r.isError).toBe(true);
       expect(textOf(r)).toMatch(/refused: the call could not be audited, so nothing was executed \[AUDIT_BUSY\] .*stayed locked .*250 ms/);

@@ -227,6 +227,20 @@ describe("the signed head (anchor)", () => {
     expect(verifyAuditFile(file, { head: anchor().head }).failure).toMatchObject({ check: "anchor", error: expect.stringContaining("signature does not verify") });
   });
 
+  it("a head due while the lock is busy elsewhere is signed once it is free (retried on a timer, no recursion)", async () => {
+    const log = anchored();
+    await log.append({ event: "tool.call", callId: "first" });
+    const second = await log.appendDeferred({ event: "tool.call", callId: "second" });
+    const other = new KernelLock(`${file}.lock`);
+    expect(other.tryAcquire()).toBe(true);
+    await second.durable; // its head is due now, but the lock is held by "another broker"
+    await new Promise((r) => setTimeout(r, 1_200));
+    other.close();
+    await new Promise((r) => setTimeout(r, 200));
+    expect(JSON.parse(readFileSync(anchor().head, "utf8"))).toMatchObject({ seq: 2 });
+    await log.close();
+  });
+
   it("no head file: reported as not anchored", async () => {
     await fill(2);
     expect(existsSync(anchor().head)).toBe(false);

@@ -1,22 +1,19 @@
 // What `hostward approve|reject|actions` need: the broker's state directory (from DIR/broker.yaml,
 // no inventory or policy needed) with its request store and audit log, and who is at the keyboard.
 import { hostname, userInfo } from "node:os";
-import { join } from "node:path";
 import { parseArgs, type ParseArgsConfig } from "node:util";
-import { anchorFilesIn, AuditLog } from "../audit/log";
-import { AUDIT_FILE } from "../broker";
+import { openFileState } from "../state/files";
 import { loadBrokerSettings } from "../config/load";
 import { defaultConfigDir, defaultStateDir } from "../paths";
 import { ACTION_ID } from "./request";
 import { ActionService } from "./service";
-import { ActionStore } from "./store";
 
 export function openActions(configDir: string | undefined): { service: ActionService; stateDir: string; configDir: string } {
   const dir = configDir ?? defaultConfigDir();
   const settings = loadBrokerSettings(dir);
   const stateDir = settings.stateDir ?? defaultStateDir();
-  const audit = new AuditLog(join(stateDir, AUDIT_FILE), { anchor: anchorFilesIn(dir), lockWaitMs: settings.audit.lockWaitMs }).open();
-  return { service: new ActionService(new ActionStore(stateDir), audit, () => settings.approvalTtlSeconds), stateDir, configDir: dir };
+  const state = openFileState(stateDir, dir, { lockWaitMs: settings.audit.lockWaitMs });
+  return { service: new ActionService(state.actions, state.audit, () => settings.approvalTtlSeconds), stateDir, configDir: dir };
 }
 
 /** "alice@laptop": the local account running the command (recorded with the key that signed). */

@@ -4,7 +4,7 @@
 // (`hostward approve|reject|actions`), which may run in different processes at the same time; the
 // store's per-request lock serialises them.
 import { newNonce, type ApprovalStatement, type Impact } from "../../../proto/catalog/approval";
-import type { AuditLog } from "../audit/log";
+import type { ActionStateStore, AuditStore, TransitionResult } from "../state/store";
 import type { AuditRecordInput, CallerIdentity } from "../audit/records";
 import type { Signer } from "../approval/signer";
 import { signStatement } from "../approval/signer";
@@ -12,7 +12,6 @@ import { findAction } from "../../../proto/catalog/actions/index";
 import { actionResult } from "../../../proto/catalog/define-action";
 import type { HostRecord } from "./host-record";
 import { isExpired, MAX_STAMPED_LINES, needsReconciliation, newActionId, type ActionRequest, type ActionState } from "./request";
-import { ActionStore, type TransitionResult } from "./store";
 
 export interface ProposalInput {
   host: string;
@@ -40,8 +39,8 @@ function about(r: ActionRequest): Record<string, unknown> {
 
 export class ActionService {
   constructor(
-    readonly store: ActionStore,
-    private readonly audit: AuditLog,
+    readonly store: ActionStateStore,
+    private readonly audit: AuditStore,
     /** Read on every proposal, so a reloaded broker.yaml applies to the next one. */
     private readonly ttlSeconds: () => number,
   ) {}
@@ -95,12 +94,12 @@ export class ActionService {
    * whose broker is gone becomes FAILED (see #isOrphaned).
    */
   async get(id: string): Promise<ActionRequest | undefined> {
-    const r = this.store.get(id);
+    const r = await this.store.get(id);
     return r && this.#settle(r, nowSeconds());
   }
 
   async list(filter: { state?: ActionState; host?: string } = {}): Promise<{ requests: ActionRequest[]; problems: string[] }> {
-    const { requests, problems } = this.store.list();
+    const { requests, problems } = await this.store.list();
     const now = nowSeconds();
     const fresh: ActionRequest[] = [];
     for (const r of requests) fresh.push(await this.#settle(r, now));
@@ -300,7 +299,7 @@ export class ActionService {
    * record of a helper still running changes nothing yet.
    */
   async reconcile(id: string, record: HostRecord): Promise<{ request?: ActionRequest; changed: boolean; note?: string }> {
-    const current = this.store.get(id);
+    const current = await this.store.get(id);
     if (!current || !needsReconciliation(current)) return { ...(current && { request: current }), changed: false };
     const e = record.entry;
     if (e && e.state === "STARTED" && record.running) return { request: current, changed: false, note: `still running on ${current.host} (started ${e.startedAt})` };

@@ -7,6 +7,7 @@
 import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, unlinkSync, writeSync } from "node:fs";
 import { basename, join } from "node:path";
 import { LockBusyError, withFileLock } from "../file-lock";
+import type { ActionStateStore, TransitionOptions, TransitionResult } from "../state/store";
 import { ACTION_ID, ActionRequestSchema, canTransition, type ActionRequest, type ActionState } from "./request";
 
 export const ACTIONS_DIR = "actions";
@@ -21,7 +22,7 @@ export class StoreError extends Error {
   override name = "StoreError";
 }
 
-export type TransitionResult = { ok: true; request: ActionRequest } | { ok: false; reason: string; request?: ActionRequest };
+export type { TransitionResult } from "../state/store";
 
 function fsyncDir(dir: string): void {
   // Makes the rename durable; not possible on Windows (a directory cannot be opened), harmless there.
@@ -36,8 +37,12 @@ function fsyncDir(dir: string): void {
   }
 }
 
-export class ActionStore {
+export class ActionStore implements ActionStateStore {
   readonly dir: string;
+
+  get location(): string {
+    return this.dir;
+  }
 
   constructor(stateDir: string) {
     this.dir = join(stateDir, ACTIONS_DIR);
@@ -134,7 +139,7 @@ export class ActionStore {
     }
   }
 
-  get(id: string): ActionRequest | undefined {
+  async get(id: string): Promise<ActionRequest | undefined> {
     return this.#read(id);
   }
 
@@ -146,15 +151,7 @@ export class ActionStore {
   async transition(
     id: string,
     to: ActionState,
-    options: {
-      from: readonly ActionState[];
-      by: string;
-      patch?: (r: ActionRequest) => Partial<ActionRequest>;
-      before?: (r: ActionRequest) => void | Promise<void>;
-      now?: Date;
-      /** Allows the moves only reconciliation with the host's record makes (request.ts). */
-      reconcile?: boolean;
-    },
+    options: TransitionOptions,
   ): Promise<TransitionResult> {
     this.#ensureDir();
     return this.#locked(id, async (): Promise<TransitionResult> => {
@@ -178,7 +175,7 @@ export class ActionStore {
   }
 
   /** Requests, newest first; unreadable files are reported, not fatal. */
-  list(): { requests: ActionRequest[]; problems: string[] } {
+  async list(): Promise<{ requests: ActionRequest[]; problems: string[] }> {
     let names: string[];
     try {
       names = readdirSync(this.dir);

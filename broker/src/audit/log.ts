@@ -40,12 +40,15 @@ import { basename, dirname, join } from "node:path";
 import { KernelLock, LOCK_WAIT_MS, LockBusyError, LockError } from "../file-lock";
 import { Anchor, type AnchorFiles } from "./anchor";
 import { GENESIS, openLine, sealLine, sha256Bytes, sha256Hex } from "./chain";
+import type { AuditStore, Written } from "../state/store";
 import { AUDIT_CODES, type AuditRecordInput } from "./records";
 
 /** How long a lazily appended record waits for a flush to share (appendLazy). */
 export const LAZY_FLUSH_MS = 5;
 /** The signed head lags the durable log by at most this much (unless a write of it fails). */
 export const ANCHOR_INTERVAL_MS = 1_000;
+/** When the lock is busy at signing time, the next try comes this much later. */
+const ANCHOR_RETRY_MS = 50;
 
 export class AuditError extends Error {
   override name = "AuditError";
@@ -65,10 +68,7 @@ export interface AuditLogOptions {
   anchor?: AnchorFiles;
 }
 
-/** A written record set; `durable` settles once an fsync covered it (rejects with AuditError). */
-export interface Written {
-  durable: Promise<void>;
-}
+export type { Written } from "../state/store";
 
 interface Tail {
   size: number;
@@ -143,7 +143,7 @@ export function tornFile(file: string, offset: number): string {
   return `${file}.torn-${offset}`;
 }
 
-export class AuditLog {
+export class AuditLog implements AuditStore {
   readonly #lock: KernelLock;
   readonly #lockWaitMs: number;
   readonly #anchor: Anchor | undefined;
@@ -162,6 +162,10 @@ export class AuditLog {
     this.#lock = new KernelLock(`${file}.lock`);
     this.#lockWaitMs = options.lockWaitMs ?? LOCK_WAIT_MS;
     this.#anchor = options.anchor ? new Anchor(options.anchor) : undefined;
+  }
+
+  get location(): string {
+    return this.file;
   }
 
   /** Creates the directory (0700); the chain itself is checked (and recovered) by the first append. */
@@ -486,15 +490,16 @@ export class AuditLog {
   #anchorSoon(urgent: boolean): void {
     if (!this.#anchor) return;
     const wait = this.#anchoredAt + ANCHOR_INTERVAL_MS - Date.now();
-    if (urgent || wait <= 0) {
-      this.#anchorNow(false);
-      return;
-    }
+    if (urgent || wait <= 0) this.#anchorNow(false);
+    else this.#anchorLater(wait);
+  }
+
+  #anchorLater(waitMs: number): void {
     if (this.#anchorTimer) return;
     this.#anchorTimer = setTimeout(() => {
       this.#anchorTimer = undefined;
       this.#anchorNow(false);
-    }, wait);
+    }, waitMs);
     this.#anchorTimer.unref();
   }
 
@@ -514,7 +519,8 @@ export class AuditLog {
         got = false;
       }
       if (!got) {
-        if (!closing) this.#anchorSoon(false);
+        // Busy: its holder is appending (and will sign a head of its own); retry shortly.
+        if (!closing) this.#anchorLater(ANCHOR_RETRY_MS);
         return;
       }
     }

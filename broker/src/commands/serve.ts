@@ -158,7 +158,7 @@ export async function run(argv: string[]): Promise<number> {
     return fail(`the audit log cannot be written, so the broker does not start: ${(err as Error).message}`);
   }
   reloadOnSighup(broker);
-  broker.logger.info({ configDir, transport, hosts: broker.config.current.hosts.length, tools: tools.length, audit: broker.audit.file }, "broker started");
+  broker.logger.info({ configDir, transport, hosts: broker.config.current.hosts.length, tools: tools.length, audit: broker.audit.location }, "broker started");
   const onerror = (err: Error) => broker.logger.error({ err: err.message }, "MCP transport error");
 
   if (!listen) {

@@ -61,7 +61,7 @@ describe("hostward approve --key without a terminal", () => {
     for (const expected of [r.id, "host:      web1", "restart_service", '{"unit":"nginx.service"}', "impact:    MEDIUM", ...runs, "expires:"]) {
       expect(run.stdout).toContain(expected);
     }
-    expect(new ActionStore(bd.stateDir).get(r.id)!.state).toBe("PENDING");
+    expect((await new ActionStore(bd.stateDir).get(r.id))!.state).toBe("PENDING");
   });
 
   it("with --yes: signs the canonical statement; the signature verifies, also with ssh-keygen -Y verify", async () => {
@@ -70,7 +70,7 @@ describe("hostward approve --key without a terminal", () => {
     expect(run.code, run.stderr).toBe(0);
     for (const line of describeRuns(restartService, { unit: "nginx.service" })) expect(run.stdout).toContain(line);
     expect(run.stdout).toContain(`APPROVED ${r.id}`);
-    const stored = new ActionStore(bd.stateDir).get(r.id)!;
+    const stored = (await new ActionStore(bd.stateDir).get(r.id))!;
     expect(stored.state).toBe("APPROVED");
     const approval = stored.approval!;
     expect(approval.via).toBe("cli");
@@ -107,7 +107,7 @@ describe("hostward approve --key without a terminal", () => {
     const r = await pendingRequest(bd);
     const run = await runCli(["approve", r.id, "--key", file, "--yes", "--config", bd.dir], env);
     expect(run.code, run.stderr).toBe(0);
-    const stored = new ActionStore(bd.stateDir).get(r.id)!;
+    const stored = (await new ActionStore(bd.stateDir).get(r.id))!;
     expect(verifySshSig(stored.approval!.signature, canonicalStatement(stored.approval!.statement), [parseOpenSshPublicKey(readFileSync(`${file}.pub`, "utf8"))]).ok).toBe(true);
   });
 
@@ -146,12 +146,12 @@ describe("hostward approve on a terminal", () => {
     const no = await pendingRequest(bd);
     const refused = await onTty(no.id, "n");
     expect(refused.stdout).toContain("Not approved (nothing changed).");
-    expect(new ActionStore(bd.stateDir).get(no.id)!.state).toBe("PENDING");
+    expect((await new ActionStore(bd.stateDir).get(no.id))!.state).toBe("PENDING");
     const yes = await pendingRequest(bd);
     const approved = await onTty(yes.id, "y");
     expect(approved.code, approved.stdout).toBe(0);
     expect(approved.stdout).toContain(`APPROVED ${yes.id}`);
-    expect(new ActionStore(bd.stateDir).get(yes.id)!.state).toBe("APPROVED");
+    expect((await new ActionStore(bd.stateDir).get(yes.id))!.state).toBe("APPROVED");
   });
 });
 
@@ -160,7 +160,7 @@ describe("hostward reject and actions", () => {
     const r = await pendingRequest(bd, { action: "flush_dns_cache", params: {}, impact: "LOW" });
     const run = await runCli(["reject", r.id, "--reason", "not now", "--config", bd.dir], env);
     expect(run.code, run.stderr).toBe(0);
-    const stored = new ActionStore(bd.stateDir).get(r.id)!;
+    const stored = (await new ActionStore(bd.stateDir).get(r.id))!;
     expect(stored).toMatchObject({ state: "REJECTED", rejection: { reason: "not now", via: "cli" } });
     expect(bd.audit().find((x) => x.event === "action.rejected" && x.actionId === r.id)).toMatchObject({ code: "HW1102" });
     // A rejected request cannot be approved.

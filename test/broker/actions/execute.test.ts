@@ -109,7 +109,7 @@ describe("execute_action on a real operator agent", () => {
     // A result from the helper (not a refusal): verdict + before/after/output from the catalog schema.
     expect(out.result, JSON.stringify(out)).toMatchObject({ verdict: expect.stringMatching(/^(SUCCEEDED|FAILED)$/), output: expect.any(String) });
     expect(out.error).toBeUndefined();
-    const stored = new ActionStore(bd.stateDir).get(id)!;
+    const stored = (await new ActionStore(bd.stateDir).get(id))!;
     expect(stored.state).toBe(out.verdict);
     // The host's stamp of every relayed line is kept, in order: entry i ↔ progress notification i + 1.
     expect(progress.length).toBeGreaterThanOrEqual(1);

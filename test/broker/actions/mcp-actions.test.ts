@@ -198,7 +198,7 @@ describe("elicitation", () => {
       expect(r.structuredContent).toMatchObject({ state: "APPROVED", elicitation: "approved" });
       expect(s.asked).toHaveLength(1);
       for (const line of describeRuns(flushDnsCache, {})) expect(s.asked[0]).toContain(line);
-      const stored = new ActionStore(bd.stateDir).get(r.structuredContent!.id as string)!;
+      const stored = (await new ActionStore(bd.stateDir).get(r.structuredContent!.id as string))!;
       expect(stored.approval).toMatchObject({ via: "elicitation" });
       const pub = parseOpenSshPublicKey(elicitationPub);
       expect(stored.approval!.keyId).toBe(pub.keyId);

@@ -48,7 +48,7 @@ describe("ssh-agent signing", () => {
     const run = await runCli(["approve", r.id, "--agent", "--yes", "--config", bd.dir], { HOME: root, SSH_AUTH_SOCK: sock });
     expect(run.code, run.stderr).toBe(0);
     expect(run.stdout).toContain("from ssh-agent");
-    const stored = new ActionStore(bd.stateDir).get(r.id)!;
+    const stored = (await new ActionStore(bd.stateDir).get(r.id))!;
     expect(stored.state).toBe("APPROVED");
     const pub = parseOpenSshPublicKey(readFileSync(`${keys.a}.pub`, "utf8"));
     expect(stored.approval!.keyId).toBe(pub.keyId);
@@ -61,7 +61,7 @@ describe("ssh-agent signing", () => {
     const run = await runCli(["approve", r.id, "--agent", "--yes", "--config", bd.dir], { HOME: root });
     expect(run.code).toBe(1);
     expect(run.stderr).toContain("SSH_AUTH_SOCK is not set");
-    expect(new ActionStore(bd.stateDir).get(r.id)!.state).toBe("PENDING");
+    expect((await new ActionStore(bd.stateDir).get(r.id))!.state).toBe("PENDING");
   });
 
   it("with several ed25519 keys the agent key must be chosen by --key-id", async () => {
@@ -75,6 +75,6 @@ describe("ssh-agent signing", () => {
     const r = await pendingRequest(bd);
     const run = await runCli(["approve", r.id, "--agent", "--key-id", pubB.keyId, "--yes", "--config", bd.dir], { HOME: root, SSH_AUTH_SOCK: sock });
     expect(run.code, run.stderr).toBe(0);
-    expect(new ActionStore(bd.stateDir).get(r.id)!.approval!.keyId).toBe(pubB.keyId);
+    expect((await new ActionStore(bd.stateDir).get(r.id))!.approval!.keyId).toBe(pubB.keyId);
   });
 });

@@ -79,7 +79,7 @@ describe("state machine", () => {
 describe("persistence", () => {
   it("a PENDING request is read back by a new store (a restarted broker) exactly as written", async () => {
     const r = await service().propose(proposal);
-    const again = new ActionStore(dir).get(r.id);
+    const again = (await new ActionStore(dir).get(r.id));
     expect(again).toEqual(r);
     expect(again?.state).toBe("PENDING");
     expect(readdirSync(join(dir, "actions")).filter((n) => n !== "locks")).toEqual([`${r.id}.json`]); // no temporary file left (kernel lock files live in actions/locks/)
@@ -90,7 +90,7 @@ describe("persistence", () => {
     const r = await svc.propose(proposal);
     const c = await svc.cancel(r.id, "not needed", { who: "tester" });
     expect(c.ok).toBe(true);
-    const stored = new ActionStore(dir).get(r.id)!;
+    const stored = (await new ActionStore(dir).get(r.id))!;
     expect(stored.state).toBe("CANCELLED");
     expect(stored.cancellation).toMatchObject({ reason: "not needed", by: "tester" });
     expect(stored.history.map((h) => h.state)).toEqual(["PENDING", "CANCELLED"]);
@@ -111,7 +111,7 @@ describe("persistence", () => {
   });
 
   it("ids are checked before they become file names", async () => {
-    expect(() => new ActionStore(dir).get("../../etc/passwd")).toThrow(/not an action id/);
+    await expect(new ActionStore(dir).get("../../etc/passwd")).rejects.toThrow(/not an action id/);
   });
 });
 
@@ -121,7 +121,7 @@ describe("expiry", () => {
     const r = await svc.propose(proposal);
     const read = (await svc.get(r.id))!;
     expect(read.state).toBe("EXPIRED");
-    expect(new ActionStore(dir).get(r.id)!.state).toBe("EXPIRED");
+    expect((await new ActionStore(dir).get(r.id))!.state).toBe("EXPIRED");
     expect(records().map((x) => x.code)).toEqual(["HW1100", "HW1104"]);
     expect(verifyAuditFile(audit.file)).toMatchObject({ ok: true, records: 2 });
   });
@@ -146,7 +146,7 @@ describe("audit first", () => {
     expect(approved.ok).toBe(true);
     const svc2 = new ActionService(new ActionStore(dir), unwritableAudit(), () => 900);
     await expect(svc2.startExecution(r.id, "call-1", { transport: "stdio" })).rejects.toThrow(/audit log/);
-    expect(new ActionStore(dir).get(r.id)!.state).toBe("APPROVED");
+    expect((await new ActionStore(dir).get(r.id))!.state).toBe("APPROVED");
     // With a writable log it starts, exactly once.
     const started = await svc.startExecution(r.id, "call-2", { transport: "stdio" });
     expect(started).toMatchObject({ ok: true, request: { state: "RUNNING" } });
@@ -161,7 +161,7 @@ describe("audit first", () => {
     await svc.startExecution(r.id, "call", { transport: "stdio" });
     const done = await svc.finishExecution(r.id, { verdict: "FAILED", error: { code: "UNAVAILABLE", message: "web1 is unreachable" }, durationMs: 12 });
     expect(done.audited).toBe(true);
-    const stored: ActionRequest = new ActionStore(dir).get(r.id)!;
+    const stored: ActionRequest = (await new ActionStore(dir).get(r.id))!;
     expect(stored.state).toBe("FAILED");
     expect(stored.execution).toMatchObject({ verdict: "FAILED", error: { code: "UNAVAILABLE" }, durationMs: 12 });
     expect(records().map((x) => x.code)).toEqual(["HW1100", "HW1105", "HW1106"]);

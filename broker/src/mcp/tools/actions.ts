@@ -15,7 +15,6 @@ import { ACTION_STATES, actionId, printable, type ActionRequest } from "../../ac
 import { reconcileAll, reconcileWithHost } from "../../actions/reconcile";
 import { UNCERTAIN_CODES } from "../../actions/request";
 import { ActionService } from "../../actions/service";
-import { ActionStore } from "../../actions/store";
 import { fileSigner } from "../../approval/signer";
 import type { CallerIdentity } from "../../audit/records";
 import type { Broker } from "../../broker";
@@ -94,7 +93,7 @@ function describeAction(def: ActionDef): string {
 }
 
 export function registerActionTools(registry: ToolRegistry, broker: Broker): void {
-  const service = new ActionService(new ActionStore(broker.stateDir), broker.audit, () => broker.config.current.settings.approvalTtlSeconds);
+  const service = new ActionService(broker.actions, broker.audit, () => broker.config.current.settings.approvalTtlSeconds);
   // Requests whose outcome an earlier broker lost are settled from their hosts' records, once the
   // broker is up (in the background: hosts may be slow or down).
   setTimeout(() => void reconcileAll(broker, service).catch((err: unknown) => broker.logger.warn({ err: (err as Error).message }, "reconciliation at start failed")), 500).unref();

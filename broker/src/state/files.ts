@@ -1,0 +1,14 @@
+// The embedded default store: files under the broker's state directory (the audit chain as JSON
+// lines under a kernel lock, one JSON file per action request), the chain's anchor key and signed
+// head in the configuration directory.
+import { join } from "node:path";
+import { ActionStore } from "../actions/store";
+import { anchorFilesIn, AuditLog } from "../audit/log";
+import type { StateStore } from "./store";
+
+export const AUDIT_FILE = "audit.jsonl";
+
+export function openFileState(stateDir: string, configDir: string, options: { lockWaitMs?: number } = {}): StateStore & { audit: AuditLog; actions: ActionStore } {
+  const audit = new AuditLog(join(stateDir, AUDIT_FILE), { anchor: anchorFilesIn(configDir), ...(options.lockWaitMs !== undefined && { lockWaitMs: options.lockWaitMs }) }).open();
+  return { audit, actions: new ActionStore(stateDir) };
+}

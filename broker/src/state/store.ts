@@ -1,0 +1,65 @@
+// The seam between the broker and where its state lives: the audit chain and the action requests.
+// Tools, the CLI and the action workflow see only these interfaces; the file store (files.ts) is
+// the embedded default, and a shared store (PostgreSQL, for team mode) can stand beside it without
+// touching them. Each implementation states the guarantees it gives (ARCHITECTURE.md, "State").
+import type { ActionRequest, ActionState } from "../actions/request";
+import type { AuditRecordInput } from "../audit/records";
+
+/** A written record set; `durable` settles once it is durable (rejects if it cannot be made so). */
+export interface Written {
+  durable: Promise<void>;
+}
+
+/**
+ * The audit chain. Every append is all or nothing, in one total order with no fork; a failure is
+ * an AuditError (AuditBusyError when the store stayed busy for the whole bounded wait — nothing
+ * was written).
+ */
+export interface AuditStore {
+  /** Where the chain lives, for messages and logs (a path, a URL without credentials). */
+  readonly location: string;
+  /** Written and durable before it resolves. */
+  append(...records: AuditRecordInput[]): Promise<void>;
+  /** append() with its own bound on waiting for the store. */
+  appendWaiting(waitMs: number, ...records: AuditRecordInput[]): Promise<void>;
+  /** Written before it resolves; durable once `durable` settles (group commit). */
+  appendDeferred(...records: AuditRecordInput[]): Promise<Written>;
+  /** Like appendDeferred, but its durability may wait a few ms to share a flush. */
+  appendLazy(...records: AuditRecordInput[]): Promise<Written>;
+  /** appendLazy with its own bound on waiting for the store. */
+  appendLazyWaiting(waitMs: number, ...records: AuditRecordInput[]): Promise<Written>;
+  /** Makes pending records durable and anchors the chain; never throws. */
+  close(): Promise<void>;
+}
+
+export type TransitionResult = { ok: true; request: ActionRequest } | { ok: false; reason: string; request?: ActionRequest };
+
+export interface TransitionOptions {
+  from: readonly ActionState[];
+  by: string;
+  patch?: (r: ActionRequest) => Partial<ActionRequest>;
+  /** Runs after the checks, before the change is stored; if it throws, nothing changes. */
+  before?: (r: ActionRequest) => void | Promise<void>;
+  now?: Date;
+  /** Allows the moves only reconciliation with the host's record makes (actions/request.ts). */
+  reconcile?: boolean;
+}
+
+/**
+ * Action requests. A transition is a checked compare-and-set: whatever the number of brokers, one
+ * request moves from one state to the next once (APPROVED → RUNNING happens once, so an approval
+ * is executed at most once by the brokers sharing the store).
+ */
+export interface ActionStateStore {
+  readonly location: string;
+  create(request: ActionRequest): Promise<ActionRequest>;
+  get(id: string): Promise<ActionRequest | undefined>;
+  /** Newest first; unreadable records are reported, not fatal. */
+  list(): Promise<{ requests: ActionRequest[]; problems: string[] }>;
+  transition(id: string, to: ActionState, options: TransitionOptions): Promise<TransitionResult>;
+}
+
+export interface StateStore {
+  audit: AuditStore;
+  actions: ActionStateStore;
+}
