@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "nod
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { AuditLog } from "../../broker/src/audit/log";
+import { anchorFilesIn, AuditLog } from "../../broker/src/audit/log";
 import { hostward } from "./cli";
 
 describe("hostward audit", () => {
@@ -34,6 +34,40 @@ describe("hostward audit", () => {
     const r = await hostward(["audit", "verify", "--file", file]);
     expect(r.code).toBe(1);
     expect(r.stdout).toMatch(/FAILED check "record-hash" at record 3: record 3: the line's hash does not match/);
+  });
+
+  it("verify --config checks the signed head; records cut off the end fail the anchor check", async () => {
+    const log = new AuditLog(file, { anchor: anchorFilesIn(dir) }).open();
+    await log.append({ event: "action.execute", actionId: "act-000000000001" });
+    await log.close();
+    const ok = await hostward(["audit", "verify", "--config", dir]);
+    expect(ok.stdout).toContain("6 records, hash chain intact");
+    expect(ok.stdout).toContain("signed head: verified (record 6");
+    expect(ok.code).toBe(0);
+    const lines = readFileSync(file, "utf8").split("\n");
+    writeFileSync(file, `${lines.slice(0, 4).join("\n")}\n`);
+    const cut = await hostward(["audit", "verify", "--config", dir]);
+    expect(cut.code).toBe(1);
+    expect(cut.stdout).toMatch(/FAILED check "anchor" .*records were cut off the end/);
+  });
+
+  it("repair sets a torn last record aside and says so; verify then reports the recovery", async () => {
+    writeFileSync(file, `${readFileSync(file, "utf8")}{"v":1,"seq":6,"ev`);
+    const before = await hostward(["audit", "verify", "--config", dir]);
+    expect(before.code).toBe(0);
+    expect(before.stdout).toContain("the last 18 bytes are a record cut short");
+    const repaired = await hostward(["audit", "repair", "--config", dir]);
+    expect(repaired.code, repaired.stderr).toBe(0);
+    expect(repaired.stdout).toContain("a record cut short was set aside; the recovery is record 6");
+    const after = await hostward(["audit", "verify", "--config", dir]);
+    expect(after.code).toBe(0);
+    expect(after.stdout).toMatch(/recovery at record 6: a record cut short \(18 bytes.*\(present\); not tampering/);
+  });
+
+  it("a --config directory that does not exist is named", async () => {
+    const r = await hostward(["audit", "verify", "--config", join(dir, "nope")]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`the configuration directory ${join(dir, "nope")} does not exist`);
   });
 
   it("tail prints the last N records as JSON lines", async () => {

@@ -107,7 +107,8 @@ export function checkHeadSignature(head: SignedHead, expected?: KeyObject): stri
     return "the head's public key cannot be read";
   }
   if (expected) {
-    const want = createPublicKey(expected).export({ type: "spki", format: "der" }).toString("base64");
+    const pub = expected.type === "public" ? expected : createPublicKey(expected);
+    const want = pub.export({ type: "spki", format: "der" }).toString("base64");
     if (want !== head.publicKey) return "the head is signed by another key than this broker's anchor key";
   }
   const ok = verify(null, headMessage(head), key, Buffer.from(head.signature, "base64"));
