@@ -4,12 +4,13 @@
 // test/bench/results.json and test/bench/results.md. Not part of `npm test`: timings are never
 // asserted there.
 //
-//   node main.cjs --launcher FILE --floor FILE [--only latency,fanout,agent,search,streaming] [--out DIR] [--baseline results.json]
+//   node main.cjs --launcher FILE --floor FILE [--only latency,fanout,agent,search,streaming,audit] [--out DIR] [--baseline results.json]
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { loadavg } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { measureAgentSelf, type AgentSelfResult } from "./agent-self";
+import { auditWriter, measureAuditLock, WRITER_FLAG, type AuditLockResult } from "./audit-lock";
 import { measureFanout, type FanoutRow } from "./fanout";
 import { localDown, localUp } from "./fleet";
 import { measureLatency, type LatencyResult } from "./latency";
@@ -28,9 +29,10 @@ export interface BenchResults {
   agent?: AgentSelfResult;
   logSearch?: LogSearchResult;
   streaming?: StreamingResult;
+  auditLock?: AuditLockResult;
 }
 
-const SECTIONS = ["latency", "fanout", "agent", "search", "streaming"] as const;
+const SECTIONS = ["latency", "fanout", "agent", "search", "streaming", "audit"] as const;
 
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { only: { type: "string" }, out: { type: "string" }, launcher: { type: "string" }, floor: { type: "string" }, baseline: { type: "string" } }, strict: true });
@@ -55,6 +57,7 @@ async function main(): Promise<void> {
       if (only.has("agent")) results.agent = await measureAgentSelf(fleet1, join(work, "agent-self"), values.floor);
       if (only.has("search")) results.logSearch = await measureLogSearch(fleet1, join(work, "search"));
       if (only.has("streaming")) results.streaming = await measureStreaming(join(work, "streaming"));
+      if (only.has("audit")) results.auditLock = await measureAuditLock(join(work, "audit"));
     } finally {
       if (ssh) await stopSshd(ssh);
       await localDown(fleet1);
@@ -74,7 +77,13 @@ async function main(): Promise<void> {
   log(`done in ${results.durationSeconds} s: ${join(outDir, "results.md")}, results.json`);
 }
 
-main().catch(async (err: unknown) => {
+if (process.argv[2] === WRITER_FLAG) {
+  // A child of measureAuditLock: one audit writer process.
+  auditWriter(process.argv[3]!, Number(process.argv[4])).catch((err: unknown) => {
+    process.stderr.write(`audit writer failed: ${(err as Error).stack ?? String(err)}\n`);
+    process.exit(1);
+  });
+} else main().catch(async (err: unknown) => {
   process.stderr.write(`bench failed: ${(err as Error).stack ?? String(err)}\n`);
   await stopAll();
   process.exit(1);

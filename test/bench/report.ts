@@ -248,6 +248,21 @@ export function renderMarkdown(r: BenchResults, baseline?: Baseline): string {
   }
 
   out.push("## 5. Streaming (action output → MCP progress notification)", "", ...streaming(r), "");
+  if (r.auditLock) {
+    const A = r.auditLock;
+    const one = A.rows.find((x) => x.writers === 1);
+    out.push(
+      "## 6. The audit log under contention",
+      "",
+      `N writer processes on one audit log (one per MCP session is the normal case), each appending a call's records as the broker does (call + decision, ~1 ms, result) for ${A.durationMs / 1000} s. **Time to written** is from the append to its record being in the file: the wait for the kernel lock (other writers' appends, their fsyncs) included. Busy = appends refused after the 2 s lock wait. The chain is verified afterwards.`,
+      "",
+      table(
+        ["writers", "appends", "time to written", "vs 1 writer (p99)", "refused (AUDIT_BUSY)", "records", "chain", "shared seq"],
+        A.rows.map((x) => [String(x.writers), String(x.appends), ms(x.written), one ? ratio(x.written.p99, one.written.p99) : "", String(x.busy), String(x.records), x.chainOk ? "verifies" : "**BROKEN**", String(x.sharedSeq)]),
+      ),
+      "",
+    );
+  }
   out.push(NOTES);
   return `${out.join("\n")}\n`;
 }
