@@ -93,6 +93,19 @@ async function getAction(broker: BrokerSession, id: string): Promise<{ state: st
   return r.structuredContent as { state: string; execution?: Record<string, unknown> };
 }
 
+/** Asks get_action until the request carries a reconciliation with its host's record. */
+function settledFromHost(broker: BrokerSession, id: string, timeoutMs: number, everyMs: number) {
+  return waitFor(
+    "the request settled from the host's record",
+    async () => {
+      const v = await getAction(broker, id);
+      return v.execution?.reconciliation ? v : undefined;
+    },
+    timeoutMs,
+    everyMs,
+  );
+}
+
 describe("an action whose operator agent is killed mid-run", () => {
   test("ends FAILED, INTERRUPTED — it did start — from the host's ledger; the journal has the helper's start line", async () => {
     const broker = await connectBrokerInNetns(net.clientNs, config);
@@ -111,15 +124,7 @@ describe("an action whose operator agent is killed mid-run", () => {
     expect(await ledger(id)).toMatchObject({ requestId: id, state: "STARTED", action: "restart_service" });
     // The operator unit comes back (Restart=on-failure); the next get_action asks the host.
     await waitActive(c, [OPERATOR], 60_000);
-    const settled = await waitFor(
-      "the request settled from the host's record",
-      async () => {
-        const v = await getAction(broker, id);
-        return v.execution?.reconciliation ? v : undefined;
-      },
-      60_000,
-      1_000,
-    );
+    const settled = await settledFromHost(broker, id, 60_000, 1_000);
     record("agent killed mid-action: kill → request settled from the host's ledger, ms", Date.now() - t0);
     expect(settled).toMatchObject({ state: "FAILED", execution: { error: { code: "INTERRUPTED", message: expect.stringContaining("it did start") }, reconciliation: { host: "INTERRUPTED" } } });
     const journal = await c.execOk(["journalctl", "--no-pager", "-o", "cat", "-t", "hostward-action"]);
@@ -147,15 +152,7 @@ describe("an action whose broker is killed mid-run", () => {
     const next = await connectBrokerInNetns(net.clientNs, config);
     scope.defer("broker (after kill)", () => next.close());
     const t0 = Date.now();
-    const settled = await waitFor(
-      "the request settled from the host's record",
-      async () => {
-        const v = await getAction(next, id);
-        return v.execution?.reconciliation ? v : undefined;
-      },
-      30_000,
-      500,
-    );
+    const settled = await settledFromHost(next, id, 30_000, 500);
     record("broker killed mid-action: new broker → request settled SUCCEEDED, ms", Date.now() - t0);
     expect(settled).toMatchObject({ state: "SUCCEEDED", execution: { verdict: "SUCCEEDED", reconciliation: { host: "ENDED", previous: { error: { code: "OUTCOME_UNKNOWN" } } } } });
     await sleep(200);
