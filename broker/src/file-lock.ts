@@ -32,7 +32,7 @@ export class LockBusyError extends LockError {
     readonly path: string,
     readonly waitedMs: number,
   ) {
-    super(`${path} stayed locked by another hostward process for ${waitedMs} ms (a paused or stuck broker, or \`hostward approve\` waiting at its prompt?)`);
+    super(`${path} stayed locked by another hostward process for ${waitedMs} ms (a broker paused or stopped while writing — a suspended laptop, SIGSTOP, a debugger — or a disk that stalls)`);
   }
 }
 

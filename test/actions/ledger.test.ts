@@ -3,7 +3,7 @@
 // directory) before anything runs and with its end once it ran; a ledger query answers with it;
 // a request id that already ran is refused whatever its nonce; an interrupted run (the helper
 // killed mid-action) reads back as STARTED with its helper gone.
-import { readFileSync, statSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { HELPER_EXIT } from "../../agent/src/helper/exit-codes";
@@ -38,7 +38,7 @@ describe("the helper's ledger", () => {
     expect(statSync(file).mode & 0o777).toBe(0o600);
     expect(statSync(ledgerDir(host.stateDir)).mode & 0o777).toBe(0o700);
     const entry = JSON.parse(readFileSync(file, "utf8")) as LedgerEntry;
-    expect(entry).toMatchObject({ requestId: id, action: "restart_service", params: { unit: "nginx.service" }, state: "ENDED", verdict: "FAILED", reason: "systemd is not running on this host", keyId: alice.keyId, bootId: currentBootId() });
+    expect(entry).toMatchObject({ requestId: id, action: "restart_service", params: { unit: "nginx.service" }, state: "ENDED", verdict: "FAILED", reason: "systemd is not running on this host", keyId: alice.keyId, bootId: currentBootId(), helperStart: expect.stringMatching(/^\d+$/) });
     expect(entry.output).toEqual(["pre-check: systemd is not running (/run/systemd/system is missing)"]);
 
     const q = await runHelperBundle(host.env, query(id));
@@ -56,9 +56,34 @@ describe("the helper's ledger", () => {
     expect(again.lines.filter((l) => l.type === "output")).toEqual([]);
   });
 
-  it("a request the helper never started: the answer is null", async () => {
-    const q = await runHelperBundle(host.env, query("act-bbbbbbbbbbbb"));
-    expect(q.lines).toEqual([{ type: "ledger", entry: null }]);
+  it("a request the helper never started: the query voids it, so a late start is refused and 'not started' stays true", async () => {
+    const id = "act-bbbbbbbbbbbb";
+    const q = await runHelperBundle(host.env, query(id));
+    expect(q.lines).toEqual([{ type: "ledger", entry: { v: 1, requestId: id, state: "VOIDED", voidedAt: expect.any(String) } }]);
+    // The operator agent got the request just after the broker asked: the helper refuses it.
+    const late = await runHelperBundle(host.env, helperRequest("restart_service", { unit: "nginx.service" }, approvalFor(id)));
+    expect(late.lines.at(-1)).toMatchObject({ type: "refused", code: "REPLAYED", spawns: 0 });
+    expect(String(late.lines.at(-1)?.reason)).toMatch(/declared not started .* can never run now/);
+    expect(late.lines.filter((l) => l.type === "output")).toEqual([]);
+    // Asking again answers the same.
+    expect((await runHelperBundle(host.env, query(id))).lines).toEqual(q.lines);
+  });
+
+  it("a record that cannot be read is said to be unreadable, never 'not started'", async () => {
+    const id = "act-dddddddddddd";
+    writeFileSync(join(ledgerDir(host.stateDir), `${id}.json`), "{not json", { mode: 0o600 });
+    const q = await runHelperBundle(host.env, query(id));
+    expect(q.lines).toEqual([{ type: "ledger", entry: null, unreadable: expect.stringContaining("cannot be read") }]);
+  });
+
+  it("a ledger that cannot be written: the approved action is refused (CONFIG) and nothing runs", async () => {
+    const broken = makeHost([alice]);
+    mkdirSync(broken.stateDir, { recursive: true, mode: 0o700 });
+    writeFileSync(ledgerDir(broken.stateDir), "not a directory");
+    const r = await runHelperBundle(broken.env, helperRequest("restart_service", { unit: "nginx.service" }, approvalFor("act-eeeeeeeeeeee")));
+    expect(r.lines.at(-1)).toMatchObject({ type: "refused", code: "CONFIG", spawns: 0 });
+    expect(String(r.lines.at(-1)?.reason)).toMatch(/action ledger .* nothing runs/);
+    expect(r.lines.filter((l) => l.type === "output")).toEqual([]);
   });
 
   it("a STARTED record whose helper is gone (killed mid-action) reads back as not running", async () => {
@@ -67,6 +92,10 @@ describe("the helper's ledger", () => {
     writeFileSync(join(ledgerDir(host.stateDir), `${id}.json`), JSON.stringify(entry), { mode: 0o600 });
     const q = await runHelperBundle(host.env, query(id));
     expect(q.lines).toEqual([{ type: "ledger", entry, running: false }]);
+    // A live pid that is another process (pid reused: its start time differs) is not the helper.
+    const reused = { ...entry, helperPid: process.pid, helperStart: "1" };
+    writeFileSync(join(ledgerDir(host.stateDir), `${id}.json`), JSON.stringify(reused), { mode: 0o600 });
+    expect((await runHelperBundle(host.env, query(id))).lines).toEqual([{ type: "ledger", entry: reused, running: false }]);
   });
 
   it("refuses a query whose id is not a ledger id, or any extra field", async () => {

@@ -63,7 +63,7 @@ describe("writing", () => {
     expect(verifyAuditFile(file)).toMatchObject({ ok: true, records: 4 });
   });
 
-  it("two writers on one file, appending concurrently, never share a seq", async () => {
+  it("two logs on one file in one process, used alternately, continue one chain (each revalidates its cached tail)", async () => {
     const a = new AuditLog(file).open();
     const b = new AuditLog(file).open();
     await Promise.all(
@@ -239,6 +239,32 @@ describe("the signed head (anchor)", () => {
     await new Promise((r) => setTimeout(r, 200));
     expect(JSON.parse(readFileSync(anchor().head, "utf8"))).toMatchObject({ seq: 2 });
     await log.close();
+  });
+
+  for (const how of ["append", "appendDeferred"] as const) {
+    it(`a log moved away with its head while a broker runs (the documented rotation), then ${how}: the new log verifies against its own head`, async () => {
+      const log = anchored();
+      for (let i = 0; i < 3; i++) await log.append({ event: "action.execute", actionId: `act-${i}` });
+      expect(JSON.parse(readFileSync(anchor().head, "utf8"))).toMatchObject({ seq: 3 });
+      renameSync(file, `${file}.1`);
+      renameSync(anchor().head, `${anchor().head}.1`);
+      if (how === "append") await log.append({ event: "tool.call", callId: "after" });
+      else await (await log.appendDeferred({ event: "tool.call", callId: "after" })).durable;
+      await log.close();
+      expect(JSON.parse(readFileSync(anchor().head, "utf8"))).toMatchObject({ seq: 1, chain: sha256Hex(lines()[0]!) });
+      expect(verifyAuditFile(file, { head: anchor().head })).toMatchObject({ ok: true, anchor: { status: "verified", seq: 1 } });
+      expect(verifyAuditFile(`${file}.1`, { head: `${anchor().head}.1` })).toMatchObject({ ok: true, anchor: { status: "verified", seq: 3 } });
+    });
+  }
+
+  it("a deleted head fails the check once the anchor key exists; an emptied log fails as cut off", async () => {
+    await (await fill(2, anchored())).close();
+    rmSync(anchor().head.replace("audit-head.json", "audit-head.json"), { force: true });
+    const head = { head: anchor().head, requireHead: true };
+    expect(verifyAuditFile(file, head)).toMatchObject({ ok: false, failure: { check: "anchor", error: expect.stringContaining("is missing (deleted?)") } });
+    await (await fill(1, anchored())).close();
+    writeFileSync(file, "");
+    expect(verifyAuditFile(file, head)).toMatchObject({ ok: false, failure: { check: "anchor", error: expect.stringContaining("the log is empty") } });
   });
 
   it("no head file: reported as not anchored", async () => {

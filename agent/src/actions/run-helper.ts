@@ -14,7 +14,7 @@ import { actionResult, type ActionResult } from "../../../proto/catalog/define-a
 import { SUDO_HELPER, type HelperConfig } from "../config";
 import type { RefusalCode } from "../helper/exit-codes";
 import { EXPECTED_PATHS } from "../helper/guard";
-import type { LedgerEntry } from "../helper/ledger";
+import type { LedgerEntry, VoidedEntry } from "../helper/ledger";
 import type { HelperLine, HelperQuery, HelperRequest } from "../helper/wire";
 
 export interface HelperCommand {
@@ -46,7 +46,7 @@ export type HelperOutcome =
   | { kind: "result"; result: ActionResult; spawns: number }
   | { kind: "refused"; code: RefusalCode; exitCode: number; reason: string }
   /** The answer to a ledger query (HelperQuery). */
-  | { kind: "ledger"; entry: LedgerEntry | null; running?: boolean }
+  | { kind: "ledger"; entry: LedgerEntry | VoidedEntry | null; running?: boolean; unreadable?: string }
   /** The helper ended without a result or refusal line (sudo refused, a crash, the deadline). */
   | { kind: "failed"; detail: string };
 
@@ -85,7 +85,8 @@ export function runHelper(config: HelperConfig, request: HelperRequest | HelperQ
         return;
       }
       if (line.type === "output" && typeof line.line === "string") opts.onOutput(line.line, Number.isSafeInteger(line.at) && line.at > 0 ? line.at : 0);
-      else if (line.type === "ledger") outcome = { kind: "ledger", entry: line.entry ?? null, ...(typeof line.running === "boolean" && { running: line.running }) };
+      else if (line.type === "ledger")
+        outcome = { kind: "ledger", entry: line.entry ?? null, ...(typeof line.running === "boolean" && { running: line.running }), ...(typeof line.unreadable === "string" && { unreadable: line.unreadable.slice(0, 500) }) };
       else if (line.type === "refused") outcome = { kind: "refused", code: line.code, exitCode: line.exitCode, reason: String(line.reason).slice(0, 4096) };
       else if (line.type === "result") {
         const { type: _t, spawns, ...rest } = line;

@@ -30,8 +30,13 @@ export const LedgerEntrySchema = z.strictObject({
   nonce: z.string().max(64),
   state: z.enum(["STARTED", "ENDED"]),
   startedAt: z.string().max(40),
-  /** The helper process that ran it, and the boot it ran in: a STARTED record whose helper is gone was interrupted. */
+  /**
+   * The helper process that ran it (pid, and its start time in clock ticks since boot, so a reused
+   * pid is not taken for it), and the boot it ran in: a STARTED record whose helper is gone was
+   * interrupted.
+   */
   helperPid: z.number().int(),
+  helperStart: z.string().max(32).optional(),
   bootId: z.string().max(64),
   endedAt: z.string().max(40).optional(),
   verdict: z.enum(["SUCCEEDED", "FAILED"]).optional(),
@@ -42,11 +47,36 @@ export const LedgerEntrySchema = z.strictObject({
 });
 export type LedgerEntry = z.output<typeof LedgerEntrySchema>;
 
+/**
+ * What a ledger query leaves for a request the helper never started: the id is voided, so a late
+ * start (an agent that got the request just after the broker asked) is refused — "not started"
+ * is then final, and the broker may say nothing ran.
+ */
+export const VoidedEntrySchema = z.strictObject({
+  v: z.literal(1),
+  requestId: z.string().regex(LEDGER_ID),
+  state: z.literal("VOIDED"),
+  voidedAt: z.string().max(40),
+});
+export type VoidedEntry = z.output<typeof VoidedEntrySchema>;
+
 /** What a reader learns: the record, and whether a STARTED record's helper still runs. */
 export interface LedgerAnswer {
-  entry: LedgerEntry | null;
-  /** For a STARTED record: is its helper still running (same boot, pid alive)? */
+  entry: LedgerEntry | VoidedEntry | null;
+  /** For a STARTED record: is its helper still running (same boot, same process)? */
   running?: boolean;
+  /** The record is there but cannot be read or parsed: nothing may be concluded. */
+  unreadable?: string;
+}
+
+/** This process's start time (field 22 of /proc/self/stat), or undefined off Linux. */
+function processStart(pid: number | "self"): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19];
+  } catch {
+    return undefined;
+  }
 }
 
 export function ledgerDir(stateDir: string): string {
@@ -54,8 +84,13 @@ export function ledgerDir(stateDir: string): string {
 }
 
 function ensureDir(path: string, owners: readonly number[]): void {
-  mkdirSync(path, { recursive: true, mode: 0o700 });
-  const st = lstatSync(path);
+  let st;
+  try {
+    mkdirSync(path, { recursive: true, mode: 0o700 });
+    st = lstatSync(path);
+  } catch (err) {
+    throw new HelperRefusal("CONFIG", `cannot use the action ledger ${path}, so nothing runs: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
   if (!st.isDirectory() || !owners.includes(st.uid) || (st.mode & 0o077) !== 0) {
     throw new HelperRefusal("CONFIG", `action ledger ${path} must be a directory of ${owners.join(" or ")} with mode 0700 (is uid ${st.uid}, mode ${(st.mode & 0o777).toString(8)})`);
   }
@@ -104,7 +139,8 @@ export function recordStart(stateDir: string, owners: readonly number[], entry: 
   const dir = ledgerDir(stateDir);
   ensureDir(dir, owners);
   const file = fileOf(stateDir, entry.requestId);
-  const full: LedgerEntry = { v: 1, ...entry, state: "STARTED", startedAt: new Date().toISOString(), helperPid: process.pid, bootId: currentBootId() };
+  const start = processStart("self");
+  const full: LedgerEntry = { v: 1, ...entry, state: "STARTED", startedAt: new Date().toISOString(), helperPid: process.pid, ...(start && { helperStart: start }), bootId: currentBootId() };
   // O_EXCL: one start per request id, decided by the kernel (two helpers at once cannot both pass).
   let fd: number;
   try {
@@ -112,7 +148,11 @@ export function recordStart(stateDir: string, owners: readonly number[], entry: 
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === "EEXIST") {
       const prior = readEntry(file);
-      throw new HelperRefusal("REPLAYED", `request ${entry.requestId} already ran on this host (started ${prior?.startedAt ?? "at an unknown time"}): an approval runs once`);
+      if (prior.entry?.state === "VOIDED") {
+        throw new HelperRefusal("REPLAYED", `request ${entry.requestId} was declared not started on this host at ${prior.entry.voidedAt} (its broker lost it and asked): it can never run now; propose it again`);
+      }
+      const when = prior.entry && "startedAt" in prior.entry ? prior.entry.startedAt : "at an unknown time";
+      throw new HelperRefusal("REPLAYED", `request ${entry.requestId} already ran on this host (started ${when}): an approval runs once`);
     }
     throw new HelperRefusal("CONFIG", `cannot record the action in ${dir}, so it does not run: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
@@ -155,36 +195,69 @@ export function recordEnd(
   }
 }
 
-function readEntry(file: string): LedgerEntry | undefined {
+function readEntry(file: string): { entry?: LedgerEntry | VoidedEntry; missing?: true; unreadable?: string } {
   let fd: number;
   try {
     fd = openSync(file, constants.O_RDONLY | constants.O_NOFOLLOW);
-  } catch {
-    return undefined;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return { missing: true };
+    return { unreadable: `cannot open ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` };
   }
   try {
-    if (!fstatSync(fd).isFile() || fstatSync(fd).size > 512 * 1024) return undefined;
-    const parsed = LedgerEntrySchema.safeParse(JSON.parse(readFileSync(fd, "utf8")));
-    return parsed.success ? parsed.data : undefined;
-  } catch {
-    return undefined;
+    const st = fstatSync(fd);
+    if (!st.isFile()) return { unreadable: `${file} is not a regular file` };
+    if (st.size > 512 * 1024) return { unreadable: `${file} is larger than 512 KiB` };
+    const value: unknown = JSON.parse(readFileSync(fd, "utf8"));
+    const voided = VoidedEntrySchema.safeParse(value);
+    if (voided.success) return { entry: voided.data };
+    const parsed = LedgerEntrySchema.safeParse(value);
+    return parsed.success ? { entry: parsed.data } : { unreadable: `${file} is not a ledger record (${parsed.error.issues[0]?.path.join(".")}: ${parsed.error.issues[0]?.message})` };
+  } catch (err) {
+    return { unreadable: `${file} cannot be read: ${(err as Error).message}` };
   } finally {
     closeSync(fd);
   }
 }
 
-function alive(pid: number): boolean {
+function helperAlive(entry: LedgerEntry): boolean {
+  if (entry.bootId !== currentBootId() || entry.helperPid === process.pid) return false;
   try {
-    process.kill(pid, 0);
-    return true;
+    process.kill(entry.helperPid, 0);
   } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
+    if ((err as NodeJS.ErrnoException).code !== "EPERM") return false;
   }
+  // A reused pid is another process: same pid, another start time.
+  return entry.helperStart === undefined || processStart(entry.helperPid) === entry.helperStart;
 }
 
-/** The record of `requestId` on this host, or null if the helper never started it here. */
-export function readLedger(stateDir: string, requestId: string): LedgerAnswer {
-  const entry = readEntry(fileOf(stateDir, requestId)) ?? null;
-  if (!entry || entry.state !== "STARTED") return { entry };
-  return { entry, running: entry.bootId === currentBootId() && entry.helperPid !== process.pid && alive(entry.helperPid) };
+/**
+ * The record of `requestId` on this host. A request the helper never started is voided now
+ * (VoidedEntrySchema), atomically with the check (O_EXCL), so the answer stays true.
+ */
+export function readLedger(stateDir: string, owners: readonly number[], requestId: string): LedgerAnswer {
+  const file = fileOf(stateDir, requestId);
+  const found = readEntry(file);
+  if (found.unreadable) return { entry: null, unreadable: found.unreadable.slice(0, 500) };
+  if (found.missing) {
+    ensureDir(ledgerDir(stateDir), owners);
+    const voided: VoidedEntry = { v: 1, requestId, state: "VOIDED", voidedAt: new Date().toISOString() };
+    try {
+      const fd = openSync(file, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+      try {
+        writeSync(fd, `${JSON.stringify(voided)}\n`);
+        fsyncSync(fd);
+      } finally {
+        closeSync(fd);
+      }
+      fsyncDir(ledgerDir(stateDir));
+      return { entry: voided };
+    } catch (err) {
+      // A start won the race: answer with what it wrote.
+      if ((err as NodeJS.ErrnoException).code === "EEXIST") return readLedger(stateDir, owners, requestId);
+      throw new HelperRefusal("CONFIG", `cannot record in ${ledgerDir(stateDir)} that ${requestId} never started: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    }
+  }
+  const entry = found.entry!;
+  if (entry.state !== "STARTED") return { entry };
+  return { entry, running: helperAlive(entry) };
 }

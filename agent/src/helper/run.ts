@@ -68,8 +68,8 @@ export async function runHelper(io: HelperIo): Promise<number> {
       if (!q.success) throw new HelperRefusal("BAD_REQUEST", `the query is invalid: ${q.error.issues.map((i) => `${i.path.join(".") || "(top)"}: ${i.message}`).join("; ")}`);
       const settings = resolveSettings(mode, io.invocation.env, io.invocation.euid);
       audit.requestId = q.data.requestId;
-      const answer = readLedger(settings.stateDir, q.data.requestId);
-      send({ type: "ledger", entry: answer.entry, ...(answer.running !== undefined && { running: answer.running }) });
+      const answer = readLedger(settings.stateDir, settings.owners, q.data.requestId);
+      send({ type: "ledger", entry: answer.entry, ...(answer.running !== undefined && { running: answer.running }), ...(answer.unreadable !== undefined && { unreadable: answer.unreadable }) });
       return finish({ event: "queried", exitCode: HELPER_EXIT.succeeded });
     }
     const req = HelperRequest.safeParse(raw);

@@ -6,7 +6,7 @@ import { z } from "zod";
 import type { ActionResult } from "../../../proto/catalog/define-action";
 import type { Approval } from "../../../proto/gen/hostward/v1/actions";
 import type { RefusalCode } from "./exit-codes";
-import type { LedgerEntry } from "./ledger";
+import type { LedgerEntry, VoidedEntry } from "./ledger";
 
 /** The largest request the helper reads. */
 export const MAX_REQUEST_BYTES = 64 * 1024;
@@ -60,4 +60,4 @@ export type HelperLine =
   | ({ type: "result"; spawns: number } & ActionResult)
   | { type: "refused"; code: RefusalCode; exitCode: number; reason: string; spawns: number }
   /** The answer to a ledger query: the host's record (null: the helper never started it here). */
-  | { type: "ledger"; entry: LedgerEntry | null; running?: boolean };
+  | { type: "ledger"; entry: LedgerEntry | VoidedEntry | null; running?: boolean; unreadable?: string };

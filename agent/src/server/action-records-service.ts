@@ -28,7 +28,9 @@ async function getRecord(request: GetActionRecordRequest, deps: ActionRecordsDep
     const record = callRecord.getStore();
     if (record) record.spawns = 1;
     const outcome = await runHelper(deps.helper, { query: "ledger", requestId: id }, { timeoutMs: QUERY_TIMEOUT_MS, onOutput: () => undefined, ...(deps.helperStderr && { stderr: deps.helperStderr }) });
-    if (outcome.kind === "ledger") return { json: JSON.stringify({ entry: outcome.entry, ...(outcome.running !== undefined && { running: outcome.running }) }) };
+    if (outcome.kind === "ledger") {
+      return { json: JSON.stringify({ entry: outcome.entry, ...(outcome.running !== undefined && { running: outcome.running }), ...(outcome.unreadable !== undefined && { unreadable: outcome.unreadable }) }) };
+    }
     if (outcome.kind === "refused") throw new RpcError(grpc.status.FAILED_PRECONDITION, `the host's helper refused the query (${outcome.code}): ${outcome.reason}`);
     throw new RpcError(grpc.status.FAILED_PRECONDITION, `the host's helper did not answer: ${outcome.kind === "failed" ? outcome.detail : outcome.kind}`);
   } finally {

@@ -57,7 +57,9 @@ function outcomeError(outcome: Exclude<HelperOutcome, { kind: "result" }>): RpcE
     return new RpcError(REFUSAL_STATUS[outcome.code] ?? grpc.status.INTERNAL, `the host's helper refused (${outcome.code}, exit ${outcome.exitCode}): ${outcome.reason}`);
   }
   if (outcome.kind === "ledger") return new RpcError(grpc.status.INTERNAL, "the host's helper answered an action with a ledger record");
-  return new RpcError(grpc.status.FAILED_PRECONDITION, `the host's helper did not run the action: ${outcome.detail}`);
+  // It may have ended after it started the action (killed at the deadline, a crash, too much
+  // output): not "did not run". UNKNOWN makes the broker ask the host's ledger.
+  return new RpcError(grpc.status.UNKNOWN, `the host's helper ended without a result (${outcome.detail}); it may have started the action: the host's ledger says (get_action asks it)`);
 }
 
 function streamingHandler(def: ActionDef, defaults: Message, deps: ActionsDeps): grpc.handleServerStreamingCall<Message, ActionEvent> {

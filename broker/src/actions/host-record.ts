@@ -12,9 +12,12 @@ export const HostRecordSchema = z.object({
   entry: z
     .object({
       requestId: z.string().max(64),
-      action: z.string().max(64),
-      state: z.enum(["STARTED", "ENDED"]),
-      startedAt: z.string().max(40),
+      action: z.string().max(64).optional(),
+      /** VOIDED: the helper never started it, and now never will (the query voided the id). */
+      state: z.enum(["STARTED", "ENDED", "VOIDED"]),
+      startedAt: z.string().max(40).optional(),
+      voidedAt: z.string().max(40).optional(),
+      nonce: z.string().max(64).optional(),
       endedAt: z.string().max(40).optional(),
       verdict: z.enum(["SUCCEEDED", "FAILED"]).optional(),
       reason: z.string().max(4000).optional(),
@@ -24,6 +27,8 @@ export const HostRecordSchema = z.object({
     })
     .nullable(),
   running: z.boolean().optional(),
+  /** The record exists but could not be read: nothing may be concluded from it. */
+  unreadable: z.string().max(500).optional(),
 });
 export type HostRecord = z.output<typeof HostRecordSchema>;
 

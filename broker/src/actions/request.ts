@@ -29,11 +29,10 @@ const TRANSITIONS: Readonly<Record<ActionState, readonly ActionState[]>> = {
 
 /**
  * Moves only reconciliation may make, from the host's own record (its helper's ledger): a request
- * whose outcome the broker lost (RUNNING with its broker gone, or FAILED with an uncertain
- * error) takes the outcome the host recorded. Never from a state that nothing ran in.
+ * whose outcome the broker lost (FAILED with an uncertain error — a RUNNING request of a dead
+ * broker becomes that first) takes the outcome the host recorded, once (needsReconciliation).
  */
 const RECONCILE_TRANSITIONS: Readonly<Partial<Record<ActionState, readonly ActionState[]>>> = {
-  RUNNING: ["SUCCEEDED", "FAILED"],
   FAILED: ["SUCCEEDED", "FAILED"],
 };
 

@@ -10,6 +10,7 @@ import type { Signer } from "../approval/signer";
 import { signStatement } from "../approval/signer";
 import { findAction } from "../../../proto/catalog/actions/index";
 import { actionResult } from "../../../proto/catalog/define-action";
+import { RESULT_LOCK_WAIT_MS } from "../audit/log";
 import type { HostRecord } from "./host-record";
 import { isExpired, MAX_STAMPED_LINES, needsReconciliation, newActionId, type ActionRequest, type ActionState } from "./request";
 
@@ -47,6 +48,11 @@ export class ActionService {
 
   #auditNow(record: AuditRecordInput): Promise<void> {
     return this.audit.append(record);
+  }
+
+  /** A record of something that already happened (an action's result, a reconciliation): waits longer. */
+  #auditAfterTheFact(record: AuditRecordInput): Promise<void> {
+    return this.audit.appendWaiting(RESULT_LOCK_WAIT_MS, record);
   }
 
   /** A refusal of an action operation, audited (best effort: a refusal changes nothing). */
@@ -274,7 +280,7 @@ export class ActionService {
       before: async (next) => {
         try {
           const res = outcome.result as { verdict?: unknown; reason?: unknown } | undefined;
-          await this.#auditNow({
+          await this.#auditAfterTheFact({
             event: "action.result",
             callId: next.execution?.callId,
             ...about(next),
@@ -302,15 +308,25 @@ export class ActionService {
     const current = await this.store.get(id);
     if (!current || !needsReconciliation(current)) return { ...(current && { request: current }), changed: false };
     const e = record.entry;
-    if (e && e.state === "STARTED" && record.running) return { request: current, changed: false, note: `still running on ${current.host} (started ${e.startedAt})` };
+    const unchanged = (note: string) => ({ request: current, changed: false, note });
+    if (record.unreadable) return unchanged(`${current.host}'s record of it cannot be read: ${record.unreadable}`);
+    // An old agent, or a host that answers without voiding: "no record" alone could still change.
+    if (!e) return unchanged(`${current.host} has no record of it yet`);
+    if (e.state === "STARTED" && record.running) return unchanged(`still running on ${current.host} (started ${e.startedAt})`);
+    // The host's ledger is shared by every broker that reaches it: settle only from the record of
+    // this request's own approval.
+    const statement = current.approval?.statement;
+    if (e.state !== "VOIDED" && (e.action !== current.action || (statement && e.nonce !== undefined && e.nonce !== statement.nonce))) {
+      return unchanged(`${current.host}'s record for ${id} is of another approval (${e.action}); not settled from it`);
+    }
     let to: "SUCCEEDED" | "FAILED";
     let hostSaid: "NOT_STARTED" | "INTERRUPTED" | "ENDED";
     let error: { code: string; message: string } | undefined;
     let result: unknown;
-    if (!e) {
+    if (e.state === "VOIDED") {
       to = "FAILED";
       hostSaid = "NOT_STARTED";
-      error = { code: "NOT_STARTED", message: `${current.host} has no record of this request: its helper never started it, so nothing ran there` };
+      error = { code: "NOT_STARTED", message: `${current.host} has no record of starting this request: its helper never started it, so nothing ran there (and the host now refuses it for good)` };
     } else if (e.state === "STARTED" || !e.verdict) {
       to = "FAILED";
       hostSaid = "INTERRUPTED";
@@ -329,6 +345,8 @@ export class ActionService {
     const t = await this.store.transition(id, to, {
       from: ["FAILED"],
       reconcile: true,
+      // Another broker may have settled it since it was read: once only, decided under the lock.
+      guard: (cur) => (needsReconciliation(cur) ? undefined : `action ${id} was settled already`),
       by: "broker (reconciliation with the host's record)",
       patch: (cur) => {
         const { error: previousError, ...rest } = cur.execution!;
@@ -336,23 +354,23 @@ export class ActionService {
           execution: {
             ...rest,
             verdict: to,
-            ...(e?.endedAt && { endedAt: e.endedAt }),
+            ...(e.endedAt && { endedAt: e.endedAt }),
             ...(result !== undefined && { result }),
             ...(error && { error }),
-            reconciliation: { at, host: hostSaid, ...(e && { hostStartedAt: e.startedAt }), ...(e?.endedAt && { hostEndedAt: e.endedAt }), previous: { state: cur.state, ...(previousError && { error: previousError }) } },
+            reconciliation: { at, host: hostSaid, ...(e.startedAt && { hostStartedAt: e.startedAt }), ...(e.endedAt && { hostEndedAt: e.endedAt }), previous: { state: cur.state, ...(previousError && { error: previousError }) } },
           },
         };
       },
       before: (next) =>
-        this.#auditNow({
+        this.#auditAfterTheFact({
           event: "action.reconciled",
           callId: next.execution?.callId,
           ...about(next),
           was: { state: current.state, error: current.execution?.error },
           host: hostSaid,
           verdict: to,
-          ...(e && { hostStartedAt: e.startedAt }),
-          ...(e?.endedAt && { hostEndedAt: e.endedAt }),
+          ...(e.startedAt && { hostStartedAt: e.startedAt }),
+          ...(e.endedAt && { hostEndedAt: e.endedAt }),
           ...(error && { error }),
         }),
     });

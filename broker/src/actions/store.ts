@@ -160,6 +160,8 @@ export class ActionStore implements ActionStateStore {
       if (!options.from.includes(current.state) || !canTransition(current.state, to, options.reconcile)) {
         return { ok: false, reason: `action ${id} is ${current.state}, not ${options.from.join(" or ")}`, request: current };
       }
+      const refused = options.guard?.(current);
+      if (refused !== undefined) return { ok: false, reason: refused, request: current };
       const at = (options.now ?? new Date()).toISOString();
       const next = ActionRequestSchema.parse({
         ...current,

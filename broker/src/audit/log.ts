@@ -26,12 +26,14 @@
 // the next flush, started by the next non-lazy append or, at the latest, LAZY_FLUSH_MS later.
 import {
   closeSync,
+  existsSync,
   fstatSync,
   fsync,
   fsyncSync,
   ftruncateSync,
   mkdirSync,
   openSync,
+  readFileSync,
   readSync,
   statSync,
   writeSync,
@@ -47,6 +49,12 @@ import { AUDIT_CODES, type AuditRecordInput } from "./records";
 export const LAZY_FLUSH_MS = 5;
 /** The signed head lags the durable log by at most this much (unless a write of it fails). */
 export const ANCHOR_INTERVAL_MS = 1_000;
+/**
+ * How long a record that must follow something that already happened may wait for the lock (a
+ * call's result after its hosts answered, an action's result, a reconciliation, a broker's start):
+ * giving up would leave the log without it, so a long wait is the better failure.
+ */
+export const RESULT_LOCK_WAIT_MS = 30_000;
 /** When the lock is busy at signing time, the next try comes this much later. */
 const ANCHOR_RETRY_MS = 50;
 
@@ -151,9 +159,13 @@ export class AuditLog implements AuditStore {
   /** The log's descriptor, kept between appends (reopened when the path names another file). */
   #fd: { fd: number; ino: number } | undefined;
   /** The last record this process wrote (seq and line hash), and the last one known durable. */
-  #written: { seq: number; hash: string } | undefined;
-  #durable: { seq: number; hash: string } | undefined;
+  // Each tagged with the inode it was written to: a log moved away and replaced is another chain,
+  // and a head is only ever signed for a record of the file the path names now.
+  #written: { seq: number; hash: string; ino: number } | undefined;
+  #durable: { seq: number; hash: string; ino: number } | undefined;
   #chainId: string | undefined;
+  /** The inode the descriptor was last opened on (kept across a close after a failed write). */
+  #ino: number | undefined;
 
   constructor(
     readonly file: string,
@@ -262,7 +274,8 @@ export class AuditLog implements AuditStore {
       const covers = this.#written;
       this.#syncing = this.#fsync()
         .then(() => {
-          if (covers && (!this.#durable || covers.seq > this.#durable.seq)) this.#durable = covers;
+          const same = covers !== undefined && covers.ino === this.#ino;
+          if (same && (!this.#durable || this.#durable.ino !== covers.ino || covers.seq > this.#durable.seq)) this.#durable = covers;
           this.#anchorSoon(false);
         })
         .finally(() => {
@@ -289,6 +302,12 @@ export class AuditLog implements AuditStore {
     // Flushes never overlap (#flush), so it is never closed under an fsync in flight.
     try {
       const ino = statSync(this.file).ino;
+      if (this.#fd && this.#fd.ino !== ino) {
+        // The log was moved away since these records were written: flush the file they are in
+        // (rare; synchronous, so the descriptor cannot be closed under it).
+        fsyncSync(this.#fd.fd);
+        return;
+      }
       if (this.#syncFd?.ino !== ino) {
         this.#closeSyncFd();
         this.#syncFd = { fd: openSync(this.file, "r"), ino };
@@ -342,11 +361,25 @@ export class AuditLog implements AuditStore {
       }
     })();
     if (this.#fd && this.#fd.ino === ino) return this.#fd.fd;
-    // Records always go to the path: a log moved away or replaced is reopened.
+    // Records always go to the path: a log moved away or replaced is reopened. What was written to
+    // the old file is flushed first; from here on it is another chain.
+    if (this.#fd) {
+      try {
+        fsyncSync(this.#fd.fd);
+      } catch {
+        // Reported to those records' writers by their own flush.
+      }
+    }
     this.#closeFd();
     try {
       const fd = openSync(this.file, "a+", 0o600);
-      this.#fd = { fd, ino: fstatSync(fd).ino };
+      const opened = fstatSync(fd).ino;
+      if (this.#ino !== undefined && this.#ino !== opened) {
+        this.#written = undefined;
+        this.#durable = undefined;
+      }
+      this.#fd = { fd, ino: opened };
+      this.#ino = opened;
       this.#tail = undefined;
       this.#chainId = undefined;
       return fd;
@@ -377,6 +410,8 @@ export class AuditLog implements AuditStore {
       else {
         const found = readTail(fd, size, this.file);
         tail = isTorn(found) ? this.#recover(fd, found) : found;
+        const pending = this.#pendingRecovery(tail);
+        if (pending) tail = this.#recordRecovery(fd, tail, pending);
       }
     } catch (err) {
       this.#tail = undefined;
@@ -424,7 +459,7 @@ export class AuditLog implements AuditStore {
       throw new AuditError(`cannot write the audit log ${this.file}: ${(err as Error).message} (${what})`);
     }
     if (tail.seq === 0) this.#chainId = sha256Hex(lines[0]!);
-    this.#written = { seq, hash: prev };
+    this.#written = { seq, hash: prev, ino: this.#ino ?? -1 };
     if (sync) this.#durable = this.#written;
     return { size: tail.size + data.length, prev, seq };
   }
@@ -450,16 +485,37 @@ export class AuditLog implements AuditStore {
         `${this.file} ends with a record cut short (${torn.bytes.length} bytes at offset ${torn.offset}) and it could not be set aside: ${(err as Error).message}; free some space, then any hostward command recovers it (or run "hostward audit repair")`,
       );
     }
+    return this.#recordRecovery(fd, torn.tail, aside);
+  }
+
+  /**
+   * Appends the audit.recovered record for bytes set aside in `aside` at the end of the log (which
+   * `tail` describes). If this fails (the disk filled up again) the set-aside file stays, named by
+   * the offset where the log now ends: the next append finds it there and records it then
+   * (#pendingRecovery), so torn bytes never leave the log without a record.
+   */
+  #recordRecovery(fd: number, tail: Tail, aside: string): Tail {
+    const bytes = readFileSync(aside);
     const record: AuditRecordInput = {
       event: "audit.recovered",
       pid: process.pid,
-      tornOffset: torn.offset,
-      tornBytes: torn.bytes.length,
-      tornSha256: sha256Bytes(torn.bytes),
+      tornOffset: tail.size,
+      tornBytes: bytes.length,
+      tornSha256: sha256Bytes(bytes),
       keptIn: basename(aside),
-      afterSeq: torn.tail.seq,
+      afterSeq: tail.seq,
     };
-    return this.#writeRecords(fd, torn.tail, [record], true);
+    try {
+      return this.#writeRecords(fd, tail, [record], true);
+    } catch (err) {
+      throw new AuditError(`${(err as Error).message}; the record cut short was set aside in ${basename(aside)} and its recovery is recorded by the next append`);
+    }
+  }
+
+  /** A set-aside file for exactly where the log ends: a recovery whose record was not written. */
+  #pendingRecovery(tail: Tail): string | undefined {
+    const aside = tornFile(this.file, tail.size);
+    return existsSync(aside) ? aside : undefined;
   }
 
   /** Checks the chain's tail (recovering a torn record) without writing anything else. */
@@ -472,8 +528,9 @@ export class AuditLog implements AuditStore {
     try {
       const fd = this.#logFd();
       const found = readTail(fd, fstatSync(fd).size, this.file);
-      if (!isTorn(found)) return { recovered: false, seq: found.seq };
-      this.#tail = this.#recover(fd, found);
+      const pending = isTorn(found) ? undefined : this.#pendingRecovery(found);
+      if (!isTorn(found) && !pending) return { recovered: false, seq: found.seq };
+      this.#tail = isTorn(found) ? this.#recover(fd, found) : this.#recordRecovery(fd, found, pending!);
       this.#anchorNow(true, true);
       return { recovered: true, seq: this.#tail.seq };
     } finally {
@@ -510,7 +567,7 @@ export class AuditLog implements AuditStore {
   #anchorNow(closing: boolean, locked = false): void {
     const anchor = this.#anchor;
     const durable = this.#durable;
-    if (!anchor || !durable) return;
+    if (!anchor || !durable || durable.ino !== this.#ino) return;
     if (!locked) {
       let got = false;
       try {

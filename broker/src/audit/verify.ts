@@ -42,6 +42,8 @@ export interface VerifyOptions {
   head?: string;
   /** The anchor's public key, when known (the broker's own key). */
   publicKey?: KeyObject;
+  /** The anchor key exists: a missing head is then a failure (deleted), not "never anchored". */
+  requireHead?: boolean;
 }
 
 export function verifyAuditText(text: string, options: VerifyOptions & { dir?: string } = {}): VerifyResult {
@@ -68,7 +70,7 @@ export function verifyAuditText(text: string, options: VerifyOptions & { dir?: s
     result.records = n;
     if (opened.record.event === "audit.recovered") result.recoveries.push(recoveryOf(opened.record, n, options.dir));
   }
-  if (options.head) checkAnchor(result, hashes, options.head, options.publicKey);
+  if (options.head) checkAnchor(result, hashes, options.head, options.publicKey, options.requireHead ?? false);
   return result;
 }
 
@@ -89,14 +91,21 @@ function recoveryOf(record: Record<string, unknown>, seq: number, dir: string | 
   return { seq, tornBytes, keptIn, kept };
 }
 
-function checkAnchor(result: VerifyResult, hashes: string[], headFile: string, publicKey: KeyObject | undefined): void {
+function checkAnchor(result: VerifyResult, hashes: string[], headFile: string, publicKey: KeyObject | undefined, requireHead: boolean): void {
   const { head, error } = readSignedHead(headFile);
   if (error) {
     result.anchor = { status: "failed", error };
     fail(result, "anchor", hashes.length, `anchor: ${error}`);
     return;
   }
-  if (!head) return; // Never anchored: reported as "absent".
+  if (!head) {
+    // Never anchored ("absent") — unless the anchor key exists: its first use writes a head at once.
+    if (requireHead && hashes.length > 0) {
+      result.anchor = { status: "failed", error: "missing" };
+      fail(result, "anchor", hashes.length, `anchor: the anchor key exists but its signed head ${headFile} is missing (deleted?): cutting records off the end cannot be ruled out`);
+    }
+    return;
+  }
   result.anchor = { status: "failed", seq: head.seq, at: head.at };
   const bad = (message: string, line: number) => {
     result.anchor.error = message;
@@ -104,6 +113,7 @@ function checkAnchor(result: VerifyResult, hashes: string[], headFile: string, p
   };
   const sigError = checkHeadSignature(head, publicKey);
   if (sigError) return bad(`${headFile}: ${sigError}`, hashes.length);
+  if (hashes.length === 0) return bad(`the log is empty, but a head signed at ${head.at} says record ${head.seq} had been written: records were cut off`, 0);
   if (hashes[0] !== head.chain) return bad(`the head signed at ${head.at} belongs to another chain: record 1 was replaced, or the whole log was rewritten or swapped`, 1);
   if (hashes.length < head.seq) {
     return bad(`the log ends at record ${hashes.length}, but a head signed at ${head.at} says record ${head.seq} had been written: records were cut off the end`, hashes.length);

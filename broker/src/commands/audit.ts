@@ -75,7 +75,7 @@ export async function run(argv: string[]): Promise<number> {
         return 2;
       }
       const publicKey = anchor && existsSync(anchor.key) ? createPublicKey(loadOrCreateAnchorKey(anchor.key)) : undefined;
-      const result = verifyAuditFile(file, anchor ? { head: anchor.head, ...(publicKey && { publicKey }) } : {});
+      const result = verifyAuditFile(file, anchor ? { head: anchor.head, requireHead: existsSync(anchor.key), ...(publicKey && { publicKey }) } : {});
       process.stdout.write(formatVerify(file, result));
       return result.ok ? 0 : 1;
     }

@@ -19,7 +19,7 @@ import type { Broker } from "../broker";
 import { fanout, type WorkContext } from "../fanout";
 import { decide, type Decision } from "../policy";
 import { resolveTargets } from "../targets";
-import { AuditError } from "../audit/log";
+import { AuditError, RESULT_LOCK_WAIT_MS } from "../audit/log";
 import type { AuditRecordInput, CallerIdentity } from "../audit/records";
 import { auditArgs, parseArgs } from "./arguments";
 import { summarize, type HostResult, type HostResults } from "./host-results";
@@ -43,17 +43,22 @@ function unaudited(err: unknown): ToolOutcome {
   return { error: `refused: the call could not be audited, so nothing was executed [${code}] (${reason})` };
 }
 
+/**
+ * A read-only call's own records were written before its hosts were called, but their fsync failed
+ * (it is awaited only after the hosts answered): the hosts were reached; the answer is withheld.
+ */
+function callNotDurable(err: unknown): ToolOutcome {
+  const code = err instanceof AuditError ? err.code : "AUDIT_FAILED";
+  return { error: `(${code}) the call reached its hosts, but its audit record could not be made durable, so the answer is withheld: ${(err as Error).message}` };
+}
+
 /** After the hosts were called: their answers are withheld, and the text says they were reached. */
 function resultUnaudited(err: unknown): ToolOutcome {
   const code = err instanceof AuditError ? err.code : "AUDIT_FAILED";
   return { error: `(${code}) the call reached its hosts (it is in the audit log), but its result could not be recorded, so it is withheld: ${(err as Error).message}` };
 }
 
-/**
- * How long a call's result record may wait for the audit log's lock: the hosts have answered, so
- * giving up would leave a call on record without its result; a long wait is the better failure.
- */
-export const RESULT_LOCK_WAIT_MS = 30_000;
+export { RESULT_LOCK_WAIT_MS } from "../audit/log";
 
 /** Writes audit records; returns a tool error instead of throwing when the log cannot be written. */
 export async function tryAudit(broker: Broker, ...records: AuditRecordInput[]): Promise<ToolOutcome | undefined> {
@@ -84,7 +89,7 @@ async function tryAuditDeferred(
       () => undefined,
       (err: unknown) => {
         broker.logger.error({ err: (err as Error).message }, "audit fsync failed");
-        return sync === "now" ? unaudited(err) : resultUnaudited(err);
+        return sync === "now" ? callNotDurable(err) : resultUnaudited(err);
       },
     );
     return { failed: undefined, durable };

@@ -1,11 +1,13 @@
-// The path of a broker-local tool (it reads only the broker's own configuration): arguments
-// validated (refusal audited), the call audited with its outcome, then answered.
+// The path of a broker-local tool (it reads the broker's own configuration and state; get_action
+// and list_actions may also ask a host for its record of an action): arguments validated (refusal
+// audited), the call audited with its outcome, then answered.
 import { randomUUID } from "node:crypto";
 import type { z } from "zod";
 import type { Broker } from "../broker";
 import type { CallerIdentity } from "../audit/records";
 import { auditArgs } from "./arguments";
-import { tryAudit, validateOrRefuse } from "./host-call";
+import { AuditError, RESULT_LOCK_WAIT_MS } from "../audit/log";
+import { validateOrRefuse } from "./host-call";
 import type { ToolOutcome } from "./sdk";
 
 export async function runLocalTool<A>(
@@ -20,15 +22,22 @@ export async function runLocalTool<A>(
   const valid = await validateOrRefuse(broker, tool, schema, rawArgs, caller, callId);
   if (!valid.ok) return valid.outcome;
   const outcome = await answer(valid.args);
-  const failed = await tryAudit(broker, {
-    event: "tool.call",
-    callId,
-    caller,
-    tool,
-    local: true,
-    ...auditArgs(valid.args),
-    outcome: "error" in outcome ? "ERROR" : "OK",
-    ...("error" in outcome ? { message: outcome.error } : {}),
-  });
-  return failed ?? outcome;
+  try {
+    await broker.audit.appendWaiting(RESULT_LOCK_WAIT_MS, {
+      event: "tool.call",
+      callId,
+      caller,
+      tool,
+      local: true,
+      ...auditArgs(valid.args),
+      outcome: "error" in outcome ? "ERROR" : "OK",
+      ...("error" in outcome ? { message: outcome.error } : {}),
+    });
+  } catch (err) {
+    // The answer was computed (get_action may have asked a host for its record): say so.
+    broker.logger.error({ err: (err as Error).message }, "audit write failed");
+    const code = err instanceof AuditError ? err.code : "AUDIT_FAILED";
+    return { error: `(${code}) the call's audit record could not be written, so its answer is withheld: ${(err as Error).message}` };
+  }
+  return outcome;
 }

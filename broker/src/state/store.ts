@@ -43,6 +43,8 @@ export interface TransitionOptions {
   now?: Date;
   /** Allows the moves only reconciliation with the host's record makes (actions/request.ts). */
   reconcile?: boolean;
+  /** Checked under the lock on the current record: a reason refuses the transition (nothing changes). */
+  guard?: (current: ActionRequest) => string | undefined;
 }
 
 /**

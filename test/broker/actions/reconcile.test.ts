@@ -7,11 +7,11 @@
 // machine (no systemd) cannot produce them.
 import { spawnSync } from "node:child_process";
 import { generateKeyPairSync } from "node:crypto";
-import { copyFileSync, writeFileSync } from "node:fs";
+import { copyFileSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { currentBootId, ledgerDir, type LedgerEntry } from "../../../agent/src/helper/ledger";
-import { approvalToMessage, keyIdOf, newNonce, publicKeyBlob } from "../../../proto/catalog/approval";
+import { approvalToMessage, keyIdOf, publicKeyBlob } from "../../../proto/catalog/approval";
 import { ActionService } from "../../../broker/src/actions/service";
 import { ActionStore } from "../../../broker/src/actions/store";
 import { fileSigner } from "../../../broker/src/approval/signer";
@@ -74,8 +74,9 @@ async function runningOfDeadBroker(): Promise<{ id: string; approval: ReturnType
   return { id: r.id, approval: approvalToMessage(a.statement, a.keyId, a.signature) };
 }
 
-function ledgerEntry(id: string, over: Partial<LedgerEntry>): void {
-  const entry: LedgerEntry = { v: 1, requestId: id, action: "restart_service", params: { unit: "nginx.service" }, requester: "mcp:test", keyId: "k", nonce: newNonce(), state: "STARTED", startedAt: new Date().toISOString(), helperPid: deadPid(), bootId: currentBootId(), ...over };
+/** The host's record of request `id`, approved with `nonce` (written where this machine cannot make one). */
+function ledgerEntry(id: string, nonce: string, over: Partial<LedgerEntry>): void {
+  const entry: LedgerEntry = { v: 1, requestId: id, action: "restart_service", params: { unit: "nginx.service" }, requester: "mcp:test", keyId: "k", nonce, state: "STARTED", startedAt: new Date().toISOString(), helperPid: deadPid(), bootId: currentBootId(), ...over };
   writeFileSync(join(ledgerDir(host.stateDir), `${id}.json`), JSON.stringify(entry), { mode: 0o600 });
 }
 
@@ -104,8 +105,8 @@ describe("a request whose broker died while it ran", () => {
   });
 
   it("the host recorded success: the request becomes SUCCEEDED", async () => {
-    const { id } = await runningOfDeadBroker();
-    ledgerEntry(id, { state: "ENDED", endedAt: new Date().toISOString(), verdict: "SUCCEEDED", before: { mainPid: 10 }, after: { mainPid: 11 }, output: ["$ systemctl restart nginx.service"] });
+    const { id, approval } = await runningOfDeadBroker();
+    ledgerEntry(id, approval.nonce, { state: "ENDED", endedAt: new Date().toISOString(), verdict: "SUCCEEDED", before: { mainPid: 10 }, after: { mainPid: 11 }, output: ["$ systemctl restart nginx.service"] });
     const view = await getAction(id);
     expect(view.state).toBe("SUCCEEDED");
     expect(view.execution).toMatchObject({ verdict: "SUCCEEDED", result: { verdict: "SUCCEEDED", before: { mainPid: 10 }, after: { mainPid: 11 } }, reconciliation: { host: "ENDED" } });
@@ -119,16 +120,50 @@ describe("a request whose broker died while it ran", () => {
   });
 
   it("the host started it but its helper was killed: FAILED, INTERRUPTED — it did start, outcome unknown", async () => {
-    const { id } = await runningOfDeadBroker();
-    ledgerEntry(id, { state: "STARTED" });
+    const { id, approval } = await runningOfDeadBroker();
+    ledgerEntry(id, approval.nonce, { state: "STARTED" });
     const view = await getAction(id);
     expect(view).toMatchObject({ state: "FAILED", execution: { error: { code: "INTERRUPTED", message: expect.stringContaining("it did start") }, reconciliation: { host: "INTERRUPTED" } } });
     expect(verifyAuditFile(bd.auditFile).ok).toBe(true);
   });
 
-  it("list_actions settles them too", async () => {
+  it("a host whose helper still runs it: nothing is settled yet", async () => {
+    const { id, approval } = await runningOfDeadBroker();
+    // A STARTED record whose helper is this very test process (alive, same boot, same start time).
+    const stat = readFileSync("/proc/self/stat", "utf8");
+    ledgerEntry(id, approval.nonce, { state: "STARTED", helperPid: process.pid, helperStart: stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19] });
+    const view = await getAction(id);
+    expect(view.state).toBe("FAILED");
+    expect(view.execution?.reconciliation).toBeUndefined();
+    expect(reconciled(id)).toEqual([]);
+  });
+
+  it("two brokers settling one request at once: settled once, audited once", async () => {
     const { id } = await runningOfDeadBroker();
-    ledgerEntry(id, { state: "ENDED", endedAt: new Date().toISOString(), verdict: "SUCCEEDED", before: null, after: null, output: [] });
+    const other = new ActionService(new ActionStore(bd.stateDir), new AuditLog(bd.auditFile).open(), () => 600);
+    // In-process (no host asked): RUNNING of a dead broker → FAILED OUTCOME_UNKNOWN, not yet settled.
+    const current = await service.get(id);
+    expect(current).toMatchObject({ state: "FAILED", execution: { error: { code: "OUTCOME_UNKNOWN" } } });
+    expect(current?.execution?.reconciliation).toBeUndefined();
+    const nonce = current!.approval!.statement.nonce;
+    const ended = { entry: { requestId: id, action: "restart_service", nonce, state: "ENDED" as const, startedAt: new Date().toISOString(), endedAt: new Date().toISOString(), verdict: "FAILED" as const, reason: "post-check failed" } };
+    const voided = { entry: { requestId: id, action: "restart_service", state: "VOIDED" as const, voidedAt: new Date().toISOString() } };
+    const [a, b] = await Promise.all([service.reconcile(id, ended), other.reconcile(id, voided)]);
+    expect([a.changed, b.changed].filter(Boolean)).toHaveLength(1);
+    expect(reconciled(id)).toHaveLength(1);
+  });
+
+  it("a record of another approval of the same id (another broker's request) settles nothing", async () => {
+    const { id } = await runningOfDeadBroker();
+    const current = await service.get(id);
+    const r = await service.reconcile(id, { entry: { requestId: id, action: "restart_service", nonce: "0".repeat(32), state: "ENDED", startedAt: new Date().toISOString(), endedAt: new Date().toISOString(), verdict: "SUCCEEDED" } });
+    expect(r).toMatchObject({ changed: false, note: expect.stringContaining("another approval") });
+    expect((await service.get(id))?.state).toBe(current?.state);
+  });
+
+  it("list_actions settles them too", async () => {
+    const { id, approval } = await runningOfDeadBroker();
+    ledgerEntry(id, approval.nonce, { state: "ENDED", endedAt: new Date().toISOString(), verdict: "SUCCEEDED", before: null, after: null, output: [] });
     const list = (await call(session, "list_actions", {})).structuredContent as { actions: Array<{ id: string; state: string }> };
     expect(list.actions.find((a) => a.id === id)?.state).toBe("SUCCEEDED");
   });

@@ -35,9 +35,11 @@ export interface GetActionRecordRequest {
 }
 
 /**
- * json: {"entry": null} when the host's helper never started that request; else
- * {"entry": {requestId, action, params, state: STARTED|ENDED, startedAt, endedAt?, verdict?, reason?,
- * before?, after?, output?}, "running"?: bool} — untrusted host output, validated by the broker.
+ * json: {"entry": {requestId, action, params, nonce, state: STARTED|ENDED, startedAt, endedAt?,
+ * verdict?, reason?, before?, after?, output?}, "running"?: bool}; for a request the helper never
+ * started, {"entry": {requestId, state: "VOIDED", voidedAt}} (the query voids the id, so it can
+ * never start later); {"entry": null, "unreadable": "…"} when the record cannot be read.
+ * Untrusted host output: validated by the broker.
  */
 export interface ActionRecordReply {
   json: string;
