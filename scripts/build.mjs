@@ -10,12 +10,18 @@ import { fileURLToPath } from "node:url";
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const pkg = JSON.parse(readFileSync(join(root, "package.json"), "utf8"));
 
+/** The broker needs Node 20+ (package.json "engines"); the agents run on the distributions' own
+ *  nodejs, 18 or newer (Debian 12, Ubuntu 24.04, RHEL 9's module streams): their bundles are built
+ *  for node18, and test/agent/node18.test.ts runs them on a Node 18 binary. */
+export const BROKER_TARGET = "node20";
+export const AGENT_TARGET = "node18";
+
 export const ENTRIES = [
-  { name: "hostward", entry: "broker/src/cli.ts", out: "dist/hostward.cjs" },
-  { name: "hostward-reader", entry: "agent/src/main-reader.ts", out: "dist/agent/hostward-reader.cjs" },
-  { name: "hostward-operator", entry: "agent/src/main-operator.ts", out: "dist/agent/hostward-operator.cjs" },
-  { name: "hostward-agent", entry: "agent/src/main-check.ts", out: "dist/agent/hostward-agent.cjs" },
-  { name: "hostward-action", entry: "agent/src/main-helper.ts", out: "dist/agent/hostward-action.cjs" },
+  { name: "hostward", entry: "broker/src/cli.ts", out: "dist/hostward.cjs", target: BROKER_TARGET },
+  { name: "hostward-reader", entry: "agent/src/main-reader.ts", out: "dist/agent/hostward-reader.cjs", target: AGENT_TARGET },
+  { name: "hostward-operator", entry: "agent/src/main-operator.ts", out: "dist/agent/hostward-operator.cjs", target: AGENT_TARGET },
+  { name: "hostward-agent", entry: "agent/src/main-check.ts", out: "dist/agent/hostward-agent.cjs", target: AGENT_TARGET },
+  { name: "hostward-action", entry: "agent/src/main-helper.ts", out: "dist/agent/hostward-action.cjs", target: AGENT_TARGET },
 ];
 
 function writeAtomic(path, contents) {
@@ -79,7 +85,7 @@ await Promise.all(
       outfile: join(root, e.out),
       bundle: true,
       platform: "node",
-      target: "node20",
+      target: e.target,
       format: "cjs",
       sourcemap: "linked",
       metafile: true,

@@ -2,7 +2,7 @@
 // files with the same owners and modes (units aside: /lib/systemd on Debian 12, /usr/lib/systemd
 // in the rpm), carry the maintainer scripts, and pass lintian and rpmlint with no error and only
 // the warnings packaging/README.md justifies.
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -126,13 +126,28 @@ describe("the two packages", () => {
     expect(rpm.filter((e) => e.startsWith("d")).sort()).toEqual([...DIRS].sort());
   });
 
-  it("depend on the distribution's nodejs and sudo, and keep agent.yaml and actions.yaml as conffiles", () => {
-    expect(tool("dpkg-deb", ["-f", pkgs.deb, "Depends"]).stdout).toMatch(/^nodejs \(>= 20\), sudo, passwd, libc6 \(>= [\d.]+\), libgcc-s1/);
+  it("depend on the distribution's nodejs (18 or newer), sudo, and what pty.node links, and keep agent.yaml and actions.yaml as conffiles", () => {
+    const depends = tool("dpkg-deb", ["-f", pkgs.deb, "Depends"]).stdout.trim();
+    expect(depends).toMatch(/^nodejs \(>= 18\), sudo, passwd, /);
+    // The library part is exactly what dpkg-shlibdeps computes for the shipped pty.node (glibc 2.34
+    // on a Debian 12 build), not a hand-written list.
+    const dir0 = mkdtempSync(join(tmpdir(), "hostward-shlibdeps-"));
+    mkdirSync(join(dir0, "debian"));
+    writeFileSync(join(dir0, "debian", "control"), "Source: x\n\nPackage: x\nArchitecture: any\n");
+    const shlibs = tool("dpkg-shlibdeps", ["-O", "-e", join(pkgs.stage, "usr/lib/hostward/pty.node")], { cwd: dir0 });
+    rmSync(dir0, { recursive: true, force: true });
+    const computed = /^shlibs:Depends=(.+)$/m.exec(shlibs.stdout)?.[1];
+    expect(computed).toMatch(/libc6 \(>= 2\.34\)/);
+    expect(depends.endsWith(`, ${computed}`)).toBe(true);
     const dir = mkdtempSync(join(tmpdir(), "hostward-debian-"));
     expect(tool("dpkg-deb", ["-e", pkgs.deb, dir]).code).toBe(0);
     expect(readFileSync(join(dir, "conffiles"), "utf8")).toBe("/etc/hostward/actions.yaml\n/etc/hostward/agent.yaml\n");
     const requires = tool("rpm", ["-qp", "--requires", pkgs.rpm]).stdout;
-    expect(requires).toMatch(/^nodejs\(engine\) >= 20$/m);
+    expect(requires).toMatch(/^nodejs\(engine\) >= 18$/m);
+    // rpmbuild's automatic requires: the libraries and symbol versions pty.node uses, and the shebang's node.
+    expect(requires).toMatch(/^libc\.so\.6\(GLIBC_2\.34\)\(64bit\)$/m);
+    expect(requires).toMatch(/^libstdc\+\+\.so\.6\(\)\(64bit\)$/m);
+    expect(requires).toMatch(/^\/usr\/bin\/node$/m);
     expect(requires).toMatch(/^sudo$/m);
     const configs = tool("rpm", ["-qp", "--configfiles", pkgs.rpm]).stdout;
     expect(configs.trim().split("\n").sort()).toEqual(["/etc/hostward/actions.yaml", "/etc/hostward/agent.yaml"]);
