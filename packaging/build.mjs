@@ -126,6 +126,8 @@ function stage(version) {
   for (const unit of ["hostward-reader.service", "hostward-operator.service"]) {
     writeFile(s(`${UNIT_DIR}/${unit}`), readFileSync(join(ROOT, "systemd", unit)), 0o644);
   }
+  // Read by the .rpm's %systemd_post (systemctl preset); harmless on Debian, which enables in postinst.
+  writeFile(s("usr/lib/systemd/system-preset/80-hostward-agent.preset"), readFileSync(join(HERE, "hostward-agent.preset")), 0o644);
   writeFile(s("etc/hostward/agent.yaml"), readFileSync(join(HERE, "agent.yaml")), 0o644);
   // The helper's allowlist: root-owned, a conffile (an administrator's lists survive upgrades).
   writeFile(s("etc/hostward/actions.yaml"), readFileSync(join(HERE, "actions.yaml")), 0o644);
@@ -199,7 +201,7 @@ function buildDeb(version) {
   // Debian 12 (before the /usr merge is complete) keeps units in /lib/systemd/system.
   mkdirSync(join(debRoot, DEB_UNIT_DIR), { recursive: true });
   for (const unit of readdirSync(join(debRoot, UNIT_DIR))) renameSync(join(debRoot, UNIT_DIR, unit), join(debRoot, DEB_UNIT_DIR, unit));
-  rmSync(join(debRoot, "usr/lib/systemd"), { recursive: true });
+  rmSync(join(debRoot, UNIT_DIR), { recursive: true });
   fixDirModes(debRoot);
 
   const depends = [...DEB_BASE_DEPENDS, shlibDepends(debRoot)].join(", ");
@@ -250,6 +252,7 @@ function buildRpm(version) {
   const spec = readFileSync(join(HERE, `${NAME}.spec.in`), "utf8")
     .replaceAll("@VERSION@", version)
     .replaceAll("@NODE_MIN@", NODE_MIN)
+    .replaceAll("@SYSTEMD_MACROS@", join(HERE, "rpm", "macros.systemd"))
     .replaceAll("@STAGE@", STAGE)
     .replaceAll("@MAINTAINER@", MAINTAINER)
     .replaceAll("@CHANGELOG@", rpmChangelog(version))

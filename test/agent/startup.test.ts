@@ -97,6 +97,30 @@ describe("TLS files", () => {
     expect(r.stderr).toContain(`TLS key ${key} is accessible by group or others (mode 0640); refusing to start`);
   });
 
+  // systemd >= 256 (Debian 13) hands credentials out as root:root 0440 with an ACL for the unit's
+  // user; the group bits are then the ACL mask. Only there, and only with root's group, is that
+  // accepted. Needs root: the files must belong to group 0.
+  it.runIf(process.getuid?.() === 0)("accepts a key in $CREDENTIALS_DIRECTORY as systemd 257 hands it out (root:root 0440), nothing looser, nowhere else", async () => {
+    const creds = join(dir, "credentials");
+    mkdirSync(creds, { recursive: true });
+    copyFileSync(pki.files.ca, join(creds, "ca.crt"));
+    copyFileSync(pki.files.agentCert, join(creds, "agent.crt"));
+    copyFileSync(pki.files.agentKey, join(creds, "agent.key"));
+    chmodSync(join(creds, "agent.key"), 0o440);
+    const agent = await startAgent({ role: "reader", pki, dir: join(dir, "creds-ok"), config: { tls: {} }, env: { CREDENTIALS_DIRECTORY: creds } });
+    expect(agent.port).toBeGreaterThan(0);
+    await agent.stop();
+    chmodSync(join(creds, "agent.key"), 0o444);
+    const loose = await runBundle("reader", ["--config", configFile({ tls: {} })], { CREDENTIALS_DIRECTORY: creds });
+    expect(loose.code).toBe(78);
+    expect(loose.stderr).toContain(`TLS key ${join(creds, "agent.key")} is accessible by group or others (mode 0444)`);
+    // The same 0440 outside the credentials directory is refused.
+    chmodSync(join(creds, "agent.key"), 0o440);
+    const elsewhere = await runBundle("reader", ["--config", configFile({ tls: { ca: join(creds, "ca.crt"), cert: join(creds, "agent.crt"), key: join(creds, "agent.key") } })]);
+    expect(elsewhere.code).toBe(78);
+    expect(elsewhere.stderr).toContain("is accessible by group or others (mode 0440)");
+  });
+
   it("names a missing CA file", async () => {
     const ca = join(dir, "nope", "ca.crt");
     const r = await runBundle("operator", ["--config", configFile({ tls: { ca, cert: pki.files.agentCert, key: pki.files.agentKey } })]);
