@@ -3,7 +3,7 @@
 // it (dist/meta/), which test/agent/bundle-guard.test.ts reads to prove what a bundle contains.
 import { build } from "esbuild";
 import { execFileSync } from "node:child_process";
-import { mkdirSync, writeFileSync, readFileSync, renameSync } from "node:fs";
+import { existsSync, mkdirSync, writeFileSync, readFileSync, renameSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -74,6 +74,21 @@ const noProtoLoader = {
   },
 };
 
+/**
+ * node-pty's native addon beside the agent bundles (dist/agent/pty.node): the local fleet's helper
+ * (`hostward local up`, `hostward demo`) loads it from there, and `npm pack` ships it, so the
+ * installed CLI needs no compiler. node-pty is a devDependency: it is compiled here, on the build
+ * machine, never by `npm install -g hostward-<version>.tgz`. The host packages take the same file.
+ */
+function copyPtyAddon() {
+  const from = join(root, "node_modules/node-pty/build/Release/pty.node");
+  if (!existsSync(from)) {
+    process.stderr.write(`build: ${from} is missing (npm ci compiles node-pty); dist/agent/pty.node not written\n`);
+    return;
+  }
+  writeAtomic(join(root, "dist/agent/pty.node"), readFileSync(from));
+}
+
 mkdirSync(join(root, "dist/meta"), { recursive: true });
 const only = process.argv.slice(2);
 const selected = ENTRIES.filter((e) => only.length === 0 || only.includes(e.name));
@@ -109,3 +124,4 @@ await Promise.all(
     writeAtomic(join(root, "dist/meta", `${e.name}.json`), JSON.stringify(result.metafile));
   }),
 );
+if (selected.some((e) => e.out.startsWith("dist/agent/"))) copyPtyAddon();
