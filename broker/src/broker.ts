@@ -5,6 +5,7 @@ import { diagnostics } from "../../proto/catalog/diagnostics/index";
 import { catalogHash } from "../../proto/catalog/hash";
 import { VERSION } from "../../proto/catalog/version";
 import { ChannelPool } from "./agents/channels";
+import { expiryWarning } from "./agents/client-cert";
 import { MAX_REPLY_BYTES } from "./agents/diagnostic-call";
 import { AuditLog } from "./audit/log";
 import { loadBrokerConfig } from "./config/load";
@@ -37,6 +38,9 @@ export function createBroker(configDir: string, options: { logger?: Logger } = {
   const stateDir = stateDirOf(initial);
   const audit = new AuditLog(join(stateDir, AUDIT_FILE)).open();
   const pool = new ChannelPool(configFiles(configDir), { maxReceiveBytes: MAX_REPLY_BYTES + 64 * 1024 });
+  // The client certificate is short-lived: say so at start while there is time to renew it.
+  const certWarning = expiryWarning(pool.clientCertificate("reader"));
+  if (certWarning) logger.warn(certWarning);
   const config = new ConfigStore(initial);
   config.onChange((next, changes) => {
     // Client certificates are short-lived: a reload also re-reads DIR/tls, so every channel is

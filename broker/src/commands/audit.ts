@@ -1,11 +1,12 @@
 // hostward audit verify|tail: check and read the broker's hash-chained audit log.
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { verifyAuditFile } from "../audit/verify";
 import { AUDIT_FILE } from "../broker";
-import { loadBrokerSettings } from "../config/load";
-import { defaultConfigDir, defaultStateDir } from "../paths";
+import { ConfigError, loadBrokerSettings } from "../config/load";
+import { defaultStateDir } from "../paths";
+import { requireConfigDir } from "./config-dir";
 
 const HELP = `Usage:
   hostward audit verify [--config DIR | --file FILE]   check the hash chain; exit 1 at the first broken record
@@ -16,7 +17,7 @@ The log is <stateDir>/${AUDIT_FILE}; stateDir comes from DIR/broker.yaml (defaul
 
 function auditFile(values: { config?: string; file?: string }): string {
   if (values.file) return values.file;
-  const settings = loadBrokerSettings(values.config ?? defaultConfigDir());
+  const settings = loadBrokerSettings(requireConfigDir(values.config));
   return join(settings.stateDir ?? defaultStateDir(), AUDIT_FILE);
 }
 
@@ -36,7 +37,18 @@ export async function run(argv: string[]): Promise<number> {
     process.stdout.write(HELP);
     return values.help ? 0 : 2;
   }
-  const file = auditFile(values);
+  let file: string;
+  try {
+    file = auditFile(values);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    process.stderr.write(`hostward audit: ${err.problems.join("\n  ")}\n`);
+    return 1;
+  }
+  if ((sub === "verify" || sub === "tail") && !existsSync(file)) {
+    process.stderr.write(`hostward audit: there is no audit log at ${file} yet (the broker writes it from its first call)\n`);
+    return 1;
+  }
   switch (sub) {
     case "verify": {
       const result = verifyAuditFile(file);
