@@ -12,6 +12,7 @@ import { diagnostics } from "../../proto/catalog/diagnostics/index";
 import { catalogHash } from "../../proto/catalog/hash";
 import { runBundle, startAgent } from "../support/agent";
 import { clientCredentials, createTestPki, type TestPki } from "../support/pki";
+import { itAsRoot } from "../support/root";
 
 // The bundles carry package.json's version (scripts/build.mjs defines it).
 const VERSION = (JSON.parse(readFileSync(join(import.meta.dirname, "..", "..", "package.json"), "utf8")) as { version: string }).version;
@@ -100,7 +101,7 @@ describe("TLS files", () => {
   // systemd >= 256 (Debian 13) hands credentials out as root:root 0440 with an ACL for the unit's
   // user; the group bits are then the ACL mask. Only there, and only with root's group, is that
   // accepted. Needs root: the files must belong to group 0.
-  it.runIf(process.getuid?.() === 0)("accepts a key in $CREDENTIALS_DIRECTORY as systemd 257 hands it out (root:root 0440), nothing looser, nowhere else", async () => {
+  itAsRoot("accepts a key in $CREDENTIALS_DIRECTORY as systemd 257 hands it out (root:root 0440), nothing looser, nowhere else", "the key must belong to group 0", async () => {
     const creds = join(dir, "credentials");
     mkdirSync(creds, { recursive: true });
     copyFileSync(pki.files.ca, join(creds, "ca.crt"));
