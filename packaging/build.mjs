@@ -7,7 +7,7 @@
 // "previous" package to test upgrades); HOSTWARD_PKG_OUT writes them (and the work tree) to another
 // directory (test/packaging). Options: --no-build (use the bundles already in dist/).
 // The staged layout is the contract with test/e2e and test/packaging; see packaging/README.md.
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import {
   chmodSync,
   copyFileSync,
@@ -36,10 +36,12 @@ const STAGE = join(WORK, "stage");
 const NAME = "hostward-agent";
 const MAINTAINER = "hostward maintainers <maintainers@hostward.example>";
 const SHEBANG = "#!/usr/bin/node";
-/** Shared libraries pty.node links (objdump -p: libstdc++.so.6, libgcc_s.so.1, libc.so.6), as
- *  `dpkg-shlibdeps -e pty.node` reports them on Debian 12. */
-const SHLIBS = "libc6 (>= 2.14), libgcc-s1 (>= 3.0), libstdc++6 (>= 5)";
-const DEB_DEPENDS = `nodejs (>= 20), sudo, passwd, ${SHLIBS}`;
+/** The oldest nodejs the agent bundles are built for and tested on (scripts/build.mjs AGENT_TARGET):
+ *  Debian 12's and Ubuntu 24.04's own. */
+const NODE_MIN = "18";
+/** What the maintainer scripts run: useradd/usermod (passwd), visudo (sudo). The libraries
+ *  pty.node links come from dpkg-shlibdeps (below), never by hand. */
+const DEB_BASE_DEPENDS = [`nodejs (>= ${NODE_MIN})`, "sudo", "passwd"];
 /** Directories whose mode is not 0755. */
 const DIR_MODES = { "etc/hostward/tls": 0o750 };
 /** Units: where the staged tree (and the .rpm) puts them, and where Debian 12 wants them. */
@@ -124,6 +126,8 @@ function stage(version) {
   for (const unit of ["hostward-reader.service", "hostward-operator.service"]) {
     writeFile(s(`${UNIT_DIR}/${unit}`), readFileSync(join(ROOT, "systemd", unit)), 0o644);
   }
+  // Read by the .rpm's %systemd_post (systemctl preset); harmless on Debian, which enables in postinst.
+  writeFile(s("usr/lib/systemd/system-preset/80-hostward-agent.preset"), readFileSync(join(HERE, "hostward-agent.preset")), 0o644);
   writeFile(s("etc/hostward/agent.yaml"), readFileSync(join(HERE, "agent.yaml")), 0o644);
   // The helper's allowlist: root-owned, a conffile (an administrator's lists survive upgrades).
   writeFile(s("etc/hostward/actions.yaml"), readFileSync(join(HERE, "actions.yaml")), 0o644);
@@ -168,6 +172,28 @@ function du(root) {
   return Math.ceil(bytes / 1024);
 }
 
+/**
+ * `dpkg-shlibdeps` on the staged pty.node: the shared-library dependencies computed from the
+ * symbol versions it really uses (glibc 2.34 for pthread/dl symbols that moved into libc). It needs
+ * a debian/control to run in; the napi_* symbols are node's own (no library provides them) and are
+ * the only warnings accepted.
+ */
+function shlibDepends(debRoot) {
+  const dir = join(WORK, "shlibdeps");
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(join(dir, "debian"), { recursive: true });
+  writeFileSync(join(dir, "debian", "control"), `Source: ${NAME}\n\nPackage: ${NAME}\nArchitecture: any\n`);
+  const r = spawnSync("dpkg-shlibdeps", ["-O", "-e", join(debRoot, "usr/lib/hostward/pty.node")], { cwd: dir, encoding: "utf8" });
+  if (r.error || r.status !== 0) fail(`dpkg-shlibdeps failed (${r.error?.message ?? r.status}; apt-get install dpkg-dev):\n${r.stdout ?? ""}${r.stderr ?? ""}`);
+  const expected = [/symbol napi_\w+ used by \S+ found in none of the libraries/, /\d+ other similar warnings have been skipped/, /binaries to analyze should already be installed/];
+  const unexpected = r.stderr.split("\n").filter((l) => l.trim() && !expected.some((e) => e.test(l)));
+  if (unexpected.length) fail(`dpkg-shlibdeps warned:\n${unexpected.join("\n")}`);
+  const out = r.stdout;
+  const m = /^shlibs:Depends=(.+)$/m.exec(out);
+  if (!m) fail(`dpkg-shlibdeps printed no shlibs:Depends:\n${out}`);
+  return m[1].trim();
+}
+
 function buildDeb(version) {
   const debRoot = join(WORK, "deb");
   rmSync(debRoot, { recursive: true, force: true });
@@ -175,9 +201,10 @@ function buildDeb(version) {
   // Debian 12 (before the /usr merge is complete) keeps units in /lib/systemd/system.
   mkdirSync(join(debRoot, DEB_UNIT_DIR), { recursive: true });
   for (const unit of readdirSync(join(debRoot, UNIT_DIR))) renameSync(join(debRoot, UNIT_DIR, unit), join(debRoot, DEB_UNIT_DIR, unit));
-  rmSync(join(debRoot, "usr/lib/systemd"), { recursive: true });
+  rmSync(join(debRoot, UNIT_DIR), { recursive: true });
   fixDirModes(debRoot);
 
+  const depends = [...DEB_BASE_DEPENDS, shlibDepends(debRoot)].join(", ");
   const files = listFiles(debRoot);
   const conffiles = ["/etc/hostward/actions.yaml", "/etc/hostward/agent.yaml"];
   const md5sums = files
@@ -190,7 +217,7 @@ function buildDeb(version) {
     "Architecture: amd64",
     `Maintainer: ${MAINTAINER}`,
     `Installed-Size: ${du(debRoot)}`,
-    `Depends: ${DEB_DEPENDS}`,
+    `Depends: ${depends}`,
     "Section: admin",
     "Priority: optional",
     "Homepage: https://hostward.example/",
@@ -224,6 +251,8 @@ function buildRpm(version) {
   const common = readFileSync(join(HERE, "scripts", "common.sh"), "utf8");
   const spec = readFileSync(join(HERE, `${NAME}.spec.in`), "utf8")
     .replaceAll("@VERSION@", version)
+    .replaceAll("@NODE_MIN@", NODE_MIN)
+    .replaceAll("@SYSTEMD_MACROS@", join(HERE, "rpm", "macros.systemd"))
     .replaceAll("@STAGE@", STAGE)
     .replaceAll("@MAINTAINER@", MAINTAINER)
     .replaceAll("@CHANGELOG@", rpmChangelog(version))

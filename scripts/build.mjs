@@ -3,19 +3,25 @@
 // it (dist/meta/), which test/agent/bundle-guard.test.ts reads to prove what a bundle contains.
 import { build } from "esbuild";
 import { execFileSync } from "node:child_process";
-import { mkdirSync, writeFileSync, readFileSync, renameSync } from "node:fs";
+import { existsSync, mkdirSync, writeFileSync, readFileSync, renameSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const pkg = JSON.parse(readFileSync(join(root, "package.json"), "utf8"));
 
+/** The broker needs Node 20+ (package.json "engines"); the agents run on the distributions' own
+ *  nodejs, 18 or newer (Debian 12, Ubuntu 24.04, RHEL 9's module streams): their bundles are built
+ *  for node18, and test/agent/node18.test.ts runs them on a Node 18 binary. */
+export const BROKER_TARGET = "node20";
+export const AGENT_TARGET = "node18";
+
 export const ENTRIES = [
-  { name: "hostward", entry: "broker/src/cli.ts", out: "dist/hostward.cjs" },
-  { name: "hostward-reader", entry: "agent/src/main-reader.ts", out: "dist/agent/hostward-reader.cjs" },
-  { name: "hostward-operator", entry: "agent/src/main-operator.ts", out: "dist/agent/hostward-operator.cjs" },
-  { name: "hostward-agent", entry: "agent/src/main-check.ts", out: "dist/agent/hostward-agent.cjs" },
-  { name: "hostward-action", entry: "agent/src/main-helper.ts", out: "dist/agent/hostward-action.cjs" },
+  { name: "hostward", entry: "broker/src/cli.ts", out: "dist/hostward.cjs", target: BROKER_TARGET },
+  { name: "hostward-reader", entry: "agent/src/main-reader.ts", out: "dist/agent/hostward-reader.cjs", target: AGENT_TARGET },
+  { name: "hostward-operator", entry: "agent/src/main-operator.ts", out: "dist/agent/hostward-operator.cjs", target: AGENT_TARGET },
+  { name: "hostward-agent", entry: "agent/src/main-check.ts", out: "dist/agent/hostward-agent.cjs", target: AGENT_TARGET },
+  { name: "hostward-action", entry: "agent/src/main-helper.ts", out: "dist/agent/hostward-action.cjs", target: AGENT_TARGET },
 ];
 
 function writeAtomic(path, contents) {
@@ -68,6 +74,21 @@ const noProtoLoader = {
   },
 };
 
+/**
+ * node-pty's native addon beside the agent bundles (dist/agent/pty.node): the local fleet's helper
+ * (`hostward local up`, `hostward demo`) loads it from there, and `npm pack` ships it, so the
+ * installed CLI needs no compiler. node-pty is a devDependency: it is compiled here, on the build
+ * machine, never by `npm install -g hostward-<version>.tgz`. The host packages take the same file.
+ */
+function copyPtyAddon() {
+  const from = join(root, "node_modules/node-pty/build/Release/pty.node");
+  if (!existsSync(from)) {
+    process.stderr.write(`build: ${from} is missing (npm ci compiles node-pty); dist/agent/pty.node not written\n`);
+    return;
+  }
+  writeAtomic(join(root, "dist/agent/pty.node"), readFileSync(from));
+}
+
 mkdirSync(join(root, "dist/meta"), { recursive: true });
 const only = process.argv.slice(2);
 const selected = ENTRIES.filter((e) => only.length === 0 || only.includes(e.name));
@@ -79,7 +100,7 @@ await Promise.all(
       outfile: join(root, e.out),
       bundle: true,
       platform: "node",
-      target: "node20",
+      target: e.target,
       format: "cjs",
       sourcemap: "linked",
       metafile: true,
@@ -104,3 +125,4 @@ await Promise.all(
     writeAtomic(join(root, "dist/meta", `${e.name}.json`), JSON.stringify(result.metafile));
   }),
 );
+if (selected.some((e) => e.out.startsWith("dist/agent/"))) copyPtyAddon();

@@ -1,9 +1,11 @@
 // Entry point of `hostward-agent` (dist/agent/hostward-agent.cjs, installed as
 // /usr/bin/hostward-agent): host-side commands for enrollment. `check` validates the
-// configuration, the certificates and their permissions, and says exactly what is wrong.
+// configuration, the certificates and their permissions, and says exactly what is wrong;
+// `enroll DIR` installs the certificates `hostward pki issue-agent` wrote, checks, and starts.
 // Exit codes: 0 ready, 1 a problem was found, 64 usage.
 import { parseArgs } from "node:util";
 import { VERSION } from "../../proto/catalog/version";
+import { enroll, EnrollError, ENROLL_USAGE } from "./check/enroll";
 import { formatFindings } from "./check/findings";
 import { DEFAULT_CONFIG_FILE, runCheck } from "./check/run-check";
 
@@ -11,7 +13,7 @@ const USAGE = `hostward-agent ${VERSION}: host-side commands of the hostward age
 
 Usage:
   hostward-agent check [--config FILE]   is this host ready for hostward-reader/-operator.service?
-  hostward-agent --help | --version
+${ENROLL_USAGE}  hostward-agent --help | --version
 
 check validates the configuration (default ${DEFAULT_CONFIG_FILE}), the TLS directory and files
 (/etc/hostward/tls/ca.crt, agent.crt, agent.key unless the configuration names others), their
@@ -19,7 +21,7 @@ owner and permissions, and that the certificate is current, carries serverAuth a
 name, matches the key and was issued by the CA. Run it as root. Exit 0 when ready, 1 otherwise.
 `;
 
-function main(argv: string[]): number {
+async function main(argv: string[]): Promise<number> {
   let parsed: ReturnType<typeof parse>;
   try {
     parsed = parse(argv);
@@ -36,7 +38,27 @@ function main(argv: string[]): number {
     process.stdout.write(`${VERSION}\n`);
     return 0;
   }
-  if (positionals.length !== 1 || positionals[0] !== "check") {
+  const [command, ...rest] = positionals;
+  if (command === "enroll") {
+    if (rest.length !== 1) {
+      process.stderr.write(`hostward-agent: enroll takes exactly one DIR (got ${rest.length})\n\n${USAGE}`);
+      return 64;
+    }
+    try {
+      return await enroll({
+        source: rest[0] as string,
+        configFile: values.config,
+        keepSource: values.keep,
+        noStart: values["no-start"],
+        out: (text) => process.stdout.write(text),
+      });
+    } catch (err) {
+      if (!(err instanceof EnrollError)) throw err;
+      process.stderr.write(`hostward-agent enroll: ${err.message}\n`);
+      return 1;
+    }
+  }
+  if (command !== "check" || rest.length !== 0 || values.keep || values["no-start"]) {
     process.stderr.write(`hostward-agent: ${positionals.length === 0 ? "a command is required" : `unknown command ${JSON.stringify(positionals.join(" "))}`}\n\n${USAGE}`);
     return 64;
   }
@@ -48,10 +70,24 @@ function main(argv: string[]): number {
 function parse(argv: string[]) {
   return parseArgs({
     args: argv,
-    options: { config: { type: "string" }, help: { type: "boolean" }, version: { type: "boolean" } },
+    options: {
+      config: { type: "string" },
+      keep: { type: "boolean" },
+      "no-start": { type: "boolean" },
+      help: { type: "boolean" },
+      version: { type: "boolean" },
+    },
     allowPositionals: true,
     strict: true,
   });
 }
 
-process.exitCode = main(process.argv.slice(2));
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    process.stderr.write(`hostward-agent: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exitCode = 1;
+  },
+);

@@ -64,13 +64,21 @@ function parseCertificate(what: string, path: string, pem: Buffer): X509Certific
 export function loadTlsMaterial(files: TlsFiles, now = new Date()): TlsMaterial {
   // The key first: refuse a key others can read before anything else happens with it.
   let keyMode: number;
+  let keyGid = -1;
   try {
-    keyMode = statSync(files.key).mode;
+    const st = statSync(files.key);
+    keyMode = st.mode;
+    keyGid = st.gid;
   } catch {
     keyMode = 0;
   }
   const key = readTlsFile("TLS key", files.key);
-  if ((keyMode & 0o077) !== 0) {
+  // systemd >= 256 hands a credential out as root:root 0440 plus an ACL entry for the unit's user
+  // (the group bits then show the ACL mask): in $CREDENTIALS_DIRECTORY, group read by root's
+  // group is that, not a leak. Anything else open to group or others is refused.
+  const credentials = process.env.CREDENTIALS_DIRECTORY;
+  const systemdCredential = credentials !== undefined && credentials !== "" && files.key.startsWith(`${credentials}/`) && keyGid === 0 && (keyMode & 0o037) === 0;
+  if ((keyMode & 0o077) !== 0 && !systemdCredential) {
     throw new TlsError(
       `TLS key ${files.key} is accessible by group or others (mode ${(keyMode & 0o777).toString(8).padStart(4, "0")}); refusing to start: chmod 600 it`,
     );

@@ -4,6 +4,7 @@ import { diagnostics } from "../../proto/catalog/diagnostics/index";
 import { catalogHash } from "../../proto/catalog/hash";
 import { VERSION } from "../../proto/catalog/version";
 import { ChannelPool } from "./agents/channels";
+import { expiryWarning } from "./agents/client-cert";
 import { MAX_REPLY_BYTES } from "./agents/diagnostic-call";
 import { openFileState } from "./state/files";
 import type { ActionStateStore, AuditStore } from "./state/store";
@@ -40,6 +41,9 @@ export function createBroker(configDir: string, options: { logger?: Logger } = {
   // The anchor key and the signed head live in the configuration directory, apart from the log.
   const { audit, actions } = openFileState(stateDir, configDir, { lockWaitMs: initial.settings.audit.lockWaitMs });
   const pool = new ChannelPool(configFiles(configDir), { maxReceiveBytes: MAX_REPLY_BYTES + 64 * 1024 });
+  // The client certificate is short-lived: say so at start while there is time to renew it.
+  const certWarning = expiryWarning(pool.clientCertificate("reader"));
+  if (certWarning) logger.warn(certWarning);
   const config = new ConfigStore(initial);
   config.onChange((next, changes) => {
     // Client certificates are short-lived: a reload also re-reads DIR/tls, so every channel is

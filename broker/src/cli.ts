@@ -6,6 +6,10 @@ import { VERSION } from "../../proto/catalog/version";
 type Command = { summary: string; load: () => Promise<{ run(argv: string[]): Promise<number> }> };
 
 const COMMANDS: Record<string, Command> = {
+  init: { summary: "create a working configuration directory: CA, broker certificate, inventory, starter policy", load: () => import("./commands/init") },
+  hosts: { summary: "add, remove or list the hosts in the inventory (hosts.yaml)", load: () => import("./commands/hosts") },
+  inventory: { summary: "import hosts.yaml from an Ansible inventory or ~/.ssh/config", load: () => import("./commands/inventory") },
+  call: { summary: "call one tool through the broker from a terminal (e.g. get_load target=web1)", load: () => import("./commands/call") },
   serve: { summary: "run the MCP server (stdio, or --http 127.0.0.1:PORT)", load: () => import("./commands/serve") },
   pki: { summary: "manage the private CA and certificates (init, issue-agent, issue-client)", load: () => import("./commands/pki") },
   local: { summary: "start/stop a local fleet of agents on loopback (up, down, status)", load: () => import("./commands/local") },

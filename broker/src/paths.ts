@@ -14,7 +14,10 @@ export interface PlatformEnv {
 
 const current = (): PlatformEnv => ({ platform: process.platform, env: process.env, home: homedir() });
 
+/** $HOSTWARD_CONFIG (or the older $HOSTWARD_CONFIG_DIR) when set: for MCP clients that take the
+ *  server command alone and pass no --config (the MCP Inspector keeps --config for itself). */
 export function defaultConfigDir(p: PlatformEnv = current()): string {
+  if (p.env.HOSTWARD_CONFIG) return p.env.HOSTWARD_CONFIG;
   if (p.env.HOSTWARD_CONFIG_DIR) return p.env.HOSTWARD_CONFIG_DIR;
   switch (p.platform) {
     case "win32":

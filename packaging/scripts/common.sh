@@ -1,17 +1,14 @@
 # Shared by the .deb maintainer scripts and the .rpm scriptlets: packaging/build.mjs pastes this
 # file at the top of each (nothing is sourced at run time, so postrm still works once the package's
 # files are gone). POSIX sh; every function is idempotent so that no script fails on a re-run.
+# Units are not handled here: the .deb uses deb-systemd-helper/deb-systemd-invoke as
+# dh_installsystemd writes them (scripts/postinst, prerm, postrm), the .rpm the systemd scriptlet
+# macros (systemd_post and the others, hostward-agent.spec.in).
 
 HW_UNITS="hostward-reader.service hostward-operator.service"
 HW_USERS="hostward-reader hostward-operator"
 HW_SUDOERS_SRC=/usr/share/hostward/sudoers
 HW_SUDOERS=/etc/sudoers.d/hostward
-
-# systemctl calls that need a running systemd are skipped without one (a chroot or image build):
-# the units are still enabled, and start at the next boot once the host is enrolled.
-hw_systemd_running() {
-    [ -d /run/systemd/system ]
-}
 
 hw_warn() {
     echo "hostward-agent: $*" >&2
@@ -30,17 +27,6 @@ hw_create_users() {
     for group in systemd-journal adm; do
         if getent group "$group" >/dev/null; then
             usermod --append --groups "$group" hostward-reader
-        fi
-    done
-}
-
-hw_remove_users() {
-    for user in $HW_USERS; do
-        if getent passwd "$user" >/dev/null; then
-            userdel "$user" || hw_warn "could not remove user $user"
-        fi
-        if getent group "$user" >/dev/null; then
-            groupdel "$user" || hw_warn "could not remove group $user"
         fi
     done
 }
@@ -66,43 +52,9 @@ hw_install_sudoers() {
     fi
 }
 
+# The helper it allows is gone with the package's files, so is the line.
 hw_remove_sudoers() {
     rm -f "$HW_SUDOERS"
-}
-
-hw_daemon_reload() {
-    if hw_systemd_running; then
-        systemctl daemon-reload || hw_warn "systemctl daemon-reload failed"
-    fi
-}
-
-# File-level only (works without a running systemd).
-hw_enable_units() {
-    # shellcheck disable=SC2086
-    systemctl --no-reload enable $HW_UNITS || hw_warn "could not enable $HW_UNITS"
-}
-
-hw_disable_units() {
-    # shellcheck disable=SC2086
-    systemctl --no-reload disable $HW_UNITS >/dev/null 2>&1 || true
-}
-
-# start or restart: the enabled units only (an administrator's disable is respected). A unit that
-# is not enrolled yet is skipped by its ConditionPathExists= and the call still succeeds.
-hw_run_units() {
-    action=$1
-    hw_systemd_running || return 0
-    for unit in $HW_UNITS; do
-        if systemctl --quiet is-enabled "$unit" 2>/dev/null; then
-            systemctl "$action" "$unit" || hw_warn "systemctl $action $unit failed; see journalctl -u $unit and hostward-agent check"
-        fi
-    done
-}
-
-hw_stop_units() {
-    hw_systemd_running || return 0
-    # shellcheck disable=SC2086
-    systemctl stop $HW_UNITS || hw_warn "systemctl stop failed"
 }
 
 # The root helper's own state (its nonce store): root-only, and writable from inside the operator
@@ -112,12 +64,14 @@ hw_create_helper_state() {
     install -d -m 0700 -o root -g root /var/lib/hostward/helper
 }
 
-# Purge: the state systemd created for the units, the enrollment files and the configuration
-# directory (agent.yaml itself is removed by the package manager).
-hw_purge_state() {
-    for user in $HW_USERS; do
-        rm -rf "/var/lib/$user" "/var/lib/private/$user" "/run/$user"
+# After a start or restart: an enrolled host whose agents do not come up says so, loudly, with
+# where to look (the package manager's own output hides the units' errors).
+hw_report_units() {
+    [ -d /run/systemd/system ] || return 0
+    [ -e /etc/hostward/tls/agent.key ] || return 0
+    for unit in $HW_UNITS; do
+        if systemctl --quiet is-enabled "$unit" 2>/dev/null && systemctl --quiet is-failed "$unit" 2>/dev/null; then
+            hw_warn "$unit failed to start: run 'hostward-agent check' and see 'journalctl -u $unit'"
+        fi
     done
-    rm -rf /etc/hostward/tls /etc/hostward/approvers /var/lib/hostward
-    rmdir /etc/hostward 2>/dev/null || true
 }

@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { HELPER_EXIT } from "../../agent/src/helper/exit-codes";
 import { approve, helperRequest, makeApprover, makeHost, runHelperBundle, runProcess, HELPER_BUNDLE, type Approver, type HostDirs } from "./support";
+import { itAsRoot } from "../support/root";
 
 let alice: Approver; // MEDIUM
 let bob: Approver; // LOW
@@ -53,7 +54,7 @@ describe("invocation: arguments and environment", () => {
     expectRefused(await runHelperBundle({ ...host.env, FOO: "1" }, "{}"), "ENVIRONMENT", HELPER_EXIT.noPermission);
   });
 
-  it("refuses direct-mode settings when run through sudo (SUDO_USER set): HOSTWARD_* are unexpected there", async () => {
+  itAsRoot("refuses direct-mode settings when run through sudo (SUDO_USER set): HOSTWARD_* are unexpected there", "in sudo mode the helper first requires its own bundle to be owned by root", async () => {
     const r = await runHelperBundle({ ...host.env, SUDO_USER: "hostward-operator", SUDO_UID: "996", SUDO_GID: "996", SUDO_COMMAND: "/usr/libexec/hostward/hostward-action" }, "{}");
     expect(r.code).toBe(HELPER_EXIT.noPermission);
     expect(String(r.lines[0]?.reason)).toMatch(/unexpected environment variables "HOSTWARD_ACTIONS_FILE"/);
@@ -175,7 +176,7 @@ describe("a valid approval on this host (no systemd here)", () => {
     expectRefused(await runHelperBundle(host.env, input), "REPLAYED", HELPER_EXIT.replayed);
   });
 
-  it("positive control for the spawn count: with /run/systemd/system present (private mount namespace) systemctl runs on a pty and is counted", async () => {
+  itAsRoot("positive control for the spawn count: with /run/systemd/system present (private mount namespace) systemctl runs on a pty and is counted", "unshare -m and a tmpfs mount over /run", async () => {
     expect(existsSync("/usr/bin/unshare")).toBe(true);
     const approval = approve(alice, restart());
     const envArgs = Object.entries(host.env).map(([k, v]) => `${k}=${v}`);

@@ -12,6 +12,7 @@ import { diagnostics } from "../../proto/catalog/diagnostics/index";
 import { catalogHash } from "../../proto/catalog/hash";
 import { runBundle, startAgent } from "../support/agent";
 import { clientCredentials, createTestPki, type TestPki } from "../support/pki";
+import { itAsRoot } from "../support/root";
 
 // The bundles carry package.json's version (scripts/build.mjs defines it).
 const VERSION = (JSON.parse(readFileSync(join(import.meta.dirname, "..", "..", "package.json"), "utf8")) as { version: string }).version;
@@ -95,6 +96,30 @@ describe("TLS files", () => {
     const r = await runBundle("reader", ["--config", configFile({ tls: { ca: pki.files.ca, cert: pki.files.agentCert, key } })]);
     expect(r.code).toBe(78);
     expect(r.stderr).toContain(`TLS key ${key} is accessible by group or others (mode 0640); refusing to start`);
+  });
+
+  // systemd >= 256 (Debian 13) hands credentials out as root:root 0440 with an ACL for the unit's
+  // user; the group bits are then the ACL mask. Only there, and only with root's group, is that
+  // accepted. Needs root: the files must belong to group 0.
+  itAsRoot("accepts a key in $CREDENTIALS_DIRECTORY as systemd 257 hands it out (root:root 0440), nothing looser, nowhere else", "the key must belong to group 0", async () => {
+    const creds = join(dir, "credentials");
+    mkdirSync(creds, { recursive: true });
+    copyFileSync(pki.files.ca, join(creds, "ca.crt"));
+    copyFileSync(pki.files.agentCert, join(creds, "agent.crt"));
+    copyFileSync(pki.files.agentKey, join(creds, "agent.key"));
+    chmodSync(join(creds, "agent.key"), 0o440);
+    const agent = await startAgent({ role: "reader", pki, dir: join(dir, "creds-ok"), config: { tls: {} }, env: { CREDENTIALS_DIRECTORY: creds } });
+    expect(agent.port).toBeGreaterThan(0);
+    await agent.stop();
+    chmodSync(join(creds, "agent.key"), 0o444);
+    const loose = await runBundle("reader", ["--config", configFile({ tls: {} })], { CREDENTIALS_DIRECTORY: creds });
+    expect(loose.code).toBe(78);
+    expect(loose.stderr).toContain(`TLS key ${join(creds, "agent.key")} is accessible by group or others (mode 0444)`);
+    // The same 0440 outside the credentials directory is refused.
+    chmodSync(join(creds, "agent.key"), 0o440);
+    const elsewhere = await runBundle("reader", ["--config", configFile({ tls: { ca: join(creds, "ca.crt"), cert: join(creds, "agent.crt"), key: join(creds, "agent.key") } })]);
+    expect(elsewhere.code).toBe(78);
+    expect(elsewhere.stderr).toContain("is accessible by group or others (mode 0440)");
   });
 
   it("names a missing CA file", async () => {

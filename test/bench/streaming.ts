@@ -29,7 +29,7 @@ import { bootContainer, type Container } from "../e2e/support/container";
 import { createNetwork, type Network } from "../e2e/support/netns";
 import { ensureRootfsTarball, extractRootfs } from "../e2e/support/rootfs";
 import { CLEAN_PATH, runOk } from "../e2e/support/run";
-import { dpkgInstall, UNITS, waitActive } from "../e2e/support/units";
+import { aptInstall, UNITS, waitActive } from "../e2e/support/units";
 import { BROKER_BUNDLE, log, ROOT, stats, type Stats } from "./util";
 
 export interface StreamingActionRow {
@@ -113,7 +113,7 @@ export async function measureStreaming(work: string): Promise<StreamingResult> {
     const deb = join(pkgOut, `hostward-agent_${version}_amd64.deb`);
 
     log("streaming: rootfs (cached by the e2e suite), network namespaces, booting the container");
-    const rootfs = await ensureRootfsTarball((l) => log(`streaming: ${l}`));
+    const rootfs = await ensureRootfsTarball("bookworm", (l) => log(`streaming: ${l}`));
     // The e2e suite's naming: a later e2e run sweeps these if this process dies (pid gone).
     const prefix = `hwe2e-${process.pid}-bench`;
     const net: Network = await createNetwork(prefix, 250, [HOST]);
@@ -133,7 +133,7 @@ export async function measureStreaming(work: string): Promise<StreamingResult> {
     await cli(["pki", "init", "--dir", caDir]);
     const agentOut = join(work, "agent-tls");
     await cli(["pki", "issue-agent", HOST, "--dns", HOST, "--ip", net.hosts[HOST]?.address ?? "", "--dir", caDir, "--out", agentOut]);
-    await dpkgInstall(c, deb);
+    await aptInstall(c, deb);
     await c.execOk(["mkdir", "-p", "/etc/hostward/tls"]);
     for (const [name, from, mode] of [
       ["ca.crt", "ca.crt", 0o644],

@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadBrokerConfig } from "../../broker/src/config/load";
+import { call, connectBroker } from "../broker/helpers/mcp-client";
 import { alive, hostward } from "./cli";
 
 interface Fleet {
@@ -68,4 +69,36 @@ describe("hostward local", () => {
     expect(down.stderr).toContain("4 agent(s) stopped");
     for (const a of fleet.agents) expect(alive(a.pid)).toBe(false);
   });
+
+  it("up again after down keeps the CA, the approver key and the ports, renews the certificates, and a broker that kept running still reaches the hosts", async () => {
+    const ca = readFileSync(join(dir, "pki", "ca.crt"), "utf8");
+    const approver = readFileSync(join(dir, "approver", "local-admin.pub"), "utf8");
+    const clientCert = readFileSync(join(dir, "tls", "reader.crt"), "utf8");
+    const up = await hostward(["local", "up", "--dir", dir, "--hosts", "2"]);
+    expect(up.code, up.stderr).toBe(0);
+    const first = JSON.parse(readFileSync(join(dir, "fleet.json"), "utf8")) as Fleet;
+    // A broker started now, on this configuration, and kept running across a restart of the fleet.
+    const session = await connectBroker(dir, dir);
+    try {
+      expect((await call(session, "get_load", { target: "*" })).structuredContent).toMatchObject({ summary: { ok: 2 } });
+      expect((await hostward(["local", "down", "--dir", dir])).code).toBe(0);
+      const again = await hostward(["local", "up", "--dir", dir, "--hosts", "2"]);
+      expect(again.code, again.stderr).toBe(0);
+      const second = JSON.parse(readFileSync(join(dir, "fleet.json"), "utf8")) as Fleet;
+      expect(second.agents.map((a) => [a.host, a.role, a.port])).toEqual(first.agents.map((a) => [a.host, a.role, a.port]));
+      expect(second.agents.map((a) => a.pid)).not.toEqual(first.agents.map((a) => a.pid));
+      expect(readFileSync(join(dir, "pki", "ca.crt"), "utf8")).toBe(ca);
+      expect(readFileSync(join(dir, "approver", "local-admin.pub"), "utf8")).toBe(approver);
+      expect(readFileSync(join(dir, "tls", "reader.crt"), "utf8")).not.toBe(clientCert);
+      // Channels reconnect to the same ports with the same CA: the running broker answers again.
+      let r = await call(session, "get_load", { target: "*" });
+      for (let i = 0; i < 40 && (r.structuredContent as { summary: { ok: number } }).summary.ok !== 2; i++) {
+        await new Promise((res) => setTimeout(res, 250));
+        r = await call(session, "get_load", { target: "*" });
+      }
+      expect(r.structuredContent).toMatchObject({ summary: { ok: 2, failed: 0 } });
+    } finally {
+      await session.close();
+    }
+  }, 90_000);
 });

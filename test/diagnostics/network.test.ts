@@ -30,6 +30,7 @@ import { parseSocketTable } from "../../agent/src/net/proc-net-sockets";
 import { countHostsEntries, localStubKind, parseNsswitchHosts, parseResolvConf } from "../../agent/src/net/resolver-config";
 import { defaultRoutes, parseIPv4Routes, parseIPv6Routes } from "../../agent/src/net/routes";
 import { rejectsWith, schemaErrors, testContext } from "../support/diagnostics";
+import { describeAsRoot } from "../support/root";
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
@@ -498,7 +499,7 @@ function answer(query: Buffer): Buffer | null {
   return Buffer.concat([header, question, ...body]);
 }
 
-describe("dns_lookup", () => {
+describeAsRoot("dns_lookup", "its test DNS server binds port 53 (on a 127.53.x.y address)", () => {
   const dnsAddress = `127.53.${process.pid % 250}.${1 + Math.floor(Math.random() * 250)}`;
   let dns: UdpSocket;
   const queries: string[] = [];

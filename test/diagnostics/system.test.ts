@@ -2,7 +2,7 @@
 // checked against the catalog schema AND against what /proc, /sys and statfs say independently.
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, statfsSync, writeFileSync } from "node:fs";
-import { hostname, release, tmpdir } from "node:os";
+import { hostname, release, tmpdir, userInfo } from "node:os";
 import { basename, join } from "node:path";
 import { build } from "esbuild";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -12,6 +12,7 @@ import { parseCgroup, unitFromCgroup } from "../../agent/src/diagnostics/proc/pr
 import { readCommand, readStat, readStatus } from "../../agent/src/diagnostics/proc/processes";
 import { systemHandlers } from "../../agent/src/diagnostics/system";
 import { callDiagnostic, rejectsWith, type AnyDef } from "../support/diagnostics";
+import { itAsRoot } from "../support/root";
 
 const repo = join(import.meta.dirname, "..", "..");
 
@@ -166,7 +167,7 @@ describe("get_disk_usage", () => {
   // A FUSE mount whose daemon never answers makes statfs(2) block forever, like a dead NFS
   // server. It is created in a private mount namespace (unshare -m) so nothing else on this
   // machine sees it, and a harness process (the real disk-usage module, bundled) runs there.
-  it("reports a hung mount as an error within the deadline and does not retry it", async () => {
+  itAsRoot("reports a hung mount as an error within the deadline and does not retry it", "a FUSE mount in a private mount namespace (unshare -m)", async () => {
     const dir = mkdtempSync(join(tmpdir(), "hw-disk-"));
     try {
       const harness = `
@@ -250,7 +251,8 @@ describe("list_processes", () => {
     const me = out.processes.find((p) => p.pid === process.pid);
     expect(me?.name).toBe(myName());
     expect(me?.ppid).toBe(process.ppid);
-    expect(me?.user).toBe(process.getuid?.() === 0 ? "root" : String(process.getuid?.()));
+    // The agent names users from /etc/passwd, as this process's own user is named there.
+    expect(me?.user).toBe(userInfo().username);
     expect(me?.rssBytes).toBeGreaterThan(10 * 1024 * 1024);
     const cmdline = readFileSync(`/proc/${process.pid}/cmdline`, "utf8").replace(/\0+$/, "").replace(/\0/g, " ");
     expect(me?.command).toBe(cmdline.length <= 512 ? cmdline : `${cmdline.slice(0, 511)}…`);

@@ -24,7 +24,7 @@ import { createCliPki, installAgentCerts, type CliPki } from "./support/pki";
 import { BROKER_BUNDLE } from "./support/paths";
 import { run, waitFor } from "./support/run";
 import { createScope, requirePackages } from "./support/scope";
-import { activeState, dpkgInstall, unitProperty, unitReport, UNITS, waitActive } from "./support/units";
+import { activeState, aptInstall, unitProperty, unitReport, UNITS, waitActive } from "./support/units";
 
 const HOST = "act1";
 const NGINX = "nginx.service";
@@ -74,7 +74,7 @@ beforeAll(async () => {
   net = await scope.network(4, [HOST]);
   c = await scope.container(HOST, net.hosts[HOST]?.nsPath);
   pki = await createCliPki(join(scope.dir, "pki"));
-  await dpkgInstall(c, debPath());
+  await aptInstall(c, debPath());
   await installAgentCerts(c, await pki.issueAgent(HOST, net.hosts[HOST]?.address ?? ""));
   alice = createApprover("alice", "MEDIUM");
   lowkey = createApprover("lowkey", "LOW");

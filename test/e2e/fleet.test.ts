@@ -9,7 +9,7 @@ import type { Network } from "./support/netns";
 import { debPath } from "./support/packages";
 import { createCliPki, installAgentCerts } from "./support/pki";
 import { createScope, requirePackages } from "./support/scope";
-import { dpkgInstall, mainPid, UNITS, unitReport, waitActive } from "./support/units";
+import { aptInstall, mainPid, UNITS, unitReport, waitActive } from "./support/units";
 
 const HOSTS = [
   { name: "web1", tags: ["web", "fleet"] },
@@ -34,7 +34,7 @@ async function provision(name: string, pki: Awaited<ReturnType<typeof createCliP
   if (!host) throw new Error(`no namespace for ${name}`);
   const c = await scope.container(name, host.nsPath);
   containers.set(name, c);
-  await dpkgInstall(c, debPath());
+  await aptInstall(c, debPath());
   await installAgentCerts(c, await pki.issueAgent(name, host.address));
   await c.execOk(["systemctl", "enable", "--now", ...UNITS]);
   await waitActive(c, UNITS).catch(async (err: Error) => {

@@ -6,10 +6,10 @@ import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync 
 import { join } from "node:path";
 import type { TestProject } from "vitest/node";
 import { readMeasurements, record, resetMeasurements } from "./support/measurements";
-import { deleteNetns, listNetns } from "./support/netns";
-import { currentVersion, debFile, PREVIOUS_VERSION, rpmFile } from "./support/packages";
+import { deleteNetns, listNetns, NETNS_ETC } from "./support/netns";
+import { cliFile, currentVersion, debFile, PREVIOUS_VERSION, rpmFile } from "./support/packages";
 import { E2E_TMP, MEASUREMENTS_FILE, PACKAGES_DIR, ROOT, ROOTFS_PARENT } from "./support/paths";
-import { ensureRootfsTarball } from "./support/rootfs";
+import { ensureRootfsTarball, SUITES, type Suite } from "./support/rootfs";
 import { CLEAN_PATH, describeRun, run, runOk, sleep } from "./support/run";
 
 const PREFIX = "hwe2e-";
@@ -20,6 +20,12 @@ const REQUIRED = [
   ["nsenter", "util-linux"],
   ["dpkg-deb", "dpkg"],
   ["rpm", "rpm"],
+  ["chroot", "coreutils"],
+  ["ssh", "openssh-client"],
+  ["scp", "openssh-client"],
+  ["ssh-keygen", "openssh-client"],
+  ["ansible-playbook", "ansible"],
+  ["npm", "npm"],
   ["tar", "tar"],
 ] as const;
 
@@ -66,6 +72,14 @@ async function sweep(prefix: string): Promise<string[]> {
     if (ns.startsWith(prefix)) {
       await deleteNetns(ns);
       swept.push(`netns ${ns}`);
+    }
+  }
+  if (existsSync(NETNS_ETC)) {
+    for (const d of readdirSync(NETNS_ETC)) {
+      if (d.startsWith(prefix)) {
+        rmSync(join(NETNS_ETC, d), { recursive: true, force: true });
+        swept.push(`${NETNS_ETC}/${d}`);
+      }
     }
   }
   for (const d of readdirSync(ROOTFS_PARENT)) {
@@ -117,10 +131,17 @@ async function buildPackages(): Promise<void> {
   // out before the next build.
   await npmPackage(PREVIOUS_VERSION);
   take(debFile(PREVIOUS_VERSION));
+  take(rpmFile(PREVIOUS_VERSION));
   const version = currentVersion();
   await npmPackage(undefined);
   take(debFile(version));
   take(rpmFile(version));
+  // The CLI artefact of the README's quick start: `npm pack` (its prepack builds the bundles).
+  if (prebuilt) take(cliFile(version));
+  else {
+    const r = await run("npm", ["pack", "--silent", "--pack-destination", PACKAGES_DIR], { cwd: ROOT, env: process.env, timeoutMs: 300_000 });
+    if (r.code !== 0 || !existsSync(join(PACKAGES_DIR, cliFile(version)))) throw new Error(describeRun("npm", ["pack"], r));
+  }
 }
 
 export async function setup(project: TestProject): Promise<void> {
@@ -133,8 +154,12 @@ export async function setup(project: TestProject): Promise<void> {
   }
   const prefix = `${PREFIX}${process.pid}`;
   mkdirSync(E2E_TMP, { recursive: true });
-  const rootfs = await ensureRootfsTarball((l) => console.log(`e2e: ${l}`));
-  record("rootfs cache", rootfs.built ? `built now in ${(rootfs.ms / 1000).toFixed(1)} s` : "warm");
+  const tarballs = {} as Record<Suite, string>;
+  for (const suite of SUITES) {
+    const rootfs = await ensureRootfsTarball(suite, (l) => console.log(`e2e: ${l}`));
+    record(`rootfs cache (${suite})`, rootfs.built ? `built now in ${(rootfs.ms / 1000).toFixed(1)} s` : "warm");
+    tarballs[suite] = rootfs.tarball;
+  }
   let packagesError = "";
   const t0 = Date.now();
   try {
@@ -146,7 +171,7 @@ export async function setup(project: TestProject): Promise<void> {
     console.error(`e2e: cannot build the packages under test:\n${packagesError}`);
   }
   project.provide("e2eRunPrefix", prefix);
-  project.provide("e2eRootfsTarball", rootfs.tarball);
+  project.provide("e2eRootfsTarballs", tarballs);
   project.provide("e2ePackagesError", packagesError);
 }
 

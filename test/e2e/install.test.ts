@@ -1,19 +1,23 @@
-// One host's whole life on a real systemd (Debian bookworm booted with systemd-nspawn): install the
-// previous build, enrol it with certificates from `hostward pki`, upgrade, diagnose nginx through
-// the broker over a private network, stop/start, check the sandbox, purge. The tests run in order
-// and share the container: each one continues from the state the previous one left.
-import { join } from "node:path";
-import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+// One host's whole life on a real systemd, on Debian 12 (bookworm, nodejs 18) and Debian 13
+// (trixie, nodejs 20) booted with systemd-nspawn: `apt install` of the previous build pulls the
+// distribution's nodejs from its archive, `hostward-agent enroll` with certificates from
+// `hostward pki`, upgrade, diagnose nginx through the broker over a private network, stop/start,
+// the sandbox, `apt remove` then `apt install` (an enrolled host comes back up by itself), an
+// administrator's disable kept across a reinstall, purge. The tests of one distribution run in
+// order and share its container: each continues from the state the previous one left.
+import { basename, join } from "node:path";
+import { cpSync, existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { connectBrokerInNetns, writeBrokerConfig, type BrokerSession } from "./support/broker";
 import type { Container } from "./support/container";
 import { record } from "./support/measurements";
 import type { Network } from "./support/netns";
 import { currentVersion, debPath, PREVIOUS_VERSION } from "./support/packages";
-import { createCliPki, installAgentCerts, type AgentFiles, type CliPki } from "./support/pki";
+import { createCliPki, type AgentFiles, type CliPki } from "./support/pki";
+import { SUITES, type Suite } from "./support/rootfs";
 import { sleep, waitFor } from "./support/run";
 import { createScope, requirePackages } from "./support/scope";
-import { activeState, dpkgInstall, exposure, mainPid, procStatus, rssKiB, uidOf, unitProperty, unitReport, UNITS, waitActive } from "./support/units";
+import { activeState, APT_ENV, aptInstall, exposure, mainPid, procStatus, rssKiB, uidOf, unitProperty, unitReport, UNITS, waitActive } from "./support/units";
 
 const READER = "hostward-reader.service";
 const OPERATOR = "hostward-operator.service";
@@ -30,31 +34,50 @@ interface ServiceLogs {
   entries: Array<{ message: string; unit: string | null }>;
 }
 
-const scope = createScope("install");
-let net: Network;
-let c: Container;
-let pki: CliPki;
-let agentFiles: AgentFiles;
-let broker: BrokerSession;
+/** The distribution's nodejs major version each suite must pull in. */
+const NODE_MAJOR: Record<Suite, string> = { bookworm: "18", trixie: "20" };
 
-beforeAll(async () => {
-  requirePackages();
-  net = await scope.network(2, [HOST]);
-  c = await scope.container(HOST, net.hosts[HOST]?.nsPath);
-  pki = await createCliPki(join(scope.dir, "pki"));
-  agentFiles = await pki.issueAgent(HOST, net.hosts[HOST]?.address ?? "");
-});
-afterAll(() => scope.close());
+describe.each(SUITES)("a host on Debian %s, from install to purge", (suite) => {
+  const scope = createScope(`install-${suite}`);
+  let net: Network;
+  let c: Container;
+  let pki: CliPki;
+  let agentFiles: AgentFiles;
+  let broker: BrokerSession;
 
-describe("a host on a real systemd, from install to purge", () => {
-  test("the container boots systemd as PID 1, and nginx (the service under diagnosis) is active", async () => {
+  beforeAll(async () => {
+    requirePackages();
+    net = await scope.network(suite === "bookworm" ? 2 : 5, [HOST]);
+    c = await scope.container(HOST, net.hosts[HOST]?.nsPath, suite);
+    pki = await createCliPki(join(scope.dir, "pki"));
+    agentFiles = await pki.issueAgent(HOST, net.hosts[HOST]?.address ?? "");
+  });
+  afterAll(() => scope.close());
+
+  /** `hostward-agent enroll` on the directory `hostward pki issue-agent --out` wrote, copied to /root. */
+  const enrol = async () => {
+    const inside = `/root/${HOST}-tls`;
+    cpSync(join(agentFiles.cert, ".."), c.path(inside), { recursive: true });
+    return c.exec(["hostward-agent", "enroll", inside], { timeoutMs: 60_000 });
+  };
+  /** "ii 0.1.0" (installed), "rc 0.1.0" (removed, configuration kept), "" (unknown to dpkg). */
+  const installed = async (pkg: string) => (await c.exec(["dpkg-query", "-W", "-f", "${db:Status-Abbrev} ${Version}", pkg])).stdout.trim().replace(/\s+/, " ");
+
+  test("the container boots systemd as PID 1, nginx (the service under diagnosis) is active, and no nodejs is installed", async () => {
     expect(readFileSync(`/proc/${c.systemdPid}/comm`, "utf8").trim()).toBe("systemd");
     expect((await c.execOk(["cat", "/proc/1/comm"])).stdout.trim()).toBe("systemd");
     expect(await activeState(c, "nginx.service")).toBe("active");
+    // Control for the next test: node comes with the package's dependency, not with the image.
+    expect(existsSync(c.path("/usr/bin/node"))).toBe(false);
+    expect(await installed("nodejs")).not.toMatch(/^ii /);
   });
 
-  test("dpkg -i of the previous build creates the users, the sudoers line and enabled units, which wait for certificates", async () => {
-    await dpkgInstall(c, debPath(PREVIOUS_VERSION));
+  test("apt install of the previous build pulls the distribution's nodejs from its archive, creates the users, the sudoers line and enabled units, which wait for certificates", async () => {
+    const apt = await aptInstall(c, debPath(PREVIOUS_VERSION));
+    expect(apt).toMatch(/The following NEW packages will be installed:[\s\S]*\bnodejs\b/);
+    expect(await installed("nodejs")).toMatch(new RegExp(`^ii ${NODE_MAJOR[suite]}\\.`));
+    expect((await c.execOk(["/usr/bin/node", "--version"])).stdout.trim()).toMatch(new RegExp(`^v${NODE_MAJOR[suite]}\\.`));
+    expect(apt).not.toMatch(/hostward-agent: /); // no warning from the maintainer scripts
     const groups = (user: string) => c.execOk(["id", "-nG", "--", user]).then((r) => r.stdout.trim().split(" ").sort());
     expect(await groups("hostward-reader")).toEqual(["adm", "hostward-reader", "systemd-journal"]);
     expect(await groups("hostward-operator")).toEqual(["hostward-operator"]);
@@ -73,31 +96,40 @@ describe("a host on a real systemd, from install to purge", () => {
       expect(await activeState(c, unit), unit).not.toBe("active");
       expect(await activeState(c, unit), unit).not.toBe("failed");
     }
-    expect((await c.execOk(["dpkg-query", "-W", "-f", "${Version}", "hostward-agent"])).stdout).toBe(PREVIOUS_VERSION);
+    expect(await installed("hostward-agent")).toBe(`ii ${PREVIOUS_VERSION}`);
     // The enrolment helper names what is missing.
     const check = await c.exec(["hostward-agent", "check"]);
     expect(check.code, check.stdout + check.stderr).toBe(1);
     expect(check.stdout + check.stderr).toMatch(/\/etc\/hostward\/tls\/(ca\.crt|agent\.crt|agent\.key)/);
   });
 
-  test("with the certificates from `hostward pki` copied in, `hostward-agent check` passes and systemctl enable --now makes both units active", async () => {
-    await installAgentCerts(c, agentFiles);
-    const check = await c.exec(["hostward-agent", "check"]);
-    expect(check.code, check.stdout + check.stderr).toBe(0);
-    await c.execOk(["systemctl", "enable", "--now", ...UNITS]);
+  test("hostward-agent enroll installs the certificates from `hostward pki`, removes the copied key, and both units serve", async () => {
+    const r = await enrol();
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/enrollment check passed/);
+    expect(r.stdout).toMatch(/hostward-reader\.service active, serving on port 7443/);
+    expect(r.stdout).toMatch(/hostward-operator\.service active, serving on port 7444/);
+    expect(existsSync(c.path(`/root/${HOST}-tls/${HOST}.key`))).toBe(false);
+    const modes = (await c.execOk(["stat", "-c", "%n %U %a", "/etc/hostward/tls/ca.crt", "/etc/hostward/tls/agent.crt", "/etc/hostward/tls/agent.key"])).stdout.trim().split("\n");
+    expect(modes).toEqual(["/etc/hostward/tls/ca.crt root 644", "/etc/hostward/tls/agent.crt root 644", "/etc/hostward/tls/agent.key root 600"]);
+    expect(readFileSync(c.path("/etc/hostward/tls/agent.crt"), "utf8")).toBe(readFileSync(agentFiles.cert, "utf8"));
     await waitActive(c, UNITS).catch(async (err: Error) => {
       throw new Error(`${err.message}\n${await unitReport(c, READER)}\n${await unitReport(c, OPERATOR)}`);
     });
   });
 
-  test("upgrading to the current build keeps a modified /etc/hostward/agent.yaml and restarts the units", async () => {
+  test("upgrading to the current build keeps a modified agent.yaml, the keys and the helper's state, and restarts the units", async () => {
     const file = c.path("/etc/hostward/agent.yaml");
     const modified = `${readFileSync(file, "utf8")}\n# changed on this host (e2e ${Date.now()})\n`;
     writeFileSync(file, modified);
+    const key = readFileSync(c.path("/etc/hostward/tls/agent.key"), "utf8");
+    writeFileSync(c.path("/var/lib/hostward/helper/e2e-marker"), "state\n");
     const before = await waitActive(c, UNITS);
-    await dpkgInstall(c, debPath());
-    expect((await c.execOk(["dpkg-query", "-W", "-f", "${Version}", "hostward-agent"])).stdout).toBe(currentVersion());
+    await aptInstall(c, debPath());
+    expect(await installed("hostward-agent")).toBe(`ii ${currentVersion()}`);
     expect(readFileSync(file, "utf8")).toBe(modified);
+    expect(readFileSync(c.path("/etc/hostward/tls/agent.key"), "utf8")).toBe(key);
+    expect(readFileSync(c.path("/var/lib/hostward/helper/e2e-marker"), "utf8")).toBe("state\n");
     for (const leftover of ["agent.yaml.dpkg-new", "agent.yaml.dpkg-dist", "agent.yaml.dpkg-old"]) {
       expect(existsSync(c.path(`/etc/hostward/${leftover}`)), leftover).toBe(false);
     }
@@ -114,8 +146,8 @@ describe("a host on a real systemd, from install to purge", () => {
       const role = unit.replace(/^hostward-|\.service$/g, "");
       const rss = await rssKiB(c, await mainPid(c, unit));
       expect(rss).toBeGreaterThan(1024);
-      record(`idle RSS ${role} (in container), MiB`, Number((rss / 1024).toFixed(1)));
-      record(`exposure ${role} (systemd-analyze security, in container)`, await exposure(c, unit));
+      record(`idle RSS ${role} (in ${suite} container, node ${NODE_MAJOR[suite]}), MiB`, Number((rss / 1024).toFixed(1)));
+      record(`exposure ${role} (systemd-analyze security, in ${suite} container)`, await exposure(c, unit));
     }
   });
 
@@ -142,14 +174,14 @@ describe("a host on a real systemd, from install to purge", () => {
   test("the units run as their own users; NoNewPrivs is 1 for the reader and 0 for the operator (sudo)", async () => {
     const reader = await procStatus(c, await mainPid(c, READER));
     const operator = await procStatus(c, await mainPid(c, OPERATOR));
-    const uids = (s: Map<string, string>) => (s.get("Uid") ?? "").split(/\s+/).map(Number);
+    const uids = (st: Map<string, string>) => (st.get("Uid") ?? "").split(/\s+/).map(Number);
     expect(uids(reader)).toEqual(Array(4).fill(await uidOf(c, "hostward-reader")));
     expect(uids(operator)).toEqual(Array(4).fill(await uidOf(c, "hostward-operator")));
     expect(reader.get("NoNewPrivs")).toBe("1");
     expect(operator.get("NoNewPrivs")).toBe("0");
     // The reader's supplementary groups are the log-reading ones, the operator has none.
     const gid = async (g: string) => Number((await c.execOk(["getent", "group", g])).stdout.split(":")[2]);
-    const groups = (s: Map<string, string>) => (s.get("Groups") ?? "").split(/\s+/).filter(Boolean).map(Number).sort();
+    const groups = (st: Map<string, string>) => (st.get("Groups") ?? "").split(/\s+/).filter(Boolean).map(Number).sort();
     expect(groups(reader)).toEqual(expect.arrayContaining([await gid("adm"), await gid("systemd-journal")]));
     expect(groups(operator).filter((g) => g !== Number((operator.get("Gid") ?? "").split(/\s+/)[0]))).toEqual([]);
   });
@@ -186,23 +218,43 @@ describe("a host on a real systemd, from install to purge", () => {
     expect(up.results[0]?.data?.activeState).toBe("active");
   });
 
-  test("dpkg --purge leaves no user, unit, sudoers file, program or state", async () => {
-    await broker.close();
-    await c.execOk(["dpkg", "--purge", "hostward-agent"], { timeoutMs: 120_000 });
-    for (const user of ["hostward-reader", "hostward-operator"]) {
-      expect((await c.exec(["getent", "passwd", user])).code, user).toBe(2);
-      expect((await c.exec(["getent", "group", user])).code, user).toBe(2);
+  test("apt remove stops the agents and keeps the enrolment; apt install brings the enrolled host back up by itself", async () => {
+    await c.execOk(["apt-get", "remove", "-y", "hostward-agent"], { timeoutMs: 120_000, env: APT_ENV });
+    expect(await installed("hostward-agent")).toMatch(/^rc /); // removed, configuration files kept
+    for (const unit of UNITS) expect(await activeState(c, unit), unit).not.toBe("active");
+    expect(agentProcesses()).toEqual([]);
+    expect(existsSync(c.path("/etc/sudoers.d/hostward"))).toBe(false);
+    for (const kept of ["/etc/hostward/tls/agent.key", "/etc/hostward/tls/agent.crt", "/etc/hostward/agent.yaml", "/var/lib/hostward/helper/e2e-marker"]) {
+      expect(existsSync(c.path(kept)), kept).toBe(true);
     }
-    for (const unit of UNITS) {
-      expect(await unitProperty(c, unit, "LoadState"), unit).toBe("not-found");
-    }
-    const units = (await c.exec(["find", "/etc/systemd", "/lib/systemd", "/usr/lib/systemd", "/run/systemd/system", "-name", "hostward-*"])).stdout.trim();
-    expect(units).toBe("");
-    for (const path of ["/etc/sudoers.d/hostward", "/usr/lib/hostward", "/usr/libexec/hostward", "/usr/bin/hostward-agent", "/etc/hostward/agent.yaml", "/var/lib/hostward-reader", "/var/lib/hostward-operator"]) {
-      expect(existsSync(c.path(path)), path).toBe(false);
-    }
-    // No agent process survives the purge.
-    const cmdlines = readdirSync(c.path("/proc"))
+    expect((await c.exec(["getent", "passwd", "hostward-reader"])).code).toBe(0);
+    const down = await broker.hosts<ServiceStatus>("get_service_status", { target: HOST, unit: "nginx" });
+    expect(down.results[0]?.error?.code).toBe("UNAVAILABLE");
+
+    await aptInstall(c, debPath());
+    expect(await installed("hostward-agent")).toBe(`ii ${currentVersion()}`);
+    for (const unit of UNITS) expect(await unitProperty(c, unit, "UnitFileState"), unit).toBe("enabled");
+    await waitActive(c, UNITS);
+    expect(existsSync(c.path("/etc/sudoers.d/hostward"))).toBe(true);
+    const up = await broker.hostsOk<ServiceStatus>("get_service_status", { target: HOST, unit: "nginx" });
+    expect(up.results[0]?.data?.activeState).toBe("active");
+  });
+
+  test("an administrator's disable survives a reinstall: the disabled unit stays stopped, the other is restarted", async () => {
+    await c.execOk(["systemctl", "disable", "--now", OPERATOR]);
+    const [readerBefore] = await waitActive(c, [READER]);
+    await c.execOk(["apt-get", "install", "-y", "--reinstall", `/root/${basename(debPath())}`], { timeoutMs: 120_000, env: APT_ENV });
+    expect(await unitProperty(c, OPERATOR, "UnitFileState")).toBe("disabled");
+    expect(await activeState(c, OPERATOR)).toBe("inactive");
+    const [readerAfter] = await waitActive(c, [READER]);
+    expect(readerAfter).not.toBe(readerBefore);
+    await c.execOk(["systemctl", "enable", "--now", OPERATOR]);
+    await waitActive(c, UNITS);
+  });
+
+  /** The command lines of agent processes in the container. */
+  function agentProcesses(): string[] {
+    return readdirSync(c.path("/proc"))
       .filter((p) => /^\d+$/.test(p))
       .map((p) => {
         try {
@@ -210,9 +262,37 @@ describe("a host on a real systemd, from install to purge", () => {
         } catch {
           return ""; // exited meanwhile
         }
-      });
-    expect(cmdlines.some((l) => l.startsWith("/usr/sbin/nginx") || l.startsWith("nginx:")), "control: nginx is seen").toBe(true);
-    expect(cmdlines.filter((l) => /hostward-(reader|operator)\.cjs/.test(l))).toEqual([]);
-    expect((await c.exec(["dpkg-query", "-W", "hostward-agent"])).code).not.toBe(0);
+      })
+      .filter((l) => /hostward-(reader|operator)\.cjs/.test(l));
+  }
+
+  test("apt purge leaves no user, unit, unit state, sudoers file, program, key or state", async () => {
+    await broker.close();
+    await c.execOk(["apt-get", "purge", "-y", "hostward-agent"], { timeoutMs: 120_000, env: APT_ENV });
+    for (const user of ["hostward-reader", "hostward-operator"]) {
+      expect((await c.exec(["getent", "passwd", user])).code, user).toBe(2);
+      expect((await c.exec(["getent", "group", user])).code, user).toBe(2);
+    }
+    for (const unit of UNITS) {
+      expect(await unitProperty(c, unit, "LoadState"), unit).toBe("not-found");
+    }
+    const units = (await c.exec(["find", "/etc/systemd", "/lib/systemd", "/usr/lib/systemd", "/run/systemd/system", "/var/lib/systemd/deb-systemd-helper-enabled", "/var/lib/systemd/deb-systemd-helper-masked", "-name", "hostward-*"])).stdout.trim();
+    expect(units).toBe("");
+    for (const path of ["/etc/sudoers.d/hostward", "/usr/lib/hostward", "/usr/libexec/hostward", "/usr/bin/hostward-agent", "/etc/hostward", "/var/lib/hostward", "/var/lib/hostward-reader", "/var/lib/hostward-operator"]) {
+      expect(existsSync(c.path(path)), path).toBe(false);
+    }
+    // No agent process survives the purge; nginx (the control) is still seen.
+    const all = readdirSync(c.path("/proc")).filter((p) => /^\d+$/.test(p)).map((p) => {
+      try {
+        return readFileSync(c.path(`/proc/${p}/cmdline`), "utf8");
+      } catch {
+        return "";
+      }
+    });
+    expect(all.some((l) => l.startsWith("/usr/sbin/nginx") || l.startsWith("nginx:")), "control: nginx is seen").toBe(true);
+    expect(agentProcesses()).toEqual([]);
+    expect(await installed("hostward-agent")).not.toMatch(/^(ii|rc) /);
+    // The distribution's nodejs stays (apt autoremove would take it, as with any dependency).
+    expect(await installed("nodejs")).toMatch(/^ii /);
   });
 });

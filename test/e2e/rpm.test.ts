@@ -1,14 +1,17 @@
 // The .rpm is built from the same staged tree as the .deb: the same files with the same modes and
-// the same bytes, the same dependency on the distribution's nodejs; and it installs with
-// `rpm -i --root` (no RPM-based container here: files only, no scriptlets).
+// the same bytes, the same dependency on the distribution's nodejs; it installs with
+// `rpm -i --root` (files only), and its scriptlets run for real under systemd in a container
+// (Debian's rpm: no RPM distribution is reachable from here).
 import { createHash } from "node:crypto";
-import { lstatSync, mkdirSync, readFileSync, readlinkSync, statSync } from "node:fs";
+import { copyFileSync, existsSync, lstatSync, mkdirSync, readFileSync, readlinkSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import type { Container } from "./support/container";
 import { record } from "./support/measurements";
-import { debPath, rpmPath } from "./support/packages";
+import { currentVersion, debPath, PREVIOUS_VERSION, rpmPath } from "./support/packages";
 import { runOk } from "./support/run";
 import { createScope, requirePackages } from "./support/scope";
+import { APT_ENV, UNITS, unitProperty } from "./support/units";
 
 interface Entry {
   /** "-", "d" or "l" */
@@ -98,5 +101,62 @@ describe("the .rpm", () => {
     }
     const installedKiB = Number((await runOk("du", ["-sk", join(root, "usr")])).stdout.split("\t")[0]);
     record("installed size (/usr), KiB", installedKiB);
+  });
+});
+
+/**
+ * The .rpm's scriptlets for real, under a booted systemd: Debian's own `rpm` (from the archive, in
+ * the container's apt cache) installs, upgrades and erases the package in a bookworm container.
+ * `--nodeps`: that rpm database knows none of the dpkg-installed libraries or nodejs (the
+ * automatic requires are checked in test/packaging/packages.test.ts). Debian's systemd has no
+ * /usr/lib/systemd/systemd-update-helper, so the expanded %systemd_* lines skip themselves, as
+ * Fedora's macros do on a system without it; what they would run there (`systemctl --no-reload
+ * preset`) is run by hand against the shipped preset. Not covered here: Fedora's file triggers.
+ */
+describe("the .rpm's scriptlets under systemd (Debian's rpm in a container)", () => {
+  let c: Container;
+  const rpmIn = (file: string) => `/root/${file.split("/").at(-1)}`;
+  const rpm = (...args: string[]) => c.execOk(["rpm", ...args], { timeoutMs: 120_000 });
+
+  beforeAll(async () => {
+    c = await scope.container("rpm1");
+    await c.execOk(["apt-get", "install", "-y", "rpm"], { timeoutMs: 180_000, env: APT_ENV });
+    for (const f of [rpmPath(PREVIOUS_VERSION), rpmPath()]) copyFileSync(f, c.path(rpmIn(f)));
+  });
+
+  test("install: %pre makes the users, %post the helper state and the checked sudoers line; the preset enables both units", async () => {
+    const r = await rpm("-i", "--nodeps", rpmIn(rpmPath(PREVIOUS_VERSION)));
+    expect(r.stderr).not.toMatch(/hostward-agent: |scriptlet failed/);
+    for (const user of ["hostward-reader", "hostward-operator"]) expect((await c.exec(["getent", "passwd", user])).code, user).toBe(0);
+    expect((await c.execOk(["stat", "-c", "%U %a", "/etc/sudoers.d/hostward", "/var/lib/hostward/helper"])).stdout.trim().split("\n")).toEqual(["root 440", "root 700"]);
+    await c.execOk(["visudo", "-cf", "/etc/sudoers.d/hostward"]);
+    await c.execOk(["systemctl", "daemon-reload"]);
+    await c.execOk(["systemctl", "--no-reload", "preset", ...UNITS]);
+    for (const unit of UNITS) expect(await unitProperty(c, unit, "UnitFileState"), unit).toBe("enabled");
+  });
+
+  test("upgrade keeps a changed agent.yaml, the keys and the helper's state", async () => {
+    const yaml = c.path("/etc/hostward/agent.yaml");
+    const changed = `${readFileSync(yaml, "utf8")}\n# changed on this host\n`;
+    writeFileSync(yaml, changed);
+    writeFileSync(c.path("/etc/hostward/tls/agent.key"), "a key\n", { mode: 0o600 });
+    writeFileSync(c.path("/var/lib/hostward/helper/nonces"), "state\n");
+    await rpm("-U", "--nodeps", rpmIn(rpmPath()));
+    expect((await rpm("-q", "--qf", "%{VERSION}", "hostward-agent")).stdout).toBe(currentVersion());
+    expect(readFileSync(yaml, "utf8")).toBe(changed);
+    // The packaged file did not change between the two builds: rpm keeps the host's, with no .rpmnew.
+    expect(existsSync(c.path("/etc/hostward/agent.yaml.rpmnew"))).toBe(false);
+    expect(readFileSync(c.path("/etc/hostward/tls/agent.key"), "utf8")).toBe("a key\n");
+    expect(readFileSync(c.path("/var/lib/hostward/helper/nonces"), "utf8")).toBe("state\n");
+  });
+
+  test("erase keeps the users, the changed configuration (.rpmsave), the keys and the state; removes the programs and the sudoers line", async () => {
+    await rpm("-e", "--nodeps", "hostward-agent");
+    expect((await c.exec(["rpm", "-q", "hostward-agent"])).code).not.toBe(0);
+    for (const user of ["hostward-reader", "hostward-operator"]) expect((await c.exec(["getent", "passwd", user])).code, user).toBe(0);
+    for (const kept of ["/etc/hostward/agent.yaml.rpmsave", "/etc/hostward/tls/agent.key", "/var/lib/hostward/helper/nonces"]) expect(existsSync(c.path(kept)), kept).toBe(true);
+    for (const gone of ["/etc/sudoers.d/hostward", "/usr/lib/hostward", "/usr/libexec/hostward/hostward-action", "/usr/lib/systemd/system/hostward-reader.service", "/etc/hostward/actions.yaml"]) {
+      expect(existsSync(c.path(gone)), gone).toBe(false);
+    }
   });
 });

@@ -9,12 +9,14 @@ import { runCheck } from "../../agent/src/check/run-check";
 import { EKU, issueCertificate } from "../../broker/src/pki/certificate";
 import { createCa, issueAgentCert, writePem, type PemPair } from "../../broker/src/pki/index";
 import { ROOT, tool } from "./tools";
+import { itAsRoot } from "../support/root";
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
 const BUNDLE = join(ROOT, "dist/agent/hostward-agent.cjs");
-/** Files must be owned by root; the tests run as root (CI does), and say so explicitly. */
-const ROOT_UID = 0;
+/** Files must be owned by root. Run as another user, the in-process checks take that user for
+ *  root (the rule is the same, only the uid differs); what needs real root says so (itAsRoot). */
+const ROOT_UID = process.getuid?.() ?? 0;
 
 let base: string;
 let ca: PemPair;
@@ -69,7 +71,7 @@ describe("hostward-agent check", () => {
     expect(check(h).errors).toEqual([`${h.tls}/agent.key: is accessible by group or others (mode 0640): chmod 600 ${h.tls}/agent.key`]);
   });
 
-  it("refuses files not owned by root, and a world-writable certificate or config", () => {
+  itAsRoot("refuses files not owned by root, and a world-writable certificate or config", "chown to another user", () => {
     const h = host();
     chownSync(join(h.tls, "agent.key"), 65534, 65534);
     chmodSync(join(h.tls, "ca.crt"), 0o666);
@@ -143,13 +145,13 @@ describe("hostward-agent check", () => {
 });
 
 describe("the hostward-agent command (built bundle)", () => {
-  it("exits 0 and says so for an enrolled host", () => {
+  itAsRoot("exits 0 and says so for an enrolled host", "the command requires root-owned files, which only root can create", () => {
     const r = tool(process.execPath, [BUNDLE, "check", "--config", host().config]);
     expect(r.stdout).toMatch(/^enrollment check passed/m);
     expect(r.code).toBe(0);
   });
 
-  it("exits 1 and prints one ERROR line per problem", () => {
+  itAsRoot("exits 1 and prints one ERROR line per problem", "the command requires root-owned files, which only root can create", () => {
     const h = host();
     chmodSync(join(h.tls, "agent.key"), 0o644);
     const r = tool(process.execPath, [BUNDLE, "check", "--config", h.config]);

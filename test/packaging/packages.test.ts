@@ -2,7 +2,7 @@
 // files with the same owners and modes (units aside: /lib/systemd on Debian 12, /usr/lib/systemd
 // in the rpm), carry the maintainer scripts, and pass lintian and rpmlint with no error and only
 // the warnings packaging/README.md justifies.
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -16,6 +16,7 @@ const FILES = [
   "-rw-r--r-- root root /etc/hostward/agent.yaml",
   "-rw-r--r-- root root /lib/systemd/system/hostward-operator.service",
   "-rw-r--r-- root root /lib/systemd/system/hostward-reader.service",
+  "-rw-r--r-- root root /usr/lib/systemd/system-preset/80-hostward-agent.preset",
   "lrwxrwxrwx root root /usr/bin/hostward-agent -> ../lib/hostward/hostward-agent.cjs",
   "-rwxr-xr-x root root /usr/lib/hostward/hostward-agent.cjs",
   "-rwxr-xr-x root root /usr/lib/hostward/hostward-operator.cjs",
@@ -39,12 +40,11 @@ const DIRS = [
 ];
 
 /** Lintian and rpmlint warnings that packaging/README.md lists and justifies. */
-const JUSTIFIED_LINTIAN = ["maintainer-script-calls-systemctl", "non-standard-dir-perm"];
+const JUSTIFIED_LINTIAN = ["non-standard-dir-perm"];
 const JUSTIFIED_RPMLINT = [
   "dangerous-command-in-%post",
   "dangerous-command-in-%postun",
   "dangerous-command-in-%pre",
-  "dangerous-command-in-%preun",
   "invalid-license",
   "manpage-not-compressed",
   "no-manual-page-for-binary",
@@ -126,14 +126,34 @@ describe("the two packages", () => {
     expect(rpm.filter((e) => e.startsWith("d")).sort()).toEqual([...DIRS].sort());
   });
 
-  it("depend on the distribution's nodejs and sudo, and keep agent.yaml and actions.yaml as conffiles", () => {
-    expect(tool("dpkg-deb", ["-f", pkgs.deb, "Depends"]).stdout).toMatch(/^nodejs \(>= 20\), sudo, passwd, libc6 \(>= [\d.]+\), libgcc-s1/);
+  it("depend on the distribution's nodejs (18 or newer), sudo, and what pty.node links, and keep agent.yaml and actions.yaml as conffiles", () => {
+    const depends = tool("dpkg-deb", ["-f", pkgs.deb, "Depends"]).stdout.trim();
+    expect(depends).toMatch(/^nodejs \(>= 18\), sudo, passwd, /);
+    // The library part is exactly what dpkg-shlibdeps computes for the shipped pty.node (glibc 2.34
+    // on a Debian 12 build), not a hand-written list.
+    const dir0 = mkdtempSync(join(tmpdir(), "hostward-shlibdeps-"));
+    mkdirSync(join(dir0, "debian"));
+    writeFileSync(join(dir0, "debian", "control"), "Source: x\n\nPackage: x\nArchitecture: any\n");
+    const shlibs = tool("dpkg-shlibdeps", ["-O", "-e", join(pkgs.stage, "usr/lib/hostward/pty.node")], { cwd: dir0 });
+    rmSync(dir0, { recursive: true, force: true });
+    const computed = /^shlibs:Depends=(.+)$/m.exec(shlibs.stdout)?.[1];
+    expect(computed).toMatch(/libc6 \(>= 2\.34\)/);
+    expect(depends.endsWith(`, ${computed}`)).toBe(true);
     const dir = mkdtempSync(join(tmpdir(), "hostward-debian-"));
     expect(tool("dpkg-deb", ["-e", pkgs.deb, dir]).code).toBe(0);
     expect(readFileSync(join(dir, "conffiles"), "utf8")).toBe("/etc/hostward/actions.yaml\n/etc/hostward/agent.yaml\n");
     const requires = tool("rpm", ["-qp", "--requires", pkgs.rpm]).stdout;
-    expect(requires).toMatch(/^nodejs\(engine\) >= 20$/m);
+    expect(requires).toMatch(/^nodejs\(engine\) >= 18$/m);
+    // rpmbuild's automatic requires: the libraries and symbol versions pty.node uses, and the shebang's node.
+    expect(requires).toMatch(/^libc\.so\.6\(GLIBC_2\.34\)\(64bit\)$/m);
+    expect(requires).toMatch(/^libstdc\+\+\.so\.6\(\)\(64bit\)$/m);
+    expect(requires).toMatch(/^\/usr\/bin\/node$/m);
     expect(requires).toMatch(/^sudo$/m);
+    // What the scriptlets run: useradd (shadow-utils), visudo (sudo), install/mktemp/rm (coreutils), systemctl.
+    const scriptletRequires = tool("rpm", ["-qp", "--qf", "[%{REQUIREFLAGS:deptype} %{REQUIRES}\n]", pkgs.rpm]).stdout;
+    for (const line of ["pre shadow-utils", "post sudo", "post coreutils", "postun coreutils", "post systemd", "preun systemd", "postun systemd"]) {
+      expect(scriptletRequires, line).toMatch(new RegExp(`^${line}$`, "m"));
+    }
     const configs = tool("rpm", ["-qp", "--configfiles", pkgs.rpm]).stdout;
     expect(configs.trim().split("\n").sort()).toEqual(["/etc/hostward/actions.yaml", "/etc/hostward/agent.yaml"]);
     rmSync(dir, { recursive: true, force: true });
@@ -150,10 +170,26 @@ describe("the two packages", () => {
       const r = tool("sh", ["-n", join(dir, script)]);
       expect(r.stderr, script).toBe("");
     }
-    expect(readFileSync(join(dir, "postinst"), "utf8")).toMatch(/hw_create_users\n\s+hw_create_helper_state\n\s+hw_install_sudoers\n\s+hw_daemon_reload/);
+    const postinst = readFileSync(join(dir, "postinst"), "utf8");
+    expect(postinst).toMatch(/hw_create_users\n\s+hw_create_helper_state\n\s+hw_install_sudoers\n/);
+    // The units as dh_installsystemd handles them: deb-systemd-helper keeps the enablement state
+    // across remove/install, deb-systemd-invoke starts (install) or restarts (upgrade, reinstall).
+    expect(postinst).toMatch(/deb-systemd-helper --quiet was-enabled "\$unit"/);
+    expect(postinst).toMatch(/deb-systemd-invoke \$_dh_action \$HW_UNITS/);
+    expect(readFileSync(join(dir, "prerm"), "utf8")).toMatch(/\[ "\$1" = remove \]; then\n\s+# shellcheck disable=SC2086\n\s+deb-systemd-invoke stop \$HW_UNITS/);
+    const postrm = readFileSync(join(dir, "postrm"), "utf8");
+    expect(postrm).toMatch(/deb-systemd-helper mask \$HW_UNITS/);
+    expect(postrm).toMatch(/deb-systemd-helper purge \$HW_UNITS/);
     const scripts = tool("rpm", ["-qp", "--scripts", pkgs.rpm]).stdout;
     for (const name of ["preinstall", "postinstall", "preuninstall", "postuninstall"]) expect(scripts).toContain(`${name} scriptlet (using /bin/sh):`);
-    expect(scripts.split("hw_systemd_running() {").length - 1).toBe(4);
+    // The shared functions in %pre and %post; the units only through the systemd macros' expansions.
+    expect(scripts.split("hw_create_users() {").length - 1).toBe(2);
+    expect(scripts).toContain("/usr/lib/systemd/systemd-update-helper install-system-units hostward-reader.service hostward-operator.service");
+    expect(scripts).toContain("/usr/lib/systemd/systemd-update-helper remove-system-units hostward-reader.service hostward-operator.service");
+    expect(scripts).toContain("/usr/lib/systemd/systemd-update-helper mark-restart-system-units hostward-reader.service hostward-operator.service");
+    expect(scripts).not.toMatch(/%systemd_/);
+    // An erase keeps the users, the configuration and the keys (Fedora's guidelines).
+    expect(scripts).not.toMatch(/userdel|groupdel|rm -rf \/etc\/hostward/);
     rmSync(dir, { recursive: true, force: true });
   });
 

@@ -14,9 +14,11 @@ export interface ToolResult {
 }
 
 export function tool(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number } = {}): ToolResult {
+  // visudo, dpkg-shlibdeps … live in /usr/sbin, which a non-root user's PATH often lacks.
+  const env = opts.env ?? process.env;
   const r = spawnSync(cmd, args, {
     cwd: opts.cwd ?? ROOT,
-    env: opts.env ?? process.env,
+    env: { ...env, PATH: `${env.PATH ?? "/usr/bin:/bin"}:/usr/sbin:/sbin` },
     encoding: "utf8",
     timeout: opts.timeoutMs ?? 120_000,
     maxBuffer: 64 * 1024 * 1024,

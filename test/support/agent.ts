@@ -38,6 +38,8 @@ export interface StartAgentOptions {
   env?: NodeJS.ProcessEnv;
   /** How long to wait for the ready file; default 15 s. */
   timeoutMs?: number;
+  /** The node binary that runs the bundle; default this process's (test/support/node18.ts has 18). */
+  node?: string;
 }
 
 export interface TestAgent {
@@ -74,7 +76,7 @@ export async function startAgent(opts: StartAgentOptions): Promise<TestAgent> {
   mkdirSync(opts.dir, { recursive: true });
   const configFile = writeConfig(opts);
   const readyFile = join(opts.dir, `ready-${opts.role}-${Date.now()}.json`);
-  const child = spawn(process.execPath, [bundlePath(opts.role), "--config", configFile, "--ready-file", readyFile], {
+  const child = spawn(opts.node ?? process.execPath, [bundlePath(opts.role), "--config", configFile, "--ready-file", readyFile], {
     cwd: opts.dir,
     env: { PATH: process.env.PATH, ...opts.env },
     stdio: ["ignore", "pipe", "pipe"],

@@ -4,6 +4,7 @@
 // expected name (certName, default: the inventory name) whatever address it is reached at.
 import { readFileSync } from "node:fs";
 import * as grpc from "@grpc/grpc-js";
+import { readValidity, validityProblem, type ClientCertValidity } from "./client-cert";
 import { fromServiceError, HostCallError } from "./errors";
 
 export type Role = "reader" | "operator";
@@ -52,6 +53,7 @@ function toMetadata(entries: Record<string, string> = {}): grpc.Metadata {
 export class ChannelPool {
   readonly #clients = new Map<string, { client: grpc.Client; identity: string }>();
   readonly #credentials = new Map<Role, grpc.ChannelCredentials>();
+  readonly #validity = new Map<Role, ClientCertValidity | undefined>();
 
   constructor(
     private readonly tls: TlsFiles,
@@ -76,6 +78,7 @@ export class ChannelPool {
     const ca = read(this.tls.caCert, "CA certificate");
     const key = read(this.tls.clientKey(role), `${role} client key`);
     const cert = read(this.tls.clientCert(role), `${role} client certificate`);
+    this.#validity.set(role, readValidity(role, this.tls.clientCert(role), cert));
     let creds: grpc.ChannelCredentials;
     try {
       creds = grpc.credentials.createSsl(ca, key, cert);
@@ -84,6 +87,23 @@ export class ChannelPool {
     }
     this.#credentials.set(role, creds);
     return creds;
+  }
+
+  /** The validity of the broker's client certificate for `role` (read with the credentials). */
+  clientCertificate(role: Role): ClientCertValidity | undefined {
+    if (!this.#validity.has(role)) {
+      try {
+        this.credentials(role);
+      } catch {
+        return undefined;
+      }
+    }
+    return this.#validity.get(role);
+  }
+
+  /** A failed call's error; a handshake the agent dropped because of our own certificate says so. */
+  #callError(err: grpc.ServiceError, host: ChannelHost, role: Role): HostCallError {
+    return fromServiceError(err, host.name, err.code === grpc.status.UNAVAILABLE ? validityProblem(this.#validity.get(role)) : undefined);
   }
 
   client(host: ChannelHost, role: Role): grpc.Client {
@@ -127,7 +147,7 @@ export class ChannelPool {
         toMetadata(metadata),
         { deadline: Date.now() + timeoutMs },
         (err, value) => {
-          if (err) reject(fromServiceError(err, host.name));
+          if (err) reject(this.#callError(err, host, role));
           else if (value === undefined) reject(new HostCallError("INTERNAL", `${host.name} sent an empty reply`));
           else resolve(value);
         },
@@ -165,7 +185,7 @@ export class ChannelPool {
       });
       call.on("error", (err: grpc.ServiceError) => {
         options.signal?.removeEventListener("abort", onAbort);
-        if (!failed) reject(fromServiceError(err, host.name));
+        if (!failed) reject(this.#callError(err, host, role));
         failed = true;
       });
       // "end" follows every buffered message; a non-OK status emits "error" before it.
@@ -189,6 +209,7 @@ export class ChannelPool {
   /** Re-reads the TLS files on next use (after a reload: client certificates are short-lived). */
   resetCredentials(): void {
     this.#credentials.clear();
+    this.#validity.clear();
     for (const entry of this.#clients.values()) entry.client.close();
     this.#clients.clear();
   }

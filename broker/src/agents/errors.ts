@@ -39,13 +39,34 @@ export function grpcCodeName(code: number): GrpcCode {
   return (name ?? "UNKNOWN") as GrpcCode;
 }
 
-/** Maps a grpc-js error to a HostCallError, keeping the agent's own message. */
-export function fromServiceError(err: ServiceError, host: string): HostCallError {
+/** grpc-js appends "Resolution note: …" to connection errors, often with nothing after it. */
+export function withoutLibraryNoise(details: string): string {
+  return details.replace(/\s*Resolution note:\s*$/, "").replace(/^No connection established\. Last error: (?:Error: )?/, "no connection: ");
+}
+
+/** The agent's certificate as the TLS layer judged it, in the operator's words (undefined: not a certificate problem). */
+function agentCertificateProblem(details: string, host: string): string | undefined {
+  const renew = `renew it on the workstation (hostward pki issue-agent ${host} --out DIR) and on the host (sudo hostward-agent enroll DIR)`;
+  if (/certificate has expired|CERT_HAS_EXPIRED/i.test(details)) return `${host}'s agent certificate has expired; ${renew}`;
+  if (/certificate is not yet valid|CERT_NOT_YET_VALID/i.test(details)) return `${host}'s agent certificate is not valid yet (the host's or this machine's clock is off?)`;
+  return undefined;
+}
+
+/**
+ * Maps a grpc-js error to a HostCallError, keeping the agent's own message. `clientCertProblem`:
+ * why the broker's own client certificate is unusable, if it is (the agent then drops the
+ * handshake without saying why, so the broker says it instead of "unreachable").
+ */
+export function fromServiceError(err: ServiceError, host: string, clientCertProblem?: string): HostCallError {
   const code = grpcCodeName(err.code);
-  const details = err.details || err.message;
+  const details = withoutLibraryNoise(err.details || err.message);
   switch (code) {
-    case "UNAVAILABLE":
+    case "UNAVAILABLE": {
+      const agentCert = agentCertificateProblem(details, host);
+      if (agentCert) return new HostCallError("UNAUTHENTICATED", agentCert);
+      if (clientCertProblem) return new HostCallError("UNAUTHENTICATED", `${host} refused the connection: ${clientCertProblem}`);
       return new HostCallError(code, `${host} is unreachable: ${details}`);
+    }
     case "DEADLINE_EXCEEDED":
       return new HostCallError(code, `${host} did not answer in time: ${details}`);
     default:

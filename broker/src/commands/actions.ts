@@ -4,6 +4,7 @@ import { parseArgs } from "node:util";
 import { approvalSummary, requestView } from "../actions/describe";
 import { openActions } from "../actions/cli-context";
 import { ACTION_ID, ACTION_STATES, printable, type ActionState } from "../actions/request";
+import { missingConfigDir } from "./config-dir";
 
 const USAGE = `Usage:
   hostward actions list [--state STATE] [--host HOST] [--config DIR]   newest first
@@ -34,6 +35,11 @@ export async function run(argv: string[]): Promise<number> {
   if (values.state !== undefined && !(ACTION_STATES as readonly string[]).includes(values.state)) {
     process.stderr.write(`hostward actions: --state must be one of ${ACTION_STATES.join(", ")}\n`);
     return 2;
+  }
+  const missing = missingConfigDir(values.config);
+  if (missing) {
+    process.stderr.write(`hostward ${"actions"}: ${missing}\n`);
+    return 1;
   }
   const { service } = openActions(values.config);
   switch (sub) {

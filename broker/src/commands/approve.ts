@@ -8,6 +8,7 @@ import { approvalSummary } from "../actions/describe";
 import { localIdentity, openActions, parseIdCommand } from "../actions/cli-context";
 import { agentSigner, fileSigner, type Signer } from "../approval/signer";
 import { agentSocket } from "../approval/ssh-agent";
+import { missingConfigDir } from "./config-dir";
 
 const USAGE = `Usage: hostward approve ID (--key FILE | --agent [--key-id SHA256:…]) [--yes] [--config DIR]
 
@@ -58,6 +59,11 @@ export async function run(argv: string[]): Promise<number> {
     return 2;
   }
 
+  const missing = missingConfigDir(values.config);
+  if (missing) {
+    process.stderr.write(`hostward ${"approve"}: ${missing}\n`);
+    return 1;
+  }
   const { service } = openActions(values.config);
   const request = await service.get(id);
   if (!request) {

@@ -1,15 +1,15 @@
 // hostward audit verify|tail: check and read the broker's hash-chained audit log.
-import { readFileSync } from "node:fs";
+import { createPublicKey } from "node:crypto";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { createPublicKey } from "node:crypto";
-import { existsSync } from "node:fs";
-import { anchorFilesIn, AuditError, AuditLog } from "../audit/log";
+import { anchorFilesIn, AuditLog } from "../audit/log";
 import { loadOrCreateAnchorKey } from "../audit/anchor";
 import { verifyAuditFile, type VerifyResult } from "../audit/verify";
 import { AUDIT_FILE } from "../broker";
-import { loadBrokerSettings } from "../config/load";
-import { defaultConfigDir, defaultStateDir } from "../paths";
+import { ConfigError, loadBrokerSettings } from "../config/load";
+import { defaultStateDir } from "../paths";
+import { requireConfigDir } from "./config-dir";
 
 const HELP = `Usage:
   hostward audit verify [--config DIR | --file FILE]   check the hash chain and its signed head; exit 1 at the first failed check
@@ -23,8 +23,7 @@ with --file alone the head is not checked. To start a new log, move the log and 
 
 function auditFile(values: { config?: string; file?: string }): { file: string; configDir?: string } {
   if (values.file) return { file: values.file, ...(values.config && { configDir: values.config }) };
-  const configDir = values.config ?? defaultConfigDir();
-  if (values.config && !existsSync(values.config)) throw new AuditError(`the configuration directory ${values.config} does not exist`);
+  const configDir = requireConfigDir(values.config);
   const settings = loadBrokerSettings(configDir);
   return { file: join(settings.stateDir ?? defaultStateDir(), AUDIT_FILE), configDir };
 }
@@ -63,17 +62,18 @@ export async function run(argv: string[]): Promise<number> {
   try {
     where = auditFile(values);
   } catch (err) {
-    process.stderr.write(`hostward audit: ${(err as Error).message}\n`);
-    return 2;
+    if (!(err instanceof ConfigError)) throw err;
+    process.stderr.write(`hostward audit: ${err.problems.join("\n  ")}\n`);
+    return 1;
   }
   const { file } = where;
   const anchor = where.configDir ? anchorFilesIn(where.configDir) : undefined;
+  if ((sub === "verify" || sub === "tail") && !existsSync(file)) {
+    process.stderr.write(`hostward audit: there is no audit log at ${file} yet (the broker writes it from its first call)\n`);
+    return 1;
+  }
   switch (sub) {
     case "verify": {
-      if (!existsSync(file)) {
-        process.stderr.write(`hostward audit verify: ${file} does not exist (no broker has written to this state directory yet)\n`);
-        return 2;
-      }
       const publicKey = anchor && existsSync(anchor.key) ? createPublicKey(loadOrCreateAnchorKey(anchor.key)) : undefined;
       const result = verifyAuditFile(file, anchor ? { head: anchor.head, requireHead: existsSync(anchor.key), ...(publicKey && { publicKey }) } : {});
       process.stdout.write(formatVerify(file, result));

@@ -1,6 +1,7 @@
 // hostward reject ID [--reason TEXT] [--config DIR]: a human refuses a PENDING action request; it
 // can never run. Recorded in the request and in the audit chain.
 import { localIdentity, openActions, parseIdCommand } from "../actions/cli-context";
+import { missingConfigDir } from "./config-dir";
 
 const USAGE = `Usage: hostward reject ID [--reason TEXT] [--config DIR]
 
@@ -14,6 +15,11 @@ export async function run(argv: string[]): Promise<number> {
   if ("exit" in parsed) return parsed.exit;
   const { id, values } = parsed;
   const reason = (values.reason ?? "rejected by a human").slice(0, 500);
+  const missing = missingConfigDir(values.config);
+  if (missing) {
+    process.stderr.write(`hostward ${"reject"}: ${missing}\n`);
+    return 1;
+  }
   const { service } = openActions(values.config);
   const who = localIdentity();
   try {

@@ -1,11 +1,15 @@
 // A local fleet for trying hostward without root or a second machine: a private CA, N agents
 // (both roles) on 127.0.0.1 with ports chosen by the kernel, and a broker configuration (inventory,
-// policy, client certificates) that `hostward serve --config DIR` uses as it is.
+// policy, client certificates) that `hostward serve --config DIR` uses as it is. `local up` again
+// in the same DIR (after `local down`, or a reboot) keeps the CA, the approver key and each
+// agent's ports, and renews the short-lived certificates: a broker that kept running with that
+// configuration finds the same agents where they were.
 import { generateKeyPairSync } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync, renameSync } from "node:fs";
+import { createServer } from "node:net";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { stringify } from "yaml";
+import { parse as parseYaml, stringify } from "yaml";
 import { createCa, issueAgentCert, issueClientCert, writePem } from "../pki";
 import { configFiles } from "../paths";
 import { formatOpenSshPrivateKey, formatOpenSshPublicKey } from "../../../proto/catalog/approval";
@@ -60,6 +64,29 @@ async function waitReady(file: string, pid: number, logFile: string, timeoutMs: 
   throw new Error(`agent (pid ${pid}) did not become ready within ${timeoutMs} ms; last log lines:\n${log}`);
 }
 
+/** Each host's ports in DIR/hosts.yaml as an earlier `local up` wrote it (empty when none). */
+function previousPorts(hostsFile: string): Map<string, Record<Role, number>> {
+  try {
+    const doc = parseYaml(readFileSync(hostsFile, "utf8")) as { hosts?: Array<{ name?: unknown; ports?: { reader?: unknown; operator?: unknown } }> };
+    const out = new Map<string, Record<Role, number>>();
+    for (const h of doc.hosts ?? []) {
+      if (typeof h.name === "string" && typeof h.ports?.reader === "number" && typeof h.ports.operator === "number") out.set(h.name, { reader: h.ports.reader, operator: h.ports.operator });
+    }
+    return out;
+  } catch {
+    return new Map();
+  }
+}
+
+/** Whether 127.0.0.1:port can be bound right now. */
+function portFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once("error", () => resolve(false));
+    server.listen({ host: "127.0.0.1", port, exclusive: true }, () => server.close(() => resolve(true)));
+  });
+}
+
 export interface UpOptions {
   dir: string;
   hosts: number;
@@ -80,11 +107,17 @@ export async function fleetUp(opts: UpOptions): Promise<FleetState> {
   mkdirSync(files.tlsDir, { recursive: true, mode: 0o700 });
   mkdirSync(files.pkiDir, { recursive: true, mode: 0o700 });
 
-  // PKI: one CA for the fleet; the broker's client certificates, one per role.
-  const ca = await createCa({ commonName: "hostward local CA" });
-  writePem(join(files.pkiDir, "ca.crt"), ca.cert, { private: false });
-  writePem(join(files.pkiDir, "ca.key"), ca.key, { private: true });
+  // PKI: one CA for the fleet (kept from an earlier run in DIR); the broker's client
+  // certificates, one per role, renewed at every start (they live 24 h).
+  const caFiles = { cert: join(files.pkiDir, "ca.crt"), key: join(files.pkiDir, "ca.key") };
+  const reuseCa = existsSync(caFiles.cert) && existsSync(caFiles.key);
+  const ca = reuseCa ? { cert: readFileSync(caFiles.cert, "utf8"), key: readFileSync(caFiles.key, "utf8") } : await createCa({ commonName: "hostward local CA" });
+  if (!reuseCa) {
+    writePem(caFiles.cert, ca.cert, { private: false });
+    writePem(caFiles.key, ca.key, { private: true });
+  }
   writePem(files.caCert, ca.cert, { private: false });
+  const ports0 = previousPorts(files.hosts);
   for (const role of ROLES) {
     const client = await issueClientCert(ca, { role, name: `hostward-broker-${role}`, validityHours: 24 });
     writePem(files.clientCert(role), client.cert, { private: false });
@@ -93,13 +126,23 @@ export async function fleetUp(opts: UpOptions): Promise<FleetState> {
 
   // An approver key for this fleet. On real hosts approver keys live with the humans (a file or
   // ssh-agent) and only their public lines are installed, root-owned, in /etc/hostward/approvers/.
-  const approver = generateKeyPairSync("ed25519");
   const approverKey = fleetApproverKey(dir);
-  mkdirSync(join(dir, "approver"), { recursive: true, mode: 0o700 });
-  writePem(approverKey, formatOpenSshPrivateKey(approver.privateKey, "local-admin"), { private: true });
-  const approverLine = `max-impact="HIGH" ${formatOpenSshPublicKey(approver.publicKey, "local-admin")}`;
-  writeFileSync(`${approverKey}.pub`, `${approverLine}\n`);
+  let approverLine: string;
+  if (existsSync(approverKey) && existsSync(`${approverKey}.pub`)) {
+    approverLine = readFileSync(`${approverKey}.pub`, "utf8").trim();
+  } else {
+    const approver = generateKeyPairSync("ed25519");
+    mkdirSync(join(dir, "approver"), { recursive: true, mode: 0o700 });
+    writePem(approverKey, formatOpenSshPrivateKey(approver.privateKey, "local-admin"), { private: true });
+    approverLine = `max-impact="HIGH" ${formatOpenSshPublicKey(approver.publicKey, "local-admin")}`;
+    writeFileSync(`${approverKey}.pub`, `${approverLine}\n`);
+  }
 
+  /** The port this host's agent had before, when it is free again; else one the kernel picks. */
+  const portFor = async (host: string, role: Role): Promise<number> => {
+    const before = ports0.get(host)?.[role];
+    return before !== undefined && before > 0 && (await portFree(before)) ? before : 0;
+  };
   const state: FleetState = { dir, startedAt: new Date().toISOString(), agents: [] };
   const inventory: Array<Record<string, unknown>> = [];
   try {
@@ -135,7 +178,7 @@ export async function fleetUp(opts: UpOptions): Promise<FleetState> {
           configFile,
           stringify({
             role,
-            listen: { host: "127.0.0.1", port: 0 },
+            listen: { host: "127.0.0.1", port: await portFor(host, role) },
             tls: { ca: join(hostDir, "ca.crt"), cert: join(hostDir, "agent.crt"), key: join(hostDir, "agent.key") },
             logs: { roots: [logDir, ...(opts.logRoots ?? [])] },
             ...(role === "operator" ? { helper } : {}),

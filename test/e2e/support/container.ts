@@ -1,6 +1,6 @@
 // A Debian container booted with systemd-nspawn, as ENVIRONMENT.md prescribes for a machine whose
 // PID 1 is not systemd: `setsid systemd-nspawn -D DIR -b -M NAME --register=no --keep-unit
-// --console=pipe --bind-ro=/usr/bin/node …`, commands inside through `nsenter -t <its systemd> -a`
+// --console=pipe …`, commands inside through `nsenter -t <its systemd> -a`
 // (machinectl / systemd-run -M need a host systemd), stop with SIGTERM to nspawn (~2 s).
 //
 //   const c = await bootContainer({ name: "web1", rootDir, netnsPath: "/run/netns/X", logFile });
@@ -79,7 +79,6 @@ export async function bootContainer(opts: BootOptions): Promise<Container> {
     "--register=no",
     "--keep-unit",
     "--console=pipe",
-    "--bind-ro=/usr/bin/node",
     opts.netnsPath ? `--network-namespace-path=${opts.netnsPath}` : "--private-network",
   ];
   const out = openSync(opts.logFile, "a");
@@ -146,7 +145,8 @@ export async function bootContainer(opts: BootOptions): Promise<Container> {
       async () => {
         if (gone) throw new Error(`systemd-nspawn exited:\n${log()}`);
         const r = await exec(["systemctl", "is-system-running", "--wait"], { timeoutMs: 60_000 });
-        if (r.stdout.trim() === "" && /connect to bus/i.test(r.stderr)) return undefined;
+        // "Failed to connect to bus" (systemd 252), "… to system scope bus via local transport" (257).
+        if (r.stdout.trim() === "" && /connect to (?:system scope )?bus/i.test(r.stderr)) return undefined;
         return r;
       },
       60_000,

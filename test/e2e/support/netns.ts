@@ -8,7 +8,12 @@
 //   net.clientNs                      // "hwe2e-123-fleet-cli"
 //   net.hosts.web1.address / .nsPath  // "198.18.7.11" / "/run/netns/hwe2e-123-fleet-web1"
 //   await net.destroy();
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { run, runOk } from "./run";
+
+/** `ip netns exec NS` bind-mounts each entry of /etc/netns/NS/ over /etc/ for that command only. */
+export const NETNS_ETC = "/etc/netns";
 
 export interface NetHost {
   ns: string;
@@ -20,6 +25,12 @@ export interface Network {
   clientNs: string;
   clientAddress: string;
   hosts: Record<string, NetHost>;
+  /**
+   * A file that programs run with `ip netns exec CLIENT` see at /etc/RELATIVE (and nothing else
+   * does): e.g. "ssh/ssh_config", since ssh reads ~/.ssh/config from the passwd entry's home, not
+   * from $HOME. Removed with the network.
+   */
+  etcFile(relative: string, contents: string): void;
   destroy(): Promise<void>;
 }
 
@@ -38,13 +49,28 @@ export async function listNetns(): Promise<string[]> {
     .filter((n) => n.length > 0);
 }
 
+export interface NetworkOptions {
+  /** The /24's first three octets instead of 198.18.SUBNET (e.g. "10.0.0" for the README's
+   *  addresses: they exist only inside these namespaces too). */
+  base?: string;
+  /** The last octet of the first host (default 11); host i gets first + i. */
+  firstHost?: number;
+}
+
 /** `subnet` picks 198.18.SUBNET.0/24 (0..255): the client is .1, host i is .(11 + i). */
-export async function createNetwork(prefix: string, subnet: number, hostNames: readonly string[]): Promise<Network> {
+export async function createNetwork(prefix: string, subnet: number, hostNames: readonly string[], opts: NetworkOptions = {}): Promise<Network> {
   const clientNs = `${prefix}-cli`;
-  const base = `198.18.${subnet}`;
+  const base = opts.base ?? `198.18.${subnet}`;
+  const first = opts.firstHost ?? 11;
   const created: string[] = [];
   const destroy = async () => {
     for (const ns of created.reverse()) await deleteNetns(ns);
+    rmSync(join(NETNS_ETC, clientNs), { recursive: true, force: true });
+  };
+  const etcFile = (relative: string, contents: string) => {
+    const file = join(NETNS_ETC, clientNs, relative);
+    mkdirSync(dirname(file), { recursive: true });
+    writeFileSync(file, contents);
   };
   try {
     await ip("netns", "add", clientNs);
@@ -58,7 +84,7 @@ export async function createNetwork(prefix: string, subnet: number, hostNames: r
       const ns = `${prefix}-${name}`;
       await ip("netns", "add", ns);
       created.push(ns);
-      const address = `${base}.${11 + i}`;
+      const address = `${base}.${first + i}`;
       // Both ends are created directly inside their namespaces: the host's never sees them.
       await ip("-n", clientNs, "link", "add", `vh${i}`, "type", "veth", "peer", "name", "eth0", "netns", ns);
       await ip("-n", clientNs, "link", "set", `vh${i}`, "master", "br0", "up");
@@ -67,7 +93,7 @@ export async function createNetwork(prefix: string, subnet: number, hostNames: r
       await ip("-n", ns, "link", "set", "eth0", "up");
       hosts[name] = { ns, nsPath: `/run/netns/${ns}`, address };
     }
-    return { clientNs, clientAddress: `${base}.1`, hosts, destroy };
+    return { clientNs, clientAddress: `${base}.1`, hosts, etcFile, destroy };
   } catch (err) {
     await destroy();
     throw err;

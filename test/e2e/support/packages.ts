@@ -15,5 +15,9 @@ export function currentVersion(): string {
 export const debFile = (version: string) => `hostward-agent_${version}_amd64.deb`;
 export const rpmFile = (version: string) => `hostward-agent-${version}-1.x86_64.rpm`;
 
+/** The CLI as users install it: `npm pack`'s tarball. */
+export const cliFile = (version: string) => `hostward-${version}.tgz`;
+export const cliPath = (version: string = currentVersion()) => join(PACKAGES_DIR, cliFile(version));
+
 export const debPath = (version: string = currentVersion()) => join(PACKAGES_DIR, debFile(version));
 export const rpmPath = (version: string = currentVersion()) => join(PACKAGES_DIR, rpmFile(version));

@@ -1,34 +1,48 @@
-// The containers' root filesystem: a Debian bookworm minbase with systemd, nginx (the "real
-// service" the tests diagnose and restart), unbound (a resolver with `unbound-checkconf` and
-// `unbound-control`, so the actions' pre-check and flush_dns_cache run for real) and caddy (the
-// seed's reload/restart caddy, pre-checked by `caddy validate`), cached as a tarball outside the
-// repository and keyed by its package list, so changing the list builds a new one. Missing cache (a fresh CI machine): debootstrap from
-// the mirror this machine's apt already uses (~60 s), then every run extracts a fresh copy (~3 s).
+// The containers' root filesystems: Debian 12 (bookworm) and Debian 13 (trixie) minbase with
+// systemd, nginx (the "real service" the tests diagnose and restart), unbound (a resolver with
+// `unbound-checkconf` and `unbound-control`, so the actions' pre-check and flush_dns_cache run for
+// real), caddy (the seed's reload/restart caddy, pre-checked by `caddy validate`), an OpenSSH server
+// and python3-apt (the hosts Ansible and `scp`/`ssh` reach). Node is NOT installed: the
+// distribution's `nodejs` (18 on bookworm, 20 on trixie) and `rpm` are downloaded into the
+// rootfs's apt cache (`apt-get install --download-only`), so that `apt install ./hostward-agent….deb`
+// in a container (which has no network) resolves nodejs from the archive's package index and
+// installs it, exactly as on a real host. Each suite's tree is cached as a tarball outside the
+// repository, keyed by its suite, package lists and recipe, so changing them builds a new one.
+// Missing cache (a fresh CI machine): debootstrap from the mirror this machine's apt already uses
+// (~60-100 s per suite), then every run extracts a fresh copy (~3 s).
 import { createHash } from "node:crypto";
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, unlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { runOk, sleep } from "./run";
 
 export const CACHE_DIR = process.env.HOSTWARD_E2E_CACHE ?? "/var/cache/hostward";
-export const SUITE = "bookworm";
+/** The distributions the suite boots: Debian 12 and Debian 13. */
+export const SUITES = ["bookworm", "trixie"] as const;
+export type Suite = (typeof SUITES)[number];
+/** The suite tests use unless they are about a distribution (e.g. actions, fleet). */
+export const DEFAULT_SUITE: Suite = "bookworm";
 /** systemd and what the agent and its package need, plus real units the actions act on: nginx,
  *  unbound (with `unbound-checkconf` / `unbound-control`), caddy (with `caddy validate`) and
  *  logrotate (rotate_logs starts its logrotate.service). dns-root-data is unbound's Recommends, which debootstrap skips: the root
- *  trust anchor comes from the package instead of a network fetch the containers cannot make. */
-export const ROOTFS_PACKAGES = ["systemd", "systemd-sysv", "dbus", "sudo", "iproute2", "libnss-myhostname", "nginx", "unbound", "dns-root-data", "logrotate", "caddy"] as const;
+ *  trust anchor comes from the package instead of a network fetch the containers cannot make.
+ *  openssh-server and python3-apt: what a host reached by scp/ssh and by Ansible's apt module has. */
+export const ROOTFS_PACKAGES = ["systemd", "systemd-sysv", "dbus", "sudo", "iproute2", "libnss-myhostname", "nginx", "unbound", "dns-root-data", "logrotate", "caddy", "openssh-server", "python3-apt"] as const;
+/** In the apt cache, not installed: what `apt install ./hostward-agent.deb` pulls from the archive
+ *  (the distribution's nodejs and its libraries), and rpm for the .rpm's scriptlet test. */
+export const ROOTFS_DOWNLOADED = ["nodejs", "rpm"] as const;
 /** Bump when the preparation below changes, so an old cache is not reused. */
-const RECIPE_VERSION = 2;
+const RECIPE_VERSION = 4;
 
 /** Debian's Caddyfile serves :80, which nginx holds; on :8080 both start at every boot. The
  *  admin API stays on localhost:2019, where the unit's `caddy reload` (ExecReload) posts to. */
 export const E2E_CADDYFILE = ":8080 {\n\troot * /usr/share/caddy\n\tfile_server\n}\n";
 
-export function rootfsKey(): string {
-  return createHash("sha256").update(`${SUITE} minbase ${ROOTFS_PACKAGES.join(",")} recipe ${RECIPE_VERSION}`).digest("hex").slice(0, 12);
+export function rootfsKey(suite: Suite): string {
+  return createHash("sha256").update(`${suite} minbase ${ROOTFS_PACKAGES.join(",")} downloaded ${ROOTFS_DOWNLOADED.join(",")} recipe ${RECIPE_VERSION}`).digest("hex").slice(0, 12);
 }
 
-export function rootfsTarball(): string {
-  return join(CACHE_DIR, `e2e-${SUITE}-minbase-${rootfsKey()}.tar.gz`);
+export function rootfsTarball(suite: Suite): string {
+  return join(CACHE_DIR, `e2e-${suite}-minbase-${rootfsKey(suite)}.tar.gz`);
 }
 
 /** The Debian mirror of this machine's apt sources (one-line .list or deb822 .sources files). */
@@ -78,34 +92,47 @@ async function withLock<T>(path: string, fn: () => Promise<T>): Promise<T> {
   }
 }
 
-/** Builds the cached tarball unless it exists; returns its path and whether it was built now. */
-export async function ensureRootfsTarball(log: (line: string) => void = () => undefined): Promise<{ tarball: string; built: boolean; ms: number }> {
-  const tarball = rootfsTarball();
+/** Builds the suite's cached tarball unless it exists; returns its path and whether it was built now. */
+export async function ensureRootfsTarball(suite: Suite, log: (line: string) => void = () => undefined): Promise<{ tarball: string; built: boolean; ms: number }> {
+  const tarball = rootfsTarball(suite);
   const started = Date.now();
   if (existsSync(tarball)) return { tarball, built: false, ms: 0 };
   mkdirSync(CACHE_DIR, { recursive: true });
   return withLock(`${tarball}.lock`, async () => {
     if (existsSync(tarball)) return { tarball, built: false, ms: Date.now() - started };
     const mirror = aptMirror();
-    const dir = join("/var/tmp", `hwe2e-debootstrap-${process.pid}`);
+    const dir = join("/var/tmp", `hwe2e-debootstrap-${suite}-${process.pid}`);
     rmSync(dir, { recursive: true, force: true });
     mkdirSync(dir, { mode: 0o755 });
-    const args = ["--variant=minbase", `--include=${ROOTFS_PACKAGES.join(",")}`, SUITE, dir, mirror];
-    log(`building the container rootfs (cold cache): debootstrap ${args.join(" ")}`);
+    const args = ["--variant=minbase", `--include=${ROOTFS_PACKAGES.join(",")}`, suite, dir, mirror];
+    log(`building the ${suite} container rootfs (cold cache): debootstrap ${args.join(" ")}`);
     try {
-      await runOk("debootstrap", args, { timeoutMs: 10 * 60_000 });
+      await runOk("debootstrap", args, { timeoutMs: 15 * 60_000 });
       // sudo must resolve the host name: without /etc/hostname the container's hostname is the
       // machine name (-M), which libnss-myhostname resolves. An empty machine-id makes systemd
       // generate one per boot, so copies of one tarball do not share an identity.
       rmSync(join(dir, "etc/hostname"), { force: true });
       writeFileSync(join(dir, "etc/machine-id"), "");
       writeFileSync(join(dir, "etc/caddy/Caddyfile"), E2E_CADDYFILE);
-      // Downloaded .debs are not needed any more: a smaller tarball extracts faster.
+      // debootstrap's own .debs are not needed any more (a smaller tarball extracts faster); then
+      // the archive's nodejs (and rpm) go into the apt cache, next to debootstrap's package index.
       const archives = join(dir, "var/cache/apt/archives");
       for (const f of readdirSync(archives)) if (f.endsWith(".deb")) unlinkSync(join(archives, f));
+      // With their Recommends (ca-certificates, nodejs-doc…): `apt install` on a host takes them too.
+      await runOk("chroot", [dir, "apt-get", "install", "--download-only", "-y", "-q", ...ROOTFS_DOWNLOADED], {
+        timeoutMs: 10 * 60_000,
+        env: { PATH: "/usr/sbin:/usr/bin:/sbin:/bin", LANG: "C.UTF-8", DEBIAN_FRONTEND: "noninteractive" },
+      });
+      const downloaded = readdirSync(archives).filter((f) => f.endsWith(".deb"));
+      for (const pkg of ROOTFS_DOWNLOADED) {
+        if (!downloaded.some((f) => f.startsWith(`${pkg}_`))) throw new Error(`${suite}: apt-get --download-only left no ${pkg}_*.deb in the apt cache (${downloaded.join(", ")})`);
+      }
       await runOk("tar", ["-C", dir, "-czf", `${tarball}.tmp`, "."], { timeoutMs: 5 * 60_000 });
       renameSync(`${tarball}.tmp`, tarball);
-      writeFileSync(`${tarball}.info`, `debootstrap ${args.join(" ").replace(dir, "DIR")}\nbuilt: ${new Date().toISOString()}\n`);
+      writeFileSync(
+        `${tarball}.info`,
+        `debootstrap ${args.join(" ").replace(dir, "DIR")}\napt-get install --download-only ${ROOTFS_DOWNLOADED.join(" ")}: ${downloaded.join(" ")}\nbuilt: ${new Date().toISOString()}\n`,
+      );
     } finally {
       rmSync(dir, { recursive: true, force: true });
       rmSync(`${tarball}.tmp`, { force: true });

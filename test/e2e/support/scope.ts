@@ -6,16 +6,16 @@ import { mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { inject } from "vitest";
 import { bootContainer, type Container } from "./container";
-import { createNetwork, type Network } from "./netns";
+import { createNetwork, type Network, type NetworkOptions } from "./netns";
 import { E2E_TMP, ROOTFS_PARENT } from "./paths";
-import { extractRootfs } from "./rootfs";
+import { DEFAULT_SUITE, extractRootfs, type Suite } from "./rootfs";
 
 declare module "vitest" {
   export interface ProvidedContext {
     /** "hwe2e-<pid of the vitest main process>": the prefix of every name this run creates. */
     e2eRunPrefix: string;
-    /** The cached rootfs tarball (test/e2e/support/rootfs.ts). */
-    e2eRootfsTarball: string;
+    /** The cached rootfs tarball of each suite (test/e2e/support/rootfs.ts). */
+    e2eRootfsTarballs: Record<Suite, string>;
     /** Why the packages could not be built, or "" when they were. */
     e2ePackagesError: string;
   }
@@ -26,16 +26,16 @@ export interface Scope {
   /** Per-file scratch directory under test/.tmp/e2e/. */
   dir: string;
   defer(what: string, fn: () => Promise<unknown> | unknown): void;
-  network(subnet: number, hosts: readonly string[]): Promise<Network>;
-  /** Extracts a fresh rootfs and boots it (joining `netnsPath` when given). */
-  container(name: string, netnsPath?: string): Promise<Container>;
+  network(subnet: number, hosts: readonly string[], opts?: NetworkOptions): Promise<Network>;
+  /** Extracts a fresh rootfs of `suite` (default bookworm) and boots it (joining `netnsPath` when given). */
+  container(name: string, netnsPath?: string, suite?: Suite): Promise<Container>;
   /** Runs the deferred cleanups, newest first; reports (does not throw) what failed. */
   close(): Promise<void>;
 }
 
 export function createScope(label: string): Scope {
   const prefix = `${inject("e2eRunPrefix")}-${label}`;
-  const tarball = inject("e2eRootfsTarball");
+  const tarballs = inject("e2eRootfsTarballs");
   const dir = join(E2E_TMP, prefix);
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
@@ -46,15 +46,15 @@ export function createScope(label: string): Scope {
     defer(what, fn) {
       cleanups.push({ what, fn });
     },
-    async network(subnet, hosts) {
-      const net = await createNetwork(prefix, subnet, hosts);
+    async network(subnet, hosts, opts) {
+      const net = await createNetwork(prefix, subnet, hosts, opts);
       scope.defer(`network ${prefix}`, () => net.destroy());
       return net;
     },
-    async container(name, netnsPath) {
+    async container(name, netnsPath, suite = DEFAULT_SUITE) {
       const rootDir = join(ROOTFS_PARENT, `${prefix}-${name}`);
       scope.defer(`rootfs ${rootDir}`, () => rmSync(rootDir, { recursive: true, force: true }));
-      await extractRootfs(tarball, rootDir);
+      await extractRootfs(tarballs[suite], rootDir);
       const c = await bootContainer({ name, rootDir, netnsPath, logFile: join(dir, `${name}.console.log`) });
       scope.defer(`container ${name}`, () => c.stop());
       return c;

@@ -67,16 +67,20 @@ export async function exposure(c: Container, unit: string): Promise<number> {
 }
 
 /**
- * `dpkg -i --force-depends` of a package file copied into the container's /root. --force-depends:
- * the package depends on the distribution's `nodejs`, but the node the units run is the host's
- * Node 20 bind-mounted at /usr/bin/node (bookworm's nodejs is 18), so that dependency is
- * deliberately left unmet here; dpkg still runs every maintainer script.
+ * Installs a package file as the README says (`apt install ./hostward-agent_….deb`), copied into
+ * the container's /root: apt resolves the dependencies from the distribution's archive (the
+ * container's package index; nodejs's .debs are in its apt cache, the container has no network)
+ * and runs every maintainer script. Nothing is forced. Returns apt's output.
  */
-export async function dpkgInstall(c: Container, debFile: string): Promise<void> {
+export async function aptInstall(c: Container, debFile: string): Promise<string> {
   const inside = `/root/${basename(debFile)}`;
   copyFileSync(debFile, c.path(inside));
-  await c.execOk(["dpkg", "-i", "--force-depends", inside], { timeoutMs: 120_000 });
+  const r = await c.execOk(["apt-get", "install", "-y", inside], { timeoutMs: 180_000, env: APT_ENV });
+  return r.stdout + r.stderr;
 }
+
+/** apt-get's environment inside a container: no debconf questions, no pager. */
+export const APT_ENV = { PATH: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", LANG: "C.UTF-8", DEBIAN_FRONTEND: "noninteractive" };
 
 /** VmRSS of a process inside the container, in KiB. */
 export async function rssKiB(c: Container, pid: number): Promise<number> {

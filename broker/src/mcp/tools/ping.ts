@@ -3,6 +3,7 @@
 // (reused) reader channel the diagnostics use. Subject to policy like any host tool.
 import { z } from "zod";
 import { getAgentInfo } from "../../../../proto/catalog/diagnostics/health";
+import { expiryWarning } from "../../agents/client-cert";
 import { callDiagnostic } from "../../agents/diagnostic-call";
 import { HostCallError } from "../../agents/errors";
 import { deserializeHealthCheckResponse, HEALTH_CHECK_PATH, serializeHealthCheckRequest } from "../../agents/health";
@@ -29,7 +30,17 @@ const pingData = z.object({
 
 const pingOutput = z.object({
   ...hostResultsSchema(pingData).shape,
-  broker: z.object({ version: z.string(), catalogHash: z.string() }),
+  broker: z.object({
+    version: z.string(),
+    catalogHash: z.string(),
+    clientCertificate: z
+      .object({
+        notAfter: z.string().describe("when the broker's reader client certificate expires (ISO 8601)"),
+        warning: z.string().optional().describe("present when it expires soon, has expired or is not valid yet: what to do"),
+      })
+      .nullable()
+      .describe("the broker's own reader client certificate (null: unreadable)"),
+  }),
 });
 
 export function registerPingTool(registry: ToolRegistry, broker: Broker): void {
@@ -75,7 +86,10 @@ export function registerPingTool(registry: ToolRegistry, broker: Broker): void {
         },
       });
       if (!run.ok) return run.outcome;
-      return { structured: { ...run.output, broker: { version: broker.version, catalogHash: broker.catalogHash } } };
+      const cert = broker.pool.clientCertificate("reader");
+      const warning = expiryWarning(cert);
+      const clientCertificate = cert ? { notAfter: cert.notAfter.toISOString(), ...(warning && { warning }) } : null;
+      return { structured: { ...run.output, broker: { version: broker.version, catalogHash: broker.catalogHash, clientCertificate } } };
     },
   });
 }
