@@ -19,7 +19,7 @@ import { createCliPki, installAgentCerts, type CliPki } from "./support/pki";
 import { BROKER_BUNDLE } from "./support/paths";
 import { run, sleep, waitFor } from "./support/run";
 import { createScope, requirePackages } from "./support/scope";
-import { dpkgInstall, unitProperty, unitReport, UNITS, waitActive } from "./support/units";
+import { aptInstall, unitProperty, unitReport, UNITS, waitActive } from "./support/units";
 
 const HOST = "rec1";
 const SLOW = "slow.service";
@@ -38,7 +38,7 @@ beforeAll(async () => {
   net = await scope.network(5, [HOST]);
   c = await scope.container(HOST, net.hosts[HOST]?.nsPath);
   pki = await createCliPki(join(scope.dir, "pki"));
-  await dpkgInstall(c, debPath());
+  await aptInstall(c, debPath());
   await installAgentCerts(c, await pki.issueAgent(HOST, net.hosts[HOST]?.address ?? ""));
   alice = createApprover("alice", "MEDIUM");
   installApprovers(c, [alice]);
