@@ -35,7 +35,7 @@ let config: BrokerConfigDir;
 
 beforeAll(async () => {
   requirePackages();
-  net = await scope.network(5, [HOST]);
+  net = await scope.network(7, [HOST]);
   c = await scope.container(HOST, net.hosts[HOST]?.nsPath);
   pki = await createCliPki(join(scope.dir, "pki"));
   await aptInstall(c, debPath());
