@@ -381,7 +381,8 @@ describe("through the operator agent over mTLS, from the client namespace", () =
 
     // Run by the agent, the helper's audit line is in the operator unit's journal.
     const journal = await c.execOk(["journalctl", "--no-pager", "-o", "cat", "-u", OPERATOR]);
-    const line = journal.stdout.split("\n").find((l) => l.includes('"audit":"hostward-action"') && l.includes(approved.statement.id));
+    // (its "started" and "ended" lines, sent to the journal directly, are there too)
+    const line = journal.stdout.split("\n").find((l) => l.includes('"audit":"hostward-action"') && l.includes('"event":"executed"') && l.includes(approved.statement.id));
     expect(line, journal.stdout.slice(-3000)).toBeDefined();
     expect(JSON.parse(line ?? "{}")).toMatchObject({ event: "executed", verdict: "SUCCEEDED", sudoUser: "hostward-operator", keyId: alice.keyId });
   });
@@ -461,7 +462,8 @@ describe("through the operator agent over mTLS, from the client namespace", () =
       expect(await activeState(c, CADDY)).toBe("active");
       // The helper journals its run as executed with verdict FAILED (the approval was used).
       const journal = await c.execOk(["journalctl", "--no-pager", "-o", "cat", "-u", OPERATOR]);
-      const line = journal.stdout.split("\n").find((l) => l.includes('"audit":"hostward-action"') && l.includes(approved.statement.id));
+      // (its "started" and "ended" lines, sent to the journal directly, are there too)
+      const line = journal.stdout.split("\n").find((l) => l.includes('"audit":"hostward-action"') && l.includes('"event":"executed"') && l.includes(approved.statement.id));
       expect(JSON.parse(line ?? "{}")).toMatchObject({ event: "executed", verdict: "FAILED", action: "restart_service" });
     } finally {
       writeFileSync(c.path(CADDYFILE), original);
