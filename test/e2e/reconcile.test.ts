@@ -71,15 +71,19 @@ async function approvedRestart(broker: BrokerSession): Promise<string> {
   return id;
 }
 
-/** Starts execute_action and resolves once the helper has printed its systemctl line. */
+/**
+ * Starts execute_action; `started` resolves once the helper has printed its systemctl line, and
+ * rejects with the call's answer if it ended first (so a refusal fails the test at once).
+ */
 function executeUntilRunning(broker: BrokerSession, id: string): { started: Promise<void>; result: Promise<unknown> } {
   let seen!: () => void;
-  const started = new Promise<void>((r) => (seen = r));
+  const progress = new Promise<void>((r) => (seen = r));
   const result = broker
     .callWithProgress("execute_action", { id }, (p) => {
       if (p.message?.startsWith("$ systemctl restart")) seen();
     })
     .catch((err: unknown) => err);
+  const started = Promise.race([progress, result.then((r) => Promise.reject(new Error(`execute_action ended before the restart began: ${JSON.stringify(r).slice(0, 2000)}`)))]);
   return { started, result };
 }
 
@@ -114,7 +118,9 @@ describe("an action whose operator agent is killed mid-run", () => {
     const run1 = executeUntilRunning(broker, id);
     await run1.started;
     const t0 = Date.now();
-    await c.execOk(["systemctl", "kill", "--signal=SIGKILL", OPERATOR]);
+    // The agent's main process, as a crash or the OOM killer would: systemd then stops what is
+    // left in the unit's cgroup (sudo, the helper and its systemctl client) and restarts the unit.
+    await c.execOk(["systemctl", "kill", "--signal=SIGKILL", "--kill-whom=main", OPERATOR]);
     const out = (await run1.result) as { structuredContent?: { verdict: string; error?: { code: string; message: string } } };
     expect(out.structuredContent?.verdict).toBe("FAILED");
     // Whatever the broker could say at once, it never says nothing ran.
@@ -130,7 +136,7 @@ describe("an action whose operator agent is killed mid-run", () => {
     const journal = await c.execOk(["journalctl", "--no-pager", "-o", "cat", "-t", "hostward-action"]);
     expect(journal.stdout).toContain(`"event":"started","requestId":"${id}"`);
     await broker.close();
-  });
+  }, 180_000);
 });
 
 describe("an action whose broker is killed mid-run", () => {
@@ -162,5 +168,5 @@ describe("an action whose broker is killed mid-run", () => {
     const verify = await cli("audit", "verify", "--config", config.dir);
     expect(verify.code, verify.stdout + verify.stderr).toBe(0);
     expect(verify.stdout).toContain("signed head: verified");
-  });
+  }, 180_000);
 });
