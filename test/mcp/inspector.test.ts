@@ -46,7 +46,8 @@ describe("MCP Inspector CLI", () => {
 
   it("lists the tools over stdio, with their schemas", () => {
     // The Inspector claims --config for itself: the broker finds its directory in the environment.
-    const list = inspectorCli(inspector, ["-e", `HOSTWARD_CONFIG_DIR=${dir}`, process.execPath, CLI, "serve", "--method", "tools/list"]) as ToolList;
+    // $HOSTWARD_CONFIG, as the README's Inspector line passes it ($HOSTWARD_CONFIG_DIR below: the older name).
+    const list = inspectorCli(inspector, ["-e", `HOSTWARD_CONFIG=${dir}`, process.execPath, CLI, "serve", "--method", "tools/list"]) as ToolList;
     const names = list.tools.map((t) => t.name);
     expect(names).toContain("get_load");
     expect(names).toContain("search_logs");

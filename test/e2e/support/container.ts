@@ -147,6 +147,9 @@ export async function bootContainer(opts: BootOptions): Promise<Container> {
         const r = await exec(["systemctl", "is-system-running", "--wait"], { timeoutMs: 60_000 });
         // "Failed to connect to bus" (systemd 252), "… to system scope bus via local transport" (257).
         if (r.stdout.trim() === "" && /connect to (?:system scope )?bus/i.test(r.stderr)) return undefined;
+        // "offline": systemctl reached no manager yet (seen when three containers boot at once on a
+        // loaded machine); systemd is PID 1 there, so wait for it like for the bus.
+        if (r.stdout.trim() === "offline") return undefined;
         return r;
       },
       60_000,
