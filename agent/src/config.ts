@@ -25,8 +25,11 @@ export const HelperConfigSchema = z.discriminatedUnion("mode", [
     approversDir: absPath,
     stateDir: absPath,
     actionsFile: absPath,
-    /** The host name approvals must name (in sudo mode: the agent certificate's first DNS name). */
-    hostName: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9.-]{0,252}$/, { message: "must be a host name" }),
+    /**
+     * The host's operator certificate: approvals must name its first DNS name and its key (in sudo
+     * mode the helper reads /etc/hostward/tls/operator.crt).
+     */
+    agentCert: absPath,
   }),
 ]);
 export type HelperConfig = z.output<typeof HelperConfigSchema>;

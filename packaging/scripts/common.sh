@@ -105,11 +105,21 @@ hw_stop_units() {
     systemctl stop $HW_UNITS || hw_warn "systemctl stop failed"
 }
 
-# The root helper's own state (its nonce store): root-only, and writable from inside the operator
-# unit's sandbox through ReadWritePaths=, so it must exist before the unit starts.
+# The root helper's own state (its record of used approvals): root-only, and writable from inside
+# the operator unit's sandbox through ReadWritePaths=, so it must exist before the unit starts.
+# Created here, at install time, with the time the record begins (agent/src/helper/clock.ts: the
+# helper refuses approvals signed before it as STALE, so an approval used before a purge cannot run
+# again after a reinstall; created any later, an approval signed between the enrolment and the
+# helper's first run would be refused). Kept as it is on upgrades.
 hw_create_helper_state() {
     install -d -m 0755 -o root -g root /var/lib/hostward
     install -d -m 0700 -o root -g root /var/lib/hostward/helper
+    if [ ! -e /var/lib/hostward/helper/clock.json ]; then
+        install -d -m 0700 -o root -g root /var/lib/hostward/helper/nonces
+        now=$(date +%s)
+        (umask 077 && printf '{"v":1,"floor":%s,"highWater":%s}\n' "$now" "$now" >/var/lib/hostward/helper/clock.json.new) &&
+            mv -f /var/lib/hostward/helper/clock.json.new /var/lib/hostward/helper/clock.json
+    fi
 }
 
 # Purge: the state systemd created for the units, the enrollment files and the configuration

@@ -6,11 +6,13 @@
 // agent needs three fields, and loading the pure-JS ASN.1 stack (+ reflect-metadata, tsyringe)
 // for them cost the agent about 6 MiB of resident memory (test/bench/results.md).
 import { createHash, X509Certificate } from "node:crypto";
+import { certificateNames, commonName, roleOf, ROLE_URI_PREFIX } from "../../../shared/cert-names";
 import type { PeerCertificate } from "node:tls";
 import type { CallerLog, Role } from "../logging";
 
-export const ROLE_URI_PREFIX = "urn:hostward:role:";
-const ROLES: readonly string[] = ["reader", "operator"] satisfies Role[];
+export { ROLE_URI_PREFIX };
+/** Re-exported: the one parser lives in shared/cert-names.ts. */
+export { parseSubjectAltName } from "../../../shared/cert-names";
 const CLIENT_AUTH_OID = "1.3.6.1.5.5.7.3.2";
 
 export interface CallerIdentity {
@@ -21,56 +23,6 @@ export interface CallerIdentity {
 }
 
 const NO_CALLER: CallerLog = { fingerprint: null, cn: null, role: null };
-
-/**
- * Splits Node's `subjectAltName` text ("URI:a, DNS:b, IP Address:1.2.3.4") into [type, value]
- * pairs. Node writes any value containing `,` `"` `\` `'` or a control character as a JSON string
- * (`URI:"urn:x,y"`), so the list splits unambiguously; a quoted value is decoded, so it is judged
- * by its real content (a role URI with a comma in it names an unknown role and is refused).
- * Returns null for text that does not follow that grammar.
- */
-export function parseSubjectAltName(text: string): Array<[type: string, value: string]> | null {
-  const names: Array<[string, string]> = [];
-  let at = 0;
-  while (at < text.length) {
-    const colon = text.indexOf(":", at);
-    if (colon < 0) return null;
-    const type = text.slice(at, colon);
-    let value: string;
-    let end: number;
-    if (text[colon + 1] === '"') {
-      let j = colon + 2;
-      while (j < text.length && text[j] !== '"') j += text[j] === "\\" ? 2 : 1;
-      if (j >= text.length) return null;
-      try {
-        value = JSON.parse(text.slice(colon + 1, j + 1)) as string;
-      } catch {
-        return null;
-      }
-      end = j + 1;
-    } else {
-      const sep = text.indexOf(", ", colon + 1);
-      end = sep < 0 ? text.length : sep;
-      value = text.slice(colon + 1, end);
-      // Unquoted values never hold these (Node would have quoted them): refuse rather than guess.
-      if (/[",\\']/.test(value)) return null;
-    }
-    names.push([type, value]);
-    if (end === text.length) break;
-    if (!text.startsWith(", ", end)) return null;
-    at = end + 2;
-  }
-  return names;
-}
-
-/**
- * The first CN of Node's multi-line subject ("CN=x\nO=y"): RFC 2253 escapes of printable
- * characters are undone ("a\,b" → "a,b"); control characters stay escaped (it goes to a log line).
- */
-function commonName(subject: string): string | null {
-  const line = subject.split("\n").find((l) => l.startsWith("CN="));
-  return line === undefined ? null : line.slice(3).replace(/\\([ ,+"\\<>;=#])/g, "$1");
-}
 
 function inspect(raw: Buffer): CallerIdentity {
   const fingerprint = `sha256:${createHash("sha256").update(raw).digest("hex")}`;
@@ -86,18 +38,16 @@ function inspect(raw: Buffer): CallerIdentity {
     role: null,
     refusal,
   });
-  const names = parseSubjectAltName(cert.subjectAltName ?? "");
+  const names = certificateNames(cert);
   if (names === null) return refuse("client certificate's subject alternative names could not be parsed");
-  const uris = names.filter(([type, value]) => type === "URI" && value.startsWith(ROLE_URI_PREFIX)).map(([, value]) => value);
-  if (uris.length === 0) return refuse(`client certificate has no role SAN URI (${ROLE_URI_PREFIX}<role>)`);
-  if (uris.length > 1) return refuse(`client certificate has ${uris.length} role SAN URIs; exactly one is allowed`);
-  const role = (uris[0] as string).slice(ROLE_URI_PREFIX.length);
-  if (!ROLES.includes(role)) return refuse(`client certificate names unknown role "${role.slice(0, 32)}"`);
+  const proved = roleOf(names);
+  if (!proved.ok) return refuse(`client certificate ${proved.refusal}`);
+  const role = proved.role;
   // keyUsage is Node's name for the extended key usage OIDs (undefined without the extension).
   if (!(cert.keyUsage ?? []).includes(CLIENT_AUTH_OID)) {
     return refuse("client certificate is not valid for client authentication (no clientAuth extended key usage)", role);
   }
-  return { caller: { fingerprint, cn, role }, role: role as Role, refusal: null };
+  return { caller: { fingerprint, cn, role }, role, refusal: null };
 }
 
 // Parsing is cheap but not free; a bounded cache keyed by the certificate bytes keeps repeated

@@ -53,8 +53,10 @@ Usage: hostward-${role} [--config FILE] [--ready-file FILE]
   --help, --version
 
 TLS files default to $CREDENTIALS_DIRECTORY/{ca.crt,agent.crt,agent.key} when systemd provides
-credentials, else /etc/hostward/tls/{ca.crt,agent.crt,agent.key}; tls.ca/cert/key in the
-configuration override them. The key must not be readable by group or others.
+credentials, else /etc/hostward/tls/{ca.crt,${role}.crt,${role}.key}; tls.ca/cert/key in the
+configuration override them. The certificate must be this role's (SAN URI
+urn:hostward:role:${role}); the key must belong to this user or root and not be readable or
+writable by group or others.
 `;
 }
 
@@ -118,7 +120,7 @@ async function start(entry: AgentEntry, argv: string[]): Promise<void> {
   let credentials: grpc.ServerCredentials;
   let certNotAfter: Date;
   try {
-    const material = loadTlsMaterial(resolveTlsFiles(config.tls));
+    const material = loadTlsMaterial(resolveTlsFiles(entry.role, config.tls), entry.role);
     credentials = createServerCredentials(material);
     certNotAfter = material.certNotAfter;
   } catch (err) {

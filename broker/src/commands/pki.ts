@@ -11,7 +11,7 @@ import { configFiles, defaultConfigDir } from "../paths";
 import {
   createCa,
   describeCertificate,
-  issueAgentCert,
+  issueAgentCerts,
   issueClientCert,
   LIMITS,
   PkiError,
@@ -25,10 +25,12 @@ const USAGE = `Usage:
   hostward pki init [--dir DIR] [--force]
       Create the CA (DIR/ca.crt, DIR/ca.key). Refuses to replace an existing CA without --force.
   hostward pki issue-agent HOST [--dns NAME]... [--ip ADDR]... [--days N] [--out DIR] [--dir DIR]
-      Issue an agent's server certificate (serverAuth only; SAN DNS HOST + each --dns, SAN IP
-      each --ip; default ${LIMITS.agentDays.default} days). Writes OUT/HOST.crt, OUT/HOST.key and
-      OUT/ca.crt (default OUT: DIR/agents). Install them on the host as
-      /etc/hostward/tls/agent.crt, agent.key and ca.crt.
+      Issue a host's two server certificates, one key each: the reader's and the operator's
+      (serverAuth only; SAN DNS HOST + each --dns, SAN IP each --ip, SAN URI
+      urn:hostward:role:ROLE; default ${LIMITS.agentDays.default} days). Writes OUT/reader.crt,
+      OUT/reader.key, OUT/operator.crt, OUT/operator.key and OUT/ca.crt (default OUT:
+      DIR/agents/HOST). Install them on the host under /etc/hostward/tls/ with the same names
+      (keys root-owned, mode 0600).
   hostward pki issue-client --role reader|operator [--name NAME] [--hours N] [--out DIR] [--dir DIR]
       Issue the broker's client certificate for one role (clientAuth only, SAN URI
       urn:hostward:role:ROLE; default ${LIMITS.clientHours.default} h, at most ${LIMITS.clientHours.max} h).
@@ -72,16 +74,18 @@ function reportCertificate(path: string, pem: string): void {
   say(`  ${path}  ${facts.subject}${facts.sans.length ? `  [${facts.sans.join(", ")}]` : ""}  expires ${facts.notAfter.toISOString()}`);
 }
 
-function writePair(dir: string, base: string, pair: PemPair, ca: PemPair): void {
-  const certPath = join(dir, `${base}.crt`);
-  const keyPath = join(dir, `${base}.key`);
-  const caPath = join(dir, "ca.crt");
-  writePem(keyPath, pair.key, { private: true });
-  writePem(certPath, pair.cert, { private: false });
-  writePem(caPath, ca.cert, { private: false });
+function writePairs(dir: string, pairs: ReadonlyArray<[base: string, pair: PemPair]>, ca: PemPair): void {
   say("wrote:");
-  reportCertificate(certPath, pair.cert);
-  say(`  ${keyPath}  (private key, mode 0600)`);
+  for (const [base, pair] of pairs) {
+    const certPath = join(dir, `${base}.crt`);
+    const keyPath = join(dir, `${base}.key`);
+    writePem(keyPath, pair.key, { private: true });
+    writePem(certPath, pair.cert, { private: false });
+    reportCertificate(certPath, pair.cert);
+    say(`  ${keyPath}  (private key, mode 0600)`);
+  }
+  const caPath = join(dir, "ca.crt");
+  writePem(caPath, ca.cert, { private: false });
   reportCertificate(caPath, ca.cert);
 }
 
@@ -126,8 +130,10 @@ async function issueAgent(argv: string[], defaultDir: string): Promise<number> {
   const days = wholeNumber("--days", values.days);
   const dir = values.dir ?? defaultDir;
   const ca = readCa(dir);
-  const pair = await issueAgentCert(ca, { host, dns: values.dns, ips: values.ip, ...(days !== undefined && { validityDays: days }) });
-  writePair(values.out ?? join(dir, "agents"), host, pair, ca);
+  const pairs = await issueAgentCerts(ca, { host, dns: values.dns, ips: values.ip, ...(days !== undefined && { validityDays: days }) });
+  const out = values.out ?? join(dir, "agents", host);
+  writePairs(out, ROLES.map((role) => [role, pairs[role]] as [string, PemPair]), ca);
+  say(`install on ${host} (as root): ca.crt, reader.crt, operator.crt (0644) and reader.key, operator.key (0600) in /etc/hostward/tls/`);
   return 0;
 }
 
@@ -154,7 +160,7 @@ async function issueClient(argv: string[], defaultDir: string, defaultTlsDir: st
     ...(values.name !== undefined && { name: values.name }),
     ...(hours !== undefined && { validityHours: hours }),
   });
-  writePair(values.out ?? defaultTlsDir, role, pair, ca);
+  writePairs(values.out ?? defaultTlsDir, [[role, pair]], ca);
   return 0;
 }
 

@@ -11,7 +11,7 @@ import { flushDnsCache, restartService } from "../../../proto/catalog/actions/in
 import { describeRuns } from "../../../proto/catalog/define-action";
 import { ActionStore } from "../../../broker/src/actions/store";
 import { BROKER_BUNDLE, type BrokerDir } from "../helpers/broker-dir";
-import { brokerDir, pendingRequest, runCli, type CliRun } from "./cli-support";
+import { brokerDir, pendingRequest, runCli, TEST_HOST_KEY, type CliRun } from "./cli-support";
 
 let root: string;
 let bd: BrokerDir;
@@ -74,7 +74,7 @@ describe("hostward approve --key without a terminal", () => {
     expect(stored.state).toBe("APPROVED");
     const approval = stored.approval!;
     expect(approval.via).toBe("cli");
-    expect(approval.statement).toMatchObject({ v: 1, id: r.id, host: "localhost", action: "restart_service", params: { unit: "nginx.service" }, impact: "MEDIUM", notAfter: r.expiresAt });
+    expect(approval.statement).toMatchObject({ v: 2, id: r.id, host: "localhost", hostKey: TEST_HOST_KEY, action: "restart_service", params: { unit: "nginx.service" }, impact: "MEDIUM", notAfter: r.expiresAt });
     const pub = parseOpenSshPublicKey(readFileSync(join(root, "keys", "alice.pub"), "utf8"));
     expect(approval.keyId).toBe(pub.keyId);
     const message = canonicalStatement(approval.statement);
@@ -119,14 +119,20 @@ describe("hostward approve --key without a terminal", () => {
 
 describe("hostward approve on a terminal", () => {
   // A real pseudo-terminal from util-linux `script` (bsdutils, Essential on Debian): the y/N prompt.
-  function onTty(id: string, answer: string): Promise<CliRun> {
+  /** `whileAsked` runs when the y/N prompt is on the screen, before the answer is typed. */
+  function onTty(id: string, answer: string, whileAsked: () => void = () => undefined): Promise<CliRun> {
     const cmd = [process.execPath, BROKER_BUNDLE, "approve", id, "--key", keyFile, "--config", bd.dir].join(" ");
     return new Promise((resolve) => {
       const child = spawn("script", ["-qec", cmd, "/dev/null"], { env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: root, SHELL: "/bin/sh" }, stdio: ["pipe", "pipe", "pipe"] });
       let stdout = "";
+      let answered = false;
       child.stdout.on("data", (c: Buffer) => {
         stdout += c.toString();
-        if (stdout.includes("[y/N]")) child.stdin.write(`${answer}\r`);
+        if (!answered && stdout.includes("[y/N]")) {
+          answered = true;
+          whileAsked();
+          child.stdin.write(`${answer}\r`);
+        }
       });
       const kill = setTimeout(() => child.kill("SIGKILL"), 20_000);
       child.on("exit", (code) => {
@@ -146,6 +152,22 @@ describe("hostward approve on a terminal", () => {
     expect(approved.code, approved.stdout).toBe(0);
     expect(approved.stdout).toContain(`APPROVED ${yes.id}`);
     expect(new ActionStore(bd.stateDir).get(yes.id)!.state).toBe("APPROVED");
+  });
+
+  it("signs exactly the request it showed: one changed while the human read it is not signed (issue 11)", async () => {
+    const r = pendingRequest(bd);
+    const file = join(bd.stateDir, "actions", `${r.id}.json`);
+    const swapped = await onTty(r.id, "y", () => {
+      // Whoever can write the broker's state (a compromised broker, a race) swaps the parameters.
+      const stored = JSON.parse(readFileSync(file, "utf8")) as { params: Record<string, unknown> };
+      writeFileSync(file, JSON.stringify({ ...stored, params: { unit: "sshd.service" } }, null, 2));
+    });
+    expect(swapped.code, swapped.stdout).toBe(1);
+    expect(swapped.stdout).toContain('"unit":"nginx.service"'); // what the human was shown
+    expect(swapped.stdout).toMatch(/not approved: action act-[0-9a-f]+ changed after it was shown \(params\); nothing was signed/);
+    const after = new ActionStore(bd.stateDir).get(r.id)!;
+    expect(after.state).toBe("PENDING");
+    expect(after.approval).toBeUndefined();
   });
 });
 
