@@ -116,6 +116,12 @@ describe("propose_action and policy", () => {
       expect(text(bad)).toContain("params.unit");
       const extra = await call(s.client, "propose_action", { target: "web1", action: "restart_service", params: { unit: "nginx", now: true }, reason: "x" });
       expect(text(extra)).toContain('"params.now"');
+      // What the human reads is what runs: a unit of another type is refused here, naming the field.
+      for (const unit of ["nginx.socket", "backup.timer", "home.mount"]) {
+        const wrong = await call(s.client, "propose_action", { target: "web1", action: "restart_service", params: { unit }, reason: "x" });
+        expect(wrong.isError, unit).toBe(true);
+        expect(text(wrong)).toMatch(/params\.unit.*unit is not a service: this action acts on \.service units only/);
+      }
       const many = await call(s.client, "propose_action", { target: "tag:web", action: "flush_dns_cache", params: {}, reason: "x" });
       expect(many.isError).toBe(true);
       expect(text(many)).toContain("target");
@@ -146,7 +152,8 @@ describe("a PENDING proposal", () => {
     let s = await connect();
     let id: string;
     try {
-      const r = await call(s.client, "propose_action", { target: "web1", action: "restart_service", params: { unit: "nginx.service" }, reason: "nginx is failed" });
+      // "nginx" is canonicalised before it is shown, signed or stored: the host runs nginx.service.
+      const r = await call(s.client, "propose_action", { target: "web1", action: "restart_service", params: { unit: "nginx" }, reason: "nginx is failed" });
       expect(r.isError, text(r)).toBeFalsy();
       const out = r.structuredContent!;
       expect(out).toMatchObject({ state: "PENDING", host: "web1", action: "restart_service", params: { unit: "nginx.service" }, impact: "MEDIUM", elicitation: "not-offered" });
