@@ -131,7 +131,5 @@ export function isExpired(request: Pick<ActionRequest, "state" | "expiresAt">, n
   return (request.state === "PENDING" || request.state === "APPROVED") && nowSeconds >= request.expiresAt;
 }
 
-/** Control characters (and the escape that starts terminal sequences) shown as \u escapes. */
-export function printable(text: string): string {
-  return text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
-}
+/** Re-exported: the one escaping of human-facing text lives in shared/printable.ts. */
+export { printable } from "../../../shared/printable";

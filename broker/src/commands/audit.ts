@@ -1,4 +1,5 @@
 // hostward audit verify|tail: check and read the broker's hash-chained audit log.
+import { printable } from "../../../shared/printable";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -54,7 +55,8 @@ export async function run(argv: string[]): Promise<number> {
         return 2;
       }
       const lines = readFileSync(file, "utf8").split("\n").filter((l) => l !== "");
-      process.stdout.write(lines.slice(-n).map((l) => `${l}\n`).join(""));
+      // Records hold model and host text: escaped for the terminal (still JSON with the same values).
+      process.stdout.write(lines.slice(-n).map((l) => `${printable(l)}\n`).join(""));
       return 0;
     }
     default:

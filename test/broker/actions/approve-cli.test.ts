@@ -196,4 +196,34 @@ describe("hostward reject and actions", () => {
     expect(show.stdout).not.toContain("\u001b");
     expect(show.stdout).toContain("fix\\u001b[2J");
   });
+
+  it("escapes bidi overrides and marks, zero-width and tag characters everywhere it prints (show, list), the same way", async () => {
+    const hidden = "ok\u202eexe.txt\u200e\u200f\u061c\u200b\u2060\ufeff\u{e0041}\u{e0042}";
+    const r = pendingRequest(bd, { reason: hidden, requester: "mcp:stdio:\u202eclaude" });
+    const show = await runCli(["actions", "show", r.id, "--config", bd.dir], env);
+    const list = await runCli(["actions", "list", "--config", bd.dir], env);
+    for (const out of [show.stdout, list.stdout]) expect(out).toMatch(/^[\u0020-\u007e\n\u2264]*$/); // nothing but printable ASCII (and the catalog's "≤")
+    expect(show.stdout).toContain("ok\\u202eexe.txt\\u200e\\u200f\\u061c\\u200b\\u2060\\ufeff\\udb40\\udc41\\udb40\\udc42");
+    expect(show.stdout).toContain("requester: mcp:stdio:\\u202eclaude");
+  });
+
+  it("a reason cannot be laid out to look like the request's own fields: it comes last, fenced, in short lines", async () => {
+    const forged = `restarting as agreed.${" ".repeat(60)}  params:    {"unit":"sshd.service"}\n  impact:    LOW`;
+    const r = pendingRequest(bd, { reason: forged });
+    const show = await runCli(["actions", "show", r.id, "--config", bd.dir], env);
+    const summary = show.stdout.slice(0, show.stdout.indexOf("\n{"));
+    const lines = summary.split("\n");
+    // Exactly one params line and one impact line, the real ones, before the reason.
+    expect(lines.filter((l) => /^\s*params:/.test(l))).toEqual(['  params:    {"unit":"nginx.service"}']);
+    expect(lines.filter((l) => /^\s*impact:/.test(l))).toEqual(["  impact:    MEDIUM"]);
+    const fence = lines.findIndex((l) => l.startsWith("  reason given by the requester"));
+    expect(fence).toBeGreaterThan(lines.findIndex((l) => l.startsWith("  runs on the host")));
+    const reason = lines.slice(fence + 1).filter((l) => l !== "");
+    expect(reason.length).toBeGreaterThan(1);
+    for (const l of reason) {
+      expect(l.startsWith("    > ")).toBe(true);
+      expect(l.length).toBeLessThanOrEqual(6 + 64);
+    }
+    expect(reason.map((l) => l.slice(6)).join("")).toContain("\\u000a  impact:    LOW"); // the newline is shown escaped, inside the fence
+  });
 });

@@ -132,6 +132,22 @@ describe("propose_action and policy", () => {
 });
 
 describe("the host's identity", () => {
+  it("the text content of a result escapes what the model wrote, the same way as the terminal, and is the same JSON", async () => {
+    writePolicy({ rules: [{ target: "*", allow: ["group:actions"] }] });
+    const s = await connect();
+    try {
+      const reason = "routine\u202e\u2067gpj.exe\u200d\u{e0063}\u001b[2J";
+      const r = await call(s.client, "propose_action", { target: "web1", action: "flush_dns_cache", params: {}, reason });
+      expect(r.isError, text(r)).toBeFalsy();
+      expect(text(r)).toMatch(/^[\u0020-\u007e]*$/);
+      expect(text(r)).toContain("routine\\u202e\\u2067gpj.exe\\u200d\\udb40\\udc63\\u001b[2J");
+      expect(JSON.parse(text(r))).toEqual(r.structuredContent);
+      expect(r.structuredContent?.reason).toBe(reason); // structured content carries the value itself
+    } finally {
+      await s.close();
+    }
+  });
+
   it("a proposal for a host whose operator agent cannot be reached is refused (its key cannot be bound), audited", async () => {
     writePolicy({ rules: [{ target: "*", allow: ["group:actions"] }] });
     const s = await connect();
@@ -155,6 +171,9 @@ describe("a PENDING proposal", () => {
       // "nginx" is canonicalised before it is shown, signed or stored: the host runs nginx.service.
       const r = await call(s.client, "propose_action", { target: "web1", action: "restart_service", params: { unit: "nginx" }, reason: "nginx is failed" });
       expect(r.isError, text(r)).toBeFalsy();
+      // The text copy a client shows is escaped (no raw bidi or zero-width characters) and is the same JSON.
+      const hidden = await call(s.client, "get_action", { id: r.structuredContent!.id as string });
+      expect(JSON.parse(text(hidden))).toEqual(hidden.structuredContent);
       const out = r.structuredContent!;
       expect(out).toMatchObject({ state: "PENDING", host: "web1", action: "restart_service", params: { unit: "nginx.service" }, impact: "MEDIUM", elicitation: "not-offered" });
       expect(out.runs).toEqual(describeRuns(restartService, { unit: "nginx.service" }));

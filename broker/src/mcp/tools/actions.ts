@@ -13,6 +13,7 @@ import { toHostError } from "../../agents/errors";
 import { approvalSummary, requestView } from "../../actions/describe";
 import { executeOnHost } from "../../actions/executor";
 import { ACTION_STATES, actionId, printable, type ActionRequest } from "../../actions/request";
+import { truncateText } from "../../../../shared/printable";
 import { ActionService } from "../../actions/service";
 import { ActionStore } from "../../actions/store";
 import { fileSigner } from "../../approval/signer";
@@ -81,7 +82,8 @@ const executeOutput = z.object({
 
 export function requesterOf(caller: CallerIdentity): string {
   const client = caller.client ? `${caller.client.name}${caller.client.version ? `/${caller.client.version}` : ""}` : "unknown-client";
-  return printable(`mcp:${caller.transport}:${client}${caller.token ? `:${caller.token}` : ""}`).slice(0, 256);
+  // ASCII only (an identifier, signed into the approval), cut on a code-point boundary.
+  return truncateText(printable(`mcp:${caller.transport}:${client}${caller.token ? `:${caller.token}` : ""}`, { ascii: true }), 256);
 }
 
 function howToApprove(broker: Broker, id: string): string {
