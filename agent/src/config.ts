@@ -69,6 +69,22 @@ export const AgentConfigSchema = z.strictObject({
       allowLoopback: z.boolean().default(true),
     })
     .default({ allowLinkLocal: false, allowLoopback: true }),
+  processes: z
+    .strictObject({
+      /**
+       * Command lines of login users' processes (uid UID_MIN..UID_MAX of /etc/login.defs, default
+       * 1000..60000): false (the default) returns only their program name; true returns them
+       * redacted like every other command line.
+       */
+      showLoginUserCommandLines: z.boolean().default(false),
+      /**
+       * More secret patterns (RE2 syntax) applied to every argument after the built-in rules
+       * (agent/src/redact.ts). Compiled when the reader starts (main-reader.ts), so a bad one stops
+       * it naming the field; not here, so the operator bundle carries no regex engine.
+       */
+      redactPatterns: z.array(z.string().min(1).max(512)).max(64).default([]),
+    })
+    .default({ showLoginUserCommandLines: false, redactPatterns: [] }),
   limits: z
     .strictObject({
       /** Concurrent RPCs served; beyond it callers get RESOURCE_EXHAUSTED. */

@@ -4,6 +4,7 @@ import { existsSync } from "node:fs";
 import { dirname } from "node:path";
 import { ROLE_NAMES, type RoleName } from "../../../shared/cert-names";
 import { loadAgentConfig, ConfigError, type AgentConfig } from "../config";
+import { compilePatterns } from "../redact";
 import { checkOwnership, statOrReport } from "./file-checks";
 import { Findings } from "./findings";
 import { checkTls, type HostTlsFiles } from "./tls-check";
@@ -51,6 +52,12 @@ function checkConfig(findings: Findings, file: string, explicit: boolean, rootUi
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     findings.error(file, err.message.replace(`${file}: `, ""));
+    return null;
+  }
+  try {
+    compilePatterns(config.processes.redactPatterns);
+  } catch (err) {
+    findings.error(file, `invalid configuration: ${(err as Error).message}`);
     return null;
   }
   findings.ok(file, "valid configuration");

@@ -40,6 +40,8 @@ export interface AgentEntry {
   /** The fully qualified gRPC service this role serves. */
   serviceName: string;
   catalogHash(): string;
+  /** Role-specific checks of the configuration at start; a message makes the agent exit 78 naming it. */
+  checkConfig?(config: AgentConfig): string | null;
   register(server: grpc.Server, ctx: AgentContext): void;
 }
 
@@ -117,6 +119,8 @@ async function start(entry: AgentEntry, argv: string[]): Promise<void> {
   }
 
   const config = readConfig(entry.role, values.config);
+  const problem = entry.checkConfig?.(config) ?? null;
+  if (problem !== null) throw new StartupError(`${values.config ?? DEFAULT_CONFIG_FILE}: invalid configuration:\n  ${problem}`, EXIT.config);
   let credentials: grpc.ServerCredentials;
   let certNotAfter: Date;
   try {
