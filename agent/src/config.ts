@@ -51,8 +51,13 @@ export const AgentConfigSchema = z.strictObject({
       ca: absPath.optional(),
       cert: absPath.optional(),
       key: absPath.optional(),
+      /**
+       * Client certificates this host refuses (serials or SHA-256 fingerprints, from `hostward pki
+       * revoke`), re-read without a restart; root's, not writable by others. A missing file revokes nothing.
+       */
+      revocationList: absPath.default("/etc/hostward/revoked.list"),
     })
-    .default({}),
+    .default({ revocationList: "/etc/hostward/revoked.list" }),
   logs: z
     .strictObject({
       /** Roots that read_log_file and search_logs may read below (regular files only). */

@@ -55,6 +55,7 @@ describe("identifyCaller", () => {
   it("no certificate proves no role", () => {
     expect(identifyCaller(undefined)).toEqual({
       caller: { fingerprint: null, cn: null, role: null },
+      serial: null,
       role: null,
       refusal: "no verified client certificate",
     });

@@ -20,7 +20,7 @@ export const UNIT_TLS_DIR = "/etc/hostward/tls";
  * small bundle.
  */
 export function tlsFiles(config: AgentConfig | null, roles: readonly RoleName[] = ROLE_NAMES, dir = UNIT_TLS_DIR): HostTlsFiles {
-  const tls = config?.tls ?? {};
+  const tls: Partial<AgentConfig["tls"]> = config?.tls ?? {};
   const files: HostTlsFiles = { ca: tls.ca ?? `${dir}/ca.crt`, roles: {} };
   for (const role of roles) files.roles[role] = { cert: tls.cert ?? `${dir}/${role}.crt`, key: tls.key ?? `${dir}/${role}.key` };
   return files;
@@ -70,7 +70,7 @@ function checkConfig(findings: Findings, file: string, explicit: boolean, rootUi
     findings.warn(file, `listen.port is ${config.listen.port}: both units read this file and cannot bind the same port; remove it to use 7443 (reader) and 7444 (operator)`);
   }
   for (const [name, path] of Object.entries(config.tls)) {
-    if (path !== undefined) {
+    if (path !== undefined && name !== "revocationList") {
       findings.warn(file, `tls.${name} is set (${path}): the units then read that file as their own unprivileged user instead of receiving ${UNIT_TLS_DIR}/ through LoadCredential=`);
     }
   }

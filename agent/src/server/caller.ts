@@ -9,6 +9,7 @@ import { createHash, X509Certificate } from "node:crypto";
 import { certificateNames, commonName, roleOf, ROLE_URI_PREFIX } from "../../../shared/cert-names";
 import type { PeerCertificate } from "node:tls";
 import type { CallerLog, Role } from "../logging";
+import { weakCertificate } from "./cert-strength";
 
 export { ROLE_URI_PREFIX };
 /** Re-exported: the one parser lives in shared/cert-names.ts. */
@@ -17,6 +18,8 @@ const CLIENT_AUTH_OID = "1.3.6.1.5.5.7.3.2";
 
 export interface CallerIdentity {
   caller: CallerLog;
+  /** The certificate's serial number (hex, lowercase), for the revocation list; null without one. */
+  serial: string | null;
   /** The role the certificate proves, or null with `refusal` saying why it proves none. */
   role: Role | null;
   refusal: string | null;
@@ -24,17 +27,24 @@ export interface CallerIdentity {
 
 const NO_CALLER: CallerLog = { fingerprint: null, cn: null, role: null };
 
+/**
+ * The refusal of a client whose certificate cannot identify it. Said in the call's log line (the
+ * interceptor writes the reason as its error) and to the caller (PERMISSION_DENIED).
+ */
+
 function inspect(raw: Buffer): CallerIdentity {
   const fingerprint = `sha256:${createHash("sha256").update(raw).digest("hex")}`;
   let cert: X509Certificate;
   try {
     cert = new X509Certificate(raw);
   } catch {
-    return { caller: { ...NO_CALLER, fingerprint }, role: null, refusal: "client certificate could not be parsed" };
+    return { caller: { ...NO_CALLER, fingerprint }, serial: null, role: null, refusal: "client certificate could not be parsed" };
   }
+  const serial = cert.serialNumber.toLowerCase();
   const cn = commonName(cert.subject);
   const refuse = (refusal: string, role: string | null = null): CallerIdentity => ({
     caller: { fingerprint, cn, role },
+    serial,
     role: null,
     refusal,
   });
@@ -47,7 +57,10 @@ function inspect(raw: Buffer): CallerIdentity {
   if (!(cert.keyUsage ?? []).includes(CLIENT_AUTH_OID)) {
     return refuse("client certificate is not valid for client authentication (no clientAuth extended key usage)", role);
   }
-  return { caller: { fingerprint, cn, role }, role, refusal: null };
+  // The agent's own floor on key size, curve and signature algorithm (cert-strength.ts).
+  const weak = weakCertificate(cert);
+  if (weak) return refuse(`client certificate is too weak: ${weak}`, role);
+  return { caller: { fingerprint, cn, role }, serial, role, refusal: null };
 }
 
 // Parsing is cheap but not free; a bounded cache keyed by the certificate bytes keeps repeated
@@ -57,7 +70,7 @@ const cache = new Map<string, CallerIdentity>();
 
 /** Identity from the verified peer certificate (undefined when the client presented none). */
 export function identifyCaller(peer: PeerCertificate | undefined): CallerIdentity {
-  if (!peer?.raw) return { caller: NO_CALLER, role: null, refusal: "no verified client certificate" };
+  if (!peer?.raw) return { caller: NO_CALLER, serial: null, role: null, refusal: "no verified client certificate" };
   const key = peer.raw.toString("base64");
   const hit = cache.get(key);
   if (hit) return hit;

@@ -11,6 +11,7 @@ import { createLogger, type Logger, type Role } from "../logging";
 import { createServerCredentials, loadTlsMaterial, resolveTlsFiles, TlsError } from "../tls";
 import { startServer, type RunningServer } from "./create-server";
 import { createConcurrencyLimit, type ConcurrencyLimit } from "./limiter";
+import { createRevocationList } from "./revocation";
 
 export const DEFAULT_CONFIG_FILE = "/etc/hostward/agent.yaml";
 export const DEFAULT_PORTS: Readonly<Record<Role, number>> = { reader: 7443, operator: 7444 };
@@ -173,6 +174,7 @@ async function start(entry: AgentEntry, argv: string[]): Promise<void> {
     credentials,
     logger,
     maxReplyBytes: config.limits.maxReplyBytes,
+    revocations: createRevocationList(config.tls.revocationList, logger),
     serviceName: entry.serviceName,
     register: (s) => entry.register(s, ctx),
   });

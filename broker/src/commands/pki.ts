@@ -1,8 +1,9 @@
 // hostward pki init | issue-agent | issue-client: the private CA without an openssl binary.
 // Everything is reported on stderr (stdout stays free for `hostward serve`'s MCP channel); only
 // --help goes to stdout.
-import { generateKeyPairSync } from "node:crypto";
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeSync } from "node:fs";
+import { generateKeyPairSync, X509Certificate } from "node:crypto";
+import { appendFileSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, writeSync } from "node:fs";
+import { printable } from "../../../shared/printable";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { IMPACTS, keyIdOf, publicKeyBlob, type Impact } from "../../../proto/catalog/approval";
@@ -41,6 +42,13 @@ const USAGE = `Usage:
       OUT/NAME (private, OpenSSH format, mode 0600), OUT/NAME.pub, and OUT/NAME.approver, the line
       to install on each host as /etc/hostward/approvers/NAME.pub (root-owned, 0644). The key approves
       actions up to --max-impact (default LOW). Default OUT: DIR/approvers. Never overwrites.
+
+  hostward pki revoke (CERTFILE | --serial HEX | --fingerprint sha256:HEX) [--reason TEXT] [--dir DIR]
+      Revoke a certificate (a leaked broker client certificate, a retired host's): adds its serial
+      (or fingerprint) to DIR/revoked.list and prints the line. Distribute the file to every host
+      as /etc/hostward/revoked.list (root-owned, mode 0644, e.g. with scp or your configuration
+      management); the agents re-read it within a second, no restart, and refuse the certificate
+      (PERMISSION_DENIED, "revoked on this host"). Then issue a new certificate.
 
 DIR is the CA directory (default: the "pki" directory inside the broker configuration directory).
 `;
@@ -180,6 +188,51 @@ function writeNew(file: string, data: string, mode: number): void {
   }
 }
 
+/** `hostward pki revoke`: one line added to DIR/revoked.list (the format of agent/src/server/revocation.ts). */
+async function revoke(argv: string[], defaultDir: string): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    options: { serial: { type: "string" }, fingerprint: { type: "string" }, reason: { type: "string" }, dir: { type: "string" } },
+    allowPositionals: true,
+    strict: true,
+  });
+  const given = [positionals.length > 0, values.serial !== undefined, values.fingerprint !== undefined].filter(Boolean).length;
+  if (given !== 1 || positionals.length > 1) throw new UsageError("revoke takes exactly one of CERTFILE, --serial HEX or --fingerprint sha256:HEX");
+  let entry: string;
+  let about: string;
+  if (positionals[0] !== undefined) {
+    let cert: X509Certificate;
+    try {
+      cert = new X509Certificate(readFileSync(positionals[0]));
+    } catch (err) {
+      throw new PkiError(`${positionals[0]} is not a readable PEM certificate: ${(err as Error).message}`);
+    }
+    entry = `serial ${cert.serialNumber.toLowerCase()}`;
+    about = `${cert.subject.replace(/\n/g, ", ")}, valid until ${new Date(cert.validTo).toISOString()}`;
+  } else if (values.serial !== undefined) {
+    if (!/^[0-9A-Fa-f:]{1,128}$/.test(values.serial)) throw new UsageError(`--serial must be hex (got ${JSON.stringify(values.serial)})`);
+    entry = `serial ${values.serial.replace(/:/g, "").toLowerCase()}`;
+    about = "by serial";
+  } else {
+    const fp = (values.fingerprint ?? "").replace(/^sha256:/i, "").replace(/:/g, "").toLowerCase();
+    if (!/^[0-9a-f]{64}$/.test(fp)) throw new UsageError(`--fingerprint must be sha256:<64 hex> (got ${JSON.stringify(values.fingerprint)})`);
+    entry = `sha256 ${fp}`;
+    about = "by fingerprint";
+  }
+  const reason = values.reason === undefined ? "" : `, reason: ${printable(values.reason, { ascii: true }).slice(0, 200)}`;
+  const line = `${entry}  # ${printable(about, { ascii: true })}, revoked ${new Date().toISOString()}${reason}`;
+  const dir = values.dir ?? defaultDir;
+  const file = join(dir, "revoked.list");
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const header = existsSync(file) ? "" : "# hostward revocation list (hostward pki revoke). Install on every host as /etc/hostward/revoked.list,\n# root-owned, mode 0644; the agents re-read it without a restart.\n";
+  appendFileSync(file, `${header}${line}\n`, { mode: 0o644 });
+  say(`revoked: ${line}`);
+  say(`copy ${file} to every host as /etc/hostward/revoked.list (root-owned, 0644), e.g.:`);
+  say(`  scp ${file} HOST: && ssh HOST sudo install -m 0644 revoked.list /etc/hostward/revoked.list`);
+  process.stdout.write(`${line}\n`);
+  return 0;
+}
+
 async function approverKey(argv: string[], defaultDir: string): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
@@ -228,8 +281,10 @@ export async function run(argv: string[]): Promise<number> {
         return await issueClient(rest, files.pkiDir, files.tlsDir);
       case "approver-key":
         return await approverKey(rest, files.pkiDir);
+      case "revoke":
+        return await revoke(rest, files.pkiDir);
       default:
-        throw new UsageError(`unknown subcommand ${JSON.stringify(sub)} (init, issue-agent, issue-client, approver-key)`);
+        throw new UsageError(`unknown subcommand ${JSON.stringify(sub)} (init, issue-agent, issue-client, approver-key, revoke)`);
     }
   } catch (err) {
     // parseArgs throws TypeError with code ERR_PARSE_ARGS_* for unknown or malformed options.
