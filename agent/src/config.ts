@@ -25,8 +25,11 @@ export const HelperConfigSchema = z.discriminatedUnion("mode", [
     approversDir: absPath,
     stateDir: absPath,
     actionsFile: absPath,
-    /** The host name approvals must name (in sudo mode: the agent certificate's first DNS name). */
-    hostName: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9.-]{0,252}$/, { message: "must be a host name" }),
+    /**
+     * The host's operator certificate: approvals must name its first DNS name and its key (in sudo
+     * mode the helper reads /etc/hostward/tls/operator.crt).
+     */
+    agentCert: absPath,
   }),
 ]);
 export type HelperConfig = z.output<typeof HelperConfigSchema>;
@@ -48,8 +51,13 @@ export const AgentConfigSchema = z.strictObject({
       ca: absPath.optional(),
       cert: absPath.optional(),
       key: absPath.optional(),
+      /**
+       * Client certificates this host refuses (serials or SHA-256 fingerprints, from `hostward pki
+       * revoke`), re-read without a restart; root's, not writable by others. A missing file revokes nothing.
+       */
+      revocationList: absPath.default("/etc/hostward/revoked.list"),
     })
-    .default({}),
+    .default({ revocationList: "/etc/hostward/revoked.list" }),
   logs: z
     .strictObject({
       /** Roots that read_log_file and search_logs may read below (regular files only). */
@@ -66,6 +74,22 @@ export const AgentConfigSchema = z.strictObject({
       allowLoopback: z.boolean().default(true),
     })
     .default({ allowLinkLocal: false, allowLoopback: true }),
+  processes: z
+    .strictObject({
+      /**
+       * Command lines of login users' processes (uid UID_MIN..UID_MAX of /etc/login.defs, default
+       * 1000..60000): false (the default) returns only their program name; true returns them
+       * redacted like every other command line.
+       */
+      showLoginUserCommandLines: z.boolean().default(false),
+      /**
+       * More secret patterns (RE2 syntax) applied to every argument after the built-in rules
+       * (agent/src/redact.ts). Compiled when the reader starts (main-reader.ts), so a bad one stops
+       * it naming the field; not here, so the operator bundle carries no regex engine.
+       */
+      redactPatterns: z.array(z.string().min(1).max(512)).max(64).default([]),
+    })
+    .default({ showLoginUserCommandLines: false, redactPatterns: [] }),
   limits: z
     .strictObject({
       /** Concurrent RPCs served; beyond it callers get RESOURCE_EXHAUSTED. */

@@ -6,6 +6,7 @@
 // - a fixed environment (LANG=C.UTF-8, no pager, no colours), stdin closed;
 // - a deadline (SIGKILL when it passes) and an output cap (the rest is dropped and flagged).
 import { spawn } from "node:child_process";
+import { killProcessGroup } from "./process-group";
 import { accessSync, constants } from "node:fs";
 import { AsyncLocalStorage } from "node:async_hooks";
 import { CHILD_ENV } from "./child-env";
@@ -123,6 +124,8 @@ export function run(
       shell: false,
       windowsHide: true,
       cwd: "/",
+      // Its own process group, so the deadline ends every process it started (process-group.ts).
+      detached: true,
     });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
@@ -131,8 +134,12 @@ export function run(
     let truncated = false;
     let timedOut = false;
 
+    // The whole group, even when the program itself has exited and a child of it still holds the
+    // pipes; then stop reading them, so "close" comes now whatever is left.
     const kill = () => {
-      if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+      killProcessGroup(child.pid);
+      child.stdout.destroy();
+      child.stderr.destroy();
     };
     const timer = setTimeout(() => {
       timedOut = true;

@@ -2,7 +2,7 @@
 // worker files, and the agent ships as one bundle). One "rpc" line per call, refusals included;
 // argument values are never logged, only their digest.
 import { pino, type Logger } from "pino";
-import { canonicalJson, sha256Digest } from "../../proto/catalog/hash";
+import { digestJson } from "../../proto/catalog/hash";
 
 export type { Logger };
 export type Role = "reader" | "operator";
@@ -47,5 +47,5 @@ export function logRpc(logger: Logger, line: RpcLogLine): void {
 
 /** "sha256:…" of the canonical JSON of a request: lets an auditor match calls without the values. */
 export function argDigest(request: unknown): string {
-  return sha256Digest(canonicalJson(request));
+  return digestJson(request);
 }

@@ -7,18 +7,23 @@ import { parseArgs } from "node:util";
 import { VERSION } from "../../proto/catalog/version";
 import { enroll, EnrollError, ENROLL_USAGE } from "./check/enroll";
 import { formatFindings } from "./check/findings";
-import { DEFAULT_CONFIG_FILE, runCheck } from "./check/run-check";
+import { DEFAULT_CONFIG_FILE, runCheck, UNIT_TLS_DIR } from "./check/run-check";
+import { ROLE_NAMES, type RoleName } from "../../shared/cert-names";
 
 const USAGE = `hostward-agent ${VERSION}: host-side commands of the hostward agent
 
 Usage:
-  hostward-agent check [--config FILE]   is this host ready for hostward-reader/-operator.service?
+  hostward-agent check [--config FILE] [--role reader|operator] [--tls-dir DIR]
+                              is this host ready for hostward-reader/-operator.service?
 ${ENROLL_USAGE}  hostward-agent --help | --version
 
 check validates the configuration (default ${DEFAULT_CONFIG_FILE}), the TLS directory and files
-(/etc/hostward/tls/ca.crt, agent.crt, agent.key unless the configuration names others), their
-owner and permissions, and that the certificate is current, carries serverAuth and a DNS or IP
-name, matches the key and was issued by the CA. Run it as root. Exit 0 when ready, 1 otherwise.
+(DIR/ca.crt, and per role DIR/reader.crt + reader.key and DIR/operator.crt + operator.key; DIR
+is ${UNIT_TLS_DIR} unless the configuration names other files), their owner and permissions (the
+keys root's, mode 0600), and that each certificate is current, carries serverAuth, a DNS or IP
+name and its own role (urn:hostward:role:ROLE), matches its key (each role its own) and was issued
+by the CA. --role checks one role's files only (each unit runs that before it starts). Run it as
+root. Exit 0 when ready, 1 otherwise.
 `;
 
 async function main(argv: string[]): Promise<number> {
@@ -62,7 +67,12 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write(`hostward-agent: ${positionals.length === 0 ? "a command is required" : `unknown command ${JSON.stringify(positionals.join(" "))}`}\n\n${USAGE}`);
     return 64;
   }
-  const findings = runCheck({ configFile: values.config });
+  const role = values.role;
+  if (role !== undefined && !(ROLE_NAMES as readonly string[]).includes(role)) {
+    process.stderr.write(`hostward-agent: --role must be ${ROLE_NAMES.join(" or ")} (got ${JSON.stringify(role)})\n\n${USAGE}`);
+    return 64;
+  }
+  const findings = runCheck({ configFile: values.config, ...(role !== undefined && { roles: [role as RoleName] }), ...(values["tls-dir"] !== undefined && { tlsDir: values["tls-dir"] }) });
   process.stdout.write(formatFindings(findings));
   return findings.count("error") === 0 ? 0 : 1;
 }
@@ -72,6 +82,8 @@ function parse(argv: string[]) {
     args: argv,
     options: {
       config: { type: "string" },
+      role: { type: "string" },
+      "tls-dir": { type: "string" },
       keep: { type: "boolean" },
       "no-start": { type: "boolean" },
       help: { type: "boolean" },

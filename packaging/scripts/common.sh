@@ -57,18 +57,28 @@ hw_remove_sudoers() {
     rm -f "$HW_SUDOERS"
 }
 
-# The root helper's own state (its nonce store): root-only, and writable from inside the operator
-# unit's sandbox through ReadWritePaths=, so it must exist before the unit starts.
+# The root helper's own state (its record of used approvals): root-only, and writable from inside
+# the operator unit's sandbox through ReadWritePaths=, so it must exist before the unit starts.
+# Created here, at install time, with the time the record begins (agent/src/helper/clock.ts: the
+# helper refuses approvals signed before it as STALE, so an approval used before a purge cannot run
+# again after a reinstall; created any later, an approval signed between the enrolment and the
+# helper's first run would be refused). Kept as it is on upgrades.
 hw_create_helper_state() {
     install -d -m 0755 -o root -g root /var/lib/hostward
     install -d -m 0700 -o root -g root /var/lib/hostward/helper
+    if [ ! -e /var/lib/hostward/helper/clock.json ]; then
+        install -d -m 0700 -o root -g root /var/lib/hostward/helper/nonces
+        now=$(date +%s)
+        (umask 077 && printf '{"v":1,"floor":%s,"highWater":%s}\n' "$now" "$now" >/var/lib/hostward/helper/clock.json.new) &&
+            mv -f /var/lib/hostward/helper/clock.json.new /var/lib/hostward/helper/clock.json
+    fi
 }
 
 # After a start or restart: an enrolled host whose agents do not come up says so, loudly, with
 # where to look (the package manager's own output hides the units' errors).
 hw_report_units() {
     [ -d /run/systemd/system ] || return 0
-    [ -e /etc/hostward/tls/agent.key ] || return 0
+    [ -e /etc/hostward/tls/reader.key ] || return 0
     for unit in $HW_UNITS; do
         if systemctl --quiet is-enabled "$unit" 2>/dev/null && systemctl --quiet is-failed "$unit" 2>/dev/null; then
             hw_warn "$unit failed to start: run 'hostward-agent check' and see 'journalctl -u $unit'"

@@ -12,6 +12,8 @@
 // bytes are refused, armored text and JSON are size-capped, and nothing recurses without a limit.
 import { createHash, createPrivateKey, createPublicKey, randomBytes, sign, verify, type KeyObject } from "node:crypto";
 import type { Approval } from "../gen/hostward/v1/actions";
+import { canonicalJson } from "../../shared/canonical-json";
+import { KEY_FINGERPRINT } from "../../shared/cert-names";
 
 export const IMPACTS = ["LOW", "MEDIUM", "HIGH"] as const;
 export type Impact = (typeof IMPACTS)[number];
@@ -27,63 +29,36 @@ export function isImpact(value: unknown): value is Impact {
   return typeof value === "string" && (IMPACTS as readonly string[]).includes(value);
 }
 
+/** The statement format: 2 added issuedAt and hostKey (a v1 approval is refused as malformed). */
+export const STATEMENT_VERSION = 2;
+
 /** What an approver signs. `impact` is signed too, but the verifier supplies it from its own catalog. */
 export interface ApprovalStatement {
-  v: 1;
+  v: typeof STATEMENT_VERSION;
   id: string;
+  /** The host's certificate name (its first DNS SAN). */
   host: string;
+  /**
+   * "sha256:<hex>" of the host's operator certificate's public key (shared/cert-names.ts
+   * publicKeyFingerprint): a host re-enrolled with a new key refuses approvals made for the old one.
+   */
+  hostKey: string;
   action: string;
   params: Record<string, unknown>;
   requester: string;
   impact: Impact;
-  /** Unix seconds; the approval is valid while now ≤ notAfter. */
+  /** Unix seconds on the approver's clock when it was signed (the host judges clock skew and lifetime by it). */
+  issuedAt: number;
+  /** Unix seconds; the approval is valid while now (+ the host's allowed clock skew) ≤ notAfter. */
   notAfter: number;
   /** 32 lowercase hex characters, unique per approval (the host's nonce store refuses replays). */
   nonce: string;
 }
 
 // ---------------------------------------------------------------------------------------------
-// Canonical JSON
+// Canonical JSON: the one encoding (shared/canonical-json.ts), re-exported for the approval's users.
 
-const MAX_JSON_DEPTH = 32;
-
-/**
- * JSON with object keys sorted (by UTF-16 code units, Array.prototype.sort's order) at every level
- * and no whitespace, so the same value always gives the same bytes whatever order its keys were
- * built in. Unlike JSON.stringify it never drops or rewrites a value silently: undefined,
- * functions, symbols, NaN, ±Infinity, BigInt and non-plain objects (Date, Map, Buffer…) throw,
- * because a signed statement must mean exactly what the signer saw.
- */
-export function canonicalJson(value: unknown): string {
-  return encode(value, "$", 0);
-}
-
-function encode(value: unknown, path: string, depth: number): string {
-  if (depth > MAX_JSON_DEPTH) throw new TypeError(`canonicalJson: ${path} is nested deeper than ${MAX_JSON_DEPTH} levels (or is cyclic)`);
-  if (value === null) return "null";
-  switch (typeof value) {
-    case "string":
-      return JSON.stringify(value);
-    case "boolean":
-      return value ? "true" : "false";
-    case "number":
-      if (!Number.isFinite(value)) throw new TypeError(`canonicalJson: ${path} is ${String(value)}, which JSON cannot represent`);
-      return JSON.stringify(value);
-    case "object": {
-      if (Array.isArray(value)) return `[${value.map((v, i) => encode(v, `${path}[${i}]`, depth + 1)).join(",")}]`;
-      const proto = Object.getPrototypeOf(value) as unknown;
-      if (proto !== Object.prototype && proto !== null) {
-        throw new TypeError(`canonicalJson: ${path} is a ${(value as object).constructor?.name ?? "non-plain object"}, not a plain object`);
-      }
-      const obj = value as Record<string, unknown>;
-      const keys = Object.keys(obj).sort();
-      return `{${keys.map((k) => `${JSON.stringify(k)}:${encode(obj[k], `${path}.${k}`, depth + 1)}`).join(",")}}`;
-    }
-    default:
-      // undefined, function, symbol, bigint
-      throw new TypeError(`canonicalJson: ${path} is ${typeof value === "bigint" ? "a BigInt" : typeof value}, which is not a JSON value`);
-  }
-}
+export { canonicalJson };
 
 /** Canonical JSON of exactly the statement's fields (extra properties on the object are not signed). */
 export function canonicalStatement(s: ApprovalStatement): string {
@@ -91,10 +66,12 @@ export function canonicalStatement(s: ApprovalStatement): string {
     v: s.v,
     id: s.id,
     host: s.host,
+    hostKey: s.hostKey,
     action: s.action,
     params: s.params,
     requester: s.requester,
     impact: s.impact,
+    issuedAt: s.issuedAt,
     notAfter: s.notAfter,
     nonce: s.nonce,
   };
@@ -400,7 +377,10 @@ export type ApprovalRefusal =
   | "OTHER_ACTION"
   | "ALTERED"
   | "IMPACT_TOO_HIGH"
-  | "MALFORMED";
+  | "MALFORMED"
+  | "CLOCK_SKEW"
+  | "LIFETIME"
+  | "STALE";
 
 /** The proto Approval carrying a signed statement (impact is left out: the verifier has its own). */
 export function approvalToMessage(s: ApprovalStatement, keyId: string, armored: string): Approval {
@@ -414,12 +394,16 @@ export function approvalToMessage(s: ApprovalStatement, keyId: string, armored: 
     nonce: s.nonce,
     keyId,
     signature: Buffer.from(armored, "utf8"),
+    issuedAtUnix: s.issuedAt,
+    hostKey: s.hostKey,
   };
 }
 
 const MAX_PARAMS_JSON = 16 * 1024;
 // eslint-disable-next-line no-control-regex
 const ANY_CONTROL = /[\u0000-\u001f\u007f]/;
+/** A UTF-16 surrogate without its partner: such a string has no UTF-8 form, so what is signed and what the host receives would differ. */
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 
 /** Field bounds of an Approval message; a value outside them is MALFORMED before any crypto runs. */
 function malformed(a: Approval): string | undefined {
@@ -427,17 +411,20 @@ function malformed(a: Approval): string | undefined {
     if (typeof v !== "string" || v.length === 0) return `${field} is missing`;
     if (v.length > max) return `${field} is longer than ${max} characters`;
     if (ANY_CONTROL.test(v)) return `${field} contains a control character`;
+    if (LONE_SURROGATE.test(v)) return `${field} is not well-formed Unicode (a lone surrogate)`;
     return undefined;
   };
+  const unix = (field: string, v: unknown): string | undefined =>
+    typeof v !== "number" || !Number.isSafeInteger(v) || v <= 0 ? `${field} is missing or not a positive integer` : undefined;
   return (
     text("request_id", a.requestId, 128) ??
     text("host", a.host, 253) ??
     text("action", a.action, 64) ??
     text("requester", a.requester, 256) ??
     text("parameters_json", a.parametersJson, MAX_PARAMS_JSON) ??
-    (typeof a.notAfterUnix !== "number" || !Number.isSafeInteger(a.notAfterUnix) || a.notAfterUnix <= 0
-      ? "not_after_unix is missing or not a positive integer"
-      : undefined) ??
+    unix("not_after_unix", a.notAfterUnix) ??
+    unix("issued_at_unix", a.issuedAtUnix) ??
+    (typeof a.hostKey !== "string" || !KEY_FINGERPRINT.test(a.hostKey) ? 'host_key is not a "sha256:<64 hex>" key fingerprint' : undefined) ??
     (typeof a.nonce !== "string" || !/^[0-9a-f]{32}$/.test(a.nonce) ? "nonce is not 32 lowercase hex characters" : undefined) ??
     (typeof a.keyId !== "string" || !/^SHA256:[A-Za-z0-9+/]{43}$/.test(a.keyId) ? 'key_id is not a "SHA256:…" key fingerprint' : undefined) ??
     (!(a.signature instanceof Uint8Array) || a.signature.length === 0
@@ -459,38 +446,65 @@ function statementOf(a: Approval, impact: Impact): ApprovalStatement {
   if (params === null || typeof params !== "object" || Array.isArray(params)) throw new Error("parameters_json is not a JSON object");
   if (canonicalJson(params) !== a.parametersJson) throw new Error("parameters_json is not in canonical form (sorted keys, no whitespace)");
   return {
-    v: 1,
+    v: STATEMENT_VERSION,
     id: a.requestId,
     host: a.host,
+    hostKey: a.hostKey,
     action: a.action,
     params: params as Record<string, unknown>,
     requester: a.requester,
     impact,
+    issuedAt: a.issuedAtUnix,
     notAfter: a.notAfterUnix,
     nonce: a.nonce,
   };
 }
 
+/** How a host judges an approval's times (its own settings: the helper reads them from actions.yaml). */
+export interface ApprovalClock {
+  /**
+   * Unix SECONDS by a clock that does not step back (the helper's: the highest time it has ever
+   * seen). Milliseconds throw rather than never expire.
+   */
+  now: number;
+  /**
+   * The clock error this host allows, seconds. Expiry is judged as if the host's clock were this
+   * much behind (now + maxSkew > notAfter is expired), so a host whose clock lags by up to this much
+   * never extends an approval; an approval signed further than this in the host's future shows a
+   * lag larger than that and is refused, naming it.
+   */
+  maxSkewSeconds: number;
+  /** The longest validity this host accepts, seconds: notAfter − issuedAt, and notAfter − now − maxSkew. */
+  maxLifetimeSeconds: number;
+  /** Approvals signed before this (unix seconds: when the host's approval store began) are refused. */
+  notBefore?: number;
+}
+
+const iso = (unix: number) => new Date(unix * 1000).toISOString();
+
 /**
  * Verifies an approval for the action about to run. Order: shape (MALFORMED) → approver key by
  * key_id (UNKNOWN_KEY) → signature over the statement rebuilt with the verifier's impact
- * (BAD_SIGNATURE) → then the now-authenticated fields against what is about to run: host
- * (OTHER_HOST), action (OTHER_ACTION), params (ALTERED), expiry (EXPIRED), the key's limit
- * (IMPACT_TOO_HIGH). Nonces are NOT checked here: the helper's nonce store does that afterwards.
+ * (BAD_SIGNATURE) → then the now-authenticated fields against what is about to run: host name and
+ * host key (OTHER_HOST), action (OTHER_ACTION), params (ALTERED), the times (CLOCK_SKEW,
+ * LIFETIME, EXPIRED, STALE, see ApprovalClock), the key's limit (IMPACT_TOO_HIGH). Nonces are NOT checked
+ * here: the helper's nonce store does that afterwards.
  */
 export function checkApproval(
   approval: Approval | undefined | null,
   expect: {
     host: string;
+    /** The host's operator certificate key fingerprint ("sha256:<hex>"). */
+    hostKey: string;
     action: string;
     params: Record<string, unknown>;
     impact: Impact;
-    /** Unix SECONDS (Math.floor(Date.now() / 1000)); milliseconds throw rather than never expire. */
-    now: number;
+    clock: ApprovalClock;
     approvers: readonly ApproverKey[];
   },
 ): { ok: true; statement: ApprovalStatement; key: ApproverKey } | { ok: false; code: ApprovalRefusal; reason: string } {
-  if (!Number.isFinite(expect.now) || expect.now > 1e11) throw new TypeError(`checkApproval: now must be unix seconds, got ${expect.now}`);
+  const { now, maxSkewSeconds: skew, maxLifetimeSeconds: lifetime } = expect.clock;
+  if (!Number.isFinite(now) || now > 1e11) throw new TypeError(`checkApproval: now must be unix seconds, got ${now}`);
   if (!approval) return { ok: false, code: "MALFORMED", reason: "no approval was given" };
   const bad = malformed(approval);
   if (bad) return { ok: false, code: "MALFORMED", reason: `approval ${bad}` };
@@ -509,6 +523,13 @@ export function checkApproval(
   if (!verified.ok) return { ok: false, code: "BAD_SIGNATURE", reason: verified.reason };
 
   if (statement.host !== expect.host) return { ok: false, code: "OTHER_HOST", reason: `approval is for host ${JSON.stringify(statement.host)}, this host is ${JSON.stringify(expect.host)}` };
+  if (statement.hostKey !== expect.hostKey) {
+    return {
+      ok: false,
+      code: "OTHER_HOST",
+      reason: `approval is for the host key ${statement.hostKey}, but this host's operator certificate has the key ${expect.hostKey} (the host was re-enrolled since the approval, or the approval is for another host): propose the action again`,
+    };
+  }
   if (statement.action !== expect.action) return { ok: false, code: "OTHER_ACTION", reason: `approval is for action ${statement.action}, not ${expect.action}` };
   let wanted: string;
   try {
@@ -517,7 +538,39 @@ export function checkApproval(
     return { ok: false, code: "ALTERED", reason: `parameters to run are not JSON: ${(err as Error).message}` };
   }
   if (approval.parametersJson !== wanted) return { ok: false, code: "ALTERED", reason: `approved parameters ${approval.parametersJson} differ from the parameters to run ${wanted}` };
-  if (expect.now > statement.notAfter) return { ok: false, code: "EXPIRED", reason: `approval expired at ${new Date(statement.notAfter * 1000).toISOString()}` };
+
+  const ahead = statement.issuedAt - now;
+  if (ahead > skew) {
+    return {
+      ok: false,
+      code: "CLOCK_SKEW",
+      reason: `approval was signed at ${iso(statement.issuedAt)}, ${ahead} s after this host's time ${iso(now)}: this host's clock is at least ${ahead} s behind the approver's, more than the ${skew} s it allows (approvals.maxClockSkewSeconds); correct the clock (NTP) and approve again`,
+    };
+  }
+  // notAfter − issuedAt by the approver's clock; notAfter − now by this host's (with the skew it
+  // allows; implied by the first check and the skew check, kept so neither can be lost alone).
+  const validFor = statement.notAfter - statement.issuedAt;
+  if (validFor > lifetime || statement.notAfter - now > lifetime + skew) {
+    return {
+      ok: false,
+      code: "LIFETIME",
+      reason: `approval is valid until ${iso(statement.notAfter)} (${Math.max(validFor, statement.notAfter - now - skew)} s), longer than this host's maximum of ${lifetime} s (approvals.maxLifetimeSeconds in actions.yaml): approve it with a shorter expiry (broker.yaml approvalTtlSeconds)`,
+    };
+  }
+  if (now + skew > statement.notAfter) {
+    return {
+      ok: false,
+      code: "EXPIRED",
+      reason: `approval expired at ${iso(statement.notAfter)} (judged at ${iso(now)} plus the ${skew} s of clock error this host allows, so a host clock that lags cannot extend it)`,
+    };
+  }
+  if (expect.clock.notBefore !== undefined && statement.issuedAt < expect.clock.notBefore) {
+    return {
+      ok: false,
+      code: "STALE",
+      reason: `approval was signed at ${iso(statement.issuedAt)}, before this host's record of used approvals began (${iso(expect.clock.notBefore)}: the helper's state was created or reset then): it may have run already; propose the action again`,
+    };
+  }
   if (impactRank(expect.impact) > impactRank(key.maxImpact)) {
     return { ok: false, code: "IMPACT_TOO_HIGH", reason: `${expect.action} is ${expect.impact} impact; key ${key.keyId} approves at most ${key.maxImpact}` };
   }

@@ -37,6 +37,24 @@ export function canonicalUnit(name: string): string {
   return UNIT_SUFFIXES.includes(suffix) ? name : `${name}.service`;
 }
 
+/** The suffix of a unit name as systemd reads it ("service" for "nginx", "socket" for "nginx.socket"). */
+export function unitType(name: string): string {
+  const canonical = canonicalUnit(name);
+  return canonical.slice(canonical.lastIndexOf(".") + 1);
+}
+
+/**
+ * A service unit for the service actions, canonicalised: "nginx" becomes "nginx.service" in the
+ * parsed value, so what the human approves, what is signed and audited and what the host runs are
+ * the same name; a unit of another type (nginx.socket, backup.timer, home.mount …) is refused
+ * where the action is proposed, naming the field, instead of only by the host.
+ */
+export const serviceUnitName = unitName
+  .refine((s) => CONTROL.test(s) || s.startsWith("-") || unitType(s) === "service", {
+    message: "unit is not a service: this action acts on .service units only (nginx or nginx.service)",
+  })
+  .overwrite(canonicalUnit);
+
 /** A podman container name or (partial) ID. */
 export const containerName = token(
   "container name",

@@ -3,6 +3,7 @@
 // copy of the catalog, so a broker and an agent built from different catalogs can tell at once.
 import { createHash } from "node:crypto";
 import { z } from "zod";
+import { canonicalJson, jsonValue } from "../../shared/canonical-json";
 
 /** What the hash covers: the parts of a definition a caller depends on. */
 export interface HashableDefinition {
@@ -11,27 +12,9 @@ export interface HashableDefinition {
   output: z.ZodType;
 }
 
-/**
- * JSON with object keys sorted at every level and `undefined` members dropped, so equal values
- * always give equal text (and equal digests) whatever the order their keys were built in.
- */
-export function canonicalJson(value: unknown): string {
-  return JSON.stringify(sortKeys(value)) ?? "null";
-}
-
-function sortKeys(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(sortKeys);
-  if (value instanceof Uint8Array) return Buffer.from(value).toString("base64");
-  if (value !== null && typeof value === "object") {
-    const out: Record<string, unknown> = {};
-    for (const key of Object.keys(value).sort()) {
-      const member = (value as Record<string, unknown>)[key];
-      if (member !== undefined) out[key] = sortKeys(member);
-    }
-    return out;
-  }
-  if (typeof value === "bigint") return value.toString();
-  return value;
+/** The canonical JSON of any value (shared/canonical-json.ts), undefined members dropped, bytes as base64. */
+export function digestJson(value: unknown): string {
+  return sha256Digest(canonicalJson(jsonValue(value)));
 }
 
 /** "sha256:<64 hex>" of a string. */
@@ -52,5 +35,5 @@ export function catalogHash(definitions: readonly HashableDefinition[]): string 
     input: schemaOf(d.input, "input"),
     output: schemaOf(d.output, "output"),
   }));
-  return sha256Digest(canonicalJson(described));
+  return digestJson(described);
 }

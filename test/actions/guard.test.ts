@@ -82,7 +82,7 @@ describe("the helper's gates (decide)", () => {
       HOSTWARD_APPROVERS_DIR: "/tmp/a",
       HOSTWARD_STATE_DIR: "/tmp/s",
       HOSTWARD_ACTIONS_FILE: "/tmp/actions.yaml",
-      HOSTWARD_HOST_NAME: "local1",
+      HOSTWARD_AGENT_CERT: "/tmp/operator.crt",
     };
     const self = { path: "/home/dev/hostward/dist/agent/hostward-action.cjs", uid: 1000, mode: 0o100644, dirUid: 1000, dirMode: 0o40755 };
     expect(decide(invocation({ env: direct, euid: 1000, uid: 1000, self }))).toEqual({ ok: true, mode: "direct" });
@@ -91,6 +91,10 @@ describe("the helper's gates (decide)", () => {
     expect(message(invocation({ env: direct, euid: 1001, uid: 1001, self }))).toMatch(/not owned by root \(uid 1000\)/);
     // Through sudo (SUDO_USER set) the same variables are unexpected: direct mode cannot be reached by sudo.
     expect(message(invocation({ env: { ...SUDO_ENV, ...direct } }))).toMatch(/unexpected environment variables "HOSTWARD_ACTIONS_FILE"/);
+    // The clock seam (HOSTWARD_CLOCK_OFFSET_SECONDS) is a direct-mode variable: through sudo it is refused like the others.
+    expect(decide(invocation({ env: { ...direct, HOSTWARD_CLOCK_OFFSET_SECONDS: "86400" }, euid: 1000, uid: 1000, self }))).toEqual({ ok: true, mode: "direct" });
+    expect(message(invocation({ env: { ...SUDO_ENV, HOSTWARD_CLOCK_OFFSET_SECONDS: "86400" } }))).toMatch(/unexpected environment variable "HOSTWARD_CLOCK_OFFSET_SECONDS"/);
+    expect(message(invocation({ env: { ...direct, HOSTWARD_AGENT_CERT: "operator.crt" }, euid: 1000, uid: 1000, self }))).toMatch(/HOSTWARD_AGENT_CERT as an absolute path/);
   });
 });
 

@@ -98,9 +98,10 @@ describe("allowlist and approval", () => {
     const params = { unit: "ssh.service" };
     const r = await runHelperBundle(host.env, helperRequest("restart_service", params, approve(alice, { ...restart(), params })));
     expectRefused(r, "NOT_ALLOWLISTED", HELPER_EXIT.notAllowlisted);
-    // "nginx" is canonicalised to nginx.service (allowlisted), "nginx.socket" is another unit.
+    // "nginx.socket" is not a service: the catalog refuses it for a service action, naming the field.
     const socket = await runHelperBundle(host.env, helperRequest("restart_service", { unit: "nginx.socket" }));
-    expectRefused(socket, "NOT_ALLOWLISTED", HELPER_EXIT.notAllowlisted);
+    expectRefused(socket, "BAD_REQUEST", HELPER_EXIT.badRequest);
+    expect(String(socket.lines[0]?.reason)).toMatch(/invalid argument "unit": unit is not a service/);
   });
 
   it("refuses reboot_system unless actions.yaml says reboot: true", async () => {

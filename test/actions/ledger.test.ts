@@ -8,8 +8,8 @@ import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { HELPER_EXIT } from "../../agent/src/helper/exit-codes";
 import { currentBootId, ledgerDir, type LedgerEntry } from "../../agent/src/helper/ledger";
-import { approvalToMessage, canonicalStatement, newNonce, signSshSig, type ApprovalStatement } from "../../proto/catalog/approval";
-import { helperRequest, HOST, makeApprover, makeHost, runHelperBundle, type Approver, type HostDirs } from "./support";
+import { newNonce } from "../../proto/catalog/approval";
+import { approve, helperRequest, makeApprover, makeHost, runHelperBundle, type Approver, type HostDirs } from "./support";
 
 let alice: Approver;
 let host: HostDirs;
@@ -23,10 +23,7 @@ const restart = { action: "restart_service", params: { unit: "nginx.service" }, 
 const query = (requestId: string) => JSON.stringify({ query: "ledger", requestId });
 
 /** An approval for request `id` (the broker's ids), with a fresh nonce each time. */
-function approvalFor(id: string) {
-  const statement: ApprovalStatement = { v: 1, id, host: HOST, ...restart, requester: "claude@workstation", notAfter: Math.floor(Date.now() / 1000) + 600, nonce: newNonce() };
-  return approvalToMessage(statement, alice.keyId, signSshSig(canonicalStatement(statement), alice.privateKey));
-}
+const approvalFor = (id: string) => approve(alice, { ...restart, id });
 
 describe("the helper's ledger", () => {
   it("records an approved action's start and end, 0600 in a 0700 directory, and answers a query with it", async () => {

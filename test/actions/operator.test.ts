@@ -2,13 +2,17 @@
 // bundle against a temporary approvers directory, state directory and allowlist: authorisation by
 // role, parameter validation before the helper starts, and the helper's lines relayed as a
 // server stream that ends with result_json.
+import { X509Certificate } from "node:crypto";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ActionEvent } from "../../proto/gen/hostward/v1/actions";
 import { actionsClient, callStream, startAgent, type TestAgent } from "../support/agent";
 import { createTestPki, type TestPki } from "../support/pki";
-import { approve, HELPER_BUNDLE, HOST, makeApprover, makeHost, type Approver, type HostDirs } from "./support";
+import { publicKeyFingerprint } from "../../shared/cert-names";
+import { approve, DEFAULT_ALLOWLIST, HELPER_BUNDLE, makeApprover, makeHost, type Approver, type HostDirs } from "./support";
 
 let pki: TestPki;
 let agent: TestAgent;
@@ -22,6 +26,12 @@ function client(kind: "reader" | "operator") {
   return c;
 }
 
+/** An approval for this agent's host: its certificate's name (localhost) and its operator key. */
+function approveHere(spec: Parameters<typeof approve>[1]) {
+  const hostKey = publicKeyFingerprint(new X509Certificate(pki.agents.operator.cert));
+  return approve(alice, { host: "localhost", hostKey, ...spec });
+}
+
 function helperAudits(): Record<string, unknown>[] {
   return agent
     .stderr()
@@ -32,14 +42,16 @@ function helperAudits(): Record<string, unknown>[] {
 
 beforeAll(async () => {
   alice = makeApprover("MEDIUM");
-  host = makeHost([alice]);
-  pki = await createTestPki(join(host.dir, "pki"));
+  const dir = mkdtempSync(join(tmpdir(), "hostward-operator-"));
+  pki = await createTestPki(join(dir, "pki"));
+  // The helper's host identity is the agent's own operator certificate, as on a real host.
+  host = makeHost([alice], DEFAULT_ALLOWLIST, pki.agents.operator);
   agent = await startAgent({
     role: "operator",
     pki,
     dir: join(host.dir, "agent"),
     config: {
-      helper: { mode: "direct", path: HELPER_BUNDLE, approversDir: host.approversDir, stateDir: host.stateDir, actionsFile: host.actionsFile, hostName: HOST },
+      helper: { mode: "direct", path: HELPER_BUNDLE, approversDir: host.approversDir, stateDir: host.stateDir, actionsFile: host.actionsFile, agentCert: host.agentCert },
     },
   });
 });
@@ -56,7 +68,7 @@ describe("ActionsService on the operator agent (helper in direct mode)", () => {
   });
 
   it("a reader certificate is still refused, and no helper starts", async () => {
-    const r = await callStream(client("reader"), "restartService", { unit: "nginx.service", approval: approve(alice, { action: "restart_service", params: { unit: "nginx.service" }, impact: "MEDIUM" }) });
+    const r = await callStream(client("reader"), "restartService", { unit: "nginx.service", approval: approveHere({ action: "restart_service", params: { unit: "nginx.service" }, impact: "MEDIUM" }) });
     expect(r.code).toBe(grpc.status.PERMISSION_DENIED);
     expect(r.details).toMatch(/role reader may not call hostward\.v1\.ActionsService/);
     expect(helperAudits()).toEqual([]);
@@ -68,7 +80,7 @@ describe("ActionsService on the operator agent (helper in direct mode)", () => {
     ["", /invalid argument "unit": is required/],
   ])("unit %j → INVALID_ARGUMENT naming the field, helper not started", async (unit, message) => {
     const before = helperAudits().length;
-    const r = await callStream(client("operator"), "restartService", { unit, approval: approve(alice, { action: "restart_service", params: { unit }, impact: "MEDIUM" }) });
+    const r = await callStream(client("operator"), "restartService", { unit, approval: approveHere({ action: "restart_service", params: { unit }, impact: "MEDIUM" }) });
     expect(r.code).toBe(grpc.status.INVALID_ARGUMENT);
     expect(r.details).toMatch(message);
     expect(r.messages).toEqual([]);
@@ -78,13 +90,13 @@ describe("ActionsService on the operator agent (helper in direct mode)", () => {
   });
 
   it("reboot_system's delaySeconds is validated by the catalog (60..3600)", async () => {
-    const r = await callStream(client("operator"), "rebootSystem", { delaySeconds: 5, approval: approve(alice, { action: "reboot_system", params: { delaySeconds: 5 }, impact: "HIGH" }) });
+    const r = await callStream(client("operator"), "rebootSystem", { delaySeconds: 5, approval: approveHere({ action: "reboot_system", params: { delaySeconds: 5 }, impact: "HIGH" }) });
     expect(r.code).toBe(grpc.status.INVALID_ARGUMENT);
     expect(r.details).toMatch(/invalid argument "delaySeconds"/);
   });
 
   it("a valid call streams the helper's lines as output and ends with result_json", async () => {
-    const approval = approve(alice, { action: "restart_service", params: { unit: "nginx.service" }, impact: "MEDIUM" });
+    const approval = approveHere({ action: "restart_service", params: { unit: "nginx.service" }, impact: "MEDIUM" });
     const startedMicros = Date.now() * 1000;
     const r = await callStream<ActionEvent>(client("operator"), "restartService", { unit: "nginx.service", approval }, 20_000);
     const endedMicros = (Date.now() + 1) * 1000;
@@ -116,11 +128,11 @@ describe("ActionsService on the operator agent (helper in direct mode)", () => {
 
   it("helper refusals become PERMISSION_DENIED naming the refusal (expired, other host)", async () => {
     const params = { unit: "nginx.service" };
-    const expired = approve(alice, { action: "restart_service", params, impact: "MEDIUM", notAfter: Math.floor(Date.now() / 1000) - 1 });
+    const expired = approveHere({ action: "restart_service", params, impact: "MEDIUM", notAfter: Math.floor(Date.now() / 1000) - 1 });
     const r1 = await callStream(client("operator"), "restartService", { ...params, approval: expired }, 20_000);
     expect(r1.code).toBe(grpc.status.PERMISSION_DENIED);
     expect(r1.details).toMatch(/\(EXPIRED, exit 84\)/);
-    const other = approve(alice, { action: "restart_service", params, impact: "MEDIUM", host: "db1.test" });
+    const other = approveHere({ action: "restart_service", params, impact: "MEDIUM", host: "db1.test" });
     const r2 = await callStream(client("operator"), "restartService", { ...params, approval: other }, 20_000);
     expect(r2.details).toMatch(/\(OTHER_HOST, exit 85\)/);
     expect(helperAudits().slice(-2).map((a) => [a.code, a.spawns])).toEqual([

@@ -1,7 +1,8 @@
 // Shared by the action tests: a temporary host configuration for the helper in direct mode
-// (approvers, state, allowlist), real ed25519 approver keys and approvals signed the way the
-// broker signs them (SSHSIG over the canonical statement), and a runner for the BUILT helper.
-import { generateKeyPairSync, type KeyObject } from "node:crypto";
+// (approvers, state, allowlist, the host's operator certificate), real ed25519 approver keys and
+// approvals signed the way the broker signs them (SSHSIG over the canonical statement, binding the
+// host's name and its operator certificate's key), and a runner for the BUILT helper.
+import { generateKeyPairSync, X509Certificate, type KeyObject } from "node:crypto";
 import { spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -18,12 +19,30 @@ import {
 } from "../../proto/catalog/approval";
 import type { Approval } from "../../proto/gen/hostward/v1/actions";
 import { approvalToWire } from "../../agent/src/helper/wire";
+import { initApprovalStore } from "../../agent/src/helper/nonce-store";
+import { createCa, issueAgentCert, type PemPair } from "../../broker/src/pki/index";
+import { publicKeyFingerprint } from "../../shared/cert-names";
 
 export const ROOT = join(import.meta.dirname, "..", "..");
 export const HELPER_BUNDLE = join(ROOT, "dist/agent/hostward-action.cjs");
 export const HOST = "web1.test";
 /** The PATH sudo's secure_path sets on Debian; the helper refuses any other. */
 export const SECURE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+export interface HostCertificate extends PemPair {
+  /** "sha256:<hex>" of the certificate's public key: what approvals for this host bind. */
+  fingerprint: string;
+}
+
+/** An operator certificate for `host` from a fresh CA (each call: a new key, as a re-enrolment makes). */
+export async function hostCertificate(host = HOST): Promise<HostCertificate> {
+  const ca = await createCa({ commonName: "actions test CA" });
+  const pair = await issueAgentCert(ca, { host, role: "operator", dns: ["localhost"], ips: ["127.0.0.1"] });
+  return { ...pair, fingerprint: publicKeyFingerprint(new X509Certificate(pair.cert)) };
+}
+
+/** The operator certificate every host made by makeHost() has unless told otherwise. */
+export const HOST_CERT: HostCertificate = await hostCertificate();
 
 export interface Approver {
   privateKey: KeyObject;
@@ -42,23 +61,36 @@ export interface HostDirs {
   approversDir: string;
   stateDir: string;
   actionsFile: string;
+  /** The host's operator certificate (HOSTWARD_AGENT_CERT). */
+  agentCert: string;
   /** The helper's environment in direct mode (what the operator agent passes). */
   env: Record<string, string>;
 }
 
-export function makeHost(approvers: Approver[], allowlist = "units: [nginx.service, unbound.service]\ncontainers: [web]\nreboot: false\n"): HostDirs {
+export const DEFAULT_ALLOWLIST = "units: [nginx.service, unbound.service]\ncontainers: [web]\nreboot: false\n";
+
+/**
+ * A host's helper configuration in a fresh directory. Its store of used approvals is created as the
+ * package's postinst creates it, at `storeSince` (unix seconds; default now): approvals signed
+ * before then are refused as STALE.
+ */
+export function makeHost(approvers: Approver[], allowlist = DEFAULT_ALLOWLIST, cert: PemPair = HOST_CERT, storeSince = Math.floor(Date.now() / 1000)): HostDirs {
   const dir = mkdtempSync(join(tmpdir(), "hostward-actions-"));
   const approversDir = join(dir, "approvers");
   const stateDir = join(dir, "state");
   const actionsFile = join(dir, "actions.yaml");
+  const agentCert = join(dir, "operator.crt");
   mkdirSync(approversDir, { mode: 0o755 });
   approvers.forEach((a, i) => writeFileSync(join(approversDir, `key${i}.pub`), `${a.line}\n`, { mode: 0o644 }));
   writeFileSync(actionsFile, allowlist, { mode: 0o644 });
+  writeFileSync(agentCert, cert.cert, { mode: 0o644 });
+  initApprovalStore(stateDir, [0, process.geteuid?.() ?? 0], storeSince);
   return {
     dir,
     approversDir,
     stateDir,
     actionsFile,
+    agentCert,
     env: {
       PATH: SECURE_PATH,
       LANG: "C.UTF-8",
@@ -66,31 +98,40 @@ export function makeHost(approvers: Approver[], allowlist = "units: [nginx.servi
       HOSTWARD_APPROVERS_DIR: approversDir,
       HOSTWARD_STATE_DIR: stateDir,
       HOSTWARD_ACTIONS_FILE: actionsFile,
-      HOSTWARD_HOST_NAME: HOST,
+      HOSTWARD_AGENT_CERT: agentCert,
     },
   };
 }
 
 export interface ApprovalSpec {
+  /** The request id; default a fresh "req-…". */
+  id?: string;
   action: string;
   params: Record<string, unknown>;
   impact: Impact;
   host?: string;
+  /** Default: HOST_CERT's key. */
+  hostKey?: string;
+  /** Unix seconds; default now. */
+  issuedAt?: number;
   notAfter?: number;
   nonce?: string;
   requester?: string;
 }
 
 export function approve(approver: Approver, spec: ApprovalSpec): Approval {
+  const now = Math.floor(Date.now() / 1000);
   const statement: ApprovalStatement = {
-    v: 1,
-    id: `req-${newNonce().slice(0, 8)}`,
+    v: 2,
+    id: spec.id ?? `req-${newNonce().slice(0, 8)}`,
     host: spec.host ?? HOST,
+    hostKey: spec.hostKey ?? HOST_CERT.fingerprint,
     action: spec.action,
     params: spec.params,
     requester: spec.requester ?? "claude@workstation",
     impact: spec.impact,
-    notAfter: spec.notAfter ?? Math.floor(Date.now() / 1000) + 600,
+    issuedAt: spec.issuedAt ?? now,
+    notAfter: spec.notAfter ?? now + 600,
     nonce: spec.nonce ?? newNonce(),
   };
   return approvalToMessage(statement, approver.keyId, signSshSig(canonicalStatement(statement), approver.privateKey));

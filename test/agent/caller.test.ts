@@ -42,7 +42,8 @@ describe("identifyCaller", () => {
     ["noRole", "client certificate has no role SAN URI (urn:hostward:role:<role>)"],
     ["twoRoles", "client certificate has 2 role SAN URIs; exactly one is allowed"],
     ["unknownRole", 'client certificate names unknown role "admin"'],
-    ["serverOnly", "client certificate has no role SAN URI (urn:hostward:role:<role>)"],
+    // An agent's server certificate carries its role's URI, but not clientAuth.
+    ["serverOnly", "client certificate is not valid for client authentication (no clientAuth extended key usage)"],
     ["serverAuthReader", "client certificate is not valid for client authentication (no clientAuth extended key usage)"],
   ] as const)("%s proves no role", (kind, refusal) => {
     const id = identifyCaller(peer(kind));
@@ -54,6 +55,7 @@ describe("identifyCaller", () => {
   it("no certificate proves no role", () => {
     expect(identifyCaller(undefined)).toEqual({
       caller: { fingerprint: null, cn: null, role: null },
+      serial: null,
       role: null,
       refusal: "no verified client certificate",
     });

@@ -8,7 +8,8 @@ import { createDiagnosticsImplementation } from "../../agent/src/server/diagnost
 import { createConcurrencyLimit } from "../../agent/src/server/limiter";
 import { methodKey } from "../../proto/catalog/define";
 import { diagnostics } from "../../proto/catalog/diagnostics/index";
-import { canonicalJson, catalogHash } from "../../proto/catalog/hash";
+import { catalogHash } from "../../proto/catalog/hash";
+import { canonicalJson, jsonValue } from "../../shared/canonical-json";
 import { DiagnosticsServiceService } from "../../proto/gen/hostward/v1/diagnostics";
 
 const generated = Object.keys(DiagnosticsServiceService).sort();
@@ -56,7 +57,9 @@ describe("catalog hash", () => {
     ).not.toBe(base);
   });
 
-  it("canonical JSON ignores key order and undefined members", () => {
-    expect(canonicalJson({ b: 1, a: { d: [1, { z: 1, y: 2 }], c: undefined } })).toBe('{"a":{"d":[1,{"y":2,"z":1}]},"b":1}');
+  it("canonical JSON of a JSON value (undefined members dropped, bytes as base64) ignores key order", () => {
+    expect(canonicalJson(jsonValue({ b: 1, a: { d: [1, { z: 1, y: 2 }], c: undefined }, s: Buffer.from("hi") }))).toBe('{"a":{"d":[1,{"y":2,"z":1}]},"b":1,"s":"aGk="}');
+    // The same function signs approvals: without jsonValue() it refuses what is not JSON.
+    expect(() => canonicalJson({ c: undefined })).toThrow(/undefined, which is not a JSON value/);
   });
 });

@@ -32,7 +32,7 @@ export async function startInProcess(opts: { pki: TestPki; wiring: DiagnosticsWi
       callback();
     },
   });
-  const material = loadTlsMaterial({ ca: opts.pki.files.ca, cert: opts.pki.files.agentCert, key: opts.pki.files.agentKey });
+  const material = loadTlsMaterial({ ca: opts.pki.files.ca, cert: opts.pki.files.cert.reader, key: opts.pki.files.key.reader }, "reader");
   const deps = {
     config,
     agent: { version: "test", role: "reader" as const, startedAt: Date.now(), catalogHash: "sha256:test" },

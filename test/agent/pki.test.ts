@@ -6,7 +6,8 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createCa, issueAgentCert, issueClientCert, PkiError, writePem, type PemPair } from "../../broker/src/pki/index";
+import { createCa, issueAgentCert, issueAgentCerts, issueClientCert, PkiError, writePem, type PemPair } from "../../broker/src/pki/index";
+import { publicKeyFingerprint } from "../../shared/cert-names";
 
 const ROOT = join(import.meta.dirname, "..", "..");
 const SERVER_AUTH = "1.3.6.1.5.5.7.3.1";
@@ -47,13 +48,23 @@ describe("the library", () => {
     expect(ca.key).toMatch(/^-----BEGIN PRIVATE KEY-----/);
   });
 
-  it("issues serverAuth-only agent certificates with SAN DNS host + dns and SAN IPs", async () => {
-    const agent = await issueAgentCert(ca, { host: "web1", dns: ["web1.example.org"], ips: ["10.0.0.5", "::1"] });
+  it("issues serverAuth-only agent certificates with SAN DNS host + dns, SAN IPs and the role's URI", async () => {
+    const agent = await issueAgentCert(ca, { host: "web1", role: "operator", dns: ["web1.example.org"], ips: ["10.0.0.5", "::1"] });
     const cert = new X509Certificate(agent.cert);
     expect(cert.checkIssued(new X509Certificate(ca.cert))).toBe(true);
     expect(cert.ca).toBe(false);
     expect(cert.keyUsage).toEqual([SERVER_AUTH]);
-    expect(cert.subjectAltName).toBe("DNS:web1, DNS:web1.example.org, IP Address:10.0.0.5, IP Address:0:0:0:0:0:0:0:1");
+    expect(cert.subjectAltName).toBe("DNS:web1, DNS:web1.example.org, IP Address:10.0.0.5, IP Address:0:0:0:0:0:0:0:1, URI:urn:hostward:role:operator");
+  });
+
+  it("issues one key and certificate per role for a host (issueAgentCerts): the reader's key is not the operator's", async () => {
+    const both = await issueAgentCerts(ca, { host: "web1" });
+    const reader = new X509Certificate(both.reader.cert);
+    const operator = new X509Certificate(both.operator.cert);
+    expect(reader.subjectAltName).toBe("DNS:web1, URI:urn:hostward:role:reader");
+    expect(operator.subjectAltName).toBe("DNS:web1, URI:urn:hostward:role:operator");
+    expect(both.reader.key).not.toBe(both.operator.key);
+    expect(publicKeyFingerprint(reader)).not.toBe(publicKeyFingerprint(operator));
   });
 
   it("issues clientAuth-only client certificates with one role URI, valid 24 h by default", async () => {
@@ -68,8 +79,9 @@ describe("the library", () => {
   });
 
   it("refuses bad parameters with a precise message", async () => {
-    await expect(issueAgentCert(ca, { host: "-web1" })).rejects.toThrow(new PkiError('host "-web1" is not a DNS name (letters, digits, "-" and ".")'));
-    await expect(issueAgentCert(ca, { host: "web1", ips: ["10.0.0.300"] })).rejects.toThrow('ip "10.0.0.300" is not an IPv4 or IPv6 address');
+    await expect(issueAgentCert(ca, { host: "-web1", role: "reader" })).rejects.toThrow(new PkiError('host "-web1" is not a DNS name (letters, digits, "-" and ".")'));
+    await expect(issueAgentCert(ca, { host: "web1", role: "reader", ips: ["10.0.0.300"] })).rejects.toThrow('ip "10.0.0.300" is not an IPv4 or IPv6 address');
+    await expect(issueAgentCert(ca, { host: "web1", role: "admin" as "reader" })).rejects.toThrow('role must be one of reader, operator (got "admin")');
     await expect(issueClientCert(ca, { role: "admin" as "reader" })).rejects.toThrow('role must be one of reader, operator (got "admin")');
     await expect(issueClientCert(ca, { role: "reader", validityHours: 721 })).rejects.toThrow("validityHours must be a whole number from 1 to 720 (got 721)");
   });
@@ -102,15 +114,22 @@ describe("hostward pki", () => {
     expect(readFileSync(join(pkiDir(), "ca.crt"), "utf8")).not.toBe(caPem);
   });
 
-  it("issue-agent writes HOST.crt, HOST.key and ca.crt", async () => {
+  it("issue-agent writes reader.crt/.key, operator.crt/.key (one key per role) and ca.crt, named as on the host", async () => {
     const out = join(dir, "agent-out");
     const r = await hostward(["pki", "issue-agent", "web1", "--dns", "web1.lan", "--ip", "192.0.2.7", "--days", "30", "--dir", pkiDir(), "--out", out]);
     expect(r).toMatchObject({ code: 0, stdout: "" });
-    const cert = new X509Certificate(readFileSync(join(out, "web1.crt")));
-    expect(cert.subjectAltName).toBe("DNS:web1, DNS:web1.lan, IP Address:192.0.2.7");
-    expect(cert.checkIssued(new X509Certificate(readFileSync(join(out, "ca.crt"))))).toBe(true);
-    expect(statSync(join(out, "web1.key")).mode & 0o777).toBe(0o600);
-    expect(r.stderr).toMatch(/web1\.crt .*expires \d{4}-/);
+    const caCert = new X509Certificate(readFileSync(join(out, "ca.crt")));
+    for (const role of ["reader", "operator"]) {
+      const cert = new X509Certificate(readFileSync(join(out, `${role}.crt`)));
+      expect(cert.subjectAltName).toBe(`DNS:web1, DNS:web1.lan, IP Address:192.0.2.7, URI:urn:hostward:role:${role}`);
+      expect(cert.checkIssued(caCert)).toBe(true);
+      expect(statSync(join(out, `${role}.key`)).mode & 0o777).toBe(0o600);
+      expect(r.stderr).toMatch(new RegExp(`${role}\\.crt .*expires \\d{4}-`));
+    }
+    expect(readFileSync(join(out, "reader.key"), "utf8")).not.toBe(readFileSync(join(out, "operator.key"), "utf8"));
+    // Default output: DIR/agents/HOST
+    expect((await hostward(["pki", "issue-agent", "db1", "--dir", pkiDir()])).code).toBe(0);
+    expect(existsSync(join(pkiDir(), "agents", "db1", "operator.key"))).toBe(true);
   });
 
   it("issue-client writes ROLE.crt and ROLE.key into the broker's tls directory by default", async () => {

@@ -1,7 +1,7 @@
 // Startup of the built agent bundles: options, configuration and TLS files fail fast with a
 // precise message naming the field or the file; the good paths start, write the ready file and
 // log the startup line; SIGTERM is a clean exit.
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -33,7 +33,7 @@ afterAll(() => {
 /** Writes a config file (JSON is YAML) with the test TLS files unless `tls` is given. */
 function configFile(config: Record<string, unknown>): string {
   const file = join(dir, `agent-${++n}.yaml`);
-  writeFileSync(file, JSON.stringify({ listen: { host: "127.0.0.1", port: 0 }, tls: { ca: pki.files.ca, cert: pki.files.agentCert, key: pki.files.agentKey }, ...config }));
+  writeFileSync(file, JSON.stringify({ listen: { host: "127.0.0.1", port: 0 }, tls: { ca: pki.files.ca, cert: pki.files.cert.reader, key: pki.files.key.reader }, ...config }));
   return file;
 }
 
@@ -91,11 +91,39 @@ describe("configuration", () => {
 describe("TLS files", () => {
   it("refuses a key readable by group or others, naming the file and its mode", async () => {
     const key = join(dir, "loose.key");
-    copyFileSync(pki.files.agentKey, key);
+    copyFileSync(pki.files.key.reader, key);
     chmodSync(key, 0o640);
-    const r = await runBundle("reader", ["--config", configFile({ tls: { ca: pki.files.ca, cert: pki.files.agentCert, key } })]);
+    const r = await runBundle("reader", ["--config", configFile({ tls: { ca: pki.files.ca, cert: pki.files.cert.reader, key } })]);
     expect(r.code).toBe(78);
-    expect(r.stderr).toContain(`TLS key ${key} is accessible by group or others (mode 0640); refusing to start`);
+    expect(r.stderr).toContain(`TLS key ${key} is readable or writable by group or others (mode 0640); refusing to start: chmod 600 ${key}`);
+  });
+
+  it.each([0o604, 0o620, 0o602, 0o644])("refuses a key with mode %o (any access for group or others), before listening", async (mode) => {
+    const key = join(dir, `mode-${mode.toString(8)}.key`);
+    copyFileSync(pki.files.key.reader, key);
+    chmodSync(key, mode);
+    const r = await runBundle("reader", ["--config", configFile({ tls: { ca: pki.files.ca, cert: pki.files.cert.reader, key } })]);
+    expect(r.code).toBe(78);
+    expect(r.stderr).toContain(`TLS key ${key} is readable or writable by group or others (mode 0${mode.toString(8)})`);
+  });
+
+  it("refuses a key owned by another user, naming the owner and the fix", async () => {
+    const key = join(dir, "foreign.key");
+    copyFileSync(pki.files.key.reader, key);
+    chmodSync(key, 0o600);
+    chownSync(key, 65534, 65534);
+    const r = await runBundle("reader", ["--config", configFile({ tls: { ca: pki.files.ca, cert: pki.files.cert.reader, key } })]);
+    expect(r.code).toBe(78);
+    expect(r.stderr).toContain(`TLS key ${key} is owned by uid 65534, not by this agent's user (uid ${process.geteuid?.()}) or root; refusing to start`);
+  });
+
+  it("refuses the other role's certificate: each role has its own key and certificate", async () => {
+    const r = await runBundle("operator", ["--config", configFile({ tls: { ca: pki.files.ca, cert: pki.files.cert.reader, key: pki.files.key.reader } })]);
+    expect(r.code).toBe(78);
+    expect(r.stderr).toContain(`agent certificate ${pki.files.cert.reader} is the reader's (urn:hostward:role:reader), but this is the operator agent: install operator.crt and operator.key for it`);
+    const roleless = await runBundle("reader", ["--config", configFile({ tls: { ca: pki.files.ca, cert: pki.clients.noRole.certFile, key: pki.clients.noRole.keyFile } })]);
+    expect(roleless.code).toBe(78);
+    expect(roleless.stderr).toContain("has no role SAN URI");
   });
 
   // systemd >= 256 (Debian 13) hands credentials out as root:root 0440 with an ACL for the unit's
@@ -105,8 +133,8 @@ describe("TLS files", () => {
     const creds = join(dir, "credentials");
     mkdirSync(creds, { recursive: true });
     copyFileSync(pki.files.ca, join(creds, "ca.crt"));
-    copyFileSync(pki.files.agentCert, join(creds, "agent.crt"));
-    copyFileSync(pki.files.agentKey, join(creds, "agent.key"));
+    copyFileSync(pki.files.cert.reader, join(creds, "agent.crt"));
+    copyFileSync(pki.files.key.reader, join(creds, "agent.key"));
     chmodSync(join(creds, "agent.key"), 0o440);
     const agent = await startAgent({ role: "reader", pki, dir: join(dir, "creds-ok"), config: { tls: {} }, env: { CREDENTIALS_DIRECTORY: creds } });
     expect(agent.port).toBeGreaterThan(0);
@@ -114,17 +142,17 @@ describe("TLS files", () => {
     chmodSync(join(creds, "agent.key"), 0o444);
     const loose = await runBundle("reader", ["--config", configFile({ tls: {} })], { CREDENTIALS_DIRECTORY: creds });
     expect(loose.code).toBe(78);
-    expect(loose.stderr).toContain(`TLS key ${join(creds, "agent.key")} is accessible by group or others (mode 0444)`);
+    expect(loose.stderr).toContain(`TLS key ${join(creds, "agent.key")} is readable or writable by group or others (mode 0444)`);
     // The same 0440 outside the credentials directory is refused.
     chmodSync(join(creds, "agent.key"), 0o440);
     const elsewhere = await runBundle("reader", ["--config", configFile({ tls: { ca: join(creds, "ca.crt"), cert: join(creds, "agent.crt"), key: join(creds, "agent.key") } })]);
     expect(elsewhere.code).toBe(78);
-    expect(elsewhere.stderr).toContain("is accessible by group or others (mode 0440)");
+    expect(elsewhere.stderr).toContain("is readable or writable by group or others (mode 0440)");
   });
 
   it("names a missing CA file", async () => {
     const ca = join(dir, "nope", "ca.crt");
-    const r = await runBundle("operator", ["--config", configFile({ tls: { ca, cert: pki.files.agentCert, key: pki.files.agentKey } })]);
+    const r = await runBundle("operator", ["--config", configFile({ tls: { ca, cert: pki.files.cert.reader, key: pki.files.key.reader } })]);
     expect(r.code).toBe(78);
     expect(r.stderr).toContain(`CA certificate ${ca} does not exist`);
   });
@@ -132,10 +160,10 @@ describe("TLS files", () => {
   it("refuses a certificate that does not match the key", async () => {
     const r = await runBundle("operator", [
       "--config",
-      configFile({ tls: { ca: pki.files.ca, cert: pki.clients.reader.certFile, key: pki.files.agentKey } }),
+      configFile({ tls: { ca: pki.files.ca, cert: pki.clients.reader.certFile, key: pki.files.key.reader } }),
     ]);
     expect(r.code).toBe(78);
-    expect(r.stderr).toContain(`agent certificate ${pki.clients.reader.certFile} does not match the key ${pki.files.agentKey}`);
+    expect(r.stderr).toContain(`agent certificate ${pki.clients.reader.certFile} does not match the key ${pki.files.key.reader}`);
   });
 
   it("refuses an agent certificate from another CA", async () => {
@@ -151,8 +179,8 @@ describe("TLS files", () => {
     const creds = join(dir, "credentials");
     mkdirSync(creds, { recursive: true });
     copyFileSync(pki.files.ca, join(creds, "ca.crt"));
-    copyFileSync(pki.files.agentCert, join(creds, "agent.crt"));
-    copyFileSync(pki.files.agentKey, join(creds, "agent.key"));
+    copyFileSync(pki.files.cert.operator, join(creds, "agent.crt"));
+    copyFileSync(pki.files.key.operator, join(creds, "agent.key"));
     chmodSync(join(creds, "agent.key"), 0o400);
     const agent = await startAgent({
       role: "operator",

@@ -25,7 +25,7 @@ import {
   type ApprovalRefusal,
 } from "../../proto/catalog/approval";
 import type { Approval } from "../../proto/gen/hostward/v1/actions";
-import { makeKey, NOW, signed, statement, type TestKey } from "./keys";
+import { CLOCK, HOST_KEY, makeKey, NOW, signed, statement, type TestKey } from "./keys";
 
 describe("impact levels", () => {
   it("ranks LOW < MEDIUM < HIGH and refuses anything else", () => {
@@ -85,8 +85,8 @@ describe("statements", () => {
     const withExtra = { ...s, note: "not signed" };
     expect(canonicalStatement(withExtra)).toBe(canonicalStatement(s));
     expect(canonicalStatement(s)).toBe(
-      '{"action":"restart_service","host":"web1","id":"act-0001","impact":"MEDIUM","nonce":"00000000000000000000000000000000",' +
-        `"notAfter":${NOW + 600},"params":{"unit":"unbound.service"},"requester":"claude@broker","v":1}`,
+      `{"action":"restart_service","host":"web1","hostKey":"${HOST_KEY}","id":"act-0001","impact":"MEDIUM","issuedAt":${NOW - 60},"nonce":"00000000000000000000000000000000",` +
+        `"notAfter":${NOW + 600},"params":{"unit":"unbound.service"},"requester":"claude@broker","v":2}`,
     );
     expect(statementDigest(s)).toBe(createHash("sha256").update(canonicalStatement(s)).digest("hex"));
     expect(statementDigest(s)).toMatch(/^[0-9a-f]{64}$/);
@@ -305,13 +305,16 @@ describe("checkApproval", () => {
   const approvers = [alice.approver, lowKey.approver, root.approver];
   const expectFor = (over: Partial<Parameters<typeof checkApproval>[1]> = {}) => ({
     host: "web1",
+    hostKey: HOST_KEY,
     action: "restart_service",
     params: { unit: "unbound.service" },
     impact: "MEDIUM" as const,
-    now: NOW,
+    clock: CLOCK,
     approvers,
     ...over,
   });
+  /** The host's clock at `now` (other settings as CLOCK). */
+  const at = (now: number, over: Partial<typeof CLOCK> & { notBefore?: number } = {}) => ({ clock: { ...CLOCK, now, ...over } });
   function refused(a: Approval | undefined, code: ApprovalRefusal, over: Partial<Parameters<typeof checkApproval>[1]> = {}, reason?: RegExp) {
     const r = checkApproval(a, expectFor(over));
     expect(r.ok, JSON.stringify(r)).toBe(false);
@@ -325,7 +328,8 @@ describe("checkApproval", () => {
     const s = statement();
     const r = checkApproval(signed(s, alice), expectFor());
     expect(r).toMatchObject({ ok: true, statement: s, key: { keyId: alice.approver.keyId, maxImpact: "MEDIUM" } });
-    expect(checkApproval(signed(s, alice), expectFor({ now: s.notAfter })).ok).toBe(true); // valid up to notAfter inclusive
+    // valid while now + the allowed skew ≤ notAfter (a host clock lagging by up to maxSkew cannot extend it)
+    expect(checkApproval(signed(s, alice), expectFor(at(s.notAfter - CLOCK.maxSkewSeconds))).ok).toBe(true);
     const higher = statement({ action: "reboot_system", params: { delaySeconds: 60 }, impact: "HIGH" });
     expect(checkApproval(signed(higher, root), expectFor({ action: "reboot_system", params: { delaySeconds: 60 }, impact: "HIGH" })).ok).toBe(true);
   });
@@ -372,9 +376,34 @@ describe("checkApproval", () => {
     expect(checkApproval(signed(two, root), expectFor({ action: "reboot_system", impact: "HIGH", params: { a: 2, b: 1 } })).ok).toBe(true);
   });
 
-  it("EXPIRED: now is past notAfter", () => {
+  it("EXPIRED: now plus the allowed clock skew is past notAfter (a lagging host does not extend it)", () => {
     const s = statement();
-    refused(signed(s, alice), "EXPIRED", { now: s.notAfter + 1 }, /expired at/);
+    refused(signed(s, alice), "EXPIRED", at(s.notAfter + 1), /expired at/);
+    refused(signed(s, alice), "EXPIRED", at(s.notAfter - CLOCK.maxSkewSeconds + 1), /plus the 120 s of clock error this host allows/);
+    // with no skew allowed, notAfter itself is the last valid second
+    expect(checkApproval(signed(s, alice), expectFor(at(s.notAfter, { maxSkewSeconds: 0 }))).ok).toBe(true);
+  });
+
+  it("OTHER_HOST: an approval for this host's name but another key (the host was re-enrolled since)", () => {
+    refused(signed(statement({ hostKey: `sha256:${"cd".repeat(32)}` }), alice), "OTHER_HOST", {}, /host key sha256:cdcd.*this host's operator certificate has the key sha256:abab.*re-enrolled/);
+  });
+
+  it("CLOCK_SKEW: signed further in this host's future than it allows, naming the skew", () => {
+    refused(signed(statement({ issuedAt: NOW + 3600, notAfter: NOW + 3900 }), alice), "CLOCK_SKEW", {}, /3600 s after this host's time .*at least 3600 s behind the approver's, more than the 120 s it allows/);
+    // within the allowed skew it is accepted
+    expect(checkApproval(signed(statement({ issuedAt: NOW + 120 }), alice), expectFor()).ok).toBe(true);
+  });
+
+  it("STALE: signed before the host's record of used approvals began", () => {
+    refused(signed(statement({ issuedAt: NOW - 100 }), alice), "STALE", at(NOW, { notBefore: NOW - 99 }), /before this host's record of used approvals began/);
+    expect(checkApproval(signed(statement({ issuedAt: NOW - 100 }), alice), expectFor(at(NOW, { notBefore: NOW - 100 }))).ok).toBe(true);
+  });
+
+  it("LIFETIME: valid for longer than the host's maximum, from its signing or from now", () => {
+    refused(signed(statement({ issuedAt: NOW, notAfter: NOW + 3601 }), alice), "LIFETIME", {}, /3601 s\), longer than this host's maximum of 3600 s/);
+    // a backdated issuedAt does not help: the lifetime counts from it
+    refused(signed(statement({ issuedAt: NOW - 1000, notAfter: NOW + 2700 }), alice), "LIFETIME", {}, /3700 s\), longer than this host's maximum/);
+    expect(checkApproval(signed(statement({ issuedAt: NOW, notAfter: NOW + 3600 }), alice), expectFor()).ok).toBe(true);
   });
 
   it("IMPACT_TOO_HIGH: the action's impact exceeds the key's max-impact", () => {
@@ -395,6 +424,11 @@ describe("checkApproval", () => {
       [{ requester: "" }, /requester is missing/],
       [{ parametersJson: "" }, /parameters_json is missing/],
       [{ notAfterUnix: 0 }, /not_after_unix/],
+      [{ issuedAtUnix: 0 }, /issued_at_unix is missing/],
+      [{ hostKey: "" }, /host_key is not a "sha256:<64 hex>"/],
+      [{ hostKey: `SHA256:${"a".repeat(64)}` }, /host_key/],
+      // a requester cut inside a surrogate pair: it has no UTF-8 form, so the host would verify other bytes
+      [{ requester: `claude ${"\u{1F600}".slice(0, 1)}` }, /requester is not well-formed Unicode \(a lone surrogate\)/],
       [{ nonce: "" }, /nonce/],
       [{ nonce: "A".repeat(32) }, /nonce/],
       [{ keyId: "" }, /key_id/],
@@ -412,7 +446,7 @@ describe("checkApproval", () => {
   });
 
   it("throws when `now` is given in milliseconds instead of seconds (it would never expire)", () => {
-    expect(() => checkApproval(signed(statement(), alice), expectFor({ now: Date.now() }))).toThrow(/unix seconds/);
+    expect(() => checkApproval(signed(statement(), alice), expectFor(at(Date.now())))).toThrow(/unix seconds/);
   });
 
   it("approvalToMessage carries the canonical params and the armored signature as bytes", () => {
@@ -421,6 +455,7 @@ describe("checkApproval", () => {
     expect(m).toEqual({
       requestId: s.id, host: s.host, action: s.action, parametersJson: '{"a":[1,2],"z":1}', requester: s.requester,
       notAfterUnix: s.notAfter, nonce: s.nonce, keyId: alice.approver.keyId, signature: Buffer.from("ARMORED"),
+      issuedAtUnix: s.issuedAt, hostKey: s.hostKey,
     });
   });
 });

@@ -26,16 +26,22 @@ export function makeKey(maxImpact: Impact, comment = "tester@laptop"): TestKey {
 }
 
 export const NOW = 1_900_000_000;
+/** The host key fingerprint test statements bind (any "sha256:<64 hex>"; the helper's comes from its certificate). */
+export const HOST_KEY = `sha256:${"ab".repeat(32)}`;
+/** The clock settings of a host (the helper's defaults from actions.yaml), at NOW. */
+export const CLOCK: { now: number; maxSkewSeconds: number; maxLifetimeSeconds: number } = { now: NOW, maxSkewSeconds: 120, maxLifetimeSeconds: 3600 };
 
 export function statement(over: Partial<ApprovalStatement> = {}): ApprovalStatement {
   return {
-    v: 1,
+    v: 2,
     id: "act-0001",
     host: "web1",
+    hostKey: HOST_KEY,
     action: "restart_service",
     params: { unit: "unbound.service" },
     requester: "claude@broker",
     impact: "MEDIUM",
+    issuedAt: NOW - 60,
     notAfter: NOW + 600,
     nonce: newNonce(),
     ...over,

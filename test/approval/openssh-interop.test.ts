@@ -21,7 +21,7 @@ import {
   signSshSig,
   verifySshSig,
 } from "../../proto/catalog/approval";
-import { makeKey, NOW, statement } from "./keys";
+import { CLOCK, HOST_KEY, makeKey, statement } from "./keys";
 
 const SSH_KEYGEN = "/usr/bin/ssh-keygen";
 let dir = "";
@@ -101,7 +101,7 @@ describe("OpenSSH interoperability", () => {
     const approver = parseApproverLine(`max-impact="MEDIUM" ${readFileSync(`${path}.pub`, "utf8")}`);
     const s = statement();
     const approval = approvalToMessage(s, approver.keyId, sshSign(path, canonicalStatement(s)));
-    const expect_ = { host: "web1", action: "restart_service", params: { unit: "unbound.service" }, impact: "MEDIUM" as const, now: NOW, approvers: [approver] };
+    const expect_ = { host: "web1", hostKey: HOST_KEY, action: "restart_service", params: { unit: "unbound.service" }, impact: "MEDIUM" as const, clock: CLOCK, approvers: [approver] };
     expect(checkApproval(approval, expect_)).toMatchObject({ ok: true, key: { keyId: approver.keyId, comment: "carol@laptop" } });
     expect(checkApproval(approval, { ...expect_, host: "web2" })).toMatchObject({ ok: false, code: "OTHER_HOST" });
     const lowOnly = parseApproverLine(`max-impact="LOW" ${readFileSync(`${path}.pub`, "utf8")}`);

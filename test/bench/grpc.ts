@@ -25,8 +25,8 @@ export function fleetTls(fleetDir: string): TlsPaths {
     ca: join(fleetDir, "tls", "ca.crt"),
     clientCert: join(fleetDir, "tls", "reader.crt"),
     clientKey: join(fleetDir, "tls", "reader.key"),
-    agentCert: join(fleetDir, "agents", "local1", "agent.crt"),
-    agentKey: join(fleetDir, "agents", "local1", "agent.key"),
+    agentCert: join(fleetDir, "agents", "local1", "reader.crt"),
+    agentKey: join(fleetDir, "agents", "local1", "reader.key"),
     certName: "local1",
   };
 }

@@ -22,7 +22,7 @@ async function main(): Promise<void> {
   if (!values.config || !values.count || !values["ready-file"]) throw new Error("usage: multi-agent --config FILE --count K --ready-file FILE");
   const count = Number(values.count);
   const config = loadAgentConfig(values.config);
-  const credentials = createServerCredentials(loadTlsMaterial(resolveTlsFiles(config.tls)));
+  const credentials = createServerCredentials(loadTlsMaterial(resolveTlsFiles("reader", config.tls), "reader"));
   const logger = createLogger({ role: "reader" });
   const agent = { version: VERSION, role: "reader" as const, startedAt: Date.now(), catalogHash: catalogHash(diagnostics) };
   const servers: RunningServer[] = [];

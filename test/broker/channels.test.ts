@@ -2,6 +2,7 @@
 // certificates from the PKI library. The server here stands in for an agent only where a real
 // agent cannot be made to misbehave (malformed replies, hangs, arbitrary status codes); everything
 // else is exercised against the real agent bundle in mcp-stdio.test.ts.
+import { X509Certificate } from "node:crypto";
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -21,6 +22,7 @@ import {
 } from "../../broker/src/agents/health";
 import { configFiles } from "../../broker/src/paths";
 import { createTestPki, type TestPki } from "../support/pki";
+import { publicKeyFingerprint } from "../../shared/cert-names";
 
 const LOAD = { load1: 0.5, load5: 0.25, load15: 0.125, cpus: 2, runnable: 1, tasks: 100, uptimeSeconds: 42 };
 
@@ -77,7 +79,7 @@ beforeAll(async () => {
   );
   const creds = grpc.ServerCredentials.createSsl(
     Buffer.from(pki.ca.cert),
-    [{ cert_chain: Buffer.from(pki.agent.cert), private_key: Buffer.from(pki.agent.key) }],
+    [{ cert_chain: Buffer.from(pki.agents.reader.cert), private_key: Buffer.from(pki.agents.reader.key) }],
     true,
   );
   port = await new Promise<number>((resolve, reject) => server.bindAsync("127.0.0.1:0", creds, (err, p) => (err ? reject(err) : resolve(p))));
@@ -100,6 +102,24 @@ async function expectHostError(p: Promise<unknown>, code: string, message?: RegE
   if (message) expect((err as HostCallError).message).toMatch(message);
   return err as HostCallError;
 }
+
+describe("the agent's certificate is its role's (issue 11: each role its own key)", () => {
+  const method = { path: HEALTH_CHECK_PATH, requestSerialize: serializeHealthCheckRequest, responseDeserialize: deserializeHealthCheckResponse };
+
+  it("the reader's certificate on the port the broker reaches as operator is refused in the handshake", async () => {
+    const files = tlsDir(join(dir, "roles"));
+    copyFileSync(pki.clients.operator.certFile, files.clientCert("operator"));
+    copyFileSync(pki.clients.operator.keyFile, files.clientKey("operator"));
+    const pool = new ChannelPool(files, { maxReceiveBytes: 1 << 20 });
+    // This server presents the reader's certificate (urn:hostward:role:reader).
+    await expectHostError(pool.unary(host({ ports: { reader: port, operator: port } }), "operator", method, { service: "" }, 5000), "UNAVAILABLE", /presented the reader role's certificate/);
+    expect(pool.peerKey(host(), "operator")).toBeUndefined();
+    // Reached as the reader it is accepted, and the key it proved is remembered.
+    expect(await pool.unary(host(), "reader", method, { service: "" }, 5000)).toMatchObject({ status: expect.any(String) });
+    expect(pool.peerKey(host(), "reader")).toBe(publicKeyFingerprint(new X509Certificate(pki.agents.reader.cert)));
+    pool.close();
+  });
+});
 
 describe("calls over mTLS", () => {
   it("calls a diagnostic and validates the reply", async () => {

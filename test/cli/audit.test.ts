@@ -73,4 +73,16 @@ describe("hostward audit", () => {
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain("-n must be an integer");
   });
+
+  it("tail escapes what the model or a host wrote (bidi overrides, zero-width and tag characters), and the lines stay the same JSON", async () => {
+    const reason = "fine\u202e\u2066txt.exe\u200b\u{e0041}\u00a0";
+    new AuditLog(file).open().append({ event: "action.proposed", reason, callId: "c5" });
+    const r = await hostward(["audit", "tail", "-n", "1", "--config", dir]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^[\u0020-\u007e\n]*$/);
+    expect(r.stdout).toContain("fine\\u202e\\u2066txt.exe\\u200b\\udb40\\udc41\\u00a0");
+    expect((JSON.parse(r.stdout) as { reason: string }).reason).toBe(reason);
+    // The stored record itself is unchanged (the chain covers the bytes written).
+    expect((await hostward(["audit", "verify", "--config", dir])).stdout).toContain("hash chain intact");
+  });
 });

@@ -46,7 +46,7 @@ describe("hostward local", () => {
   });
 
   it("keeps private keys readable by the owner only", () => {
-    for (const key of ["tls/reader.key", "tls/operator.key", "pki/ca.key", "agents/local1/agent.key"]) {
+    for (const key of ["tls/reader.key", "tls/operator.key", "pki/ca.key", "agents/local1/reader.key", "agents/local1/operator.key"]) {
       expect((statSync(join(dir, key)).mode & 0o077).toString(8), key).toBe("0");
     }
   });

@@ -63,8 +63,8 @@ describe("action catalog ↔ ActionsService drift", () => {
       for (const example of def.examples) {
         const params = def.params.parse(example.params) as Record<string, unknown>;
         const statement: ApprovalStatement = {
-          v: 1, id: "req-1", host: "web1", action: def.name, params, requester: "claude", impact: def.impact,
-          notAfter: 2_000_000_000, nonce: newNonce(),
+          v: 2, id: "req-1", host: "web1", hostKey: `sha256:${"0".repeat(64)}`, action: def.name, params, requester: "claude", impact: def.impact,
+          issuedAt: 1_999_999_000, notAfter: 2_000_000_000, nonce: newNonce(),
         };
         const approval = approvalToMessage(statement, `SHA256:${"A".repeat(43)}`, "sig");
         const decoded = method!.requestDeserialize(method!.requestSerialize({ ...params, approval })) as Record<string, unknown>;

@@ -303,7 +303,7 @@ describe("list_processes", () => {
     expect(pid).toBeGreaterThan(0);
     expect(await readStat(pid)).toBeNull();
     expect(await readStatus(pid)).toBeNull();
-    expect(await readCommand(pid, "node", 512)).toBeNull();
+    expect(await readCommand(pid, "node", 512, { extra: [] })).toBeNull();
   });
 });
 

@@ -128,11 +128,11 @@ describe("the Ansible role rolls hostward-agent out to a Debian 12 and a Debian 
       const c = containers.get(h.name) as Container;
       for (const unit of UNITS) expect(await activeState(c, unit), `${h.name} ${unit}`).toBe("active");
       expect((await c.execOk(["dpkg-query", "-W", "-f", "${Version}", "nodejs"])).stdout).toMatch(h.suite === "bookworm" ? /^18\./ : /^20\./);
-      expect((await c.execOk(["stat", "-c", "%U %a", "/etc/hostward/tls/agent.key"])).stdout.trim()).toBe("root 600");
+      for (const role of ["reader", "operator"]) expect((await c.execOk(["stat", "-c", "%U %a", `/etc/hostward/tls/${role}.key`])).stdout.trim()).toBe("root 600");
       expect(readFileSync(c.path("/etc/hostward/approvers/alice.pub"), "utf8")).toBe(readFileSync(join(work, "approvers", "alice.approver"), "utf8"));
       expect(parseYaml(readFileSync(c.path("/etc/hostward/actions.yaml"), "utf8"))).toEqual({ units: ["nginx.service"], containers: [], reboot: false });
       // The certificate the controller issued, with the inventory name and ansible_host.
-      expect(readFileSync(c.path("/etc/hostward/tls/agent.crt"), "utf8")).toBe(readFileSync(join(config, "pki", "agents", h.name, `${h.name}.crt`), "utf8"));
+      for (const role of ["reader", "operator"]) expect(readFileSync(c.path(`/etc/hostward/tls/${role}.crt`), "utf8")).toBe(readFileSync(join(config, "pki", "agents", h.name, `${role}.crt`), "utf8"));
       await c.execOk(["hostward-agent", "check"]);
     }
   });

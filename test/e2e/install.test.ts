@@ -57,7 +57,7 @@ describe.each(SUITES)("a host on Debian %s, from install to purge", (suite) => {
   /** `hostward-agent enroll` on the directory `hostward pki issue-agent --out` wrote, copied to /root. */
   const enrol = async () => {
     const inside = `/root/${HOST}-tls`;
-    cpSync(join(agentFiles.cert, ".."), c.path(inside), { recursive: true });
+    cpSync(join(agentFiles.reader.cert, ".."), c.path(inside), { recursive: true });
     return c.exec(["hostward-agent", "enroll", inside], { timeoutMs: 60_000 });
   };
   /** "ii 0.1.0" (installed), "rc 0.1.0" (removed, configuration kept), "" (unknown to dpkg). */
@@ -100,7 +100,7 @@ describe.each(SUITES)("a host on Debian %s, from install to purge", (suite) => {
     // The enrolment helper names what is missing.
     const check = await c.exec(["hostward-agent", "check"]);
     expect(check.code, check.stdout + check.stderr).toBe(1);
-    expect(check.stdout + check.stderr).toMatch(/\/etc\/hostward\/tls\/(ca\.crt|agent\.crt|agent\.key)/);
+    expect(check.stdout + check.stderr).toMatch(/\/etc\/hostward\/tls\/(ca\.crt|reader\.crt|reader\.key|operator\.crt|operator\.key)/);
   });
 
   test("hostward-agent enroll installs the certificates from `hostward pki`, removes the copied key, and both units serve", async () => {
@@ -110,9 +110,10 @@ describe.each(SUITES)("a host on Debian %s, from install to purge", (suite) => {
     expect(r.stdout).toMatch(/hostward-reader\.service active, serving on port 7443/);
     expect(r.stdout).toMatch(/hostward-operator\.service active, serving on port 7444/);
     expect(existsSync(c.path(`/root/${HOST}-tls/${HOST}.key`))).toBe(false);
-    const modes = (await c.execOk(["stat", "-c", "%n %U %a", "/etc/hostward/tls/ca.crt", "/etc/hostward/tls/agent.crt", "/etc/hostward/tls/agent.key"])).stdout.trim().split("\n");
-    expect(modes).toEqual(["/etc/hostward/tls/ca.crt root 644", "/etc/hostward/tls/agent.crt root 644", "/etc/hostward/tls/agent.key root 600"]);
-    expect(readFileSync(c.path("/etc/hostward/tls/agent.crt"), "utf8")).toBe(readFileSync(agentFiles.cert, "utf8"));
+    const files = ["ca.crt", "reader.crt", "reader.key", "operator.crt", "operator.key"].map((f) => `/etc/hostward/tls/${f}`);
+    const modes = (await c.execOk(["stat", "-c", "%n %U %a", ...files])).stdout.trim().split("\n");
+    expect(modes).toEqual(files.map((f) => `${f} root ${f.endsWith(".key") ? 600 : 644}`));
+    for (const role of ["reader", "operator"] as const) expect(readFileSync(c.path(`/etc/hostward/tls/${role}.crt`), "utf8")).toBe(readFileSync(agentFiles[role].cert, "utf8"));
     await waitActive(c, UNITS).catch(async (err: Error) => {
       throw new Error(`${err.message}\n${await unitReport(c, READER)}\n${await unitReport(c, OPERATOR)}`);
     });
@@ -122,13 +123,13 @@ describe.each(SUITES)("a host on Debian %s, from install to purge", (suite) => {
     const file = c.path("/etc/hostward/agent.yaml");
     const modified = `${readFileSync(file, "utf8")}\n# changed on this host (e2e ${Date.now()})\n`;
     writeFileSync(file, modified);
-    const key = readFileSync(c.path("/etc/hostward/tls/agent.key"), "utf8");
+    const key = readFileSync(c.path("/etc/hostward/tls/operator.key"), "utf8");
     writeFileSync(c.path("/var/lib/hostward/helper/e2e-marker"), "state\n");
     const before = await waitActive(c, UNITS);
     await aptInstall(c, debPath());
     expect(await installed("hostward-agent")).toBe(`ii ${currentVersion()}`);
     expect(readFileSync(file, "utf8")).toBe(modified);
-    expect(readFileSync(c.path("/etc/hostward/tls/agent.key"), "utf8")).toBe(key);
+    expect(readFileSync(c.path("/etc/hostward/tls/operator.key"), "utf8")).toBe(key);
     expect(readFileSync(c.path("/var/lib/hostward/helper/e2e-marker"), "utf8")).toBe("state\n");
     for (const leftover of ["agent.yaml.dpkg-new", "agent.yaml.dpkg-dist", "agent.yaml.dpkg-old"]) {
       expect(existsSync(c.path(`/etc/hostward/${leftover}`)), leftover).toBe(false);
@@ -186,23 +187,61 @@ describe.each(SUITES)("a host on Debian %s, from install to purge", (suite) => {
     expect(groups(operator).filter((g) => g !== Number((operator.get("Gid") ?? "").split(/\s+/)[0]))).toEqual([]);
   });
 
-  test("the reader's user cannot read the agent key: neither the file nor the operator unit's credential", async () => {
-    const key = "/etc/hostward/tls/agent.key";
-    const credential = "/run/credentials/hostward-operator.service/agent.key";
-    // Controls: both exist and root reads them, so a refusal below is about permissions.
-    await c.execOk(["cat", key]);
-    await c.execOk(["cat", credential]);
-    const asReader = ["setpriv", "--reuid=hostward-reader", "--regid=hostward-reader", "--init-groups", "--"];
-    for (const path of [key, credential]) {
-      const r = await c.exec([...asReader, "cat", path]);
-      expect(r.code, path).not.toBe(0);
-      expect(r.stderr, path).toMatch(/Permission denied/);
-      expect(r.stdout, path).toBe("");
+  test("each role its own key: the reader's user cannot read the operator's key (file or credential), neither user the other's state", async () => {
+    const as = (user: string) => ["setpriv", `--reuid=${user}`, `--regid=${user}`, "--init-groups", "--"];
+    const refusedTo = async (user: string, argv: string[]) => {
+      const r = await c.exec([...as(user), ...argv]);
+      expect(r.code, `${user}: ${argv.join(" ")}`).not.toBe(0);
+      expect(r.stderr, `${user}: ${argv.join(" ")}`).toMatch(/Permission denied/);
+      expect(r.stdout).toBe("");
+    };
+    const files = {
+      reader: { key: "/etc/hostward/tls/reader.key", credential: "/run/credentials/hostward-reader.service/agent.key", state: "/var/lib/hostward-reader" },
+      operator: { key: "/etc/hostward/tls/operator.key", credential: "/run/credentials/hostward-operator.service/agent.key", state: "/var/lib/hostward-operator" },
+    };
+    // The two units hold different keys (control: root reads both, and they differ).
+    const readerKey = (await c.execOk(["cat", files.reader.credential])).stdout;
+    const operatorKey = (await c.execOk(["cat", files.operator.credential])).stdout;
+    expect(readerKey).toContain("PRIVATE KEY");
+    expect(operatorKey).toContain("PRIVATE KEY");
+    expect(readerKey).not.toBe(operatorKey);
+    for (const [user, other] of [["hostward-reader", files.operator], ["hostward-operator", files.reader]] as const) {
+      await refusedTo(user, ["cat", other.key]);
+      await refusedTo(user, ["cat", other.credential]);
+      await refusedTo(user, ["ls", other.state]);
+      await refusedTo(user, ["ls", "/var/lib/hostward/helper"]); // the root helper's record of used approvals
     }
-    // Control: as that user, setpriv reads the copy systemd made for the reader unit itself.
-    const own = await c.exec([...asReader, "cat", "/run/credentials/hostward-reader.service/agent.key"]);
+    // Control: each user reads the copy systemd made for its own unit.
+    const own = await c.exec([...as("hostward-reader"), "cat", files.reader.credential]);
     expect(own.code, own.stderr).toBe(0);
-    expect(own.stdout).toContain("PRIVATE KEY");
+    expect(own.stdout).toBe(readerKey);
+  });
+
+  test("a key that others can read (0644) or that another user owns: the unit does not start, and its journal names the file and the fix", async () => {
+    const key = "/etc/hostward/tls/operator.key";
+    const since = (await c.execOk(["date", "+%Y-%m-%d %H:%M:%S"])).stdout.trim();
+    await c.execOk(["chmod", "0644", key]);
+    const restarted = await c.exec(["systemctl", "restart", OPERATOR]);
+    expect(restarted.code).not.toBe(0);
+    const journal = await waitFor("the refusal in the operator unit's journal", async () => {
+      const j = (await c.exec(["journalctl", "--no-pager", "-o", "cat", "--since", since, "-u", OPERATOR])).stdout;
+      return j.includes("operator.key") ? j : undefined;
+    }, 15_000, 250);
+    expect(journal).toContain(`ERROR   ${key}: is accessible by group or others (mode 0644): chmod 600 ${key}`);
+    expect(await activeState(c, OPERATOR)).not.toBe("active");
+    expect(await activeState(c, READER)).toBe("active"); // the reader's key is its own, and fine
+
+    await c.execOk(["chmod", "0600", key]);
+    await c.execOk(["chown", "hostward-reader", key]);
+    expect((await c.exec(["systemctl", "restart", OPERATOR])).code).not.toBe(0);
+    const owned = (await c.exec(["journalctl", "--no-pager", "-o", "cat", "--since", since, "-u", OPERATOR])).stdout;
+    expect(owned).toMatch(new RegExp(`${key.replace(/\./g, "\\.")}: is owned by uid \\d+, not root: chown root:root ${key.replace(/\./g, "\\.")}`));
+
+    // Fixed as the message says: the unit starts again.
+    await c.execOk(["chown", "root:root", key]);
+    await c.execOk(["systemctl", "reset-failed", OPERATOR]);
+    await c.execOk(["systemctl", "start", OPERATOR]);
+    await waitActive(c, UNITS);
   });
 
   test("systemctl stop and start: the broker sees the reader go away and come back", async () => {
@@ -224,7 +263,7 @@ describe.each(SUITES)("a host on Debian %s, from install to purge", (suite) => {
     for (const unit of UNITS) expect(await activeState(c, unit), unit).not.toBe("active");
     expect(agentProcesses()).toEqual([]);
     expect(existsSync(c.path("/etc/sudoers.d/hostward"))).toBe(false);
-    for (const kept of ["/etc/hostward/tls/agent.key", "/etc/hostward/tls/agent.crt", "/etc/hostward/agent.yaml", "/var/lib/hostward/helper/e2e-marker"]) {
+    for (const kept of ["/etc/hostward/tls/operator.key", "/etc/hostward/tls/operator.crt", "/etc/hostward/agent.yaml", "/var/lib/hostward/helper/e2e-marker"]) {
       expect(existsSync(c.path(kept)), kept).toBe(true);
     }
     expect((await c.exec(["getent", "passwd", "hostward-reader"])).code).toBe(0);

@@ -139,22 +139,22 @@ describe("the .rpm's scriptlets under systemd (Debian's rpm in a container)", ()
     const yaml = c.path("/etc/hostward/agent.yaml");
     const changed = `${readFileSync(yaml, "utf8")}\n# changed on this host\n`;
     writeFileSync(yaml, changed);
-    writeFileSync(c.path("/etc/hostward/tls/agent.key"), "a key\n", { mode: 0o600 });
-    writeFileSync(c.path("/var/lib/hostward/helper/nonces"), "state\n");
+    writeFileSync(c.path("/etc/hostward/tls/operator.key"), "a key\n", { mode: 0o600 });
+    writeFileSync(c.path("/var/lib/hostward/helper/e2e-marker"), "state\n");
     await rpm("-U", "--nodeps", rpmIn(rpmPath()));
     expect((await rpm("-q", "--qf", "%{VERSION}", "hostward-agent")).stdout).toBe(currentVersion());
     expect(readFileSync(yaml, "utf8")).toBe(changed);
     // The packaged file did not change between the two builds: rpm keeps the host's, with no .rpmnew.
     expect(existsSync(c.path("/etc/hostward/agent.yaml.rpmnew"))).toBe(false);
-    expect(readFileSync(c.path("/etc/hostward/tls/agent.key"), "utf8")).toBe("a key\n");
-    expect(readFileSync(c.path("/var/lib/hostward/helper/nonces"), "utf8")).toBe("state\n");
+    expect(readFileSync(c.path("/etc/hostward/tls/operator.key"), "utf8")).toBe("a key\n");
+    expect(readFileSync(c.path("/var/lib/hostward/helper/e2e-marker"), "utf8")).toBe("state\n");
   });
 
   test("erase keeps the users, the changed configuration (.rpmsave), the keys and the state; removes the programs and the sudoers line", async () => {
     await rpm("-e", "--nodeps", "hostward-agent");
     expect((await c.exec(["rpm", "-q", "hostward-agent"])).code).not.toBe(0);
     for (const user of ["hostward-reader", "hostward-operator"]) expect((await c.exec(["getent", "passwd", user])).code, user).toBe(0);
-    for (const kept of ["/etc/hostward/agent.yaml.rpmsave", "/etc/hostward/tls/agent.key", "/var/lib/hostward/helper/nonces"]) expect(existsSync(c.path(kept)), kept).toBe(true);
+    for (const kept of ["/etc/hostward/agent.yaml.rpmsave", "/etc/hostward/tls/operator.key", "/var/lib/hostward/helper/e2e-marker"]) expect(existsSync(c.path(kept)), kept).toBe(true);
     for (const gone of ["/etc/sudoers.d/hostward", "/usr/lib/hostward", "/usr/libexec/hostward/hostward-action", "/usr/lib/systemd/system/hostward-reader.service", "/etc/hostward/actions.yaml"]) {
       expect(existsSync(c.path(gone)), gone).toBe(false);
     }

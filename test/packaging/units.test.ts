@@ -96,12 +96,15 @@ describe.each(["reader", "operator"] as const)("hostward-%s.service", (role) => 
   });
 
   it("starts only once enrolled, as its own user, with the TLS files as credentials", () => {
-    expect(get("ConditionPathExists").map((d) => d.value).sort()).toEqual(["/etc/hostward/tls/agent.crt", "/etc/hostward/tls/agent.key", "/etc/hostward/tls/ca.crt"]);
+    // Each role its own key and certificate: the reader's unit never receives the operator's key.
+    expect(get("ConditionPathExists").map((d) => d.value).sort()).toEqual(["/etc/hostward/tls/ca.crt", `/etc/hostward/tls/${role}.crt`, `/etc/hostward/tls/${role}.key`]);
     expect(get("LoadCredential").map((d) => d.value).sort()).toEqual([
-      "agent.crt:/etc/hostward/tls/agent.crt",
-      "agent.key:/etc/hostward/tls/agent.key",
+      `agent.crt:/etc/hostward/tls/${role}.crt`,
+      `agent.key:/etc/hostward/tls/${role}.key`,
       "ca.crt:/etc/hostward/tls/ca.crt",
     ]);
+    // The source files are checked as root before the start (a 0644 key never reaches the agent).
+    expect(get("ExecStartPre").map((d) => d.value)).toEqual([`+/usr/bin/node /usr/lib/hostward/hostward-agent.cjs check --role ${role}`]);
     expect(get("User").map((d) => d.value)).toEqual([`hostward-${role}`]);
     expect(get("ExecStart").map((d) => d.value)).toEqual([`/usr/bin/node ${AGENT_NODE_OPTIONS.join(" ")} /usr/lib/hostward/hostward-${role}.cjs --config /etc/hostward/agent.yaml`]);
     for (const key of ["ProtectSystem", "ProtectHome", "PrivateTmp", "StateDirectory", "RuntimeDirectory", "UMask", "CapabilityBoundingSet"]) {

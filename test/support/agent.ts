@@ -64,7 +64,7 @@ export interface TestAgent {
 function writeConfig(opts: StartAgentOptions): string {
   const config = {
     listen: { host: "127.0.0.1", port: 0 },
-    tls: { ca: opts.pki.files.ca, cert: opts.pki.files.agentCert, key: opts.pki.files.agentKey },
+    tls: { ca: opts.pki.files.ca, cert: opts.pki.files.cert[opts.role], key: opts.pki.files.key[opts.role] },
     ...opts.config,
   };
   const file = join(opts.dir, `agent-${opts.role}.yaml`);

@@ -3,7 +3,8 @@
 // library's low-level issueCertificate() so each differs from a good one in exactly one way.
 //
 //   const pki = await createTestPki(dir);
-//   pki.files.ca / pki.files.agentCert / pki.files.agentKey     → the agent's TLS files
+//   pki.files.ca / pki.files.cert.reader / pki.files.key.reader  → the agent's TLS files (one
+//                                                                  key and certificate per role)
 //   pki.clients.reader, .operator                                → good client certificates
 //   pki.clients.otherCa, .noRole, .twoRoles, .unknownRole, .serverOnly, .serverAuthReader,
 //              .expired                                          → bad ones
@@ -12,7 +13,7 @@ import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import { EKU, issueCertificate } from "../../broker/src/pki/certificate";
-import { createCa, issueAgentCert, issueClientCert, roleUri, writePem, type PemPair } from "../../broker/src/pki/index";
+import { createCa, issueAgentCert, issueAgentCerts, issueClientCert, roleUri, writePem, type PemPair } from "../../broker/src/pki/index";
 
 export const CLIENT_KINDS = ["reader", "operator", "otherCa", "noRole", "twoRoles", "unknownRole", "serverOnly", "serverAuthReader", "expired"] as const;
 export type ClientKind = (typeof CLIENT_KINDS)[number];
@@ -25,8 +26,9 @@ export interface ClientFiles extends PemPair {
 export interface TestPki {
   dir: string;
   ca: PemPair;
-  agent: PemPair;
-  files: { ca: string; agentCert: string; agentKey: string };
+  /** Each role's server certificate for localhost/127.0.0.1, with its own key. */
+  agents: Record<"reader" | "operator", PemPair>;
+  files: { ca: string; cert: Record<"reader" | "operator", string>; key: Record<"reader" | "operator", string> };
   clients: Record<ClientKind, ClientFiles>;
 }
 
@@ -53,7 +55,7 @@ async function badClients(ca: PemPair): Promise<Omit<Record<ClientKind, PemPair>
       uris: ["urn:hostward:role:admin"],
     }),
     // An agent's server certificate (serverAuth only) presented by a client.
-    serverOnly: await issueAgentCert(ca, { host: "some-agent" }),
+    serverOnly: await issueAgentCert(ca, { host: "some-agent", role: "reader" }),
     // A reader role URI, but an EKU that allows server authentication only.
     serverAuthReader: await issueCertificate(ca, {
       commonName: "server-auth-reader",
@@ -75,11 +77,17 @@ async function badClients(ca: PemPair): Promise<Omit<Record<ClientKind, PemPair>
 export async function createTestPki(dir: string): Promise<TestPki> {
   mkdirSync(join(dir, "clients"), { recursive: true });
   const ca = await createCa({ commonName: "hostward test CA" });
-  const agent = await issueAgentCert(ca, { host: "localhost", ips: ["127.0.0.1"] });
-  const files = { ca: join(dir, "ca.crt"), agentCert: join(dir, "agent.crt"), agentKey: join(dir, "agent.key") };
+  const agents = await issueAgentCerts(ca, { host: "localhost", ips: ["127.0.0.1"] });
+  const files = {
+    ca: join(dir, "ca.crt"),
+    cert: { reader: join(dir, "reader.crt"), operator: join(dir, "operator.crt") },
+    key: { reader: join(dir, "reader.key"), operator: join(dir, "operator.key") },
+  };
   writePem(files.ca, ca.cert, { private: false });
-  writePem(files.agentCert, agent.cert, { private: false });
-  writePem(files.agentKey, agent.key, { private: true });
+  for (const role of ["reader", "operator"] as const) {
+    writePem(files.cert[role], agents[role].cert, { private: false });
+    writePem(files.key[role], agents[role].key, { private: true });
+  }
 
   const pairs: Record<ClientKind, PemPair> = {
     reader: await issueClientCert(ca, { role: "reader", name: "test-reader" }),
@@ -95,7 +103,7 @@ export async function createTestPki(dir: string): Promise<TestPki> {
     writePem(keyFile, pair.key, { private: true });
     clients[kind] = { ...pair, certFile, keyFile };
   }
-  return { dir, ca, agent, files, clients };
+  return { dir, ca, agents, files, clients };
 }
 
 /** Channel credentials presenting one client certificate (or none) and trusting the test CA. */

@@ -37,7 +37,7 @@ export function helperCommand(config: HelperConfig): HelperCommand {
       HOSTWARD_APPROVERS_DIR: config.approversDir,
       HOSTWARD_STATE_DIR: config.stateDir,
       HOSTWARD_ACTIONS_FILE: config.actionsFile,
-      HOSTWARD_HOST_NAME: config.hostName,
+      HOSTWARD_AGENT_CERT: config.agentCert,
     },
   };
 }

@@ -1,10 +1,11 @@
 // `hostward-agent enroll DIR`: the host side of enrolment in one command. DIR is what
-// `hostward pki issue-agent HOST --out DIR` wrote on the workstation (ca.crt, HOST.crt, HOST.key),
-// copied to the host. The three files are checked BEFORE anything on the host changes (a bad
-// bundle never replaces a working enrolment), installed root-owned into /etc/hostward/tls/ as
-// ca.crt, agent.crt and agent.key (the key 0600, each file renamed into place), the whole host is
-// checked as `hostward-agent check` does, the copy of the private key in DIR is removed, and the
-// enabled units are restarted and waited for until they serve. Exit 0 when both agents serve.
+// `hostward pki issue-agent HOST --out DIR` wrote on the workstation (ca.crt, and each role's own
+// certificate and key: reader.crt, reader.key, operator.crt, operator.key), copied to the host.
+// The files are checked BEFORE anything on the host changes (a bad bundle never replaces a working
+// enrolment), installed root-owned into /etc/hostward/tls/ under the same names (keys 0600, each
+// file renamed into place), the whole host is checked as `hostward-agent check` does, the copies of
+// the private keys in DIR are removed, and the enabled units are restarted and waited for until
+// they serve. Exit 0 when both agents serve.
 import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, statSync } from "node:fs";
 import { connect } from "node:net";
 import { join } from "node:path";
@@ -39,13 +40,15 @@ export interface EnrollOptions {
 
 export class EnrollError extends Error {}
 
-interface Bundle {
-  ca: string;
-  cert: string;
-  key: string;
-}
+const ROLES = ["reader", "operator"] as const;
+const BUNDLE_FILES = ["ca.crt", "reader.crt", "reader.key", "operator.crt", "operator.key"] as const;
+type BundleFile = (typeof BUNDLE_FILES)[number];
+const keyOf = (role: (typeof ROLES)[number]): BundleFile => `${role}.key`;
 
-/** ca.crt plus exactly one NAME.crt with its NAME.key, as `hostward pki issue-agent` writes them. */
+/** The files of a bundle, by name (ca.crt, reader.crt, reader.key, operator.crt, operator.key). */
+type Bundle = Record<BundleFile, string>;
+
+/** ca.crt plus each role's certificate and key, as `hostward pki issue-agent` writes them. */
 export function findBundle(dir: string): Bundle {
   let names: string[];
   try {
@@ -55,18 +58,11 @@ export function findBundle(dir: string): Bundle {
     if (err instanceof EnrollError) throw err;
     throw new EnrollError(`cannot read ${dir} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}): give the directory "hostward pki issue-agent HOST --out DIR" wrote`);
   }
-  if (!names.includes("ca.crt")) throw new EnrollError(`${join(dir, "ca.crt")} is missing (hostward pki issue-agent writes it beside the host's certificate)`);
-  const pairs = names.filter((n) => n.endsWith(".crt") && n !== "ca.crt").map((n) => n.slice(0, -4));
-  if (pairs.length !== 1) {
-    throw new EnrollError(
-      pairs.length === 0
-        ? `${dir} holds no host certificate (HOST.crt beside ca.crt)`
-        : `${dir} holds ${pairs.length} host certificates (${pairs.map((p) => `${p}.crt`).join(", ")}): keep one host's files per directory`,
-    );
+  const missing = BUNDLE_FILES.filter((n) => !names.includes(n));
+  if (missing.length > 0) {
+    throw new EnrollError(`${dir} lacks ${missing.join(", ")}: "hostward pki issue-agent HOST --out DIR" writes ca.crt and each role's own certificate and key (reader.crt/.key, operator.crt/.key)`);
   }
-  const name = pairs[0] as string;
-  if (!names.includes(`${name}.key`)) throw new EnrollError(`${join(dir, `${name}.key`)} is missing (the key of ${name}.crt)`);
-  return { ca: join(dir, "ca.crt"), cert: join(dir, `${name}.crt`), key: join(dir, `${name}.key`) };
+  return Object.fromEntries(BUNDLE_FILES.map((n) => [n, join(dir, n)])) as Bundle;
 }
 
 /** Copies `from` to `to` (through a temporary name), root:root when run as root, with `mode`. */
@@ -155,32 +151,27 @@ export async function enroll(opts: EnrollOptions): Promise<number> {
   const staging = mkdtempSync(join(tlsDir, ".enroll-"));
   try {
     chmodSync(staging, 0o700);
-    const staged = { ca: join(staging, "ca.crt"), cert: join(staging, "agent.crt"), key: join(staging, "agent.key") };
-    installFile(bundle.ca, staged.ca, 0o644);
-    installFile(bundle.cert, staged.cert, 0o644);
-    installFile(bundle.key, staged.key, 0o600);
+    for (const name of BUNDLE_FILES) installFile(bundle[name], join(staging, name), name.endsWith(".key") ? 0o600 : 0o644);
     const findings = new Findings();
-    checkTls(findings, staged, { now, rootUid });
+    checkTls(findings, { ca: join(staging, "ca.crt"), roles: Object.fromEntries(ROLES.map((r) => [r, { cert: join(staging, `${r}.crt`), key: join(staging, `${r}.key`) }])) }, { now, rootUid });
     if (findings.count("error") > 0) {
       const text = formatFindings(findings).replaceAll(staging, opts.source).replace(/enrollment check failed/, "not enrolled, nothing on this host changed");
       opts.out(text);
       return 1;
     }
-    // 2. Into place: the key last (the units' ConditionPathExists= needs all three).
-    renameSync(staged.ca, join(tlsDir, "ca.crt"));
-    renameSync(staged.cert, join(tlsDir, "agent.crt"));
-    renameSync(staged.key, join(tlsDir, "agent.key"));
+    // 2. Into place: the keys last (the units' ConditionPathExists= needs them all).
+    for (const name of [...BUNDLE_FILES].sort((a, b) => Number(a.endsWith(".key")) - Number(b.endsWith(".key")))) renameSync(join(staging, name), join(tlsDir, name));
   } finally {
     rmSync(staging, { recursive: true, force: true });
   }
-  opts.out(`installed ${join(tlsDir, "ca.crt")}, ${join(tlsDir, "agent.crt")}, ${join(tlsDir, "agent.key")} (from ${opts.source})\n`);
+  opts.out(`installed ${BUNDLE_FILES.map((n) => join(tlsDir, n)).join(", ")} (from ${opts.source})\n`);
   if (!opts.keepSource) {
-    rmSync(bundle.key, { force: true });
-    opts.out(`removed ${bundle.key}: the installed key is the only copy on this host\n`);
+    for (const r of ROLES) rmSync(bundle[keyOf(r)], { force: true });
+    opts.out(`removed ${ROLES.map((r) => bundle[keyOf(r)]).join(", ")}: the installed keys are the only copies on this host\n`);
   }
 
   // 3. The whole host, as `hostward-agent check` sees it.
-  const findings = runCheck({ configFile: opts.configFile, now, rootUid });
+  const findings = runCheck({ configFile: opts.configFile, now, rootUid, ...(opts.tlsDir !== undefined && { tlsDir: opts.tlsDir }) });
   opts.out(formatFindings(findings));
   if (findings.count("error") > 0) return 1;
   if (opts.noStart) return 0;
@@ -188,9 +179,9 @@ export async function enroll(opts: EnrollOptions): Promise<number> {
 }
 
 export const ENROLL_USAGE = `  hostward-agent enroll DIR [--keep] [--no-start] [--config FILE]
-      install the certificates "hostward pki issue-agent HOST --out DIR" wrote (DIR/ca.crt,
-      DIR/HOST.crt, DIR/HOST.key, copied to this host) as ${UNIT_TLS_DIR}/ca.crt, agent.crt and
-      agent.key (root's; the key 0600), after checking them; then check the host, remove DIR's
-      copy of the key (unless --keep) and restart the enabled units until they serve (unless
+      install the certificates "hostward pki issue-agent HOST --out DIR" wrote (DIR/ca.crt and
+      each role's own reader.crt/.key, operator.crt/.key, copied to this host) into
+      ${UNIT_TLS_DIR}/ (root's; the keys 0600), after checking them; then check the host, remove
+      DIR's copies of the keys (unless --keep) and restart the enabled units until they serve (unless
       --no-start). A bad certificate changes nothing. Configuration: ${DEFAULT_CONFIG_FILE}.
 `;

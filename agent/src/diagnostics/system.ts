@@ -3,6 +3,7 @@
 // such as `lsblk … 2>/dev/null` and `dmesg | grep …` with child_process.exec: a shell, outside
 // exec.ts's program table, environment, deadline and spawn count. The files it parses are read
 // here directly instead.)
+import { commandPolicy } from "./proc/command-policy";
 import { hostname, machine, release, version } from "node:os";
 import { BLOCK_DEVICES_MAX, CPU_SAMPLE_MS, PER_CPU_MAX, systemDiagnostics } from "../../../proto/catalog/diagnostics/system";
 import type { HandlerMap } from "./context";
@@ -131,10 +132,10 @@ export const systemHandlers: HandlerMap<typeof systemDiagnostics> = {
   },
 
   async list_processes(input, ctx) {
-    return readProcessList(input, ctx.signal);
+    return readProcessList(input, ctx.signal, commandPolicy(ctx.config));
   },
 
-  async get_process_info(input) {
-    return readProcessInfo(input.pid);
+  async get_process_info(input, ctx) {
+    return readProcessInfo(input.pid, commandPolicy(ctx.config));
   },
 };

@@ -156,7 +156,16 @@ async function inspectContainer(ctx: ActionContext, name: string): Promise<Conta
   const parsed = JSON.parse(r.lines.join("\n")) as { Id?: string; Name?: string; State?: { Status?: string; Pid?: number; StartedAt?: string } }[];
   const c = parsed[0];
   if (!c?.Id || !/^[0-9a-f]{64}$/.test(c.Id)) return null;
-  return { id: c.Id, name: c.Name ?? "", status: c.State?.Status ?? "", pid: c.State?.Pid ?? 0, startedAt: c.State?.StartedAt ?? "" };
+  return { id: c.Id, name: (c.Name ?? "").replace(/^\//, ""), status: c.State?.Status ?? "", pid: c.State?.Pid ?? 0, startedAt: c.State?.StartedAt ?? "" };
+}
+
+/**
+ * Whether an allowlist entry names this container: its exact name or its exact full ID. Never an
+ * ID prefix (podman itself resolves prefixes, so "abc" could mean whichever container's ID starts
+ * with it, today or after the next `podman run`).
+ */
+export function containerAllowed(entries: readonly string[], c: { id: string; name: string }): boolean {
+  return entries.some((e) => e === c.name || e === c.id);
 }
 
 async function restartContainer(params: Params, ctx: ActionContext): Promise<Omit<ActionResult, "output">> {
@@ -164,13 +173,14 @@ async function restartContainer(params: Params, ctx: ActionContext): Promise<Omi
   if (programPath("podman") === null) return { before: null, after: null, verdict: "FAILED", reason: "podman is not installed on this host" };
   const before = await inspectContainer(ctx, name);
   if (!before) return { before: null, after: null, verdict: "FAILED", reason: `no container ${name}` };
-  // Canonicalise both sides to full IDs: a name, a short ID or a renamed container all compare as the container they are.
-  const allowed = new Set<string>();
-  for (const entry of ctx.allowlist.containers) {
-    const c = await inspectContainer(ctx, entry);
-    if (c) allowed.add(c.id);
+  // The container podman found must be the one asked for by its exact name or full ID (podman also
+  // resolves an ID prefix), and the allowlist must name it the same way (containerAllowed).
+  if (name !== before.name && name !== before.id) {
+    return { before, after: null, verdict: "FAILED", reason: `${name} is neither the name nor the full ID of the container podman found (${before.name}, ${before.id.slice(0, 12)}): ID prefixes are not accepted` };
   }
-  if (!allowed.has(before.id)) return { before, after: null, verdict: "FAILED", reason: `container ${name} (${before.id.slice(0, 12)}) is not on this host's allowlist` };
+  if (!containerAllowed(ctx.allowlist.containers, before)) {
+    return { before, after: null, verdict: "FAILED", reason: `container ${before.name} (${before.id.slice(0, 12)}) is not on this host's allowlist (by its name or full ID)` };
+  }
   const r = await loud(ctx, "podman", ["restart"], [before.id]);
   const after = await inspectContainer(ctx, before.id);
   if (r.exitCode !== 0 || r.timedOut) return { before, after, verdict: "FAILED", reason: failedRun("podman restart", r) };
@@ -260,8 +270,10 @@ export function checkAllowlisted(action: string, params: Params, allowlist: Allo
   }
   if (action === "restart_container") {
     const name = String(params.name);
-    if (!allowlist.containers.includes(name) && !/^[0-9a-f]{12,64}$/.test(name)) {
-      throw new HelperRefusal("NOT_ALLOWLISTED", `container ${name} is not on this host's allowlist (containers in actions.yaml)`);
+    // Listed as given, or a full 64-hex ID (whose name the pre-check compares); never an ID prefix.
+    if (!allowlist.containers.includes(name) && !/^[0-9a-f]{64}$/.test(name)) {
+      const prefix = /^[0-9a-f]{12,63}$/.test(name) ? " (an ID prefix is not accepted: give the name or the full 64-character ID)" : "";
+      throw new HelperRefusal("NOT_ALLOWLISTED", `container ${name} is not on this host's allowlist (containers in actions.yaml)${prefix}`);
     }
   }
   if (action === "reboot_system" && !allowlist.reboot) {

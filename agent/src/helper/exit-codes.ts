@@ -27,6 +27,12 @@ export const HELPER_EXIT = {
   altered: 87,
   impactTooHigh: 88,
   replayed: 89,
+  /** The host's clock and the approver's disagree by more than the host allows (approvals.maxClockSkewSeconds). */
+  clockSkew: 90,
+  /** The approval is valid for longer than the host allows (approvals.maxLifetimeSeconds). */
+  lifetime: 91,
+  /** Signed before the helper's record of used approvals began (its state was created or reset after it). */
+  stale: 92,
 } as const;
 
 /** Refusal codes as they appear in the audit line and on stdout. */
@@ -46,6 +52,9 @@ export type RefusalCode =
   | "ALTERED"
   | "IMPACT_TOO_HIGH"
   | "REPLAYED"
+  | "CLOCK_SKEW"
+  | "LIFETIME"
+  | "STALE"
   | "INTERNAL";
 
 export const REFUSAL_EXIT: Readonly<Record<RefusalCode, number>> = {
@@ -64,6 +73,9 @@ export const REFUSAL_EXIT: Readonly<Record<RefusalCode, number>> = {
   ALTERED: HELPER_EXIT.altered,
   IMPACT_TOO_HIGH: HELPER_EXIT.impactTooHigh,
   REPLAYED: HELPER_EXIT.replayed,
+  CLOCK_SKEW: HELPER_EXIT.clockSkew,
+  LIFETIME: HELPER_EXIT.lifetime,
+  STALE: HELPER_EXIT.stale,
   INTERNAL: HELPER_EXIT.internal,
 };
 

@@ -30,7 +30,10 @@ export const DIRECT_ENV = {
   approversDir: "HOSTWARD_APPROVERS_DIR",
   stateDir: "HOSTWARD_STATE_DIR",
   actionsFile: "HOSTWARD_ACTIONS_FILE",
-  hostName: "HOSTWARD_HOST_NAME",
+  /** The host's operator certificate: its first DNS name and its key are what approvals must name. */
+  agentCert: "HOSTWARD_AGENT_CERT",
+  /** Test seam (optional): seconds added to the wall clock the helper reads (clock.ts). */
+  clockOffset: "HOSTWARD_CLOCK_OFFSET_SECONDS",
 } as const;
 const DIRECT_NAMES = new Set<string>(Object.values(DIRECT_ENV));
 const SUDO_MARKERS = ["SUDO_USER", "SUDO_UID", "SUDO_GID", "SUDO_COMMAND"];
@@ -129,14 +132,11 @@ function checkEnvironment(env: Invocation["env"], mode: HelperMode): Refusal | n
 
 function checkCaller(inv: Invocation, mode: HelperMode): Refusal | null {
   if (mode === "direct") {
-    for (const key of ["approversDir", "stateDir", "actionsFile"] as const) {
+    for (const key of ["approversDir", "stateDir", "actionsFile", "agentCert"] as const) {
       const value = inv.env[DIRECT_ENV[key]];
       if (value === undefined || !value.startsWith("/")) {
         return { exitCode: HELPER_EXIT.usage, message: `refused: direct mode needs ${DIRECT_ENV[key]} as an absolute path` };
       }
-    }
-    if (!/^[A-Za-z0-9][A-Za-z0-9.-]{0,252}$/.test(inv.env[DIRECT_ENV.hostName] ?? "")) {
-      return { exitCode: HELPER_EXIT.usage, message: `refused: direct mode needs ${DIRECT_ENV.hostName} (a host name)` };
     }
     return null;
   }

@@ -1,8 +1,10 @@
 // The helper, start to end. Every gate refuses before anything runs, cheapest first:
 //   invocation (file, environment, caller, argv: guard.ts) → native pty addon present →
 //   request (≤ 64 KiB of JSON on stdin) → action known, parameters valid (own catalog copy) →
-//   allowlist (name as given) → approver keys and host identity (root-owned) → approval
-//   (signature, host, action, parameters, expiry, key's max impact) → nonce unused (recorded) →
+//   allowlist (name as given) → approver keys and host identity (root-owned: the operator
+//   certificate's name and key) → the store of used approvals and its clock that never steps back
+//   (nonce-store.ts, clock.ts) → approval (signature, host name and key, action, parameters, clock
+//   skew, store floor, lifetime, expiry, key's max impact) → nonce unused (recorded, synced) →
 //   the host's ledger records the start (ledger.ts; also a journal line) → then the action:
 //   pre-check → command → post-check → the ledger records the end. One audit line on stderr.
 // A ledger query ({"query":"ledger","requestId"}) answers with the host's record of one request.
@@ -13,7 +15,8 @@ import { capOutput, checkAllowlisted, RUNNERS } from "./actions";
 import { writeAudit, type AuditRecord } from "./audit";
 import { HELPER_EXIT, HelperRefusal, REFUSAL_EXIT, type RefusalCode } from "./exit-codes";
 import { decide, helperMode, type HelperMode, type Invocation } from "./guard";
-import { useNonce } from "./nonce-store";
+import { wallClockSeconds } from "./clock";
+import { openApprovalStore, useNonce } from "./nonce-store";
 import { readRequestText } from "./read-stdin";
 import { hostIdentity, loadAllowlist, loadApprovers, resolveSettings } from "./settings";
 import { loadPty, spawnCount } from "./spawn";
@@ -94,14 +97,28 @@ export async function runHelper(io: HelperIo): Promise<number> {
     const approvers = loadApprovers(settings);
     if (approvers.warnings.length > 0) audit.warnings = approvers.warnings;
     const host = hostIdentity(settings);
-    const now = Math.floor(Date.now() / 1000);
+    const clock = openApprovalStore(settings.stateDir, settings.owners, wallClockSeconds(mode, io.invocation.env));
+    if (clock.created) (audit.warnings ??= []).push(`started a new record of used approvals in ${settings.stateDir}: approvals signed before now are refused`);
+    if (clock.behindBy > 0) (audit.warnings ??= []).push(`the wall clock is ${clock.behindBy} s behind the latest time this helper has seen; approvals are judged by that later time`);
     const approval = approvalFromWire(req.data.approval);
     audit.requestId = approval.requestId;
     audit.keyId = approval.keyId;
-    const verdict = checkApproval(approval, { host, action: def.name, params, impact: def.impact, now, approvers: approvers.keys });
-    if (!verdict.ok) throw new HelperRefusal(verdict.code, verdict.reason);
+    const { maxClockSkewSeconds: maxSkewSeconds, maxLifetimeSeconds } = allowlist.approvals;
+    const verdict = checkApproval(approval, {
+      host: host.name,
+      hostKey: host.key,
+      action: def.name,
+      params,
+      impact: def.impact,
+      clock: { now: clock.now, maxSkewSeconds, maxLifetimeSeconds, notBefore: clock.floor },
+      approvers: approvers.keys,
+    });
+    if (!verdict.ok) {
+      const stepped = clock.behindBy > 0 ? ` (this host's wall clock reads ${new Date(clock.wall * 1000).toISOString()}, ${clock.behindBy} s behind the latest time this helper has seen: approvals are judged by that later time, so a clock stepped back cannot revive one)` : "";
+      throw new HelperRefusal(verdict.code, `${verdict.reason}${verdict.code === "EXPIRED" || verdict.code === "LIFETIME" ? stepped : ""}`);
+    }
     audit.requester = verdict.statement.requester;
-    useNonce(settings.stateDir, settings.owners, verdict.statement.nonce, verdict.statement.notAfter, verdict.statement.id, now);
+    useNonce(settings.stateDir, { nonce: verdict.statement.nonce, notAfter: verdict.statement.notAfter, requestId: verdict.statement.id }, { now: clock.now, maxSkewSeconds });
     // On the host's own record before anything runs (refused, with nothing run, if it cannot be).
     const started = recordStart(settings.stateDir, settings.owners, {
       requestId: verdict.statement.id,

@@ -9,14 +9,17 @@ import { parse as parseYaml } from "yaml";
 import { z } from "zod";
 import { canonicalUnit, containerName, unitName } from "../../../proto/catalog/grammar";
 import { parseApproverLine, type ApproverKey } from "../../../proto/catalog/approval";
+import { certificateNames, publicKeyFingerprint } from "../../../shared/cert-names";
 import { HelperRefusal } from "./exit-codes";
 import { DIRECT_ENV, type HelperMode, type Invocation } from "./guard";
+import { untrustedAncestor } from "./trust";
 
 export const SUDO_PATHS = {
   approversDir: "/etc/hostward/approvers",
   stateDir: "/var/lib/hostward/helper",
   actionsFile: "/etc/hostward/actions.yaml",
-  agentCert: "/etc/hostward/tls/agent.crt",
+  /** The operator role's certificate (root-only; the unit receives a copy via LoadCredential=). */
+  agentCert: "/etc/hostward/tls/operator.crt",
 } as const;
 
 export interface HelperSettings {
@@ -24,20 +27,20 @@ export interface HelperSettings {
   approversDir: string;
   stateDir: string;
   actionsFile: string;
-  /** Fixed host name (direct mode); in sudo mode read from the agent certificate. */
-  hostName: string | null;
+  /** The host's operator certificate: approvals must name its first DNS name and its key. */
+  agentCert: string;
   /** Owners a trusted file may have: root, plus the helper's own user in direct mode. */
   owners: readonly number[];
 }
 
 export function resolveSettings(mode: HelperMode, env: Invocation["env"], euid: number): HelperSettings {
-  if (mode === "sudo") return { mode, ...SUDO_PATHS, hostName: null, owners: [0] };
+  if (mode === "sudo") return { mode, ...SUDO_PATHS, owners: [0] };
   return {
     mode,
     approversDir: env[DIRECT_ENV.approversDir] ?? "",
     stateDir: env[DIRECT_ENV.stateDir] ?? "",
     actionsFile: env[DIRECT_ENV.actionsFile] ?? "",
-    hostName: env[DIRECT_ENV.hostName] ?? "",
+    agentCert: env[DIRECT_ENV.agentCert] ?? "",
     owners: euid === 0 ? [0] : [0, euid],
   };
 }
@@ -51,8 +54,13 @@ function untrusted(st: { uid: number; mode: number }, owners: readonly number[])
   return null;
 }
 
-/** Reads a regular file that must be trusted (owner, mode), without following a symlink. */
+/**
+ * Reads a regular file that must be trusted (owner, mode, and every directory above it: trust.ts),
+ * without following a symlink.
+ */
 export function readTrustedFile(path: string, owners: readonly number[], what: string): string {
+  const above = untrustedAncestor(path, owners);
+  if (above) throw new HelperRefusal("CONFIG", `${what} ${path} cannot be trusted: ${above}`);
   let fd: number;
   try {
     fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
@@ -90,7 +98,11 @@ export function loadApprovers(settings: HelperSettings): LoadedApprovers {
   }
   const dirProblem = st.isDirectory() ? untrusted(st, settings.owners) : "not a directory";
   if (dirProblem) throw new HelperRefusal("CONFIG", `no approver keys: ${dir} is ${dirProblem}`);
+  const above = untrustedAncestor(dir, settings.owners);
+  if (above) throw new HelperRefusal("CONFIG", `no approver keys: ${dir} cannot be trusted: ${above}`);
   const keys: ApproverKey[] = [];
+  /** Where each key was found: the same key twice is a configuration error, not "first file wins". */
+  const seen = new Map<string, string>();
   const warnings: string[] = [];
   const names = readdirSync(dir).filter((n) => n.endsWith(".pub")).sort().slice(0, MAX_APPROVER_FILES);
   for (const name of names) {
@@ -105,11 +117,22 @@ export function loadApprovers(settings: HelperSettings): LoadedApprovers {
     text.split("\n").forEach((raw, i) => {
       const line = raw.trim();
       if (line === "" || line.startsWith("#")) return;
+      let key: ApproverKey;
       try {
-        keys.push(parseApproverLine(line));
+        key = parseApproverLine(line);
       } catch (err) {
         warnings.push(`ignored ${path}:${i + 1}: ${(err as Error).message}`);
+        return;
       }
+      const first = seen.get(key.keyId);
+      if (first !== undefined) {
+        throw new HelperRefusal(
+          "CONFIG",
+          `approver key ${key.keyId} is listed twice, in ${first} and ${path}:${i + 1}: one key has one max-impact; remove one of the lines`,
+        );
+      }
+      seen.set(key.keyId, `${path}:${i + 1}`);
+      keys.push(key);
     });
   }
   if (keys.length === 0) {
@@ -118,17 +141,38 @@ export function loadApprovers(settings: HelperSettings): LoadedApprovers {
   return { keys, warnings };
 }
 
+/** How this host judges an approval's times (actions.yaml `approvals:`), with the defaults. */
+export const APPROVAL_DEFAULTS = { maxLifetimeSeconds: 3600, maxClockSkewSeconds: 120 } as const;
+
+/** A container entry: a name, or a full 64-hex ID. A shorter hex string would match by prefix. */
+const containerEntry = containerName.refine((s) => !/^[0-9a-f]{12,63}$/.test(s), {
+  message: "container entries are names or full 64-character IDs, not ID prefixes (podman ps --no-trunc shows the full ID)",
+});
+
 const AllowlistSchema = z.strictObject({
   units: z.array(unitName).max(1024).default([]),
-  containers: z.array(containerName).max(1024).default([]),
+  containers: z.array(containerEntry).max(1024).default([]),
   reboot: z.boolean().default(false),
+  approvals: z
+    .strictObject({
+      /** The longest an approval may be valid (notAfter − issuedAt, and notAfter − now). */
+      maxLifetimeSeconds: z.number().int().min(60).max(86_400).default(APPROVAL_DEFAULTS.maxLifetimeSeconds),
+      /** The clock error allowed between this host and the approvers; expiry is judged with it. */
+      maxClockSkewSeconds: z.number().int().min(0).max(3600).default(APPROVAL_DEFAULTS.maxClockSkewSeconds),
+    })
+    .refine((a) => a.maxClockSkewSeconds < a.maxLifetimeSeconds, {
+      message: "maxClockSkewSeconds must be less than maxLifetimeSeconds (expiry is judged with the skew: no approval could be valid)",
+    })
+    .default(APPROVAL_DEFAULTS),
 });
 
 export interface Allowlist {
   /** Canonical unit names (a name without a suffix gets ".service"). */
   units: ReadonlySet<string>;
+  /** Container names and full IDs; a container matches by its exact name or its exact full ID. */
   containers: readonly string[];
   reboot: boolean;
+  approvals: { maxLifetimeSeconds: number; maxClockSkewSeconds: number };
 }
 
 export function loadAllowlist(settings: HelperSettings): Allowlist {
@@ -144,23 +188,29 @@ export function loadAllowlist(settings: HelperSettings): Allowlist {
     const issues = parsed.error.issues.map((i) => `${i.path.join(".") || "(top level)"}: ${i.message}`).join("; ");
     throw new HelperRefusal("CONFIG", `${settings.actionsFile} is invalid: ${issues}`);
   }
-  return { units: new Set(parsed.data.units.map(canonicalUnit)), containers: parsed.data.containers, reboot: parsed.data.reboot };
+  return { units: new Set(parsed.data.units.map(canonicalUnit)), containers: parsed.data.containers, reboot: parsed.data.reboot, approvals: parsed.data.approvals };
 }
 
-/** The name approvals must carry: the first DNS SAN of the agent certificate (sudo mode). */
-export function hostIdentity(settings: HelperSettings): string {
-  if (settings.hostName !== null) return settings.hostName;
-  const pem = readTrustedFile(SUDO_PATHS.agentCert, settings.owners, "agent certificate");
-  let san: string | undefined;
+export interface HostIdentity {
+  /** The first DNS SAN of the operator certificate. */
+  name: string;
+  /** "sha256:<hex>" of its public key (shared/cert-names.ts publicKeyFingerprint). */
+  key: string;
+}
+
+/** What approvals must name: the operator certificate's first DNS SAN and its key, read with the shared parser. */
+export function hostIdentity(settings: HelperSettings): HostIdentity {
+  const file = settings.agentCert;
+  const pem = readTrustedFile(file, settings.owners, "operator certificate");
+  let cert: X509Certificate;
   try {
-    san = new X509Certificate(pem).subjectAltName;
+    cert = new X509Certificate(pem);
   } catch (err) {
-    throw new HelperRefusal("CONFIG", `${SUDO_PATHS.agentCert} is not a certificate: ${(err as Error).message}`);
+    throw new HelperRefusal("CONFIG", `${file} is not a certificate: ${(err as Error).message}`);
   }
-  const dns = (san ?? "")
-    .split(",")
-    .map((s) => s.trim())
-    .find((s) => s.startsWith("DNS:"));
-  if (!dns) throw new HelperRefusal("CONFIG", `${SUDO_PATHS.agentCert} has no DNS subject alternative name`);
-  return dns.slice(4);
+  const names = certificateNames(cert);
+  if (names === null) throw new HelperRefusal("CONFIG", `${file}: its subject alternative names cannot be read`);
+  const name = names.dns[0];
+  if (name === undefined) throw new HelperRefusal("CONFIG", `${file} has no DNS subject alternative name`);
+  return { name, key: publicKeyFingerprint(cert) };
 }

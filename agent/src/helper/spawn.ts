@@ -17,6 +17,7 @@ import Module from "node:module";
 import { dirname, join } from "node:path";
 import type * as NodePty from "node-pty";
 import { CHILD_ENV } from "../child-env";
+import { killProcessGroup } from "../process-group";
 import { HelperRefusal } from "./exit-codes";
 import type { HelperMode } from "./guard";
 import { nowUnixMicros } from "./wire";
@@ -168,9 +169,10 @@ export function spawnProgram(program: Program, options: readonly string[], value
         partial = "";
       }
     });
+    // node-pty makes the program a session (and process group) leader: the deadline ends the group.
     const timer = setTimeout(() => {
       timedOut = true;
-      term.kill("SIGKILL");
+      killProcessGroup(term.pid);
     }, opts.timeoutMs);
     term.onExit(({ exitCode, signal }) => {
       clearTimeout(timer);
@@ -186,7 +188,8 @@ export function spawnProgram(program: Program, options: readonly string[], value
 
 function spawnOnPipes(path: string, argv: string[], maxLines: number, opts: SpawnOptions): Promise<SpawnResult> {
   return new Promise((resolve) => {
-    const child = spawn(path, argv, { cwd: "/", env: { ...CHILD_ENV }, stdio: ["ignore", "pipe", "pipe"], shell: false, windowsHide: true });
+    // Its own process group, so the deadline ends every process it started (process-group.ts).
+    const child = spawn(path, argv, { cwd: "/", env: { ...CHILD_ENV }, stdio: ["ignore", "pipe", "pipe"], shell: false, windowsHide: true, detached: true });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     let bytes = 0;
@@ -201,7 +204,9 @@ function spawnOnPipes(path: string, argv: string[], maxLines: number, opts: Spaw
     let timedOut = false;
     const timer = setTimeout(() => {
       timedOut = true;
-      child.kill("SIGKILL");
+      killProcessGroup(child.pid);
+      child.stdout.destroy();
+      child.stderr.destroy();
     }, opts.timeoutMs);
     let done = false;
     const finish = (exitCode: number, signal: number | null) => {

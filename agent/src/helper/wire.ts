@@ -22,6 +22,8 @@ export const WireApproval = z.strictObject({
   keyId: z.string().max(128),
   /** The armored SSHSIG text, base64-encoded (as proto JSON encodes bytes). */
   signature: z.string().max(8192).regex(/^[A-Za-z0-9+/]*={0,2}$/, "signature is not base64"),
+  issuedAtUnix: z.number().int().nonnegative(),
+  hostKey: z.string().max(80),
 });
 
 export const HelperRequest = z.strictObject({

@@ -45,6 +45,9 @@ const REFUSAL_STATUS: Record<RefusalCode, grpc.status> = {
   ALTERED: grpc.status.PERMISSION_DENIED,
   IMPACT_TOO_HIGH: grpc.status.PERMISSION_DENIED,
   REPLAYED: grpc.status.PERMISSION_DENIED,
+  CLOCK_SKEW: grpc.status.PERMISSION_DENIED,
+  LIFETIME: grpc.status.PERMISSION_DENIED,
+  STALE: grpc.status.PERMISSION_DENIED,
   // The host is not set up as the helper requires: not the caller's fault.
   CONFIG: grpc.status.FAILED_PRECONDITION,
   USAGE: grpc.status.FAILED_PRECONDITION,

@@ -6,15 +6,20 @@
 // agent needs three fields, and loading the pure-JS ASN.1 stack (+ reflect-metadata, tsyringe)
 // for them cost the agent about 6 MiB of resident memory (test/bench/results.md).
 import { createHash, X509Certificate } from "node:crypto";
+import { certificateNames, commonName, roleOf, ROLE_URI_PREFIX } from "../../../shared/cert-names";
 import type { PeerCertificate } from "node:tls";
 import type { CallerLog, Role } from "../logging";
+import { weakCertificate } from "./cert-strength";
 
-export const ROLE_URI_PREFIX = "urn:hostward:role:";
-const ROLES: readonly string[] = ["reader", "operator"] satisfies Role[];
+export { ROLE_URI_PREFIX };
+/** Re-exported: the one parser lives in shared/cert-names.ts. */
+export { parseSubjectAltName } from "../../../shared/cert-names";
 const CLIENT_AUTH_OID = "1.3.6.1.5.5.7.3.2";
 
 export interface CallerIdentity {
   caller: CallerLog;
+  /** The certificate's serial number (hex, lowercase), for the revocation list; null without one. */
+  serial: string | null;
   /** The role the certificate proves, or null with `refusal` saying why it proves none. */
   role: Role | null;
   refusal: string | null;
@@ -23,54 +28,9 @@ export interface CallerIdentity {
 const NO_CALLER: CallerLog = { fingerprint: null, cn: null, role: null };
 
 /**
- * Splits Node's `subjectAltName` text ("URI:a, DNS:b, IP Address:1.2.3.4") into [type, value]
- * pairs. Node writes any value containing `,` `"` `\` `'` or a control character as a JSON string
- * (`URI:"urn:x,y"`), so the list splits unambiguously; a quoted value is decoded, so it is judged
- * by its real content (a role URI with a comma in it names an unknown role and is refused).
- * Returns null for text that does not follow that grammar.
+ * The refusal of a client whose certificate cannot identify it. Said in the call's log line (the
+ * interceptor writes the reason as its error) and to the caller (PERMISSION_DENIED).
  */
-export function parseSubjectAltName(text: string): Array<[type: string, value: string]> | null {
-  const names: Array<[string, string]> = [];
-  let at = 0;
-  while (at < text.length) {
-    const colon = text.indexOf(":", at);
-    if (colon < 0) return null;
-    const type = text.slice(at, colon);
-    let value: string;
-    let end: number;
-    if (text[colon + 1] === '"') {
-      let j = colon + 2;
-      while (j < text.length && text[j] !== '"') j += text[j] === "\\" ? 2 : 1;
-      if (j >= text.length) return null;
-      try {
-        value = JSON.parse(text.slice(colon + 1, j + 1)) as string;
-      } catch {
-        return null;
-      }
-      end = j + 1;
-    } else {
-      const sep = text.indexOf(", ", colon + 1);
-      end = sep < 0 ? text.length : sep;
-      value = text.slice(colon + 1, end);
-      // Unquoted values never hold these (Node would have quoted them): refuse rather than guess.
-      if (/[",\\']/.test(value)) return null;
-    }
-    names.push([type, value]);
-    if (end === text.length) break;
-    if (!text.startsWith(", ", end)) return null;
-    at = end + 2;
-  }
-  return names;
-}
-
-/**
- * The first CN of Node's multi-line subject ("CN=x\nO=y"): RFC 2253 escapes of printable
- * characters are undone ("a\,b" → "a,b"); control characters stay escaped (it goes to a log line).
- */
-function commonName(subject: string): string | null {
-  const line = subject.split("\n").find((l) => l.startsWith("CN="));
-  return line === undefined ? null : line.slice(3).replace(/\\([ ,+"\\<>;=#])/g, "$1");
-}
 
 function inspect(raw: Buffer): CallerIdentity {
   const fingerprint = `sha256:${createHash("sha256").update(raw).digest("hex")}`;
@@ -78,26 +38,29 @@ function inspect(raw: Buffer): CallerIdentity {
   try {
     cert = new X509Certificate(raw);
   } catch {
-    return { caller: { ...NO_CALLER, fingerprint }, role: null, refusal: "client certificate could not be parsed" };
+    return { caller: { ...NO_CALLER, fingerprint }, serial: null, role: null, refusal: "client certificate could not be parsed" };
   }
+  const serial = cert.serialNumber.toLowerCase();
   const cn = commonName(cert.subject);
   const refuse = (refusal: string, role: string | null = null): CallerIdentity => ({
     caller: { fingerprint, cn, role },
+    serial,
     role: null,
     refusal,
   });
-  const names = parseSubjectAltName(cert.subjectAltName ?? "");
+  const names = certificateNames(cert);
   if (names === null) return refuse("client certificate's subject alternative names could not be parsed");
-  const uris = names.filter(([type, value]) => type === "URI" && value.startsWith(ROLE_URI_PREFIX)).map(([, value]) => value);
-  if (uris.length === 0) return refuse(`client certificate has no role SAN URI (${ROLE_URI_PREFIX}<role>)`);
-  if (uris.length > 1) return refuse(`client certificate has ${uris.length} role SAN URIs; exactly one is allowed`);
-  const role = (uris[0] as string).slice(ROLE_URI_PREFIX.length);
-  if (!ROLES.includes(role)) return refuse(`client certificate names unknown role "${role.slice(0, 32)}"`);
+  const proved = roleOf(names);
+  if (!proved.ok) return refuse(`client certificate ${proved.refusal}`);
+  const role = proved.role;
   // keyUsage is Node's name for the extended key usage OIDs (undefined without the extension).
   if (!(cert.keyUsage ?? []).includes(CLIENT_AUTH_OID)) {
     return refuse("client certificate is not valid for client authentication (no clientAuth extended key usage)", role);
   }
-  return { caller: { fingerprint, cn, role }, role: role as Role, refusal: null };
+  // The agent's own floor on key size, curve and signature algorithm (cert-strength.ts).
+  const weak = weakCertificate(cert);
+  if (weak) return refuse(`client certificate is too weak: ${weak}`, role);
+  return { caller: { fingerprint, cn, role }, serial, role, refusal: null };
 }
 
 // Parsing is cheap but not free; a bounded cache keyed by the certificate bytes keeps repeated
@@ -107,7 +70,7 @@ const cache = new Map<string, CallerIdentity>();
 
 /** Identity from the verified peer certificate (undefined when the client presented none). */
 export function identifyCaller(peer: PeerCertificate | undefined): CallerIdentity {
-  if (!peer?.raw) return { caller: NO_CALLER, role: null, refusal: "no verified client certificate" };
+  if (!peer?.raw) return { caller: NO_CALLER, serial: null, role: null, refusal: "no verified client certificate" };
   const key = peer.raw.toString("base64");
   const hit = cache.get(key);
   if (hit) return hit;

@@ -4,6 +4,7 @@ import * as grpc from "@grpc/grpc-js";
 import type { Logger } from "../logging";
 import { HealthServer, ServingStatus } from "./health";
 import { createCallInterceptor } from "./interceptor";
+import type { RevocationList } from "./revocation";
 
 /** Requests are small typed messages; this still lets an oversized string reach zod, which names the field. */
 const MAX_RECEIVE_BYTES = 2 * 1024 * 1024;
@@ -13,6 +14,8 @@ export interface ServerOptions {
   port: number;
   credentials: grpc.ServerCredentials;
   logger: Logger;
+  /** Client certificates this host no longer accepts (revocation.ts); none when absent. */
+  revocations?: RevocationList;
   maxReplyBytes: number;
   /** The fully qualified service the role serves; health reports it SERVING. */
   serviceName: string;
@@ -31,7 +34,7 @@ function bindAddress(host: string, port: number): string {
 
 export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const server = new grpc.Server({
-    interceptors: [createCallInterceptor(opts.logger)],
+    interceptors: [createCallInterceptor(opts.logger, opts.revocations)],
     "grpc.max_receive_message_length": MAX_RECEIVE_BYTES,
     // Room for the JSON reply (capped by the handler) and the protobuf framing around it.
     "grpc.max_send_message_length": opts.maxReplyBytes + 64 * 1024,

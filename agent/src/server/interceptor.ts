@@ -3,17 +3,21 @@
 // call ends — refusals, cancellations and deadline expiries included.
 import * as grpc from "@grpc/grpc-js";
 import { argDigest, logRpc, type Logger } from "../logging";
-import { authorise, splitPath } from "./authorise";
+import { authorise, splitPath, type Decision } from "./authorise";
 import { callRecord, type CallRecord } from "./call-record";
 import { identifyCaller } from "./caller";
+import type { RevocationList } from "./revocation";
 import { cancelledByDeadline } from "./deadline";
 
-export function createCallInterceptor(logger: Logger): grpc.ServerInterceptor {
+export function createCallInterceptor(logger: Logger, revocations?: RevocationList): grpc.ServerInterceptor {
   return (methodDescriptor, call) => {
     const started = performance.now();
     const { service, method } = splitPath(methodDescriptor.path);
     const identity = identifyCaller(call.getAuthContext().sslPeerCertificate);
-    const decision = authorise(service, identity);
+    let decision: Decision = authorise(service, identity);
+    // Revoked on this host (revocation.ts): refused whatever else the certificate proves.
+    const revoked = decision.allowed && revocations ? revocations.revoked({ serial: identity.serial, fingerprint: identity.caller.fingerprint }) : null;
+    if (revoked) decision = { allowed: false, reason: `client certificate is revoked on this host (${revoked})` };
     const record: CallRecord = { argDigest: null, spawns: 0 };
 
     let logged = false;

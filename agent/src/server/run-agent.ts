@@ -11,6 +11,7 @@ import { createLogger, type Logger, type Role } from "../logging";
 import { createServerCredentials, loadTlsMaterial, resolveTlsFiles, TlsError } from "../tls";
 import { startServer, type RunningServer } from "./create-server";
 import { createConcurrencyLimit, type ConcurrencyLimit } from "./limiter";
+import { createRevocationList } from "./revocation";
 
 export const DEFAULT_CONFIG_FILE = "/etc/hostward/agent.yaml";
 export const DEFAULT_PORTS: Readonly<Record<Role, number>> = { reader: 7443, operator: 7444 };
@@ -40,6 +41,8 @@ export interface AgentEntry {
   /** The fully qualified gRPC service this role serves. */
   serviceName: string;
   catalogHash(): string;
+  /** Role-specific checks of the configuration at start; a message makes the agent exit 78 naming it. */
+  checkConfig?(config: AgentConfig): string | null;
   register(server: grpc.Server, ctx: AgentContext): void;
 }
 
@@ -53,8 +56,10 @@ Usage: hostward-${role} [--config FILE] [--ready-file FILE]
   --help, --version
 
 TLS files default to $CREDENTIALS_DIRECTORY/{ca.crt,agent.crt,agent.key} when systemd provides
-credentials, else /etc/hostward/tls/{ca.crt,agent.crt,agent.key}; tls.ca/cert/key in the
-configuration override them. The key must not be readable by group or others.
+credentials, else /etc/hostward/tls/{ca.crt,${role}.crt,${role}.key}; tls.ca/cert/key in the
+configuration override them. The certificate must be this role's (SAN URI
+urn:hostward:role:${role}); the key must belong to this user or root and not be readable or
+writable by group or others.
 `;
 }
 
@@ -115,10 +120,12 @@ async function start(entry: AgentEntry, argv: string[]): Promise<void> {
   }
 
   const config = readConfig(entry.role, values.config);
+  const problem = entry.checkConfig?.(config) ?? null;
+  if (problem !== null) throw new StartupError(`${values.config ?? DEFAULT_CONFIG_FILE}: invalid configuration:\n  ${problem}`, EXIT.config);
   let credentials: grpc.ServerCredentials;
   let certNotAfter: Date;
   try {
-    const material = loadTlsMaterial(resolveTlsFiles(config.tls));
+    const material = loadTlsMaterial(resolveTlsFiles(entry.role, config.tls), entry.role);
     credentials = createServerCredentials(material);
     certNotAfter = material.certNotAfter;
   } catch (err) {
@@ -167,6 +174,7 @@ async function start(entry: AgentEntry, argv: string[]): Promise<void> {
     credentials,
     logger,
     maxReplyBytes: config.limits.maxReplyBytes,
+    revocations: createRevocationList(config.tls.revocationList, logger),
     serviceName: entry.serviceName,
     register: (s) => entry.register(s, ctx),
   });

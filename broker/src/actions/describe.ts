@@ -38,25 +38,46 @@ export function requestView(r: ActionRequest, full = true): Record<string, unkno
   return view;
 }
 
-/** The lines shown before an approval: exactly what will run, where, and until when. */
+/** Width of one line of the requester's reason as printed (so it never reaches a terminal's edge and wraps). */
+const REASON_WIDTH = 64;
+
+/**
+ * The reason as the approver sees it: escaped (shared/printable.ts), cut into lines of at most
+ * REASON_WIDTH characters, each behind "    > ", after everything else. Whatever it says, it
+ * cannot be laid out to look like one of the request's own fields (those start "  name:").
+ */
+export function reasonLines(reason: string): string[] {
+  const text = printable(reason);
+  const lines: string[] = [];
+  for (let i = 0; i < text.length; i += REASON_WIDTH) lines.push(`    > ${text.slice(i, i + REASON_WIDTH)}`);
+  return lines.length > 0 ? lines : ["    > (none)"];
+}
+
+/**
+ * The lines shown before an approval: exactly what will run, where, and until when. Identifiers
+ * (host, parameters, requester, the commands) are printed ASCII-only; the reason, free text from
+ * the requester, comes last, escaped and fenced.
+ */
 export function approvalSummary(r: ActionRequest): string[] {
   const def = findAction(r.action);
+  const id = (text: string) => printable(text, { ascii: true });
   const lines = [
-    `Action request ${r.id}`,
-    `  host:      ${printable(r.host)} (certificate name ${printable(r.hostIdentity)})`,
-    `  action:    ${r.action}${def ? ` — ${def.title}` : ""}`,
-    `  params:    ${printable(canonicalJson(r.params))}`,
-    `  impact:    ${r.impact}`,
-    `  requester: ${printable(r.requester)}`,
-    `  reason:    ${printable(r.reason)}   (stated by the requester, not verified)`,
+    `Action request ${id(r.id)}`,
+    `  host:      ${id(r.host)} (certificate name ${id(r.hostIdentity)}${r.hostKey ? `, operator key ${id(r.hostKey)}` : ""})`,
+    `  action:    ${id(r.action)}${def ? ` - ${def.title}` : ""}`,
+    `  params:    ${id(canonicalJson(r.params))}`,
+    `  impact:    ${id(r.impact)}`,
+    `  requester: ${id(r.requester)}`,
     `  expires:   ${iso(r.expiresAt)} (the approval is valid until then, once)`,
-    `  state:     ${r.state}`,
+    `  state:     ${id(r.state)}`,
   ];
   if (def) {
     lines.push(`  pre-check: ${def.precheck}`, `  post-check: ${def.postcheck}`, "  runs on the host, in order:");
+    // The catalog's own text (which may hold non-ASCII, such as U+2264) with validated values in it: escaped, not ASCII-only.
     for (const line of describeRuns(def, r.params)) lines.push(`    ${printable(line)}`);
   } else {
-    lines.push(`  (this broker's catalog has no action ${r.action}: it cannot be approved)`);
+    lines.push(`  (this broker's catalog has no action ${id(r.action)}: it cannot be approved)`);
   }
+  lines.push("  reason given by the requester (not verified; it changes nothing of the above):", ...reasonLines(r.reason));
   return lines;
 }

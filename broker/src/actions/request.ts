@@ -11,7 +11,8 @@
 // once by this broker (the host's nonce store enforces the same thing on its side).
 import { randomBytes } from "node:crypto";
 import { z } from "zod";
-import { IMPACTS } from "../../../proto/catalog/approval";
+import { IMPACTS, STATEMENT_VERSION } from "../../../proto/catalog/approval";
+import { KEY_FINGERPRINT } from "../../../shared/cert-names";
 
 export const ACTION_STATES = ["PENDING", "APPROVED", "REJECTED", "EXPIRED", "CANCELLED", "RUNNING", "SUCCEEDED", "FAILED"] as const;
 export type ActionState = (typeof ACTION_STATES)[number];
@@ -68,14 +69,18 @@ export const MAX_STAMPED_LINES = 5_001;
 const isoTime = z.string().max(40);
 const shortText = z.string().max(2000);
 
+const hostKey = z.string().regex(KEY_FINGERPRINT);
+
 const statementSchema = z.strictObject({
-  v: z.literal(1),
+  v: z.literal(STATEMENT_VERSION),
   id: z.string().max(64),
   host: z.string().max(253),
+  hostKey,
   action: z.string().max(64),
   params: z.record(z.string(), z.unknown()),
   requester: z.string().max(300),
   impact,
+  issuedAt: z.number().int(),
   notAfter: z.number().int(),
   nonce: z.string().regex(/^[0-9a-f]{32}$/),
 });
@@ -87,6 +92,13 @@ export const ActionRequestSchema = z.strictObject({
   host: z.string().max(63),
   /** The host's certificate name (certName): what the approval statement binds and the helper checks. */
   hostIdentity: z.string().max(253),
+  /**
+   * The key of the host's operator certificate when the request was proposed ("sha256:<hex>" of its
+   * SubjectPublicKeyInfo, seen in the TLS handshake): the approval binds it, so the host refuses
+   * the approval once it has been re-enrolled with another key. Absent on requests stored before
+   * it existed; those cannot be approved.
+   */
+  hostKey: hostKey.optional(),
   action: z.string().max(64),
   params: z.record(z.string(), z.unknown()),
   impact,
@@ -150,7 +162,5 @@ export function isExpired(request: Pick<ActionRequest, "state" | "expiresAt">, n
   return (request.state === "PENDING" || request.state === "APPROVED") && nowSeconds >= request.expiresAt;
 }
 
-/** Control characters (and the escape that starts terminal sequences) shown as \u escapes. */
-export function printable(text: string): string {
-  return text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
-}
+/** Re-exported: the one escaping of human-facing text lives in shared/printable.ts. */
+export { printable } from "../../../shared/printable";

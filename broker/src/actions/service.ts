@@ -3,7 +3,7 @@
 // an execution does not start). Shared by the MCP tools (`hostward serve`) and the CLI
 // (`hostward approve|reject|actions`), which may run in different processes at the same time; the
 // store's per-request lock serialises them.
-import { newNonce, type ApprovalStatement, type Impact } from "../../../proto/catalog/approval";
+import { canonicalJson, newNonce, STATEMENT_VERSION, type ApprovalStatement, type Impact } from "../../../proto/catalog/approval";
 import type { ActionStateStore, AuditStore, TransitionResult } from "../state/store";
 import type { AuditRecordInput, CallerIdentity } from "../audit/records";
 import type { Signer } from "../approval/signer";
@@ -17,6 +17,8 @@ import { isExpired, MAX_STAMPED_LINES, needsReconciliation, newActionId, type Ac
 export interface ProposalInput {
   host: string;
   hostIdentity: string;
+  /** The host's operator certificate key, as the broker saw it in the TLS handshake. */
+  hostKey: string;
   action: string;
   params: Record<string, unknown>;
   impact: Impact;
@@ -36,6 +38,14 @@ const ORPHAN_GRACE_MS = 5 * 60_000;
 
 function about(r: ActionRequest): Record<string, unknown> {
   return { actionId: r.id, host: r.host, action: r.action, params: r.params, impact: r.impact, requester: r.requester };
+}
+
+/** The fields an approval signs; the first that differs between two copies of a request, or null. */
+export function signedFieldsChanged(a: ActionRequest, b: ActionRequest): string | null {
+  const fields = ["id", "host", "hostIdentity", "hostKey", "action", "impact", "requester", "expiresAt"] as const;
+  for (const f of fields) if (a[f] !== b[f]) return f;
+  if (canonicalJson(a.params) !== canonicalJson(b.params)) return "params";
+  return null;
 }
 
 export class ActionService {
@@ -73,6 +83,7 @@ export class ActionService {
       id: newActionId(),
       host: input.host,
       hostIdentity: input.hostIdentity,
+      hostKey: input.hostKey,
       action: input.action,
       params: input.params,
       impact: input.impact,
@@ -182,27 +193,38 @@ export class ActionService {
     });
   }
 
-  /** The statement an approver signs for this request (a fresh nonce each time). */
-  statementFor(r: ActionRequest): ApprovalStatement {
+  /** The statement an approver signs for this request (a fresh nonce each time, signed now). */
+  statementFor(r: ActionRequest & { hostKey: string }): ApprovalStatement {
     return {
-      v: 1,
+      v: STATEMENT_VERSION,
       id: r.id,
       host: r.hostIdentity,
+      hostKey: r.hostKey,
       action: r.action,
       params: r.params,
       requester: r.requester,
       impact: r.impact,
+      issuedAt: nowSeconds(),
       notAfter: r.expiresAt,
       nonce: newNonce(),
     };
   }
 
   /** Signs the request's statement with `signer` and records APPROVED (audited first). */
-  async approve(id: string, signer: Signer, by: { via: "cli" | "elicitation"; approver: string; callId?: string }): Promise<Outcome> {
+  /**
+   * `shown`: the request exactly as the approver was shown it (`hostward approve`, the dialog). The
+   * statement is built from it, and the approval is refused if the stored request's signed fields
+   * differ from it by the time it is recorded: a human signs what they read, never a re-read copy.
+   */
+  async approve(id: string, signer: Signer, by: { via: "cli" | "elicitation"; approver: string; callId?: string }, shown?: ActionRequest): Promise<Outcome> {
     const current = await this.get(id);
     if (!current) return this.refuse({ op: "approve", actionId: id, via: by.via }, `no action request ${id}`);
     if (current.state !== "PENDING") return this.refuse({ op: "approve", via: by.via }, `action ${id} is ${current.state}; only a PENDING request can be approved`, current);
-    const statement = this.statementFor(current);
+    const base = shown ?? current;
+    const changed = signedFieldsChanged(base, current);
+    if (changed) return this.refuse({ op: "approve", via: by.via }, `action ${id} changed after it was shown (${changed}); nothing was signed: review it again`, current);
+    if (!base.hostKey) return this.refuse({ op: "approve", via: by.via }, `action ${id} was proposed without the host's key (before approvals bound it); propose it again`, current);
+    const statement = this.statementFor({ ...base, hostKey: base.hostKey });
     const { keyId, signature } = await signStatement(statement, signer);
     const at = new Date().toISOString();
     const result = await this.store.transition(id, "APPROVED", {
@@ -211,6 +233,8 @@ export class ActionService {
       patch: () => ({ approval: { statement, keyId, signature, via: by.via, approver: by.approver, at } }),
       before: async (next) => {
         if (nowSeconds() >= next.expiresAt) throw new Error(`action ${id} expired while it was being signed`);
+        const moved = signedFieldsChanged(base, next);
+        if (moved) throw new Error(`action ${id} changed while it was being signed (${moved})`);
         await this.#auditNow({ event: "action.approved", callId: by.callId, ...about(next), via: by.via, approver: by.approver, keyId, keySource: signer.source, nonce: statement.nonce, notAfter: new Date(statement.notAfter * 1000).toISOString() });
       },
     });

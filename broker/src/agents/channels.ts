@@ -1,10 +1,16 @@
 // One gRPC client per host and role, created on first use, kept open and reused for every later
 // call (grpc-js reconnects by itself, with backoff, when an agent restarts). mTLS with the private
 // CA and the role's client certificate from DIR/tls; the agent's certificate must carry the host's
-// expected name (certName, default: the inventory name) whatever address it is reached at.
+// expected name (certName, default: the inventory name) whatever address it is reached at, and the
+// role of the port it is reached on (each role has its own key and certificate, so a reader's key
+// cannot stand in for the operator endpoint). The key each agent presented is remembered per
+// role and name: approvals bind the operator's (peerKey).
+import { X509Certificate } from "node:crypto";
 import { readFileSync } from "node:fs";
+import { checkServerIdentity, type PeerCertificate } from "node:tls";
 import * as grpc from "@grpc/grpc-js";
 import { readValidity, validityProblem, type ClientCertValidity } from "./client-cert";
+import { certificateNames, publicKeyFingerprint, roleOf } from "../../../shared/cert-names";
 import { fromServiceError, HostCallError } from "./errors";
 
 export type Role = "reader" | "operator";
@@ -50,15 +56,45 @@ function toMetadata(entries: Record<string, string> = {}): grpc.Metadata {
   return md;
 }
 
+/**
+ * The TLS check of an agent's certificate (after the chain was verified against the CA): the
+ * expected name (Node's own check), then exactly one role SAN URI, equal to the role of the port.
+ * Returns the key fingerprint of the certificate, or the error that fails the handshake.
+ */
+export function checkAgentCertificate(role: Role, name: string, peer: PeerCertificate): { key: string } | Error {
+  const nameError = checkServerIdentity(name, peer);
+  if (nameError) return nameError;
+  let cert: X509Certificate;
+  try {
+    cert = new X509Certificate(peer.raw);
+  } catch (err) {
+    return new Error(`the agent's certificate for ${name} cannot be read: ${(err as Error).message}`);
+  }
+  const names = certificateNames(cert);
+  const proved = names ? roleOf(names) : { ok: false as const, refusal: "has subject alternative names that cannot be read" };
+  if (!proved.ok) return new Error(`the agent's certificate for ${name} ${proved.refusal}: issue the host's certificates again with "hostward pki issue-agent" (one per role)`);
+  if (proved.role !== role) {
+    return new Error(`the agent on ${name}'s ${role} port presented the ${proved.role} role's certificate: each role has its own key and certificate (/etc/hostward/tls/${role}.crt)`);
+  }
+  return { key: publicKeyFingerprint(cert) };
+}
+
 export class ChannelPool {
   readonly #clients = new Map<string, { client: grpc.Client; identity: string }>();
   readonly #credentials = new Map<Role, grpc.ChannelCredentials>();
   readonly #validity = new Map<Role, ClientCertValidity | undefined>();
+  /** "role\0certName" → the key fingerprint the agent presented in its latest TLS handshake. */
+  readonly #peerKeys = new Map<string, string>();
 
   constructor(
     private readonly tls: TlsFiles,
     private readonly options: ChannelPoolOptions,
   ) {}
+
+  /** The key fingerprint the host's `role` agent presented in its latest TLS handshake, if any. */
+  peerKey(host: ChannelHost, role: Role): string | undefined {
+    return this.#peerKeys.get(`${role}\0${expectedCertName(host)}`);
+  }
 
   /** The number of open clients (for tests and ping_hosts). */
   get size(): number {
@@ -81,7 +117,14 @@ export class ChannelPool {
     this.#validity.set(role, readValidity(role, this.tls.clientCert(role), cert));
     let creds: grpc.ChannelCredentials;
     try {
-      creds = grpc.credentials.createSsl(ca, key, cert);
+      creds = grpc.credentials.createSsl(ca, key, cert, {
+        checkServerIdentity: (name, peer) => {
+          const checked = checkAgentCertificate(role, name, peer);
+          if (checked instanceof Error) return checked;
+          this.#peerKeys.set(`${role}\0${name}`, checked.key);
+          return undefined;
+        },
+      });
     } catch (err) {
       throw new HostCallError("TLS_CONFIG", `the broker's ${role} TLS files in ${this.tls.caCert.replace(/[^/\\]+$/, "")} are unusable: ${(err as Error).message}`);
     }

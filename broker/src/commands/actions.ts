@@ -51,7 +51,7 @@ export async function run(argv: string[]): Promise<number> {
         return 0;
       }
       for (const r of requests) {
-        process.stdout.write(`${r.id}  ${r.state.padEnd(9)}  ${printable(r.host).padEnd(16)}  ${r.action.padEnd(17)}  ${r.impact.padEnd(6)}  ${r.createdAt}  ${printable(JSON.stringify(r.params))}\n`);
+        process.stdout.write(`${r.id}  ${r.state.padEnd(9)}  ${printable(r.host, { ascii: true }).padEnd(16)}  ${printable(r.action, { ascii: true }).padEnd(17)}  ${r.impact.padEnd(6)}  ${printable(r.createdAt, { ascii: true })}  ${printable(JSON.stringify(r.params), { ascii: true })}\n`);
       }
       return 0;
     }
@@ -66,7 +66,7 @@ export async function run(argv: string[]): Promise<number> {
         process.stderr.write(`hostward actions: no action request ${id}\n`);
         return 1;
       }
-      process.stdout.write(`${approvalSummary(r).join("\n")}\n${JSON.stringify(requestView(r), null, 2)}\n`);
+      process.stdout.write(`${approvalSummary(r).join("\n")}\n${printable(JSON.stringify(requestView(r), null, 2))}\n`);
       return 0;
     }
     default:

@@ -100,7 +100,8 @@ export async function run(argv: string[]): Promise<number> {
   const approver = `${localIdentity()} key ${signer.keyId}`;
   let outcome: Awaited<ReturnType<typeof service.approve>>;
   try {
-    outcome = await service.approve(id, signer, { via: "cli", approver });
+    // The request as printed above: what is signed, or nothing is (service.approve refuses a changed one).
+    outcome = await service.approve(id, signer, { via: "cli", approver }, request);
   } catch (err) {
     process.stderr.write(`hostward approve: not approved: ${(err as Error).message}\n`);
     return 1;

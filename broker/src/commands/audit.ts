@@ -1,6 +1,7 @@
 // hostward audit verify|tail: check and read the broker's hash-chained audit log.
 import { createPublicKey } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
+import { printable } from "../../../shared/printable";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { anchorFilesIn, AuditLog } from "../audit/log";
@@ -99,7 +100,8 @@ export async function run(argv: string[]): Promise<number> {
         return 2;
       }
       const lines = readFileSync(file, "utf8").split("\n").filter((l) => l !== "");
-      process.stdout.write(lines.slice(-n).map((l) => `${l}\n`).join(""));
+      // Records hold model and host text: escaped for the terminal (still JSON with the same values).
+      process.stdout.write(lines.slice(-n).map((l) => `${printable(l)}\n`).join(""));
       return 0;
     }
     default:

@@ -1,8 +1,9 @@
 // hostward pki init | issue-agent | issue-client: the private CA without an openssl binary.
 // Everything is reported on stderr (stdout stays free for `hostward serve`'s MCP channel); only
 // --help goes to stdout.
-import { generateKeyPairSync } from "node:crypto";
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeSync } from "node:fs";
+import { generateKeyPairSync, X509Certificate } from "node:crypto";
+import { appendFileSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, writeSync } from "node:fs";
+import { printable } from "../../../shared/printable";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { IMPACTS, keyIdOf, publicKeyBlob, type Impact } from "../../../proto/catalog/approval";
@@ -11,7 +12,7 @@ import { configFiles, defaultConfigDir } from "../paths";
 import {
   createCa,
   describeCertificate,
-  issueAgentCert,
+  issueAgentCerts,
   issueClientCert,
   LIMITS,
   PkiError,
@@ -25,10 +26,12 @@ const USAGE = `Usage:
   hostward pki init [--dir DIR] [--force]
       Create the CA (DIR/ca.crt, DIR/ca.key). Refuses to replace an existing CA without --force.
   hostward pki issue-agent HOST [--dns NAME]... [--ip ADDR]... [--days N] [--out DIR] [--dir DIR]
-      Issue an agent's server certificate (serverAuth only; SAN DNS HOST + each --dns, SAN IP
-      each --ip; default ${LIMITS.agentDays.default} days). Writes OUT/HOST.crt, OUT/HOST.key and
-      OUT/ca.crt (default OUT: DIR/agents). Install them on the host as
-      /etc/hostward/tls/agent.crt, agent.key and ca.crt.
+      Issue a host's two server certificates, one key each: the reader's and the operator's
+      (serverAuth only; SAN DNS HOST + each --dns, SAN IP each --ip, SAN URI
+      urn:hostward:role:ROLE; default ${LIMITS.agentDays.default} days). Writes OUT/reader.crt,
+      OUT/reader.key, OUT/operator.crt, OUT/operator.key and OUT/ca.crt (default OUT:
+      DIR/agents/HOST). Install them on the host under /etc/hostward/tls/ with the same names
+      (keys root-owned, mode 0600).
   hostward pki issue-client --role reader|operator [--name NAME] [--hours N] [--out DIR] [--dir DIR]
       Issue the broker's client certificate for one role (clientAuth only, SAN URI
       urn:hostward:role:ROLE; default ${LIMITS.clientHours.default} h, at most ${LIMITS.clientHours.max} h).
@@ -39,6 +42,13 @@ const USAGE = `Usage:
       OUT/NAME (private, OpenSSH format, mode 0600), OUT/NAME.pub, and OUT/NAME.approver, the line
       to install on each host as /etc/hostward/approvers/NAME.pub (root-owned, 0644). The key approves
       actions up to --max-impact (default LOW). Default OUT: DIR/approvers. Never overwrites.
+
+  hostward pki revoke (CERTFILE | --serial HEX | --fingerprint sha256:HEX) [--reason TEXT] [--dir DIR]
+      Revoke a certificate (a leaked broker client certificate, a retired host's): adds its serial
+      (or fingerprint) to DIR/revoked.list and prints the line. Distribute the file to every host
+      as /etc/hostward/revoked.list (root-owned, mode 0644, e.g. with scp or your configuration
+      management); the agents re-read it within a second, no restart, and refuse the certificate
+      (PERMISSION_DENIED, "revoked on this host"). Then issue a new certificate.
 
 DIR is the CA directory (default: the "pki" directory inside the broker configuration directory).
 `;
@@ -72,16 +82,18 @@ function reportCertificate(path: string, pem: string): void {
   say(`  ${path}  ${facts.subject}${facts.sans.length ? `  [${facts.sans.join(", ")}]` : ""}  expires ${facts.notAfter.toISOString()}`);
 }
 
-function writePair(dir: string, base: string, pair: PemPair, ca: PemPair): void {
-  const certPath = join(dir, `${base}.crt`);
-  const keyPath = join(dir, `${base}.key`);
-  const caPath = join(dir, "ca.crt");
-  writePem(keyPath, pair.key, { private: true });
-  writePem(certPath, pair.cert, { private: false });
-  writePem(caPath, ca.cert, { private: false });
+function writePairs(dir: string, pairs: ReadonlyArray<[base: string, pair: PemPair]>, ca: PemPair): void {
   say("wrote:");
-  reportCertificate(certPath, pair.cert);
-  say(`  ${keyPath}  (private key, mode 0600)`);
+  for (const [base, pair] of pairs) {
+    const certPath = join(dir, `${base}.crt`);
+    const keyPath = join(dir, `${base}.key`);
+    writePem(keyPath, pair.key, { private: true });
+    writePem(certPath, pair.cert, { private: false });
+    reportCertificate(certPath, pair.cert);
+    say(`  ${keyPath}  (private key, mode 0600)`);
+  }
+  const caPath = join(dir, "ca.crt");
+  writePem(caPath, ca.cert, { private: false });
   reportCertificate(caPath, ca.cert);
 }
 
@@ -126,8 +138,10 @@ async function issueAgent(argv: string[], defaultDir: string): Promise<number> {
   const days = wholeNumber("--days", values.days);
   const dir = values.dir ?? defaultDir;
   const ca = readCa(dir);
-  const pair = await issueAgentCert(ca, { host, dns: values.dns, ips: values.ip, ...(days !== undefined && { validityDays: days }) });
-  writePair(values.out ?? join(dir, "agents"), host, pair, ca);
+  const pairs = await issueAgentCerts(ca, { host, dns: values.dns, ips: values.ip, ...(days !== undefined && { validityDays: days }) });
+  const out = values.out ?? join(dir, "agents", host);
+  writePairs(out, ROLES.map((role) => [role, pairs[role]] as [string, PemPair]), ca);
+  say(`install on ${host} (as root): ca.crt, reader.crt, operator.crt (0644) and reader.key, operator.key (0600) in /etc/hostward/tls/`);
   return 0;
 }
 
@@ -154,7 +168,7 @@ async function issueClient(argv: string[], defaultDir: string, defaultTlsDir: st
     ...(values.name !== undefined && { name: values.name }),
     ...(hours !== undefined && { validityHours: hours }),
   });
-  writePair(values.out ?? defaultTlsDir, role, pair, ca);
+  writePairs(values.out ?? defaultTlsDir, [[role, pair]], ca);
   return 0;
 }
 
@@ -172,6 +186,51 @@ function writeNew(file: string, data: string, mode: number): void {
   } finally {
     closeSync(fd);
   }
+}
+
+/** `hostward pki revoke`: one line added to DIR/revoked.list (the format of agent/src/server/revocation.ts). */
+async function revoke(argv: string[], defaultDir: string): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    options: { serial: { type: "string" }, fingerprint: { type: "string" }, reason: { type: "string" }, dir: { type: "string" } },
+    allowPositionals: true,
+    strict: true,
+  });
+  const given = [positionals.length > 0, values.serial !== undefined, values.fingerprint !== undefined].filter(Boolean).length;
+  if (given !== 1 || positionals.length > 1) throw new UsageError("revoke takes exactly one of CERTFILE, --serial HEX or --fingerprint sha256:HEX");
+  let entry: string;
+  let about: string;
+  if (positionals[0] !== undefined) {
+    let cert: X509Certificate;
+    try {
+      cert = new X509Certificate(readFileSync(positionals[0]));
+    } catch (err) {
+      throw new PkiError(`${positionals[0]} is not a readable PEM certificate: ${(err as Error).message}`);
+    }
+    entry = `serial ${cert.serialNumber.toLowerCase()}`;
+    about = `${cert.subject.replace(/\n/g, ", ")}, valid until ${new Date(cert.validTo).toISOString()}`;
+  } else if (values.serial !== undefined) {
+    if (!/^[0-9A-Fa-f:]{1,128}$/.test(values.serial)) throw new UsageError(`--serial must be hex (got ${JSON.stringify(values.serial)})`);
+    entry = `serial ${values.serial.replace(/:/g, "").toLowerCase()}`;
+    about = "by serial";
+  } else {
+    const fp = (values.fingerprint ?? "").replace(/^sha256:/i, "").replace(/:/g, "").toLowerCase();
+    if (!/^[0-9a-f]{64}$/.test(fp)) throw new UsageError(`--fingerprint must be sha256:<64 hex> (got ${JSON.stringify(values.fingerprint)})`);
+    entry = `sha256 ${fp}`;
+    about = "by fingerprint";
+  }
+  const reason = values.reason === undefined ? "" : `, reason: ${printable(values.reason, { ascii: true }).slice(0, 200)}`;
+  const line = `${entry}  # ${printable(about, { ascii: true })}, revoked ${new Date().toISOString()}${reason}`;
+  const dir = values.dir ?? defaultDir;
+  const file = join(dir, "revoked.list");
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const header = existsSync(file) ? "" : "# hostward revocation list (hostward pki revoke). Install on every host as /etc/hostward/revoked.list,\n# root-owned, mode 0644; the agents re-read it without a restart.\n";
+  appendFileSync(file, `${header}${line}\n`, { mode: 0o644 });
+  say(`revoked: ${line}`);
+  say(`copy ${file} to every host as /etc/hostward/revoked.list (root-owned, 0644), e.g.:`);
+  say(`  scp ${file} HOST: && ssh HOST sudo install -m 0644 revoked.list /etc/hostward/revoked.list`);
+  process.stdout.write(`${line}\n`);
+  return 0;
 }
 
 async function approverKey(argv: string[], defaultDir: string): Promise<number> {
@@ -222,8 +281,10 @@ export async function run(argv: string[]): Promise<number> {
         return await issueClient(rest, files.pkiDir, files.tlsDir);
       case "approver-key":
         return await approverKey(rest, files.pkiDir);
+      case "revoke":
+        return await revoke(rest, files.pkiDir);
       default:
-        throw new UsageError(`unknown subcommand ${JSON.stringify(sub)} (init, issue-agent, issue-client, approver-key)`);
+        throw new UsageError(`unknown subcommand ${JSON.stringify(sub)} (init, issue-agent, issue-client, approver-key, revoke)`);
     }
   } catch (err) {
     // parseArgs throws TypeError with code ERR_PARSE_ARGS_* for unknown or malformed options.

@@ -1,5 +1,6 @@
 // hostward reject ID [--reason TEXT] [--config DIR]: a human refuses a PENDING action request; it
 // can never run. Recorded in the request and in the audit chain.
+import { truncateText } from "../../../shared/printable";
 import { localIdentity, openActions, parseIdCommand } from "../actions/cli-context";
 import { missingConfigDir } from "./config-dir";
 
@@ -14,7 +15,7 @@ export async function run(argv: string[]): Promise<number> {
   const parsed = parseIdCommand("reject", argv, { reason: { type: "string" }, config: { type: "string" }, help: { type: "boolean", short: "h" } }, USAGE);
   if ("exit" in parsed) return parsed.exit;
   const { id, values } = parsed;
-  const reason = (values.reason ?? "rejected by a human").slice(0, 500);
+  const reason = truncateText(values.reason ?? "rejected by a human", 500);
   const missing = missingConfigDir(values.config);
   if (missing) {
     process.stderr.write(`hostward ${"reject"}: ${missing}\n`);

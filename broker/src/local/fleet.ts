@@ -10,10 +10,11 @@ import { createServer } from "node:net";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { parse as parseYaml, stringify } from "yaml";
-import { createCa, issueAgentCert, issueClientCert, writePem } from "../pki";
+import { createCa, issueAgentCerts, issueClientCert, writePem } from "../pki";
 import { configFiles } from "../paths";
 import { formatOpenSshPrivateKey, formatOpenSshPublicKey } from "../../../proto/catalog/approval";
 import { agentBundle, isOurAgent, launchAgent, type Role } from "./launcher";
+import { initApprovalStore } from "../../../agent/src/helper/nonce-store";
 
 export interface FleetAgent {
   host: string;
@@ -152,15 +153,20 @@ export async function fleetUp(opts: UpOptions): Promise<FleetState> {
       const logDir = join(hostDir, "logs");
       mkdirSync(logDir, { recursive: true, mode: 0o700 });
       writeFileSync(join(logDir, "app.log"), sampleLog(host));
-      const cert = await issueAgentCert(ca, { host, dns: ["localhost"], ips: ["127.0.0.1"], validityDays: 30 });
+      // One key and certificate per role, as on a real host (hostward pki issue-agent).
+      const certs = await issueAgentCerts(ca, { host, dns: ["localhost"], ips: ["127.0.0.1"], validityDays: 30 });
       writePem(join(hostDir, "ca.crt"), ca.cert, { private: false });
-      writePem(join(hostDir, "agent.crt"), cert.cert, { private: false });
-      writePem(join(hostDir, "agent.key"), cert.key, { private: true });
+      for (const role of ROLES) {
+        writePem(join(hostDir, `${role}.crt`), certs[role].cert, { private: false });
+        writePem(join(hostDir, `${role}.key`), certs[role].key, { private: true });
+      }
       // The helper runs WITHOUT sudo here ("direct" mode: as this user, with the fleet's own
       // approvers, nonce store and allowlist) — a development fleet, never a package.
       const helperDir = join(hostDir, "helper");
       mkdirSync(join(helperDir, "approvers"), { recursive: true, mode: 0o700 });
       mkdirSync(join(helperDir, "state"), { recursive: true, mode: 0o700 });
+      // The record of used approvals begins now, as a package's postinst starts it on a real host.
+      initApprovalStore(join(helperDir, "state"), [0, process.geteuid?.() ?? 0], Math.floor(Date.now() / 1000));
       writeFileSync(join(helperDir, "approvers", "local-admin.pub"), `${approverLine}\n`);
       writeFileSync(join(helperDir, "actions.yaml"), stringify({ units: LOCAL_ACTION_UNITS, containers: [], reboot: false }));
       const helper = {
@@ -169,7 +175,7 @@ export async function fleetUp(opts: UpOptions): Promise<FleetState> {
         approversDir: join(helperDir, "approvers"),
         stateDir: join(helperDir, "state"),
         actionsFile: join(helperDir, "actions.yaml"),
-        hostName: host,
+        agentCert: join(hostDir, "operator.crt"),
       };
       const ports: Record<Role, number> = { reader: 0, operator: 0 };
       for (const role of ROLES) {
@@ -179,7 +185,7 @@ export async function fleetUp(opts: UpOptions): Promise<FleetState> {
           stringify({
             role,
             listen: { host: "127.0.0.1", port: await portFor(host, role) },
-            tls: { ca: join(hostDir, "ca.crt"), cert: join(hostDir, "agent.crt"), key: join(hostDir, "agent.key") },
+            tls: { ca: join(hostDir, "ca.crt"), cert: join(hostDir, `${role}.crt`), key: join(hostDir, `${role}.key`) },
             logs: { roots: [logDir, ...(opts.logRoots ?? [])] },
             ...(role === "operator" ? { helper } : {}),
           }),

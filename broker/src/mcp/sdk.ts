@@ -5,6 +5,7 @@
 // Input validation is deliberately NOT left to the SDK: it would refuse bad arguments before the
 // broker sees them, and every refusal must be audited. Tools therefore advertise their real JSON
 // schema (tools/list is exact) but receive the raw arguments and validate them with zod themselves.
+import { printable, truncateText } from "../../../shared/printable";
 import {
   CLIENT_INFO_META_KEY,
   createMcpHandler,
@@ -91,8 +92,11 @@ function advertiseOnly(schema: z.ZodType): StandardSchemaWithJSON {
 }
 
 function toCallToolResult(outcome: ToolOutcome): CallToolResult {
-  if ("error" in outcome) return { isError: true, content: [{ type: "text", text: outcome.error }] };
-  return { content: [{ type: "text", text: JSON.stringify(outcome.structured) }], structuredContent: outcome.structured };
+  // The text a client shows a human is escaped (shared/printable.ts): host output and model-given
+  // values cannot carry terminal controls, bidi overrides or invisible characters into it. The JSON
+  // text stays valid JSON with the same value (the escapes are JSON's own \uXXXX).
+  if ("error" in outcome) return { isError: true, content: [{ type: "text", text: printable(outcome.error) }] };
+  return { content: [{ type: "text", text: printable(JSON.stringify(outcome.structured)) }], structuredContent: outcome.structured };
 }
 
 function clientInfo(server: McpServer, ctx: ServerContext): CallerIdentity["client"] {
@@ -101,7 +105,7 @@ function clientInfo(server: McpServer, ctx: ServerContext): CallerIdentity["clie
     | undefined;
   const info = fromEnvelope ?? server.server.getClientVersion();
   if (!info || typeof info.name !== "string") return undefined;
-  return { name: info.name.slice(0, 200), version: typeof info.version === "string" ? info.version.slice(0, 100) : "" };
+  return { name: truncateText(info.name, 200), version: typeof info.version === "string" ? truncateText(info.version, 100) : "" };
 }
 
 function elicitFor(server: McpServer, ctx: ServerContext): CallContext["elicit"] {

@@ -35,13 +35,19 @@ export interface CertificateSpec {
   extendedKeyUsages?: readonly string[];
   /** A CA certificate (keyCertSign, basicConstraints CA) instead of an end-entity one. */
   isCa?: boolean;
+  /**
+   * Tests only (deliberately weak certificates): the subject key's algorithm (default ECDSA P-256)
+   * and the hash the issuer signs with (default SHA-256). `hostward pki` never sets them.
+   */
+  keyAlgorithm?: webcrypto.RsaHashedKeyGenParams | webcrypto.EcKeyGenParams;
+  signingHash?: "SHA-1" | "SHA-256" | "SHA-384";
 }
 
 /** The signer: null for a self-signed certificate (a CA). */
 export type Issuer = PemPair | null;
 
-async function generateKeys(): Promise<CryptoKeyPair> {
-  return (await webcrypto.subtle.generateKey(KEY_ALGORITHM, true, ["sign", "verify"])) as CryptoKeyPair;
+async function generateKeys(algorithm: webcrypto.RsaHashedKeyGenParams | webcrypto.EcKeyGenParams = KEY_ALGORITHM): Promise<CryptoKeyPair> {
+  return (await webcrypto.subtle.generateKey(algorithm, true, ["sign", "verify"])) as CryptoKeyPair;
 }
 
 function keyToPem(pkcs8: ArrayBuffer): string {
@@ -69,7 +75,7 @@ function dnValue(value: string): string {
 
 /** Issues one certificate with a fresh P-256 key, signed by `issuer` (or self-signed). */
 export async function issueCertificate(issuer: Issuer, spec: CertificateSpec): Promise<PemPair> {
-  const keys = await generateKeys();
+  const keys = await generateKeys(spec.keyAlgorithm);
   const extensions: x509.Extension[] = [
     new x509.BasicConstraintsExtension(spec.isCa === true, spec.isCa === true ? 0 : undefined, true),
     new x509.KeyUsagesExtension(
@@ -111,7 +117,7 @@ export async function issueCertificate(issuer: Issuer, spec: CertificateSpec): P
       issuer: caCert.subject,
       notBefore: spec.notBefore,
       notAfter: spec.notAfter,
-      signingAlgorithm: SIGNING_ALGORITHM,
+      signingAlgorithm: spec.signingHash ? { ...SIGNING_ALGORITHM, hash: spec.signingHash } : SIGNING_ALGORITHM,
       publicKey: keys.publicKey,
       signingKey: await importSigningKey(issuer.key),
       extensions,

@@ -1,5 +1,7 @@
-// hostward's private PKI (contract 2): a CA, serverAuth-only agent certificates and short-lived
-// clientAuth-only client certificates whose role is one SAN URI (urn:hostward:role:<role>).
+// hostward's private PKI (contract 2): a CA, serverAuth-only agent certificates (one key and
+// certificate per role, the role a SAN URI too, so the reader's key cannot serve as the operator
+// endpoint) and short-lived clientAuth-only client certificates whose role is one SAN URI
+// (urn:hostward:role:<role>).
 // ECDSA P-256, PEM, PKCS#8 keys; pure JS, so it runs on Linux, macOS and Windows alike.
 import { chmodSync, mkdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { isIP } from "node:net";
@@ -60,11 +62,16 @@ export async function createCa(opts: { commonName?: string; validityDays?: numbe
   return issueCertificate(null, { commonName, isCa: true, ...validity(Date.now(), days * DAY_MS) });
 }
 
-/** An agent's server certificate: serverAuth only; SAN DNS = host + dns, SAN IP = ips. */
+/**
+ * One role's server certificate for an agent: serverAuth only; SAN DNS = host + dns, SAN IP = ips,
+ * SAN URI urn:hostward:role:<role> (the broker checks it against the port it connected to, the
+ * agent against the role it runs as). A fresh key each time.
+ */
 export async function issueAgentCert(
   ca: PemPair,
-  opts: { host: string; dns?: string[]; ips?: string[]; validityDays?: number },
+  opts: { host: string; role: Role; dns?: string[]; ips?: string[]; validityDays?: number },
 ): Promise<PemPair> {
+  if (!ROLES.includes(opts.role)) throw new PkiError(`role must be one of ${ROLES.join(", ")} (got ${JSON.stringify(opts.role)})`);
   const host = checkDns("host", opts.host);
   const dns = (opts.dns ?? []).map((d) => checkDns("dns name", d));
   const ips = opts.ips ?? [];
@@ -76,9 +83,18 @@ export async function issueAgentCert(
     commonName: host,
     dns: [...new Set([host, ...dns])],
     ips: [...new Set(ips)],
+    uris: [roleUri(opts.role)],
     extendedKeyUsages: [EKU.serverAuth],
     ...validity(Date.now(), days * DAY_MS),
   });
+}
+
+/** Both roles' certificates for one host, each with its own key. */
+export async function issueAgentCerts(
+  ca: PemPair,
+  opts: { host: string; dns?: string[]; ips?: string[]; validityDays?: number },
+): Promise<Record<Role, PemPair>> {
+  return { reader: await issueAgentCert(ca, { ...opts, role: "reader" }), operator: await issueAgentCert(ca, { ...opts, role: "operator" }) };
 }
 
 /** A client certificate: clientAuth only, exactly one SAN URI urn:hostward:role:<role>. */

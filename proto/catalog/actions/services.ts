@@ -3,10 +3,10 @@
 // `units`, so an alias or a missing ".service" suffix cannot slip past the allowlist.
 import { z } from "zod";
 import { defineAction } from "../define-action";
-import { unitName } from "../grammar";
+import { serviceUnitName } from "../grammar";
 
 const unitParams = z.strictObject({
-  unit: unitName.describe('unit name; ".service" is added when no unit suffix is given (nginx → nginx.service)'),
+  unit: serviceUnitName.describe('a service unit; ".service" is added when no suffix is given (nginx → nginx.service, which is what is approved and run); other unit types are refused'),
 });
 
 const UNIT_PRECHECK =

@@ -212,12 +212,22 @@ export const getBlockDevices = defineDiagnostic({
   examples: [{ description: "Which disks does the host have", input: {} }],
 });
 
+/** What the host did to a command line before it left: the host redacts secrets (agent/src/redact.ts) and hides login users' command lines unless configured. */
+const COMMAND_REDACTED = () =>
+  z
+    .enum(["none", "secrets", "hidden"])
+    .describe('"secrets": values of password/token/key options, NAME=secret assignments, URL passwords or auth headers were replaced by <redacted> on the host; "hidden": a login user\'s process, only its name is shown (agent.yaml processes.showLoginUserCommandLines); "none": nothing was changed');
+
+/** Said in the tools' descriptions: command lines are redacted on the host. */
+const REDACTION_NOTE =
+  " Command lines are redacted on the host before they leave it: secrets (password/token/key options and their values, NAME=secret assignments, URL passwords, authorization headers, and the host's own patterns) show as <redacted>, and login users' processes show only their name unless the host's configuration allows more.";
+
 export const listProcesses = defineDiagnostic({
   name: "list_processes",
   group: "system",
   title: "Processes (top N)",
   summary:
-    "The top processes by CPU (measured over 200 ms), memory (RSS) or pid, optionally only one user's or those whose name contains a text: pid, parent, user, name, state, CPU %, RSS, start time and command line. Use it to find what is using the CPU or memory.",
+    "The top processes by CPU (measured over 200 ms), memory (RSS) or pid, optionally only one user's or those whose name contains a text: pid, parent, user, name, state, CPU %, RSS, start time and command line. Use it to find what is using the CPU or memory." + REDACTION_NOTE,
   input: () => z.strictObject({
     limit: count(1, 200, 20).describe("processes to return, 1..200 (default 20)"),
     sortBy: z.enum(["cpu", "memory", "pid"]).default("cpu").describe('"cpu" (busiest first, default), "memory" (largest RSS first) or "pid"'),
@@ -241,7 +251,8 @@ export const listProcesses = defineDiagnostic({
         memoryPercent: z.number().describe("rssBytes / total memory × 100"),
         threads: z.number().int(),
         startTime: isoTime,
-        command: z.string().describe(`command line, at most ${COMMAND_MAX_CHARS} characters ("…" marks a cut); kernel threads show as [name]`),
+        command: z.string().describe(`command line, at most ${COMMAND_MAX_CHARS} characters ("…" marks a cut), secrets redacted; kernel threads show as [name]; a login user's process only its name unless the host allows more`),
+        commandRedacted: COMMAND_REDACTED(),
       }),
     ),
     total: z.number().int().describe("processes matching the filters (before the limit)"),
@@ -265,7 +276,7 @@ export const getProcessInfo = defineDiagnostic({
   group: "system",
   title: "Process details",
   summary:
-    "Details of one process by pid: name, state, user, parent, command line, program, threads, open file descriptors, resource limits, the systemd unit (cgroup) it belongs to, start time, CPU time and memory. Use it after list_processes to look at one process closely.",
+    "Details of one process by pid: name, state, user, parent, command line, program, threads, open file descriptors, resource limits, the systemd unit (cgroup) it belongs to, start time, CPU time and memory. Use it after list_processes to look at one process closely." + REDACTION_NOTE,
   input: () => z.strictObject({
     pid: z.number().int().min(1).max(PID_MAX).describe(`process id, 1..${PID_MAX}`),
   }),
@@ -277,7 +288,8 @@ export const getProcessInfo = defineDiagnostic({
     user: z.string(),
     uid: z.number().int().describe("effective uid"),
     gid: z.number().int().describe("effective gid"),
-    command: z.string().describe(`command line, at most ${COMMAND_MAX_CHARS} characters`),
+    command: z.string().describe(`command line, at most ${COMMAND_MAX_CHARS} characters, secrets redacted; a login user's process only its name unless the host allows more`),
+    commandRedacted: COMMAND_REDACTED(),
     exe: z.string().nullable().describe("file name (basename) of the running program; null when not readable"),
     threads: z.number().int(),
     nice: z.number().int(),

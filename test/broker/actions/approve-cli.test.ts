@@ -11,7 +11,7 @@ import { flushDnsCache, restartService } from "../../../proto/catalog/actions/in
 import { describeRuns } from "../../../proto/catalog/define-action";
 import { ActionStore } from "../../../broker/src/actions/store";
 import { BROKER_BUNDLE, type BrokerDir } from "../helpers/broker-dir";
-import { brokerDir, pendingRequest, runCli, type CliRun } from "./cli-support";
+import { brokerDir, pendingRequest, runCli, TEST_HOST_KEY, type CliRun } from "./cli-support";
 
 let root: string;
 let bd: BrokerDir;
@@ -74,7 +74,7 @@ describe("hostward approve --key without a terminal", () => {
     expect(stored.state).toBe("APPROVED");
     const approval = stored.approval!;
     expect(approval.via).toBe("cli");
-    expect(approval.statement).toMatchObject({ v: 1, id: r.id, host: "localhost", action: "restart_service", params: { unit: "nginx.service" }, impact: "MEDIUM", notAfter: r.expiresAt });
+    expect(approval.statement).toMatchObject({ v: 2, id: r.id, host: "localhost", hostKey: TEST_HOST_KEY, action: "restart_service", params: { unit: "nginx.service" }, impact: "MEDIUM", notAfter: r.expiresAt });
     const pub = parseOpenSshPublicKey(readFileSync(join(root, "keys", "alice.pub"), "utf8"));
     expect(approval.keyId).toBe(pub.keyId);
     const message = canonicalStatement(approval.statement);
@@ -119,7 +119,8 @@ describe("hostward approve --key without a terminal", () => {
 
 describe("hostward approve on a terminal", () => {
   // A real pseudo-terminal from util-linux `script` (bsdutils, Essential on Debian): the y/N prompt.
-  function onTty(id: string, answer: string): Promise<CliRun> {
+  /** `whileAsked` runs when the y/N prompt is on the screen, before the answer is typed. */
+  function onTty(id: string, answer: string, whileAsked: () => void = () => undefined): Promise<CliRun> {
     const cmd = [process.execPath, BROKER_BUNDLE, "approve", id, "--key", keyFile, "--config", bd.dir].join(" ");
     return new Promise((resolve) => {
       const child = spawn("script", ["-qec", cmd, "/dev/null"], { env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: root, SHELL: "/bin/sh" }, stdio: ["pipe", "pipe", "pipe"] });
@@ -131,6 +132,7 @@ describe("hostward approve on a terminal", () => {
         stdout += c.toString();
         if (!answered && stdout.includes("[y/N]")) {
           answered = true;
+          whileAsked();
           child.stdin.write(`${answer}\r`);
         }
       });
@@ -152,6 +154,22 @@ describe("hostward approve on a terminal", () => {
     expect(approved.code, approved.stdout).toBe(0);
     expect(approved.stdout).toContain(`APPROVED ${yes.id}`);
     expect((await new ActionStore(bd.stateDir).get(yes.id))!.state).toBe("APPROVED");
+  });
+
+  it("signs exactly the request it showed: one changed while the human read it is not signed (issue 11)", async () => {
+    const r = await pendingRequest(bd);
+    const file = join(bd.stateDir, "actions", `${r.id}.json`);
+    const swapped = await onTty(r.id, "y", () => {
+      // Whoever can write the broker's state (a compromised broker, a race) swaps the parameters.
+      const stored = JSON.parse(readFileSync(file, "utf8")) as { params: Record<string, unknown> };
+      writeFileSync(file, JSON.stringify({ ...stored, params: { unit: "sshd.service" } }, null, 2));
+    });
+    expect(swapped.code, swapped.stdout).toBe(1);
+    expect(swapped.stdout).toContain('"unit":"nginx.service"'); // what the human was shown
+    expect(swapped.stdout).toMatch(/not approved: action act-[0-9a-f]+ changed after it was shown \(params\); nothing was signed/);
+    const after = (await new ActionStore(bd.stateDir).get(r.id))!;
+    expect(after.state).toBe("PENDING");
+    expect(after.approval).toBeUndefined();
   });
 });
 
@@ -179,5 +197,35 @@ describe("hostward reject and actions", () => {
     const show = await runCli(["actions", "show", r.id, "--config", bd.dir], env);
     expect(show.stdout).not.toContain("\u001b");
     expect(show.stdout).toContain("fix\\u001b[2J");
+  });
+
+  it("escapes bidi overrides and marks, zero-width and tag characters everywhere it prints (show, list), the same way", async () => {
+    const hidden = "ok\u202eexe.txt\u200e\u200f\u061c\u200b\u2060\ufeff\u{e0041}\u{e0042}";
+    const r = await pendingRequest(bd, { reason: hidden, requester: "mcp:stdio:\u202eclaude" });
+    const show = await runCli(["actions", "show", r.id, "--config", bd.dir], env);
+    const list = await runCli(["actions", "list", "--config", bd.dir], env);
+    for (const out of [show.stdout, list.stdout]) expect(out).toMatch(/^[\u0020-\u007e\n\u2264]*$/); // nothing but printable ASCII (and the catalog's "≤")
+    expect(show.stdout).toContain("ok\\u202eexe.txt\\u200e\\u200f\\u061c\\u200b\\u2060\\ufeff\\udb40\\udc41\\udb40\\udc42");
+    expect(show.stdout).toContain("requester: mcp:stdio:\\u202eclaude");
+  });
+
+  it("a reason cannot be laid out to look like the request's own fields: it comes last, fenced, in short lines", async () => {
+    const forged = `restarting as agreed.${" ".repeat(60)}  params:    {"unit":"sshd.service"}\n  impact:    LOW`;
+    const r = await pendingRequest(bd, { reason: forged });
+    const show = await runCli(["actions", "show", r.id, "--config", bd.dir], env);
+    const summary = show.stdout.slice(0, show.stdout.indexOf("\n{"));
+    const lines = summary.split("\n");
+    // Exactly one params line and one impact line, the real ones, before the reason.
+    expect(lines.filter((l) => /^\s*params:/.test(l))).toEqual(['  params:    {"unit":"nginx.service"}']);
+    expect(lines.filter((l) => /^\s*impact:/.test(l))).toEqual(["  impact:    MEDIUM"]);
+    const fence = lines.findIndex((l) => l.startsWith("  reason given by the requester"));
+    expect(fence).toBeGreaterThan(lines.findIndex((l) => l.startsWith("  runs on the host")));
+    const reason = lines.slice(fence + 1).filter((l) => l !== "");
+    expect(reason.length).toBeGreaterThan(1);
+    for (const l of reason) {
+      expect(l.startsWith("    > ")).toBe(true);
+      expect(l.length).toBeLessThanOrEqual(6 + 64);
+    }
+    expect(reason.map((l) => l.slice(6)).join("")).toContain("\\u000a  impact:    LOW"); // the newline is shown escaped, inside the fence
   });
 });

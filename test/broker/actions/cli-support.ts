@@ -8,6 +8,9 @@ import { AuditLog } from "../../../broker/src/audit/log";
 import type { ActionRequest } from "../../../broker/src/actions/request";
 import { BROKER_BUNDLE, createBrokerDir, type BrokerDir } from "../helpers/broker-dir";
 
+/** A host key for requests made without a host to ask (any "sha256:<64 hex>"). */
+export const TEST_HOST_KEY = `sha256:${"5a".repeat(32)}`;
+
 export function actionService(bd: BrokerDir): ActionService {
   return new ActionService(new ActionStore(bd.stateDir), new AuditLog(bd.auditFile).open(), () => 900);
 }
@@ -16,6 +19,7 @@ export function pendingRequest(bd: BrokerDir, over: Partial<Parameters<ActionSer
   return actionService(bd).propose({
     host: "web1",
     hostIdentity: "localhost",
+    hostKey: TEST_HOST_KEY,
     action: "restart_service",
     params: { unit: "nginx.service" },
     impact: "MEDIUM",

@@ -9,6 +9,7 @@ import { join } from "node:path";
 import type { PassThrough } from "node:stream";
 import { Client } from "@modelcontextprotocol/client";
 import { StdioClientTransport } from "@modelcontextprotocol/client/stdio";
+import { initApprovalStore } from "../../../agent/src/helper/nonce-store";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ActionStore } from "../../../broker/src/actions/store";
 import { configFiles } from "../../../broker/src/paths";
@@ -60,6 +61,8 @@ beforeAll(async () => {
   mkdirSync(approvers, { recursive: true, mode: 0o755 });
   copyFileSync(join(keys, "alice.approver"), join(approvers, "alice.pub"));
   mkdirSync(join(host, "state"), { recursive: true, mode: 0o700 });
+  // The record of used approvals begins when the host is set up (the package's postinst does this).
+  initApprovalStore(join(host, "state"), [0], Math.floor(Date.now() / 1000) - 60);
   const actionsFile = join(host, "actions.yaml");
   writeFileSync(actionsFile, "units: [nginx.service, caddy.service]\ncontainers: []\nreboot: false\n", { mode: 0o644 });
   agent = await startAgent({
@@ -73,7 +76,7 @@ beforeAll(async () => {
         approversDir: approvers,
         stateDir: join(host, "state"),
         actionsFile,
-        hostName: "localhost",
+        agentCert: pki.files.cert.operator,
       },
     },
   });

@@ -1,7 +1,7 @@
 // The action tools through the BUILT broker and the SDK's real Client over stdio: policy (deny by
 // default), a PENDING proposal that survives `hostward serve` restarting, refusals to execute
 // anything not APPROVED, and elicitation (accept / decline / a client without elicitation).
-import { generateKeyPairSync } from "node:crypto";
+import { generateKeyPairSync, X509Certificate } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -17,6 +17,9 @@ import { configFiles } from "../../../broker/src/paths";
 import { ActionStore } from "../../../broker/src/actions/store";
 import { BROKER_BUNDLE, brokerEnv, createBrokerDir, type BrokerDir } from "../helpers/broker-dir";
 import { runCli } from "./cli-support";
+import { publicKeyFingerprint } from "../../../shared/cert-names";
+import { startAgent, type TestAgent } from "../../support/agent";
+import { createTestPki } from "../../support/pki";
 
 interface ToolResult {
   isError?: boolean;
@@ -57,30 +60,37 @@ function writePolicy(policy: Record<string, unknown>): void {
   writeFileSync(configFiles(bd.dir).policy, JSON.stringify(policy, null, 2));
 }
 
-beforeAll(() => {
+let operator: TestAgent;
+let operatorCert: string;
+
+beforeAll(async () => {
   root = mkdtempSync(join(tmpdir(), "hw-mcp-actions-"));
   bd = createBrokerDir(join(root, "cfg"), undefined);
-  // The broker needs its reader client certificate to start; any PEM pair will do here (no host is called).
   const { privateKey } = generateKeyPairSync("ed25519");
   const keyFile = join(root, "elicitation-key");
   writeFileSync(keyFile, formatOpenSshPrivateKey(privateKey, "broker-elicitation"), { mode: 0o600 });
   elicitationPub = openSshPublicLine(privateKey, "broker-elicitation");
   bd.writeBroker({ elicitationKey: keyFile, approvalTtlSeconds: 600 });
-  bd.writeHosts([
-    { name: "web1", port: 9 },
-    { name: "db1", port: 9 },
-  ]);
-});
-afterAll(() => rmSync(root, { recursive: true, force: true }));
-
-// `hostward serve` refuses to start without DIR/tls/reader.*: give it a throwaway pair.
-beforeAll(async () => {
-  const { createTestPki } = await import("../../support/pki");
+  // A real operator agent: propose_action learns the host's operator key from its TLS handshake
+  // (the approval binds it). Nothing is executed on it here (its helper is the default, sudo).
   const pki = await createTestPki(join(root, "pki"));
+  operator = await startAgent({ role: "operator", pki, dir: join(root, "operator") });
+  operatorCert = pki.agents.operator.cert;
+  bd.writeHosts([
+    { name: "web1", port: 9, operatorPort: operator.port },
+    { name: "db1", port: 9, operatorPort: operator.port },
+    { name: "down1", port: 9 }, // no operator agent listens
+  ]);
   const files = configFiles(bd.dir);
   writeFileSync(files.caCert, pki.ca.cert);
-  writeFileSync(files.clientCert("reader"), pki.clients.reader.cert);
-  writeFileSync(files.clientKey("reader"), pki.clients.reader.key);
+  for (const role of ["reader", "operator"] as const) {
+    writeFileSync(files.clientCert(role), pki.clients[role].cert);
+    writeFileSync(files.clientKey(role), pki.clients[role].key, { mode: 0o600 });
+  }
+});
+afterAll(async () => {
+  await operator?.stop();
+  rmSync(root, { recursive: true, force: true });
 });
 
 describe("propose_action and policy", () => {
@@ -106,9 +116,46 @@ describe("propose_action and policy", () => {
       expect(text(bad)).toContain("params.unit");
       const extra = await call(s.client, "propose_action", { target: "web1", action: "restart_service", params: { unit: "nginx", now: true }, reason: "x" });
       expect(text(extra)).toContain('"params.now"');
+      // What the human reads is what runs: a unit of another type is refused here, naming the field.
+      for (const unit of ["nginx.socket", "backup.timer", "home.mount"]) {
+        const wrong = await call(s.client, "propose_action", { target: "web1", action: "restart_service", params: { unit }, reason: "x" });
+        expect(wrong.isError, unit).toBe(true);
+        expect(text(wrong)).toMatch(/params\.unit.*unit is not a service: this action acts on \.service units only/);
+      }
       const many = await call(s.client, "propose_action", { target: "tag:web", action: "flush_dns_cache", params: {}, reason: "x" });
       expect(many.isError).toBe(true);
       expect(text(many)).toContain("target");
+    } finally {
+      await s.close();
+    }
+  });
+});
+
+describe("the host's identity", () => {
+  it("the text content of a result escapes what the model wrote, the same way as the terminal, and is the same JSON", async () => {
+    writePolicy({ rules: [{ target: "*", allow: ["group:actions"] }] });
+    const s = await connect();
+    try {
+      const reason = "routine\u202e\u2067gpj.exe\u200d\u{e0063}\u001b[2J";
+      const r = await call(s.client, "propose_action", { target: "web1", action: "flush_dns_cache", params: {}, reason });
+      expect(r.isError, text(r)).toBeFalsy();
+      expect(text(r)).toMatch(/^[\u0020-\u007e]*$/);
+      expect(text(r)).toContain("routine\\u202e\\u2067gpj.exe\\u200d\\udb40\\udc63\\u001b[2J");
+      expect(JSON.parse(text(r))).toEqual(r.structuredContent);
+      expect(r.structuredContent?.reason).toBe(reason); // structured content carries the value itself
+    } finally {
+      await s.close();
+    }
+  });
+
+  it("a proposal for a host whose operator agent cannot be reached is refused (its key cannot be bound), audited", async () => {
+    writePolicy({ rules: [{ target: "*", allow: ["group:actions"] }] });
+    const s = await connect();
+    try {
+      const r = await call(s.client, "propose_action", { target: "down1", action: "flush_dns_cache", params: {}, reason: "x" });
+      expect(r.isError).toBe(true);
+      expect(text(r)).toMatch(/not proposed: the identity of down1's operator agent \(the key its certificate holds, which the approval binds\) could not be checked: UNAVAILABLE/);
+      expect(bd.audit().filter((x) => x.event === "action.refused" && x.op === "propose").at(-1)).toMatchObject({ host: "down1", action: "flush_dns_cache" });
     } finally {
       await s.close();
     }
@@ -121,8 +168,12 @@ describe("a PENDING proposal", () => {
     let s = await connect();
     let id: string;
     try {
-      const r = await call(s.client, "propose_action", { target: "web1", action: "restart_service", params: { unit: "nginx.service" }, reason: "nginx is failed" });
+      // "nginx" is canonicalised before it is shown, signed or stored: the host runs nginx.service.
+      const r = await call(s.client, "propose_action", { target: "web1", action: "restart_service", params: { unit: "nginx" }, reason: "nginx is failed" });
       expect(r.isError, text(r)).toBeFalsy();
+      // The text copy a client shows is escaped (no raw bidi or zero-width characters) and is the same JSON.
+      const hidden = await call(s.client, "get_action", { id: r.structuredContent!.id as string });
+      expect(JSON.parse(text(hidden))).toEqual(hidden.structuredContent);
       const out = r.structuredContent!;
       expect(out).toMatchObject({ state: "PENDING", host: "web1", action: "restart_service", params: { unit: "nginx.service" }, impact: "MEDIUM", elicitation: "not-offered" });
       expect(out.runs).toEqual(describeRuns(restartService, { unit: "nginx.service" }));
@@ -203,6 +254,10 @@ describe("elicitation", () => {
       const pub = parseOpenSshPublicKey(elicitationPub);
       expect(stored.approval!.keyId).toBe(pub.keyId);
       expect(verifySshSig(stored.approval!.signature, canonicalStatement(stored.approval!.statement), [pub]).ok).toBe(true);
+      // The statement binds the key the operator agent proved in its TLS handshake (its certificate's key).
+      expect(stored.hostKey).toBe(publicKeyFingerprint(new X509Certificate(operatorCert)));
+      expect(stored.approval!.statement).toMatchObject({ v: 2, hostKey: stored.hostKey, host: "localhost" });
+      expect(Math.abs(stored.approval!.statement.issuedAt - Date.now() / 1000)).toBeLessThan(30);
     } finally {
       await s.close();
     }

@@ -21,7 +21,7 @@ import { verifyAuditFile } from "../../../broker/src/audit/verify";
 import { configFiles } from "../../../broker/src/paths";
 import { startAgent, type TestAgent } from "../../support/agent";
 import { createTestPki, type TestPki } from "../../support/pki";
-import { HELPER_BUNDLE, helperRequest, makeHost, runHelperBundle, type HostDirs } from "../../actions/support";
+import { HELPER_BUNDLE, helperRequest, HOST, HOST_CERT, makeHost, runHelperBundle, type HostDirs } from "../../actions/support";
 import { createBrokerDir, type BrokerDir } from "../helpers/broker-dir";
 import { call, connectBroker, type BrokerSession } from "../helpers/mcp-client";
 
@@ -46,8 +46,8 @@ beforeAll(async () => {
     role: "operator",
     pki,
     dir: join(host.dir, "agent"),
-    // The approval binds the host's certificate name, "localhost" for the test PKI's agent.
-    config: { helper: { mode: "direct", path: HELPER_BUNDLE, approversDir: host.approversDir, stateDir: host.stateDir, actionsFile: host.actionsFile, hostName: "localhost" } },
+    // The helper judges approvals by its own operator certificate (HOST_CERT: name and key).
+    config: { helper: { mode: "direct", path: HELPER_BUNDLE, approversDir: host.approversDir, stateDir: host.stateDir, actionsFile: host.actionsFile, agentCert: host.agentCert } },
   });
   bd = createBrokerDir(join(host.dir, "cfg"), pki);
   const files = configFiles(bd.dir);
@@ -66,7 +66,7 @@ afterAll(async () => {
 
 /** An approved request, its RUNNING record left by a broker that died (pid gone). */
 async function runningOfDeadBroker(): Promise<{ id: string; approval: ReturnType<typeof approvalToMessage> }> {
-  const r = await service.propose({ host: "web1", hostIdentity: "localhost", action: "restart_service", params: { unit: "nginx.service" }, impact: "MEDIUM", reason: "test", requester: "mcp:test" });
+  const r = await service.propose({ host: "web1", hostIdentity: HOST, hostKey: HOST_CERT.fingerprint, action: "restart_service", params: { unit: "nginx.service" }, impact: "MEDIUM", reason: "test", requester: "mcp:test" });
   const approved = await service.approve(r.id, fileSigner(keyFile), { via: "cli", approver: "alice" });
   if (!approved.ok) throw new Error(approved.reason);
   const a = approved.request.approval!;
@@ -87,7 +87,7 @@ describe("a request whose broker died while it ran", () => {
   it("the host finished it (the real helper's ledger): get_action settles it with the host's verdict, audited", async () => {
     const { id, approval } = await runningOfDeadBroker();
     // The action ran on the host after the broker was gone: the real helper, its real ledger.
-    const ran = await runHelperBundle({ ...host.env, HOSTWARD_HOST_NAME: "localhost" }, helperRequest("restart_service", { unit: "nginx.service" }, approval));
+    const ran = await runHelperBundle(host.env, helperRequest("restart_service", { unit: "nginx.service" }, approval));
     expect(ran.lines.at(-1)).toMatchObject({ type: "result", verdict: "FAILED" });
 
     const view = await getAction(id);

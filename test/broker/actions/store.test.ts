@@ -21,6 +21,7 @@ function service(stateDir = dir, ttl = 900, log = audit): ActionService {
 const proposal = {
   host: "web1",
   hostIdentity: "web1.example.org",
+  hostKey: `sha256:${"5a".repeat(32)}`,
   action: "restart_service",
   params: { unit: "nginx.service" },
   impact: "MEDIUM" as const,

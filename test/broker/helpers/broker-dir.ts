@@ -12,6 +12,8 @@ export interface TestHost {
   name: string;
   address?: string;
   port: number;
+  /** The operator agent's port (default 1: nothing listens). */
+  operatorPort?: number;
   tags?: string[];
   certName?: string;
 }
@@ -46,7 +48,7 @@ export function createBrokerDir(dir: string, pki: TestPki | undefined): BrokerDi
       const entries = hosts.map((h) => ({
         name: h.name,
         address: h.address ?? "127.0.0.1",
-        ports: { reader: h.port, operator: 1 },
+        ports: { reader: h.port, operator: h.operatorPort ?? 1 },
         tags: h.tags ?? [],
         certName: h.certName ?? "localhost",
       }));

@@ -27,8 +27,19 @@ import type { Approval } from "../../../proto/gen/hostward/v1/actions";
 import { approvalToWire, type HelperRequest } from "../../../agent/src/helper/wire";
 import type { Container } from "./container";
 
+/** Each enrolled host's operator key (support/pki.ts installAgentCerts records it). */
+const HOST_KEYS = new Map<string, string>();
+
+export function registerHostKey(host: string, key: string): void {
+  HOST_KEYS.set(host, key);
+}
+
 export interface StatementFields {
   host: string;
+  /** Default: the key installed for `host` by installAgentCerts. */
+  hostKey?: string;
+  /** Unix seconds; default now. */
+  issuedAt?: number;
   action: string;
   /** The catalog-parsed parameters (defaults filled), exactly as the helper will compare them. */
   params: Record<string, unknown>;
@@ -66,15 +77,19 @@ export function createApprover(name: string, maxImpact: Impact): Approver {
     privateKeyText: formatOpenSshPrivateKey(privateKey, `${name}@e2e`),
     approve(fields) {
       const def = findAction(fields.action);
+      const hostKey = fields.hostKey ?? HOST_KEYS.get(fields.host) ?? `sha256:${"0".repeat(64)}`;
+      const now = Math.floor(Date.now() / 1000);
       const statement: ApprovalStatement = {
-        v: 1,
+        v: 2,
         id: fields.id ?? `e2e-${newNonce().slice(0, 12)}`,
         host: fields.host,
+        hostKey,
         action: fields.action,
         params: fields.params,
         requester: fields.requester ?? "e2e-test",
         impact: fields.impact ?? def?.impact ?? "HIGH",
-        notAfter: fields.notAfter ?? Math.floor(Date.now() / 1000) + 600,
+        issuedAt: fields.issuedAt ?? now,
+        notAfter: fields.notAfter ?? now + 600,
         nonce: fields.nonce ?? newNonce(),
       };
       const armored = signSshSig(canonicalStatement(statement), privateKey);

@@ -5,7 +5,8 @@ import type { OutputOf } from "../../../../proto/catalog/define";
 import { COMMAND_MAX_CHARS, type getProcessInfo } from "../../../../proto/catalog/diagnostics/system";
 import { DiagnosticError } from "../context";
 import { readProcStat } from "./cpu-times";
-import { readCommand, readStat, readStatus, STATE_NAMES } from "./processes";
+import { commandFor, type CommandPolicy } from "./command-policy";
+import { readStat, readStatus, STATE_NAMES } from "./processes";
 import { USER_HZ, errnoCode, readOptional } from "./read";
 import { readUserNames, userLabel } from "./users";
 
@@ -63,11 +64,11 @@ export function unitFromCgroup(path: string | null): string | null {
   return segments.find((s) => /\.(?:service|scope)$/.test(s)) ?? null;
 }
 
-export async function readProcessInfo(pid: number): Promise<Output> {
+export async function readProcessInfo(pid: number, policy: CommandPolicy): Promise<Output> {
   const [stat, status] = await Promise.all([readStat(pid), readStatus(pid)]);
   if (stat === null || status === null) throw new DiagnosticError("NOT_FOUND", `pid: no process with pid ${pid} on this host`);
   const [command, exe, fds, limits, cgroupText, names, procStat] = await Promise.all([
-    readCommand(pid, stat.comm, COMMAND_MAX_CHARS),
+    commandFor(pid, stat.comm, status.uid, COMMAND_MAX_CHARS, policy),
     exeName(pid),
     countFds(pid),
     readOptional(`/proc/${pid}/limits`).catch(() => null),
@@ -85,7 +86,7 @@ export async function readProcessInfo(pid: number): Promise<Output> {
     user: userLabel(names, status.uid),
     uid: status.uid,
     gid: status.gid,
-    command,
+    ...command,
     exe,
     threads: stat.threads,
     nice: stat.nice,

@@ -8,6 +8,7 @@ import {
   PROCESS_SCAN_MAX,
   type listProcesses,
 } from "../../../../proto/catalog/diagnostics/system";
+import { commandFor, type CommandPolicy } from "./command-policy";
 import { readProcStat } from "./cpu-times";
 import { readMeminfo } from "./meminfo";
 import { argv0Name, listPids, readCommand, readStat, readStatus, STATE_NAMES, type ProcStat } from "./processes";
@@ -16,7 +17,7 @@ import { readUserNames, userLabel } from "./users";
 
 type Input = InputOf<typeof listProcesses>;
 type Output = OutputOf<typeof listProcesses>;
-type Row = Omit<Output["processes"][number], "command">;
+type Row = Omit<Output["processes"][number], "command" | "commandRedacted"> & { uid: number };
 
 /** /proc reads in flight at once: enough to be quick, few enough not to starve other work. */
 const CONCURRENCY = 32;
@@ -35,7 +36,7 @@ const ORDER: Record<Input["sortBy"], (a: Row, b: Row) => number> = {
   pid: (a, b) => a.pid - b.pid,
 };
 
-export async function readProcessList(input: Input, signal: AbortSignal): Promise<Output> {
+export async function readProcessList(input: Input, signal: AbortSignal, policy: CommandPolicy): Promise<Output> {
   const before = new Map((await scan()).map((s) => [s.pid, s]));
   const t0 = performance.now();
   await sampleDelay(CPU_SAMPLE_MS, signal);
@@ -54,8 +55,8 @@ export async function readProcessList(input: Input, signal: AbortSignal): Promis
     if (needle !== undefined && !s.comm.toLowerCase().includes(needle)) {
       // comm may be cut to 15 characters: try the program name from argv[0] too.
       if (s.comm.length < COMM_MAX) return null;
-      const command = await readCommand(s.pid, s.comm, COMMAND_MAX_CHARS);
-      if (command === null || !argv0Name(command).toLowerCase().includes(needle)) return null;
+      const read = await readCommand(s.pid, s.comm, COMMAND_MAX_CHARS, policy.redaction);
+      if (read === null || !argv0Name(read.command).toLowerCase().includes(needle)) return null;
     }
     // A pid absent from the first pass (or reused: other start time) started inside the window.
     const prev = before.get(s.pid);
@@ -63,6 +64,7 @@ export async function readProcessList(input: Input, signal: AbortSignal): Promis
     return {
       pid: s.pid,
       ppid: s.ppid,
+      uid: status.uid,
       user,
       name: s.comm,
       state: STATE_NAMES[s.state] ?? s.state,
@@ -79,8 +81,9 @@ export async function readProcessList(input: Input, signal: AbortSignal): Promis
   const processes: Output["processes"] = [];
   for (const row of matching) {
     if (processes.length >= input.limit) break;
-    const command = await readCommand(row.pid, row.name, COMMAND_MAX_CHARS);
-    if (command !== null) processes.push({ ...row, command });
+    const shown = await commandFor(row.pid, row.name, row.uid, COMMAND_MAX_CHARS, policy);
+    const { uid: _uid, ...fields } = row;
+    if (shown !== null) processes.push({ ...fields, ...shown });
   }
   return { processes, total: matching.length, scanned: after.length, sampleMs: Math.round(windowSeconds * 1000) };
 }

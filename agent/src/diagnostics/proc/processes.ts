@@ -1,5 +1,6 @@
 // Per-process facts from /proc/<pid>/{stat,status,cmdline}. Every reader returns null when the
 // process disappears between listing and reading (ENOENT/ESRCH): callers skip it.
+import { redactArgv, type RedactionPolicy } from "../../redact";
 import { readdir, readFile } from "node:fs/promises";
 import { capText, isGone, parseColonLines, readHead } from "./read";
 
@@ -92,11 +93,15 @@ export async function readStatus(pid: number): Promise<ProcStatus | null> {
  * The command line, arguments joined by spaces, cut to `maxChars`. Kernel threads have an empty
  * cmdline and are shown as "[comm]", as ps does. Reads a bounded prefix (cmdlines can be MBs).
  */
-export async function readCommand(pid: number, comm: string, maxChars: number): Promise<string | null> {
+export async function readCommand(pid: number, comm: string, maxChars: number, policy: RedactionPolicy): Promise<{ command: string; redacted: boolean } | null> {
   const raw = await orNull(readHead(`/proc/${pid}/cmdline`, maxChars * 4 + 4));
   if (raw === null) return null;
-  const text = raw.toString("utf8").replace(/\0+$/, "").replace(/\0/g, " ");
-  return text === "" ? `[${comm}]` : capText(text, maxChars);
+  const argv = raw.toString("utf8").replace(/\0+$/, "").split("\0");
+  // Redacted argument by argument (redact.ts) before anything is joined or cut.
+  const safe = redactArgv(argv, policy);
+  const redacted = safe.some((a, i) => a !== argv[i]);
+  const text = safe.join(" ");
+  return { command: text === "" ? `[${comm}]` : capText(text, maxChars), redacted };
 }
 
 /** The basename of argv[0] (the full name when comm was cut to 15 characters). */

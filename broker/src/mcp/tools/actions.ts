@@ -8,12 +8,14 @@ import { impactRank } from "../../../../proto/catalog/approval";
 import { actions, findAction } from "../../../../proto/catalog/actions/index";
 import type { ActionDef } from "../../../../proto/catalog/define-action";
 import { expectedCertName } from "../../agents/channels";
+import { operatorKey } from "../../agents/host-key";
 import { toHostError } from "../../agents/errors";
 import { approvalSummary, requestView } from "../../actions/describe";
 import { executeOnHost } from "../../actions/executor";
 import { ACTION_STATES, actionId, printable, type ActionRequest } from "../../actions/request";
 import { reconcileAll, reconcileWithHost } from "../../actions/reconcile";
 import { UNCERTAIN_CODES } from "../../actions/request";
+import { truncateText } from "../../../../shared/printable";
 import { ActionService } from "../../actions/service";
 import { fileSigner } from "../../approval/signer";
 import type { CallerIdentity } from "../../audit/records";
@@ -81,7 +83,8 @@ const executeOutput = z.object({
 
 export function requesterOf(caller: CallerIdentity): string {
   const client = caller.client ? `${caller.client.name}${caller.client.version ? `/${caller.client.version}` : ""}` : "unknown-client";
-  return printable(`mcp:${caller.transport}:${client}${caller.token ? `:${caller.token}` : ""}`).slice(0, 256);
+  // ASCII only (an identifier, signed into the approval), cut on a code-point boundary.
+  return truncateText(printable(`mcp:${caller.transport}:${client}${caller.token ? `:${caller.token}` : ""}`, { ascii: true }), 256);
 }
 
 function howToApprove(broker: Broker, id: string): string {
@@ -201,11 +204,22 @@ async function propose(broker: Broker, service: ActionService, raw: unknown, cal
   if (failed) return failed;
   if (!decision.allowed) return { error: `refused by policy: ${decision.reason}` };
 
+  // The operator agent's key, proved in a TLS handshake now: the approval will bind it.
+  let hostKey: string;
+  try {
+    hostKey = await operatorKey(broker.pool, host, config.settings.fanout.hostTimeoutMs);
+  } catch (err) {
+    const e = toHostError(err);
+    const why = `not proposed: the identity of ${host.name}'s operator agent (the key its certificate holds, which the approval binds) could not be checked: ${e.code}: ${e.message}`;
+    return { error: (await service.refuse({ op: "propose", callId, caller: call.caller, host: host.name, action }, why)).reason };
+  }
+
   let request: ActionRequest;
   try {
     request = await service.propose({
       host: host.name,
       hostIdentity: expectedCertName(host),
+      hostKey,
       action,
       params: params.data as Record<string, unknown>,
       impact: def.impact,
@@ -251,7 +265,7 @@ async function offerElicitation(broker: Broker, service: ActionService, request:
   }
   if (answer.action === "accept" && answer.content.approve === true) {
     try {
-      const approved = await service.approve(request.id, fileSigner(settings.elicitationKey), { via: "elicitation", approver: who, callId });
+      const approved = await service.approve(request.id, fileSigner(settings.elicitationKey), { via: "elicitation", approver: who, callId }, request);
       if (approved.ok) return "approved";
       record("approval-failed", { why: approved.reason });
     } catch (err) {

@@ -27,7 +27,11 @@ export const protobufFileName = "hostward/v1/actions.proto";
  * through the host's root helper and streams its output lines, then its result.
  */
 
-/** A signed approval, produced by a human's approver key outside the model's reach. */
+/**
+ * A signed approval, produced by a human's approver key outside the model's reach. The signed
+ * statement binds the host twice: its certificate name (host) and the key of its operator
+ * certificate (host_key), so an approval made before a host was re-enrolled is refused after it.
+ */
 export interface Approval {
   requestId: string;
   host: string;
@@ -40,6 +44,10 @@ export interface Approval {
   keyId: string;
   /** armored OpenSSH SSHSIG (namespace hostward-approval) over the canonical statement */
   signature: Buffer;
+  /** when the approver signed it (the approver's clock, unix seconds) */
+  issuedAtUnix: number;
+  /** "sha256:<hex>" of the host's operator certificate's SubjectPublicKeyInfo */
+  hostKey: string;
 }
 
 export interface ServiceActionRequest {
@@ -95,6 +103,8 @@ function createBaseApproval(): Approval {
     nonce: "",
     keyId: "",
     signature: Buffer.alloc(0),
+    issuedAtUnix: 0,
+    hostKey: "",
   };
 }
 
@@ -126,6 +136,12 @@ export const Approval: MessageFns<Approval> = {
     }
     if (message.signature.length !== 0) {
       writer.uint32(74).bytes(message.signature);
+    }
+    if (message.issuedAtUnix !== 0) {
+      writer.uint32(80).int64(message.issuedAtUnix);
+    }
+    if (message.hostKey !== "") {
+      writer.uint32(90).string(message.hostKey);
     }
     return writer;
   },
@@ -215,6 +231,22 @@ export const Approval: MessageFns<Approval> = {
             message.signature = Buffer.from(reader.bytes());
             continue;
           }
+          case 10: {
+            if (tag !== 80) {
+              break;
+            }
+
+            message.issuedAtUnix = longToNumber(reader.int64());
+            continue;
+          }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.hostKey = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -254,6 +286,16 @@ export const Approval: MessageFns<Approval> = {
         ? globalThis.String(object.key_id)
         : "",
       signature: isSet(object.signature) ? Buffer.from(bytesFromBase64(object.signature)) : Buffer.alloc(0),
+      issuedAtUnix: isSet(object.issuedAtUnix)
+        ? globalThis.Number(object.issuedAtUnix)
+        : isSet(object.issued_at_unix)
+        ? globalThis.Number(object.issued_at_unix)
+        : 0,
+      hostKey: isSet(object.hostKey)
+        ? globalThis.String(object.hostKey)
+        : isSet(object.host_key)
+        ? globalThis.String(object.host_key)
+        : "",
     };
   },
 
@@ -286,6 +328,12 @@ export const Approval: MessageFns<Approval> = {
     if (message.signature.length !== 0) {
       obj.signature = base64FromBytes(message.signature);
     }
+    if (message.issuedAtUnix !== 0) {
+      obj.issuedAtUnix = Math.round(message.issuedAtUnix);
+    }
+    if (message.hostKey !== "") {
+      obj.hostKey = message.hostKey;
+    }
     return obj;
   },
 
@@ -303,6 +351,8 @@ export const Approval: MessageFns<Approval> = {
     message.nonce = object.nonce ?? "";
     message.keyId = object.keyId ?? "";
     message.signature = object.signature ?? Buffer.alloc(0);
+    message.issuedAtUnix = object.issuedAtUnix ?? 0;
+    message.hostKey = object.hostKey ?? "";
     return message;
   },
 };
