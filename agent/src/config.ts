@@ -72,8 +72,12 @@ export const AgentConfigSchema = z.strictObject({
       allowLinkLocal: z.boolean().default(false),
       /** Allow probes of loopback addresses (127.0.0.0/8, ::1). */
       allowLoopback: z.boolean().default(true),
+      /** test_connectivity ports and check_http requests to one address, per sliding minute (a port scan). */
+      probesPerTargetPerMinute: z.number().int().min(1).max(10_000).default(30),
+      /** Different addresses probed per sliding minute (a sweep of the network). */
+      probeTargetsPerMinute: z.number().int().min(1).max(10_000).default(10),
     })
-    .default({ allowLinkLocal: false, allowLoopback: true }),
+    .default({ allowLinkLocal: false, allowLoopback: true, probesPerTargetPerMinute: 30, probeTargetsPerMinute: 10 }),
   processes: z
     .strictObject({
       /**
@@ -94,10 +98,20 @@ export const AgentConfigSchema = z.strictObject({
     .strictObject({
       /** Concurrent RPCs served; beyond it callers get RESOURCE_EXHAUSTED. */
       maxConcurrentCalls: z.number().int().min(1).max(1024).default(16),
+      /** Of those, the most one client certificate may hold, so another client cannot starve the broker. */
+      maxConcurrentCallsPerClient: z.number().int().min(1).max(1024).default(8),
+      /**
+       * The longest a call may last on this agent, whatever deadline the caller set (or none):
+       * past it the call ends with DEADLINE_EXCEEDED and its work is cancelled. The operator's
+       * actions (up to 120 s + the helper's slack) need more than the reader's diagnostics.
+       */
+      maxCallSeconds: z.number().int().min(1).max(3600).default(300),
+      /** HTTP/2 streams (calls) one connection may have open at once; more are refused by the transport. */
+      maxStreamsPerConnection: z.number().int().min(1).max(1000).default(32),
       /** Largest reply, bytes of JSON. */
       maxReplyBytes: z.number().int().min(1024).max(16 * 1024 * 1024).default(4 * 1024 * 1024),
     })
-    .default({ maxConcurrentCalls: 16, maxReplyBytes: 4 * 1024 * 1024 }),
+    .default({ maxConcurrentCalls: 16, maxConcurrentCallsPerClient: 8, maxCallSeconds: 300, maxStreamsPerConnection: 32, maxReplyBytes: 4 * 1024 * 1024 }),
   /** Operator only: how actions reach the root helper. */
   helper: HelperConfigSchema.default({ mode: "sudo" }),
 });

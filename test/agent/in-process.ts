@@ -36,7 +36,7 @@ export async function startInProcess(opts: { pki: TestPki; wiring: DiagnosticsWi
   const deps = {
     config,
     agent: { version: "test", role: "reader" as const, startedAt: Date.now(), catalogHash: "sha256:test" },
-    limit: createConcurrencyLimit(config.limits.maxConcurrentCalls),
+    limit: createConcurrencyLimit(config.limits.maxConcurrentCalls, config.limits.maxConcurrentCallsPerClient),
   };
   const server = await startServer({
     host: "127.0.0.1",
@@ -44,6 +44,8 @@ export async function startInProcess(opts: { pki: TestPki; wiring: DiagnosticsWi
     credentials: createServerCredentials(material),
     logger: createLogger({ role: "reader", destination: sink }),
     maxReplyBytes: config.limits.maxReplyBytes,
+    maxCallMs: config.limits.maxCallSeconds * 1000,
+    maxStreamsPerConnection: config.limits.maxStreamsPerConnection,
     serviceName: "hostward.v1.DiagnosticsService",
     register: (s) => addDiagnosticsService(s, deps, opts.wiring),
   });

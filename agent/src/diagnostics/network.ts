@@ -1,5 +1,6 @@
 // Network diagnostics: /proc, /sys and /etc read directly; probes with node:net, node:dns and
 // node:http(s) after the address policy approved every address. Nothing is spawned.
+import { probeBudget } from "../net/probe-budget";
 import { isIP } from "node:net";
 import { MAX_ROUTES, MAX_SOCKETS, networkDiagnostics } from "../../../proto/catalog/diagnostics/network";
 import { checkAddress, type AddressPolicy } from "../address-policy";
@@ -104,6 +105,8 @@ export const networkHandlers: HandlerMap<typeof networkDiagnostics> = {
 
   async test_connectivity(input, ctx) {
     const vetted = await resolveVetted(input.host, policyOf(ctx), { field: "host", timeoutMs: input.timeoutMs, signal: ctx.signal });
+    // Counted by the address connected to: two names of one address are one target.
+    probeBudget(ctx.config).spend(vetted.address, input.ports.length);
     const results = await Promise.all(input.ports.map((port) => probeTcp(vetted.address, vetted.family, port, input.timeoutMs, ctx.signal)));
     return {
       host: input.host,
@@ -141,6 +144,7 @@ export const networkHandlers: HandlerMap<typeof networkDiagnostics> = {
       timeoutMs: input.timeoutMs,
       insecureSkipVerify: input.insecureSkipVerify,
       policy: policyOf(ctx),
+      budget: probeBudget(ctx.config),
       signal: ctx.signal,
       userAgent: `hostward-agent/${ctx.agent.version}`,
     });

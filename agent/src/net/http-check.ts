@@ -1,6 +1,7 @@
 // One HTTP(S) request for check_http: no redirects followed, no body returned (at most 64 KiB
 // read and counted), no credentials. The name is resolved and vetted before any connection, and
 // the request's `lookup` hands Node that vetted address, so it cannot resolve again elsewhere.
+import type { ProbeBudget } from "./probe-budget";
 import { request as httpRequest, type ClientRequest, type IncomingMessage, type RequestOptions } from "node:http";
 import { request as httpsRequest } from "node:https";
 import { isIP, type LookupFunction, type Socket } from "node:net";
@@ -49,6 +50,8 @@ export interface HttpCheckOptions {
   policy: AddressPolicy;
   signal?: AbortSignal;
   userAgent?: string;
+  /** The host's probe budget; the request counts as one probe of the address. */
+  budget?: ProbeBudget;
 }
 
 /** Parses and re-checks the URL (the catalog checked it too): http(s), a host, no credentials. */
@@ -121,6 +124,8 @@ export async function checkHttpUrl(urlText: string, opts: HttpCheckOptions): Pro
   const since = () => round(performance.now() - started);
   const hostname = url.hostname.startsWith("[") ? url.hostname.slice(1, -1) : url.hostname;
   const vetted = await resolveVetted(hostname, opts.policy, { field: "url", timeoutMs: opts.timeoutMs, signal: opts.signal });
+  // One probe of the address (the host's probe budget, probe-budget.ts), before anything is sent.
+  opts.budget?.spend(vetted.address, 1);
   const dnsMs = since();
   const isHttps = url.protocol === "https:";
 

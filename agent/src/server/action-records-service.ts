@@ -9,7 +9,7 @@ import type { HelperConfig } from "../config";
 import { LEDGER_ID } from "../helper/ledger";
 import { callRecord } from "./call-record";
 import { RpcError, toStatus } from "./errors";
-import type { ConcurrencyLimit } from "./limiter";
+import { limitMessage, type ConcurrencyLimit } from "./limiter";
 
 export interface ActionRecordsDeps {
   helper: HelperConfig;
@@ -22,10 +22,10 @@ const QUERY_TIMEOUT_MS = 15_000;
 async function getRecord(request: GetActionRecordRequest, deps: ActionRecordsDeps): Promise<ActionRecordReply> {
   const id = request.requestId;
   if (!LEDGER_ID.test(id)) throw new RpcError(grpc.status.INVALID_ARGUMENT, `invalid argument "request_id": not an action request id`);
-  const release = deps.limit.tryAcquire();
-  if (!release) throw new RpcError(grpc.status.RESOURCE_EXHAUSTED, `the agent is already serving its limit of ${deps.limit.max} concurrent calls (limits.maxConcurrentCalls); retry shortly`);
+  const record = callRecord.getStore();
+  const release = deps.limit.tryAcquire(record?.client);
+  if (typeof release === "string") throw new RpcError(grpc.status.RESOURCE_EXHAUSTED, limitMessage(deps.limit, release));
   try {
-    const record = callRecord.getStore();
     if (record) record.spawns = 1;
     const outcome = await runHelper(deps.helper, { query: "ledger", requestId: id }, { timeoutMs: QUERY_TIMEOUT_MS, onOutput: () => undefined, ...(deps.helperStderr && { stderr: deps.helperStderr }) });
     if (outcome.kind === "ledger") {

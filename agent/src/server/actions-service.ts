@@ -15,7 +15,7 @@ import type { RefusalCode } from "../helper/exit-codes";
 import type { Logger } from "../logging";
 import { callRecord } from "./call-record";
 import { toStatus } from "./errors";
-import type { ConcurrencyLimit } from "./limiter";
+import { limitMessage, type ConcurrencyLimit } from "./limiter";
 import { protoDefaults } from "./request";
 import { RpcError } from "./errors";
 
@@ -68,10 +68,8 @@ function outcomeError(outcome: Exclude<HelperOutcome, { kind: "result" }>): RpcE
 function streamingHandler(def: ActionDef, defaults: Message, deps: ActionsDeps): grpc.handleServerStreamingCall<Message, ActionEvent> {
   async function serve(call: grpc.ServerWritableStream<Message, ActionEvent>): Promise<void> {
     const record = callRecord.getStore();
-    const release = deps.limit.tryAcquire();
-    if (!release) {
-      throw new RpcError(grpc.status.RESOURCE_EXHAUSTED, `the agent is already serving its limit of ${deps.limit.max} concurrent calls (limits.maxConcurrentCalls); retry shortly`);
-    }
+    const release = deps.limit.tryAcquire(record?.client);
+    if (typeof release === "string") throw new RpcError(grpc.status.RESOURCE_EXHAUSTED, limitMessage(deps.limit, release));
     try {
       const request = toHelperRequest(def, call.request, defaults);
       if (record) record.spawns = 1;

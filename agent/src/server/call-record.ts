@@ -4,6 +4,8 @@
 import { AsyncLocalStorage } from "node:async_hooks";
 
 export interface CallRecord {
+  /** The caller's certificate fingerprint (per-client limits count by it); null without one. */
+  client: string | null;
   argDigest: string | null;
   spawns: number;
   /** Detail for the log only (an INTERNAL error's cause, a refusal's reason). */

@@ -17,6 +17,10 @@ export interface ServerOptions {
   /** Client certificates this host no longer accepts (revocation.ts); none when absent. */
   revocations?: RevocationList;
   maxReplyBytes: number;
+  /** Server-side bound on every call's duration (the interceptor ends it), ms. */
+  maxCallMs?: number;
+  /** grpc.max_concurrent_streams: calls one connection may have open at once. */
+  maxStreamsPerConnection?: number;
   /** The fully qualified service the role serves; health reports it SERVING. */
   serviceName: string;
   register(server: grpc.Server): void;
@@ -34,7 +38,9 @@ function bindAddress(host: string, port: number): string {
 
 export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const server = new grpc.Server({
-    interceptors: [createCallInterceptor(opts.logger, opts.revocations)],
+    interceptors: [createCallInterceptor(opts.logger, { revocations: opts.revocations, maxCallMs: opts.maxCallMs })],
+    // Half-open or slow streams cannot pile up on one connection past this (RST_STREAM REFUSED_STREAM).
+    ...(opts.maxStreamsPerConnection !== undefined && { "grpc.max_concurrent_streams": opts.maxStreamsPerConnection }),
     "grpc.max_receive_message_length": MAX_RECEIVE_BYTES,
     // Room for the JSON reply (capped by the handler) and the protobuf framing around it.
     "grpc.max_send_message_length": opts.maxReplyBytes + 64 * 1024,

@@ -37,10 +37,12 @@ export function cancelledByDeadline(deadline: grpc.Deadline, now = Date.now()): 
   return Number.isFinite(at) && at <= now + DEADLINE_SLACK_MS;
 }
 
-export function callSignal(call: CancellableCall): CallSignal {
+/** `maxMs`: the agent's own bound on the call (limits.maxCallSeconds), applied when it is sooner than the caller's deadline. */
+export function callSignal(call: CancellableCall, maxMs = Infinity): CallSignal {
   const controller = new AbortController();
   const deadline = call.getDeadline();
-  const at = deadline instanceof Date ? deadline.getTime() : deadline;
+  const callerAt = deadline instanceof Date ? deadline.getTime() : deadline;
+  const at = Math.min(Number.isFinite(callerAt) ? callerAt : Infinity, Date.now() + maxMs);
   let timer: NodeJS.Timeout | undefined;
   const onCancelled = () => {
     controller.abort(cancelledByDeadline(deadline) ? new DeadlineExceeded("deadline exceeded") : new CallCancelled("cancelled by the caller"));

@@ -16,7 +16,7 @@ import { execScope, type ExecScope } from "../exec";
 import { callRecord } from "./call-record";
 import { callSignal, DeadlineExceeded } from "./deadline";
 import { INTERNAL_MESSAGE, RpcError, toServiceError, toStatus } from "./errors";
-import type { ConcurrencyLimit } from "./limiter";
+import { limitMessage, type ConcurrencyLimit } from "./limiter";
 import { describeInvalidInput, protoDefaults, stripProtoDefaults } from "./request";
 
 type Message = Record<string, unknown>;
@@ -50,14 +50,9 @@ function unaryHandler(def: AnyDefinition, handler: AnyHandler, defaults: Message
 
   async function serve(call: grpc.ServerUnaryCall<Message, DiagnosticReply>): Promise<DiagnosticReply> {
     const record = callRecord.getStore();
-    const release = deps.limit.tryAcquire();
-    if (!release) {
-      throw new RpcError(
-        grpc.status.RESOURCE_EXHAUSTED,
-        `the agent is already serving its limit of ${deps.limit.max} concurrent calls (limits.maxConcurrentCalls); retry shortly`,
-      );
-    }
-    const { signal, dispose } = callSignal(call);
+    const release = deps.limit.tryAcquire(record?.client);
+    if (typeof release === "string") throw new RpcError(grpc.status.RESOURCE_EXHAUSTED, limitMessage(deps.limit, release));
+    const { signal, dispose } = callSignal(call, deps.config.limits.maxCallSeconds * 1000);
     try {
       const input = stripProtoDefaults(call.request, defaults);
       const parsed = def.input.safeParse(input);

@@ -9,7 +9,17 @@ import { identifyCaller } from "./caller";
 import type { RevocationList } from "./revocation";
 import { cancelledByDeadline } from "./deadline";
 
-export function createCallInterceptor(logger: Logger, revocations?: RevocationList): grpc.ServerInterceptor {
+export interface InterceptorOptions {
+  revocations?: RevocationList;
+  /**
+   * The longest a call may last, whatever its deadline (or none): then the call ends with
+   * DEADLINE_EXCEEDED. A stream that never sends its request (half-open) ends too.
+   */
+  maxCallMs?: number;
+}
+
+export function createCallInterceptor(logger: Logger, opts: InterceptorOptions = {}): grpc.ServerInterceptor {
+  const { revocations, maxCallMs } = opts;
   return (methodDescriptor, call) => {
     const started = performance.now();
     const { service, method } = splitPath(methodDescriptor.path);
@@ -18,13 +28,15 @@ export function createCallInterceptor(logger: Logger, revocations?: RevocationLi
     // Revoked on this host (revocation.ts): refused whatever else the certificate proves.
     const revoked = decision.allowed && revocations ? revocations.revoked({ serial: identity.serial, fingerprint: identity.caller.fingerprint }) : null;
     if (revoked) decision = { allowed: false, reason: `client certificate is revoked on this host (${revoked})` };
-    const record: CallRecord = { argDigest: null, spawns: 0 };
+    const record: CallRecord = { client: identity.caller.fingerprint, argDigest: null, spawns: 0 };
 
     let logged = false;
     let callId: string | undefined;
+    let overtime: NodeJS.Timeout | undefined;
     const finish = (code: grpc.status, details: string | undefined) => {
       if (logged) return;
       logged = true;
+      if (overtime) clearTimeout(overtime);
       const error = record.error ?? (code === grpc.status.OK ? undefined : details);
       logRpc(logger, {
         method,
@@ -71,6 +83,17 @@ export function createCallInterceptor(logger: Logger, revocations?: RevocationLi
       })
       .build();
     const intercepted = new grpc.ServerInterceptingCall(call, responder);
+    if (maxCallMs !== undefined) {
+      // The agent's own bound, whatever deadline the caller set (or none); the handler's signal
+      // fires at the same time (deadline.ts callSignal), so its work stops too.
+      overtime = setTimeout(() => {
+        if (logged) return;
+        const details = `the call passed this agent's maximum call duration of ${Math.round(maxCallMs / 1000)} s (limits.maxCallSeconds)`;
+        record.error = details;
+        intercepted.sendStatus({ code: grpc.status.DEADLINE_EXCEEDED, details, metadata: new grpc.Metadata() });
+      }, maxCallMs);
+      overtime.unref();
+    }
     return intercepted;
   };
 }

@@ -164,7 +164,7 @@ async function start(entry: AgentEntry, argv: string[]): Promise<void> {
   const ctx: AgentContext = {
     config,
     logger,
-    limit: createConcurrencyLimit(config.limits.maxConcurrentCalls),
+    limit: createConcurrencyLimit(config.limits.maxConcurrentCalls, config.limits.maxConcurrentCallsPerClient),
     agent: { version: VERSION, role: entry.role, startedAt: Date.now(), catalogHash: BUILT_CATALOG_HASH ?? entry.catalogHash() },
   };
   const port = config.listen.port ?? DEFAULT_PORTS[entry.role];
@@ -174,6 +174,8 @@ async function start(entry: AgentEntry, argv: string[]): Promise<void> {
     credentials,
     logger,
     maxReplyBytes: config.limits.maxReplyBytes,
+    maxCallMs: config.limits.maxCallSeconds * 1000,
+    maxStreamsPerConnection: config.limits.maxStreamsPerConnection,
     revocations: createRevocationList(config.tls.revocationList, logger),
     serviceName: entry.serviceName,
     register: (s) => entry.register(s, ctx),

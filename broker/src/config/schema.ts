@@ -76,6 +76,7 @@ export const DEFAULT_FANOUT = { concurrency: 32, hostTimeoutMs: 10_000 };
 export const DEFAULT_MAX_OUTPUT_BYTES = 262_144;
 export const DEFAULT_APPROVAL_TTL_SECONDS = 900;
 export const DEFAULT_AUDIT_LOCK_WAIT_MS = 2_000;
+export const DEFAULT_BUDGETS = { proposalsPerSession: 20, proposalsPerHour: 60 };
 
 export const BrokerFileSchema = z.strictObject({
   /** Where the audit log and the HTTP token live; default: the platform's state directory. */
@@ -103,6 +104,15 @@ export const BrokerFileSchema = z.strictObject({
       lockWaitMs: z.number().int().min(10).max(60_000).default(DEFAULT_AUDIT_LOCK_WAIT_MS),
     })
     .default({ lockWaitMs: DEFAULT_AUDIT_LOCK_WAIT_MS }),
+  /** Per-caller bounds on what the model may ask for; each refusal names the limit. */
+  budgets: z
+    .strictObject({
+      /** propose_action calls one MCP session may make. */
+      proposalsPerSession: z.number().int().min(1).max(10_000).default(DEFAULT_BUDGETS.proposalsPerSession),
+      /** Proposals one requester (client, transport, token) may make in any hour, across sessions and restarts. */
+      proposalsPerHour: z.number().int().min(1).max(100_000).default(DEFAULT_BUDGETS.proposalsPerHour),
+    })
+    .default(DEFAULT_BUDGETS),
 });
 
 export type HostEntry = z.output<typeof HostEntrySchema>;

@@ -5,6 +5,7 @@
 // Input validation is deliberately NOT left to the SDK: it would refuse bad arguments before the
 // broker sees them, and every refusal must be audited. Tools therefore advertise their real JSON
 // schema (tools/list is exact) but receive the raw arguments and validate them with zod themselves.
+import { randomUUID } from "node:crypto";
 import { printable, truncateText } from "../../../shared/printable";
 import {
   CLIENT_INFO_META_KEY,
@@ -49,6 +50,8 @@ export type ElicitAnswer = { action: "accept"; content: Record<string, unknown> 
 
 export interface CallContext {
   caller: CallerIdentity;
+  /** One MCP connection (a stdio process's, an HTTP session's server): what per-session budgets count. */
+  session: string;
   signal: AbortSignal;
   /**
    * Asks the client's user through a form (2025-era push elicitation). Answers "unsupported" when
@@ -144,6 +147,7 @@ export interface ServerTransportInfo {
 
 /** Builds one McpServer carrying every tool. */
 export function createServer(info: ServerInfo, tools: readonly ToolSpec[], transport: ServerTransportInfo): McpServer {
+  const session = randomUUID();
   const server = new McpServer(
     { name: info.name, version: info.version },
     { capabilities: { tools: { listChanged: false } }, instructions: info.instructions },
@@ -165,7 +169,7 @@ export function createServer(info: ServerInfo, tools: readonly ToolSpec[], trans
       async (args: unknown, ctx: ServerContext) => {
         const caller: CallerIdentity = { transport: transport.transport, client: clientInfo(server, ctx) };
         if (transport.token) caller.token = transport.token;
-        return toCallToolResult(await spec.handler(args, { caller, signal: ctx.mcpReq.signal, elicit: elicitFor(server, ctx), progress: progressFor(ctx) }));
+        return toCallToolResult(await spec.handler(args, { caller, session, signal: ctx.mcpReq.signal, elicit: elicitFor(server, ctx), progress: progressFor(ctx) }));
       },
     );
   }

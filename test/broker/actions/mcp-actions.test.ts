@@ -131,6 +131,42 @@ describe("propose_action and policy", () => {
   });
 });
 
+describe("budgets (broker.yaml budgets)", () => {
+  it("proposals per session, then per hour across sessions: each refusal names its limit and is audited", async () => {
+    writePolicy({ rules: [{ target: "*", allow: ["group:actions"] }] });
+    bd.writeBroker({ approvalTtlSeconds: 600, budgets: { proposalsPerSession: 2, proposalsPerHour: 3 } });
+    const client = "budget-test";
+    const open = async () => {
+      const transport = new StdioClientTransport({ command: process.execPath, args: [BROKER_BUNDLE, "serve", "--config", bd.dir], env: brokerEnv(root), stderr: "pipe" });
+      const c = new Client({ name: client, version: "1.0" });
+      await c.connect(transport);
+      return c;
+    };
+    const proposeOne = (c: Client) => call(c, "propose_action", { target: "web1", action: "flush_dns_cache", params: {}, reason: "budget" });
+    const first = await open();
+    try {
+      expect((await proposeOne(first)).isError).toBeFalsy();
+      expect((await proposeOne(first)).isError).toBeFalsy();
+      const third = await proposeOne(first);
+      expect(third.isError).toBe(true);
+      expect(text(third)).toMatch(/budget exceeded: this session has made 2 proposals, the limit per session \(budgets\.proposalsPerSession in broker\.yaml\) is 2/);
+    } finally {
+      await first.close();
+    }
+    const second = await open(); // a new session: its own session budget, the same hourly one
+    try {
+      expect((await proposeOne(second)).isError).toBeFalsy();
+      const over = await proposeOne(second);
+      expect(over.isError).toBe(true);
+      expect(text(over)).toMatch(/budget exceeded: 3 proposals by this requester in the last hour, the limit per hour \(budgets\.proposalsPerHour in broker\.yaml\) is 3/);
+    } finally {
+      await second.close();
+    }
+    expect(bd.audit().filter((x) => x.event === "tool.refused" && x.reason === "BUDGET")).toHaveLength(2);
+    bd.writeBroker({ elicitationKey: join(root, "elicitation-key"), approvalTtlSeconds: 600 });
+  });
+});
+
 describe("the host's identity", () => {
   it("the text content of a result escapes what the model wrote, the same way as the terminal, and is the same JSON", async () => {
     writePolicy({ rules: [{ target: "*", allow: ["group:actions"] }] });

@@ -95,11 +95,31 @@ function describeAction(def: ActionDef): string {
   return `${def.name} (${def.impact}): ${def.summary}`;
 }
 
+/**
+ * Proposal budgets (broker.yaml budgets): per MCP session, counted in memory, and per requester per
+ * hour, counted from the stored requests (so neither a restart nor a new session resets it).
+ * Returns the refusal naming the limit, or null.
+ */
+export function proposalBudget(
+  settings: { proposalsPerSession: number; proposalsPerHour: number },
+  used: { session: number; lastHour: number },
+): string | null {
+  if (used.session >= settings.proposalsPerSession) {
+    return `budget exceeded: this session has made ${used.session} proposals, the limit per session (budgets.proposalsPerSession in broker.yaml) is ${settings.proposalsPerSession}; start a new session, or ask the operator to raise it`;
+  }
+  if (used.lastHour >= settings.proposalsPerHour) {
+    return `budget exceeded: ${used.lastHour} proposals by this requester in the last hour, the limit per hour (budgets.proposalsPerHour in broker.yaml) is ${settings.proposalsPerHour}; wait, or ask the operator to raise it`;
+  }
+  return null;
+}
+
 export function registerActionTools(registry: ToolRegistry, broker: Broker): void {
   const service = new ActionService(broker.actions, broker.audit, () => broker.config.current.settings.approvalTtlSeconds);
   // Requests whose outcome an earlier broker lost are settled from their hosts' records, once the
   // broker is up (in the background: hosts may be slow or down).
   setTimeout(() => void reconcileAll(broker, service).catch((err: unknown) => broker.logger.warn({ err: (err as Error).message }, "reconciliation at start failed")), 500).unref();
+  /** Proposals made per MCP session (CallContext.session). */
+  const perSession = new Map<string, number>();
 
   registry.add({
     name: "propose_action",
@@ -110,7 +130,7 @@ export function registerActionTools(registry: ToolRegistry, broker: Broker): voi
     input: proposeInput,
     output: proposeOutput,
     annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
-    handler: (raw, call) => propose(broker, service, raw, call),
+    handler: (raw, call) => propose(broker, service, raw, call, perSession),
   });
 
   registry.add({
@@ -176,7 +196,7 @@ export function registerActionTools(registry: ToolRegistry, broker: Broker): voi
   });
 }
 
-async function propose(broker: Broker, service: ActionService, raw: unknown, call: CallContext): Promise<ToolOutcome> {
+async function propose(broker: Broker, service: ActionService, raw: unknown, call: CallContext, perSession: Map<string, number>): Promise<ToolOutcome> {
   const callId = randomUUID();
   const valid = await validateOrRefuse(broker, "propose_action", proposeInput, raw, call.caller, callId);
   if (!valid.ok) return valid.outcome;
@@ -204,6 +224,16 @@ async function propose(broker: Broker, service: ActionService, raw: unknown, cal
   if (failed) return failed;
   if (!decision.allowed) return { error: `refused by policy: ${decision.reason}` };
 
+  // Budgets, before anything else is done for the proposal (no host is contacted past them).
+  const requester = requesterOf(call.caller);
+  const hourAgo = Date.now() - 3_600_000;
+  const lastHour = (await service.store.list()).requests.filter((r) => r.requester === requester && Date.parse(r.createdAt) > hourAgo).length;
+  const overBudget = proposalBudget(config.settings.budgets, { session: perSession.get(call.session) ?? 0, lastHour });
+  if (overBudget) {
+    return (await tryAudit(broker, { event: "tool.refused", callId, caller: call.caller, tool: "propose_action", reason: "BUDGET", message: overBudget, ...auditArgs(valid.args) })) ?? { error: `refused: ${overBudget}` };
+  }
+  perSession.set(call.session, (perSession.get(call.session) ?? 0) + 1);
+
   // The operator agent's key, proved in a TLS handshake now: the approval will bind it.
   let hostKey: string;
   try {
@@ -224,7 +254,7 @@ async function propose(broker: Broker, service: ActionService, raw: unknown, cal
       params: params.data as Record<string, unknown>,
       impact: def.impact,
       reason,
-      requester: requesterOf(call.caller),
+      requester,
       caller: call.caller,
       callId,
     });
