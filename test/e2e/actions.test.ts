@@ -491,7 +491,8 @@ describe("through the broker: propose_action → `hostward approve` → execute_
     const proposed = await broker.call("propose_action", { target: HOST, action: "restart_service", params: { unit: "unbound" }, reason: "e2e: unbound answers SERVFAIL" });
     const view = proposed.structuredContent as { id: string; state: string; params: Record<string, unknown>; elicitation: string } | undefined;
     expect(proposed.isError, JSON.stringify(proposed.content)).toBeFalsy();
-    expect(view).toMatchObject({ state: "PENDING", params: { unit: "unbound" }, elicitation: "not-offered" });
+    // Canonicalised before it is shown or signed: what the human approves is what the host runs.
+    expect(view).toMatchObject({ state: "PENDING", params: { unit: "unbound.service" }, elicitation: "not-offered" });
     const id = view?.id ?? "";
 
     // Before approval, execute_action refuses and nothing runs.
