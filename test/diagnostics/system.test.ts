@@ -260,7 +260,14 @@ describe("list_processes", () => {
   });
 
   it("ranks a busy loop first by CPU, measured over the sampling window", async () => {
-    const { out } = await call(catalog.listProcesses, { limit: 5 });
+    // Each sample is a real measurement over its window; on a machine shared with other test
+    // workers one window can miss the loop's share, so up to three windows are taken.
+    let out!: Awaited<ReturnType<typeof call<typeof catalog.listProcesses>>>["out"];
+    for (let i = 0; i < 3; i++) {
+      ({ out } = await call(catalog.listProcesses, { limit: 5 }));
+      const seen = out.processes.find((p) => p.pid === busy.pid);
+      if (seen && seen.cpuPercent > 30) break;
+    }
     expect(out.sampleMs).toBeGreaterThanOrEqual(150);
     const loop = out.processes.find((p) => p.pid === busy.pid);
     expect(loop, "busy loop among the top 5").toBeDefined();
