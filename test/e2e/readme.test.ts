@@ -8,8 +8,8 @@
 // (`npm pack`'s CLI tarball and `npm run package`'s .deb). Each command runs as the words it is
 // (argv, no shell). The only things set around the commands: HOME, PATH with the npm prefix's bin
 // (where `npm install -g` puts `hostward`), npm_config_prefix (so `-g` goes to that prefix, not
-// this machine's), npm_config_offline (the namespace has no network; the tarball has no
-// dependency to fetch). Then the README's .mcp.json snippet is started as an MCP client would.
+// this machine's), npm_config_offline (the namespace has no network; the tarball's one dependency
+// is bundled in it). Then the README's .mcp.json snippet is started as an MCP client would.
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { Client } from "@modelcontextprotocol/client";
@@ -104,12 +104,17 @@ describe.each(SUITES)("the README's quick start on Debian %s", (suite: Suite) =>
     expect(`${apt?.r.stdout}${apt?.r.stderr}`).toMatch(/\bnodejs\b/);
   });
 
-  test("on the workstation: the CLI installed from the tarball alone, with no dependency and nothing compiled", async () => {
+  test("on the workstation: the CLI installed from the tarball alone (offline), nothing compiled; its one dependency came bundled, prebuilt", async () => {
     const installed = join(env.npm_config_prefix ?? "", "lib", "node_modules", "hostward");
-    expect(readdirSync(installed).sort()).toEqual(["README.md", "bin", "dist", "package.json"]);
-    expect(existsSync(join(installed, "node_modules"))).toBe(false);
+    expect(readdirSync(installed).sort()).toEqual(["README.md", "bin", "dist", "node_modules", "package.json"]);
+    // fs-native-extensions (the audit log's kernel file locks) and what it needs, from the tarball
+    // itself (bundleDependencies): the workstation fetched nothing.
+    expect(readdirSync(join(installed, "node_modules")).sort()).toEqual(["bare-addon-resolve", "bare-module-resolve", "bare-semver", "fs-native-extensions", "require-addon", "which-runtime"]);
+    const fsx = join(installed, "node_modules", "fs-native-extensions");
+    expect(existsSync(join(fsx, "prebuilds", "linux-x64"))).toBe(true);
+    expect(existsSync(join(fsx, "build"))).toBe(false); // nothing was compiled
     const npm = results[0];
-    expect(`${npm?.r.stdout}${npm?.r.stderr}`).not.toMatch(/gyp|node-pty|install-scripts|prebuild/i);
+    expect(`${npm?.r.stdout}${npm?.r.stderr}`).not.toMatch(/gyp|node-pty|install-scripts/i);
     // The artefact ships pty.node prebuilt for the local fleet's helper: no compiler was needed.
     expect(readFileSync(join(installed, "dist", "agent", "pty.node")).subarray(0, 4).toString("latin1")).toBe("\x7fELF");
   });
