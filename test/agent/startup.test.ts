@@ -126,16 +126,22 @@ describe("TLS files", () => {
     expect(roleless.stderr).toContain("has no role SAN URI");
   });
 
+  /** A $CREDENTIALS_DIRECTORY as the role's unit receives it (LoadCredential=), its key at `keyMode`. */
+  function credentialsDir(role: "reader" | "operator", keyMode: number): string {
+    const creds = join(dir, `credentials-${role}`);
+    mkdirSync(creds, { recursive: true });
+    copyFileSync(pki.files.ca, join(creds, "ca.crt"));
+    copyFileSync(pki.files.cert[role], join(creds, "agent.crt"));
+    copyFileSync(pki.files.key[role], join(creds, "agent.key"));
+    chmodSync(join(creds, "agent.key"), keyMode);
+    return creds;
+  }
+
   // systemd >= 256 (Debian 13) hands credentials out as root:root 0440 with an ACL for the unit's
   // user; the group bits are then the ACL mask. Only there, and only with root's group, is that
   // accepted. Needs root: the files must belong to group 0.
   itAsRoot("accepts a key in $CREDENTIALS_DIRECTORY as systemd 257 hands it out (root:root 0440), nothing looser, nowhere else", "the key must belong to group 0", async () => {
-    const creds = join(dir, "credentials");
-    mkdirSync(creds, { recursive: true });
-    copyFileSync(pki.files.ca, join(creds, "ca.crt"));
-    copyFileSync(pki.files.cert.reader, join(creds, "agent.crt"));
-    copyFileSync(pki.files.key.reader, join(creds, "agent.key"));
-    chmodSync(join(creds, "agent.key"), 0o440);
+    const creds = credentialsDir("reader", 0o440);
     const agent = await startAgent({ role: "reader", pki, dir: join(dir, "creds-ok"), config: { tls: {} }, env: { CREDENTIALS_DIRECTORY: creds } });
     expect(agent.port).toBeGreaterThan(0);
     await agent.stop();
@@ -176,12 +182,7 @@ describe("TLS files", () => {
   });
 
   it("defaults to $CREDENTIALS_DIRECTORY/{ca.crt,agent.crt,agent.key} (systemd LoadCredential=)", async () => {
-    const creds = join(dir, "credentials");
-    mkdirSync(creds, { recursive: true });
-    copyFileSync(pki.files.ca, join(creds, "ca.crt"));
-    copyFileSync(pki.files.cert.operator, join(creds, "agent.crt"));
-    copyFileSync(pki.files.key.operator, join(creds, "agent.key"));
-    chmodSync(join(creds, "agent.key"), 0o400);
+    const creds = credentialsDir("operator", 0o400);
     const agent = await startAgent({
       role: "operator",
       pki,

@@ -259,7 +259,7 @@ describe("the signed head (anchor)", () => {
 
   it("a deleted head fails the check once the anchor key exists; an emptied log fails as cut off", async () => {
     await (await fill(2, anchored())).close();
-    rmSync(anchor().head.replace("audit-head.json", "audit-head.json"), { force: true });
+    rmSync(anchor().head, { force: true });
     const head = { head: anchor().head, requireHead: true };
     expect(verifyAuditFile(file, head)).toMatchObject({ ok: false, failure: { check: "anchor", error: expect.stringContaining("is missing (deleted?)") } });
     await (await fill(1, anchored())).close();

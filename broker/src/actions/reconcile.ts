@@ -28,10 +28,8 @@ export async function reconcileWithHost(broker: Broker, service: ActionService, 
   }
 }
 
-/** Reconciles every request that needs it (at most `limit`, concurrently); returns how many changed. */
-export async function reconcileAll(broker: Broker, service: ActionService, limit = 50): Promise<number> {
+/** Reconciles every request that needs it (at most `limit`, concurrently). */
+export async function reconcileAll(broker: Broker, service: ActionService, limit = 50): Promise<void> {
   const { requests } = await service.list();
-  const todo = requests.filter(needsReconciliation).slice(0, limit);
-  const after = await Promise.all(todo.map((r) => reconcileWithHost(broker, service, r)));
-  return after.filter((r, i) => r.state !== todo[i]!.state || r.execution?.reconciliation !== undefined).length;
+  await Promise.all(requests.filter(needsReconciliation).slice(0, limit).map((r) => reconcileWithHost(broker, service, r)));
 }

@@ -39,7 +39,7 @@ import {
   writeSync,
 } from "node:fs";
 import { basename, dirname, join } from "node:path";
-import { KernelLock, LOCK_WAIT_MS, LockBusyError, LockError } from "../file-lock";
+import { KernelLock, LOCK_WAIT_MS, LockBusyError } from "../file-lock";
 import { Anchor, type AnchorFiles } from "./anchor";
 import { GENESIS, openLine, sealLine, sha256Bytes, sha256Hex } from "./chain";
 import type { AuditStore, Written } from "../state/store";
@@ -104,33 +104,26 @@ function readAt(fd: number, position: number, length: number): Buffer {
   return buf.subarray(0, got);
 }
 
+/** The offset of the last newline in [0, end) of `fd`, or -1: read backwards in CHUNKs. */
+function lastNewlineBefore(fd: number, end: number): number {
+  while (end > 0) {
+    const start = Math.max(0, end - CHUNK);
+    const i = readAt(fd, start, end - start).lastIndexOf(0x0a);
+    if (i >= 0) return start + i;
+    end = start;
+  }
+  return -1;
+}
+
 /** The tail of the chain held in `fd` (size bytes), or the torn bytes after its last complete line. */
 function readTail(fd: number, size: number, file: string): Tail | Torn {
   if (size === 0) return { size, prev: GENESIS, seq: 0 };
-  // Find the last newline: the end of the last complete record.
-  let end = size;
-  let lastNl = -1;
-  while (end > 0 && lastNl < 0) {
-    const start = Math.max(0, end - CHUNK);
-    const i = readAt(fd, start, end - start).lastIndexOf(0x0a);
-    if (i >= 0) lastNl = start + i;
-    end = start;
-  }
+  // The end of the last complete record, and the start of that record.
+  const lastNl = lastNewlineBefore(fd, size);
   const goodSize = lastNl + 1;
   let tail: Tail = { size: 0, prev: GENESIS, seq: 0 };
   if (goodSize > 0) {
-    // The last complete line: from the newline before it (or the file's start) to lastNl.
-    let from = lastNl;
-    let lineStart = 0;
-    while (from > 0) {
-      const start = Math.max(0, from - CHUNK);
-      const i = readAt(fd, start, from - start).lastIndexOf(0x0a);
-      if (i >= 0) {
-        lineStart = start + i + 1;
-        break;
-      }
-      from = start;
-    }
+    const lineStart = lastNewlineBefore(fd, lastNl) + 1;
     const line = readAt(fd, lineStart, lastNl - lineStart).toString("utf8");
     const opened = openLine(line);
     if (!opened.ok) throw new AuditError(`${file}: the last complete record is damaged (${opened.error}); nothing is appended to a log that may have been edited: run "hostward audit verify"`);
@@ -192,8 +185,7 @@ export class AuditLog implements AuditStore {
 
   /** Appends records as one write + fsync; rejects with AuditError if they could not be made durable. */
   async append(...records: AuditRecordInput[]): Promise<void> {
-    await this.#write(records, true, this.#lockWaitMs);
-    this.#anchorSoon(records.some((r) => r.event.startsWith("action.")));
+    return this.appendWaiting(this.#lockWaitMs, ...records);
   }
 
   /** append() with its own lock wait (a broker's start record: better late than not started). */
@@ -212,7 +204,7 @@ export class AuditLog implements AuditStore {
 
   /** Like appendDeferred, but its fsync waits up to LAZY_FLUSH_MS for other records to share it. */
   async appendLazy(...records: AuditRecordInput[]): Promise<Written> {
-    return this.#deferred(records, true, this.#lockWaitMs);
+    return this.appendLazyWaiting(this.#lockWaitMs, ...records);
   }
 
   /** appendLazy with its own lock wait (a call's result record, written after its hosts answered). */
@@ -606,4 +598,3 @@ export function anchorFilesIn(configDir: string): AnchorFiles {
   return { key: join(configDir, "audit-anchor.key"), head: join(configDir, "audit-head.json") };
 }
 
-export { LockError };

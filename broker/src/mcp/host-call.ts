@@ -37,10 +37,14 @@ export interface HostToolCall<A extends { target: string }, T> {
 
 export type HostCallOutcome<T> = { ok: true; output: HostResults<T>; callId: string } | { ok: false; outcome: ToolOutcome };
 
+/** The stable code of an audit failure (AUDIT_BUSY, AUDIT_FAILED), for every wording below. */
+export function auditCode(err: unknown): string {
+  return err instanceof AuditError ? err.code : "AUDIT_FAILED";
+}
+
 function unaudited(err: unknown): ToolOutcome {
   const reason = err instanceof AuditError ? err.message : `audit log write failed: ${(err as Error).message}`;
-  const code = err instanceof AuditError ? err.code : "AUDIT_FAILED";
-  return { error: `refused: the call could not be audited, so nothing was executed [${code}] (${reason})` };
+  return { error: `refused: the call could not be audited, so nothing was executed [${auditCode(err)}] (${reason})` };
 }
 
 /**
@@ -48,14 +52,12 @@ function unaudited(err: unknown): ToolOutcome {
  * (it is awaited only after the hosts answered): the hosts were reached; the answer is withheld.
  */
 function callNotDurable(err: unknown): ToolOutcome {
-  const code = err instanceof AuditError ? err.code : "AUDIT_FAILED";
-  return { error: `(${code}) the call reached its hosts, but its audit record could not be made durable, so the answer is withheld: ${(err as Error).message}` };
+  return { error: `(${auditCode(err)}) the call reached its hosts, but its audit record could not be made durable, so the answer is withheld: ${(err as Error).message}` };
 }
 
 /** After the hosts were called: their answers are withheld, and the text says they were reached. */
 function resultUnaudited(err: unknown): ToolOutcome {
-  const code = err instanceof AuditError ? err.code : "AUDIT_FAILED";
-  return { error: `(${code}) the call reached its hosts (it is in the audit log), but its result could not be recorded, so it is withheld: ${(err as Error).message}` };
+  return { error: `(${auditCode(err)}) the call reached its hosts (it is in the audit log), but its result could not be recorded, so it is withheld: ${(err as Error).message}` };
 }
 
 export { RESULT_LOCK_WAIT_MS } from "../audit/log";

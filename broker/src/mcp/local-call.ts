@@ -6,8 +6,8 @@ import type { z } from "zod";
 import type { Broker } from "../broker";
 import type { CallerIdentity } from "../audit/records";
 import { auditArgs } from "./arguments";
-import { AuditError, RESULT_LOCK_WAIT_MS } from "../audit/log";
-import { validateOrRefuse } from "./host-call";
+import { RESULT_LOCK_WAIT_MS } from "../audit/log";
+import { auditCode, validateOrRefuse } from "./host-call";
 import type { ToolOutcome } from "./sdk";
 
 export async function runLocalTool<A>(
@@ -36,8 +36,7 @@ export async function runLocalTool<A>(
   } catch (err) {
     // The answer was computed (get_action may have asked a host for its record): say so.
     broker.logger.error({ err: (err as Error).message }, "audit write failed");
-    const code = err instanceof AuditError ? err.code : "AUDIT_FAILED";
-    return { error: `(${code}) the call's audit record could not be written, so its answer is withheld: ${(err as Error).message}` };
+    return { error: `(${auditCode(err)}) the call's audit record could not be written, so its answer is withheld: ${(err as Error).message}` };
   }
   return outcome;
 }
