@@ -29,6 +29,7 @@ function step(name, fn) {
   }
 }
 
+step("actions.proto is fresh (scripts/gen-actions-proto.mjs from the action catalog)", () => run(process.execPath, [join(root, "scripts/gen-actions-proto.mjs"), "--check"]));
 step("generated code is fresh (buf generate → proto/gen)", () => {
   const tmp = mkdtempSync(join(tmpdir(), "hostward-gen-"));
   try {

@@ -1,8 +1,9 @@
 // The only module of the agent that starts processes (a test greps for child_process imports).
 // Rules it enforces for every command:
-// - the program is one of a fixed table, resolved to an absolute path once; never a shell;
+// - the program is one of the fixed table (shared/programs.ts, the reader's subset below), resolved
+//   to an absolute path once; never a shell;
 // - options are literal flags chosen by code; caller-derived values go after "--" and may not
-//   start with "-" or contain NUL/newline;
+//   start with "-" or contain NUL/newline (the one argument rule, shared/programs.ts buildArgv);
 // - a fixed environment (LANG=C.UTF-8, no pager, no colours), stdin closed;
 // - a deadline (SIGKILL when it passes) and an output cap (the rest is dropped and flagged).
 import { spawn } from "node:child_process";
@@ -10,15 +11,11 @@ import { killProcessGroup } from "./process-group";
 import { accessSync, constants } from "node:fs";
 import { AsyncLocalStorage } from "node:async_hooks";
 import { CHILD_ENV } from "./child-env";
+import { buildArgv as checkArgv, PROGRAMS, type ProgramName } from "../../shared/programs";
 
-export const PROGRAMS = {
-  systemctl: ["/usr/bin/systemctl", "/bin/systemctl"],
-  journalctl: ["/usr/bin/journalctl", "/bin/journalctl"],
-  timedatectl: ["/usr/bin/timedatectl", "/bin/timedatectl"],
-  podman: ["/usr/bin/podman"],
-  ping: ["/usr/bin/ping", "/bin/ping"],
-} as const;
-export type Program = keyof typeof PROGRAMS;
+/** The programs the reader role runs (a subset of the one table, shared/programs.ts). */
+const READER_PROGRAMS = ["systemctl", "journalctl", "timedatectl", "podman", "ping"] as const satisfies readonly ProgramName[];
+export type Program = (typeof READER_PROGRAMS)[number];
 
 
 export const DEFAULT_TIMEOUT_MS = 10_000;
@@ -74,21 +71,13 @@ export function programPath(program: Program): string | null {
   return resolved.get(program) ?? null;
 }
 
-const OPTION = /^(?:--?[A-Za-z][A-Za-z0-9-]*(?:=[^\u0000-\u001f]*)?|[a-z][a-z0-9-]*)$/;
-// eslint-disable-next-line no-control-regex
-const BAD_VALUE = /[\u0000-\u001f]/;
-
-/** Checks argv construction rules; exported for tests. Throws ExecError("refused"). */
+/** Checks argv construction rules (shared/programs.ts); exported for tests. Throws ExecError("refused"). */
 export function buildArgv(options: readonly string[], values: readonly string[]): string[] {
-  for (const o of options) {
-    if (!OPTION.test(o)) throw new ExecError(`refused option ${JSON.stringify(o)}`, "refused");
+  try {
+    return checkArgv(options, values);
+  } catch (err) {
+    throw new ExecError((err as Error).message, "refused");
   }
-  for (const v of values) {
-    if (v.length === 0 || v.startsWith("-") || BAD_VALUE.test(v)) {
-      throw new ExecError(`refused value ${JSON.stringify(v.slice(0, 64))}`, "refused");
-    }
-  }
-  return values.length > 0 ? [...options, "--", ...values] : [...options];
 }
 
 /**

@@ -29,8 +29,11 @@ export function isImpact(value: unknown): value is Impact {
   return typeof value === "string" && (IMPACTS as readonly string[]).includes(value);
 }
 
-/** The statement format: 2 added issuedAt and hostKey (a v1 approval is refused as malformed). */
-export const STATEMENT_VERSION = 2;
+/**
+ * The statement format: 2 added issuedAt and hostKey, 3 added previewHash (an approval of an
+ * older format is refused: its signature does not cover the v3 statement rebuilt by the verifier).
+ */
+export const STATEMENT_VERSION = 3;
 
 /** What an approver signs. `impact` is signed too, but the verifier supplies it from its own catalog. */
 export interface ApprovalStatement {
@@ -53,6 +56,11 @@ export interface ApprovalStatement {
   notAfter: number;
   /** 32 lowercase hex characters, unique per approval (the host's nonce store refuses replays). */
   nonce: string;
+  /**
+   * "sha256:<hex>" of the canonical JSON of the impact preview the host computed and the human read
+   * (define-action.ts actionPreview); the host recomputes it at execution and refuses a material change.
+   */
+  previewHash: string;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -74,6 +82,7 @@ export function canonicalStatement(s: ApprovalStatement): string {
     issuedAt: s.issuedAt,
     notAfter: s.notAfter,
     nonce: s.nonce,
+    previewHash: s.previewHash,
   };
   return canonicalJson(picked);
 }
@@ -382,8 +391,16 @@ export type ApprovalRefusal =
   | "LIFETIME"
   | "STALE";
 
-/** The proto Approval carrying a signed statement (impact is left out: the verifier has its own). */
-export function approvalToMessage(s: ApprovalStatement, keyId: string, armored: string): Approval {
+/** "sha256:<hex>" of an impact preview's canonical JSON (what ApprovalStatement.previewHash signs). */
+export function previewDigest(previewJson: string): string {
+  return `sha256:${createHash("sha256").update(previewJson, "utf8").digest("hex")}`;
+}
+
+/**
+ * The proto Approval carrying a signed statement (impact is left out: the verifier has its own)
+ * and the preview it signs by hash (`previewJson`, canonical JSON; the host checks the hash).
+ */
+export function approvalToMessage(s: ApprovalStatement, keyId: string, armored: string, previewJson = ""): Approval {
   return {
     requestId: s.id,
     host: s.host,
@@ -396,6 +413,8 @@ export function approvalToMessage(s: ApprovalStatement, keyId: string, armored: 
     signature: Buffer.from(armored, "utf8"),
     issuedAtUnix: s.issuedAt,
     hostKey: s.hostKey,
+    previewHash: s.previewHash,
+    previewJson,
   };
 }
 
@@ -425,6 +444,7 @@ function malformed(a: Approval): string | undefined {
     unix("not_after_unix", a.notAfterUnix) ??
     unix("issued_at_unix", a.issuedAtUnix) ??
     (typeof a.hostKey !== "string" || !KEY_FINGERPRINT.test(a.hostKey) ? 'host_key is not a "sha256:<64 hex>" key fingerprint' : undefined) ??
+    (typeof a.previewHash !== "string" || !KEY_FINGERPRINT.test(a.previewHash) ? 'preview_hash is not a "sha256:<64 hex>" digest of the impact preview' : undefined) ??
     (typeof a.nonce !== "string" || !/^[0-9a-f]{32}$/.test(a.nonce) ? "nonce is not 32 lowercase hex characters" : undefined) ??
     (typeof a.keyId !== "string" || !/^SHA256:[A-Za-z0-9+/]{43}$/.test(a.keyId) ? 'key_id is not a "SHA256:…" key fingerprint' : undefined) ??
     (!(a.signature instanceof Uint8Array) || a.signature.length === 0
@@ -457,6 +477,7 @@ function statementOf(a: Approval, impact: Impact): ApprovalStatement {
     issuedAt: a.issuedAtUnix,
     notAfter: a.notAfterUnix,
     nonce: a.nonce,
+    previewHash: a.previewHash,
   };
 }
 

@@ -1,16 +1,71 @@
-// The action catalog's building block. One definition per action drives: the operator agent's
-// parameter validation, the root helper's re-validation (its own bundled copy), the broker's
-// propose_action/execute_action checks, what `hostward approve` shows the human, the impact an
-// approver key must cover and the generated docs/catalog.md "Actions" section.
+// The action catalog's building block. One definition per action drives: the operator RPC
+// (scripts/gen-actions-proto.mjs writes actions.proto from it), the operator agent's parameter
+// validation, the root helper's re-validation, allowlist check and plan (its own bundled copy),
+// the broker's propose_action/execute_action checks and MCP schema, the policy names, what
+// `hostward approve` shows the human, the impact an approver key must cover and docs/catalog.md.
+//
+// The command plan is DATA: each step names a program of the one table (shared/programs.ts),
+// its options and its values as templates. `{name}` is filled from the host's facts (computed by
+// the helper's preview, e.g. the unit's canonical Id) or else the validated parameters; `{name...}`
+// spreads an array. renderPlan() gives the exact argv of the steps that apply to THESE parameters
+// on THIS host; the broker shows those lines before approval and the helper can only start a
+// process by naming one of those steps (helper/actions.ts plan.run), so what is approved is what runs.
 //
 // The parameters an approver signs are the OUTPUT of `params.parse(input)` (defaults filled in), so
 // the broker, the agent and the helper all compare the same canonical object.
 import { z } from "zod";
+import { buildArgv, PROGRAMS, type ProgramName } from "../../shared/programs";
 import type { Impact } from "./approval";
 
-export interface ActionExample<P extends z.ZodType> {
+export interface ActionExample {
   description: string;
-  params: z.input<P>;
+  params: Record<string, unknown>;
+}
+
+/**
+ * What the host's /etc/hostward/actions.yaml must list before the helper acts (checked before the
+ * approval's nonce is spent; canonical names compared again once resolved):
+ * unit → `units`, container → `containers`, logFile → under `logFiles`, packages → each in
+ * `packages`, reboot → `reboot: true`, journal → `journal: true`, packageCache → `packageCache: true`,
+ * none → nothing (harmless actions such as flush_dns_cache).
+ */
+export const ALLOWLIST_KINDS = ["unit", "container", "logFile", "packages", "reboot", "journal", "packageCache", "none"] as const;
+export type AllowlistKind = (typeof ALLOWLIST_KINDS)[number];
+
+/** What the host computes before approval (helper/preview.ts), shown to the human and signed by hash. */
+export const PREVIEW_KINDS = ["service", "container", "reboot", "journal", "logFile", "packages", "packageCache", "resolver", "logrotate"] as const;
+export type PreviewKind = (typeof PREVIEW_KINDS)[number];
+
+/** A condition on the host's facts or the parameters; a step or check without one always applies. */
+export type When = { fact: string; equals: string | number | boolean } | { fact: string; oneOf: readonly (string | number | boolean)[] };
+
+export interface CheckDef {
+  text: string;
+  when?: When;
+}
+
+export interface StepDef {
+  /** Unique within the action; the helper's runner names the step to run it. */
+  id: string;
+  program: ProgramName;
+  /** Option templates, one argv word each (the option rule applies after rendering). */
+  options: readonly string[];
+  /** Value templates, after "--" (the value rule applies after rendering); `{name...}` spreads an array. */
+  values?: readonly string[];
+  when?: When;
+  /**
+   * A write outside the operator unit's sandbox (ProtectSystem=strict): run as a transient
+   * systemd unit (`systemd-run --wait --pipe …`), itself sandboxed: only `readWritePaths` writable
+   * (none listed: the whole file system, for a package manager). Needs systemd: on a host without it
+   * the step runs directly (a local development fleet, no sandbox to leave).
+   */
+  transient?: { readWritePaths?: readonly string[]; properties?: readonly string[] };
+  /** Parsed rather than streamed (spawn.ts pipes): its lines are not shown as they come. */
+  quiet?: boolean;
+  /** A note shown after the command in the approval text, e.g. "(until active, ≤ 30 s)". */
+  note?: string;
+  /** Fixed variables added to the helper's fixed environment (shown in the approval text). */
+  env?: Readonly<Record<string, string>>;
 }
 
 export interface ActionDef<N extends string = string, P extends z.ZodObject = z.ZodObject> {
@@ -23,31 +78,148 @@ export interface ActionDef<N extends string = string, P extends z.ZodObject = z.
   impact: Impact;
   /** Strict object whose output type equals the proto request minus `approval` (test/contract/actions-drift). */
   params: P;
-  /** Deadline for the whole action on the host: pre-check, the command and the post-check. */
+  /** Deadline for the whole action on the host: pre-checks, the commands and the post-checks. */
   timeoutMs: number;
-  /** What is checked before anything changes (human text; the helper implements it). */
-  precheck: string;
-  /** What proves the action worked (human text; decides the verdict). */
-  postcheck: string;
+  allowlist: AllowlistKind;
+  /** false: also runs on a host without systemd (a local development fleet); the listing says so. */
+  needsSystemd: boolean;
+  preview: PreviewKind;
   /**
-   * The fixed commands the helper runs, in order, as shown by `hostward approve`. `{param}` marks
-   * where a validated parameter goes (always after `--`); see describeRuns().
+   * Preview facts that must be unchanged when the helper recomputes them at execution; one that
+   * differs refuses the action (HOST_CHANGED, naming the fact) before anything runs.
    */
-  runs: string[];
-  examples: ActionExample<P>[];
+  material: readonly string[];
+  prechecks: readonly CheckDef[];
+  steps: readonly StepDef[];
+  postchecks: readonly CheckDef[];
+  /** The action that undoes this one, when there is one (stop_service ↔ start_service). */
+  inverse?: string;
+  examples: readonly ActionExample[];
 }
 
-export function defineAction<N extends string, P extends z.ZodObject>(def: ActionDef<N, P>): ActionDef<N, P> {
+export function defineAction<const N extends string, P extends z.ZodObject>(def: ActionDef<N, P>): ActionDef<N, P> {
+  const ids = new Set<string>();
+  for (const s of def.steps) {
+    if (ids.has(s.id)) throw new Error(`${def.name}: step id ${s.id} is used twice`);
+    ids.add(s.id);
+  }
   return def;
 }
 
 export type ParamsOf<D> = D extends ActionDef<string, infer P> ? z.output<P> : never;
 
-/** The `runs` lines with `{param}` replaced by the (already validated) parameter values. */
-export function describeRuns(def: ActionDef, params: Record<string, unknown>): string[] {
-  return def.runs.map((line) =>
-    line.replace(/\{([A-Za-z][A-Za-z0-9]*)\}/g, (whole, key: string) => (key in params ? String(params[key]) : whole)),
-  );
+/** What the host reports about itself for an action's plan (a preview's `facts`); values from the host. */
+export type Facts = Readonly<Record<string, unknown>>;
+
+// "${…}" is not a placeholder (dpkg-query's own format, for instance).
+const PLACEHOLDER = /(?<!\$)\{([A-Za-z][A-Za-z0-9]*)(\.\.\.)?\}/g;
+
+function lookup(name: string, facts: Facts, params: Record<string, unknown>): unknown {
+  if (Object.hasOwn(facts, name)) return facts[name];
+  if (Object.hasOwn(params, name)) return params[name];
+  throw new Error(`template names {${name}}, which is neither a fact nor a parameter`);
+}
+
+function scalar(v: unknown, name: string): string {
+  if (typeof v === "string" || typeof v === "number" || typeof v === "boolean") return String(v);
+  throw new Error(`{${name}} is not a single value`);
+}
+
+/** One template → one word (or several for a lone `{name...}`). */
+export function renderTemplate(template: string, facts: Facts, params: Record<string, unknown>): string[] {
+  const spread = /^\{([A-Za-z][A-Za-z0-9]*)\.\.\.\}$/.exec(template);
+  if (spread) {
+    const v = lookup(spread[1] as string, facts, params);
+    if (!Array.isArray(v)) throw new Error(`{${spread[1]}...} is not a list`);
+    return v.map((x) => scalar(x, spread[1] as string));
+  }
+  return [
+    template.replace(PLACEHOLDER, (_whole, name: string, dots?: string) => {
+      if (dots) throw new Error(`{${name}...} must be a whole word`);
+      return scalar(lookup(name, facts, params), name);
+    }),
+  ];
+}
+
+export function holds(when: When | undefined, facts: Facts, params: Record<string, unknown>): boolean {
+  if (!when) return true;
+  const v = Object.hasOwn(facts, when.fact) ? facts[when.fact] : params[when.fact];
+  return "equals" in when ? v === when.equals : when.oneOf.includes(v as string);
+}
+
+/** systemd-run's own options for a transient step (the inner command follows its "--"). */
+export function transientOptions(step: StepDef, timeoutSeconds: number, render: (template: string) => string[] = (t) => [t]): string[] {
+  const opts = ["--wait", "--pipe", "--collect", "--quiet", "--service-type=exec", `--property=RuntimeMaxSec=${timeoutSeconds}`, "--property=NoNewPrivileges=yes"];
+  for (const [k, v] of Object.entries(step.env ?? {})) opts.push(`--setenv=${k}=${v}`);
+  for (const p of step.transient?.properties ?? []) opts.push(`--property=${p}`);
+  const paths = (step.transient?.readWritePaths ?? []).flatMap(render);
+  if (paths.length > 0) opts.push("--property=ProtectSystem=strict", `--property=ReadWritePaths=${paths.join(" ")}`);
+  return opts;
+}
+
+export interface RenderedStep {
+  id: string;
+  program: ProgramName;
+  /** The absolute path the host reported (or the table's first candidate). */
+  path: string;
+  /** Options (the option rule) and values (after "--", the value rule), rendered. */
+  options: string[];
+  values: string[];
+  /** For a transient step: `program` is systemd-run, and this is the command it starts. */
+  inner?: { program: ProgramName; path: string; options: string[]; values: string[] };
+  quiet: boolean;
+  note?: string;
+  env?: Readonly<Record<string, string>>;
+}
+
+/** The whole argv after the program, each level checked by the one argument rule (shared/programs.ts). */
+export function argvOf(step: RenderedStep): string[] {
+  const own = buildArgv(step.options, []);
+  if (!step.inner) return buildArgv(step.options, step.values);
+  return [...own, "--", step.inner.path, ...buildArgv(step.inner.options, step.inner.values)];
+}
+
+/** Facts the plan reads besides the action's own: `systemd` (is it PID 1) and `paths` (program → absolute path). */
+function pathOf(program: ProgramName, facts: Facts): string {
+  const paths = facts.paths as Record<string, unknown> | undefined;
+  const p = paths?.[program];
+  return typeof p === "string" && p.startsWith("/") ? p : PROGRAMS[program][0];
+}
+
+/**
+ * The steps that apply to these parameters on this host, each with its exact argv. Throws when a
+ * rendered word breaks the argument rule (a bug in a definition or a fact the host should not have
+ * reported: never run).
+ */
+export function renderPlan(def: ActionDef, params: Record<string, unknown>, facts: Facts): RenderedStep[] {
+  const out: RenderedStep[] = [];
+  for (const step of def.steps) {
+    if (!holds(step.when, facts, params)) continue;
+    const options = step.options.flatMap((t) => renderTemplate(t, facts, params));
+    const values = (step.values ?? []).flatMap((t) => renderTemplate(t, facts, params));
+    const base = { id: step.id, quiet: step.quiet === true, ...(step.note !== undefined && { note: step.note }), ...(step.env !== undefined && { env: step.env }) };
+    let rendered: RenderedStep;
+    if (step.transient && facts.systemd === true) {
+      const wrap = transientOptions(step, Math.ceil(def.timeoutMs / 1000), (t) => renderTemplate(t, facts, params));
+      rendered = { ...base, program: "systemd-run", path: pathOf("systemd-run", facts), options: wrap, values: [], inner: { program: step.program, path: pathOf(step.program, facts), options, values } };
+    } else {
+      rendered = { ...base, program: step.program, path: pathOf(step.program, facts), options, values };
+    }
+    argvOf(rendered);
+    out.push(rendered);
+  }
+  return out;
+}
+
+/** The line a step is shown as, and the one the helper prints when it starts it ("$ " + this). */
+export function commandLine(step: RenderedStep): string {
+  const env = step.inner ? [] : Object.entries(step.env ?? {}).map(([k, v]) => `${k}=${v}`);
+  return [...env, step.path, ...argvOf(step)].join(" ");
+}
+
+/** The checks that apply here. */
+export function applicableChecks(checks: readonly CheckDef[], params: Record<string, unknown>, facts: Facts): string[] {
+  return checks.filter((c) => holds(c.when, facts, params)).map((c) => c.text);
 }
 
 /** Cap on the `output` text kept in an action's result (the live stream is relayed line by line). */
@@ -67,3 +239,15 @@ export const actionResult = z.object({
   reason: z.string().max(4096).optional().describe("why the verdict is FAILED (refusal, failed pre-check, post-check …)"),
 });
 export type ActionResult = z.output<typeof actionResult>;
+
+/**
+ * What the host says an action would touch, computed by the helper before approval (a read-only
+ * query) and again at execution. Untrusted host output: the broker validates it with this schema.
+ * `facts` feed the plan's templates and the material comparison; `summary` is what the human reads.
+ */
+export const actionPreview = z.strictObject({
+  action: z.string().max(64),
+  facts: z.record(z.string().max(64), z.unknown()),
+  summary: z.array(z.string().max(500)).max(40),
+});
+export type ActionPreview = z.output<typeof actionPreview>;

@@ -16,7 +16,8 @@ import { run } from "../../agent/src/exec";
 import { runDiagnostic, type AnyDef } from "../support/diagnostics";
 import { dependenciesOf, failedDependencies, healthVerdict } from "../../agent/src/systemd/health-verdict";
 import { matchesState, mergeServices, parseListTimers, parseListUnitFiles, parseListUnits } from "../../agent/src/systemd/list-json";
-import { inspectFailure, parsePodmanInspect, parsePodmanPs } from "../../agent/src/systemd/podman";
+import { inspectFailure } from "../../agent/src/systemd/podman";
+import { parsePodmanInspect, parsePodmanPs } from "../../agent/src/systemd/podman-parse";
 import { parseShow, STATUS_PROPERTIES, toServiceStatus, type ServiceStatus } from "../../agent/src/systemd/show";
 import { checkSystemctlResult, notRunningError, requireKnown } from "../../agent/src/systemd/systemctl";
 import {

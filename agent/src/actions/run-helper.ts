@@ -10,7 +10,7 @@
 // makes programs line-buffer sits one hop further, between the helper and the programs it runs
 // (helper/spawn.ts).
 import { spawn } from "node:child_process";
-import { actionResult, type ActionResult } from "../../../proto/catalog/define-action";
+import { actionPreview, actionResult, type ActionPreview, type ActionResult } from "../../../proto/catalog/define-action";
 import { SUDO_HELPER, type HelperConfig } from "../config";
 import type { RefusalCode } from "../helper/exit-codes";
 import { EXPECTED_PATHS } from "../helper/guard";
@@ -45,6 +45,8 @@ export function helperCommand(config: HelperConfig): HelperCommand {
 export type HelperOutcome =
   | { kind: "result"; result: ActionResult; spawns: number }
   | { kind: "refused"; code: RefusalCode; exitCode: number; reason: string }
+  /** The answer to a preview query (HelperQuery), validated against the catalog's preview schema. */
+  | { kind: "preview"; preview: ActionPreview }
   /** The answer to a ledger query (HelperQuery). */
   | { kind: "ledger"; entry: LedgerEntry | VoidedEntry | null; running?: boolean; unreadable?: string }
   /** The helper ended without a result or refusal line (sudo refused, a crash, the deadline). */
@@ -87,7 +89,11 @@ export function runHelper(config: HelperConfig, request: HelperRequest | HelperQ
       if (line.type === "output" && typeof line.line === "string") opts.onOutput(line.line, Number.isSafeInteger(line.at) && line.at > 0 ? line.at : 0);
       else if (line.type === "ledger")
         outcome = { kind: "ledger", entry: line.entry ?? null, ...(typeof line.running === "boolean" && { running: line.running }), ...(typeof line.unreadable === "string" && { unreadable: line.unreadable.slice(0, 500) }) };
-      else if (line.type === "refused") outcome = { kind: "refused", code: line.code, exitCode: line.exitCode, reason: String(line.reason).slice(0, 4096) };
+      else if (line.type === "preview") {
+        const checked = actionPreview.safeParse(line.preview);
+        if (checked.success) outcome = { kind: "preview", preview: checked.data };
+        else problem = "the helper's preview does not match the catalog's preview schema";
+      } else if (line.type === "refused") outcome = { kind: "refused", code: line.code, exitCode: line.exitCode, reason: String(line.reason).slice(0, 4096) };
       else if (line.type === "result") {
         const { type: _t, spawns, ...rest } = line;
         const checked = actionResult.safeParse(rest);

@@ -1,13 +1,18 @@
-// What each action does on the host, after its request, allowlist entry and approval passed:
-// pre-check → command → post-check, every command a fixed absolute program through spawn.ts.
+// What each action does on the host, after its request, allowlist entry, approval and preview
+// passed: pre-checks → the plan's commands → post-checks. A runner starts a process ONLY by naming
+// a step of the plan rendered for these parameters and this host's facts (plan.run(stepId):
+// define-action.ts renderPlan, the same lines the approver read), so what runs is what was approved.
 // A failed step ends the action with verdict FAILED and the reason; nothing here throws for a
 // host condition (a missing unit, no systemd), only for a bug.
 import { statSync } from "node:fs";
-import { MAX_ACTION_OUTPUT, type ActionResult } from "../../../proto/catalog/define-action";
+import type { ActionName } from "../../../proto/catalog/actions/index";
+import { commandLine, MAX_ACTION_OUTPUT, type ActionDef, type ActionResult, type Facts, type RenderedStep } from "../../../proto/catalog/define-action";
 import { canonicalUnit } from "../../../proto/catalog/grammar";
+import { parsePodmanInspect } from "../systemd/podman-parse";
+import { parseShow, text } from "../systemd/show";
 import { HelperRefusal } from "./exit-codes";
 import type { Allowlist } from "./settings";
-import { programPath, spawnProgram, type Program, type SpawnResult } from "./spawn";
+import { spawnStep, type SpawnResult } from "./spawn";
 
 export interface ActionContext {
   allowlist: Allowlist;
@@ -18,266 +23,361 @@ export interface ActionContext {
   emit(line: string, atUnixMicros?: number): void;
   /** The action's deadline (ms since epoch). */
   deadline: number;
+  /** This host's facts, as the preview computed them just now. */
+  facts: Facts;
+  plan: Plan;
+}
+
+/** The rendered plan; the only way a runner starts a process. */
+export interface Plan {
+  has(stepId: string): boolean;
+  /** Runs the step (its "$ " line first unless it is quiet); throws if the step does not apply here. */
+  run(stepId: string, cap?: number): Promise<SpawnResult>;
+}
+
+export function planOf(steps: readonly RenderedStep[], ctx: Pick<ActionContext, "emit" | "deadline">): Plan {
+  const byId = new Map(steps.map((s) => [s.id, s]));
+  return {
+    has: (id) => byId.has(id),
+    run(id, cap = Infinity) {
+      const step = byId.get(id);
+      if (!step) throw new Error(`step ${id} is not in this host's plan`);
+      const timeoutMs = Math.max(1, Math.min(cap, ctx.deadline - Date.now()));
+      if (step.quiet) return spawnStep(step, { timeoutMs, onLine: () => undefined, pipes: true });
+      ctx.emit(`$ ${commandLine(step)}`);
+      return spawnStep(step, { timeoutMs, onLine: ctx.emit });
+    },
+  };
 }
 
 type Params = Record<string, unknown>;
+type Outcome = Omit<ActionResult, "output">;
 
 const POST_CHECK_MS = 30_000;
 const POLL_MS = 250;
-
-/** sd_booted(3): systemd is PID 1 exactly when this directory exists. */
-export function systemdRunning(): boolean {
-  try {
-    return statSync("/run/systemd/system").isDirectory();
-  } catch {
-    return false;
-  }
-}
-
 const NO_SYSTEMD = "systemd is not running on this host";
 
-/** The first pre-check of every systemd action, said out loud: no process runs without systemd. */
-function requireSystemd(ctx: ActionContext): boolean {
-  const running = systemdRunning();
-  ctx.emit(`pre-check: systemd is ${running ? "running" : "not running (/run/systemd/system is missing)"}`);
-  return running;
-}
-
-function remaining(ctx: ActionContext, cap = Infinity): number {
-  return Math.max(1, Math.min(cap, ctx.deadline - Date.now()));
-}
-
-async function quiet(ctx: ActionContext, program: Program, options: string[], values: string[] = [], cap = 15_000): Promise<SpawnResult> {
-  return spawnProgram(program, options, values, { timeoutMs: remaining(ctx, cap), onLine: () => undefined, pipes: true });
-}
-
-async function loud(ctx: ActionContext, program: Program, options: string[], values: string[] = []): Promise<SpawnResult> {
-  ctx.emit(`$ ${program} ${[...options, ...(values.length ? ["--", ...values] : [])].join(" ")}`);
-  return spawnProgram(program, options, values, { timeoutMs: remaining(ctx), onLine: ctx.emit });
-}
-
-function failedRun(what: string, r: SpawnResult): string {
+export function failedRun(what: string, r: SpawnResult): string {
   if (r.timedOut) return `${what} did not finish before the action's deadline`;
   const last = r.lines.filter((l) => l.trim() !== "").slice(-3).join(" | ");
   return `${what} exited with ${r.exitCode}${last ? `: ${last.slice(0, 500)}` : ""}`;
 }
 
+const failed = (reason: string, before: unknown = null, after: unknown = null): Outcome => ({ before, after, verdict: "FAILED", reason });
+const ok = (before: unknown, after: unknown): Outcome => ({ before, after, verdict: "SUCCEEDED" });
+
+/** The first pre-check of every systemd action, said out loud: no process runs without systemd. */
+function requireSystemd(ctx: ActionContext): boolean {
+  const running = ctx.facts.systemd === true;
+  ctx.emit(`pre-check: systemd is ${running ? "running" : "not running (/run/systemd/system is missing)"}`);
+  return running;
+}
+
+async function until<T>(ctx: ActionContext, read: () => Promise<T>, done: (v: T) => boolean): Promise<T> {
+  const end = Math.min(ctx.deadline, Date.now() + POST_CHECK_MS);
+  let v = await read();
+  while (!done(v) && Date.now() < end) {
+    await new Promise((res) => setTimeout(res, POLL_MS));
+    v = await read();
+  }
+  return v;
+}
+
 // ---- systemd units -------------------------------------------------------------------------
 
 export interface UnitState {
-  id: string;
-  loadState: string;
-  activeState: string;
-  subState: string;
-  mainPid: number;
-  nRestarts: number;
-  canReload: boolean;
+  unit: string;
+  LoadState: string;
+  ActiveState: string;
+  SubState: string;
+  MainPID: number;
+  NRestarts: number;
+  UnitFileState: string;
+  CanReload: boolean;
 }
 
-const SHOW_PROPS = ["Id", "LoadState", "ActiveState", "SubState", "MainPID", "NRestarts", "CanReload"];
-
-async function unitState(ctx: ActionContext, unit: string): Promise<UnitState> {
-  const r = await quiet(ctx, "systemctl", ["show", "--no-pager", ...SHOW_PROPS.flatMap((p) => ["-p", p])], [unit]);
-  if (r.exitCode !== 0) throw new Error(failedRun(`systemctl show ${unit}`, r));
-  const kv = new Map(r.lines.map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)] as const));
+/** The unit's state by a plan step ("show" or "show-after"), parsed by the agent's parser. */
+async function unitState(ctx: ActionContext, step: "show" | "show-after"): Promise<UnitState> {
+  const r = await ctx.plan.run(step, 15_000);
+  if (r.exitCode !== 0) throw new Error(failedRun("systemctl show", r));
+  const b = parseShow(r.lines.join("\n"))[0] ?? new Map<string, string>();
   return {
-    id: kv.get("Id") ?? "",
-    loadState: kv.get("LoadState") ?? "",
-    activeState: kv.get("ActiveState") ?? "",
-    subState: kv.get("SubState") ?? "",
-    mainPid: Number(kv.get("MainPID") ?? 0),
-    nRestarts: Number(kv.get("NRestarts") ?? 0),
-    canReload: kv.get("CanReload") === "yes",
+    unit: text(b, "Id") ?? "",
+    LoadState: text(b, "LoadState") ?? "",
+    ActiveState: text(b, "ActiveState") ?? "",
+    SubState: text(b, "SubState") ?? "",
+    MainPID: Number(text(b, "MainPID") ?? 0) || 0,
+    NRestarts: Number(text(b, "NRestarts") ?? 0) || 0,
+    UnitFileState: text(b, "UnitFileState") ?? "",
+    CanReload: text(b, "CanReload") === "yes",
   };
 }
 
-function publicState(s: UnitState | null): Record<string, unknown> | null {
-  return s && { unit: s.id, ActiveState: s.activeState, SubState: s.subState, MainPID: s.mainPid, NRestarts: s.nRestarts };
-}
+type UnitVerb = "restart" | "reload" | "start" | "stop" | "enable" | "disable" | "reset-failed" | "kill";
 
-/** Config checks of services that have one, keyed by canonical unit Id. */
-export const CONFIG_CHECKS: Record<string, { program: Program; options: string[] }> = {
-  // "--config=PATH" in one word: spawn.ts takes options as flags and words only (an option may not
-  // start with "/"), so a separate "/etc/caddy/Caddyfile" was refused before caddy ever ran.
-  "caddy.service": { program: "caddy", options: ["validate", "--config=/etc/caddy/Caddyfile"] },
-  "unbound.service": { program: "unbound-checkconf", options: [] },
-  // No nginx entry: `nginx -t` opens its error log for writing, which the operator unit's sandbox
-  // (ProtectSystem=strict, no CAP_DAC_OVERRIDE) refuses; the post-check still proves it came up.
+/** What must hold after each verb, given the state before it. */
+const POSTCHECK: Record<UnitVerb, (after: UnitState, before: UnitState, params: Params) => string | null> = {
+  restart: (a, b) => (a.ActiveState !== "active" ? `${a.unit} is ${a.ActiveState}/${a.SubState}, not active` : a.MainPID !== 0 && a.MainPID === b.MainPID ? `MainPID is still ${a.MainPID} after the restart` : null),
+  reload: (a) => (a.ActiveState !== "active" ? `${a.unit} is ${a.ActiveState}/${a.SubState}, not active` : null),
+  start: (a) => (a.ActiveState !== "active" ? `${a.unit} is ${a.ActiveState}/${a.SubState}, not active` : null),
+  stop: (a) => (a.ActiveState === "inactive" || a.ActiveState === "failed" ? null : `${a.unit} is still ${a.ActiveState}/${a.SubState}`),
+  enable: (a) => (a.UnitFileState === "enabled" ? null : `UnitFileState is ${a.UnitFileState}, not enabled`),
+  disable: (a) => (a.UnitFileState === "disabled" ? null : `UnitFileState is ${a.UnitFileState}, not disabled`),
+  "reset-failed": (a) => (a.ActiveState === "failed" ? `${a.unit} is still failed` : null),
+  kill: (a, b, p) =>
+    ["HUP", "USR1", "USR2"].includes(String(p.signal))
+      ? a.ActiveState === "active"
+        ? null
+        : `${a.unit} is ${a.ActiveState}/${a.SubState} after SIG${String(p.signal)}`
+      : a.MainPID === b.MainPID && a.ActiveState === "active"
+        ? `MainPID ${b.MainPID} is still running after SIG${String(p.signal)}`
+        : null,
 };
 
-async function serviceAction(verb: "restart" | "reload" | "start", params: Params, ctx: ActionContext): Promise<Omit<ActionResult, "output">> {
-  const unit = canonicalUnit(String(params.unit));
-  if (!requireSystemd(ctx)) return { before: null, after: null, verdict: "FAILED", reason: NO_SYSTEMD };
-  const before = await unitState(ctx, unit);
-  const fail = (reason: string, after: UnitState | null = null) => ({ before: publicState(before), after: publicState(after), verdict: "FAILED" as const, reason });
-  if (before.loadState !== "loaded") return fail(`unit ${unit} is not loaded (LoadState=${before.loadState || "unknown"})`);
-  if (!ctx.allowlist.units.has(before.id)) return fail(`unit ${unit} is ${before.id}, which is not on this host's allowlist`);
-  if (verb === "reload" && !before.canReload) return fail(`unit ${before.id} cannot reload (CanReload=no)`);
-  if (verb === "reload" && before.activeState !== "active") return fail(`unit ${before.id} is ${before.activeState}, a reload needs it active`);
-  ctx.emit(`pre-check: ${before.id} is loaded and allowlisted (ActiveState=${before.activeState}, MainPID=${before.mainPid})`);
+/** The pre-check each verb adds to "loaded and allowlisted". */
+const PRECHECK: Partial<Record<UnitVerb, (s: UnitState) => string | null>> = {
+  reload: (s) => (!s.CanReload ? `${s.unit} cannot reload (CanReload=no)` : s.ActiveState !== "active" ? `${s.unit} is ${s.ActiveState}, a reload needs it active` : null),
+  enable: (s) => (s.UnitFileState !== "disabled" ? `${s.unit} is ${s.UnitFileState || "unknown"} at boot, not disabled: nothing to enable` : null),
+  disable: (s) => (s.UnitFileState !== "enabled" ? `${s.unit} is ${s.UnitFileState || "unknown"} at boot, not enabled: nothing to disable` : null),
+  "reset-failed": (s) => (s.ActiveState !== "failed" ? `${s.unit} is ${s.ActiveState}, not failed` : null),
+  kill: (s) => (s.ActiveState !== "active" || s.MainPID === 0 ? `${s.unit} is ${s.ActiveState} with MainPID ${s.MainPID}: no process to signal` : null),
+};
 
-  const check = CONFIG_CHECKS[before.id];
-  if (check) {
-    if (programPath(check.program) === null) return fail(`pre-check: ${check.program} is not installed, so ${before.id}'s configuration cannot be validated`);
-    const r = await loud(ctx, check.program, check.options);
-    if (r.exitCode !== 0 || r.timedOut) return fail(`pre-check failed: ${failedRun(check.program, r)}`);
-  }
-
-  const r = await loud(ctx, "systemctl", [verb, "--no-pager", "--no-ask-password"], [before.id]);
-  if (r.exitCode !== 0 || r.timedOut) return fail(failedRun(`systemctl ${verb}`, r), await unitState(ctx, before.id).catch(() => null));
-
-  // Post-check: active within POST_CHECK_MS and, for a restart, a new main process.
-  const until = Math.min(ctx.deadline, Date.now() + POST_CHECK_MS);
-  let after = await unitState(ctx, before.id);
-  const done = (s: UnitState) => s.activeState === "active" && (verb !== "restart" || s.mainPid === 0 || s.mainPid !== before.mainPid);
-  while (!done(after) && Date.now() < until) {
-    await new Promise((res) => setTimeout(res, POLL_MS));
-    after = await unitState(ctx, before.id);
-  }
-  if (after.activeState !== "active") return fail(`post-check: ${before.id} is ${after.activeState}/${after.subState}, not active within ${POST_CHECK_MS / 1000} s`, after);
-  if (verb === "restart" && after.mainPid !== 0 && after.mainPid === before.mainPid) return fail(`post-check: MainPID is still ${after.mainPid} after the restart`, after);
-  ctx.emit(`post-check: ${before.id} is active (MainPID ${before.mainPid} → ${after.mainPid})`);
-  return { before: publicState(before), after: publicState(after), verdict: "SUCCEEDED" };
+function serviceAction(verb: UnitVerb): Runner {
+  return async (params, ctx) => {
+    if (!requireSystemd(ctx)) return failed(NO_SYSTEMD);
+    const before = await unitState(ctx, "show");
+    const fail = (reason: string, after: UnitState | null = null) => failed(reason, before, after);
+    if (before.LoadState !== "loaded") return fail(`pre-check: unit ${canonicalUnit(String(params.unit))} is not loaded (LoadState=${before.LoadState || "unknown"})`);
+    if (!ctx.allowlist.units.has(before.unit)) return fail(`pre-check: unit ${String(params.unit)} is ${before.unit}, which is not on this host's allowlist`);
+    const pre = PRECHECK[verb]?.(before);
+    if (pre) return fail(`pre-check: ${pre}`);
+    ctx.emit(`pre-check: ${before.unit} is loaded and allowlisted (ActiveState=${before.ActiveState}, MainPID=${before.MainPID}, UnitFileState=${before.UnitFileState})`);
+    for (const check of ["caddy-validate", "unbound-checkconf"]) {
+      if (!ctx.plan.has(check)) continue;
+      const r = await ctx.plan.run(check).catch((err: Error) => ({ exitCode: 127, timedOut: false, lines: [err.message], signal: null, truncated: false }));
+      if (r.exitCode !== 0 || r.timedOut) return fail(`pre-check failed: ${failedRun(check, r)}`);
+    }
+    const r = await ctx.plan.run(verb);
+    if (r.exitCode !== 0 || r.timedOut) return fail(failedRun(`systemctl ${verb}`, r), await unitState(ctx, "show-after").catch(() => null));
+    const after = await until(ctx, () => unitState(ctx, "show-after"), (s) => POSTCHECK[verb](s, before, params) === null);
+    const post = POSTCHECK[verb](after, before, params);
+    if (post) return fail(`post-check: ${post}`, after);
+    ctx.emit(`post-check: ${after.unit} is ${after.ActiveState}/${after.SubState} (MainPID ${before.MainPID} → ${after.MainPID}, UnitFileState ${after.UnitFileState})`);
+    return ok(before, after);
+  };
 }
 
 // ---- podman containers ---------------------------------------------------------------------
 
-interface ContainerState {
-  id: string;
-  name: string;
-  status: string;
-  pid: number;
-  startedAt: string;
-}
-
-async function inspectContainer(ctx: ActionContext, name: string): Promise<ContainerState | null> {
-  const r = await quiet(ctx, "podman", ["container", "inspect"], [name]);
+async function container(ctx: ActionContext, step: "inspect" | "inspect-after") {
+  const r = await ctx.plan.run(step, 15_000);
   if (r.exitCode !== 0) return null;
-  const parsed = JSON.parse(r.lines.join("\n")) as { Id?: string; Name?: string; State?: { Status?: string; Pid?: number; StartedAt?: string } }[];
-  const c = parsed[0];
-  if (!c?.Id || !/^[0-9a-f]{64}$/.test(c.Id)) return null;
-  return { id: c.Id, name: (c.Name ?? "").replace(/^\//, ""), status: c.State?.Status ?? "", pid: c.State?.Pid ?? 0, startedAt: c.State?.StartedAt ?? "" };
+  const c = parsePodmanInspect(r.lines.join("\n"));
+  return c && { id: c.id, name: c.name.replace(/^\//, ""), state: c.state, startedAt: c.startedAt };
 }
 
-/**
- * Whether an allowlist entry names this container: its exact name or its exact full ID. Never an
- * ID prefix (podman itself resolves prefixes, so "abc" could mean whichever container's ID starts
- * with it, today or after the next `podman run`).
- */
-export function containerAllowed(entries: readonly string[], c: { id: string; name: string }): boolean {
-  return entries.some((e) => e === c.name || e === c.id);
-}
-
-async function restartContainer(params: Params, ctx: ActionContext): Promise<Omit<ActionResult, "output">> {
-  const name = String(params.name);
-  if (programPath("podman") === null) return { before: null, after: null, verdict: "FAILED", reason: "podman is not installed on this host" };
-  const before = await inspectContainer(ctx, name);
-  if (!before) return { before: null, after: null, verdict: "FAILED", reason: `no container ${name}` };
-  // The container podman found must be the one asked for by its exact name or full ID (podman also
-  // resolves an ID prefix), and the allowlist must name it the same way (containerAllowed).
-  if (name !== before.name && name !== before.id) {
-    return { before, after: null, verdict: "FAILED", reason: `${name} is neither the name nor the full ID of the container podman found (${before.name}, ${before.id.slice(0, 12)}): ID prefixes are not accepted` };
-  }
-  if (!containerAllowed(ctx.allowlist.containers, before)) {
-    return { before, after: null, verdict: "FAILED", reason: `container ${before.name} (${before.id.slice(0, 12)}) is not on this host's allowlist (by its name or full ID)` };
-  }
-  const r = await loud(ctx, "podman", ["restart"], [before.id]);
-  const after = await inspectContainer(ctx, before.id);
-  if (r.exitCode !== 0 || r.timedOut) return { before, after, verdict: "FAILED", reason: failedRun("podman restart", r) };
-  if (after?.status !== "running" || after.startedAt === before.startedAt) {
-    return { before, after, verdict: "FAILED", reason: `post-check: container is ${after?.status ?? "gone"}${after?.startedAt === before.startedAt ? " and was not restarted" : ""}` };
-  }
-  return { before, after, verdict: "SUCCEEDED" };
+function containerAction(verb: "restart" | "stop" | "start"): Runner {
+  return async (_params, ctx) => {
+    const before = await container(ctx, "inspect");
+    if (!before || before.id !== ctx.facts.id) return failed(`pre-check: container ${String(ctx.facts.name)} is gone or is another container now`, before);
+    if (verb === "stop" && before.state !== "running") return failed(`pre-check: container ${before.name} is ${before.state}, not running`, before);
+    if (verb === "start" && before.state === "running") return failed(`pre-check: container ${before.name} is already running`, before);
+    const r = await ctx.plan.run(verb);
+    const after = await container(ctx, "inspect-after");
+    if (r.exitCode !== 0 || r.timedOut) return failed(failedRun(`podman ${verb}`, r), before, after);
+    const post =
+      verb === "stop"
+        ? after?.state !== "running" ? null : "the container is still running"
+        : after?.state !== "running" ? `the container is ${after?.state ?? "gone"}` : verb === "restart" && after.startedAt === before.startedAt ? "the container was not restarted (StartedAt unchanged)" : null;
+    return post ? failed(`post-check: ${post}`, before, after) : ok(before, after);
+  };
 }
 
 // ---- host-wide -----------------------------------------------------------------------------
 
-async function unitActive(ctx: ActionContext, unit: string): Promise<boolean> {
-  if (!systemdRunning()) return false;
-  return (await unitState(ctx, unit).catch(() => null))?.activeState === "active";
-}
+const flushDnsCache: Runner = async (_params, ctx) => {
+  if (!requireSystemd(ctx)) return failed(NO_SYSTEMD);
+  const resolver = ctx.facts.resolver;
+  if (typeof resolver !== "string") return failed("pre-check: neither unbound.service nor systemd-resolved.service is active");
+  const r = await ctx.plan.run(ctx.plan.has("unbound") ? "unbound" : "resolved");
+  if (r.exitCode !== 0 || r.timedOut) return failed(failedRun("the flush", r), { resolver });
+  return ok({ resolver }, { resolver, flushed: true });
+};
 
-async function flushDnsCache(_params: Params, ctx: ActionContext): Promise<Omit<ActionResult, "output">> {
-  if (!requireSystemd(ctx)) return { before: null, after: null, verdict: "FAILED", reason: NO_SYSTEMD };
-  let r: SpawnResult;
-  let resolver: string;
-  if (programPath("unbound-control") !== null && (await unitActive(ctx, "unbound.service"))) {
-    resolver = "unbound.service";
-    r = await loud(ctx, "unbound-control", ["flush_zone", "."]);
-  } else if (programPath("resolvectl") !== null && (await unitActive(ctx, "systemd-resolved.service"))) {
-    resolver = "systemd-resolved.service";
-    r = await loud(ctx, "resolvectl", ["flush-caches"]);
-  } else {
-    return { before: null, after: null, verdict: "FAILED", reason: "pre-check: neither unbound.service nor systemd-resolved.service is active" };
-  }
-  if (r.exitCode !== 0 || r.timedOut) return { before: { resolver }, after: null, verdict: "FAILED", reason: failedRun("the flush", r) };
-  const active = await unitActive(ctx, resolver);
-  return { before: { resolver }, after: { resolver, active }, verdict: active ? "SUCCEEDED" : "FAILED", ...(!active && { reason: `post-check: ${resolver} is no longer active` }) };
-}
+const rotateLogs: Runner = async (_params, ctx) => {
+  if (!requireSystemd(ctx)) return failed(NO_SYSTEMD);
+  if (ctx.facts.loadState !== "loaded") return failed("pre-check: logrotate.service is not loaded");
+  const r = await ctx.plan.run("start");
+  const res = await ctx.plan.run("show-after", 15_000);
+  const b = parseShow(res.lines.join("\n"))[0] ?? new Map<string, string>();
+  const after = { unit: "logrotate.service", ActiveState: text(b, "ActiveState"), Result: text(b, "Result") ?? "unknown", ExecMainStatus: text(b, "ExecMainStatus") };
+  if (r.exitCode !== 0 || r.timedOut) return failed(failedRun("systemctl start logrotate.service", r), null, after);
+  if (after.Result !== "success") return failed(`post-check: Result=${after.Result}`, null, after);
+  return ok(null, after);
+};
 
-async function rotateLogs(_params: Params, ctx: ActionContext): Promise<Omit<ActionResult, "output">> {
-  if (!requireSystemd(ctx)) return { before: null, after: null, verdict: "FAILED", reason: NO_SYSTEMD };
-  const before = await unitState(ctx, "logrotate.service");
-  if (before.loadState !== "loaded") return { before: publicState(before), after: null, verdict: "FAILED", reason: "pre-check: logrotate.service is not loaded" };
-  const r = await loud(ctx, "systemctl", ["start", "--no-pager", "--no-ask-password"], ["logrotate.service"]);
-  const res = await quiet(ctx, "systemctl", ["show", "--no-pager", "-p", "Result", "-p", "ExecMainStatus"], ["logrotate.service"]);
-  const result = res.lines.find((l) => l.startsWith("Result="))?.slice(7) ?? "unknown";
-  const after = { ...publicState(await unitState(ctx, "logrotate.service")), Result: result };
-  if (r.exitCode !== 0 || r.timedOut || result !== "success") {
-    return { before: publicState(before), after, verdict: "FAILED", reason: r.exitCode !== 0 ? failedRun("systemctl start logrotate.service", r) : `post-check: Result=${result}` };
-  }
-  return { before: publicState(before), after, verdict: "SUCCEEDED" };
-}
-
-async function rebootSystem(params: Params, ctx: ActionContext): Promise<Omit<ActionResult, "output">> {
-  if (!ctx.allowlist.reboot) throw new HelperRefusal("NOT_ALLOWLISTED", "reboot is not allowed on this host (actions.yaml: reboot: false)");
-  if (!requireSystemd(ctx)) return { before: null, after: null, verdict: "FAILED", reason: NO_SYSTEMD };
-  const minutes = Math.ceil(Number(params.delaySeconds ?? 60) / 60);
-  const r = await loud(ctx, "shutdown", ["-r", `+${minutes}`]);
-  let scheduled = false;
+function shutdownScheduled(): boolean {
   try {
-    scheduled = statSync("/run/systemd/shutdown/scheduled").isFile();
+    return statSync("/run/systemd/shutdown/scheduled").isFile();
   } catch {
-    scheduled = false;
+    return false;
   }
-  const after = { rebootScheduled: scheduled, inMinutes: minutes };
-  if (r.exitCode !== 0 || r.timedOut) return { before: { rebootScheduled: false }, after, verdict: "FAILED", reason: failedRun("shutdown -r", r) };
-  if (!scheduled) return { before: { rebootScheduled: false }, after, verdict: "FAILED", reason: "post-check: systemd reports no pending shutdown" };
-  return { before: { rebootScheduled: false }, after, verdict: "SUCCEEDED" };
 }
 
-type Runner = (params: Params, ctx: ActionContext) => Promise<Omit<ActionResult, "output">>;
+const rebootSystem: Runner = async (_params, ctx) => {
+  if (!ctx.allowlist.reboot) throw new HelperRefusal("NOT_ALLOWLISTED", "reboot is not allowed on this host (actions.yaml: reboot: false)");
+  if (!requireSystemd(ctx)) return failed(NO_SYSTEMD);
+  const before = { rebootScheduled: shutdownScheduled(), users: ctx.facts.users };
+  const r = await ctx.plan.run("shutdown");
+  const after = { rebootScheduled: shutdownScheduled(), inMinutes: ctx.facts.minutes };
+  if (r.exitCode !== 0 || r.timedOut) return failed(failedRun("shutdown -r", r), before, after);
+  return after.rebootScheduled ? ok(before, after) : failed("post-check: systemd reports no pending shutdown", before, after);
+};
 
-export const RUNNERS: Readonly<Record<string, Runner>> = {
-  restart_service: (p, c) => serviceAction("restart", p, c),
-  reload_service: (p, c) => serviceAction("reload", p, c),
-  start_service: (p, c) => serviceAction("start", p, c),
-  restart_container: restartContainer,
+/** "Archived and active journals take up 1.2G in the file system." → bytes. */
+export function diskUsageBytes(lines: readonly string[]): number | null {
+  const m = /take up ([\d.]+)([BKMGTP])?/.exec(lines.join(" "));
+  if (!m) return null;
+  const exp = "BKMGTP".indexOf(m[2] ?? "B");
+  return Math.round(Number(m[1]) * 1024 ** Math.max(0, exp));
+}
+
+const vacuumJournal: Runner = async (params, ctx) => {
+  if (!requireSystemd(ctx)) return failed(NO_SYSTEMD);
+  const before = { usageBytes: diskUsageBytes((await ctx.plan.run("usage", 15_000)).lines), previewedFreesBytes: ctx.facts.freesBytes };
+  const r = await ctx.plan.run(params.by === "size" ? "vacuum-size" : "vacuum-age");
+  const after = { usageBytes: diskUsageBytes((await ctx.plan.run("usage-after", 15_000)).lines) };
+  if (r.exitCode !== 0 || r.timedOut) return failed(failedRun("journalctl --vacuum", r), before, after);
+  const freed = before.usageBytes !== null && after.usageBytes !== null ? before.usageBytes - after.usageBytes : null;
+  ctx.emit(`post-check: the journal used ${before.usageBytes ?? "?"} bytes, now ${after.usageBytes ?? "?"}${freed !== null ? ` (${freed} freed)` : ""}`);
+  return ok(before, { ...after, freedBytes: freed });
+};
+
+const truncateLog: Runner = async (_params, ctx) => {
+  const path = String(ctx.facts.path);
+  const st = statSync(path, { throwIfNoEntry: false });
+  if (!st || st.dev !== ctx.facts.device || st.ino !== ctx.facts.inode) return failed(`pre-check: ${path} is no longer the file the preview measured`);
+  const before = { path, sizeBytes: st.size, inode: st.ino };
+  const r = await ctx.plan.run("truncate");
+  const now = statSync(path, { throwIfNoEntry: false });
+  const after = now ? { path, sizeBytes: now.size, inode: now.ino } : null;
+  if (r.exitCode !== 0 || r.timedOut) return failed(failedRun("truncate", r), before, after);
+  if (!after || after.inode !== before.inode) return failed("post-check: the file was replaced", before, after);
+  if (after.sizeBytes >= before.sizeBytes && before.sizeBytes > 0) return failed(`post-check: the file is still ${after.sizeBytes} bytes`, before, after);
+  ctx.emit(`post-check: ${path} went from ${before.sizeBytes} to ${after.sizeBytes} bytes (same inode)`);
+  return ok(before, { ...after, freedBytes: before.sizeBytes - after.sizeBytes });
+};
+
+const cleanPackageCache: Runner = async (_params, ctx) => {
+  if (!requireSystemd(ctx)) return failed(NO_SYSTEMD);
+  const before = { manager: ctx.facts.manager, cacheBytes: ctx.facts.cacheBytes };
+  const r = await ctx.plan.run(ctx.plan.has("apt-clean") ? "apt-clean" : "dnf-clean");
+  if (r.exitCode !== 0 || r.timedOut) return failed(failedRun("the cache clean", r), before);
+  return ok(before, { manager: ctx.facts.manager, cleaned: true });
+};
+
+const upgradePackages: Runner = async (params, ctx) => {
+  if (!requireSystemd(ctx)) return failed(NO_SYSTEMD);
+  const names = params.packages as string[];
+  const versions = ctx.facts.versions as Record<string, { from: string; to: string }>;
+  const query = async (step: string) => {
+    const r = await ctx.plan.run(step, 30_000);
+    const out = new Map<string, string>();
+    for (const line of r.lines) {
+      const [pkg, version, status] = line.split("\t");
+      if (pkg && version && status?.startsWith("ii")) out.set(pkg.replace(/:.*$/, ""), version);
+    }
+    return out;
+  };
+  const before = Object.fromEntries(await query("query"));
+  const r = await ctx.plan.run("upgrade");
+  const afterMap = await query("query-after");
+  const after = Object.fromEntries(afterMap);
+  const changed = names.filter((p) => before[p] !== after[p]).map((p) => ({ package: p, from: before[p] ?? null, to: after[p] ?? null }));
+  if (r.exitCode !== 0 || r.timedOut) return failed(failedRun("apt-get install --only-upgrade", r), before, { versions: after, changed });
+  const missed = names.filter((p) => after[p] !== versions[p]?.to);
+  if (missed.length > 0) return failed(`post-check: ${missed.map((p) => `${p} is ${after[p] ?? "not installed"}, not ${versions[p]?.to ?? "?"}`).join("; ")}`, before, { versions: after, changed });
+  ctx.emit(`post-check: ${changed.length} package(s) changed: ${changed.map((c) => `${c.package} ${c.from} → ${c.to}`).join(", ") || "none"}`);
+  return ok(before, { versions: after, changed });
+};
+
+type Runner = (params: Params, ctx: ActionContext) => Promise<Outcome>;
+
+/** One runner per catalog action: an action without a runner here does not compile. */
+export const RUNNERS: { readonly [N in ActionName]: Runner } = {
+  restart_service: serviceAction("restart"),
+  reload_service: serviceAction("reload"),
+  start_service: serviceAction("start"),
+  stop_service: serviceAction("stop"),
+  enable_service: serviceAction("enable"),
+  disable_service: serviceAction("disable"),
+  reset_failed_unit: serviceAction("reset-failed"),
+  signal_service: serviceAction("kill"),
+  restart_container: containerAction("restart"),
+  stop_container: containerAction("stop"),
+  start_container: containerAction("start"),
   flush_dns_cache: flushDnsCache,
   rotate_logs: rotateLogs,
   reboot_system: rebootSystem,
+  vacuum_journal: vacuumJournal,
+  truncate_log: truncateLog,
+  clean_package_cache: cleanPackageCache,
+  upgrade_packages: upgradePackages,
 };
 
+export function runnerOf(name: string): Runner | undefined {
+  return Object.hasOwn(RUNNERS, name) ? RUNNERS[name as ActionName] : undefined;
+}
+
+/** Whether `path` lies in one of the allowlisted log roots (lexically; the preview checks the file itself). */
+function underLogRoot(path: string, roots: readonly string[]): boolean {
+  return roots.some((r) => (r === "/" ? path.startsWith("/") : path === r || path.startsWith(`${r}/`)));
+}
+
 /**
- * The allowlist check that needs no process: the name as given (canonicalised as systemctl would)
- * must be listed. Runs BEFORE the approval is checked and its nonce spent; the canonical Id
- * (which needs systemctl) is compared again in the pre-check.
+ * The allowlist check that needs no process, by the definition's allowlist kind: the name as given
+ * (canonicalised as systemctl would) must be listed. Runs BEFORE the approval is checked and its
+ * nonce spent; the canonical Id / full container ID / real file is compared again by the preview.
  */
-export function checkAllowlisted(action: string, params: Params, allowlist: Allowlist): void {
-  if (action === "restart_service" || action === "reload_service" || action === "start_service") {
-    const unit = canonicalUnit(String(params.unit));
-    if (!allowlist.units.has(unit)) throw new HelperRefusal("NOT_ALLOWLISTED", `unit ${unit} is not on this host's allowlist (units in actions.yaml)`);
-  }
-  if (action === "restart_container") {
-    const name = String(params.name);
-    // Listed as given, or a full 64-hex ID (whose name the pre-check compares); never an ID prefix.
-    if (!allowlist.containers.includes(name) && !/^[0-9a-f]{64}$/.test(name)) {
-      const prefix = /^[0-9a-f]{12,63}$/.test(name) ? " (an ID prefix is not accepted: give the name or the full 64-character ID)" : "";
-      throw new HelperRefusal("NOT_ALLOWLISTED", `container ${name} is not on this host's allowlist (containers in actions.yaml)${prefix}`);
+export function checkAllowlisted(def: ActionDef, params: Params, allowlist: Allowlist): void {
+  const refuse = (what: string) => {
+    throw new HelperRefusal("NOT_ALLOWLISTED", what);
+  };
+  switch (def.allowlist) {
+    case "unit": {
+      const unit = canonicalUnit(String(params.unit));
+      if (!allowlist.units.has(unit)) refuse(`unit ${unit} is not on this host's allowlist (units in actions.yaml)`);
+      return;
     }
-  }
-  if (action === "reboot_system" && !allowlist.reboot) {
-    throw new HelperRefusal("NOT_ALLOWLISTED", "reboot is not allowed on this host (actions.yaml: reboot: false)");
+    case "container": {
+      const name = String(params.name);
+      // Listed as given, or a full 64-hex ID (whose name the preview compares); never an ID prefix.
+      if (!allowlist.containers.includes(name) && !/^[0-9a-f]{64}$/.test(name)) {
+        const prefix = /^[0-9a-f]{12,63}$/.test(name) ? " (an ID prefix is not accepted: give the name or the full 64-character ID)" : "";
+        refuse(`container ${name} is not on this host's allowlist (containers in actions.yaml)${prefix}`);
+      }
+      return;
+    }
+    case "logFile":
+      if (!underLogRoot(String(params.path), allowlist.logFiles)) refuse(`${String(params.path)} is not under a log root this host allows truncating (logFiles in actions.yaml: ${allowlist.logFiles.join(", ") || "none"})`);
+      return;
+    case "packages": {
+      const missing = (params.packages as string[]).filter((p) => !allowlist.packages.has(p));
+      if (missing.length > 0) refuse(`package(s) ${missing.join(", ")} not on this host's allowlist (packages in actions.yaml)`);
+      return;
+    }
+    case "reboot":
+      if (!allowlist.reboot) refuse("reboot is not allowed on this host (actions.yaml: reboot: false)");
+      return;
+    case "journal":
+      if (!allowlist.journal) refuse("vacuum_journal is not allowed on this host (actions.yaml: journal: false)");
+      return;
+    case "packageCache":
+      if (!allowlist.packageCache) refuse("clean_package_cache is not allowed on this host (actions.yaml: packageCache: false)");
+      return;
+    case "none":
+      return;
   }
 }
 

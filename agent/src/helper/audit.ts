@@ -3,7 +3,7 @@
 // Parameters are recorded as given after validation (unit and container names, a delay); the
 // signature is not, only the approving key's fingerprint.
 export interface AuditRecord {
-  event: "refused" | "executed" | "started" | "queried";
+  event: "refused" | "executed" | "started" | "queried" | "previewed";
   mode: "sudo" | "direct";
   action?: string;
   params?: Record<string, unknown>;

@@ -33,6 +33,8 @@ export const HELPER_EXIT = {
   lifetime: 91,
   /** Signed before the helper's record of used approvals began (its state was created or reset after it). */
   stale: 92,
+  /** A material fact of the host differs from the preview the approver saw (the action, or its plan, would not be what was approved). */
+  hostChanged: 93,
 } as const;
 
 /** Refusal codes as they appear in the audit line and on stdout. */
@@ -55,6 +57,7 @@ export type RefusalCode =
   | "CLOCK_SKEW"
   | "LIFETIME"
   | "STALE"
+  | "HOST_CHANGED"
   | "INTERNAL";
 
 export const REFUSAL_EXIT: Readonly<Record<RefusalCode, number>> = {
@@ -76,6 +79,7 @@ export const REFUSAL_EXIT: Readonly<Record<RefusalCode, number>> = {
   CLOCK_SKEW: HELPER_EXIT.clockSkew,
   LIFETIME: HELPER_EXIT.lifetime,
   STALE: HELPER_EXIT.stale,
+  HOST_CHANGED: HELPER_EXIT.hostChanged,
   INTERNAL: HELPER_EXIT.internal,
 };
 

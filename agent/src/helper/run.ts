@@ -5,13 +5,21 @@
 //   certificate's name and key) → the store of used approvals and its clock that never steps back
 //   (nonce-store.ts, clock.ts) → approval (signature, host name and key, action, parameters, clock
 //   skew, store floor, lifetime, expiry, key's max impact) → nonce unused (recorded, synced) →
+//   preview recomputed (preview.ts): the signed preview's hash must match, and its material facts
+//   and the plan rendered from them must be those of this host now (else HOST_CHANGED) →
 //   the host's ledger records the start (ledger.ts; also a journal line) → then the action:
-//   pre-check → command → post-check → the ledger records the end. One audit line on stderr.
-// A ledger query ({"query":"ledger","requestId"}) answers with the host's record of one request.
+//   pre-check → the plan's commands → post-check → the ledger records the end. One audit line on stderr.
+// A ledger query ({"query":"ledger","requestId"}) answers with the host's record of one request; a
+// preview query ({"query":"preview","action","params"}) with what the action would touch (read-only,
+// after the same parameter and allowlist checks).
 import { findAction } from "../../../proto/catalog/actions/index";
 import { checkApproval } from "../../../proto/catalog/approval";
 import type { ActionResult } from "../../../proto/catalog/define-action";
-import { capOutput, checkAllowlisted, RUNNERS } from "./actions";
+import { canonicalJson } from "../../../shared/canonical-json";
+import { previewDigest } from "../../../proto/catalog/approval";
+import { actionPreview, commandLine, renderPlan, type ActionDef, type ActionPreview } from "../../../proto/catalog/define-action";
+import { capOutput, checkAllowlisted, planOf, runnerOf } from "./actions";
+import { changedFact, computePreview } from "./preview";
 import { writeAudit, type AuditRecord } from "./audit";
 import { HELPER_EXIT, HelperRefusal, REFUSAL_EXIT, type RefusalCode } from "./exit-codes";
 import { decide, helperMode, type HelperMode, type Invocation } from "./guard";
@@ -34,6 +42,43 @@ export interface HelperIo {
 }
 
 const MAX_OUTPUT_LINES = 5000;
+
+/** Zod issues as one line; `argument`: each named as the invalid argument (the catalog's wording). */
+function describeIssues(error: { issues: readonly { path: readonly PropertyKey[]; message: string }[] }, opts: { argument?: boolean } = {}): string {
+  return error.issues
+    .map((i) => {
+      const path = i.path.map(String).join(".");
+      return opts.argument ? `invalid argument "${path || "params"}": ${i.message}` : `${path || "(top)"}: ${i.message}`;
+    })
+    .join("; ");
+}
+
+/** How long a preview query may take (it only reads). */
+const PREVIEW_MS = 20_000;
+
+/** The catalog's definition, its runner and the parameters as it validates them (its own copy of the catalog). */
+function validated(action: string, raw: Record<string, unknown>) {
+  const def = findAction(action);
+  const runner = runnerOf(action);
+  if (!def || !runner) throw new HelperRefusal("BAD_REQUEST", `unknown action ${JSON.stringify(action)}`);
+  const parsed = def.params.safeParse(raw);
+  if (!parsed.success) throw new HelperRefusal("BAD_REQUEST", describeIssues(parsed.error, { argument: true }));
+  return { def, runner, params: parsed.data as Record<string, unknown> };
+}
+
+/** The approved preview from the request: its hash must be the signed one, its shape the catalog's. */
+function approvedPreview(def: ActionDef, json: string, signedHash: string): ActionPreview {
+  if (previewDigest(json) !== signedHash) throw new HelperRefusal("ALTERED", "the impact preview sent with the approval is not the one its signature covers (preview_hash)");
+  let value: unknown;
+  try {
+    value = JSON.parse(json);
+  } catch {
+    throw new HelperRefusal("MALFORMED", "preview_json is not JSON");
+  }
+  const p = actionPreview.safeParse(value);
+  if (!p.success || p.data.action !== def.name) throw new HelperRefusal("MALFORMED", `preview_json is not a preview of ${def.name}`);
+  return p.data;
+}
 
 export async function runHelper(io: HelperIo): Promise<number> {
   const started = performance.now();
@@ -68,30 +113,33 @@ export async function runHelper(io: HelperIo): Promise<number> {
     }
     if (typeof raw === "object" && raw !== null && "query" in raw) {
       const q = HelperQuery.safeParse(raw);
-      if (!q.success) throw new HelperRefusal("BAD_REQUEST", `the query is invalid: ${q.error.issues.map((i) => `${i.path.join(".") || "(top)"}: ${i.message}`).join("; ")}`);
+      if (!q.success) throw new HelperRefusal("BAD_REQUEST", `the query is invalid: ${describeIssues(q.error)}`);
       const settings = resolveSettings(mode, io.invocation.env, io.invocation.euid);
+      if (q.data.query === "preview") {
+        const { def, params } = validated(q.data.action, q.data.params);
+        audit.action = def.name;
+        audit.params = params;
+        const allowlist = loadAllowlist(settings);
+        checkAllowlisted(def, params, allowlist);
+        const preview = await computePreview(def, params, { allowlist, deadline: Date.now() + PREVIEW_MS });
+        renderPlan(def, params, preview.facts);
+        send({ type: "preview", preview });
+        return finish({ event: "previewed", exitCode: HELPER_EXIT.succeeded });
+      }
       audit.requestId = q.data.requestId;
       const answer = readLedger(settings.stateDir, settings.owners, q.data.requestId);
       send({ type: "ledger", entry: answer.entry, ...(answer.running !== undefined && { running: answer.running }), ...(answer.unreadable !== undefined && { unreadable: answer.unreadable }) });
       return finish({ event: "queried", exitCode: HELPER_EXIT.succeeded });
     }
     const req = HelperRequest.safeParse(raw);
-    if (!req.success) throw new HelperRefusal("BAD_REQUEST", `the request is invalid: ${req.error.issues.map((i) => `${i.path.join(".") || "(top)"}: ${i.message}`).join("; ")}`);
-    const def = findAction(req.data.action);
-    const runner = RUNNERS[req.data.action];
-    if (!def || !runner) throw new HelperRefusal("BAD_REQUEST", `unknown action ${JSON.stringify(req.data.action)}`);
+    if (!req.success) throw new HelperRefusal("BAD_REQUEST", `the request is invalid: ${describeIssues(req.error)}`);
+    const { def, params, runner } = validated(req.data.action, req.data.params);
     audit.action = def.name;
-    const parsedParams = def.params.safeParse(req.data.params);
-    if (!parsedParams.success) {
-      const issues = parsedParams.error.issues.map((i) => `invalid argument "${i.path.join(".") || "params"}": ${i.message}`).join("; ");
-      throw new HelperRefusal("BAD_REQUEST", issues);
-    }
-    const params = parsedParams.data as Record<string, unknown>;
     audit.params = params;
 
     const settings = resolveSettings(mode, io.invocation.env, io.invocation.euid);
     const allowlist = loadAllowlist(settings);
-    checkAllowlisted(def.name, params, allowlist);
+    checkAllowlisted(def, params, allowlist);
 
     if (!req.data.approval) throw new HelperRefusal("NO_APPROVAL", `${def.name} needs an approval signed by an approver key; none was given`);
     const approvers = loadApprovers(settings);
@@ -118,7 +166,23 @@ export async function runHelper(io: HelperIo): Promise<number> {
       throw new HelperRefusal(verdict.code, `${verdict.reason}${verdict.code === "EXPIRED" || verdict.code === "LIFETIME" ? stepped : ""}`);
     }
     audit.requester = verdict.statement.requester;
+    // The preview the approver read: its hash is signed (checked with the statement above).
+    const approved = approvedPreview(def, approval.previewJson, verdict.statement.previewHash);
     useNonce(settings.stateDir, { nonce: verdict.statement.nonce, notAfter: verdict.statement.notAfter, requestId: verdict.statement.id }, { now: clock.now, maxSkewSeconds });
+    // The host now, against what the approver read: a material fact, or the plan, that differs refuses.
+    const deadline = Date.now() + def.timeoutMs;
+    const current = await computePreview(def, params, { allowlist, deadline });
+    const changed = changedFact(def, approved.facts, current.facts);
+    if (changed !== null) {
+      throw new HelperRefusal("HOST_CHANGED", `the host changed since the preview that was approved: ${changed} was ${canonicalJson(approved.facts[changed] ?? null).slice(0, 300)}, is now ${canonicalJson(current.facts[changed] ?? null).slice(0, 300)}; nothing ran: propose the action again`);
+    }
+    const plan = renderPlan(def, params, current.facts);
+    const approvedLines = renderPlan(def, params, approved.facts).map(commandLine);
+    const nowLines = plan.map(commandLine);
+    const differs = nowLines.findIndex((l, i) => l !== approvedLines[i]);
+    if (differs >= 0 || nowLines.length !== approvedLines.length) {
+      throw new HelperRefusal("HOST_CHANGED", `the host changed since the preview that was approved: plan step ${differs >= 0 ? differs + 1 : nowLines.length + 1} would be ${JSON.stringify(nowLines[differs] ?? "(none)")}, the approver read ${JSON.stringify(approvedLines[differs >= 0 ? differs : nowLines.length] ?? "(none)")}; nothing ran: propose the action again`);
+    }
     // On the host's own record before anything runs (refused, with nothing run, if it cannot be).
     const started = recordStart(settings.stateDir, settings.owners, {
       requestId: verdict.statement.id,
@@ -142,7 +206,7 @@ export async function runHelper(io: HelperIo): Promise<number> {
     };
     let result: Omit<ActionResult, "output">;
     try {
-      result = await runner(params, { allowlist, emit, deadline: Date.now() + def.timeoutMs });
+      result = await runner(params, { allowlist, emit, deadline, facts: current.facts, plan: planOf(plan, { emit, deadline }) });
     } catch (err) {
       if (err instanceof HelperRefusal) throw err;
       result = { before: null, after: null, verdict: "FAILED", reason: `the helper failed: ${(err as Error).message}` };

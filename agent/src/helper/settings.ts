@@ -7,7 +7,8 @@ import { fstatSync, closeSync, openSync, readdirSync, readFileSync, constants, l
 import { join } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
-import { canonicalUnit, containerName, unitName } from "../../../proto/catalog/grammar";
+import { absolutePath, canonicalUnit, containerName, unitName } from "../../../proto/catalog/grammar";
+import { packageName } from "../../../proto/catalog/actions/packages";
 import { parseApproverLine, type ApproverKey } from "../../../proto/catalog/approval";
 import { certificateNames, publicKeyFingerprint } from "../../../shared/cert-names";
 import { HelperRefusal } from "./exit-codes";
@@ -153,6 +154,14 @@ const AllowlistSchema = z.strictObject({
   units: z.array(unitName).max(1024).default([]),
   containers: z.array(containerEntry).max(1024).default([]),
   reboot: z.boolean().default(false),
+  /** Roots under which truncate_log may empty a regular file (each an absolute directory). */
+  logFiles: z.array(absolutePath).max(64).default([]),
+  /** Package names upgrade_packages may upgrade. */
+  packages: z.array(packageName).max(1024).default([]),
+  /** Allow vacuum_journal. */
+  journal: z.boolean().default(false),
+  /** Allow clean_package_cache. */
+  packageCache: z.boolean().default(false),
   approvals: z
     .strictObject({
       /** The longest an approval may be valid (notAfter − issuedAt, and notAfter − now). */
@@ -172,6 +181,10 @@ export interface Allowlist {
   /** Container names and full IDs; a container matches by its exact name or its exact full ID. */
   containers: readonly string[];
   reboot: boolean;
+  logFiles: readonly string[];
+  packages: ReadonlySet<string>;
+  journal: boolean;
+  packageCache: boolean;
   approvals: { maxLifetimeSeconds: number; maxClockSkewSeconds: number };
 }
 
@@ -188,7 +201,17 @@ export function loadAllowlist(settings: HelperSettings): Allowlist {
     const issues = parsed.error.issues.map((i) => `${i.path.join(".") || "(top level)"}: ${i.message}`).join("; ");
     throw new HelperRefusal("CONFIG", `${settings.actionsFile} is invalid: ${issues}`);
   }
-  return { units: new Set(parsed.data.units.map(canonicalUnit)), containers: parsed.data.containers, reboot: parsed.data.reboot, approvals: parsed.data.approvals };
+  const d = parsed.data;
+  return {
+    units: new Set(d.units.map(canonicalUnit)),
+    containers: d.containers,
+    reboot: d.reboot,
+    logFiles: d.logFiles.map((r) => r.replace(/\/+$/, "") || "/"),
+    packages: new Set(d.packages),
+    journal: d.journal,
+    packageCache: d.packageCache,
+    approvals: d.approvals,
+  };
 }
 
 export interface HostIdentity {

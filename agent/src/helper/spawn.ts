@@ -1,6 +1,6 @@
 // The helper's ONE spawner (test/agent/exec-guard.test.ts: only this module, the operator's
 // actions/run-helper.ts and agent/src/exec.ts start processes under agent/). Rules for every
-// command: a program from the fixed table below, by absolute path; options chosen by code;
+// command: a program from the one fixed table (shared/programs.ts), by absolute path; options chosen by code;
 // values after "--" and never starting with "-"; a fixed environment; no stdin; a deadline
 // (SIGKILL) and an output cap. Programs whose output is streamed run on a pseudo-terminal
 // (node-pty) so they line-buffer and their output reaches the caller live, line by line; programs
@@ -21,28 +21,10 @@ import { killProcessGroup } from "../process-group";
 import { HelperRefusal } from "./exit-codes";
 import type { HelperMode } from "./guard";
 import { nowUnixMicros } from "./wire";
+import { argvOf, type RenderedStep } from "../../../proto/catalog/define-action";
+import { isFixedOption, isValue, PROGRAMS, type ProgramName } from "../../../shared/programs";
 
-export const PROGRAMS = {
-  systemctl: ["/usr/bin/systemctl", "/bin/systemctl"],
-  podman: ["/usr/bin/podman"],
-  "unbound-checkconf": ["/usr/sbin/unbound-checkconf"],
-  "unbound-control": ["/usr/sbin/unbound-control"],
-  caddy: ["/usr/bin/caddy"],
-  nginx: ["/usr/sbin/nginx"],
-  resolvectl: ["/usr/bin/resolvectl"],
-  shutdown: ["/usr/sbin/shutdown", "/sbin/shutdown"],
-} as const;
-export type Program = keyof typeof PROGRAMS;
-
-/**
- * Options are written by code, never by a caller: flags and words (a path only after "=", as in
- * --config=/etc/caddy/Caddyfile), plus the two literal operands the catalog needs ("." = the root
- * zone for unbound-control, "+N" minutes for shutdown). Caller values go after "--" instead.
- */
-export function isFixedOption(o: string): boolean {
-  return /^(?:-{0,2}[A-Za-z][A-Za-z0-9_.=+:,/-]*|\.|\+\d{1,4})$/.test(o);
-}
-
+export type Program = ProgramName;
 
 export const PRODUCTION_PTY_NATIVE = "/usr/lib/hostward/pty.node";
 const MAX_LINE = 4096;
@@ -129,22 +111,41 @@ export interface SpawnOptions {
   pipes?: boolean;
 }
 
-const BAD_VALUE = /[\u0000-\u001f\u007f]/;
-
 /** Runs `program options… -- values…` on a pty; resolves when it exits or its deadline kills it. */
 export function spawnProgram(program: Program, options: readonly string[], values: readonly string[], opts: SpawnOptions): Promise<SpawnResult> {
+  for (const o of options) if (!isFixedOption(o)) return Promise.reject(new Error(`refused option ${JSON.stringify(o)}`));
+  for (const v of values) if (!isValue(v)) return Promise.reject(new Error(`refused value ${JSON.stringify(v.slice(0, 64))}`));
+  return spawnArgv(program, values.length > 0 ? [...options, "--", ...values] : [...options], {}, opts);
+}
+
+/**
+ * Runs one step of an action's rendered plan (define-action.ts renderPlan): its argv is checked
+ * again level by level (argvOf), its program and the one a transient step wraps must be installed
+ * at the path the plan shows.
+ */
+export function spawnStep(step: RenderedStep, opts: SpawnOptions): Promise<SpawnResult> {
+  let argv: string[];
+  try {
+    argv = argvOf(step);
+  } catch (err) {
+    return Promise.reject(err as Error);
+  }
+  for (const [program, path] of [[step.program, step.path], ...(step.inner ? [[step.inner.program, step.inner.path] as const] : [])] as const) {
+    if (programPath(program) !== path) return Promise.reject(new Error(`${program} is not at ${path} on this host`));
+  }
+  return spawnArgv(step.program, argv, step.inner ? {} : (step.env ?? {}), opts);
+}
+
+function spawnArgv(program: Program, argv: string[], env: Readonly<Record<string, string>>, opts: SpawnOptions): Promise<SpawnResult> {
   const path = programPath(program);
   if (path === null) return Promise.reject(new Error(`${program} is not installed on this host`));
   if (!pty) return Promise.reject(new Error("loadPty() was not called"));
-  for (const o of options) if (!isFixedOption(o)) return Promise.reject(new Error(`refused option ${JSON.stringify(o)}`));
-  for (const v of values) {
-    if (v === "" || v.startsWith("-") || BAD_VALUE.test(v)) return Promise.reject(new Error(`refused value ${JSON.stringify(v.slice(0, 64))}`));
-  }
-  const argv = values.length > 0 ? [...options, "--", ...values] : [...options];
+  for (const k of Object.keys(env)) if (!/^[A-Z][A-Z0-9_]{0,63}$/.test(k)) return Promise.reject(new Error(`refused variable ${JSON.stringify(k)}`));
+  const childEnv = { ...CHILD_ENV, ...env };
   const maxLines = opts.maxLines ?? 2000;
   spawns += 1;
-  if (opts.pipes) return spawnOnPipes(path, argv, maxLines, opts);
-  const term = pty.spawn(path, argv, { name: "dumb", cols: 200, rows: 50, cwd: "/", env: { ...CHILD_ENV } });
+  if (opts.pipes) return spawnOnPipes(path, argv, childEnv, maxLines, opts);
+  const term = pty.spawn(path, argv, { name: "dumb", cols: 200, rows: 50, cwd: "/", env: childEnv });
   return new Promise((resolve) => {
     const lines: string[] = [];
     let truncated = false;
@@ -186,10 +187,10 @@ export function spawnProgram(program: Program, options: readonly string[], value
   });
 }
 
-function spawnOnPipes(path: string, argv: string[], maxLines: number, opts: SpawnOptions): Promise<SpawnResult> {
+function spawnOnPipes(path: string, argv: string[], env: Record<string, string>, maxLines: number, opts: SpawnOptions): Promise<SpawnResult> {
   return new Promise((resolve) => {
     // Its own process group, so the deadline ends every process it started (process-group.ts).
-    const child = spawn(path, argv, { cwd: "/", env: { ...CHILD_ENV }, stdio: ["ignore", "pipe", "pipe"], shell: false, windowsHide: true, detached: true });
+    const child = spawn(path, argv, { cwd: "/", env, stdio: ["ignore", "pipe", "pipe"], shell: false, windowsHide: true, detached: true });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     let bytes = 0;

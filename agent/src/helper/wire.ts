@@ -3,13 +3,15 @@
 // then exactly one {"type":"result"} (it ran) or {"type":"refused"} (nothing ran). The helper
 // trusts nothing in a request: this schema is only the first of its checks.
 import { z } from "zod";
-import type { ActionResult } from "../../../proto/catalog/define-action";
+import type { ActionPreview, ActionResult } from "../../../proto/catalog/define-action";
 import type { Approval } from "../../../proto/gen/hostward/v1/actions";
 import type { RefusalCode } from "./exit-codes";
 import type { LedgerEntry, VoidedEntry } from "./ledger";
 
 /** The largest request the helper reads. */
 export const MAX_REQUEST_BYTES = 64 * 1024;
+/** The largest impact preview, as canonical JSON. */
+export const MAX_PREVIEW_BYTES = 32 * 1024;
 
 export const WireApproval = z.strictObject({
   requestId: z.string().max(128),
@@ -24,6 +26,9 @@ export const WireApproval = z.strictObject({
   signature: z.string().max(8192).regex(/^[A-Za-z0-9+/]*={0,2}$/, "signature is not base64"),
   issuedAtUnix: z.number().int().nonnegative(),
   hostKey: z.string().max(80),
+  previewHash: z.string().max(80),
+  /** Canonical JSON of the impact preview the approver read (its hash is signed). */
+  previewJson: z.string().max(MAX_PREVIEW_BYTES),
 });
 
 export const HelperRequest = z.strictObject({
@@ -33,11 +38,14 @@ export const HelperRequest = z.strictObject({
 });
 export type HelperRequest = z.output<typeof HelperRequest>;
 
-/** A read-only question to the helper: its ledger's record of one request (ledger.ts). */
-export const HelperQuery = z.strictObject({
-  query: z.literal("ledger"),
-  requestId: z.string().max(128),
-});
+/**
+ * A read-only question to the helper: its ledger's record of one request (ledger.ts), or what an
+ * action would touch on this host (preview.ts), computed before anyone approves it.
+ */
+export const HelperQuery = z.discriminatedUnion("query", [
+  z.strictObject({ query: z.literal("ledger"), requestId: z.string().max(128) }),
+  z.strictObject({ query: z.literal("preview"), action: HelperRequest.shape.action, params: HelperRequest.shape.params }),
+]);
 export type HelperQuery = z.output<typeof HelperQuery>;
 
 export function approvalToWire(a: Approval): z.output<typeof WireApproval> {
@@ -62,4 +70,6 @@ export type HelperLine =
   | ({ type: "result"; spawns: number } & ActionResult)
   | { type: "refused"; code: RefusalCode; exitCode: number; reason: string; spawns: number }
   /** The answer to a ledger query: the host's record (null: the helper never started it here). */
-  | { type: "ledger"; entry: LedgerEntry | VoidedEntry | null; running?: boolean; unreadable?: string };
+  | { type: "ledger"; entry: LedgerEntry | VoidedEntry | null; running?: boolean; unreadable?: string }
+  /** The answer to a preview query. */
+  | { type: "preview"; preview: ActionPreview };

@@ -48,6 +48,8 @@ const REFUSAL_STATUS: Record<RefusalCode, grpc.status> = {
   CLOCK_SKEW: grpc.status.PERMISSION_DENIED,
   LIFETIME: grpc.status.PERMISSION_DENIED,
   STALE: grpc.status.PERMISSION_DENIED,
+  // The host changed since the human saw the preview: propose again (not the caller's fault).
+  HOST_CHANGED: grpc.status.FAILED_PRECONDITION,
   // The host is not set up as the helper requires: not the caller's fault.
   CONFIG: grpc.status.FAILED_PRECONDITION,
   USAGE: grpc.status.FAILED_PRECONDITION,
@@ -59,7 +61,7 @@ function outcomeError(outcome: Exclude<HelperOutcome, { kind: "result" }>): RpcE
   if (outcome.kind === "refused") {
     return new RpcError(REFUSAL_STATUS[outcome.code] ?? grpc.status.INTERNAL, `the host's helper refused (${outcome.code}, exit ${outcome.exitCode}): ${outcome.reason}`);
   }
-  if (outcome.kind === "ledger") return new RpcError(grpc.status.INTERNAL, "the host's helper answered an action with a ledger record");
+  if (outcome.kind === "ledger" || outcome.kind === "preview") return new RpcError(grpc.status.INTERNAL, `the host's helper answered an action with a ${outcome.kind} record`);
   // It may have ended after it started the action (killed at the deadline, a crash, too much
   // output): not "did not run". UNKNOWN makes the broker ask the host's ledger.
   return new RpcError(grpc.status.UNKNOWN, `the host's helper ended without a result (${outcome.detail}); it may have started the action: the host's ledger says (get_action asks it)`);

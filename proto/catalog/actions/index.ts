@@ -2,11 +2,13 @@
 // ActionsService/<PascalCase name> (restart_service → RestartService).
 import { actionResult, type ActionDef } from "../define-action";
 import type { HashableDefinition } from "../hash";
-import { containerActions, restartContainer } from "./containers";
-import { reloadService, restartService, serviceActions, startService } from "./services";
-import { flushDnsCache, rebootSystem, rotateLogs, systemActions } from "./system";
+import { containerActions } from "./containers";
+import { diskActions } from "./disk";
+import { packageActions } from "./packages";
+import { serviceActions } from "./services";
+import { systemActions } from "./system";
 
-export const actions = [...serviceActions, ...containerActions, ...systemActions] as const;
+export const actions = [...serviceActions, ...containerActions, ...systemActions, ...diskActions, ...packageActions] as const;
 
 export type AnyAction = (typeof actions)[number];
 export type ActionName = AnyAction["name"];
@@ -21,4 +23,8 @@ export function hashableActions(): HashableDefinition[] {
   return actions.map((a) => ({ name: a.name, input: a.params, output: actionResult }));
 }
 
-export { flushDnsCache, rebootSystem, reloadService, restartContainer, restartService, rotateLogs, startService };
+export * from "./containers";
+export * from "./disk";
+export * from "./packages";
+export * from "./services";
+export * from "./system";

@@ -1,5 +1,6 @@
-// Host-wide actions: DNS cache flush, log rotation and a scheduled reboot. Each runs one fixed
-// command chosen by the helper from the host's own state; none takes a free-form value.
+// Host-wide actions: DNS cache flush, log rotation and a scheduled reboot. Each runs fixed
+// commands chosen by the helper from the host's own state (the preview's facts); none takes a
+// free-form value.
 import { z } from "zod";
 import { defineAction } from "../define-action";
 
@@ -11,9 +12,16 @@ export const flushDnsCache = defineAction({
   impact: "LOW",
   params: z.strictObject({}),
   timeoutMs: 30_000,
-  precheck: "unbound.service or systemd-resolved.service is active (unbound first); refused when neither runs.",
-  postcheck: "The command exits 0 and the resolver unit is still active.",
-  runs: ["unbound-control flush_zone .   (when unbound.service is active)", "resolvectl flush-caches   (otherwise, when systemd-resolved.service is active)"],
+  allowlist: "none",
+  needsSystemd: true,
+  preview: "resolver",
+  material: ["resolver"],
+  prechecks: [{ text: "unbound.service or systemd-resolved.service is active (unbound first); refused when neither runs" }],
+  steps: [
+    { id: "unbound", program: "unbound-control", options: ["flush_zone", "."], when: { fact: "resolver", equals: "unbound.service" } },
+    { id: "resolved", program: "resolvectl", options: ["flush-caches"], when: { fact: "resolver", equals: "systemd-resolved.service" } },
+  ],
+  postchecks: [{ text: "the command exits 0 and the resolver unit is still active" }],
   examples: [{ description: "Flush the resolver cache", params: {} }],
 });
 
@@ -24,9 +32,16 @@ export const rotateLogs = defineAction({
   impact: "LOW",
   params: z.strictObject({}),
   timeoutMs: 120_000,
-  precheck: "logrotate.service is loaded.",
-  postcheck: "logrotate.service finished with Result=success.",
-  runs: ["systemctl start --no-pager --no-ask-password -- logrotate.service", "systemctl show --no-pager -p Result,ExecMainStatus -- logrotate.service"],
+  allowlist: "none",
+  needsSystemd: true,
+  preview: "logrotate",
+  material: ["loadState"],
+  prechecks: [{ text: "logrotate.service is loaded" }],
+  steps: [
+    { id: "start", program: "systemctl", options: ["start", "--no-pager", "--no-ask-password"], values: ["logrotate.service"] },
+    { id: "show-after", program: "systemctl", options: ["show", "--no-pager", "--property=Id,LoadState,ActiveState,SubState,Result,ExecMainStatus"], values: ["logrotate.service"], quiet: true },
+  ],
+  postchecks: [{ text: "logrotate.service finished with Result=success" }],
   examples: [{ description: "Rotate logs now", params: {} }],
 });
 
@@ -34,15 +49,19 @@ export const rebootSystem = defineAction({
   name: "reboot_system",
   title: "Reboot the host",
   summary:
-    "Schedules a reboot of the whole host `delaySeconds` from now (60..3600, default 60), so this result returns before the host goes down. Every service on the host stops.",
+    "Schedules a reboot of the whole host `delaySeconds` from now (60..3600, default 60), so this result returns before the host goes down. Every service on the host stops; the preview lists who is logged in and what runs.",
   impact: "HIGH",
   params: z.strictObject({
     delaySeconds: z.number().int().min(60).max(3600).default(60).describe("seconds until the reboot (the helper rounds up to whole minutes)"),
   }),
   timeoutMs: 30_000,
-  precheck: "/etc/hostward/actions.yaml has `reboot: true`.",
-  postcheck: "The reboot is scheduled (systemd reports the pending shutdown).",
-  runs: ["shutdown -r +MINUTES   (MINUTES = {delaySeconds} s rounded up to whole minutes)"],
+  allowlist: "reboot",
+  needsSystemd: true,
+  preview: "reboot",
+  material: ["users"],
+  prechecks: [{ text: "actions.yaml has `reboot: true`" }, { text: "the users logged in are still those the preview listed" }],
+  steps: [{ id: "shutdown", program: "shutdown", options: ["-r", "+{minutes}"], note: "(minutes: delaySeconds rounded up)" }],
+  postchecks: [{ text: "the reboot is scheduled (systemd reports the pending shutdown)" }],
   examples: [
     { description: "Reboot in one minute", params: {} },
     { description: "Reboot in ten minutes", params: { delaySeconds: 600 } },

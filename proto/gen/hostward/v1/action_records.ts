@@ -25,8 +25,9 @@ export const protobufFileName = "hostward/v1/action_records.proto";
 
 /**
  * hostward contract: the operator role's ActionRecordsService — the host's own record (its root
- * helper's ledger) of the actions it started and ended, read back by request id. The broker uses it
- * to settle a request whose outcome it lost (a broker or an agent killed while the action ran).
+ * helper's ledger) of the actions it started and ended, read back by request id (the broker uses it
+ * to settle a request whose outcome it lost: a broker or an agent killed while the action ran), and
+ * the impact preview of an action before it is approved. Both are read-only queries to the helper.
  */
 
 export interface GetActionRecordRequest {
@@ -42,6 +43,25 @@ export interface GetActionRecordRequest {
  * Untrusted host output: validated by the broker.
  */
 export interface ActionRecordReply {
+  json: string;
+}
+
+/**
+ * What an action would touch on this host, computed by its root helper (read-only) before anyone
+ * approves it: the broker shows it to the human and signs its hash into the approval.
+ */
+export interface PreviewActionRequest {
+  /** a catalog action name (restart_service …) */
+  action: string;
+  /** the action's parameters as JSON (validated by the host as by the broker) */
+  parametersJson: string;
+}
+
+/**
+ * json: {"action", "facts": {…}, "summary": ["…"]} (proto/catalog/define-action.ts actionPreview).
+ * Untrusted host output: validated by the broker.
+ */
+export interface PreviewActionReply {
   json: string;
 }
 
@@ -185,6 +205,162 @@ export const ActionRecordReply: MessageFns<ActionRecordReply> = {
   },
 };
 
+function createBasePreviewActionRequest(): PreviewActionRequest {
+  return { action: "", parametersJson: "" };
+}
+
+export const PreviewActionRequest: MessageFns<PreviewActionRequest> = {
+  encode(message: PreviewActionRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.action !== "") {
+      writer.uint32(10).string(message.action);
+    }
+    if (message.parametersJson !== "") {
+      writer.uint32(18).string(message.parametersJson);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PreviewActionRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePreviewActionRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.action = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.parametersJson = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PreviewActionRequest {
+    return {
+      action: isSet(object.action) ? globalThis.String(object.action) : "",
+      parametersJson: isSet(object.parametersJson)
+        ? globalThis.String(object.parametersJson)
+        : isSet(object.parameters_json)
+        ? globalThis.String(object.parameters_json)
+        : "",
+    };
+  },
+
+  toJSON(message: PreviewActionRequest): unknown {
+    const obj: any = {};
+    if (message.action !== "") {
+      obj.action = message.action;
+    }
+    if (message.parametersJson !== "") {
+      obj.parametersJson = message.parametersJson;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<PreviewActionRequest>): PreviewActionRequest {
+    return PreviewActionRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<PreviewActionRequest>): PreviewActionRequest {
+    const message = createBasePreviewActionRequest();
+    message.action = object.action ?? "";
+    message.parametersJson = object.parametersJson ?? "";
+    return message;
+  },
+};
+
+function createBasePreviewActionReply(): PreviewActionReply {
+  return { json: "" };
+}
+
+export const PreviewActionReply: MessageFns<PreviewActionReply> = {
+  encode(message: PreviewActionReply, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.json !== "") {
+      writer.uint32(10).string(message.json);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PreviewActionReply {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePreviewActionReply();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.json = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PreviewActionReply {
+    return { json: isSet(object.json) ? globalThis.String(object.json) : "" };
+  },
+
+  toJSON(message: PreviewActionReply): unknown {
+    const obj: any = {};
+    if (message.json !== "") {
+      obj.json = message.json;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<PreviewActionReply>): PreviewActionReply {
+    return PreviewActionReply.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<PreviewActionReply>): PreviewActionReply {
+    const message = createBasePreviewActionReply();
+    message.json = object.json ?? "";
+    return message;
+  },
+};
+
 export type ActionRecordsServiceService = typeof ActionRecordsServiceService;
 export const ActionRecordsServiceService = {
   getActionRecord: {
@@ -197,10 +373,20 @@ export const ActionRecordsServiceService = {
     responseSerialize: (value: ActionRecordReply): Buffer => Buffer.from(ActionRecordReply.encode(value).finish()),
     responseDeserialize: (value: Buffer): ActionRecordReply => ActionRecordReply.decode(value),
   },
+  previewAction: {
+    path: "/hostward.v1.ActionRecordsService/PreviewAction" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: PreviewActionRequest): Buffer => Buffer.from(PreviewActionRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): PreviewActionRequest => PreviewActionRequest.decode(value),
+    responseSerialize: (value: PreviewActionReply): Buffer => Buffer.from(PreviewActionReply.encode(value).finish()),
+    responseDeserialize: (value: Buffer): PreviewActionReply => PreviewActionReply.decode(value),
+  },
 } as const;
 
 export interface ActionRecordsServiceServer extends UntypedServiceImplementation {
   getActionRecord: handleUnaryCall<GetActionRecordRequest, ActionRecordReply>;
+  previewAction: handleUnaryCall<PreviewActionRequest, PreviewActionReply>;
 }
 
 export interface ActionRecordsServiceClient extends Client {
@@ -218,6 +404,21 @@ export interface ActionRecordsServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ActionRecordReply) => void,
+  ): ClientUnaryCall;
+  previewAction(
+    request: PreviewActionRequest,
+    callback: (error: ServiceError | null, response: PreviewActionReply) => void,
+  ): ClientUnaryCall;
+  previewAction(
+    request: PreviewActionRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: PreviewActionReply) => void,
+  ): ClientUnaryCall;
+  previewAction(
+    request: PreviewActionRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: PreviewActionReply) => void,
   ): ClientUnaryCall;
 }
 

@@ -24,7 +24,8 @@ export const protobufFileName = "hostward/v1/actions.proto";
 
 /**
  * hostward contract: the operator role's ActionsService. Each method runs one approved action
- * through the host's root helper and streams its output lines, then its result.
+ * through the host's root helper and streams its output lines, then its result. The request
+ * messages and the service below the marker are generated from the catalog (npm run gen).
  */
 
 /**
@@ -48,29 +49,10 @@ export interface Approval {
   issuedAtUnix: number;
   /** "sha256:<hex>" of the host's operator certificate's SubjectPublicKeyInfo */
   hostKey: string;
-}
-
-export interface ServiceActionRequest {
-  unit: string;
-  approval: Approval | undefined;
-}
-
-export interface ContainerActionRequest {
-  name: string;
-  approval: Approval | undefined;
-}
-
-export interface SimpleActionRequest {
-  approval: Approval | undefined;
-}
-
-/**
- * reboot_system: the reboot is scheduled delay_seconds ahead (60..3600, 0 = the catalog default
- * of 60) so the result reaches the caller before the host goes down.
- */
-export interface RebootRequest {
-  delaySeconds: number;
-  approval: Approval | undefined;
+  /** "sha256:<hex>" of preview_json (signed: part of the statement) */
+  previewHash: string;
+  /** canonical JSON of the impact preview the host computed and the human read */
+  previewJson: string;
 }
 
 /** One message of an action's stream: output lines while it runs, then the result. */
@@ -92,6 +74,118 @@ export interface ActionEvent {
   atUnixMicros: number;
 }
 
+/** restart_service: Restart a service. */
+export interface RestartServiceRequest {
+  unit: string;
+  approval: Approval | undefined;
+}
+
+/** reload_service: Reload a service. */
+export interface ReloadServiceRequest {
+  unit: string;
+  approval: Approval | undefined;
+}
+
+/** start_service: Start a service. */
+export interface StartServiceRequest {
+  unit: string;
+  approval: Approval | undefined;
+}
+
+/** stop_service: Stop a service. */
+export interface StopServiceRequest {
+  unit: string;
+  approval: Approval | undefined;
+}
+
+/** enable_service: Enable a service at boot. */
+export interface EnableServiceRequest {
+  unit: string;
+  approval: Approval | undefined;
+}
+
+/** disable_service: Disable a service at boot. */
+export interface DisableServiceRequest {
+  unit: string;
+  approval: Approval | undefined;
+}
+
+/** reset_failed_unit: Clear a unit's failed state. */
+export interface ResetFailedUnitRequest {
+  unit: string;
+  approval: Approval | undefined;
+}
+
+/** signal_service: Signal a service's processes. */
+export interface SignalServiceRequest {
+  unit: string;
+  /** one of TERM, HUP, INT, KILL, USR1, USR2 */
+  signal: string;
+  /** one of main, all */
+  whom: string;
+  approval: Approval | undefined;
+}
+
+/** restart_container: Restart a container. */
+export interface RestartContainerRequest {
+  name: string;
+  approval: Approval | undefined;
+}
+
+/** stop_container: Stop a container. */
+export interface StopContainerRequest {
+  name: string;
+  approval: Approval | undefined;
+}
+
+/** start_container: Start a container. */
+export interface StartContainerRequest {
+  name: string;
+  approval: Approval | undefined;
+}
+
+/** flush_dns_cache: Flush the DNS cache. */
+export interface FlushDnsCacheRequest {
+  approval: Approval | undefined;
+}
+
+/** rotate_logs: Rotate logs. */
+export interface RotateLogsRequest {
+  approval: Approval | undefined;
+}
+
+/** reboot_system: Reboot the host. */
+export interface RebootSystemRequest {
+  delaySeconds: number;
+  approval: Approval | undefined;
+}
+
+/** vacuum_journal: Shrink the systemd journal. */
+export interface VacuumJournalRequest {
+  /** one of size, age */
+  by: string;
+  maxBytes: number;
+  maxAgeDays: number;
+  approval: Approval | undefined;
+}
+
+/** truncate_log: Empty a log file. */
+export interface TruncateLogRequest {
+  path: string;
+  approval: Approval | undefined;
+}
+
+/** clean_package_cache: Clean the package cache. */
+export interface CleanPackageCacheRequest {
+  approval: Approval | undefined;
+}
+
+/** upgrade_packages: Upgrade packages. */
+export interface UpgradePackagesRequest {
+  packages: string[];
+  approval: Approval | undefined;
+}
+
 function createBaseApproval(): Approval {
   return {
     requestId: "",
@@ -105,6 +199,8 @@ function createBaseApproval(): Approval {
     signature: Buffer.alloc(0),
     issuedAtUnix: 0,
     hostKey: "",
+    previewHash: "",
+    previewJson: "",
   };
 }
 
@@ -142,6 +238,12 @@ export const Approval: MessageFns<Approval> = {
     }
     if (message.hostKey !== "") {
       writer.uint32(90).string(message.hostKey);
+    }
+    if (message.previewHash !== "") {
+      writer.uint32(98).string(message.previewHash);
+    }
+    if (message.previewJson !== "") {
+      writer.uint32(106).string(message.previewJson);
     }
     return writer;
   },
@@ -247,6 +349,22 @@ export const Approval: MessageFns<Approval> = {
             message.hostKey = reader.string();
             continue;
           }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.previewHash = reader.string();
+            continue;
+          }
+          case 13: {
+            if (tag !== 106) {
+              break;
+            }
+
+            message.previewJson = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -296,6 +414,16 @@ export const Approval: MessageFns<Approval> = {
         : isSet(object.host_key)
         ? globalThis.String(object.host_key)
         : "",
+      previewHash: isSet(object.previewHash)
+        ? globalThis.String(object.previewHash)
+        : isSet(object.preview_hash)
+        ? globalThis.String(object.preview_hash)
+        : "",
+      previewJson: isSet(object.previewJson)
+        ? globalThis.String(object.previewJson)
+        : isSet(object.preview_json)
+        ? globalThis.String(object.preview_json)
+        : "",
     };
   },
 
@@ -334,6 +462,12 @@ export const Approval: MessageFns<Approval> = {
     if (message.hostKey !== "") {
       obj.hostKey = message.hostKey;
     }
+    if (message.previewHash !== "") {
+      obj.previewHash = message.previewHash;
+    }
+    if (message.previewJson !== "") {
+      obj.previewJson = message.previewJson;
+    }
     return obj;
   },
 
@@ -353,340 +487,8 @@ export const Approval: MessageFns<Approval> = {
     message.signature = object.signature ?? Buffer.alloc(0);
     message.issuedAtUnix = object.issuedAtUnix ?? 0;
     message.hostKey = object.hostKey ?? "";
-    return message;
-  },
-};
-
-function createBaseServiceActionRequest(): ServiceActionRequest {
-  return { unit: "", approval: undefined };
-}
-
-export const ServiceActionRequest: MessageFns<ServiceActionRequest> = {
-  encode(message: ServiceActionRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.unit !== "") {
-      writer.uint32(10).string(message.unit);
-    }
-    if (message.approval !== undefined) {
-      Approval.encode(message.approval, writer.uint32(18).fork()).join();
-    }
-    return writer;
-  },
-
-  decode(input: BinaryReader | Uint8Array, length?: number): ServiceActionRequest {
-    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
-    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
-    if (previousRecursionDepth >= 100) {
-      throw new globalThis.Error("protobuf decode recursion limit exceeded");
-    }
-    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
-    try {
-      const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseServiceActionRequest();
-      while (reader.pos < end) {
-        const tag = reader.uint32();
-        switch (tag >>> 3) {
-          case 1: {
-            if (tag !== 10) {
-              break;
-            }
-
-            message.unit = reader.string();
-            continue;
-          }
-          case 2: {
-            if (tag !== 18) {
-              break;
-            }
-
-            message.approval = Approval.decode(reader, reader.uint32());
-            continue;
-          }
-        }
-        if ((tag & 7) === 4 || tag === 0) {
-          break;
-        }
-        reader.skip(tag & 7);
-      }
-      return message;
-    } finally {
-      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
-    }
-  },
-
-  fromJSON(object: any): ServiceActionRequest {
-    return {
-      unit: isSet(object.unit) ? globalThis.String(object.unit) : "",
-      approval: isSet(object.approval) ? Approval.fromJSON(object.approval) : undefined,
-    };
-  },
-
-  toJSON(message: ServiceActionRequest): unknown {
-    const obj: any = {};
-    if (message.unit !== "") {
-      obj.unit = message.unit;
-    }
-    if (message.approval !== undefined) {
-      obj.approval = Approval.toJSON(message.approval);
-    }
-    return obj;
-  },
-
-  create(base?: DeepPartial<ServiceActionRequest>): ServiceActionRequest {
-    return ServiceActionRequest.fromPartial(base ?? {});
-  },
-  fromPartial(object: DeepPartial<ServiceActionRequest>): ServiceActionRequest {
-    const message = createBaseServiceActionRequest();
-    message.unit = object.unit ?? "";
-    message.approval = (object.approval !== undefined && object.approval !== null)
-      ? Approval.fromPartial(object.approval)
-      : undefined;
-    return message;
-  },
-};
-
-function createBaseContainerActionRequest(): ContainerActionRequest {
-  return { name: "", approval: undefined };
-}
-
-export const ContainerActionRequest: MessageFns<ContainerActionRequest> = {
-  encode(message: ContainerActionRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.name !== "") {
-      writer.uint32(10).string(message.name);
-    }
-    if (message.approval !== undefined) {
-      Approval.encode(message.approval, writer.uint32(18).fork()).join();
-    }
-    return writer;
-  },
-
-  decode(input: BinaryReader | Uint8Array, length?: number): ContainerActionRequest {
-    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
-    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
-    if (previousRecursionDepth >= 100) {
-      throw new globalThis.Error("protobuf decode recursion limit exceeded");
-    }
-    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
-    try {
-      const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseContainerActionRequest();
-      while (reader.pos < end) {
-        const tag = reader.uint32();
-        switch (tag >>> 3) {
-          case 1: {
-            if (tag !== 10) {
-              break;
-            }
-
-            message.name = reader.string();
-            continue;
-          }
-          case 2: {
-            if (tag !== 18) {
-              break;
-            }
-
-            message.approval = Approval.decode(reader, reader.uint32());
-            continue;
-          }
-        }
-        if ((tag & 7) === 4 || tag === 0) {
-          break;
-        }
-        reader.skip(tag & 7);
-      }
-      return message;
-    } finally {
-      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
-    }
-  },
-
-  fromJSON(object: any): ContainerActionRequest {
-    return {
-      name: isSet(object.name) ? globalThis.String(object.name) : "",
-      approval: isSet(object.approval) ? Approval.fromJSON(object.approval) : undefined,
-    };
-  },
-
-  toJSON(message: ContainerActionRequest): unknown {
-    const obj: any = {};
-    if (message.name !== "") {
-      obj.name = message.name;
-    }
-    if (message.approval !== undefined) {
-      obj.approval = Approval.toJSON(message.approval);
-    }
-    return obj;
-  },
-
-  create(base?: DeepPartial<ContainerActionRequest>): ContainerActionRequest {
-    return ContainerActionRequest.fromPartial(base ?? {});
-  },
-  fromPartial(object: DeepPartial<ContainerActionRequest>): ContainerActionRequest {
-    const message = createBaseContainerActionRequest();
-    message.name = object.name ?? "";
-    message.approval = (object.approval !== undefined && object.approval !== null)
-      ? Approval.fromPartial(object.approval)
-      : undefined;
-    return message;
-  },
-};
-
-function createBaseSimpleActionRequest(): SimpleActionRequest {
-  return { approval: undefined };
-}
-
-export const SimpleActionRequest: MessageFns<SimpleActionRequest> = {
-  encode(message: SimpleActionRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.approval !== undefined) {
-      Approval.encode(message.approval, writer.uint32(10).fork()).join();
-    }
-    return writer;
-  },
-
-  decode(input: BinaryReader | Uint8Array, length?: number): SimpleActionRequest {
-    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
-    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
-    if (previousRecursionDepth >= 100) {
-      throw new globalThis.Error("protobuf decode recursion limit exceeded");
-    }
-    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
-    try {
-      const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseSimpleActionRequest();
-      while (reader.pos < end) {
-        const tag = reader.uint32();
-        switch (tag >>> 3) {
-          case 1: {
-            if (tag !== 10) {
-              break;
-            }
-
-            message.approval = Approval.decode(reader, reader.uint32());
-            continue;
-          }
-        }
-        if ((tag & 7) === 4 || tag === 0) {
-          break;
-        }
-        reader.skip(tag & 7);
-      }
-      return message;
-    } finally {
-      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
-    }
-  },
-
-  fromJSON(object: any): SimpleActionRequest {
-    return { approval: isSet(object.approval) ? Approval.fromJSON(object.approval) : undefined };
-  },
-
-  toJSON(message: SimpleActionRequest): unknown {
-    const obj: any = {};
-    if (message.approval !== undefined) {
-      obj.approval = Approval.toJSON(message.approval);
-    }
-    return obj;
-  },
-
-  create(base?: DeepPartial<SimpleActionRequest>): SimpleActionRequest {
-    return SimpleActionRequest.fromPartial(base ?? {});
-  },
-  fromPartial(object: DeepPartial<SimpleActionRequest>): SimpleActionRequest {
-    const message = createBaseSimpleActionRequest();
-    message.approval = (object.approval !== undefined && object.approval !== null)
-      ? Approval.fromPartial(object.approval)
-      : undefined;
-    return message;
-  },
-};
-
-function createBaseRebootRequest(): RebootRequest {
-  return { delaySeconds: 0, approval: undefined };
-}
-
-export const RebootRequest: MessageFns<RebootRequest> = {
-  encode(message: RebootRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.delaySeconds !== 0) {
-      writer.uint32(8).int32(message.delaySeconds);
-    }
-    if (message.approval !== undefined) {
-      Approval.encode(message.approval, writer.uint32(18).fork()).join();
-    }
-    return writer;
-  },
-
-  decode(input: BinaryReader | Uint8Array, length?: number): RebootRequest {
-    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
-    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
-    if (previousRecursionDepth >= 100) {
-      throw new globalThis.Error("protobuf decode recursion limit exceeded");
-    }
-    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
-    try {
-      const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseRebootRequest();
-      while (reader.pos < end) {
-        const tag = reader.uint32();
-        switch (tag >>> 3) {
-          case 1: {
-            if (tag !== 8) {
-              break;
-            }
-
-            message.delaySeconds = reader.int32();
-            continue;
-          }
-          case 2: {
-            if (tag !== 18) {
-              break;
-            }
-
-            message.approval = Approval.decode(reader, reader.uint32());
-            continue;
-          }
-        }
-        if ((tag & 7) === 4 || tag === 0) {
-          break;
-        }
-        reader.skip(tag & 7);
-      }
-      return message;
-    } finally {
-      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
-    }
-  },
-
-  fromJSON(object: any): RebootRequest {
-    return {
-      delaySeconds: isSet(object.delaySeconds)
-        ? globalThis.Number(object.delaySeconds)
-        : isSet(object.delay_seconds)
-        ? globalThis.Number(object.delay_seconds)
-        : 0,
-      approval: isSet(object.approval) ? Approval.fromJSON(object.approval) : undefined,
-    };
-  },
-
-  toJSON(message: RebootRequest): unknown {
-    const obj: any = {};
-    if (message.delaySeconds !== 0) {
-      obj.delaySeconds = Math.round(message.delaySeconds);
-    }
-    if (message.approval !== undefined) {
-      obj.approval = Approval.toJSON(message.approval);
-    }
-    return obj;
-  },
-
-  create(base?: DeepPartial<RebootRequest>): RebootRequest {
-    return RebootRequest.fromPartial(base ?? {});
-  },
-  fromPartial(object: DeepPartial<RebootRequest>): RebootRequest {
-    const message = createBaseRebootRequest();
-    message.delaySeconds = object.delaySeconds ?? 0;
-    message.approval = (object.approval !== undefined && object.approval !== null)
-      ? Approval.fromPartial(object.approval)
-      : undefined;
+    message.previewHash = object.previewHash ?? "";
+    message.previewJson = object.previewJson ?? "";
     return message;
   },
 };
@@ -814,14 +616,1603 @@ export const ActionEvent: MessageFns<ActionEvent> = {
   },
 };
 
+function createBaseRestartServiceRequest(): RestartServiceRequest {
+  return { unit: "", approval: undefined };
+}
+
+export const RestartServiceRequest: MessageFns<RestartServiceRequest> = {
+  encode(message: RestartServiceRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.unit !== "") {
+      writer.uint32(10).string(message.unit);
+    }
+    if (message.approval !== undefined) {
+      Approval.encode(message.approval, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RestartServiceRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRestartServiceRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.unit = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.approval = Approval.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RestartServiceRequest {
+    return {
+      unit: isSet(object.unit) ? globalThis.String(object.unit) : "",
+      approval: isSet(object.approval) ? Approval.fromJSON(object.approval) : undefined,
+    };
+  },
+
+  toJSON(message: RestartServiceRequest): unknown {
+    const obj: any = {};
+    if (message.unit !== "") {
+      obj.unit = message.unit;
+    }
+    if (message.approval !== undefined) {
+      obj.approval = Approval.toJSON(message.approval);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<RestartServiceRequest>): RestartServiceRequest {
+    return RestartServiceRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<RestartServiceRequest>): RestartServiceRequest {
+    const message = createBaseRestartServiceRequest();
+    message.unit = object.unit ?? "";
+    message.approval = (object.approval !== undefined && object.approval !== null)
+      ? Approval.fromPartial(object.approval)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseReloadServiceRequest(): ReloadServiceRequest {
+  return { unit: "", approval: undefined };
+}
+
+export const ReloadServiceRequest: MessageFns<ReloadServiceRequest> = {
+  encode(message: ReloadServiceRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.unit !== "") {
+      writer.uint32(10).string(message.unit);
+    }
+    if (message.approval !== undefined) {
+      Approval.encode(message.approval, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ReloadServiceRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseReloadServiceRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.unit = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.approval = Approval.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ReloadServiceRequest {
+    return {
+      unit: isSet(object.unit) ? globalThis.String(object.unit) : "",
+      approval: isSet(object.approval) ? Approval.fromJSON(object.approval) : undefined,
+    };
+  },
+
+  toJSON(message: ReloadServiceRequest): unknown {
+    const obj: any = {};
+    if (message.unit !== "") {
+      obj.unit = message.unit;
+    }
+    if (message.approval !== undefined) {
+      obj.approval = Approval.toJSON(message.approval);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ReloadServiceRequest>): ReloadServiceRequest {
+    return ReloadServiceRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ReloadServiceRequest>): ReloadServiceRequest {
+    const message = createBaseReloadServiceRequest();
+    message.unit = object.unit ?? "";
+    message.approval = (object.approval !== undefined && object.approval !== null)
+      ? Approval.fromPartial(object.approval)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseStartServiceRequest(): StartServiceRequest {
+  return { unit: "", approval: undefined };
+}
+
+export const StartServiceRequest: MessageFns<StartServiceRequest> = {
+  encode(message: StartServiceRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.unit !== "") {
+      writer.uint32(10).string(message.unit);
+    }
+    if (message.approval !== undefined) {
+      Approval.encode(message.approval, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): StartServiceRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseStartServiceRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.unit = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.approval = Approval.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): StartServiceRequest {
+    return {
+      unit: isSet(object.unit) ? globalThis.String(object.unit) : "",
+      approval: isSet(object.approval) ? Approval.fromJSON(object.approval) : undefined,
+    };
+  },
+
+  toJSON(message: StartServiceRequest): unknown {
+    const obj: any = {};
+    if (message.unit !== "") {
+      obj.unit = message.unit;
+    }
+    if (message.approval !== undefined) {
+      obj.approval = Approval.toJSON(message.approval);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<StartServiceRequest>): StartServiceRequest {
+    return StartServiceRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<StartServiceRequest>): StartServiceRequest {
+    const message = createBaseStartServiceRequest();
+    message.unit = object.unit ?? "";
+    message.approval = (object.approval !== undefined && object.approval !== null)
+      ? Approval.fromPartial(object.approval)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseStopServiceRequest(): StopServiceRequest {
+  return { unit: "", approval: undefined };
+}
+
+export const StopServiceRequest: MessageFns<StopServiceRequest> = {
+  encode(message: StopServiceRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.unit !== "") {
+      writer.uint32(10).string(message.unit);
+    }
+    if (message.approval !== undefined) {
+      Approval.encode(message.approval, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): StopServiceRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseStopServiceRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.unit = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.approval = Approval.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): StopServiceRequest {
+    return {
+      unit: isSet(object.unit) ? globalThis.String(object.unit) : "",
+      approval: isSet(object.approval) ? Approval.fromJSON(object.approval) : undefined,
+    };
+  },
+
+  toJSON(message: StopServiceRequest): unknown {
+    const obj: any = {};
+    if (message.unit !== "") {
+      obj.unit = message.unit;
+    }
+    if (message.approval !== undefined) {
+      obj.approval = Approval.toJSON(message.approval);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<StopServiceRequest>): StopServiceRequest {
+    return StopServiceRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<StopServiceRequest>): StopServiceRequest {
+    const message = createBaseStopServiceRequest();
+    message.unit = object.unit ?? "";
+    message.approval = (object.approval !== undefined && object.approval !== null)
+      ? Approval.fromPartial(object.approval)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseEnableServiceRequest(): EnableServiceRequest {
+  return { unit: "", approval: undefined };
+}
+
+export const EnableServiceRequest: MessageFns<EnableServiceRequest> = {
+  encode(message: EnableServiceRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.unit !== "") {
+      writer.uint32(10).string(message.unit);
+    }
+    if (message.approval !== undefined) {
+      Approval.encode(message.approval, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): EnableServiceRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseEnableServiceRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.unit = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.approval = Approval.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): EnableServiceRequest {
+    return {
+      unit: isSet(object.unit) ? globalThis.String(object.unit) : "",
+      approval: isSet(object.approval) ? Approval.fromJSON(object.approval) : undefined,
+    };
+  },
+
+  toJSON(message: EnableServiceRequest): unknown {
+    const obj: any = {};
+    if (message.unit !== "") {
+      obj.unit = message.unit;
+    }
+    if (message.approval !== undefined) {
+      obj.approval = Approval.toJSON(message.approval);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<EnableServiceRequest>): EnableServiceRequest {
+    return EnableServiceRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<EnableServiceRequest>): EnableServiceRequest {
+    const message = createBaseEnableServiceRequest();
+    message.unit = object.unit ?? "";
+    message.approval = (object.approval !== undefined && object.approval !== null)
+      ? Approval.fromPartial(object.approval)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseDisableServiceRequest(): DisableServiceRequest {
+  return { unit: "", approval: undefined };
+}
+
+export const DisableServiceRequest: MessageFns<DisableServiceRequest> = {
+  encode(message: DisableServiceRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.unit !== "") {
+      writer.uint32(10).string(message.unit);
+    }
+    if (message.approval !== undefined) {
+      Approval.encode(message.approval, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DisableServiceRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDisableServiceRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.unit = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.approval = Approval.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DisableServiceRequest {
+    return {
+      unit: isSet(object.unit) ? globalThis.String(object.unit) : "",
+      approval: isSet(object.approval) ? Approval.fromJSON(object.approval) : undefined,
+    };
+  },
+
+  toJSON(message: DisableServiceRequest): unknown {
+    const obj: any = {};
+    if (message.unit !== "") {
+      obj.unit = message.unit;
+    }
+    if (message.approval !== undefined) {
+      obj.approval = Approval.toJSON(message.approval);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<DisableServiceRequest>): DisableServiceRequest {
+    return DisableServiceRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<DisableServiceRequest>): DisableServiceRequest {
+    const message = createBaseDisableServiceRequest();
+    message.unit = object.unit ?? "";
+    message.approval = (object.approval !== undefined && object.approval !== null)
+      ? Approval.fromPartial(object.approval)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseResetFailedUnitRequest(): ResetFailedUnitRequest {
+  return { unit: "", approval: undefined };
+}
+
+export const ResetFailedUnitRequest: MessageFns<ResetFailedUnitRequest> = {
+  encode(message: ResetFailedUnitRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.unit !== "") {
+      writer.uint32(10).string(message.unit);
+    }
+    if (message.approval !== undefined) {
+      Approval.encode(message.approval, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ResetFailedUnitRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseResetFailedUnitRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.unit = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.approval = Approval.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ResetFailedUnitRequest {
+    return {
+      unit: isSet(object.unit) ? globalThis.String(object.unit) : "",
+      approval: isSet(object.approval) ? Approval.fromJSON(object.approval) : undefined,
+    };
+  },
+
+  toJSON(message: ResetFailedUnitRequest): unknown {
+    const obj: any = {};
+    if (message.unit !== "") {
+      obj.unit = message.unit;
+    }
+    if (message.approval !== undefined) {
+      obj.approval = Approval.toJSON(message.approval);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ResetFailedUnitRequest>): ResetFailedUnitRequest {
+    return ResetFailedUnitRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ResetFailedUnitRequest>): ResetFailedUnitRequest {
+    const message = createBaseResetFailedUnitRequest();
+    message.unit = object.unit ?? "";
+    message.approval = (object.approval !== undefined && object.approval !== null)
+      ? Approval.fromPartial(object.approval)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseSignalServiceRequest(): SignalServiceRequest {
+  return { unit: "", signal: "", whom: "", approval: undefined };
+}
+
+export const SignalServiceRequest: MessageFns<SignalServiceRequest> = {
+  encode(message: SignalServiceRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.unit !== "") {
+      writer.uint32(10).string(message.unit);
+    }
+    if (message.signal !== "") {
+      writer.uint32(18).string(message.signal);
+    }
+    if (message.whom !== "") {
+      writer.uint32(26).string(message.whom);
+    }
+    if (message.approval !== undefined) {
+      Approval.encode(message.approval, writer.uint32(34).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SignalServiceRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSignalServiceRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.unit = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.signal = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.whom = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.approval = Approval.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SignalServiceRequest {
+    return {
+      unit: isSet(object.unit) ? globalThis.String(object.unit) : "",
+      signal: isSet(object.signal) ? globalThis.String(object.signal) : "",
+      whom: isSet(object.whom) ? globalThis.String(object.whom) : "",
+      approval: isSet(object.approval) ? Approval.fromJSON(object.approval) : undefined,
+    };
+  },
+
+  toJSON(message: SignalServiceRequest): unknown {
+    const obj: any = {};
+    if (message.unit !== "") {
+      obj.unit = message.unit;
+    }
+    if (message.signal !== "") {
+      obj.signal = message.signal;
+    }
+    if (message.whom !== "") {
+      obj.whom = message.whom;
+    }
+    if (message.approval !== undefined) {
+      obj.approval = Approval.toJSON(message.approval);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<SignalServiceRequest>): SignalServiceRequest {
+    return SignalServiceRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<SignalServiceRequest>): SignalServiceRequest {
+    const message = createBaseSignalServiceRequest();
+    message.unit = object.unit ?? "";
+    message.signal = object.signal ?? "";
+    message.whom = object.whom ?? "";
+    message.approval = (object.approval !== undefined && object.approval !== null)
+      ? Approval.fromPartial(object.approval)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseRestartContainerRequest(): RestartContainerRequest {
+  return { name: "", approval: undefined };
+}
+
+export const RestartContainerRequest: MessageFns<RestartContainerRequest> = {
+  encode(message: RestartContainerRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    if (message.approval !== undefined) {
+      Approval.encode(message.approval, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RestartContainerRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRestartContainerRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.approval = Approval.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RestartContainerRequest {
+    return {
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      approval: isSet(object.approval) ? Approval.fromJSON(object.approval) : undefined,
+    };
+  },
+
+  toJSON(message: RestartContainerRequest): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.approval !== undefined) {
+      obj.approval = Approval.toJSON(message.approval);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<RestartContainerRequest>): RestartContainerRequest {
+    return RestartContainerRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<RestartContainerRequest>): RestartContainerRequest {
+    const message = createBaseRestartContainerRequest();
+    message.name = object.name ?? "";
+    message.approval = (object.approval !== undefined && object.approval !== null)
+      ? Approval.fromPartial(object.approval)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseStopContainerRequest(): StopContainerRequest {
+  return { name: "", approval: undefined };
+}
+
+export const StopContainerRequest: MessageFns<StopContainerRequest> = {
+  encode(message: StopContainerRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    if (message.approval !== undefined) {
+      Approval.encode(message.approval, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): StopContainerRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseStopContainerRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.approval = Approval.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): StopContainerRequest {
+    return {
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      approval: isSet(object.approval) ? Approval.fromJSON(object.approval) : undefined,
+    };
+  },
+
+  toJSON(message: StopContainerRequest): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.approval !== undefined) {
+      obj.approval = Approval.toJSON(message.approval);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<StopContainerRequest>): StopContainerRequest {
+    return StopContainerRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<StopContainerRequest>): StopContainerRequest {
+    const message = createBaseStopContainerRequest();
+    message.name = object.name ?? "";
+    message.approval = (object.approval !== undefined && object.approval !== null)
+      ? Approval.fromPartial(object.approval)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseStartContainerRequest(): StartContainerRequest {
+  return { name: "", approval: undefined };
+}
+
+export const StartContainerRequest: MessageFns<StartContainerRequest> = {
+  encode(message: StartContainerRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    if (message.approval !== undefined) {
+      Approval.encode(message.approval, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): StartContainerRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseStartContainerRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.approval = Approval.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): StartContainerRequest {
+    return {
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      approval: isSet(object.approval) ? Approval.fromJSON(object.approval) : undefined,
+    };
+  },
+
+  toJSON(message: StartContainerRequest): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.approval !== undefined) {
+      obj.approval = Approval.toJSON(message.approval);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<StartContainerRequest>): StartContainerRequest {
+    return StartContainerRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<StartContainerRequest>): StartContainerRequest {
+    const message = createBaseStartContainerRequest();
+    message.name = object.name ?? "";
+    message.approval = (object.approval !== undefined && object.approval !== null)
+      ? Approval.fromPartial(object.approval)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseFlushDnsCacheRequest(): FlushDnsCacheRequest {
+  return { approval: undefined };
+}
+
+export const FlushDnsCacheRequest: MessageFns<FlushDnsCacheRequest> = {
+  encode(message: FlushDnsCacheRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.approval !== undefined) {
+      Approval.encode(message.approval, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): FlushDnsCacheRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseFlushDnsCacheRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.approval = Approval.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): FlushDnsCacheRequest {
+    return { approval: isSet(object.approval) ? Approval.fromJSON(object.approval) : undefined };
+  },
+
+  toJSON(message: FlushDnsCacheRequest): unknown {
+    const obj: any = {};
+    if (message.approval !== undefined) {
+      obj.approval = Approval.toJSON(message.approval);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<FlushDnsCacheRequest>): FlushDnsCacheRequest {
+    return FlushDnsCacheRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<FlushDnsCacheRequest>): FlushDnsCacheRequest {
+    const message = createBaseFlushDnsCacheRequest();
+    message.approval = (object.approval !== undefined && object.approval !== null)
+      ? Approval.fromPartial(object.approval)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseRotateLogsRequest(): RotateLogsRequest {
+  return { approval: undefined };
+}
+
+export const RotateLogsRequest: MessageFns<RotateLogsRequest> = {
+  encode(message: RotateLogsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.approval !== undefined) {
+      Approval.encode(message.approval, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RotateLogsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRotateLogsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.approval = Approval.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RotateLogsRequest {
+    return { approval: isSet(object.approval) ? Approval.fromJSON(object.approval) : undefined };
+  },
+
+  toJSON(message: RotateLogsRequest): unknown {
+    const obj: any = {};
+    if (message.approval !== undefined) {
+      obj.approval = Approval.toJSON(message.approval);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<RotateLogsRequest>): RotateLogsRequest {
+    return RotateLogsRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<RotateLogsRequest>): RotateLogsRequest {
+    const message = createBaseRotateLogsRequest();
+    message.approval = (object.approval !== undefined && object.approval !== null)
+      ? Approval.fromPartial(object.approval)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseRebootSystemRequest(): RebootSystemRequest {
+  return { delaySeconds: 0, approval: undefined };
+}
+
+export const RebootSystemRequest: MessageFns<RebootSystemRequest> = {
+  encode(message: RebootSystemRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.delaySeconds !== 0) {
+      writer.uint32(8).int32(message.delaySeconds);
+    }
+    if (message.approval !== undefined) {
+      Approval.encode(message.approval, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RebootSystemRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRebootSystemRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.delaySeconds = reader.int32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.approval = Approval.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RebootSystemRequest {
+    return {
+      delaySeconds: isSet(object.delaySeconds)
+        ? globalThis.Number(object.delaySeconds)
+        : isSet(object.delay_seconds)
+        ? globalThis.Number(object.delay_seconds)
+        : 0,
+      approval: isSet(object.approval) ? Approval.fromJSON(object.approval) : undefined,
+    };
+  },
+
+  toJSON(message: RebootSystemRequest): unknown {
+    const obj: any = {};
+    if (message.delaySeconds !== 0) {
+      obj.delaySeconds = Math.round(message.delaySeconds);
+    }
+    if (message.approval !== undefined) {
+      obj.approval = Approval.toJSON(message.approval);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<RebootSystemRequest>): RebootSystemRequest {
+    return RebootSystemRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<RebootSystemRequest>): RebootSystemRequest {
+    const message = createBaseRebootSystemRequest();
+    message.delaySeconds = object.delaySeconds ?? 0;
+    message.approval = (object.approval !== undefined && object.approval !== null)
+      ? Approval.fromPartial(object.approval)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseVacuumJournalRequest(): VacuumJournalRequest {
+  return { by: "", maxBytes: 0, maxAgeDays: 0, approval: undefined };
+}
+
+export const VacuumJournalRequest: MessageFns<VacuumJournalRequest> = {
+  encode(message: VacuumJournalRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.by !== "") {
+      writer.uint32(10).string(message.by);
+    }
+    if (message.maxBytes !== 0) {
+      writer.uint32(16).int64(message.maxBytes);
+    }
+    if (message.maxAgeDays !== 0) {
+      writer.uint32(24).int32(message.maxAgeDays);
+    }
+    if (message.approval !== undefined) {
+      Approval.encode(message.approval, writer.uint32(34).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): VacuumJournalRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseVacuumJournalRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.by = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.maxBytes = longToNumber(reader.int64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.maxAgeDays = reader.int32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.approval = Approval.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): VacuumJournalRequest {
+    return {
+      by: isSet(object.by) ? globalThis.String(object.by) : "",
+      maxBytes: isSet(object.maxBytes)
+        ? globalThis.Number(object.maxBytes)
+        : isSet(object.max_bytes)
+        ? globalThis.Number(object.max_bytes)
+        : 0,
+      maxAgeDays: isSet(object.maxAgeDays)
+        ? globalThis.Number(object.maxAgeDays)
+        : isSet(object.max_age_days)
+        ? globalThis.Number(object.max_age_days)
+        : 0,
+      approval: isSet(object.approval) ? Approval.fromJSON(object.approval) : undefined,
+    };
+  },
+
+  toJSON(message: VacuumJournalRequest): unknown {
+    const obj: any = {};
+    if (message.by !== "") {
+      obj.by = message.by;
+    }
+    if (message.maxBytes !== 0) {
+      obj.maxBytes = Math.round(message.maxBytes);
+    }
+    if (message.maxAgeDays !== 0) {
+      obj.maxAgeDays = Math.round(message.maxAgeDays);
+    }
+    if (message.approval !== undefined) {
+      obj.approval = Approval.toJSON(message.approval);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<VacuumJournalRequest>): VacuumJournalRequest {
+    return VacuumJournalRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<VacuumJournalRequest>): VacuumJournalRequest {
+    const message = createBaseVacuumJournalRequest();
+    message.by = object.by ?? "";
+    message.maxBytes = object.maxBytes ?? 0;
+    message.maxAgeDays = object.maxAgeDays ?? 0;
+    message.approval = (object.approval !== undefined && object.approval !== null)
+      ? Approval.fromPartial(object.approval)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseTruncateLogRequest(): TruncateLogRequest {
+  return { path: "", approval: undefined };
+}
+
+export const TruncateLogRequest: MessageFns<TruncateLogRequest> = {
+  encode(message: TruncateLogRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.path !== "") {
+      writer.uint32(10).string(message.path);
+    }
+    if (message.approval !== undefined) {
+      Approval.encode(message.approval, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TruncateLogRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTruncateLogRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.path = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.approval = Approval.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): TruncateLogRequest {
+    return {
+      path: isSet(object.path) ? globalThis.String(object.path) : "",
+      approval: isSet(object.approval) ? Approval.fromJSON(object.approval) : undefined,
+    };
+  },
+
+  toJSON(message: TruncateLogRequest): unknown {
+    const obj: any = {};
+    if (message.path !== "") {
+      obj.path = message.path;
+    }
+    if (message.approval !== undefined) {
+      obj.approval = Approval.toJSON(message.approval);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<TruncateLogRequest>): TruncateLogRequest {
+    return TruncateLogRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<TruncateLogRequest>): TruncateLogRequest {
+    const message = createBaseTruncateLogRequest();
+    message.path = object.path ?? "";
+    message.approval = (object.approval !== undefined && object.approval !== null)
+      ? Approval.fromPartial(object.approval)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseCleanPackageCacheRequest(): CleanPackageCacheRequest {
+  return { approval: undefined };
+}
+
+export const CleanPackageCacheRequest: MessageFns<CleanPackageCacheRequest> = {
+  encode(message: CleanPackageCacheRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.approval !== undefined) {
+      Approval.encode(message.approval, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CleanPackageCacheRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCleanPackageCacheRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.approval = Approval.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CleanPackageCacheRequest {
+    return { approval: isSet(object.approval) ? Approval.fromJSON(object.approval) : undefined };
+  },
+
+  toJSON(message: CleanPackageCacheRequest): unknown {
+    const obj: any = {};
+    if (message.approval !== undefined) {
+      obj.approval = Approval.toJSON(message.approval);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<CleanPackageCacheRequest>): CleanPackageCacheRequest {
+    return CleanPackageCacheRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<CleanPackageCacheRequest>): CleanPackageCacheRequest {
+    const message = createBaseCleanPackageCacheRequest();
+    message.approval = (object.approval !== undefined && object.approval !== null)
+      ? Approval.fromPartial(object.approval)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseUpgradePackagesRequest(): UpgradePackagesRequest {
+  return { packages: [], approval: undefined };
+}
+
+export const UpgradePackagesRequest: MessageFns<UpgradePackagesRequest> = {
+  encode(message: UpgradePackagesRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.packages) {
+      writer.uint32(10).string(v!);
+    }
+    if (message.approval !== undefined) {
+      Approval.encode(message.approval, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): UpgradePackagesRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseUpgradePackagesRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.packages.push(reader.string());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.approval = Approval.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): UpgradePackagesRequest {
+    return {
+      packages: globalThis.Array.isArray(object?.packages) ? object.packages.map((e: any) => globalThis.String(e)) : [],
+      approval: isSet(object.approval) ? Approval.fromJSON(object.approval) : undefined,
+    };
+  },
+
+  toJSON(message: UpgradePackagesRequest): unknown {
+    const obj: any = {};
+    if (message.packages?.length) {
+      obj.packages = message.packages;
+    }
+    if (message.approval !== undefined) {
+      obj.approval = Approval.toJSON(message.approval);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<UpgradePackagesRequest>): UpgradePackagesRequest {
+    return UpgradePackagesRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<UpgradePackagesRequest>): UpgradePackagesRequest {
+    const message = createBaseUpgradePackagesRequest();
+    message.packages = object.packages?.map((e) => e) || [];
+    message.approval = (object.approval !== undefined && object.approval !== null)
+      ? Approval.fromPartial(object.approval)
+      : undefined;
+    return message;
+  },
+};
+
 export type ActionsServiceService = typeof ActionsServiceService;
 export const ActionsServiceService = {
   restartService: {
     path: "/hostward.v1.ActionsService/RestartService" as const,
     requestStream: false as const,
     responseStream: true as const,
-    requestSerialize: (value: ServiceActionRequest): Buffer => Buffer.from(ServiceActionRequest.encode(value).finish()),
-    requestDeserialize: (value: Buffer): ServiceActionRequest => ServiceActionRequest.decode(value),
+    requestSerialize: (value: RestartServiceRequest): Buffer =>
+      Buffer.from(RestartServiceRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): RestartServiceRequest => RestartServiceRequest.decode(value),
     responseSerialize: (value: ActionEvent): Buffer => Buffer.from(ActionEvent.encode(value).finish()),
     responseDeserialize: (value: Buffer): ActionEvent => ActionEvent.decode(value),
   },
@@ -829,8 +2220,8 @@ export const ActionsServiceService = {
     path: "/hostward.v1.ActionsService/ReloadService" as const,
     requestStream: false as const,
     responseStream: true as const,
-    requestSerialize: (value: ServiceActionRequest): Buffer => Buffer.from(ServiceActionRequest.encode(value).finish()),
-    requestDeserialize: (value: Buffer): ServiceActionRequest => ServiceActionRequest.decode(value),
+    requestSerialize: (value: ReloadServiceRequest): Buffer => Buffer.from(ReloadServiceRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ReloadServiceRequest => ReloadServiceRequest.decode(value),
     responseSerialize: (value: ActionEvent): Buffer => Buffer.from(ActionEvent.encode(value).finish()),
     responseDeserialize: (value: Buffer): ActionEvent => ActionEvent.decode(value),
   },
@@ -838,8 +2229,55 @@ export const ActionsServiceService = {
     path: "/hostward.v1.ActionsService/StartService" as const,
     requestStream: false as const,
     responseStream: true as const,
-    requestSerialize: (value: ServiceActionRequest): Buffer => Buffer.from(ServiceActionRequest.encode(value).finish()),
-    requestDeserialize: (value: Buffer): ServiceActionRequest => ServiceActionRequest.decode(value),
+    requestSerialize: (value: StartServiceRequest): Buffer => Buffer.from(StartServiceRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): StartServiceRequest => StartServiceRequest.decode(value),
+    responseSerialize: (value: ActionEvent): Buffer => Buffer.from(ActionEvent.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ActionEvent => ActionEvent.decode(value),
+  },
+  stopService: {
+    path: "/hostward.v1.ActionsService/StopService" as const,
+    requestStream: false as const,
+    responseStream: true as const,
+    requestSerialize: (value: StopServiceRequest): Buffer => Buffer.from(StopServiceRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): StopServiceRequest => StopServiceRequest.decode(value),
+    responseSerialize: (value: ActionEvent): Buffer => Buffer.from(ActionEvent.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ActionEvent => ActionEvent.decode(value),
+  },
+  enableService: {
+    path: "/hostward.v1.ActionsService/EnableService" as const,
+    requestStream: false as const,
+    responseStream: true as const,
+    requestSerialize: (value: EnableServiceRequest): Buffer => Buffer.from(EnableServiceRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): EnableServiceRequest => EnableServiceRequest.decode(value),
+    responseSerialize: (value: ActionEvent): Buffer => Buffer.from(ActionEvent.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ActionEvent => ActionEvent.decode(value),
+  },
+  disableService: {
+    path: "/hostward.v1.ActionsService/DisableService" as const,
+    requestStream: false as const,
+    responseStream: true as const,
+    requestSerialize: (value: DisableServiceRequest): Buffer =>
+      Buffer.from(DisableServiceRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): DisableServiceRequest => DisableServiceRequest.decode(value),
+    responseSerialize: (value: ActionEvent): Buffer => Buffer.from(ActionEvent.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ActionEvent => ActionEvent.decode(value),
+  },
+  resetFailedUnit: {
+    path: "/hostward.v1.ActionsService/ResetFailedUnit" as const,
+    requestStream: false as const,
+    responseStream: true as const,
+    requestSerialize: (value: ResetFailedUnitRequest): Buffer =>
+      Buffer.from(ResetFailedUnitRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ResetFailedUnitRequest => ResetFailedUnitRequest.decode(value),
+    responseSerialize: (value: ActionEvent): Buffer => Buffer.from(ActionEvent.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ActionEvent => ActionEvent.decode(value),
+  },
+  signalService: {
+    path: "/hostward.v1.ActionsService/SignalService" as const,
+    requestStream: false as const,
+    responseStream: true as const,
+    requestSerialize: (value: SignalServiceRequest): Buffer => Buffer.from(SignalServiceRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): SignalServiceRequest => SignalServiceRequest.decode(value),
     responseSerialize: (value: ActionEvent): Buffer => Buffer.from(ActionEvent.encode(value).finish()),
     responseDeserialize: (value: Buffer): ActionEvent => ActionEvent.decode(value),
   },
@@ -847,9 +2285,28 @@ export const ActionsServiceService = {
     path: "/hostward.v1.ActionsService/RestartContainer" as const,
     requestStream: false as const,
     responseStream: true as const,
-    requestSerialize: (value: ContainerActionRequest): Buffer =>
-      Buffer.from(ContainerActionRequest.encode(value).finish()),
-    requestDeserialize: (value: Buffer): ContainerActionRequest => ContainerActionRequest.decode(value),
+    requestSerialize: (value: RestartContainerRequest): Buffer =>
+      Buffer.from(RestartContainerRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): RestartContainerRequest => RestartContainerRequest.decode(value),
+    responseSerialize: (value: ActionEvent): Buffer => Buffer.from(ActionEvent.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ActionEvent => ActionEvent.decode(value),
+  },
+  stopContainer: {
+    path: "/hostward.v1.ActionsService/StopContainer" as const,
+    requestStream: false as const,
+    responseStream: true as const,
+    requestSerialize: (value: StopContainerRequest): Buffer => Buffer.from(StopContainerRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): StopContainerRequest => StopContainerRequest.decode(value),
+    responseSerialize: (value: ActionEvent): Buffer => Buffer.from(ActionEvent.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ActionEvent => ActionEvent.decode(value),
+  },
+  startContainer: {
+    path: "/hostward.v1.ActionsService/StartContainer" as const,
+    requestStream: false as const,
+    responseStream: true as const,
+    requestSerialize: (value: StartContainerRequest): Buffer =>
+      Buffer.from(StartContainerRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): StartContainerRequest => StartContainerRequest.decode(value),
     responseSerialize: (value: ActionEvent): Buffer => Buffer.from(ActionEvent.encode(value).finish()),
     responseDeserialize: (value: Buffer): ActionEvent => ActionEvent.decode(value),
   },
@@ -857,8 +2314,8 @@ export const ActionsServiceService = {
     path: "/hostward.v1.ActionsService/FlushDnsCache" as const,
     requestStream: false as const,
     responseStream: true as const,
-    requestSerialize: (value: SimpleActionRequest): Buffer => Buffer.from(SimpleActionRequest.encode(value).finish()),
-    requestDeserialize: (value: Buffer): SimpleActionRequest => SimpleActionRequest.decode(value),
+    requestSerialize: (value: FlushDnsCacheRequest): Buffer => Buffer.from(FlushDnsCacheRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): FlushDnsCacheRequest => FlushDnsCacheRequest.decode(value),
     responseSerialize: (value: ActionEvent): Buffer => Buffer.from(ActionEvent.encode(value).finish()),
     responseDeserialize: (value: Buffer): ActionEvent => ActionEvent.decode(value),
   },
@@ -866,8 +2323,8 @@ export const ActionsServiceService = {
     path: "/hostward.v1.ActionsService/RotateLogs" as const,
     requestStream: false as const,
     responseStream: true as const,
-    requestSerialize: (value: SimpleActionRequest): Buffer => Buffer.from(SimpleActionRequest.encode(value).finish()),
-    requestDeserialize: (value: Buffer): SimpleActionRequest => SimpleActionRequest.decode(value),
+    requestSerialize: (value: RotateLogsRequest): Buffer => Buffer.from(RotateLogsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): RotateLogsRequest => RotateLogsRequest.decode(value),
     responseSerialize: (value: ActionEvent): Buffer => Buffer.from(ActionEvent.encode(value).finish()),
     responseDeserialize: (value: Buffer): ActionEvent => ActionEvent.decode(value),
   },
@@ -875,63 +2332,181 @@ export const ActionsServiceService = {
     path: "/hostward.v1.ActionsService/RebootSystem" as const,
     requestStream: false as const,
     responseStream: true as const,
-    requestSerialize: (value: RebootRequest): Buffer => Buffer.from(RebootRequest.encode(value).finish()),
-    requestDeserialize: (value: Buffer): RebootRequest => RebootRequest.decode(value),
+    requestSerialize: (value: RebootSystemRequest): Buffer => Buffer.from(RebootSystemRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): RebootSystemRequest => RebootSystemRequest.decode(value),
+    responseSerialize: (value: ActionEvent): Buffer => Buffer.from(ActionEvent.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ActionEvent => ActionEvent.decode(value),
+  },
+  vacuumJournal: {
+    path: "/hostward.v1.ActionsService/VacuumJournal" as const,
+    requestStream: false as const,
+    responseStream: true as const,
+    requestSerialize: (value: VacuumJournalRequest): Buffer => Buffer.from(VacuumJournalRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): VacuumJournalRequest => VacuumJournalRequest.decode(value),
+    responseSerialize: (value: ActionEvent): Buffer => Buffer.from(ActionEvent.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ActionEvent => ActionEvent.decode(value),
+  },
+  truncateLog: {
+    path: "/hostward.v1.ActionsService/TruncateLog" as const,
+    requestStream: false as const,
+    responseStream: true as const,
+    requestSerialize: (value: TruncateLogRequest): Buffer => Buffer.from(TruncateLogRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): TruncateLogRequest => TruncateLogRequest.decode(value),
+    responseSerialize: (value: ActionEvent): Buffer => Buffer.from(ActionEvent.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ActionEvent => ActionEvent.decode(value),
+  },
+  cleanPackageCache: {
+    path: "/hostward.v1.ActionsService/CleanPackageCache" as const,
+    requestStream: false as const,
+    responseStream: true as const,
+    requestSerialize: (value: CleanPackageCacheRequest): Buffer =>
+      Buffer.from(CleanPackageCacheRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): CleanPackageCacheRequest => CleanPackageCacheRequest.decode(value),
+    responseSerialize: (value: ActionEvent): Buffer => Buffer.from(ActionEvent.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ActionEvent => ActionEvent.decode(value),
+  },
+  upgradePackages: {
+    path: "/hostward.v1.ActionsService/UpgradePackages" as const,
+    requestStream: false as const,
+    responseStream: true as const,
+    requestSerialize: (value: UpgradePackagesRequest): Buffer =>
+      Buffer.from(UpgradePackagesRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): UpgradePackagesRequest => UpgradePackagesRequest.decode(value),
     responseSerialize: (value: ActionEvent): Buffer => Buffer.from(ActionEvent.encode(value).finish()),
     responseDeserialize: (value: Buffer): ActionEvent => ActionEvent.decode(value),
   },
 } as const;
 
 export interface ActionsServiceServer extends UntypedServiceImplementation {
-  restartService: handleServerStreamingCall<ServiceActionRequest, ActionEvent>;
-  reloadService: handleServerStreamingCall<ServiceActionRequest, ActionEvent>;
-  startService: handleServerStreamingCall<ServiceActionRequest, ActionEvent>;
-  restartContainer: handleServerStreamingCall<ContainerActionRequest, ActionEvent>;
-  flushDnsCache: handleServerStreamingCall<SimpleActionRequest, ActionEvent>;
-  rotateLogs: handleServerStreamingCall<SimpleActionRequest, ActionEvent>;
-  rebootSystem: handleServerStreamingCall<RebootRequest, ActionEvent>;
+  restartService: handleServerStreamingCall<RestartServiceRequest, ActionEvent>;
+  reloadService: handleServerStreamingCall<ReloadServiceRequest, ActionEvent>;
+  startService: handleServerStreamingCall<StartServiceRequest, ActionEvent>;
+  stopService: handleServerStreamingCall<StopServiceRequest, ActionEvent>;
+  enableService: handleServerStreamingCall<EnableServiceRequest, ActionEvent>;
+  disableService: handleServerStreamingCall<DisableServiceRequest, ActionEvent>;
+  resetFailedUnit: handleServerStreamingCall<ResetFailedUnitRequest, ActionEvent>;
+  signalService: handleServerStreamingCall<SignalServiceRequest, ActionEvent>;
+  restartContainer: handleServerStreamingCall<RestartContainerRequest, ActionEvent>;
+  stopContainer: handleServerStreamingCall<StopContainerRequest, ActionEvent>;
+  startContainer: handleServerStreamingCall<StartContainerRequest, ActionEvent>;
+  flushDnsCache: handleServerStreamingCall<FlushDnsCacheRequest, ActionEvent>;
+  rotateLogs: handleServerStreamingCall<RotateLogsRequest, ActionEvent>;
+  rebootSystem: handleServerStreamingCall<RebootSystemRequest, ActionEvent>;
+  vacuumJournal: handleServerStreamingCall<VacuumJournalRequest, ActionEvent>;
+  truncateLog: handleServerStreamingCall<TruncateLogRequest, ActionEvent>;
+  cleanPackageCache: handleServerStreamingCall<CleanPackageCacheRequest, ActionEvent>;
+  upgradePackages: handleServerStreamingCall<UpgradePackagesRequest, ActionEvent>;
 }
 
 export interface ActionsServiceClient extends Client {
-  restartService(request: ServiceActionRequest, options?: Partial<CallOptions>): ClientReadableStream<ActionEvent>;
+  restartService(request: RestartServiceRequest, options?: Partial<CallOptions>): ClientReadableStream<ActionEvent>;
   restartService(
-    request: ServiceActionRequest,
+    request: RestartServiceRequest,
     metadata?: Metadata,
     options?: Partial<CallOptions>,
   ): ClientReadableStream<ActionEvent>;
-  reloadService(request: ServiceActionRequest, options?: Partial<CallOptions>): ClientReadableStream<ActionEvent>;
+  reloadService(request: ReloadServiceRequest, options?: Partial<CallOptions>): ClientReadableStream<ActionEvent>;
   reloadService(
-    request: ServiceActionRequest,
+    request: ReloadServiceRequest,
     metadata?: Metadata,
     options?: Partial<CallOptions>,
   ): ClientReadableStream<ActionEvent>;
-  startService(request: ServiceActionRequest, options?: Partial<CallOptions>): ClientReadableStream<ActionEvent>;
+  startService(request: StartServiceRequest, options?: Partial<CallOptions>): ClientReadableStream<ActionEvent>;
   startService(
-    request: ServiceActionRequest,
+    request: StartServiceRequest,
     metadata?: Metadata,
     options?: Partial<CallOptions>,
   ): ClientReadableStream<ActionEvent>;
-  restartContainer(request: ContainerActionRequest, options?: Partial<CallOptions>): ClientReadableStream<ActionEvent>;
+  stopService(request: StopServiceRequest, options?: Partial<CallOptions>): ClientReadableStream<ActionEvent>;
+  stopService(
+    request: StopServiceRequest,
+    metadata?: Metadata,
+    options?: Partial<CallOptions>,
+  ): ClientReadableStream<ActionEvent>;
+  enableService(request: EnableServiceRequest, options?: Partial<CallOptions>): ClientReadableStream<ActionEvent>;
+  enableService(
+    request: EnableServiceRequest,
+    metadata?: Metadata,
+    options?: Partial<CallOptions>,
+  ): ClientReadableStream<ActionEvent>;
+  disableService(request: DisableServiceRequest, options?: Partial<CallOptions>): ClientReadableStream<ActionEvent>;
+  disableService(
+    request: DisableServiceRequest,
+    metadata?: Metadata,
+    options?: Partial<CallOptions>,
+  ): ClientReadableStream<ActionEvent>;
+  resetFailedUnit(request: ResetFailedUnitRequest, options?: Partial<CallOptions>): ClientReadableStream<ActionEvent>;
+  resetFailedUnit(
+    request: ResetFailedUnitRequest,
+    metadata?: Metadata,
+    options?: Partial<CallOptions>,
+  ): ClientReadableStream<ActionEvent>;
+  signalService(request: SignalServiceRequest, options?: Partial<CallOptions>): ClientReadableStream<ActionEvent>;
+  signalService(
+    request: SignalServiceRequest,
+    metadata?: Metadata,
+    options?: Partial<CallOptions>,
+  ): ClientReadableStream<ActionEvent>;
+  restartContainer(request: RestartContainerRequest, options?: Partial<CallOptions>): ClientReadableStream<ActionEvent>;
   restartContainer(
-    request: ContainerActionRequest,
+    request: RestartContainerRequest,
     metadata?: Metadata,
     options?: Partial<CallOptions>,
   ): ClientReadableStream<ActionEvent>;
-  flushDnsCache(request: SimpleActionRequest, options?: Partial<CallOptions>): ClientReadableStream<ActionEvent>;
+  stopContainer(request: StopContainerRequest, options?: Partial<CallOptions>): ClientReadableStream<ActionEvent>;
+  stopContainer(
+    request: StopContainerRequest,
+    metadata?: Metadata,
+    options?: Partial<CallOptions>,
+  ): ClientReadableStream<ActionEvent>;
+  startContainer(request: StartContainerRequest, options?: Partial<CallOptions>): ClientReadableStream<ActionEvent>;
+  startContainer(
+    request: StartContainerRequest,
+    metadata?: Metadata,
+    options?: Partial<CallOptions>,
+  ): ClientReadableStream<ActionEvent>;
+  flushDnsCache(request: FlushDnsCacheRequest, options?: Partial<CallOptions>): ClientReadableStream<ActionEvent>;
   flushDnsCache(
-    request: SimpleActionRequest,
+    request: FlushDnsCacheRequest,
     metadata?: Metadata,
     options?: Partial<CallOptions>,
   ): ClientReadableStream<ActionEvent>;
-  rotateLogs(request: SimpleActionRequest, options?: Partial<CallOptions>): ClientReadableStream<ActionEvent>;
+  rotateLogs(request: RotateLogsRequest, options?: Partial<CallOptions>): ClientReadableStream<ActionEvent>;
   rotateLogs(
-    request: SimpleActionRequest,
+    request: RotateLogsRequest,
     metadata?: Metadata,
     options?: Partial<CallOptions>,
   ): ClientReadableStream<ActionEvent>;
-  rebootSystem(request: RebootRequest, options?: Partial<CallOptions>): ClientReadableStream<ActionEvent>;
+  rebootSystem(request: RebootSystemRequest, options?: Partial<CallOptions>): ClientReadableStream<ActionEvent>;
   rebootSystem(
-    request: RebootRequest,
+    request: RebootSystemRequest,
+    metadata?: Metadata,
+    options?: Partial<CallOptions>,
+  ): ClientReadableStream<ActionEvent>;
+  vacuumJournal(request: VacuumJournalRequest, options?: Partial<CallOptions>): ClientReadableStream<ActionEvent>;
+  vacuumJournal(
+    request: VacuumJournalRequest,
+    metadata?: Metadata,
+    options?: Partial<CallOptions>,
+  ): ClientReadableStream<ActionEvent>;
+  truncateLog(request: TruncateLogRequest, options?: Partial<CallOptions>): ClientReadableStream<ActionEvent>;
+  truncateLog(
+    request: TruncateLogRequest,
+    metadata?: Metadata,
+    options?: Partial<CallOptions>,
+  ): ClientReadableStream<ActionEvent>;
+  cleanPackageCache(
+    request: CleanPackageCacheRequest,
+    options?: Partial<CallOptions>,
+  ): ClientReadableStream<ActionEvent>;
+  cleanPackageCache(
+    request: CleanPackageCacheRequest,
+    metadata?: Metadata,
+    options?: Partial<CallOptions>,
+  ): ClientReadableStream<ActionEvent>;
+  upgradePackages(request: UpgradePackagesRequest, options?: Partial<CallOptions>): ClientReadableStream<ActionEvent>;
+  upgradePackages(
+    request: UpgradePackagesRequest,
     metadata?: Metadata,
     options?: Partial<CallOptions>,
   ): ClientReadableStream<ActionEvent>;
