@@ -23,6 +23,8 @@ type Params = Record<string, unknown>;
 export interface PreviewContext {
   allowlist: Allowlist;
   deadline: number;
+  /** Who may own the directories above a file truncate_log empties (root; in direct mode also this user). */
+  owners: readonly number[];
 }
 
 /** sd_booted(3): systemd is PID 1 exactly when this directory exists. */
@@ -231,10 +233,14 @@ function journalPreview(params: Params, facts: Record<string, unknown>, summary:
   );
 }
 
-/** Whether a directory can be changed only by root (owner 0, not writable by group or others). */
-function rootsAlone(path: string): boolean {
+/**
+ * Whether only a trusted owner can replace an entry of this directory: owned by one of `owners` and
+ * not writable by group or others, or sticky (1777, like /tmp: others cannot rename or remove
+ * what they do not own).
+ */
+function trustedDirectory(path: string, owners: readonly number[]): boolean {
   const st = lstatSync(path);
-  return st.isDirectory() && st.uid === 0 && (st.mode & 0o022) === 0;
+  return st.isDirectory() && owners.includes(st.uid) && ((st.mode & 0o022) === 0 || (st.mode & 0o1000) !== 0);
 }
 
 async function logFilePreview(params: Params, ctx: PreviewContext, facts: Record<string, unknown>, summary: string[]): Promise<void> {
@@ -252,7 +258,7 @@ async function logFilePreview(params: Params, ctx: PreviewContext, facts: Record
   await opened.handle.close();
   if (opened.realPath !== opened.path) throw new HelperRefusal("NOT_ALLOWLISTED", `path: ${path} is reached through a symbolic link (it is ${opened.realPath}); give the file itself`);
   for (let d = dirname(opened.realPath); ; d = dirname(d)) {
-    if (!rootsAlone(d)) throw new HelperRefusal("NOT_ALLOWLISTED", `path: ${d}, a directory above ${path}, is not root's alone (owner root, not writable by group or others): the file could be swapped after this check`);
+    if (!trustedDirectory(d, ctx.owners)) throw new HelperRefusal("NOT_ALLOWLISTED", `path: ${d}, a directory above ${path}, is not root's alone (owner root, not writable by group or others unless sticky): the file could be swapped after this check`);
     if (d === "/") break;
   }
   Object.assign(facts, { path: opened.realPath, device: st.dev, inode: st.ino, sizeBytes: st.size });

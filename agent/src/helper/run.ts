@@ -121,7 +121,7 @@ export async function runHelper(io: HelperIo): Promise<number> {
         audit.params = params;
         const allowlist = loadAllowlist(settings);
         checkAllowlisted(def, params, allowlist);
-        const preview = await computePreview(def, params, { allowlist, deadline: Date.now() + PREVIEW_MS });
+        const preview = await computePreview(def, params, { allowlist, deadline: Date.now() + PREVIEW_MS, owners: settings.owners });
         renderPlan(def, params, preview.facts);
         send({ type: "preview", preview });
         return finish({ event: "previewed", exitCode: HELPER_EXIT.succeeded });
@@ -171,7 +171,7 @@ export async function runHelper(io: HelperIo): Promise<number> {
     useNonce(settings.stateDir, { nonce: verdict.statement.nonce, notAfter: verdict.statement.notAfter, requestId: verdict.statement.id }, { now: clock.now, maxSkewSeconds });
     // The host now, against what the approver read: a material fact, or the plan, that differs refuses.
     const deadline = Date.now() + def.timeoutMs;
-    const current = await computePreview(def, params, { allowlist, deadline });
+    const current = await computePreview(def, params, { allowlist, deadline, owners: settings.owners });
     const changed = changedFact(def, approved.facts, current.facts);
     if (changed !== null) {
       throw new HelperRefusal("HOST_CHANGED", `the host changed since the preview that was approved: ${changed} was ${canonicalJson(approved.facts[changed] ?? null).slice(0, 300)}, is now ${canonicalJson(current.facts[changed] ?? null).slice(0, 300)}; nothing ran: propose the action again`);

@@ -4,12 +4,22 @@
 // crafted string cannot rewrite the terminal or hide a line.
 import { canonicalJson } from "../../../proto/catalog/approval";
 import { findAction } from "../../../proto/catalog/actions/index";
-import { describeRuns } from "../../../proto/catalog/define-action";
+import { applicableChecks, commandLine, renderPlan } from "../../../proto/catalog/define-action";
 import { printable, type ActionRequest } from "./request";
 
+/**
+ * The commands that will run on the host, in order: the definition's plan rendered for these
+ * parameters with the host's own facts (its preview), only the steps that apply — exactly the lines
+ * the helper prints ("$ …") as it starts each one (test/actions/plan-is-what-runs.test.ts).
+ */
 export function runsOf(r: ActionRequest): string[] {
   const def = findAction(r.action);
-  return def ? describeRuns(def, r.params) : [];
+  if (!def || !r.preview) return [];
+  try {
+    return renderPlan(def, r.params, r.preview.facts).map((s) => `${commandLine(s)}${s.note ? `   ${s.note}` : ""}`);
+  } catch {
+    return [];
+  }
 }
 
 const iso = (unix: number) => new Date(unix * 1000).toISOString();
@@ -71,10 +81,22 @@ export function approvalSummary(r: ActionRequest): string[] {
     `  expires:   ${iso(r.expiresAt)} (the approval is valid until then, once)`,
     `  state:     ${id(r.state)}`,
   ];
-  if (def) {
-    lines.push(`  pre-check: ${def.precheck}`, `  post-check: ${def.postcheck}`, "  runs on the host, in order:");
-    // The catalog's own text (which may hold non-ASCII, such as U+2264) with validated values in it: escaped, not ASCII-only.
-    for (const line of describeRuns(def, r.params)) lines.push(`    ${printable(line)}`);
+  if (def && r.preview) {
+    const facts = r.preview.facts;
+    // Host output (the preview) and the catalog's own text (which may hold non-ASCII, such as
+    // U+2264) with validated values in it: escaped, not ASCII-only.
+    lines.push("  what it touches, as the host reported it:");
+    for (const line of r.preview.summary) lines.push(`    ${printable(line)}`);
+    lines.push("  pre-checks (the action stops, nothing changed, if one fails):");
+    for (const c of applicableChecks(def.prechecks, r.params, facts)) lines.push(`    - ${printable(c)}`);
+    lines.push("  runs on the host, in order:");
+    for (const line of runsOf(r)) lines.push(`    $ ${printable(line)}`);
+    lines.push("  post-checks (they decide the verdict):");
+    for (const c of applicableChecks(def.postchecks, r.params, facts)) lines.push(`    - ${printable(c)}`);
+    lines.push(`  undo:      ${def.inverse ? `${def.inverse} (propose it to revert)` : "none (this action has no inverse)"}`);
+    lines.push(`  refused at execution if any of these changed since: ${def.material.join(", ") || "(nothing)"}`);
+  } else if (def) {
+    lines.push("  (this request carries no impact preview from its host: it cannot be approved; propose it again)");
   } else {
     lines.push(`  (this broker's catalog has no action ${id(r.action)}: it cannot be approved)`);
   }

@@ -5,7 +5,7 @@
 // event loop (the MCP tool turns them into progress notifications); the final
 // ActionEvent.result_json is untrusted host output: size-capped, parsed and validated against the
 // catalog's actionResult schema.
-import { approvalToMessage } from "../../../proto/catalog/approval";
+import { approvalToMessage, canonicalJson } from "../../../proto/catalog/approval";
 import { actionResult, type ActionDef, type ActionResult } from "../../../proto/catalog/define-action";
 import { methodKey } from "../../../proto/catalog/define";
 import { ActionsServiceService, type ActionEvent } from "../../../proto/gen/hostward/v1/actions";
@@ -34,7 +34,7 @@ export function actionRequestMessage(method: UnaryMethod<unknown, ActionEvent>, 
   const approval = request.approval;
   if (!approval) throw new HostCallError("FAILED_PRECONDITION", `action ${request.id} carries no approval`);
   const base = method.requestDeserialize ? (method.requestDeserialize(Buffer.alloc(0)) as Record<string, unknown>) : {};
-  return { ...base, ...approval.statement.params, approval: approvalToMessage(approval.statement, approval.keyId, approval.signature) };
+  return { ...base, ...approval.statement.params, approval: approvalToMessage(approval.statement, approval.keyId, approval.signature, canonicalJson(request.preview ?? null)) };
 }
 
 export function parseActionResult(json: string): ActionResult {

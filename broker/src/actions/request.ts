@@ -12,6 +12,7 @@
 import { randomBytes } from "node:crypto";
 import { z } from "zod";
 import { IMPACTS, STATEMENT_VERSION } from "../../../proto/catalog/approval";
+import { actionPreview } from "../../../proto/catalog/define-action";
 import { KEY_FINGERPRINT } from "../../../shared/cert-names";
 
 export const ACTION_STATES = ["PENDING", "APPROVED", "REJECTED", "EXPIRED", "CANCELLED", "RUNNING", "SUCCEEDED", "FAILED"] as const;
@@ -83,6 +84,7 @@ const statementSchema = z.strictObject({
   issuedAt: z.number().int(),
   notAfter: z.number().int(),
   nonce: z.string().regex(/^[0-9a-f]{32}$/),
+  previewHash: hostKey,
 });
 
 export const ActionRequestSchema = z.strictObject({
@@ -102,6 +104,12 @@ export const ActionRequestSchema = z.strictObject({
   action: z.string().max(64),
   params: z.record(z.string(), z.unknown()),
   impact,
+  /**
+   * What the host said the action would touch (its preview, computed when it was proposed): shown
+   * to the approver, its hash signed into the approval. Absent on requests stored before previews;
+   * those cannot be approved.
+   */
+  preview: actionPreview.optional(),
   /** The requester's stated reason (model-provided text, shown as such, never trusted). */
   reason: shortText,
   requester: z.string().max(300),

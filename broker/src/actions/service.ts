@@ -3,13 +3,13 @@
 // an execution does not start). Shared by the MCP tools (`hostward serve`) and the CLI
 // (`hostward approve|reject|actions`), which may run in different processes at the same time; the
 // store's per-request lock serialises them.
-import { canonicalJson, newNonce, STATEMENT_VERSION, type ApprovalStatement, type Impact } from "../../../proto/catalog/approval";
+import { canonicalJson, newNonce, previewDigest, STATEMENT_VERSION, type ApprovalStatement, type Impact } from "../../../proto/catalog/approval";
 import type { ActionStateStore, AuditStore, TransitionResult } from "../state/store";
 import type { AuditRecordInput, CallerIdentity } from "../audit/records";
 import type { Signer } from "../approval/signer";
 import { signStatement } from "../approval/signer";
 import { findAction } from "../../../proto/catalog/actions/index";
-import { actionResult } from "../../../proto/catalog/define-action";
+import { actionResult, type ActionPreview } from "../../../proto/catalog/define-action";
 import { RESULT_LOCK_WAIT_MS } from "../audit/log";
 import type { HostRecord } from "./host-record";
 import { isExpired, MAX_STAMPED_LINES, needsReconciliation, newActionId, type ActionRequest, type ActionState } from "./request";
@@ -19,6 +19,8 @@ export interface ProposalInput {
   hostIdentity: string;
   /** The host's operator certificate key, as the broker saw it in the TLS handshake. */
   hostKey: string;
+  /** The host's impact preview (actions/preview.ts), shown to the approver and signed by hash. */
+  preview: ActionPreview;
   action: string;
   params: Record<string, unknown>;
   impact: Impact;
@@ -45,6 +47,7 @@ export function signedFieldsChanged(a: ActionRequest, b: ActionRequest): string 
   const fields = ["id", "host", "hostIdentity", "hostKey", "action", "impact", "requester", "expiresAt"] as const;
   for (const f of fields) if (a[f] !== b[f]) return f;
   if (canonicalJson(a.params) !== canonicalJson(b.params)) return "params";
+  if (canonicalJson(a.preview ?? null) !== canonicalJson(b.preview ?? null)) return "preview";
   return null;
 }
 
@@ -87,6 +90,7 @@ export class ActionService {
       action: input.action,
       params: input.params,
       impact: input.impact,
+      preview: input.preview,
       reason: input.reason,
       requester: input.requester,
       state: "PENDING",
@@ -102,6 +106,8 @@ export class ActionService {
       ...about(request),
       reason: input.reason,
       expiresAt: new Date(request.expiresAt * 1000).toISOString(),
+      previewHash: previewDigest(canonicalJson(input.preview)),
+      preview: input.preview.summary,
     });
     return this.store.create(request);
   }
@@ -194,7 +200,7 @@ export class ActionService {
   }
 
   /** The statement an approver signs for this request (a fresh nonce each time, signed now). */
-  statementFor(r: ActionRequest & { hostKey: string }): ApprovalStatement {
+  statementFor(r: ActionRequest & { hostKey: string; preview: ActionPreview }): ApprovalStatement {
     return {
       v: STATEMENT_VERSION,
       id: r.id,
@@ -207,6 +213,7 @@ export class ActionService {
       issuedAt: nowSeconds(),
       notAfter: r.expiresAt,
       nonce: newNonce(),
+      previewHash: previewDigest(canonicalJson(r.preview)),
     };
   }
 
@@ -224,7 +231,8 @@ export class ActionService {
     const changed = signedFieldsChanged(base, current);
     if (changed) return this.refuse({ op: "approve", via: by.via }, `action ${id} changed after it was shown (${changed}); nothing was signed: review it again`, current);
     if (!base.hostKey) return this.refuse({ op: "approve", via: by.via }, `action ${id} was proposed without the host's key (before approvals bound it); propose it again`, current);
-    const statement = this.statementFor({ ...base, hostKey: base.hostKey });
+    if (!base.preview) return this.refuse({ op: "approve", via: by.via }, `action ${id} was proposed without the host's impact preview (before approvals signed it); propose it again`, current);
+    const statement = this.statementFor({ ...base, hostKey: base.hostKey, preview: base.preview });
     const { keyId, signature } = await signStatement(statement, signer);
     const at = new Date().toISOString();
     const result = await this.store.transition(id, "APPROVED", {

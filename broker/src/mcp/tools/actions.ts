@@ -8,6 +8,8 @@ import { impactRank } from "../../../../proto/catalog/approval";
 import { actions, findAction } from "../../../../proto/catalog/actions/index";
 import type { ActionDef } from "../../../../proto/catalog/define-action";
 import { expectedCertName } from "../../agents/channels";
+import { fetchPreview } from "../../actions/preview";
+import type { ActionPreview } from "../../../../proto/catalog/define-action";
 import { operatorKey } from "../../agents/host-key";
 import { toHostError } from "../../agents/errors";
 import { approvalSummary, requestView } from "../../actions/describe";
@@ -244,12 +246,23 @@ async function propose(broker: Broker, service: ActionService, raw: unknown, cal
     return { error: (await service.refuse({ op: "propose", callId, caller: call.caller, host: host.name, action }, why)).reason };
   }
 
+  // What it would touch, from the host itself: shown to the approver and signed (its hash).
+  let preview: ActionPreview;
+  try {
+    preview = await fetchPreview(broker.pool, host, def, params.data as Record<string, unknown>);
+  } catch (err) {
+    const e = toHostError(err);
+    const why = `not proposed: ${host.name} could not preview ${action} (what it would touch, which the approver must see): ${e.code}: ${e.message}`;
+    return { error: (await service.refuse({ op: "propose", callId, caller: call.caller, host: host.name, action }, why)).reason };
+  }
+
   let request: ActionRequest;
   try {
     request = await service.propose({
       host: host.name,
       hostIdentity: expectedCertName(host),
       hostKey,
+      preview,
       action,
       params: params.data as Record<string, unknown>,
       impact: def.impact,

@@ -1,0 +1,35 @@
+// The impact preview of a proposed action, computed on its host (the operator agent's
+// ActionRecordsService/PreviewAction, answered by the root helper's read-only preview query) before
+// anyone is asked to approve it. Untrusted host output: size-capped, parsed, validated against the
+// catalog's preview schema, and its plan rendered here before it is shown or signed.
+import { canonicalJson } from "../../../shared/canonical-json";
+import { actionPreview, renderPlan, type ActionDef, type ActionPreview } from "../../../proto/catalog/define-action";
+import { ActionRecordsServiceService, type PreviewActionReply, type PreviewActionRequest } from "../../../proto/gen/hostward/v1/action_records";
+import type { ChannelHost, ChannelPool, UnaryMethod } from "../agents/channels";
+import { HostCallError } from "../agents/errors";
+
+/** The largest preview accepted (the helper's own cap on preview_json is 32 KiB). */
+const MAX_PREVIEW_BYTES = 32 * 1024;
+
+const method = ActionRecordsServiceService.previewAction as unknown as UnaryMethod<PreviewActionRequest, PreviewActionReply>;
+
+export async function fetchPreview(pool: ChannelPool, host: ChannelHost, def: ActionDef, params: Record<string, unknown>, timeoutMs = 30_000): Promise<ActionPreview> {
+  const reply = await pool.unary(host, "operator", method, { action: def.name, parametersJson: canonicalJson(params) }, timeoutMs);
+  if (Buffer.byteLength(reply.json, "utf8") > MAX_PREVIEW_BYTES) throw new HostCallError("MALFORMED_REPLY", `the host's preview is larger than ${MAX_PREVIEW_BYTES} bytes`);
+  let value: unknown;
+  try {
+    value = JSON.parse(reply.json);
+  } catch (err) {
+    throw new HostCallError("MALFORMED_REPLY", `the host's preview is not JSON (${(err as Error).message})`);
+  }
+  const parsed = actionPreview.safeParse(value);
+  if (!parsed.success) throw new HostCallError("MALFORMED_REPLY", `the host's preview does not match its schema: ${parsed.error.issues[0]?.path.join(".")}: ${parsed.error.issues[0]?.message}`);
+  if (parsed.data.action !== def.name) throw new HostCallError("MALFORMED_REPLY", `the host answered with a preview of ${parsed.data.action}, not ${def.name}`);
+  if (Buffer.byteLength(canonicalJson(parsed.data), "utf8") > MAX_PREVIEW_BYTES) throw new HostCallError("MALFORMED_REPLY", `the host's preview is larger than ${MAX_PREVIEW_BYTES} bytes`);
+  try {
+    renderPlan(def, params, parsed.data.facts);
+  } catch (err) {
+    throw new HostCallError("MALFORMED_REPLY", `the host's preview gives facts no plan can be rendered from: ${(err as Error).message}`);
+  }
+  return parsed.data;
+}
