@@ -7,7 +7,7 @@ import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } f
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { containerAllowed } from "../../agent/src/helper/actions";
+import { containerAllowed } from "../../agent/src/helper/preview";
 import { HELPER_EXIT } from "../../agent/src/helper/exit-codes";
 import { approve, DEFAULT_ALLOWLIST, HELPER_BUNDLE, helperRequest, makeApprover, makeHost, runHelperBundle, runProcess, type Approver, type HelperRun, type HostDirs } from "./support";
 

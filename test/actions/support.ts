@@ -3,13 +3,15 @@
 // approvals signed the way the broker signs them (SSHSIG over the canonical statement, binding the
 // host's name and its operator certificate's key), and a runner for the BUILT helper.
 import { generateKeyPairSync, X509Certificate, type KeyObject } from "node:crypto";
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
   approvalToMessage,
+  canonicalJson,
   canonicalStatement,
+  previewDigest,
   keyIdOf,
   newNonce,
   publicKeyBlob,
@@ -18,6 +20,7 @@ import {
   type Impact,
 } from "../../proto/catalog/approval";
 import type { Approval } from "../../proto/gen/hostward/v1/actions";
+import type { ActionPreview } from "../../proto/catalog/define-action";
 import { approvalToWire } from "../../agent/src/helper/wire";
 import { initApprovalStore } from "../../agent/src/helper/nonce-store";
 import { createCa, issueAgentCert, type PemPair } from "../../broker/src/pki/index";
@@ -85,7 +88,7 @@ export function makeHost(approvers: Approver[], allowlist = DEFAULT_ALLOWLIST, c
   writeFileSync(actionsFile, allowlist, { mode: 0o644 });
   writeFileSync(agentCert, cert.cert, { mode: 0o644 });
   initApprovalStore(stateDir, [0, process.geteuid?.() ?? 0], storeSince);
-  return {
+  const host = {
     dir,
     approversDir,
     stateDir,
@@ -101,6 +104,8 @@ export function makeHost(approvers: Approver[], allowlist = DEFAULT_ALLOWLIST, c
       HOSTWARD_AGENT_CERT: agentCert,
     },
   };
+  previewEnv = host.env;
+  return host;
 }
 
 export interface ApprovalSpec {
@@ -117,12 +122,30 @@ export interface ApprovalSpec {
   notAfter?: number;
   nonce?: string;
   requester?: string;
+  /**
+   * The impact preview the approver "read". Default: the one the built helper computes now on this
+   * machine with the last host made by makeHost (previewNow), or, when the helper refuses to preview,
+   * an empty one (enough for tests of refusals that come before the preview is compared).
+   */
+  preview?: ActionPreview;
+}
+
+let previewEnv: Record<string, string> | undefined;
+
+/** The built helper's preview of an action on this machine (a read-only query), or null if it refuses. */
+export function previewNow(action: string, params: Record<string, unknown>, env = previewEnv): ActionPreview | null {
+  if (!env) return null;
+  const r = spawnSync(process.execPath, [HELPER_BUNDLE], { env, input: JSON.stringify({ query: "preview", action, params }), encoding: "utf8", timeout: 30_000 });
+  const line = r.stdout.split("\n").find((l) => l.startsWith('{"type":"preview"'));
+  return line ? (JSON.parse(line) as { preview: ActionPreview }).preview : null;
 }
 
 export function approve(approver: Approver, spec: ApprovalSpec): Approval {
   const now = Math.floor(Date.now() / 1000);
+  const preview = spec.preview ?? previewNow(spec.action, spec.params) ?? { action: spec.action, facts: {}, summary: [] };
+  const previewJson = canonicalJson(preview);
   const statement: ApprovalStatement = {
-    v: 2,
+    v: 3,
     id: spec.id ?? `req-${newNonce().slice(0, 8)}`,
     host: spec.host ?? HOST,
     hostKey: spec.hostKey ?? HOST_CERT.fingerprint,
@@ -133,8 +156,9 @@ export function approve(approver: Approver, spec: ApprovalSpec): Approval {
     issuedAt: spec.issuedAt ?? now,
     notAfter: spec.notAfter ?? now + 600,
     nonce: spec.nonce ?? newNonce(),
+    previewHash: previewDigest(previewJson),
   };
-  return approvalToMessage(statement, approver.keyId, signSshSig(canonicalStatement(statement), approver.privateKey));
+  return approvalToMessage(statement, approver.keyId, signSshSig(canonicalStatement(statement), approver.privateKey), previewJson);
 }
 
 export function helperRequest(action: string, params: Record<string, unknown>, approval?: Approval | null): string {

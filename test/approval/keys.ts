@@ -33,7 +33,7 @@ export const CLOCK: { now: number; maxSkewSeconds: number; maxLifetimeSeconds: n
 
 export function statement(over: Partial<ApprovalStatement> = {}): ApprovalStatement {
   return {
-    v: 2,
+    v: 3,
     id: "act-0001",
     host: "web1",
     hostKey: HOST_KEY,
@@ -44,6 +44,7 @@ export function statement(over: Partial<ApprovalStatement> = {}): ApprovalStatem
     issuedAt: NOW - 60,
     notAfter: NOW + 600,
     nonce: newNonce(),
+    previewHash: `sha256:${"cd".repeat(32)}`,
     ...over,
   };
 }

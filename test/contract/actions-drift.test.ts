@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { ActionsServiceService } from "../../proto/gen/hostward/v1/actions";
 import { actions, findAction } from "../../proto/catalog/actions/index";
-import { describeRuns, type ActionDef } from "../../proto/catalog/define-action";
+import type { ActionDef } from "../../proto/catalog/define-action";
 import { methodKey } from "../../proto/catalog/define";
 import { approvalToMessage, newNonce, type ApprovalStatement } from "../../proto/catalog/approval";
 import { protoDefaults, stripProtoDefaults } from "../../agent/src/server/request";
@@ -38,24 +38,36 @@ describe("action catalog ↔ ActionsService drift", () => {
     expect([...catalogKeys].sort()).toEqual(Object.keys(ActionsServiceService).sort());
   });
 
-  it("holds the seven actions of the design with their impact levels", () => {
+  it("holds the eighteen actions with their impact levels", () => {
     expect(Object.fromEntries(actions.map((a) => [a.name, a.impact]))).toEqual({
       restart_service: "MEDIUM",
       reload_service: "LOW",
       start_service: "MEDIUM",
+      stop_service: "MEDIUM",
+      enable_service: "LOW",
+      disable_service: "LOW",
+      reset_failed_unit: "LOW",
+      signal_service: "MEDIUM",
       restart_container: "MEDIUM",
+      stop_container: "MEDIUM",
+      start_container: "MEDIUM",
       flush_dns_cache: "LOW",
       rotate_logs: "LOW",
       reboot_system: "HIGH",
+      vacuum_journal: "LOW",
+      truncate_log: "MEDIUM",
+      clean_package_cache: "LOW",
+      upgrade_packages: "HIGH",
     });
     expect(findAction("restart_service")?.name).toBe("restart_service");
     expect(findAction("rm_rf")).toBeUndefined();
   });
 
   for (const def of actions as readonly ActionDef[]) {
-    it(`${def.name}: examples validate, survive a proto round trip with an approval, and fill every {param} of runs`, () => {
+    it(`${def.name}: examples validate and survive a proto round trip with an approval; inverses are mutual`, () => {
       expect(def.examples.length).toBeGreaterThan(0);
-      expect(def.runs.length).toBeGreaterThan(0);
+      expect(def.steps.length).toBeGreaterThan(0);
+      if (def.inverse) expect(findAction(def.inverse)?.inverse, `${def.inverse} undoes ${def.name} back`).toBe(def.name);
       expect(def.timeoutMs).toBeGreaterThan(0);
       const method = service[methodKey(def.name)];
       expect(method, `no RPC for ${def.name}`).toBeDefined();
@@ -63,15 +75,14 @@ describe("action catalog ↔ ActionsService drift", () => {
       for (const example of def.examples) {
         const params = def.params.parse(example.params) as Record<string, unknown>;
         const statement: ApprovalStatement = {
-          v: 2, id: "req-1", host: "web1", hostKey: `sha256:${"0".repeat(64)}`, action: def.name, params, requester: "claude", impact: def.impact,
-          issuedAt: 1_999_999_000, notAfter: 2_000_000_000, nonce: newNonce(),
+          v: 3, id: "req-1", host: "web1", hostKey: `sha256:${"0".repeat(64)}`, action: def.name, params, requester: "claude", impact: def.impact,
+          issuedAt: 1_999_999_000, notAfter: 2_000_000_000, nonce: newNonce(), previewHash: `sha256:${"1".repeat(64)}`,
         };
         const approval = approvalToMessage(statement, `SHA256:${"A".repeat(43)}`, "sig");
         const decoded = method!.requestDeserialize(method!.requestSerialize({ ...params, approval })) as Record<string, unknown>;
         expect(decoded.approval).toEqual(approval);
         const { approval: _dropped, ...fields } = decoded;
         expect(def.params.parse(stripProtoDefaults(fields, defaults))).toEqual(params);
-        for (const line of describeRuns(def, params)) expect(line, `${def.name}: unfilled placeholder`).not.toMatch(/\{[A-Za-z][A-Za-z0-9]*\}/);
       }
     });
   }

@@ -136,12 +136,21 @@ async function containerPreview(params: Params, ctx: PreviewContext, facts: Reco
   if (name !== cname && name !== c.id) {
     throw new HelperRefusal("NOT_ALLOWLISTED", `${name} is neither the name nor the full ID of the container podman found (${cname}, ${c.id.slice(0, 12)}): ID prefixes are not accepted`);
   }
-  if (!ctx.allowlist.containers.some((e) => e === cname || e === c.id)) {
+  if (!containerAllowed(ctx.allowlist.containers, { id: c.id, name: cname })) {
     throw new HelperRefusal("NOT_ALLOWLISTED", `container ${cname} (${c.id.slice(0, 12)}) is not on this host's allowlist (by its name or full ID)`);
   }
   Object.assign(facts, { id: c.id, name: cname, state: c.state, startedAt: c.startedAt ?? "", image: c.image });
   summary.push(`container ${cname} (${c.id.slice(0, 12)}), image ${c.image}: ${c.status ?? c.state}, started ${c.startedAt ?? "never"}, ${c.restartCount} restart(s)`);
   if (c.ports.length > 0) summary.push(`publishes ${c.ports.slice(0, 8).join(", ")}`);
+}
+
+/**
+ * Whether an allowlist entry names this container: its exact name or its exact full ID. Never an
+ * ID prefix (podman itself resolves prefixes, so "abc" could mean whichever container's ID starts
+ * with it, today or after the next `podman run`).
+ */
+export function containerAllowed(entries: readonly string[], c: { id: string; name: string }): boolean {
+  return entries.some((e) => e === c.name || e === c.id);
 }
 
 /** Logged-in users from utmp (struct utmp, 384 bytes per record on Linux; USER_PROCESS = 7). */

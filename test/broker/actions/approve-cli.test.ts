@@ -8,10 +8,13 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { canonicalStatement, parseApproverLine, parseOpenSshPublicKey, verifySshSig } from "../../../proto/catalog/approval";
 import { flushDnsCache, restartService } from "../../../proto/catalog/actions/index";
-import { describeRuns } from "../../../proto/catalog/define-action";
+import { commandLine, renderPlan } from "../../../proto/catalog/define-action";
 import { ActionStore } from "../../../broker/src/actions/store";
 import { BROKER_BUNDLE, type BrokerDir } from "../helpers/broker-dir";
-import { brokerDir, pendingRequest, runCli, TEST_HOST_KEY, type CliRun } from "./cli-support";
+import { brokerDir, pendingRequest, runCli, TEST_HOST_KEY, TEST_PREVIEW, type CliRun } from "./cli-support";
+
+/** What a host running unbound would report for flush_dns_cache. */
+const flushPreview = { action: "flush_dns_cache", facts: { systemd: true, resolver: "unbound.service", paths: { "unbound-control": "/usr/sbin/unbound-control" } }, summary: ["flushes the cache of unbound.service"] };
 
 let root: string;
 let bd: BrokerDir;
@@ -56,7 +59,7 @@ describe("hostward approve --key without a terminal", () => {
     const run = await runCli(["approve", r.id, "--key", keyFile, "--config", bd.dir], env, "y\n");
     expect(run.code).toBe(1);
     expect(run.stderr).toContain("no terminal to confirm on");
-    const runs = describeRuns(restartService, { unit: "nginx.service" });
+    const runs = renderPlan(restartService, { unit: "nginx.service" }, TEST_PREVIEW.facts).map(commandLine);
     expect(runs.some((l) => l.includes("systemctl restart") && l.endsWith("-- nginx.service"))).toBe(true);
     for (const expected of [r.id, "host:      web1", "restart_service", '{"unit":"nginx.service"}', "impact:    MEDIUM", ...runs, "expires:"]) {
       expect(run.stdout).toContain(expected);
@@ -68,7 +71,7 @@ describe("hostward approve --key without a terminal", () => {
     const r = await pendingRequest(bd);
     const run = await runCli(["approve", r.id, "--key", keyFile, "--yes", "--config", bd.dir], env);
     expect(run.code, run.stderr).toBe(0);
-    for (const line of describeRuns(restartService, { unit: "nginx.service" })) expect(run.stdout).toContain(line);
+    for (const line of [...TEST_PREVIEW.summary, ...renderPlan(restartService, { unit: "nginx.service" }, TEST_PREVIEW.facts).map(commandLine)]) expect(run.stdout).toContain(line);
     expect(run.stdout).toContain(`APPROVED ${r.id}`);
     const stored = (await new ActionStore(bd.stateDir).get(r.id))!;
     expect(stored.state).toBe("APPROVED");
@@ -175,7 +178,7 @@ describe("hostward approve on a terminal", () => {
 
 describe("hostward reject and actions", () => {
   it("reject makes a PENDING request REJECTED (audited); actions list/show report it", async () => {
-    const r = await pendingRequest(bd, { action: "flush_dns_cache", params: {}, impact: "LOW" });
+    const r = await pendingRequest(bd, { action: "flush_dns_cache", params: {}, impact: "LOW", preview: flushPreview });
     const run = await runCli(["reject", r.id, "--reason", "not now", "--config", bd.dir], env);
     expect(run.code, run.stderr).toBe(0);
     const stored = (await new ActionStore(bd.stateDir).get(r.id))!;
@@ -188,7 +191,7 @@ describe("hostward reject and actions", () => {
     expect(list.code).toBe(0);
     expect(list.stdout).toContain(r.id);
     const show = await runCli(["actions", "show", r.id, "--config", bd.dir], env);
-    for (const line of describeRuns(flushDnsCache, {})) expect(show.stdout).toContain(line);
+    for (const line of renderPlan(flushDnsCache, {}, flushPreview.facts).map(commandLine)) expect(show.stdout).toContain(line);
     expect(show.stdout).toContain('"state": "REJECTED"');
   });
 

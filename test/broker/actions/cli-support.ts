@@ -6,10 +6,18 @@ import { ActionService } from "../../../broker/src/actions/service";
 import { ActionStore } from "../../../broker/src/actions/store";
 import { AuditLog } from "../../../broker/src/audit/log";
 import type { ActionRequest } from "../../../broker/src/actions/request";
+import type { ActionPreview } from "../../../proto/catalog/define-action";
 import { BROKER_BUNDLE, createBrokerDir, type BrokerDir } from "../helpers/broker-dir";
 
 /** A host key for requests made without a host to ask (any "sha256:<64 hex>"). */
 export const TEST_HOST_KEY = `sha256:${"5a".repeat(32)}`;
+
+/** The impact preview a host would report for restart_service nginx.service (no host is asked here). */
+export const TEST_PREVIEW: ActionPreview = {
+  action: "restart_service",
+  facts: { systemd: true, paths: { systemctl: "/usr/bin/systemctl" }, unit: "nginx.service", loadState: "loaded", activeState: "failed", requiredBy: [] },
+  summary: ["nginx.service: failed/failed, MainPID 0", "no unit requires it (RequiredBy/BoundBy empty)"],
+};
 
 export function actionService(bd: BrokerDir): ActionService {
   return new ActionService(new ActionStore(bd.stateDir), new AuditLog(bd.auditFile).open(), () => 900);
@@ -20,6 +28,7 @@ export function pendingRequest(bd: BrokerDir, over: Partial<Parameters<ActionSer
     host: "web1",
     hostIdentity: "localhost",
     hostKey: TEST_HOST_KEY,
+    preview: TEST_PREVIEW,
     action: "restart_service",
     params: { unit: "nginx.service" },
     impact: "MEDIUM",

@@ -11,7 +11,8 @@ import { StdioClientTransport } from "@modelcontextprotocol/client/stdio";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { canonicalStatement, parseOpenSshPublicKey, verifySshSig } from "../../../proto/catalog/approval";
 import { flushDnsCache, restartService } from "../../../proto/catalog/actions/index";
-import { describeRuns } from "../../../proto/catalog/define-action";
+import { commandLine, renderPlan } from "../../../proto/catalog/define-action";
+import { HELPER_BUNDLE, makeApprover, makeHost } from "../../actions/support";
 import { formatOpenSshPrivateKey, openSshPublicLine } from "../../../broker/src/approval/private-key";
 import { configFiles } from "../../../broker/src/paths";
 import { ActionStore } from "../../../broker/src/actions/store";
@@ -72,9 +73,16 @@ beforeAll(async () => {
   elicitationPub = openSshPublicLine(privateKey, "broker-elicitation");
   bd.writeBroker({ elicitationKey: keyFile, approvalTtlSeconds: 600 });
   // A real operator agent: propose_action learns the host's operator key from its TLS handshake
-  // (the approval binds it). Nothing is executed on it here (its helper is the default, sudo).
+  // (the approval binds it) and asks its helper (direct mode, a scratch host configuration) for the
+  // impact preview. Nothing is executed on it here.
   const pki = await createTestPki(join(root, "pki"));
-  operator = await startAgent({ role: "operator", pki, dir: join(root, "operator") });
+  const host = makeHost([makeApprover("MEDIUM")]);
+  operator = await startAgent({
+    role: "operator",
+    pki,
+    dir: join(root, "operator"),
+    config: { helper: { mode: "direct", path: HELPER_BUNDLE, approversDir: host.approversDir, stateDir: host.stateDir, actionsFile: host.actionsFile, agentCert: host.agentCert } },
+  });
   operatorCert = pki.agents.operator.cert;
   bd.writeHosts([
     { name: "web1", port: 9, operatorPort: operator.port },
@@ -212,7 +220,10 @@ describe("a PENDING proposal", () => {
       expect(JSON.parse(text(hidden))).toEqual(hidden.structuredContent);
       const out = r.structuredContent!;
       expect(out).toMatchObject({ state: "PENDING", host: "web1", action: "restart_service", params: { unit: "nginx.service" }, impact: "MEDIUM", elicitation: "not-offered" });
-      expect(out.runs).toEqual(describeRuns(restartService, { unit: "nginx.service" }));
+      // The plan rendered with the facts the host's helper reported in its preview.
+      const stored = (await new ActionStore(bd.stateDir).get(out.id as string))!;
+      expect(stored.preview?.facts.unit).toBe("nginx.service");
+      expect(out.runs).toEqual(renderPlan(restartService, { unit: "nginx.service" }, stored.preview!.facts).map((s) => `${commandLine(s)}${s.note ? `   ${s.note}` : ""}`));
       expect((out.runs as string[]).some((l) => l.includes("systemctl restart") && l.endsWith("-- nginx.service"))).toBe(true);
       id = out.id as string;
       expect(out.howToApprove).toContain(`hostward approve ${id}`);
@@ -284,7 +295,9 @@ describe("elicitation", () => {
       expect(r.isError, text(r)).toBeFalsy();
       expect(r.structuredContent).toMatchObject({ state: "APPROVED", elicitation: "approved" });
       expect(s.asked).toHaveLength(1);
-      for (const line of describeRuns(flushDnsCache, {})) expect(s.asked[0]).toContain(line);
+      const asked = (await new ActionStore(bd.stateDir).get(r.structuredContent!.id as string))!;
+      for (const line of asked.preview!.summary) expect(s.asked[0]).toContain(line);
+      for (const step of renderPlan(flushDnsCache, {}, asked.preview!.facts)) expect(s.asked[0]).toContain(commandLine(step));
       const stored = (await new ActionStore(bd.stateDir).get(r.structuredContent!.id as string))!;
       expect(stored.approval).toMatchObject({ via: "elicitation" });
       const pub = parseOpenSshPublicKey(elicitationPub);

@@ -11,7 +11,7 @@ import { copyFileSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { currentBootId, ledgerDir, type LedgerEntry } from "../../../agent/src/helper/ledger";
-import { approvalToMessage, keyIdOf, publicKeyBlob } from "../../../proto/catalog/approval";
+import { approvalToMessage, canonicalJson, keyIdOf, publicKeyBlob } from "../../../proto/catalog/approval";
 import { ActionService } from "../../../broker/src/actions/service";
 import { ActionStore } from "../../../broker/src/actions/store";
 import { fileSigner } from "../../../broker/src/approval/signer";
@@ -21,7 +21,7 @@ import { verifyAuditFile } from "../../../broker/src/audit/verify";
 import { configFiles } from "../../../broker/src/paths";
 import { startAgent, type TestAgent } from "../../support/agent";
 import { createTestPki, type TestPki } from "../../support/pki";
-import { HELPER_BUNDLE, helperRequest, HOST, HOST_CERT, makeHost, runHelperBundle, type HostDirs } from "../../actions/support";
+import { HELPER_BUNDLE, helperRequest, HOST, HOST_CERT, makeHost, previewNow, runHelperBundle, type HostDirs } from "../../actions/support";
 import { createBrokerDir, type BrokerDir } from "../helpers/broker-dir";
 import { call, connectBroker, type BrokerSession } from "../helpers/mcp-client";
 
@@ -66,12 +66,12 @@ afterAll(async () => {
 
 /** An approved request, its RUNNING record left by a broker that died (pid gone). */
 async function runningOfDeadBroker(): Promise<{ id: string; approval: ReturnType<typeof approvalToMessage> }> {
-  const r = await service.propose({ host: "web1", hostIdentity: HOST, hostKey: HOST_CERT.fingerprint, action: "restart_service", params: { unit: "nginx.service" }, impact: "MEDIUM", reason: "test", requester: "mcp:test" });
+  const r = await service.propose({ host: "web1", hostIdentity: HOST, hostKey: HOST_CERT.fingerprint, preview: previewNow("restart_service", { unit: "nginx.service" }, host.env)!, action: "restart_service", params: { unit: "nginx.service" }, impact: "MEDIUM", reason: "test", requester: "mcp:test" });
   const approved = await service.approve(r.id, fileSigner(keyFile), { via: "cli", approver: "alice" });
   if (!approved.ok) throw new Error(approved.reason);
   const a = approved.request.approval!;
   await service.store.transition(r.id, "RUNNING", { from: ["APPROVED"], by: "test", patch: () => ({ execution: { startedAt: new Date().toISOString(), pid: deadPid(), callId: "call-lost" } }) });
-  return { id: r.id, approval: approvalToMessage(a.statement, a.keyId, a.signature) };
+  return { id: r.id, approval: approvalToMessage(a.statement, a.keyId, a.signature, canonicalJson(r.preview)) };
 }
 
 /** The host's record of request `id`, approved with `nonce` (written where this machine cannot make one). */

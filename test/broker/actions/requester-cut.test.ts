@@ -12,8 +12,8 @@ import { CLOCK, HOST_KEY, makeKey, NOW } from "../../approval/keys";
 function roundTrip(requester: string) {
   const key = makeKey("MEDIUM");
   const statement: ApprovalStatement = {
-    v: 2, id: "act-000000000001", host: "web1", hostKey: HOST_KEY, action: "restart_service", params: { unit: "nginx.service" },
-    requester, impact: "MEDIUM", issuedAt: NOW - 10, notAfter: NOW + 600, nonce: "0".repeat(32),
+    v: 3, id: "act-000000000001", host: "web1", hostKey: HOST_KEY, action: "restart_service", params: { unit: "nginx.service" },
+    requester, impact: "MEDIUM", issuedAt: NOW - 10, notAfter: NOW + 600, nonce: "0".repeat(32), previewHash: HOST_KEY,
   };
   const message = approvalToMessage(statement, key.approver.keyId, signSshSig(canonicalStatement(statement), key.privateKey));
   // What the host receives: the proto message, UTF-8 on the wire.

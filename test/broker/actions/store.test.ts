@@ -10,6 +10,7 @@ import { ActionService } from "../../../broker/src/actions/service";
 import { ActionStore } from "../../../broker/src/actions/store";
 import { AuditLog } from "../../../broker/src/audit/log";
 import { verifyAuditFile } from "../../../broker/src/audit/verify";
+import { TEST_PREVIEW } from "./cli-support";
 
 let dir: string;
 let audit: AuditLog;
@@ -22,6 +23,7 @@ const proposal = {
   host: "web1",
   hostIdentity: "web1.example.org",
   hostKey: `sha256:${"5a".repeat(32)}`,
+  preview: TEST_PREVIEW,
   action: "restart_service",
   params: { unit: "nginx.service" },
   impact: "MEDIUM" as const,

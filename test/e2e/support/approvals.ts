@@ -11,6 +11,8 @@
 import { generateKeyPairSync, type KeyObject } from "node:crypto";
 import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
 import {
+  canonicalJson,
+  previewDigest,
   approvalToMessage,
   canonicalStatement,
   formatOpenSshPrivateKey,
@@ -24,6 +26,7 @@ import {
 } from "../../../proto/catalog/approval";
 import { findAction } from "../../../proto/catalog/actions/index";
 import type { Approval } from "../../../proto/gen/hostward/v1/actions";
+import type { ActionPreview } from "../../../proto/catalog/define-action";
 import { approvalToWire, type HelperRequest } from "../../../agent/src/helper/wire";
 import type { Container } from "./container";
 
@@ -49,6 +52,8 @@ export interface StatementFields {
   impact?: Impact;
   /** Unix seconds; default now + 10 minutes. */
   notAfter?: number;
+  /** The host's impact preview the approver read (previewIn); default an empty one. */
+  preview?: ActionPreview;
   nonce?: string;
 }
 
@@ -79,8 +84,11 @@ export function createApprover(name: string, maxImpact: Impact): Approver {
       const def = findAction(fields.action);
       const hostKey = fields.hostKey ?? HOST_KEYS.get(fields.host) ?? `sha256:${"0".repeat(64)}`;
       const now = Math.floor(Date.now() / 1000);
+      // The preview the approver read: the host's own (previewIn), or an empty one for tests of
+      // refusals that come before the preview is compared.
+      const previewJson = canonicalJson(fields.preview ?? { action: fields.action, facts: {}, summary: [] });
       const statement: ApprovalStatement = {
-        v: 2,
+        v: 3,
         id: fields.id ?? `e2e-${newNonce().slice(0, 12)}`,
         host: fields.host,
         hostKey,
@@ -91,9 +99,10 @@ export function createApprover(name: string, maxImpact: Impact): Approver {
         issuedAt: fields.issuedAt ?? now,
         notAfter: fields.notAfter ?? now + 600,
         nonce: fields.nonce ?? newNonce(),
+        previewHash: previewDigest(previewJson),
       };
       const armored = signSshSig(canonicalStatement(statement), privateKey);
-      return { approval: approvalToMessage(statement, keyId, armored), statement };
+      return { approval: approvalToMessage(statement, keyId, armored, previewJson), statement };
     },
   };
 }
