@@ -14,7 +14,7 @@
 import { constants, type Stats } from "node:fs";
 import { lstat, open, opendir, readlink, realpath, stat, type FileHandle } from "node:fs/promises";
 import { join, posix } from "node:path";
-import { DiagnosticError } from "./diagnostics/context";
+import { DiagnosticError } from "./diagnostic-error";
 
 /** Trees never served, even when a configured root contains them or is one of them. */
 export const FORBIDDEN_TREES = ["/proc", "/sys", "/dev"] as const;

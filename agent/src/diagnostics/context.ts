@@ -11,16 +11,8 @@ export interface DiagnosticContext {
   agent: { version: string; role: "reader" | "operator"; startedAt: number; catalogHash: string };
 }
 
-/** A handler's failure that the caller should see as-is (mapped to a gRPC status by the server). */
-export class DiagnosticError extends Error {
-  constructor(
-    readonly code: "NOT_FOUND" | "FAILED_PRECONDITION" | "INVALID_ARGUMENT" | "PERMISSION_DENIED" | "UNAVAILABLE" | "DEADLINE_EXCEEDED" | "RESOURCE_EXHAUSTED",
-    message: string,
-  ) {
-    super(message);
-    this.name = "DiagnosticError";
-  }
-}
+// The error a handler throws for the caller to see (its own module: the root helper shares the parsers that throw it).
+export { DiagnosticError } from "../diagnostic-error";
 
 export type Handler<D> = (input: InputOf<D>, ctx: DiagnosticContext) => Promise<OutputOf<D>>;
 

@@ -2,7 +2,7 @@
 // (podman 4.x; fixtures in test/fixtures/systemd/podman/). No process here: the reader's
 // diagnostics (systemd/podman.ts) and the root helper's container actions both parse with these.
 import { z } from "zod";
-import { DiagnosticError } from "../diagnostics/context";
+import { DiagnosticError } from "../diagnostic-error";
 
 const str = (max: number) => z.string().transform((s) => s.slice(0, max));
 
