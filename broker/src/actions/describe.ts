@@ -39,6 +39,7 @@ export function requestView(r: ActionRequest, full = true): Record<string, unkno
   };
   if (!full) return view;
   view.reason = r.reason;
+  if (r.preview) view.preview = r.preview.summary;
   view.runs = runsOf(r);
   if (r.approval) view.approval = { keyId: r.approval.keyId, via: r.approval.via, approver: r.approval.approver, at: r.approval.at };
   if (r.rejection) view.rejection = r.rejection;

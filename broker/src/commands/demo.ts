@@ -2,6 +2,8 @@
 // roles on loopback), the broker over MCP stdio driven by the SDK's real Client, diagnostics on one
 // host and on the whole fleet, a policy refusal, a refused bad input, an unreachable host, and the
 // audit trail. Prints a readable transcript on stdout.
+import { actions } from "../../../proto/catalog/actions/index";
+import type { ActionDef } from "../../../proto/catalog/define-action";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -189,6 +191,35 @@ export async function run(argv: string[]): Promise<number> {
       out("   the test suite shows it restart nginx and its MainPID change)");
     });
     await call(client, "execute_action", { id });
+
+    out(bold(`The action catalog: ${actions.length} actions, each typed, allowlisted on the host, with a preview, checks and a plan`));
+    for (const a of actions as readonly ActionDef[]) {
+      const where = a.needsSystemd ? "needs systemd" : "any host   ";
+      out(`  ${a.name.padEnd(20)} ${a.impact.padEnd(6)} ${where}  allowlist ${a.allowlist.padEnd(12)} ${a.inverse ? `undo: ${a.inverse}` : ""}`);
+    }
+    out("  (this local fleet has no systemd: the actions marked \"any host\" run here; docs/catalog.md has every plan)");
+    out();
+
+    out(bold("A repair that runs here: empty a runaway log, with the bytes it frees known before approval"));
+    const debugLog = join(dir, "agents", "local1", "logs", "debug.log");
+    const repair = await call(client, "propose_action", {
+      target: "local1",
+      action: "truncate_log",
+      params: { path: debugLog },
+      reason: "debug.log grew to fill the disk; its content is not needed",
+    }, (r) => {
+      const p = r.structuredContent as { id: string; state: string; preview?: string[]; runs?: string[] };
+      out(`  request ${p.id}: ${p.state}; the host's preview and the plan the approver reads:`);
+      for (const line of p.preview ?? []) out(`    ${line}`);
+      for (const line of p.runs ?? []) out(`    $ ${line}`);
+    });
+    const repairId = (repair.structuredContent as { id: string }).id;
+    out(bold(`$ hostward approve ${repairId} --key ${fleetApproverKey(dir)} --yes --config ${dir}`));
+    out(`  (exit ${await approveCommand([repairId, "--key", fleetApproverKey(dir), "--yes", "--config", dir])})`);
+    await call(client, "execute_action", { id: repairId }, (r) => {
+      const e = r.structuredContent as { verdict: string; result?: { before?: unknown; after?: unknown; reason?: string } };
+      out(`  verdict ${e.verdict}: before ${JSON.stringify(e.result?.before)}, after ${JSON.stringify(e.result?.after)}`);
+    });
 
     await client.close();
     client = undefined;

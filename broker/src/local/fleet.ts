@@ -153,6 +153,8 @@ export async function fleetUp(opts: UpOptions): Promise<FleetState> {
       const logDir = join(hostDir, "logs");
       mkdirSync(logDir, { recursive: true, mode: 0o700 });
       writeFileSync(join(logDir, "app.log"), sampleLog(host));
+      // A runaway debug log, for the demo's truncate_log repair (under the helper's logFiles root).
+      writeFileSync(join(logDir, "debug.log"), `${host} DEBUG cache miss key=session:42 (retrying)\n`.repeat(20_000));
       // One key and certificate per role, as on a real host (hostward pki issue-agent).
       const certs = await issueAgentCerts(ca, { host, dns: ["localhost"], ips: ["127.0.0.1"], validityDays: 30 });
       writePem(join(hostDir, "ca.crt"), ca.cert, { private: false });
@@ -168,7 +170,7 @@ export async function fleetUp(opts: UpOptions): Promise<FleetState> {
       // The record of used approvals begins now, as a package's postinst starts it on a real host.
       initApprovalStore(join(helperDir, "state"), [0, process.geteuid?.() ?? 0], Math.floor(Date.now() / 1000));
       writeFileSync(join(helperDir, "approvers", "local-admin.pub"), `${approverLine}\n`);
-      writeFileSync(join(helperDir, "actions.yaml"), stringify({ units: LOCAL_ACTION_UNITS, containers: [], reboot: false }));
+      writeFileSync(join(helperDir, "actions.yaml"), stringify({ units: LOCAL_ACTION_UNITS, containers: [], reboot: false, logFiles: [logDir] }));
       const helper = {
         mode: "direct",
         path: agentBundle("action"),

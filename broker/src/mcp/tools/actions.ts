@@ -52,6 +52,7 @@ const viewSchema = z.object({
   createdAt: z.string(),
   expiresAt: z.string(),
   reason: z.string().optional(),
+  preview: z.array(z.string()).optional().describe("what the action would touch, as the host reported it before approval"),
   runs: z.array(z.string()).optional(),
   approval: z.unknown().optional(),
   rejection: z.unknown().optional(),
