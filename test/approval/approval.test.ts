@@ -86,7 +86,7 @@ describe("statements", () => {
     expect(canonicalStatement(withExtra)).toBe(canonicalStatement(s));
     expect(canonicalStatement(s)).toBe(
       `{"action":"restart_service","host":"web1","hostKey":"${HOST_KEY}","id":"act-0001","impact":"MEDIUM","issuedAt":${NOW - 60},"nonce":"00000000000000000000000000000000",` +
-        `"notAfter":${NOW + 600},"params":{"unit":"unbound.service"},"requester":"claude@broker","v":2}`,
+        `"notAfter":${NOW + 600},"params":{"unit":"unbound.service"},"previewHash":"sha256:${"cd".repeat(32)}","requester":"claude@broker","v":3}`,
     );
     expect(statementDigest(s)).toBe(createHash("sha256").update(canonicalStatement(s)).digest("hex"));
     expect(statementDigest(s)).toMatch(/^[0-9a-f]{64}$/);
@@ -451,11 +451,11 @@ describe("checkApproval", () => {
 
   it("approvalToMessage carries the canonical params and the armored signature as bytes", () => {
     const s = statement({ params: { z: 1, a: [1, 2] } });
-    const m = approvalToMessage(s, alice.approver.keyId, "ARMORED");
+    const m = approvalToMessage(s, alice.approver.keyId, "ARMORED", '{"action":"x"}');
     expect(m).toEqual({
       requestId: s.id, host: s.host, action: s.action, parametersJson: '{"a":[1,2],"z":1}', requester: s.requester,
       notAfterUnix: s.notAfter, nonce: s.nonce, keyId: alice.approver.keyId, signature: Buffer.from("ARMORED"),
-      issuedAtUnix: s.issuedAt, hostKey: s.hostKey,
+      issuedAtUnix: s.issuedAt, hostKey: s.hostKey, previewHash: s.previewHash, previewJson: '{"action":"x"}',
     });
   });
 });

@@ -6,7 +6,7 @@ import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { canonicalStatement, parseApproverLine, parseOpenSshPublicKey, verifySshSig } from "../../../proto/catalog/approval";
+import { canonicalJson, canonicalStatement, parseApproverLine, previewDigest, parseOpenSshPublicKey, verifySshSig } from "../../../proto/catalog/approval";
 import { flushDnsCache, restartService } from "../../../proto/catalog/actions/index";
 import { commandLine, renderPlan } from "../../../proto/catalog/define-action";
 import { ActionStore } from "../../../broker/src/actions/store";
@@ -77,7 +77,7 @@ describe("hostward approve --key without a terminal", () => {
     expect(stored.state).toBe("APPROVED");
     const approval = stored.approval!;
     expect(approval.via).toBe("cli");
-    expect(approval.statement).toMatchObject({ v: 2, id: r.id, host: "localhost", hostKey: TEST_HOST_KEY, action: "restart_service", params: { unit: "nginx.service" }, impact: "MEDIUM", notAfter: r.expiresAt });
+    expect(approval.statement).toMatchObject({ v: 3, previewHash: previewDigest(canonicalJson(TEST_PREVIEW)), id: r.id, host: "localhost", hostKey: TEST_HOST_KEY, action: "restart_service", params: { unit: "nginx.service" }, impact: "MEDIUM", notAfter: r.expiresAt });
     const pub = parseOpenSshPublicKey(readFileSync(join(root, "keys", "alice.pub"), "utf8"));
     expect(approval.keyId).toBe(pub.keyId);
     const message = canonicalStatement(approval.statement);

@@ -9,7 +9,7 @@ import type { PassThrough } from "node:stream";
 import { Client } from "@modelcontextprotocol/client";
 import { StdioClientTransport } from "@modelcontextprotocol/client/stdio";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { canonicalStatement, parseOpenSshPublicKey, verifySshSig } from "../../../proto/catalog/approval";
+import { canonicalJson, canonicalStatement, parseOpenSshPublicKey, previewDigest, verifySshSig } from "../../../proto/catalog/approval";
 import { flushDnsCache, restartService } from "../../../proto/catalog/actions/index";
 import { commandLine, renderPlan } from "../../../proto/catalog/define-action";
 import { HELPER_BUNDLE, makeApprover, makeHost } from "../../actions/support";
@@ -305,7 +305,7 @@ describe("elicitation", () => {
       expect(verifySshSig(stored.approval!.signature, canonicalStatement(stored.approval!.statement), [pub]).ok).toBe(true);
       // The statement binds the key the operator agent proved in its TLS handshake (its certificate's key).
       expect(stored.hostKey).toBe(publicKeyFingerprint(new X509Certificate(operatorCert)));
-      expect(stored.approval!.statement).toMatchObject({ v: 2, hostKey: stored.hostKey, host: "localhost" });
+      expect(stored.approval!.statement).toMatchObject({ v: 3, hostKey: stored.hostKey, host: "localhost", previewHash: previewDigest(canonicalJson(stored.preview)) });
       expect(Math.abs(stored.approval!.statement.issuedAt - Date.now() / 1000)).toBeLessThan(30);
     } finally {
       await s.close();
