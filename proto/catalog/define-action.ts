@@ -193,6 +193,8 @@ function pathOf(program: ProgramName, facts: Facts): string {
  */
 export function renderPlan(def: ActionDef, params: Record<string, unknown>, facts: Facts): RenderedStep[] {
   const out: RenderedStep[] = [];
+  // Without systemd such an action fails its first pre-check: nothing would run.
+  if (def.needsSystemd && facts.systemd !== true) return out;
   for (const step of def.steps) {
     if (!holds(step.when, facts, params)) continue;
     const options = step.options.flatMap((t) => renderTemplate(t, facts, params));

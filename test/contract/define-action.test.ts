@@ -37,6 +37,7 @@ describe("every action's plan, rendered", () => {
         const params = def.params.parse(example.params) as Record<string, unknown>;
         for (const systemd of [true, false]) {
           const plan = renderPlan(def, params, sampleFacts({ systemd }));
+          if (def.needsSystemd && !systemd) expect(plan, `${def.name} needs systemd: no step without it`).toEqual([]);
           for (const step of plan) {
             for (const o of step.options) expect(isFixedOption(o), `${def.name}/${step.id}: option ${o}`).toBe(true);
             for (const v of step.values) expect(isValue(v), `${def.name}/${step.id}: value ${v}`).toBe(true);

@@ -79,10 +79,7 @@ function establishedTo(ports: ReadonlySet<number>): number | null {
 async function servicePreview(params: Params, ctx: PreviewContext, facts: Record<string, unknown>, summary: string[]): Promise<void> {
   const asked = canonicalUnit(String(params.unit));
   facts.unit = asked;
-  if (!facts.systemd) {
-    summary.push(`systemd is not running on this host: ${asked} cannot be acted on (the action will fail)`);
-    return;
-  }
+  if (!facts.systemd) return;
   const b = await showUnit(ctx, asked);
   if (!b) throw new HelperRefusal("BAD_REQUEST", `systemctl show ${asked} failed on this host`);
   const id = text(b, "Id") ?? asked;
@@ -384,7 +381,7 @@ export async function computePreview(def: ActionDef, params: Params, ctx: Previe
       await logrotatePreview(ctx, facts, summary);
       break;
   }
-  if (def.needsSystemd && !systemd) summary.push(`${def.name} needs systemd, which is not running on this host: it will fail`);
+  if (def.needsSystemd && !systemd) summary.push(`${def.name} needs systemd, which is not running on this host: it will fail its first pre-check, and nothing runs`);
   return { action: def.name, facts, summary };
 }
 

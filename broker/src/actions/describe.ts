@@ -91,7 +91,9 @@ export function approvalSummary(r: ActionRequest): string[] {
     lines.push("  pre-checks (the action stops, nothing changed, if one fails):");
     for (const c of applicableChecks(def.prechecks, r.params, facts)) lines.push(`    - ${printable(c)}`);
     lines.push("  runs on the host, in order:");
-    for (const line of runsOf(r)) lines.push(`    $ ${printable(line)}`);
+    const runs = runsOf(r);
+    for (const line of runs) lines.push(`    $ ${printable(line)}`);
+    if (runs.length === 0) lines.push("    (nothing: no step of the plan applies on this host)");
     lines.push("  post-checks (they decide the verdict):");
     for (const c of applicableChecks(def.postchecks, r.params, facts)) lines.push(`    - ${printable(c)}`);
     lines.push(`  undo:      ${def.inverse ? `${def.inverse} (propose it to revert)` : "none (this action has no inverse)"}`);

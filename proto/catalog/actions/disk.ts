@@ -51,7 +51,7 @@ export const truncateLog = defineAction({
   preview: "logFile",
   material: ["path", "device", "inode"],
   prechecks: [
-    { text: "path is under an actions.yaml `logFiles` root; no component is a symlink; it is a regular file; every directory above it is root's and not writable by others" },
+    { text: "path is under an actions.yaml `logFiles` root; no component is a symlink; it is a regular file; every directory above it is root's and not writable by others (unless sticky, like /tmp)" },
     { text: "it is still the file the preview measured (same device and inode)" },
   ],
   steps: [{ id: "truncate", program: "truncate", options: ["--no-create", "--size=0"], values: ["{path}"], transient: { readWritePaths: ["{path}"] } }],
