@@ -25,10 +25,6 @@ export const PROGRAMS = {
 } as const;
 export type ProgramName = keyof typeof PROGRAMS;
 
-export function isProgramName(name: string): name is ProgramName {
-  return Object.hasOwn(PROGRAMS, name);
-}
-
 // Options are written by code (the catalog's templates), never by a caller:
 // - a flag, "-x" or "--name", optionally "=value" (any printable value: no shell ever sees it);
 // - a word: a subcommand or a property list ("show", "flush_zone", "Id,LoadState");

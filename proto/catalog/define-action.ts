@@ -148,7 +148,7 @@ export function holds(when: When | undefined, facts: Facts, params: Record<strin
 }
 
 /** systemd-run's own options for a transient step (the inner command follows its "--"). */
-export function transientOptions(step: StepDef, timeoutSeconds: number, render: (template: string) => string[] = (t) => [t]): string[] {
+function transientOptions(step: StepDef, timeoutSeconds: number, render: (template: string) => string[] = (t) => [t]): string[] {
   const opts = ["--wait", "--pipe", "--collect", "--quiet", "--service-type=exec", `--property=RuntimeMaxSec=${timeoutSeconds}`, "--property=NoNewPrivileges=yes"];
   for (const [k, v] of Object.entries(step.env ?? {})) opts.push(`--setenv=${k}=${v}`);
   for (const p of step.transient?.properties ?? []) opts.push(`--property=${p}`);

@@ -11,6 +11,7 @@ import { canonicalUnit } from "../../../proto/catalog/grammar";
 import { parsePodmanInspect } from "../systemd/podman-parse";
 import { parseShow, text } from "../systemd/show";
 import { HelperRefusal } from "./exit-codes";
+import { parseDpkgQuery } from "./preview";
 import type { Allowlist } from "./settings";
 import { spawnStep, type SpawnResult } from "./spawn";
 
@@ -281,15 +282,7 @@ const upgradePackages: Runner = async (params, ctx) => {
   if (!requireSystemd(ctx)) return failed(NO_SYSTEMD);
   const names = params.packages as string[];
   const versions = ctx.facts.versions as Record<string, { from: string; to: string }>;
-  const query = async (step: string) => {
-    const r = await ctx.plan.run(step, 30_000);
-    const out = new Map<string, string>();
-    for (const line of r.lines) {
-      const [pkg, version, status] = line.split("\t");
-      if (pkg && version && status?.startsWith("ii")) out.set(pkg.replace(/:.*$/, ""), version);
-    }
-    return out;
-  };
+  const query = async (step: string) => parseDpkgQuery((await ctx.plan.run(step, 30_000)).lines);
   const before = Object.fromEntries(await query("query"));
   const r = await ctx.plan.run("upgrade");
   const afterMap = await query("query-after");

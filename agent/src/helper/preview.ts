@@ -9,6 +9,7 @@ import { dirname, join } from "node:path";
 import { canonicalJson } from "../../../shared/canonical-json";
 import { PROGRAMS, type ProgramName } from "../../../shared/programs";
 import { canonicalUnit } from "../../../proto/catalog/grammar";
+import { DPKG_SHOWFORMAT } from "../../../proto/catalog/actions/packages";
 import type { ActionDef, ActionPreview, Facts } from "../../../proto/catalog/define-action";
 import { openFileInRoots, resolveRoots } from "../safe-file";
 import { parsePodmanInspect } from "../systemd/podman-parse";
@@ -48,7 +49,7 @@ const UNIT_PROPS = [
 ];
 
 /** `systemctl show` of one unit, parsed by the agent's own parser (systemd/show.ts). */
-export async function showUnit(ctx: PreviewContext, unit: string, props: readonly string[] = UNIT_PROPS): Promise<ShowBlock | null> {
+async function showUnit(ctx: PreviewContext, unit: string, props: readonly string[] = UNIT_PROPS): Promise<ShowBlock | null> {
   const r = await query(ctx, "systemctl", ["show", "--no-pager", `--property=${props.join(",")}`], [unit]);
   return r.ok ? (parseShow(r.text)[0] ?? null) : null;
 }
@@ -296,15 +297,19 @@ async function packagesPreview(params: Params, ctx: PreviewContext, facts: Recor
   summary.push(`${changing.length} of ${names.length} package(s) change; candidates from the host's configured repositories as of its last \`apt-get update\``);
 }
 
-/** Installed versions by `dpkg-query --show` (only packages whose status is "ii"). */
-export async function installedVersions(ctx: PreviewContext, names: readonly string[]): Promise<Map<string, string>> {
-  const r = await query(ctx, "dpkg-query", ["--show", "--showformat=${Package}\\t${Version}\\t${db:Status-Abbrev}\\n"], [...names]);
+/** Installed versions from `dpkg-query --show --showformat=PKG\tVERSION\tSTATUS` lines (only status "ii"). */
+export function parseDpkgQuery(lines: readonly string[]): Map<string, string> {
   const out = new Map<string, string>();
-  for (const line of r.text.split("\n")) {
+  for (const line of lines) {
     const [pkg, version, status] = line.split("\t");
     if (pkg && version && status?.startsWith("ii")) out.set(pkg.replace(/:.*$/, ""), version);
   }
   return out;
+}
+
+async function installedVersions(ctx: PreviewContext, names: readonly string[]): Promise<Map<string, string>> {
+  const r = await query(ctx, "dpkg-query", ["--show", DPKG_SHOWFORMAT], [...names]);
+  return parseDpkgQuery(r.text.split("\n"));
 }
 
 function packageCachePreview(facts: Record<string, unknown>, summary: string[]): void {

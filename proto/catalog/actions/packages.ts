@@ -11,6 +11,9 @@ export const packageName = z
   .string()
   .regex(/^[a-z0-9][a-z0-9+.-]{1,127}$/, "a package name: lowercase letters, digits, + - . (at least two characters, starting with a letter or digit)");
 
+/** dpkg-query's format for package, version and status, one per line (parsed by helper/preview.ts parseDpkgQuery). */
+export const DPKG_SHOWFORMAT = "--showformat=${Package}\\t${Version}\\t${db:Status-Abbrev}\\n";
+
 export const upgradePackages = defineAction({
   name: "upgrade_packages",
   title: "Upgrade packages",
@@ -31,7 +34,7 @@ export const upgradePackages = defineAction({
     { text: "installed and candidate versions are still those the preview showed" },
   ],
   steps: [
-    { id: "query", program: "dpkg-query", options: ["--show", "--showformat=${Package}\\t${Version}\\t${db:Status-Abbrev}\\n"], values: ["{packages...}"], quiet: true },
+    { id: "query", program: "dpkg-query", options: ["--show", DPKG_SHOWFORMAT], values: ["{packages...}"], quiet: true },
     {
       id: "upgrade",
       program: "apt-get",
@@ -41,7 +44,7 @@ export const upgradePackages = defineAction({
       transient: {},
       when: { fact: "manager", equals: "apt" },
     },
-    { id: "query-after", program: "dpkg-query", options: ["--show", "--showformat=${Package}\\t${Version}\\t${db:Status-Abbrev}\\n"], values: ["{packages...}"], quiet: true },
+    { id: "query-after", program: "dpkg-query", options: ["--show", DPKG_SHOWFORMAT], values: ["{packages...}"], quiet: true },
   ],
   postchecks: [{ text: "apt-get exits 0 and each package's installed version is the previewed candidate; the result lists the changed versions" }],
   examples: [{ description: "Upgrade openssl and libssl3", params: { packages: ["openssl", "libssl3"] } }],
