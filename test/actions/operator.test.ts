@@ -9,8 +9,10 @@ import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ActionEvent } from "../../proto/gen/hostward/v1/actions";
+import { ActionRecordsServiceClient } from "../../proto/gen/hostward/v1/action_records";
+import { actionPreview } from "../../proto/catalog/define-action";
 import { actionsClient, callStream, startAgent, type TestAgent } from "../support/agent";
-import { createTestPki, type TestPki } from "../support/pki";
+import { clientCredentials, createTestPki, type TestPki } from "../support/pki";
 import { publicKeyFingerprint } from "../../shared/cert-names";
 import { approve, DEFAULT_ALLOWLIST, HELPER_BUNDLE, makeApprover, makeHost, type Approver, type HostDirs } from "./support";
 
@@ -147,5 +149,34 @@ describe("ActionsService on the operator agent (helper in direct mode)", () => {
     expect(r.code).toBe(grpc.status.PERMISSION_DENIED);
     expect(r.details).toMatch(/rotate_logs needs an approval/);
     expect(helperAudits().length).toBe(before);
+  });
+});
+
+describe("ActionRecordsService/PreviewAction on the operator agent (helper in direct mode)", () => {
+  function preview(kind: "reader" | "operator", action: string, params: unknown): Promise<{ code: grpc.status; details?: string; json?: string }> {
+    const c = new ActionRecordsServiceClient(agent.address, clientCredentials(pki, kind));
+    clients.push(c);
+    return new Promise((resolve) => {
+      c.previewAction({ action, parametersJson: JSON.stringify(params) }, (err, reply) => resolve(err ? { code: err.code, details: err.details } : { code: grpc.status.OK, json: reply.json }));
+    });
+  }
+
+  it("answers with the host's preview (validated by the broker's schema): the facts the plan is rendered from", async () => {
+    const r = await preview("operator", "restart_service", { unit: "nginx" });
+    expect(r.code, r.details).toBe(grpc.status.OK);
+    const p = actionPreview.parse(JSON.parse(r.json!));
+    expect(p).toMatchObject({ action: "restart_service", facts: { unit: "nginx.service", systemd: false } });
+    expect(p.summary.join("\n")).toMatch(/needs systemd, which is not running on this host/);
+    expect(helperAudits().at(-1)).toMatchObject({ event: "previewed", action: "restart_service", params: { unit: "nginx.service" } });
+  });
+
+  it("refuses an unknown action, bad parameters (naming the field) and a unit off the allowlist; a reader certificate is refused", async () => {
+    const before = helperAudits().length;
+    expect(await preview("operator", "rm_rf", {})).toMatchObject({ code: grpc.status.INVALID_ARGUMENT, details: expect.stringMatching(/invalid argument "action"/) });
+    expect(await preview("operator", "restart_service", { unit: "--force" })).toMatchObject({ code: grpc.status.INVALID_ARGUMENT, details: expect.stringMatching(/invalid argument "unit"/) });
+    expect(await preview("operator", "vacuum_journal", { by: "size", maxBytes: 1 })).toMatchObject({ code: grpc.status.INVALID_ARGUMENT, details: expect.stringMatching(/maxBytes/) });
+    expect(helperAudits().length).toBe(before);
+    expect(await preview("operator", "restart_service", { unit: "sshd" })).toMatchObject({ code: grpc.status.PERMISSION_DENIED, details: expect.stringMatching(/NOT_ALLOWLISTED.*sshd\.service is not on this host's allowlist/) });
+    expect(await preview("reader", "restart_service", { unit: "nginx" })).toMatchObject({ code: grpc.status.PERMISSION_DENIED, details: expect.stringMatching(/role reader may not call hostward\.v1\.ActionRecordsService/) });
   });
 });
