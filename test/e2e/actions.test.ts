@@ -16,7 +16,7 @@ import { createActionClient, type ActionClient, type ActionClientEvent, type Act
 import { createApprover, helperRequest, installAllowlist, installApprovers, type Approver } from "./support/approvals";
 import type { Container } from "./support/container";
 import { connectBrokerInNetns, writeBrokerConfig, type BrokerConfigDir, type BrokerSession } from "./support/broker";
-import { HELPER, helperAsOperator, parseHelperRun, type HelperRun } from "./support/helper";
+import { HELPER, helperAsOperator, parseHelperRun, planLine, planLines, previewIn, ranLines, runsAsPrinted, type HelperRun } from "./support/helper";
 import { record } from "./support/measurements";
 import type { Network } from "./support/netns";
 import { debPath } from "./support/packages";
@@ -31,8 +31,6 @@ const NGINX = "nginx.service";
 const UNBOUND = "unbound.service";
 const CADDY = "caddy.service";
 const CADDYFILE = "/etc/caddy/Caddyfile";
-/** The pre-check the helper runs before any systemctl verb on caddy.service, as it streams it. */
-const CADDY_VALIDATE = `$ caddy validate --config=${CADDYFILE}`;
 const ALLOWED_UNITS = [NGINX, UNBOUND, CADDY];
 const OPERATOR = "hostward-operator.service";
 
@@ -89,6 +87,21 @@ beforeAll(async () => {
 });
 afterAll(() => scope.close());
 
+/**
+ * An approval of what the host previews now (previewIn: the helper's own read-only query), as an
+ * approver who read that preview signs it; the preview comes back for the plan's lines.
+ */
+async function approveAsPreviewed(key: Approver, fields: { host: string; action: string; params: Record<string, unknown> }) {
+  const preview = await previewIn(c, fields.action, fields.params);
+  return { ...key.approve({ ...fields, preview }), preview };
+}
+
+/** Every "$ " line the helper printed is a line of the plan the approver read. */
+function expectRanAsApproved(outputs: readonly string[], action: string, params: Record<string, unknown>, preview: Parameters<typeof planLines>[2]): void {
+  const plan = planLines(action, params, preview);
+  for (const line of ranLines(outputs)) expect(plan, "what is approved is what runs").toContain(line);
+}
+
 /** Asserts a helper refusal: its exit code and code, nothing started, one audit line saying so. */
 function expectRefused(r: HelperRun, code: keyof typeof REFUSALS): void {
   const detail = `${r.raw.stdout}\n${r.raw.stderr}`;
@@ -118,11 +131,12 @@ const REFUSALS = {
 } as const;
 
 describe("the root helper, run through sudo as hostward-operator", () => {
-  let approvedRestart: ReturnType<Approver["approve"]>;
+  let approvedRestart: Awaited<ReturnType<typeof approveAsPreviewed>>;
 
   test("a valid approval restarts nginx: SUCCEEDED, a new MainPID, the pre-check and the command streamed, one audit line", async () => {
     const before = await facts(NGINX);
-    approvedRestart = alice.approve(restartNginx);
+    approvedRestart = await approveAsPreviewed(alice, restartNginx);
+    const restartLine = planLine("restart_service", restartNginx.params, approvedRestart.preview, "restart");
     const t0 = performance.now();
     const r = await helperAsOperator(c, helperRequest("restart_service", { unit: NGINX }, approvedRestart.approval));
     record("restart nginx via the helper by hand (nsenter + runuser + sudo + helper), ms", Math.round(performance.now() - t0));
@@ -138,8 +152,10 @@ describe("the root helper, run through sudo as hostward-operator", () => {
     expect(after.nRestarts).toBe(before.nRestarts);
     // The allowlist pre-check ran before the restart, streamed line by line through the pty.
     expect(r.outputs.findIndex((l) => /^pre-check: nginx\.service is loaded and allowlisted/.test(l))).toBeGreaterThanOrEqual(0);
-    expect(r.outputs).toContain(`$ systemctl restart --no-pager --no-ask-password -- ${NGINX}`);
-    expect(r.outputs.findIndex((l) => /^pre-check: nginx\.service is loaded/.test(l))).toBeLessThan(r.outputs.indexOf(`$ systemctl restart --no-pager --no-ask-password -- ${NGINX}`));
+    expect(r.outputs).toContain(restartLine);
+    expect(restartLine).toBe(`$ /usr/bin/systemctl restart --no-pager --no-ask-password -- ${NGINX}`);
+    expect(r.outputs.findIndex((l) => /^pre-check: nginx\.service is loaded/.test(l))).toBeLessThan(r.outputs.indexOf(restartLine));
+    expectRanAsApproved(r.outputs, "restart_service", restartNginx.params, approvedRestart.preview);
     expect(r.ordered).toBe(true);
     expect(r.audits).toEqual([
       expect.objectContaining({ event: "executed", mode: "sudo", sudoUser: "hostward-operator", action: "restart_service", verdict: "SUCCEEDED", exitCode: 0, keyId: alice.keyId, requestId: approvedRestart.statement.id }),
@@ -257,19 +273,24 @@ describe("the root helper, run through sudo as hostward-operator", () => {
   });
 
   test("LOW actions with the LOW key: flush_dns_cache runs `unbound-control flush_zone .` on the real unbound; reload_service reloads nginx and keeps its main process", async () => {
-    const flush = await helperAsOperator(c, helperRequest("flush_dns_cache", {}, lowkey.approve({ host: HOST, action: "flush_dns_cache", params: {} }).approval));
+    const flushApproval = await approveAsPreviewed(lowkey, { host: HOST, action: "flush_dns_cache", params: {} });
+    const flush = await helperAsOperator(c, helperRequest("flush_dns_cache", {}, flushApproval.approval));
     expect(flush.code, `${flush.raw.stdout}\n${flush.raw.stderr}`).toBe(0);
-    expect(flush.result).toMatchObject({ verdict: "SUCCEEDED", before: { resolver: UNBOUND }, after: { resolver: UNBOUND, active: true } });
-    expect(flush.outputs).toContain("$ unbound-control flush_zone .");
+    expect(flush.result).toMatchObject({ verdict: "SUCCEEDED", before: { resolver: UNBOUND }, after: { resolver: UNBOUND, flushed: true } });
+    expect(flush.outputs).toContain(planLine("flush_dns_cache", {}, flushApproval.preview, "unbound"));
+    expect(flush.outputs).toContain("$ /usr/sbin/unbound-control flush_zone .");
+    expectRanAsApproved(flush.outputs, "flush_dns_cache", {}, flushApproval.preview);
     expect(flush.outputs.some((l) => /^ok removed \d+ rrsets/.test(l))).toBe(true);
 
     // (unbound's own ExecReload fails inside this container, so the reload is shown on nginx;
     // unbound-checkconf as a pre-check is proven by the restart through the agent below.)
     const before = await facts(NGINX);
-    const reload = await helperAsOperator(c, helperRequest("reload_service", { unit: NGINX }, lowkey.approve({ host: HOST, action: "reload_service", params: { unit: NGINX } }).approval));
+    const reloadApproval = await approveAsPreviewed(lowkey, { host: HOST, action: "reload_service", params: { unit: NGINX } });
+    const reload = await helperAsOperator(c, helperRequest("reload_service", { unit: NGINX }, reloadApproval.approval));
     expect(reload.code, `${reload.raw.stdout}\n${reload.raw.stderr}`).toBe(0);
     expect(reload.result?.verdict).toBe("SUCCEEDED");
-    expect(reload.outputs).toContain(`$ systemctl reload --no-pager --no-ask-password -- ${NGINX}`);
+    expect(reload.outputs).toContain(planLine("reload_service", { unit: NGINX }, reloadApproval.preview, "reload"));
+    expectRanAsApproved(reload.outputs, "reload_service", { unit: NGINX }, reloadApproval.preview);
     // A reload keeps the main process.
     expect((await facts(NGINX)).mainPid).toBe(before.mainPid);
   });
@@ -279,13 +300,15 @@ describe("the root helper, run through sudo as hostward-operator", () => {
     const reloadsBefore = await reloadsDone(CADDY);
     const params = { unit: CADDY };
     const t0 = performance.now();
-    const r = await helperAsOperator(c, helperRequest("reload_service", params, lowkey.approve({ host: HOST, action: "reload_service", params }).approval));
+    const approved = await approveAsPreviewed(lowkey, { host: HOST, action: "reload_service", params });
+    const r = await helperAsOperator(c, helperRequest("reload_service", params, approved.approval));
     record("reload caddy via the helper by hand (caddy validate + systemctl reload), ms", Math.round(performance.now() - t0));
     const detail = `${r.raw.stdout}\n${r.raw.stderr}`;
     expect(r.code, detail).toBe(HELPER_EXIT.succeeded);
     expect(r.result?.verdict, detail).toBe("SUCCEEDED");
-    const validateAt = r.outputs.indexOf(CADDY_VALIDATE);
-    const reloadAt = r.outputs.indexOf(`$ systemctl reload --no-pager --no-ask-password -- ${CADDY}`);
+    const validateAt = r.outputs.indexOf(planLine("reload_service", params, approved.preview, "caddy-validate"));
+    const reloadAt = r.outputs.indexOf(planLine("reload_service", params, approved.preview, "reload"));
+    expectRanAsApproved(r.outputs, "reload_service", params, approved.preview);
     expect(validateAt, detail).toBeGreaterThanOrEqual(0);
     expect(reloadAt, detail).toBeGreaterThan(validateAt);
     // caddy's own verdict on its configuration, streamed between the pre-check and the reload.
@@ -297,7 +320,7 @@ describe("the root helper, run through sudo as hostward-operator", () => {
   });
 
   test("rotate_logs runs the system's logrotate.service; reboot_system needs the allowlist and a HIGH key, and is only scheduled (then cancelled here)", async () => {
-    const rotate = await helperAsOperator(c, helperRequest("rotate_logs", {}, lowkey.approve({ host: HOST, action: "rotate_logs", params: {} }).approval));
+    const rotate = await helperAsOperator(c, helperRequest("rotate_logs", {}, (await approveAsPreviewed(lowkey, { host: HOST, action: "rotate_logs", params: {} })).approval));
     expect(rotate.code, `${rotate.raw.stdout}\n${rotate.raw.stderr}`).toBe(0);
     expect(rotate.result).toMatchObject({ verdict: "SUCCEEDED", after: { Result: "success" } });
 
@@ -306,7 +329,7 @@ describe("the root helper, run through sudo as hostward-operator", () => {
     installAllowlist(c, { units: ALLOWED_UNITS, reboot: true });
     try {
       expectRefused(await helperAsOperator(c, helperRequest("reboot_system", reboot.params, alice.approve(reboot).approval)), "IMPACT_TOO_HIGH");
-      const r = await helperAsOperator(c, helperRequest("reboot_system", reboot.params, rootKey.approve(reboot).approval));
+      const r = await helperAsOperator(c, helperRequest("reboot_system", reboot.params, (await approveAsPreviewed(rootKey, reboot)).approval));
       expect(r.code, `${r.raw.stdout}\n${r.raw.stderr}`).toBe(0);
       expect(r.result).toMatchObject({ verdict: "SUCCEEDED", after: { rebootScheduled: true, inMinutes: 60 } });
       expect(existsSync(c.path("/run/systemd/shutdown/scheduled"))).toBe(true);
@@ -353,11 +376,11 @@ describe("through the operator agent over mTLS, from the client namespace", () =
     readerTls = { ca: join(dir, "ca.crt"), cert: join(dir, "reader.crt"), key: join(dir, "reader.key") };
   });
 
-  let approved: ReturnType<Approver["approve"]>;
+  let approved: Awaited<ReturnType<typeof approveAsPreviewed>>;
 
   test("restart_service nginx with a valid approval streams the output before the result and ends SUCCEEDED with a new MainPID", async () => {
     const before = await facts(NGINX);
-    approved = alice.approve(restartNginx);
+    approved = await approveAsPreviewed(alice, restartNginx);
     const events = await client.call(net.clientNs, job("restartService", { unit: NGINX, approval: wire(approved.approval) }));
     const after = await facts(NGINX);
     const detail = JSON.stringify(events, null, 1);
@@ -373,7 +396,8 @@ describe("through the operator agent over mTLS, from the client namespace", () =
     expect(after.mainPid).not.toBe(before.mainPid);
     expect(result?.before).toMatchObject({ MainPID: before.mainPid });
     expect(result?.after).toMatchObject({ MainPID: after.mainPid, ActiveState: "active" });
-    expect(outputs.map((e) => e.output)).toContain(`$ systemctl restart --no-pager --no-ask-password -- ${NGINX}`);
+    expect(outputs.map((e) => e.output)).toContain(planLine("restart_service", restartNginx.params, approved.preview, "restart"));
+    expectRanAsApproved(outputs.map((e) => e.output ?? ""), "restart_service", restartNginx.params, approved.preview);
     const first = outputs[0] as ActionClientEvent;
     const resultEvent = events[resultAt] as ActionClientEvent;
     record("restart nginx via the operator agent: call → result, ms", resultEvent.t);
@@ -407,10 +431,13 @@ describe("through the operator agent over mTLS, from the client namespace", () =
   test("restart_service unbound: unbound-checkconf runs as the pre-check, then a new MainPID", async () => {
     const before = await facts(UNBOUND);
     const params = { unit: UNBOUND };
-    const events = await client.call(net.clientNs, job("restartService", { ...params, approval: wire(alice.approve({ host: HOST, action: "restart_service", params }).approval) }));
+    const ok = await approveAsPreviewed(alice, { host: HOST, action: "restart_service", params });
+    const events = await client.call(net.clientNs, job("restartService", { ...params, approval: wire(ok.approval) }));
     const detail = JSON.stringify(events, null, 1);
-    const outputs = events.filter((e) => e.output !== undefined).map((e) => e.output);
-    expect(outputs.some((l) => /^\$ unbound-checkconf\s*$/.test(l ?? "")), detail).toBe(true);
+    const outputs = events.filter((e) => e.output !== undefined).map((e) => e.output ?? "");
+    expect(outputs, detail).toContain(planLine("restart_service", params, ok.preview, "unbound-checkconf"));
+    expect(outputs.indexOf(planLine("restart_service", params, ok.preview, "unbound-checkconf"))).toBeLessThan(outputs.indexOf(planLine("restart_service", params, ok.preview, "restart")));
+    expectRanAsApproved(outputs, "restart_service", params, ok.preview);
     const result = events.find((e) => e.result);
     expect(result?.result?.verdict, detail).toBe("SUCCEEDED");
     expect((await facts(UNBOUND)).mainPid).not.toBe(before.mainPid);
@@ -420,12 +447,14 @@ describe("through the operator agent over mTLS, from the client namespace", () =
   test("restart_service caddy: `caddy validate` passes inside the operator unit's sandbox, then a new MainPID", async () => {
     const before = await facts(CADDY);
     const params = { unit: CADDY };
-    const events = await client.call(net.clientNs, job("restartService", { ...params, approval: wire(alice.approve({ host: HOST, action: "restart_service", params }).approval) }));
+    const ok = await approveAsPreviewed(alice, { host: HOST, action: "restart_service", params });
+    const events = await client.call(net.clientNs, job("restartService", { ...params, approval: wire(ok.approval) }));
     const detail = JSON.stringify(events, null, 1);
     const outputs = events.filter((e) => e.output !== undefined);
     const lines = outputs.map((e) => e.output ?? "");
-    const validateAt = lines.indexOf(CADDY_VALIDATE);
-    const restartAt = lines.indexOf(`$ systemctl restart --no-pager --no-ask-password -- ${CADDY}`);
+    const validateAt = lines.indexOf(planLine("restart_service", params, ok.preview, "caddy-validate"));
+    const restartAt = lines.indexOf(planLine("restart_service", params, ok.preview, "restart"));
+    expectRanAsApproved(lines, "restart_service", params, ok.preview);
     expect(validateAt, detail).toBeGreaterThanOrEqual(0);
     expect(restartAt, detail).toBeGreaterThan(validateAt);
     expect(lines.slice(validateAt, restartAt).some((l) => l.includes("Valid configuration")), detail).toBe(true);
@@ -445,18 +474,20 @@ describe("through the operator agent over mTLS, from the client namespace", () =
     const original = readFileSync(c.path(CADDYFILE), "utf8");
     const before = await facts(CADDY);
     const params = { unit: CADDY };
-    const approved = alice.approve({ host: HOST, action: "restart_service", params });
+    // Approved as previewed with the good file: the Caddyfile is no fact of the preview, so the
+    // helper runs the plan and its `caddy validate` pre-check is what stops it.
+    const approved = await approveAsPreviewed(alice, { host: HOST, action: "restart_service", params });
     writeFileSync(c.path(CADDYFILE), ":8080 {\n\tnot_a_directive on\n}\n");
     try {
       const events = await client.call(net.clientNs, job("restartService", { ...params, approval: wire(approved.approval) }));
       const detail = JSON.stringify(events, null, 1);
       const lines = events.filter((e) => e.output !== undefined).map((e) => e.output ?? "");
-      expect(lines, detail).toContain(CADDY_VALIDATE);
-      expect(lines.some((l) => l.startsWith("$ systemctl restart")), detail).toBe(false);
+      expect(lines, detail).toContain(planLine("restart_service", params, approved.preview, "caddy-validate"));
+      expect(lines, detail).not.toContain(planLine("restart_service", params, approved.preview, "restart"));
       const result = events.find((e) => e.result)?.result;
       expect(result?.verdict, detail).toBe("FAILED");
       // The reason is caddy's own complaint about the line that is wrong, not a sandbox error.
-      expect(result?.reason, detail).toMatch(/^pre-check failed: caddy exited with 1: .*unrecognized directive: not_a_directive/);
+      expect(result?.reason, detail).toMatch(/^pre-check failed: caddy-validate exited with 1: .*unrecognized directive: not_a_directive/);
       expect(result?.after ?? null).toBeNull();
       expect(await facts(CADDY)).toEqual(before);
       expect(await activeState(c, CADDY)).toBe("active");
@@ -489,7 +520,7 @@ describe("through the broker: propose_action → `hostward approve` → execute_
   test("restart unbound: PENDING, approved in the terminal with alice's key, executed once with progress before the result; the broker's audit chain verifies", async () => {
     const before = await facts(UNBOUND);
     const proposed = await broker.call("propose_action", { target: HOST, action: "restart_service", params: { unit: "unbound" }, reason: "e2e: unbound answers SERVFAIL" });
-    const view = proposed.structuredContent as { id: string; state: string; params: Record<string, unknown>; elicitation: string } | undefined;
+    const view = proposed.structuredContent as { id: string; state: string; params: Record<string, unknown>; elicitation: string; runs: string[] } | undefined;
     expect(proposed.isError, JSON.stringify(proposed.content)).toBeFalsy();
     // Canonicalised before it is shown or signed: what the human approves is what the host runs.
     expect(view).toMatchObject({ state: "PENDING", params: { unit: "unbound.service" }, elicitation: "not-offered" });
@@ -504,7 +535,10 @@ describe("through the broker: propose_action → `hostward approve` → execute_
     writeFileSync(keyFile, alice.privateKeyText, { mode: 0o600 });
     const approve = await cli("approve", id, "--key", keyFile, "--yes", "--config", config.dir);
     expect(approve.code, `${approve.stdout}\n${approve.stderr}`).toBe(0);
-    expect(approve.stdout).toContain("systemctl restart --no-pager --no-ask-password");
+    // The plan the broker rendered from the host's preview is what the human read…
+    const runs = view?.runs ?? [];
+    expect(runs).toContain("/usr/bin/systemctl restart --no-pager --no-ask-password -- unbound.service");
+    for (const line of runs) expect(approve.stdout).toContain(line);
 
     const progress: Array<{ t: number; message?: string }> = [];
     const t0 = performance.now();
@@ -519,7 +553,10 @@ describe("through the broker: propose_action → `hostward approve` → execute_
     expect(out?.result?.after.MainPID).toBe(after.mainPid);
     // The helper's lines arrived as progress notifications while the call was still open.
     expect(progress.length).toBeGreaterThanOrEqual(3);
-    expect(progress.map((p) => p.message)).toContain("$ systemctl restart --no-pager --no-ask-password -- unbound.service");
+    // …and every command the helper started is one of those lines.
+    const started = progress.map((p) => p.message ?? "").filter((m) => m.startsWith("$ "));
+    expect(started).toContain("$ /usr/bin/systemctl restart --no-pager --no-ask-password -- unbound.service");
+    for (const line of started) expect(runsAsPrinted(runs), "what is approved is what runs").toContain(line);
     expect(progress.every((p) => p.t <= resultAt)).toBe(true);
     record("restart unbound via the broker: execute_action → result, ms", Math.round(resultAt));
 

@@ -80,7 +80,8 @@ function executeUntilRunning(broker: BrokerSession, id: string): { started: Prom
   const progress = new Promise<void>((r) => (seen = r));
   const result = broker
     .callWithProgress("execute_action", { id }, (p) => {
-      if (p.message?.startsWith("$ systemctl restart")) seen();
+      // The helper's line for the plan's restart step (define-action.ts commandLine).
+      if (/^\$ \S*\/systemctl restart /.test(p.message ?? "")) seen();
     })
     .catch((err: unknown) => err);
   const started = Promise.race([progress, result.then((r) => Promise.reject(new Error(`execute_action ended before the restart began: ${JSON.stringify(r).slice(0, 2000)}`)))]);

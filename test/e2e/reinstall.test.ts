@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { HELPER_EXIT } from "../../agent/src/helper/exit-codes";
 import { createApprover, helperRequest, installAllowlist, installApprovers, type Approver } from "./support/approvals";
 import type { Container } from "./support/container";
-import { helperAsOperator, type HelperRun } from "./support/helper";
+import { helperAsOperator, previewIn, type HelperRun } from "./support/helper";
 import type { Network } from "./support/netns";
 import { debPath } from "./support/packages";
 import { createCliPki, installAgentCerts, type AgentFiles, type CliPki } from "./support/pki";
@@ -75,7 +75,7 @@ afterAll(() => scope.close());
 describe("one approval, once, for ever: purge, reinstall, re-enrol", () => {
   test("the approval runs once (nginx gets a new main process); again, it is refused as replayed", async () => {
     const before = await nginxFacts();
-    approvalA = alice.approve({ host: HOST, action: "restart_service", params: { unit: NGINX } });
+    approvalA = alice.approve({ host: HOST, action: "restart_service", params: { unit: NGINX }, preview: await previewIn(c, "restart_service", { unit: NGINX }) });
     const r = await helperAsOperator(c, helperRequest("restart_service", { unit: NGINX }, approvalA.approval));
     expect(r.code, `${r.raw.stdout}\n${r.raw.stderr}`).toBe(HELPER_EXIT.succeeded);
     expect(r.result?.verdict).toBe("SUCCEEDED");
@@ -106,7 +106,7 @@ describe("one approval, once, for ever: purge, reinstall, re-enrol", () => {
     expect(await nginxFacts()).toEqual(before);
 
     // Positive control: the reinstalled host runs an approval made for its new key, once.
-    const fresh = alice.approve({ host: HOST, action: "restart_service", params: { unit: NGINX } });
+    const fresh = alice.approve({ host: HOST, action: "restart_service", params: { unit: NGINX }, preview: await previewIn(c, "restart_service", { unit: NGINX }) });
     expect(fresh.statement.hostKey).toBe(second.hostKey);
     const ran = await helperAsOperator(c, helperRequest("restart_service", { unit: NGINX }, fresh.approval));
     expect(ran.code, `${ran.raw.stdout}\n${ran.raw.stderr}`).toBe(HELPER_EXIT.succeeded);

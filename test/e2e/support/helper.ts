@@ -2,7 +2,8 @@
 // `runuser -u hostward-operator -- sudo -n -- /usr/libexec/hostward/hostward-action` with the
 // request as JSON on stdin. What it prints is parsed back: stdout JSON lines (output…, then one
 // result or refused), and its own audit JSON line on stderr.
-import type { ActionResult } from "../../../proto/catalog/define-action";
+import { findAction } from "../../../proto/catalog/actions/index";
+import { commandLine, renderPlan, type ActionPreview, type ActionResult } from "../../../proto/catalog/define-action";
 import type { HelperRequest } from "../../../agent/src/helper/wire";
 import type { Container } from "./container";
 import type { RunResult } from "./run";
@@ -28,6 +29,8 @@ export interface HelperRun {
   outputs: string[];
   result?: ActionResult & { spawns: number };
   refused?: { code: string; exitCode: number; reason: string; spawns: number };
+  /** The answer to a preview query. */
+  preview?: ActionPreview;
   /** The helper's audit lines on stderr (exactly one when the helper itself ran). */
   audits: HelperAudit[];
   /** Whether every stdout line was output* then one result/refused, in that order. */
@@ -48,6 +51,9 @@ export function parseHelperRun(raw: RunResult): HelperRun {
       ended = true;
     } else if (msg.type === "refused") {
       out.refused = msg as unknown as HelperRun["refused"];
+      ended = true;
+    } else if (msg.type === "preview") {
+      out.preview = msg.preview as ActionPreview;
       ended = true;
     }
   }
@@ -84,4 +90,57 @@ export async function helperAsOperator(c: Container, request: HelperRequest | st
   ];
   const input = typeof request === "string" ? request : `${JSON.stringify(request)}\n`;
   return parseHelperRun(await c.exec(argv, { input, timeoutMs: 150_000 }));
+}
+
+/**
+ * The host's impact preview of an action, asked exactly as the operator agent asks it (the helper's
+ * read-only `{"query":"preview"}` through the one sudoers line): what an approver reads and signs.
+ * Throws with the helper's answer when it refuses.
+ */
+export async function previewIn(c: Container, action: string, params: Record<string, unknown>): Promise<ActionPreview> {
+  const r = await helperAsOperator(c, `${JSON.stringify({ query: "preview", action, params })}\n`);
+  if (r.code !== 0 || !r.preview) throw new Error(`the helper did not preview ${action} ${JSON.stringify(params)} (exit ${r.code}):\n${r.raw.stdout}\n${r.raw.stderr}`);
+  return r.preview;
+}
+
+/** The helper's refusal of a preview query (for previews refused before anything is approved). */
+export async function previewRefusal(c: Container, action: string, params: Record<string, unknown>): Promise<HelperRun> {
+  return helperAsOperator(c, `${JSON.stringify({ query: "preview", action, params })}\n`);
+}
+
+/**
+ * The lines an approver of this preview read as the plan (define-action.ts renderPlan →
+ * commandLine), each as the helper prints it when it starts the step ("$ " + line). `params` are
+ * the catalog-parsed parameters (defaults filled in), as the helper renders them.
+ */
+export function planLines(action: string, params: Record<string, unknown>, preview: ActionPreview, opts: { shownOnly?: boolean } = {}): string[] {
+  const def = findAction(action);
+  if (!def) throw new Error(`no action ${action} in the catalog`);
+  const parsed = def.params.parse(params) as Record<string, unknown>;
+  // Quiet steps (parsed, not streamed: systemctl show, dpkg-query) run without a "$ " line.
+  return renderPlan(def, parsed, preview.facts)
+    .filter((s) => !opts.shownOnly || !s.quiet)
+    .map((s) => `$ ${commandLine(s)}`);
+}
+
+/** The "$ " line of one step of the plan (by its id in the definition), as the helper prints it. */
+export function planLine(action: string, params: Record<string, unknown>, preview: ActionPreview, stepId: string): string {
+  const def = findAction(action);
+  if (!def) throw new Error(`no action ${action} in the catalog`);
+  const step = renderPlan(def, def.params.parse(params) as Record<string, unknown>, preview.facts).find((s) => s.id === stepId);
+  if (!step) throw new Error(`step ${stepId} is not in the plan of ${action} for this preview`);
+  return `$ ${commandLine(step)}`;
+}
+
+/** The lines of the helper's output that start a step ("$ …"): every one must be a planLines line. */
+export function ranLines(outputs: readonly string[]): string[] {
+  return outputs.filter((l) => l.startsWith("$ "));
+}
+
+/**
+ * The broker's `runs` (requestView: the plan rendered from the host's preview, each line
+ * `commandLine` plus "   note" when the step has one) as the "$ " lines the helper prints.
+ */
+export function runsAsPrinted(runs: readonly string[]): string[] {
+  return runs.map((r) => `$ ${r.replace(/ {3}\(.*\)$/, "")}`);
 }
