@@ -136,7 +136,7 @@ function renderActions(): string[] {
     lines.push(...argumentsTable(a.params, "No parameters."));
     lines.push(`Pre-check: ${a.precheck}`, "", `Post-check: ${a.postcheck}`, "");
     lines.push("Runs (fixed commands, argv arrays, no shell; `{param}` is the validated parameter):", "", "```", ...a.runs, "```", "");
-    lines.push("Examples:", ...a.examples.map((e) => `- ${e.description}: \`${JSON.stringify({ target: "web1", action: a.name, params: e.params })}\``), "");
+    lines.push("Examples:", ...a.examples.map((e) => `- ${e.description}: \`${JSON.stringify({ target: "web1", request: { action: a.name, ...e.params } })}\``), "");
   }
   return lines;
 }

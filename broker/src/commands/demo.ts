@@ -166,8 +166,7 @@ export async function run(argv: string[]): Promise<number> {
     out("   packaged hosts run it through one sudoers line as root)");
     const proposal = await call(client, "propose_action", {
       target: "local1",
-      action: "restart_service",
-      params: { unit: "nginx" },
+      request: { action: "restart_service", unit: "nginx" },
       reason: "nginx workers stuck after the upstream timeouts seen in app.log",
     }, (r) => {
       const p = r.structuredContent as { id: string; state: string; impact: string; expiresAt: string; howToApprove?: string };
