@@ -211,7 +211,7 @@ describe("a PENDING proposal", () => {
       const hidden = await call(s.client, "get_action", { id: r.structuredContent!.id as string });
       expect(JSON.parse(text(hidden))).toEqual(hidden.structuredContent);
       const out = r.structuredContent!;
-      expect(out).toMatchObject({ state: "PENDING", host: "web1", request: { action: "restart_service", unit: "nginx.service" }, impact: "MEDIUM", elicitation: "not-offered" });
+      expect(out).toMatchObject({ state: "PENDING", host: "web1", action: "restart_service", params: { unit: "nginx.service" }, impact: "MEDIUM", elicitation: "not-offered" });
       expect(out.runs).toEqual(describeRuns(restartService, { unit: "nginx.service" }));
       expect((out.runs as string[]).some((l) => l.includes("systemctl restart") && l.endsWith("-- nginx.service"))).toBe(true);
       id = out.id as string;
