@@ -6,6 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { diagnostics } from "../../proto/catalog/diagnostics/index";
+import { TOOL_SCHEMAS } from "../../broker/src/mcp/tool-schemas.gen";
 import { createTestPki } from "../support/pki";
 import { createBrokerDir } from "./helpers/broker-dir";
 import { connectBroker, type BrokerSession } from "./helpers/mcp-client";
@@ -82,5 +83,39 @@ describe("tools/list", () => {
       expect(t.outputSchema).toBeDefined();
       expect(t.annotations).toMatchObject({ readOnlyHint: name !== "reload_config", openWorldHint: false, destructiveHint: false });
     }
+  });
+});
+
+// issue 13 part 5: tools/list is read in every conversation. Its schemas come from the generated
+// module (prepared at build time) and its size has a budget, so growth is a decision, not drift.
+describe("tools/list size and source", () => {
+  /**
+   * Bytes of the tools/list result as JSON. Was 161,554 before issue 13 (the same paragraph in 32
+   * descriptions, a described per-host envelope, $schema and safe-integer bounds everywhere);
+   * raise it only for something a model needs — each new action adds its branch to propose_action.
+   */
+  const BUDGET_BYTES = 116_000;
+
+  it(`stays within ${BUDGET_BYTES} bytes, every tool keeping its output schema and annotations`, () => {
+    const bytes = Buffer.byteLength(JSON.stringify({ tools }));
+    expect(bytes).toBeLessThanOrEqual(BUDGET_BYTES);
+    for (const t of tools) {
+      expect(t.outputSchema, t.name).toBeDefined();
+      expect(Object.keys(t.annotations ?? {}), t.name).toEqual(expect.arrayContaining(["readOnlyHint", "destructiveHint", "idempotentHint", "openWorldHint"]));
+    }
+  });
+
+  it("advertises the schemas of tool-schemas.gen.ts, one entry per tool", () => {
+    expect(Object.keys(TOOL_SCHEMAS).sort()).toEqual(tools.map((t) => t.name).sort());
+    for (const t of tools) {
+      expect(t.inputSchema, t.name).toEqual(TOOL_SCHEMAS[t.name]!.input);
+      expect(t.outputSchema, t.name).toEqual(TOOL_SCHEMAS[t.name]!.output);
+    }
+  });
+
+  it("says once, in the server's instructions, what the descriptions no longer repeat", () => {
+    const instructions = session.client.getInstructions() ?? "";
+    for (const said of ["tag:NAME", "one result per host", "POLICY_DENIED", "nextCursor", "truncated"]) expect(instructions).toContain(said);
+    for (const t of tools) expect(t.description, t.name).not.toContain("Runs on the hosts selected by");
   });
 });
