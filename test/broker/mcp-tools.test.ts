@@ -6,6 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { diagnostics } from "../../proto/catalog/diagnostics/index";
+import { catalogHash } from "../../proto/catalog/hash";
 import { TOOL_SCHEMAS } from "../../broker/src/mcp/tool-schemas.gen";
 import { createTestPki } from "../support/pki";
 import { createBrokerDir } from "./helpers/broker-dir";
@@ -16,11 +17,12 @@ type ListedTool = Awaited<ReturnType<BrokerSession["client"]["listTools"]>>["too
 let dir: string;
 let session: BrokerSession;
 let tools: ListedTool[];
+let bd: ReturnType<typeof createBrokerDir>;
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), "hw-tools-"));
   const pki = await createTestPki(join(dir, "pki"));
-  const bd = createBrokerDir(join(dir, "cfg"), pki);
+  bd = createBrokerDir(join(dir, "cfg"), pki);
   bd.writeHosts([{ name: "web1", port: 9 }]);
   bd.writePolicy([]);
   session = await connectBroker(bd.dir, dir);
@@ -111,6 +113,11 @@ describe("tools/list size and source", () => {
       expect(t.inputSchema, t.name).toEqual(TOOL_SCHEMAS[t.name]!.input);
       expect(t.outputSchema, t.name).toEqual(TOOL_SCHEMAS[t.name]!.output);
     }
+  });
+
+  it("the bundle's catalog hash, defined at build time, is the one the catalog computes", () => {
+    const start = bd.audit().find((r) => r.event === "broker.start")!;
+    expect(start.catalogHash).toBe(catalogHash(diagnostics));
   });
 
   it("says once, in the server's instructions, what the descriptions no longer repeat", () => {
