@@ -32,7 +32,7 @@ function writeAtomic(path, contents) {
 }
 
 /**
- * The catalog hash each agent role reports (startup line, get_agent_info), computed here from the
+ * The catalog hash each agent role (and the broker) reports (startup line, get_agent_info), computed here from the
  * same functions the entry points call and defined into their bundles: computing it at start
  * builds every schema of the catalog and its JSON schema (a few MiB of an idle agent's memory, and
  * TurboFan compiles). test/agent/startup.test.ts checks the bundles report the run-time value.
@@ -43,7 +43,9 @@ async function catalogHashes() {
       contents: `import { diagnostics } from "./proto/catalog/diagnostics/index";
 import { hashableActions } from "./proto/catalog/actions/index";
 import { catalogHash } from "./proto/catalog/hash";
-process.stdout.write(JSON.stringify({ "hostward-reader": catalogHash(diagnostics), "hostward-operator": catalogHash(hashableActions()) }));`,
+const reader = catalogHash(diagnostics);
+// The broker compares its diagnostics catalog with each reader's (ping_hosts): the same hash.
+process.stdout.write(JSON.stringify({ "hostward-reader": reader, hostward: reader, "hostward-operator": catalogHash(hashableActions()) }));`,
       resolveDir: root,
       loader: "ts",
     },
@@ -92,7 +94,7 @@ function copyPtyAddon() {
 mkdirSync(join(root, "dist/meta"), { recursive: true });
 const only = process.argv.slice(2);
 const selected = ENTRIES.filter((e) => only.length === 0 || only.includes(e.name));
-const hashes = selected.some((e) => e.name === "hostward-reader" || e.name === "hostward-operator") ? await catalogHashes() : {};
+const hashes = selected.some((e) => e.name !== "hostward-agent" && e.name !== "hostward-action") ? await catalogHashes() : {};
 await Promise.all(
   selected.map(async (e) => {
     const result = await build({

@@ -3,6 +3,15 @@
 import { diagnostics } from "../../proto/catalog/diagnostics/index";
 import { catalogHash } from "../../proto/catalog/hash";
 import { VERSION } from "../../proto/catalog/version";
+
+/**
+ * The diagnostics catalog's hash (what ping_hosts compares with each reader's), computed by
+ * scripts/build.mjs and defined into the bundle as for the agents: computing it at start builds
+ * every diagnostic's JSON schema (~20 ms of each `hostward serve` start). Unbundled (tests, tsx):
+ * computed here.
+ */
+declare const HOSTWARD_CATALOG_HASH: string | undefined;
+const BUILT_CATALOG_HASH: string | undefined = typeof HOSTWARD_CATALOG_HASH === "string" ? HOSTWARD_CATALOG_HASH : undefined;
 import { ChannelPool } from "./agents/channels";
 import { expiryWarning } from "./agents/client-cert";
 import { MAX_REPLY_BYTES } from "./agents/diagnostic-call";
@@ -51,5 +60,5 @@ export function createBroker(configDir: string, options: { logger?: Logger } = {
     pool.resetCredentials();
     logger.info({ changes, hosts: next.hosts.length, rules: next.policy.rules.length }, "configuration reloaded");
   });
-  return { config, pool, audit, actions, logger, stateDir, version: VERSION, catalogHash: catalogHash(diagnostics) };
+  return { config, pool, audit, actions, logger, stateDir, version: VERSION, catalogHash: BUILT_CATALOG_HASH ?? catalogHash(diagnostics) };
 }

@@ -8,14 +8,12 @@ import { z } from "zod";
 
 export const MAX_SELECTOR_LENGTH = 4096;
 
-/** The `target` argument every host tool takes. */
+/** The `target` argument every host tool takes (the server's instructions explain it once more fully). */
 export const targetArgument = z
   .string()
   .min(1, { message: "target must not be empty" })
   .max(MAX_SELECTOR_LENGTH, { message: `target is longer than ${MAX_SELECTOR_LENGTH} characters` })
-  .describe(
-    'Which hosts to run on: a host name ("web1"), "tag:NAME" (every host with that tag), a comma list of those ("web1,tag:db"), or "*" (every host). See list_hosts.',
-  );
+  .describe('hosts: a name, "tag:NAME", a comma list ("web1,tag:db") or "*"');
 
 export interface TargetHost {
   name: string;

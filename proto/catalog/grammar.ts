@@ -8,14 +8,18 @@ import { z } from "zod";
 // eslint-disable-next-line no-control-regex
 const CONTROL = /[\u0000-\u001f\u007f]/;
 
-/** A string refusing control characters and a leading "-", then matching `re`. */
+/**
+ * A string refusing control characters and a leading "-", then matching `re` — as a regex check,
+ * so the JSON Schema that MCP clients see carries it as `pattern` (a model writes a valid value
+ * from the schema alone).
+ */
 function token(what: string, re: RegExp, max: number, hint: string) {
   return z
     .string()
     .max(max, { message: `${what} is longer than ${max} characters` })
     .refine((s) => !CONTROL.test(s), { message: `${what} contains a control character (NUL, newline, …)` })
     .refine((s) => !s.startsWith("-"), { message: `${what} must not start with "-"` })
-    .refine((s) => re.test(s), { message: `${what} is not valid: ${hint}` });
+    .regex(re, { message: `${what} is not valid: ${hint}` });
 }
 
 const UNIT_SUFFIXES = [

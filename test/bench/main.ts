@@ -4,7 +4,7 @@
 // test/bench/results.json and test/bench/results.md. Not part of `npm test`: timings are never
 // asserted there.
 //
-//   node main.cjs --launcher FILE --floor FILE [--only latency,fanout,agent,search,streaming,audit] [--out DIR] [--baseline results.json]
+//   node main.cjs --launcher FILE --floor FILE [--only latency,fanout,agent,search,streaming,audit,tools] [--out DIR] [--baseline results.json]
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { loadavg } from "node:os";
 import { join } from "node:path";
@@ -19,6 +19,7 @@ import { machineFacts, type MachineFacts } from "./machine";
 import { renderMarkdown } from "./report";
 import { startSshd, stopSshd, type SshFixture } from "./ssh";
 import { measureStreaming, type StreamingResult } from "./streaming";
+import { measureToolList, type ToolListResult } from "./tool-list";
 import { log, ROOT, stopAll } from "./util";
 
 export interface BenchResults {
@@ -30,9 +31,10 @@ export interface BenchResults {
   logSearch?: LogSearchResult;
   streaming?: StreamingResult;
   auditLock?: AuditLockResult;
+  toolList?: ToolListResult;
 }
 
-const SECTIONS = ["latency", "fanout", "agent", "search", "streaming", "audit"] as const;
+const SECTIONS = ["latency", "fanout", "agent", "search", "streaming", "audit", "tools"] as const;
 
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { only: { type: "string" }, out: { type: "string" }, launcher: { type: "string" }, floor: { type: "string" }, baseline: { type: "string" } }, strict: true });
@@ -58,6 +60,7 @@ async function main(): Promise<void> {
       if (only.has("search")) results.logSearch = await measureLogSearch(fleet1, join(work, "search"));
       if (only.has("streaming")) results.streaming = await measureStreaming(join(work, "streaming"));
       if (only.has("audit")) results.auditLock = await measureAuditLock(join(work, "audit"));
+      if (only.has("tools")) results.toolList = await measureToolList(fleet1, home);
     } finally {
       if (ssh) await stopSshd(ssh);
       await localDown(fleet1);

@@ -8,6 +8,7 @@ const ms = (s: Stats) => `${f(s.p50)} / ${f(s.p99)} ms (n=${s.runs})`;
 const span = (s: { roundP50Min?: number; roundP50Max?: number }) => `${f(s.roundP50Min ?? NaN)} – ${f(s.roundP50Max ?? NaN)} ms`;
 const ratio = (a: number, b: number) => `${f(a / b, 1)}×`;
 const mib = (x: number) => `${f(x, 1)} MiB`;
+const kb = (bytes: number) => `${bytes.toLocaleString("en-US")} bytes (${f(bytes / 1024, 1)} KiB)`;
 const verdict = (ok: boolean) => (ok ? "**met**" : "**missed**");
 
 function table(head: string[], rows: string[][]): string {
@@ -43,7 +44,12 @@ function targets(r: BenchResults): string {
   const st = r.streaming;
   if (st?.measured) rows.push(["Streaming: line → progress notification, p50 ≤ 50 ms", `${f(st.ptyLines.p50)} ms (program lines, n=${st.ptyLines.runs})`, verdict(st.ptyLines.p50 <= 50)]);
   else rows.push(["Streaming: line → progress notification ≤ 50 ms", "not measured", st?.reason ?? "not run"]);
-  return table(["Target (issue 5)", "Reached", ""], rows);
+  const tl = r.toolList;
+  if (tl) {
+    rows.push(["tools/list ≤ 64 KB (issue 13), output schemas and annotations kept", `${kb(tl.bytes)} (${tl.tools} tools)`, verdict(tl.bytes <= 64 * 1024)]);
+    rows.push(["first tools/list of a fresh broker ≤ 20 ms (issue 13)", `${f(tl.first.p50)} ms`, verdict(tl.first.p50 <= 20)]);
+  }
+  return table(["Target (issue 5, 13)", "Reached", ""], rows);
 }
 
 function streaming(r: BenchResults): string[] {
@@ -95,6 +101,8 @@ function beforeAfter(r: BenchResults, b: Baseline): string {
   const sa = r.logSearch?.rows.find((z) => z.tool === "search_logs");
   row("search_logs over 1 GiB, p50", sb?.time.p50, sa?.time.p50, "ms");
   row("agent peak RSS while searching", b.logSearch?.agentAfter.hwm, r.logSearch?.agentAfter.hwm, "MiB");
+  row("tools/list result", b.toolList && b.toolList.bytes / 1024, r.toolList && r.toolList.bytes / 1024, "KiB");
+  row("first tools/list of a fresh broker, p50", b.toolList?.first.p50, r.toolList?.first.p50, "ms");
   return [
     `## Before → after the performance work`,
     "",
@@ -259,6 +267,30 @@ export function renderMarkdown(r: BenchResults, baseline?: Baseline): string {
       table(
         ["writers", "appends", "time to written", "vs 1 writer (p99)", "refused (AUDIT_BUSY)", "records", "chain", "shared seq"],
         A.rows.map((x) => [String(x.writers), String(x.appends), ms(x.written), one ? ratio(x.written.p99, one.written.p99) : "", String(x.busy), String(x.records), x.chainOk ? "verifies" : "**BROKEN**", String(x.sharedSeq)]),
+      ),
+      "",
+    );
+  }
+  if (r.toolList) {
+    const T = r.toolList;
+    out.push(
+      "## 7. tools/list: size and the first answer",
+      "",
+      `${T.tools} tools; the result is ${kb(T.bytes)} of JSON. ${T.first.runs} fresh \`hostward serve\` processes on the local fleet's configuration, each driven with raw JSON-RPC lines on stdio (initialize, then \`ping\`, then tools/list twice; no client-side schema work in the figures). The JSON Schemas are prepared at build time (broker/src/mcp/tool-schemas.gen.ts), so the first tools/list converts nothing.`,
+      "",
+      table(
+        ["part of the result", "bytes", "share"],
+        Object.entries(T.parts).map(([k, v]) => [`\`${k}\``, v.toLocaleString("en-US"), `${Math.round((100 * v) / T.bytes)} %`]),
+      ),
+      "",
+      table(
+        ["request", "p50 / p99", "vs first ping"],
+        [
+          ["first `ping` of a fresh process (the floor)", ms(T.firstPing), "1×"],
+          ["first tools/list of a fresh process", ms(T.first), ratio(T.first.p50, T.firstPing.p50)],
+          ["second tools/list, same process", ms(T.warm), ratio(T.warm.p50, T.firstPing.p50)],
+          ["spawn → first tools/list answered (start-up included)", ms(T.startToList), ""],
+        ],
       ),
       "",
     );

@@ -183,7 +183,7 @@ export async function measureStreaming(work: string): Promise<StreamingResult> {
 
     /** One action end to end; returns each line's latency (ms) and whether a program printed it. */
     const once = async (action: string, params: Record<string, unknown>) => {
-      const proposed = await call("propose_action", { target: HOST, action, params, reason: "hostward bench: streaming latency" });
+      const proposed = await call("propose_action", { target: HOST, request: { action, ...params }, reason: "hostward bench: streaming latency" });
       const id = proposed.structuredContent?.id;
       if (proposed.isError || typeof id !== "string") throw fail(`propose_action ${action}`, proposed);
       await cli(["approve", id, "--key", keyFile, "--yes", "--config", cfg]);

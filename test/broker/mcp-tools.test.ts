@@ -6,6 +6,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { diagnostics } from "../../proto/catalog/diagnostics/index";
+import { catalogHash } from "../../proto/catalog/hash";
+import { TOOL_SCHEMAS } from "../../broker/src/mcp/tool-schemas.gen";
 import { createTestPki } from "../support/pki";
 import { createBrokerDir } from "./helpers/broker-dir";
 import { connectBroker, type BrokerSession } from "./helpers/mcp-client";
@@ -15,11 +17,12 @@ type ListedTool = Awaited<ReturnType<BrokerSession["client"]["listTools"]>>["too
 let dir: string;
 let session: BrokerSession;
 let tools: ListedTool[];
+let bd: ReturnType<typeof createBrokerDir>;
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), "hw-tools-"));
   const pki = await createTestPki(join(dir, "pki"));
-  const bd = createBrokerDir(join(dir, "cfg"), pki);
+  bd = createBrokerDir(join(dir, "cfg"), pki);
   bd.writeHosts([{ name: "web1", port: 9 }]);
   bd.writePolicy([]);
   session = await connectBroker(bd.dir, dir);
@@ -82,5 +85,45 @@ describe("tools/list", () => {
       expect(t.outputSchema).toBeDefined();
       expect(t.annotations).toMatchObject({ readOnlyHint: name !== "reload_config", openWorldHint: false, destructiveHint: false });
     }
+  });
+});
+
+// issue 13 part 5: tools/list is read in every conversation. Its schemas come from the generated
+// module (prepared at build time) and its size has a budget, so growth is a decision, not drift.
+describe("tools/list size and source", () => {
+  /**
+   * Bytes of the tools/list result as JSON. Was 161,554 before issue 13 (the same paragraph in 32
+   * descriptions, a described per-host envelope, $schema and safe-integer bounds everywhere);
+   * raise it only for something a model needs — each new action adds its branch to propose_action
+   * (113,611 with the 7 actions; 121,906 with the 18 of issue 13 and the preview in action views).
+   */
+  const BUDGET_BYTES = 123_000;
+
+  it(`stays within ${BUDGET_BYTES} bytes, every tool keeping its output schema and annotations`, () => {
+    const bytes = Buffer.byteLength(JSON.stringify({ tools }));
+    expect(bytes).toBeLessThanOrEqual(BUDGET_BYTES);
+    for (const t of tools) {
+      expect(t.outputSchema, t.name).toBeDefined();
+      expect(Object.keys(t.annotations ?? {}), t.name).toEqual(expect.arrayContaining(["readOnlyHint", "destructiveHint", "idempotentHint", "openWorldHint"]));
+    }
+  });
+
+  it("advertises the schemas of tool-schemas.gen.ts, one entry per tool", () => {
+    expect(Object.keys(TOOL_SCHEMAS).sort()).toEqual(tools.map((t) => t.name).sort());
+    for (const t of tools) {
+      expect(t.inputSchema, t.name).toEqual(TOOL_SCHEMAS[t.name]!.input);
+      expect(t.outputSchema, t.name).toEqual(TOOL_SCHEMAS[t.name]!.output);
+    }
+  });
+
+  it("the bundle's catalog hash, defined at build time, is the one the catalog computes", () => {
+    const start = bd.audit().find((r) => r.event === "broker.start")!;
+    expect(start.catalogHash).toBe(catalogHash(diagnostics));
+  });
+
+  it("says once, in the server's instructions, what the descriptions no longer repeat", () => {
+    const instructions = session.client.getInstructions() ?? "";
+    for (const said of ["tag:NAME", "one result per host", "POLICY_DENIED", "nextCursor", "truncated"]) expect(instructions).toContain(said);
+    for (const t of tools) expect(t.description, t.name).not.toContain("Runs on the hosts selected by");
   });
 });

@@ -519,7 +519,7 @@ describe("through the broker: propose_action → `hostward approve` → execute_
 
   test("restart unbound: PENDING, approved in the terminal with alice's key, executed once with progress before the result; the broker's audit chain verifies", async () => {
     const before = await facts(UNBOUND);
-    const proposed = await broker.call("propose_action", { target: HOST, action: "restart_service", params: { unit: "unbound" }, reason: "e2e: unbound answers SERVFAIL" });
+    const proposed = await broker.call("propose_action", { target: HOST, request: { action: "restart_service", unit: "unbound" }, reason: "e2e: unbound answers SERVFAIL" });
     const view = proposed.structuredContent as { id: string; state: string; params: Record<string, unknown>; elicitation: string; runs: string[] } | undefined;
     expect(proposed.isError, JSON.stringify(proposed.content)).toBeFalsy();
     // Canonicalised before it is shown or signed: what the human approves is what the host runs.

@@ -61,7 +61,7 @@ const cli = (...args: string[]) => run(process.execPath, [BROKER_BUNDLE, ...args
 
 /** Proposes and approves (alice, in the terminal) a restart of the slow unit; returns its id. */
 async function approvedRestart(broker: BrokerSession): Promise<string> {
-  const proposed = await broker.call("propose_action", { target: HOST, action: "restart_service", params: { unit: SLOW }, reason: "e2e: reconciliation" });
+  const proposed = await broker.call("propose_action", { target: HOST, request: { action: "restart_service", unit: SLOW }, reason: "e2e: reconciliation" });
   expect(proposed.isError, JSON.stringify(proposed.content)).toBeFalsy();
   const id = (proposed.structuredContent as { id: string }).id;
   const keyFile = join(scope.dir, "alice.key");

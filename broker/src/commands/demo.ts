@@ -168,8 +168,7 @@ export async function run(argv: string[]): Promise<number> {
     out("   packaged hosts run it through one sudoers line as root)");
     const proposal = await call(client, "propose_action", {
       target: "local1",
-      action: "restart_service",
-      params: { unit: "nginx" },
+      request: { action: "restart_service", unit: "nginx" },
       reason: "nginx workers stuck after the upstream timeouts seen in app.log",
     }, (r) => {
       const p = r.structuredContent as { id: string; state: string; impact: string; expiresAt: string; howToApprove?: string };
@@ -204,8 +203,7 @@ export async function run(argv: string[]): Promise<number> {
     const debugLog = join(dir, "agents", "local1", "logs", "debug.log");
     const repair = await call(client, "propose_action", {
       target: "local1",
-      action: "truncate_log",
-      params: { path: debugLog },
+      request: { action: "truncate_log", path: debugLog },
       reason: "debug.log grew to fill the disk; its content is not needed",
     }, (r) => {
       const p = r.structuredContent as { id: string; state: string; preview?: string[]; runs?: string[] };

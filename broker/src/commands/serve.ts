@@ -28,8 +28,15 @@ Runs the hostward MCP server.
   --allow-host NAME   also accept this Host header / Origin hostname (repeatable)
 `;
 
-const INSTRUCTIONS =
-  'hostward runs typed, read-only diagnostics on Linux hosts through agents; there is no shell. Every diagnostic takes `target`: a host name, "tag:NAME", a comma list, or "*" (see list_hosts). Results come per host; use plan for a dry run of what policy allows.';
+/**
+ * Said once here rather than in each tool's description or output schema (tools/list is read in
+ * every conversation): what `target` selects and the per-host result envelope every host tool returns.
+ */
+const INSTRUCTIONS = [
+  "hostward runs typed, read-only diagnostics on Linux hosts through agents; there is no shell. Changes are proposed (propose_action) and run only after a human approves them.",
+  'Every diagnostic takes `target`: a host name ("web1"), "tag:NAME" (every host with that tag), a comma list of those ("web1,tag:db"), or "*" (every host); see list_hosts. Use plan for a dry run of what policy allows.',
+  "A diagnostic returns {results: [{host, ok, data | error: {code, message}, durationMs, truncated?, nextCursor?}], summary: {hosts, ok, failed, denied}, truncated?}: one result per host, in inventory order; a host that fails or that policy refuses (code POLICY_DENIED) is reported in its own result without failing the others. truncated: part of the output was cut to fit the broker's maxOutputBytes (narrow the target or the arguments); nextCursor: pass it as `cursor` to continue after the last entry shown.",
+].join("\n\n");
 
 export function parseListen(value: string): { host: string; port: number } | undefined {
   const m = /^(\[[0-9A-Fa-f:.]+\]|[^:[\]]+):(\d{1,5})$/.exec(value);

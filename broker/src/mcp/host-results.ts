@@ -2,11 +2,16 @@
 //   {results: [{host, ok, data?, error?: {code, message}, durationMs?, truncated?, nextCursor?}],
 //    summary: {hosts, ok, failed, denied}, truncated?}
 // One entry per selected host, in inventory order; a host's failure is data, not a tool error.
+// This envelope is in the output schema of every host tool, so its fields carry no descriptions
+// there: the server's instructions (commands/serve.ts) explain it once. truncated: part of the
+// output (of one host's data, or the whole) was cut to fit the broker's maxOutputBytes; nextCursor:
+// pass as `cursor` to continue after the last entry shown.
 import { z } from "zod";
 import type { HostError } from "../agents/errors";
 
 export const hostErrorSchema = z.object({
-  code: z.string().describe('UNAVAILABLE, DEADLINE_EXCEEDED, PERMISSION_DENIED, INVALID_ARGUMENT, NOT_FOUND, POLICY_DENIED, MALFORMED_REPLY, OUTPUT_TOO_LARGE, …'),
+  /** UNAVAILABLE, DEADLINE_EXCEEDED, PERMISSION_DENIED, INVALID_ARGUMENT, NOT_FOUND, POLICY_DENIED, MALFORMED_REPLY, OUTPUT_TOO_LARGE, … */
+  code: z.string(),
   message: z.string(),
 });
 
@@ -17,8 +22,8 @@ export function hostResultSchema<D extends z.ZodType>(data: D) {
     data: data.optional(),
     error: hostErrorSchema.optional(),
     durationMs: z.number().int().optional(),
-    truncated: z.boolean().optional().describe("part of this host's data was cut to fit the broker's output cap"),
-    nextCursor: z.string().optional().describe("pass as `cursor` to continue after the last entry shown"),
+    truncated: z.boolean().optional(),
+    nextCursor: z.string().optional(),
   });
 }
 
@@ -33,7 +38,7 @@ export function hostResultsSchema<D extends z.ZodType>(data: D) {
   return z.object({
     results: z.array(hostResultSchema(data)),
     summary: summarySchema,
-    truncated: z.boolean().optional().describe("the output was cut to fit the broker's maxOutputBytes; narrow the target or the arguments"),
+    truncated: z.boolean().optional(),
   });
 }
 

@@ -23,6 +23,8 @@ import {
 import { serveStdio } from "@modelcontextprotocol/server/stdio";
 import type { z } from "zod";
 import type { CallerIdentity } from "../audit/records";
+import type { JsonObject } from "./json-schema";
+import { toolJsonSchemas } from "./tool-json";
 
 export interface ToolAnnotations {
   readOnlyHint: boolean;
@@ -67,9 +69,9 @@ export interface ToolSpec {
   name: string;
   title: string;
   description: string;
-  /** Advertised in tools/list; the handler validates the raw arguments against it itself. */
+  /** Advertised in tools/list (its JSON Schema from tool-schemas.gen.ts); the handler validates the raw arguments against it itself. */
   input: z.ZodObject;
-  /** Advertised in tools/list; the SDK also checks every structuredContent against it. */
+  /** Advertised in tools/list (likewise prepared at build time); clients check structuredContent against it. */
   output: z.ZodType;
   annotations: ToolAnnotations;
   handler(rawArgs: unknown, call: CallContext): Promise<ToolOutcome>;
@@ -81,15 +83,17 @@ export interface ServerInfo {
   instructions?: string;
 }
 
-/** A schema that advertises `schema`'s JSON Schema but lets every value through to the handler. */
-function advertiseOnly(schema: z.ZodType): StandardSchemaWithJSON {
-  const std = schema["~standard"] as unknown as StandardSchemaWithJSON["~standard"];
+/**
+ * A schema that advertises `json` (prepared at build time, tool-json.ts) as its JSON Schema but
+ * lets every value through to the handler. The SDK asks for it on every tools/list.
+ */
+function advertiseOnly(json: JsonObject): StandardSchemaWithJSON {
   return {
     "~standard": {
       version: 1,
       vendor: "hostward",
       validate: (value: unknown) => ({ value }),
-      jsonSchema: std.jsonSchema,
+      jsonSchema: { input: () => json, output: () => json },
     },
   } as StandardSchemaWithJSON;
 }
@@ -153,17 +157,18 @@ export function createServer(info: ServerInfo, tools: readonly ToolSpec[], trans
     { capabilities: { tools: { listChanged: false } }, instructions: info.instructions },
   );
   for (const spec of tools) {
+    const json = toolJsonSchemas(spec);
     server.registerTool(
       spec.name,
       {
         title: spec.title,
         description: spec.description,
-        inputSchema: advertiseOnly(spec.input),
+        inputSchema: advertiseOnly(json.input),
         // Advertised, not re-validated per call: every tool builds its output from values it
         // validated itself (hosts' replies against the catalog), and clients validate it against
         // this schema (the SDK's Client does once it has listed the tools; the tests' client does).
         // The server's own pass ran zod over every result a second time on the broker's thread.
-        outputSchema: advertiseOnly(spec.output),
+        outputSchema: advertiseOnly(json.output),
         annotations: { title: spec.title, ...spec.annotations },
       },
       async (args: unknown, ctx: ServerContext) => {

@@ -37,7 +37,7 @@ async function call(name: string, args: Record<string, unknown>, onprogress?: (p
 }
 
 async function proposeAndApprove(key: string, action = "flush_dns_cache", params: Record<string, unknown> = {}): Promise<string> {
-  const r = await call("propose_action", { target: "web1", action, params, reason: "test" });
+  const r = await call("propose_action", { target: "web1", request: { action, ...params }, reason: "test" });
   expect(r.isError, JSON.stringify(r.content)).toBeFalsy();
   const id = r.structuredContent!.id as string;
   const approved = await runCli(["approve", id, "--key", key, "--yes", "--config", bd.dir], { HOME: root });

@@ -106,7 +106,7 @@ describe("propose_action and policy", () => {
     writePolicy({ rules: [{ target: "*", allow: ["group:system"] }] });
     const s = await connect();
     try {
-      const r = await call(s.client, "propose_action", { target: "web1", action: "restart_service", params: { unit: "nginx" }, reason: "stuck" });
+      const r = await call(s.client, "propose_action", { target: "web1", request: { action: "restart_service", unit: "nginx" }, reason: "stuck" });
       expect(r.isError).toBe(true);
       expect(text(r)).toContain("refused by policy: restart_service is not allowed on web1");
       expect(bd.audit().find((x) => x.event === "policy.decision" && x.tool === "restart_service")).toMatchObject({ decision: "deny" });
@@ -115,22 +115,22 @@ describe("propose_action and policy", () => {
     }
   });
 
-  it("validates the action's params with the catalog (field named) and takes ONE host", async () => {
+  it("validates the action's parameters in request with the catalog (field named request.unit) and takes ONE host", async () => {
     writePolicy({ rules: [{ target: "*", allow: ["group:actions"] }] });
     const s = await connect();
     try {
-      const bad = await call(s.client, "propose_action", { target: "web1", action: "restart_service", params: { unit: "-x" }, reason: "x" });
+      const bad = await call(s.client, "propose_action", { target: "web1", request: { action: "restart_service", unit: "-x" }, reason: "x" });
       expect(bad.isError).toBe(true);
-      expect(text(bad)).toContain("params.unit");
-      const extra = await call(s.client, "propose_action", { target: "web1", action: "restart_service", params: { unit: "nginx", now: true }, reason: "x" });
-      expect(text(extra)).toContain('"params.now"');
+      expect(text(bad)).toContain("request.unit");
+      const extra = await call(s.client, "propose_action", { target: "web1", request: { action: "restart_service", unit: "nginx", now: true }, reason: "x" });
+      expect(text(extra)).toContain('"request.now"');
       // What the human reads is what runs: a unit of another type is refused here, naming the field.
       for (const unit of ["nginx.socket", "backup.timer", "home.mount"]) {
-        const wrong = await call(s.client, "propose_action", { target: "web1", action: "restart_service", params: { unit }, reason: "x" });
+        const wrong = await call(s.client, "propose_action", { target: "web1", request: { action: "restart_service", unit }, reason: "x" });
         expect(wrong.isError, unit).toBe(true);
-        expect(text(wrong)).toMatch(/params\.unit.*unit is not a service: this action acts on \.service units only/);
+        expect(text(wrong)).toMatch(/request\.unit.*unit is not a service: this action acts on \.service units only/);
       }
-      const many = await call(s.client, "propose_action", { target: "tag:web", action: "flush_dns_cache", params: {}, reason: "x" });
+      const many = await call(s.client, "propose_action", { target: "tag:web", request: { action: "flush_dns_cache" }, reason: "x" });
       expect(many.isError).toBe(true);
       expect(text(many)).toContain("target");
     } finally {
@@ -150,7 +150,7 @@ describe("budgets (broker.yaml budgets)", () => {
       await c.connect(transport);
       return c;
     };
-    const proposeOne = (c: Client) => call(c, "propose_action", { target: "web1", action: "flush_dns_cache", params: {}, reason: "budget" });
+    const proposeOne = (c: Client) => call(c, "propose_action", { target: "web1", request: { action: "flush_dns_cache" }, reason: "budget" });
     const first = await open();
     try {
       expect((await proposeOne(first)).isError).toBeFalsy();
@@ -181,7 +181,7 @@ describe("the host's identity", () => {
     const s = await connect();
     try {
       const reason = "routine\u202e\u2067gpj.exe\u200d\u{e0063}\u001b[2J";
-      const r = await call(s.client, "propose_action", { target: "web1", action: "flush_dns_cache", params: {}, reason });
+      const r = await call(s.client, "propose_action", { target: "web1", request: { action: "flush_dns_cache" }, reason });
       expect(r.isError, text(r)).toBeFalsy();
       expect(text(r)).toMatch(/^[\u0020-\u007e]*$/);
       expect(text(r)).toContain("routine\\u202e\\u2067gpj.exe\\u200d\\udb40\\udc63\\u001b[2J");
@@ -196,7 +196,7 @@ describe("the host's identity", () => {
     writePolicy({ rules: [{ target: "*", allow: ["group:actions"] }] });
     const s = await connect();
     try {
-      const r = await call(s.client, "propose_action", { target: "down1", action: "flush_dns_cache", params: {}, reason: "x" });
+      const r = await call(s.client, "propose_action", { target: "down1", request: { action: "flush_dns_cache" }, reason: "x" });
       expect(r.isError).toBe(true);
       expect(text(r)).toMatch(/not proposed: the identity of down1's operator agent \(the key its certificate holds, which the approval binds\) could not be checked: UNAVAILABLE/);
       expect(bd.audit().filter((x) => x.event === "action.refused" && x.op === "propose").at(-1)).toMatchObject({ host: "down1", action: "flush_dns_cache" });
@@ -213,7 +213,7 @@ describe("a PENDING proposal", () => {
     let id: string;
     try {
       // "nginx" is canonicalised before it is shown, signed or stored: the host runs nginx.service.
-      const r = await call(s.client, "propose_action", { target: "web1", action: "restart_service", params: { unit: "nginx" }, reason: "nginx is failed" });
+      const r = await call(s.client, "propose_action", { target: "web1", request: { action: "restart_service", unit: "nginx" }, reason: "nginx is failed" });
       expect(r.isError, text(r)).toBeFalsy();
       // The text copy a client shows is escaped (no raw bidi or zero-width characters) and is the same JSON.
       const hidden = await call(s.client, "get_action", { id: r.structuredContent!.id as string });
@@ -262,7 +262,7 @@ describe("a PENDING proposal", () => {
     writePolicy({ rules: [{ target: "web1", allow: ["flush_dns_cache"] }] });
     const s = await connect();
     try {
-      const r = await call(s.client, "propose_action", { target: "web1", action: "flush_dns_cache", params: {}, reason: "stale record" });
+      const r = await call(s.client, "propose_action", { target: "web1", request: { action: "flush_dns_cache" }, reason: "stale record" });
       const id = r.structuredContent!.id as string;
       const c = await call(s.client, "cancel_action", { id, reason: "fixed upstream" });
       expect(c.structuredContent).toMatchObject({ state: "CANCELLED" });
@@ -287,7 +287,7 @@ describe("a PENDING proposal", () => {
 
 describe("elicitation", () => {
   const propose = (client: Client, action = "flush_dns_cache", params: Record<string, unknown> = {}) =>
-    call(client, "propose_action", { target: "web1", action, params, reason: "cache holds a stale record" });
+    call(client, "propose_action", { target: "web1", request: { action, ...params }, reason: "cache holds a stale record" });
 
   it("accept + approve=true: signed with the broker's elicitation key, APPROVED", async () => {
     writePolicy({ rules: [{ target: "web1", allow: ["group:actions"] }], elicitation: { maxImpact: "LOW" } });

@@ -6,7 +6,6 @@ import { randomUUID } from "node:crypto";
 import { z } from "zod";
 import { impactRank } from "../../../../proto/catalog/approval";
 import { actions, findAction } from "../../../../proto/catalog/actions/index";
-import type { ActionDef } from "../../../../proto/catalog/define-action";
 import { expectedCertName } from "../../agents/channels";
 import { fetchPreview } from "../../actions/preview";
 import type { ActionPreview } from "../../../../proto/catalog/define-action";
@@ -27,19 +26,12 @@ import { hostLabel } from "../../config/schema";
 import { auditArgs, parseArgs } from "../arguments";
 import { tryAudit, validateOrRefuse } from "../host-call";
 import { runLocalTool } from "../local-call";
+import { givenParams, proposeInput } from "./propose-input";
 import type { ToolRegistry } from "../registry";
 import type { CallContext, ToolOutcome } from "../sdk";
 
-const ACTION_NAMES = actions.map((a) => a.name) as [string, ...string[]];
 /** How long the elicitation dialog waits for the human. */
 const ELICITATION_TIMEOUT_MS = 5 * 60_000;
-
-const proposeInput = z.strictObject({
-  target: hostLabel.describe("the ONE host to act on (an inventory name; no tags, lists or *)"),
-  action: z.enum(ACTION_NAMES).describe(`the action: ${ACTION_NAMES.join(", ")}`),
-  params: z.record(z.string(), z.unknown()).default({}).describe("the action's parameters (see the action's description); {} when it takes none"),
-  reason: z.string().min(1).max(500).describe("why this action is needed, shown to the human approver"),
-});
 
 const viewSchema = z.object({
   id: z.string(),
@@ -94,10 +86,6 @@ function howToApprove(broker: Broker, id: string): string {
   return `A human approves it in a terminal: hostward approve ${id} --config ${broker.config.current.dir} (or rejects it: hostward reject ${id}); then call execute_action {"id":"${id}"}.`;
 }
 
-function describeAction(def: ActionDef): string {
-  return `${def.name} (${def.impact}): ${def.summary}`;
-}
-
 /**
  * Proposal budgets (broker.yaml budgets): per MCP session, counted in memory, and per requester per
  * hour, counted from the stored requests (so neither a restart nor a new session resets it).
@@ -128,8 +116,9 @@ export function registerActionTools(registry: ToolRegistry, broker: Broker): voi
     name: "propose_action",
     title: "Propose an action",
     description:
-      "Proposes ONE action on ONE host and records it as PENDING; nothing runs until a human approves it (in their terminal, or in this client's approval dialog when offered) and execute_action is called. Returns the action id. Actions:\n" +
-      actions.map((a) => `- ${describeAction(a)}`).join("\n"),
+      "Proposes ONE action on ONE host and records it as PENDING; nothing runs until a human approves it (in their terminal, or in this client's approval dialog when offered) and execute_action is called. Returns the action id. `request` names the action and carries its own parameters (each action's are in the input schema, with its impact and what it does): " +
+      actions.map((a) => a.name).join(", ") +
+      ".",
     input: proposeInput,
     output: proposeOutput,
     annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
@@ -203,17 +192,18 @@ async function propose(broker: Broker, service: ActionService, raw: unknown, cal
   const callId = randomUUID();
   const valid = await validateOrRefuse(broker, "propose_action", proposeInput, raw, call.caller, callId);
   if (!valid.ok) return valid.outcome;
-  const { target, action, reason } = valid.args;
+  const { target, request: given, reason } = valid.args;
+  const action = given.action;
   const def = findAction(action)!;
   const refuse = async (why: string, fields: Record<string, unknown> = {}): Promise<ToolOutcome> =>
     (await tryAudit(broker, { event: "tool.refused", callId, caller: call.caller, tool: "propose_action", reason: "INVALID_ARGUMENT", message: why, ...fields, ...auditArgs(valid.args) })) ?? {
       error: why,
     };
 
-  // Nested under "params" so every message names the field as the caller wrote it (params.unit).
-  const parsed = parseArgs("propose_action", z.strictObject({ params: def.params }), { params: valid.args.params });
+  // Nested under "request" so every message names the field as the caller wrote it (request.unit).
+  const parsed = parseArgs("propose_action", z.strictObject({ request: def.params }), { request: givenParams(raw) });
   if (!parsed.ok) return refuse(`${parsed.error} (parameters of ${action})`, { fields: parsed.fields });
-  const params = { data: parsed.data.params };
+  const params = { data: parsed.data.request };
   const config = broker.config.current;
   const host = config.hosts.find((h) => h.name === target);
   if (!host) return refuse(`unknown host "${target}" (not in the inventory; see list_hosts)`, { reason: "BAD_TARGET" });

@@ -14,12 +14,13 @@ import type { ToolSpec } from "../sdk";
 
 type AnyDef = DiagnosticDef<string, z.ZodObject, z.ZodType>;
 
+/**
+ * What the diagnostic does and its limits. What every diagnostic shares (`target`, one result per
+ * host, a host's failure is data) is said once, in the server's instructions (commands/serve.ts),
+ * not in each of the 32 descriptions: tools/list is read in every conversation.
+ */
 export function describeDiagnostic(def: AnyDef): string {
-  return [
-    def.summary,
-    `Limits: ${def.limits.join(" ")}`,
-    'Runs on the hosts selected by `target` (a host, "tag:NAME", a comma list, or "*") and returns one result per host; a host that fails or is not allowed by policy is reported in its own result without failing the others.',
-  ].join("\n\n");
+  return `${def.summary}\n\nLimits: ${def.limits.join(" ")}`;
 }
 
 export function diagnosticToolSpec(broker: Broker, def: AnyDef): ToolSpec {
