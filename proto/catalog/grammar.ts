@@ -5,7 +5,7 @@
 import { isIP } from "node:net";
 import { z } from "zod";
 
-// eslint-disable-next-line no-control-regex
+// eslint-disable-next-line no-control-regex -- this class is the control characters every grammar refuses
 const CONTROL = /[\u0000-\u001f\u007f]/;
 
 /** A string refusing control characters and a leading "-", then matching `re`. */

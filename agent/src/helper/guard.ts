@@ -119,6 +119,7 @@ function checkEnvironment(env: Invocation["env"], mode: HelperMode): Refusal | n
   }
   for (const name of names) {
     const value = env[name] ?? "";
+    // eslint-disable-next-line no-control-regex -- refuses control characters (but tab) in an environment value, on purpose
     if (value.length > MAX_ENV_VALUE || /[\0-\x08\x0a-\x1f\x7f]/.test(value)) {
       return { exitCode: HELPER_EXIT.noPermission, message: `refused: environment variable ${name} is longer than ${MAX_ENV_VALUE} characters or contains control characters` };
     }

@@ -25,7 +25,7 @@ const OMITTED = "[message of 4 KiB or more not shown by journalctl]";
 const UNIT_RE = /^[A-Za-z0-9:_.@\\-]{1,256}$/;
 const CURSOR_RE = /^[A-Za-z0-9=;]{1,512}$/;
 
-// eslint-disable-next-line no-control-regex
+// eslint-disable-next-line no-control-regex -- the control characters (all but tab and newline) escapeControls() escapes
 const CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f]/g;
 
 /** Control characters except newline and tab become visible "\xNN" text. */
@@ -102,7 +102,7 @@ export function parseJournalLine(line: string): JournalEntry | null {
   const cursor = typeof f.__CURSOR === "string" && CURSOR_RE.test(f.__CURSOR) ? f.__CURSOR : null;
 
   let message: string;
-  let messageTruncated = false;
+  let messageTruncated: boolean;
   if (f.MESSAGE === null) {
     message = OMITTED;
     messageTruncated = true;

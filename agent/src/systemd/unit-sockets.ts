@@ -137,7 +137,7 @@ export async function cgroupPids(controlGroup: string, roots: readonly string[] 
     while (queue.length > 0 && visited < MAX_CGROUP_DIRS && pids.size < MAX_PIDS) {
       const d = queue.shift() as string;
       visited += 1;
-      let children: string[] = [];
+      let children: string[];
       try {
         children = (await readdir(d, { withFileTypes: true })).filter((e) => e.isDirectory()).map((e) => join(d, e.name));
       } catch {

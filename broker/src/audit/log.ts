@@ -561,7 +561,7 @@ export class AuditLog implements AuditStore {
     const durable = this.#durable;
     if (!anchor || !durable || durable.ino !== this.#ino) return;
     if (!locked) {
-      let got = false;
+      let got: boolean;
       try {
         got = this.#lock.tryAcquire();
       } catch {

@@ -14,7 +14,7 @@ export const MAX_ROUTES = 2000;
 export const httpUrl = z
   .string()
   .max(2048, { message: "url is longer than 2048 characters" })
-  // eslint-disable-next-line no-control-regex
+  // eslint-disable-next-line no-control-regex -- refuses the C0 control characters and DEL in a URL, on purpose
   .refine((s) => !/[\u0000-\u001f\u007f]/.test(s), { message: "url contains a control character (NUL, newline, …)" })
   .refine((s) => /^https?:\/\//i.test(s), { message: "url must start with http:// or https://" })
   .refine((s) => URL.canParse(s), { message: "url is not a valid URL" })

@@ -89,7 +89,7 @@ export async function connectBrokerInNetns(ns: string, config: BrokerConfigDir):
   try {
     await client.connect(transport);
   } catch (err) {
-    throw new Error(`cannot connect to the broker in ${ns}: ${(err as Error).message}\n${stderr}`);
+    throw new Error(`cannot connect to the broker in ${ns}: ${(err as Error).message}\n${stderr}`, { cause: err });
   }
   const call = async (name: string, args: Record<string, unknown>) => (await client.callTool({ name, arguments: args })) as ToolResult;
   const hosts = async <T>(name: string, args: Record<string, unknown>) => {

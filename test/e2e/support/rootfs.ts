@@ -81,7 +81,7 @@ async function withLock<T>(path: string, fn: () => Promise<T>): Promise<T> {
         rmSync(path, { force: true });
         continue;
       }
-      if (Date.now() > deadline) throw new Error(`${path} is held by pid ${holder} for too long`);
+      if (Date.now() > deadline) throw new Error(`${path} is held by pid ${holder} for too long`, { cause: err });
       await sleep(1000);
     }
   }
