@@ -2,6 +2,7 @@
 import { readFileSync } from "node:fs";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
+import { describeIssues } from "../../shared/zod-issues";
 
 const absPath = z.string().startsWith("/", { message: "must be an absolute path" });
 
@@ -122,11 +123,6 @@ export class ConfigError extends Error {
   override name = "ConfigError";
 }
 
-/** Formats zod issues as "path.to.field: message" lines. */
-export function formatIssues(error: z.ZodError): string {
-  return error.issues.map((i) => `  ${i.path.length ? i.path.join(".") : "(top level)"}: ${i.message}`).join("\n");
-}
-
 export function parseAgentConfig(text: string, source: string): AgentConfig {
   let raw: unknown;
   try {
@@ -135,7 +131,7 @@ export function parseAgentConfig(text: string, source: string): AgentConfig {
     throw new ConfigError(`${source}: not valid YAML: ${(err as Error).message}`);
   }
   const parsed = AgentConfigSchema.safeParse(raw);
-  if (!parsed.success) throw new ConfigError(`${source}: invalid configuration:\n${formatIssues(parsed.error)}`);
+  if (!parsed.success) throw new ConfigError(`${source}: invalid configuration:\n  ${describeIssues(parsed.error, { separator: "\n  " })}`);
   return parsed.data;
 }
 

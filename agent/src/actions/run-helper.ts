@@ -11,6 +11,7 @@
 // (helper/spawn.ts).
 import { spawn } from "node:child_process";
 import { actionResult, type ActionResult } from "../../../proto/catalog/define-action";
+import { describeIssues } from "../../../shared/zod-issues";
 import { SUDO_HELPER, type HelperConfig } from "../config";
 import type { RefusalCode } from "../helper/exit-codes";
 import { EXPECTED_PATHS } from "../helper/guard";
@@ -92,7 +93,7 @@ export function runHelper(config: HelperConfig, request: HelperRequest | HelperQ
         const { type: _t, spawns, ...rest } = line;
         const checked = actionResult.safeParse(rest);
         if (checked.success) outcome = { kind: "result", result: checked.data, spawns: Number(spawns) || 0 };
-        else problem = `the helper's result does not match the catalog's result schema: ${checked.error.issues.map((i) => i.message).join("; ")}`;
+        else problem = `the helper's result does not match the catalog's result schema: ${describeIssues(checked.error)}`;
       }
     };
 

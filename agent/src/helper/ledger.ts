@@ -13,6 +13,7 @@
 import { closeSync, constants, fstatSync, fsyncSync, lstatSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { z } from "zod";
+import { describeIssues } from "../../../shared/zod-issues";
 import { HelperRefusal } from "./exit-codes";
 
 /** Request ids the ledger accepts as file names (the broker's are "act-" + 12 hex digits). */
@@ -211,7 +212,7 @@ function readEntry(file: string): { entry?: LedgerEntry | VoidedEntry; missing?:
     const voided = VoidedEntrySchema.safeParse(value);
     if (voided.success) return { entry: voided.data };
     const parsed = LedgerEntrySchema.safeParse(value);
-    return parsed.success ? { entry: parsed.data } : { unreadable: `${file} is not a ledger record (${parsed.error.issues[0]?.path.join(".")}: ${parsed.error.issues[0]?.message})` };
+    return parsed.success ? { entry: parsed.data } : { unreadable: `${file} is not a ledger record (${describeIssues(parsed.error, { max: 1 })})` };
   } catch (err) {
     return { unreadable: `${file} cannot be read: ${(err as Error).message}` };
   } finally {

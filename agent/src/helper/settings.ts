@@ -10,6 +10,7 @@ import { z } from "zod";
 import { canonicalUnit, containerName, unitName } from "../../../proto/catalog/grammar";
 import { parseApproverLine, type ApproverKey } from "../../../proto/catalog/approval";
 import { certificateNames, publicKeyFingerprint } from "../../../shared/cert-names";
+import { describeIssues } from "../../../shared/zod-issues";
 import { HelperRefusal } from "./exit-codes";
 import { DIRECT_ENV, type HelperMode, type Invocation } from "./guard";
 import { untrustedAncestor } from "./trust";
@@ -185,8 +186,7 @@ export function loadAllowlist(settings: HelperSettings): Allowlist {
   }
   const parsed = AllowlistSchema.safeParse(raw);
   if (!parsed.success) {
-    const issues = parsed.error.issues.map((i) => `${i.path.join(".") || "(top level)"}: ${i.message}`).join("; ");
-    throw new HelperRefusal("CONFIG", `${settings.actionsFile} is invalid: ${issues}`);
+    throw new HelperRefusal("CONFIG", `${settings.actionsFile} is invalid: ${describeIssues(parsed.error)}`);
   }
   return { units: new Set(parsed.data.units.map(canonicalUnit)), containers: parsed.data.containers, reboot: parsed.data.reboot, approvals: parsed.data.approvals };
 }

@@ -9,7 +9,8 @@ import { methodKey, rpcName } from "../../../proto/catalog/define";
 import { diagnostics } from "../../../proto/catalog/diagnostics/index";
 import { DiagnosticsServiceService } from "../../../proto/gen/hostward/v1/diagnostics";
 import type { DiagnosticReply } from "../../../proto/gen/hostward/v1/diagnostics_messages";
-import { formatIssues, type AgentConfig } from "../config";
+import { describeIssues } from "../../../shared/zod-issues";
+import type { AgentConfig } from "../config";
 import { DiagnosticError, type DiagnosticContext } from "../diagnostics/context";
 import { diagnosticHandlers } from "../diagnostics/index";
 import { execScope, type ExecScope } from "../exec";
@@ -72,7 +73,7 @@ function unaryHandler(def: AnyDefinition, handler: AnyHandler, defaults: Message
 
       const checked = def.output.safeParse(result);
       if (!checked.success) {
-        throw new RpcError(grpc.status.INTERNAL, INTERNAL_MESSAGE, `${def.name} returned a result that does not match its output schema:\n${formatIssues(checked.error)}`);
+        throw new RpcError(grpc.status.INTERNAL, INTERNAL_MESSAGE, `${def.name} returned a result that does not match its output schema:\n  ${describeIssues(checked.error, { separator: "\n  " })}`);
       }
       const json = JSON.stringify(checked.data);
       const bytes = Buffer.byteLength(json, "utf8");

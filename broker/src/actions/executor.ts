@@ -9,6 +9,7 @@ import { approvalToMessage } from "../../../proto/catalog/approval";
 import { actionResult, type ActionDef, type ActionResult } from "../../../proto/catalog/define-action";
 import { methodKey } from "../../../proto/catalog/define";
 import { ActionsServiceService, type ActionEvent } from "../../../proto/gen/hostward/v1/actions";
+import { describeIssues } from "../../../shared/zod-issues";
 import type { ChannelHost, ChannelPool, UnaryMethod } from "../agents/channels";
 import { HostCallError } from "../agents/errors";
 import type { ActionRequest } from "./request";
@@ -47,8 +48,7 @@ export function parseActionResult(json: string): ActionResult {
   }
   const parsed = actionResult.safeParse(value);
   if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw new HostCallError("MALFORMED_REPLY", `the action's result does not match the catalog: ${issue ? `${issue.path.join(".") || "(top level)"}: ${issue.message}` : "invalid"}`);
+    throw new HostCallError("MALFORMED_REPLY", `the action's result does not match the catalog: ${describeIssues(parsed.error, { max: 1 })}`);
   }
   return parsed.data;
 }

@@ -7,6 +7,7 @@ import type { DiagnosticDef } from "../../../proto/catalog/define";
 import { methodKey } from "../../../proto/catalog/define";
 import { DiagnosticsServiceService } from "../../../proto/gen/hostward/v1/diagnostics";
 import type { DiagnosticReply } from "../../../proto/gen/hostward/v1/diagnostics_messages";
+import { describeIssues } from "../../../shared/zod-issues";
 import type { ChannelHost, ChannelPool, UnaryMethod } from "./channels";
 import { HostCallError } from "./errors";
 
@@ -21,12 +22,6 @@ export function diagnosticMethod(name: string): UnaryMethod<unknown, DiagnosticR
   const method = service[methodKey(name)];
   if (!method) throw new HostCallError("UNIMPLEMENTED", `the contract has no RPC for ${name} (expected DiagnosticsService.${methodKey(name)})`);
   return method;
-}
-
-function describeIssues(error: z.ZodError): string {
-  const shown = error.issues.slice(0, 3).map((i) => `${i.path.length ? i.path.join(".") : "(top level)"}: ${i.message}`);
-  const more = error.issues.length > 3 ? ` (and ${error.issues.length - 3} more)` : "";
-  return shown.join("; ") + more;
 }
 
 /** Parses and validates an agent's reply JSON against the diagnostic's output schema. */
@@ -44,7 +39,7 @@ export function parseReply(def: AnyDef, reply: unknown, maxBytes = MAX_REPLY_BYT
   }
   const parsed = def.output.safeParse(value);
   if (!parsed.success) {
-    throw new HostCallError("MALFORMED_REPLY", `agent returned malformed data for ${def.name}: ${describeIssues(parsed.error)}`);
+    throw new HostCallError("MALFORMED_REPLY", `agent returned malformed data for ${def.name}: ${describeIssues(parsed.error, { max: 3 })}`);
   }
   return parsed.data;
 }

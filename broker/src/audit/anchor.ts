@@ -12,6 +12,7 @@ import { createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, t
 import { closeSync, existsSync, fsyncSync, linkSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from "node:fs";
 import { dirname } from "node:path";
 import { z } from "zod";
+import { describeIssues } from "../../../shared/zod-issues";
 
 export interface AnchorFiles {
   /** The ed25519 private key (PKCS#8 PEM, 0600); created on first use. */
@@ -94,7 +95,7 @@ export function readSignedHead(file: string): { head?: SignedHead; error?: strin
     return { error: `${file} is not valid JSON (${(err as Error).message})` };
   }
   const parsed = SignedHeadSchema.safeParse(value);
-  if (!parsed.success) return { error: `${file} is not a signed audit head (${parsed.error.issues[0]?.path.join(".")}: ${parsed.error.issues[0]?.message})` };
+  if (!parsed.success) return { error: `${file} is not a signed audit head (${describeIssues(parsed.error, { max: 1 })})` };
   return { head: parsed.data };
 }
 
