@@ -15,7 +15,7 @@ export const SUDO_HELPER = { sudo: "/usr/bin/sudo", helper: "/usr/libexec/hostwa
  * development fleets only: the helper bundle runs as the agent's own user, with its approvers,
  * state and allowlist in the directories named here (the agent logs a warning at start).
  */
-export const HelperConfigSchema = z.discriminatedUnion("mode", [
+const HelperConfigSchema = z.discriminatedUnion("mode", [
   z.strictObject({ mode: z.literal("sudo") }),
   z.strictObject({
     mode: z.literal("direct"),
@@ -123,7 +123,7 @@ export class ConfigError extends Error {
   override name = "ConfigError";
 }
 
-export function parseAgentConfig(text: string, source: string): AgentConfig {
+function parseAgentConfig(text: string, source: string): AgentConfig {
   let raw: unknown;
   try {
     raw = parseYaml(text) ?? {};

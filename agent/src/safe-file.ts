@@ -17,7 +17,7 @@ import { join, posix } from "node:path";
 import { DiagnosticError } from "./diagnostics/context";
 
 /** Trees never served, even when a configured root contains them or is one of them. */
-export const FORBIDDEN_TREES = ["/proc", "/sys", "/dev"] as const;
+const FORBIDDEN_TREES = ["/proc", "/sys", "/dev"] as const;
 
 export const MAX_PATH_BYTES = 4096;
 

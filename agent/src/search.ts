@@ -12,7 +12,7 @@ import { RE2JS } from "re2js";
 import { DiagnosticError } from "./diagnostics/context";
 import { LiteralScan, readBuffers } from "./search-kernel";
 
-export type SearchMode = "literal" | "regex";
+type SearchMode = "literal" | "regex";
 
 export interface PatternSpec {
   pattern: string;

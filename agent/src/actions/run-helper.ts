@@ -18,14 +18,14 @@ import { EXPECTED_PATHS } from "../helper/guard";
 import type { LedgerEntry, VoidedEntry } from "../helper/ledger";
 import type { HelperLine, HelperQuery, HelperRequest } from "../helper/wire";
 
-export interface HelperCommand {
+interface HelperCommand {
   file: string;
   args: string[];
   env: Record<string, string>;
 }
 
 /** The exact command for a helper configuration (exported for tests and `hostward-agent check`). */
-export function helperCommand(config: HelperConfig): HelperCommand {
+function helperCommand(config: HelperConfig): HelperCommand {
   // sudo's env_reset replaces this anyway; the helper refuses any PATH but secure_path's.
   const env: Record<string, string> = { PATH: EXPECTED_PATHS[0] ?? "/usr/sbin:/usr/bin:/sbin:/bin", LANG: "C.UTF-8" };
   if (config.mode === "sudo") return { file: SUDO_HELPER.sudo, args: ["-n", "--", SUDO_HELPER.helper], env };

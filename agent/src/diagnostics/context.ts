@@ -22,7 +22,7 @@ export class DiagnosticError extends Error {
   }
 }
 
-export type Handler<D> = (input: InputOf<D>, ctx: DiagnosticContext) => Promise<OutputOf<D>>;
+type Handler<D> = (input: InputOf<D>, ctx: DiagnosticContext) => Promise<OutputOf<D>>;
 
 /** One handler per definition of a catalog group, keyed by tool name; the types force completeness. */
 export type HandlerMap<Defs extends readonly DiagnosticDef<string, z.ZodObject, z.ZodType>[]> = {

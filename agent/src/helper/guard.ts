@@ -13,7 +13,7 @@ import { HELPER_EXIT } from "./exit-codes";
 export { HELPER_EXIT };
 
 /** The one user sudoers lets run the helper. */
-export const OPERATOR_USER = "hostward-operator";
+const OPERATOR_USER = "hostward-operator";
 
 /** The PATH values sudo's secure_path sets on the distributions hostward packages for
  *  (Debian/Ubuntu sudoers, then Fedora/RHEL sudoers). The helper never searches PATH (it runs

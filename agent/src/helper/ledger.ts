@@ -19,9 +19,9 @@ import { HelperRefusal } from "./exit-codes";
 /** Request ids the ledger accepts as file names (the broker's are "act-" + 12 hex digits). */
 export const LEDGER_ID = /^[a-z0-9][a-z0-9-]{0,63}$/;
 /** How many output lines a record keeps (the full output went to the caller as it ran). */
-export const LEDGER_OUTPUT_LINES = 100;
+const LEDGER_OUTPUT_LINES = 100;
 
-export const LedgerEntrySchema = z.strictObject({
+const LedgerEntrySchema = z.strictObject({
   v: z.literal(1),
   requestId: z.string().regex(LEDGER_ID),
   action: z.string().max(64),
@@ -53,7 +53,7 @@ export type LedgerEntry = z.output<typeof LedgerEntrySchema>;
  * start (an agent that got the request just after the broker asked) is refused — "not started"
  * is then final, and the broker may say nothing ran.
  */
-export const VoidedEntrySchema = z.strictObject({
+const VoidedEntrySchema = z.strictObject({
   v: z.literal(1),
   requestId: z.string().regex(LEDGER_ID),
   state: z.literal("VOIDED"),

@@ -22,7 +22,7 @@ import { describeInvalidInput, protoDefaults, stripProtoDefaults } from "./reque
 
 type Message = Record<string, unknown>;
 export type AnyHandler = (input: unknown, ctx: DiagnosticContext) => Promise<unknown>;
-export interface AnyDefinition {
+interface AnyDefinition {
   name: string;
   input: z.ZodType;
   output: z.ZodType;

@@ -29,7 +29,7 @@ const CURSOR_RE = /^[A-Za-z0-9=;]{1,512}$/;
 const CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f]/g;
 
 /** Control characters except newline and tab become visible "\xNN" text. */
-export function escapeControls(s: string): string {
+function escapeControls(s: string): string {
   return s.replace(CONTROL, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`);
 }
 
@@ -56,7 +56,7 @@ function isByteArray(v: unknown): v is number[] {
  * valid UTF-8 or holds control characters; an array of those when the field occurs more than
  * once in the entry (the values are joined with newlines); null when it was too large to print.
  */
-export function decodeField(v: unknown, maxBytes = 64 * 1024): string | null {
+function decodeField(v: unknown, maxBytes = 64 * 1024): string | null {
   if (typeof v === "string") return v.length > maxBytes ? v.slice(0, maxBytes) : v;
   if (isByteArray(v)) return Buffer.from(v.slice(0, maxBytes)).toString("utf8");
   if (Array.isArray(v)) {

@@ -9,7 +9,7 @@ import { HostCallError } from "../agents/errors";
 
 const MAX_REPLY_BYTES = 256 * 1024;
 
-export const HostRecordSchema = z.object({
+const HostRecordSchema = z.object({
   entry: z
     .object({
       requestId: z.string().max(64),

@@ -11,15 +11,15 @@ import { describeIssues } from "../../../shared/zod-issues";
 import type { ActionStateStore, TransitionOptions, TransitionResult } from "../state/store";
 import { ACTION_ID, ActionRequestSchema, canTransition, type ActionRequest, type ActionState } from "./request";
 
-export const ACTIONS_DIR = "actions";
+const ACTIONS_DIR = "actions";
 /** Largest request file read back (a request is a few KiB). */
 const MAX_FILE_BYTES = 256 * 1024;
 /** How long a state change waits for a request another process is changing. */
 const LOCK_WAIT_MS = 5_000;
 /** list() reads at most this many files. */
-export const MAX_LISTED_FILES = 10_000;
+const MAX_LISTED_FILES = 10_000;
 
-export class StoreError extends Error {
+class StoreError extends Error {
   override name = "StoreError";
 }
 

@@ -18,7 +18,7 @@ type AnyDef = DiagnosticDef<string, z.ZodObject, z.ZodType>;
 
 const service = DiagnosticsServiceService as unknown as Record<string, UnaryMethod<unknown, DiagnosticReply> | undefined>;
 
-export function diagnosticMethod(name: string): UnaryMethod<unknown, DiagnosticReply> {
+function diagnosticMethod(name: string): UnaryMethod<unknown, DiagnosticReply> {
   const method = service[methodKey(name)];
   if (!method) throw new HostCallError("UNIMPLEMENTED", `the contract has no RPC for ${name} (expected DiagnosticsService.${methodKey(name)})`);
   return method;
@@ -58,7 +58,7 @@ export interface DiagnosticCall {
  * The proto request for a validated input: ts-proto's encoders expect complete messages, so fields
  * the input leaves out (optional ones) start from the message's proto3 defaults.
  */
-export function toRequest(method: UnaryMethod<unknown, DiagnosticReply>, input: unknown): unknown {
+function toRequest(method: UnaryMethod<unknown, DiagnosticReply>, input: unknown): unknown {
   const defined = Object.fromEntries(Object.entries((input ?? {}) as Record<string, unknown>).filter(([, v]) => v !== undefined));
   return { ...protoDefaults(method), ...defined };
 }

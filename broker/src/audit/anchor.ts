@@ -30,7 +30,7 @@ export interface ChainHead {
 }
 
 const HEX64 = z.string().regex(/^[0-9a-f]{64}$/);
-export const SignedHeadSchema = z
+const SignedHeadSchema = z
   .object({
     v: z.literal(1),
     chain: HEX64,
@@ -45,11 +45,11 @@ export const SignedHeadSchema = z
 export type SignedHead = z.infer<typeof SignedHeadSchema>;
 
 /** The exact bytes that are signed. */
-export function headMessage(h: Pick<SignedHead, "chain" | "seq" | "hash" | "at">): Buffer {
+function headMessage(h: Pick<SignedHead, "chain" | "seq" | "hash" | "at">): Buffer {
   return Buffer.from(`hostward-audit-head v1\nchain ${h.chain}\nseq ${h.seq}\nhash ${h.hash}\nat ${h.at}\n`, "utf8");
 }
 
-export class AnchorError extends Error {
+class AnchorError extends Error {
   override name = "AnchorError";
 }
 

@@ -58,7 +58,7 @@ function readYaml(file: string, required: boolean): RawFile {
 }
 
 /** Cross-checks policy.yaml against the inventory (when it loaded) and the tool catalog. */
-export function checkPolicy(file: string, policy: Policy, hosts: readonly HostEntry[] | undefined, tools: ReadonlyMap<string, PolicyTool>): string[] {
+function checkPolicy(file: string, policy: Policy, hosts: readonly HostEntry[] | undefined, tools: ReadonlyMap<string, PolicyTool>): string[] {
   const problems: string[] = [];
   const names = new Set(hosts?.map((h) => h.name));
   const groups = new Set<string>(GROUPS);

@@ -5,12 +5,12 @@
 import { z } from "zod";
 import type { HostError } from "../agents/errors";
 
-export const hostErrorSchema = z.object({
+const hostErrorSchema = z.object({
   code: z.string().describe('UNAVAILABLE, DEADLINE_EXCEEDED, PERMISSION_DENIED, INVALID_ARGUMENT, NOT_FOUND, POLICY_DENIED, MALFORMED_REPLY, OUTPUT_TOO_LARGE, …'),
   message: z.string(),
 });
 
-export function hostResultSchema<D extends z.ZodType>(data: D) {
+function hostResultSchema<D extends z.ZodType>(data: D) {
   return z.object({
     host: z.string(),
     ok: z.boolean(),
@@ -22,7 +22,7 @@ export function hostResultSchema<D extends z.ZodType>(data: D) {
   });
 }
 
-export const summarySchema = z.object({
+const summarySchema = z.object({
   hosts: z.number().int(),
   ok: z.number().int(),
   failed: z.number().int(),

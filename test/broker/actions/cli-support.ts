@@ -11,7 +11,7 @@ import { BROKER_BUNDLE, createBrokerDir, type BrokerDir } from "../helpers/broke
 /** A host key for requests made without a host to ask (any "sha256:<64 hex>"). */
 export const TEST_HOST_KEY = `sha256:${"5a".repeat(32)}`;
 
-export function actionService(bd: BrokerDir): ActionService {
+function actionService(bd: BrokerDir): ActionService {
   return new ActionService(new ActionStore(bd.stateDir), new AuditLog(bd.auditFile).open(), () => 900);
 }
 

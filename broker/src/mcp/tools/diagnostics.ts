@@ -14,7 +14,7 @@ import type { ToolSpec } from "../sdk";
 
 type AnyDef = DiagnosticDef<string, z.ZodObject, z.ZodType>;
 
-export function describeDiagnostic(def: AnyDef): string {
+function describeDiagnostic(def: AnyDef): string {
   return [
     def.summary,
     `Limits: ${def.limits.join(" ")}`,
@@ -22,7 +22,7 @@ export function describeDiagnostic(def: AnyDef): string {
   ].join("\n\n");
 }
 
-export function diagnosticToolSpec(broker: Broker, def: AnyDef): ToolSpec {
+function diagnosticToolSpec(broker: Broker, def: AnyDef): ToolSpec {
   const input = def.input.extend({ target: targetArgument });
   return {
     name: def.name,
