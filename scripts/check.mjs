@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // npm run check: generated code is fresh, docs/catalog.md and the tool schemas are fresh, the
-// README's runnable blocks are runnable, proto lint, typecheck, tests.
+// README's runnable blocks are runnable, proto lint, lint (ESLint's invariants, knip's dead code),
+// typecheck, tests.
 // Stops at the first failing step and says which.
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
@@ -50,6 +51,10 @@ step("docs/catalog.md is fresh", () => run(process.execPath, [join(root, "script
 step("tools/list's JSON Schemas are fresh (broker/src/mcp/tool-schemas.gen.ts)", () => run(process.execPath, [join(root, "scripts/gen-tool-schemas.mjs"), "--check"]));
 step("README's runnable blocks run as written (scripts/readme-blocks.mjs; test/e2e/readme.test.ts runs them)", () => run(process.execPath, [join(root, "scripts/readme-blocks.mjs")]));
 step("proto lint (buf lint)", () => run(bin("buf"), ["lint"]));
+step("lint (eslint, knip)", () => {
+  run(bin("eslint"), ["."]);
+  run(bin("knip"), []);
+});
 step("typecheck (tsc)", () => run(bin("tsc"), ["-p", "."]));
 if (!process.argv.includes("--no-test")) step("tests (vitest)", () => run(bin("vitest"), ["run"]));
 process.stderr.write("\ncheck passed\n");

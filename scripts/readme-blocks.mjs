@@ -67,7 +67,7 @@ export function readmeBlocks(text = readFileSync(README, "utf8")) {
         try {
           argv = splitWords(line);
         } catch (err) {
-          throw new Error(`README.md block ${name}: ${JSON.stringify(line)}: ${err.message}`);
+          throw new Error(`README.md block ${name}: ${JSON.stringify(line)}: ${err.message}`, { cause: err });
         }
         commands.push({ line, argv });
       }

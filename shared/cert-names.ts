@@ -6,7 +6,7 @@
 // unambiguously rather than guess.
 import { createHash, X509Certificate } from "node:crypto";
 
-export const ROLE_URI_PREFIX = "urn:hostward:role:";
+const ROLE_URI_PREFIX = "urn:hostward:role:";
 export const ROLE_NAMES = ["reader", "operator"] as const;
 export type RoleName = (typeof ROLE_NAMES)[number];
 

@@ -31,6 +31,7 @@ export type ProgramName = keyof typeof PROGRAMS;
 // - the two literal operands the catalog needs ("." = the root zone for unbound-control, "+N"
 //   minutes for shutdown).
 // Caller values go after "--" instead (isValue).
+// eslint-disable-next-line no-control-regex -- a flag's value may hold no control character
 const FLAG = /^--?[A-Za-z][A-Za-z0-9-]*(?:=[^\u0000-\u001f\u007f]*)?$/;
 const WORD = /^[A-Za-z][A-Za-z0-9_.:,+/-]*$/;
 const LITERAL = /^(?:\.|\+\d{1,4})$/;
@@ -39,6 +40,7 @@ export function isFixedOption(o: string): boolean {
   return FLAG.test(o) || WORD.test(o) || LITERAL.test(o);
 }
 
+// eslint-disable-next-line no-control-regex -- the control characters a value may not hold
 const CONTROL = /[\u0000-\u001f\u007f]/;
 
 /** A value after "--": not empty, never an option, no control character. */

@@ -2,6 +2,7 @@
 import { readFileSync } from "node:fs";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
+import { describeIssues } from "../../shared/zod-issues";
 
 const absPath = z.string().startsWith("/", { message: "must be an absolute path" });
 
@@ -14,7 +15,7 @@ export const SUDO_HELPER = { sudo: "/usr/bin/sudo", helper: "/usr/libexec/hostwa
  * development fleets only: the helper bundle runs as the agent's own user, with its approvers,
  * state and allowlist in the directories named here (the agent logs a warning at start).
  */
-export const HelperConfigSchema = z.discriminatedUnion("mode", [
+const HelperConfigSchema = z.discriminatedUnion("mode", [
   z.strictObject({ mode: z.literal("sudo") }),
   z.strictObject({
     mode: z.literal("direct"),
@@ -122,12 +123,7 @@ export class ConfigError extends Error {
   override name = "ConfigError";
 }
 
-/** Formats zod issues as "path.to.field: message" lines. */
-export function formatIssues(error: z.ZodError): string {
-  return error.issues.map((i) => `  ${i.path.length ? i.path.join(".") : "(top level)"}: ${i.message}`).join("\n");
-}
-
-export function parseAgentConfig(text: string, source: string): AgentConfig {
+function parseAgentConfig(text: string, source: string): AgentConfig {
   let raw: unknown;
   try {
     raw = parseYaml(text) ?? {};
@@ -135,7 +131,7 @@ export function parseAgentConfig(text: string, source: string): AgentConfig {
     throw new ConfigError(`${source}: not valid YAML: ${(err as Error).message}`);
   }
   const parsed = AgentConfigSchema.safeParse(raw);
-  if (!parsed.success) throw new ConfigError(`${source}: invalid configuration:\n${formatIssues(parsed.error)}`);
+  if (!parsed.success) throw new ConfigError(`${source}: invalid configuration:\n  ${describeIssues(parsed.error, { separator: "\n  " })}`);
   return parsed.data;
 }
 

@@ -14,12 +14,11 @@ import { CHILD_ENV } from "./child-env";
 import { buildArgv as checkArgv, PROGRAMS, type ProgramName } from "../../shared/programs";
 
 /** The programs the reader role runs (a subset of the one table, shared/programs.ts). */
-const READER_PROGRAMS = ["systemctl", "journalctl", "timedatectl", "podman", "ping"] as const satisfies readonly ProgramName[];
-export type Program = (typeof READER_PROGRAMS)[number];
+export type Program = Extract<ProgramName, "systemctl" | "journalctl" | "timedatectl" | "podman" | "ping">;
 
 
-export const DEFAULT_TIMEOUT_MS = 10_000;
-export const DEFAULT_MAX_BYTES = 4 * 1024 * 1024;
+const DEFAULT_TIMEOUT_MS = 10_000;
+const DEFAULT_MAX_BYTES = 4 * 1024 * 1024;
 
 export class ExecError extends Error {
   constructor(
@@ -54,7 +53,7 @@ export const execScope = new AsyncLocalStorage<ExecScope>();
 const resolved = new Map<Program, string | null>();
 
 /** The absolute path of a program, or null when it is not installed on this host. */
-export function programPath(program: Program): string | null {
+function programPath(program: Program): string | null {
   if (!resolved.has(program)) {
     let found: string | null = null;
     for (const candidate of PROGRAMS[program]) {
@@ -72,7 +71,7 @@ export function programPath(program: Program): string | null {
 }
 
 /** Checks argv construction rules (shared/programs.ts); exported for tests. Throws ExecError("refused"). */
-export function buildArgv(options: readonly string[], values: readonly string[]): string[] {
+function buildArgv(options: readonly string[], values: readonly string[]): string[] {
   try {
     return checkArgv(options, values);
   } catch (err) {

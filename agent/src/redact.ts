@@ -47,7 +47,7 @@ export function compilePatterns(patterns: readonly string[]): RE2JS[] {
     try {
       return RE2JS.compile(p);
     } catch (err) {
-      throw new Error(`processes.redactPatterns.${i}: not an RE2 pattern: ${(err as Error).message}`);
+      throw new Error(`processes.redactPatterns.${i}: not an RE2 pattern: ${(err as Error).message}`, { cause: err });
     }
   });
 }

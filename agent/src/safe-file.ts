@@ -17,7 +17,7 @@ import { join, posix } from "node:path";
 import { DiagnosticError } from "./diagnostic-error";
 
 /** Trees never served, even when a configured root contains them or is one of them. */
-export const FORBIDDEN_TREES = ["/proc", "/sys", "/dev"] as const;
+const FORBIDDEN_TREES = ["/proc", "/sys", "/dev"] as const;
 
 export const MAX_PATH_BYTES = 4096;
 
@@ -91,7 +91,7 @@ export function checkPathSyntax(p: unknown, field = "path"): string {
   if (p.length === 0) throw bad("must not be empty");
   if (Buffer.byteLength(p) > MAX_PATH_BYTES) throw bad(`is longer than ${MAX_PATH_BYTES} bytes`);
   if (p.includes("\0")) throw bad(`${show(p)} contains a NUL byte`);
-  // eslint-disable-next-line no-control-regex
+  // eslint-disable-next-line no-control-regex -- refuses control characters in a path, on purpose (NUL is refused above)
   if (/[\u0001-\u001f\u007f]/.test(p)) throw bad(`${show(p)} contains a control character (newline, tab, …)`);
   if (!p.startsWith("/")) throw bad(`${show(p)} is not an absolute path`);
   if (p.split("/").some((seg) => seg === "." || seg === "..")) throw bad(`${show(p)} contains a "." or ".." segment`);

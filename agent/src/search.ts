@@ -12,7 +12,7 @@ import { RE2JS } from "re2js";
 import { DiagnosticError } from "./diagnostics/context";
 import { LiteralScan, readBuffers } from "./search-kernel";
 
-export type SearchMode = "literal" | "regex";
+type SearchMode = "literal" | "regex";
 
 export interface PatternSpec {
   pattern: string;
@@ -37,8 +37,7 @@ export function compilePattern(spec: PatternSpec): CompiledPattern {
   if (pattern.length === 0) throw invalid("must not be empty");
   if (/[\r\n\0]/.test(pattern)) throw invalid("must not contain a newline or NUL (the search is per line)");
   if (mode === "literal") {
-    // eslint-disable-next-line no-control-regex
-    if (!ignoreCase || /^[\u0000-\u007f]*$/.test(pattern)) {
+    if (!ignoreCase || /^\p{ASCII}*$/u.test(pattern)) {
       return { kind: "literal", needle: Buffer.from(ignoreCase ? pattern.toLowerCase() : pattern, "utf8"), foldAscii: ignoreCase };
     }
     // Unicode case folding is RE2's job: the literal, quoted, is matched case-insensitively.

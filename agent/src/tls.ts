@@ -30,14 +30,14 @@ export class TlsError extends Error {
 }
 
 /** Where an enrolled host keeps its TLS files: ca.crt, and <role>.crt / <role>.key per role. */
-export const TLS_DIR = "/etc/hostward/tls";
+const TLS_DIR = "/etc/hostward/tls";
 
 /**
  * systemd's LoadCredential= puts the role's files in $CREDENTIALS_DIRECTORY as ca.crt, agent.crt
  * and agent.key (readable by the unit's user only; the units map /etc/hostward/tls/<role>.* to
  * them); without it the agent reads /etc/hostward/tls/<role>.crt and <role>.key.
  */
-export function defaultTlsFiles(role: Role, env: NodeJS.ProcessEnv = process.env): TlsFiles {
+function defaultTlsFiles(role: Role, env: NodeJS.ProcessEnv = process.env): TlsFiles {
   const creds = env.CREDENTIALS_DIRECTORY;
   if (creds) return { ca: join(creds, "ca.crt"), cert: join(creds, "agent.crt"), key: join(creds, "agent.key") };
   return { ca: join(TLS_DIR, "ca.crt"), cert: join(TLS_DIR, `${role}.crt`), key: join(TLS_DIR, `${role}.key`) };

@@ -20,7 +20,7 @@ import { tryLock, unlock } from "fs-native-extensions";
 /** How long a caller waits for a busy lock by default. */
 export const LOCK_WAIT_MS = 2_000;
 
-export class LockError extends Error {
+class LockError extends Error {
   override name = "LockError";
 }
 

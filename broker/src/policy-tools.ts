@@ -13,7 +13,7 @@ export type PolicyGroup = DiagnosticGroup | "actions";
 export const GROUPS: readonly PolicyGroup[] = ["system", "services", "network", "logs", "health", "actions"];
 
 /** Fleet tools that contact hosts, with the group they count in for `group:NAME` rules. */
-export const HOST_FLEET_TOOLS: ReadonlyArray<{ name: string; group: DiagnosticGroup }> = [{ name: "ping_hosts", group: "health" }];
+const HOST_FLEET_TOOLS: ReadonlyArray<{ name: string; group: DiagnosticGroup }> = [{ name: "ping_hosts", group: "health" }];
 
 export interface PolicyTool {
   name: string;

@@ -6,7 +6,7 @@
 // The result is de-duplicated and in inventory order, whatever order the selector used.
 import { z } from "zod";
 
-export const MAX_SELECTOR_LENGTH = 4096;
+const MAX_SELECTOR_LENGTH = 4096;
 
 /** The `target` argument every host tool takes (the server's instructions explain it once more fully). */
 export const targetArgument = z

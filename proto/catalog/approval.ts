@@ -25,7 +25,7 @@ export function impactRank(i: Impact): number {
   return rank;
 }
 
-export function isImpact(value: unknown): value is Impact {
+function isImpact(value: unknown): value is Impact {
   return typeof value === "string" && (IMPACTS as readonly string[]).includes(value);
 }
 
@@ -206,7 +206,7 @@ export function publicKeyBlob(key: KeyObject): Buffer {
   return Buffer.concat([wireString(KEY_TYPE), wireString(Buffer.from(x, "base64url"))]);
 }
 
-// eslint-disable-next-line no-control-regex
+// eslint-disable-next-line no-control-regex -- an approver line may hold no control character but tab
 const CONTROL = /[\u0000-\u0008\u000a-\u001f\u007f]/; // tab (\u0009) is a field separator, allowed
 
 /** "ssh-ed25519 AAAA… comment" for an ed25519 KeyObject (public or private), as in a .pub file. */
@@ -249,7 +249,7 @@ export function parseApproverLine(line: string): ApproverKey {
 // ---------------------------------------------------------------------------------------------
 // SSHSIG (OpenSSH PROTOCOL.sshsig)
 
-export const SSHSIG_NAMESPACE = "hostward-approval";
+const SSHSIG_NAMESPACE = "hostward-approval";
 const SSHSIG_MAGIC = Buffer.from("SSHSIG", "ascii");
 const SSHSIG_VERSION = 1;
 const SSHSIG_HASH = "sha512";
@@ -419,7 +419,7 @@ export function approvalToMessage(s: ApprovalStatement, keyId: string, armored: 
 }
 
 const MAX_PARAMS_JSON = 16 * 1024;
-// eslint-disable-next-line no-control-regex
+// eslint-disable-next-line no-control-regex -- a signed field may hold no control character at all
 const ANY_CONTROL = /[\u0000-\u001f\u007f]/;
 /** A UTF-16 surrogate without its partner: such a string has no UTF-8 form, so what is signed and what the host receives would differ. */
 const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;

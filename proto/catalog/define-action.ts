@@ -17,7 +17,7 @@ import { z } from "zod";
 import { buildArgv, PROGRAMS, type ProgramName } from "../../shared/programs";
 import type { Impact } from "./approval";
 
-export interface ActionExample {
+interface ActionExample {
   description: string;
   params: Record<string, unknown>;
 }
@@ -29,12 +29,10 @@ export interface ActionExample {
  * `packages`, reboot → `reboot: true`, journal → `journal: true`, packageCache → `packageCache: true`,
  * none → nothing (harmless actions such as flush_dns_cache).
  */
-export const ALLOWLIST_KINDS = ["unit", "container", "logFile", "packages", "reboot", "journal", "packageCache", "none"] as const;
-export type AllowlistKind = (typeof ALLOWLIST_KINDS)[number];
+export type AllowlistKind = "unit" | "container" | "logFile" | "packages" | "reboot" | "journal" | "packageCache" | "none";
 
 /** What the host computes before approval (helper/preview.ts), shown to the human and signed by hash. */
-export const PREVIEW_KINDS = ["service", "container", "reboot", "journal", "logFile", "packages", "packageCache", "resolver", "logrotate"] as const;
-export type PreviewKind = (typeof PREVIEW_KINDS)[number];
+type PreviewKind = "service" | "container" | "reboot" | "journal" | "logFile" | "packages" | "packageCache" | "resolver" | "logrotate";
 
 /** A condition on the host's facts or the parameters; a step or check without one always applies. */
 export type When = { fact: string; equals: string | number | boolean } | { fact: string; oneOf: readonly (string | number | boolean)[] };
@@ -105,8 +103,6 @@ export function defineAction<const N extends string, P extends z.ZodObject>(def:
   }
   return def;
 }
-
-export type ParamsOf<D> = D extends ActionDef<string, infer P> ? z.output<P> : never;
 
 /** What the host reports about itself for an action's plan (a preview's `facts`); values from the host. */
 export type Facts = Readonly<Record<string, unknown>>;
@@ -227,7 +223,7 @@ export function applicableChecks(checks: readonly CheckDef[], params: Record<str
 /** Cap on the `output` text kept in an action's result (the live stream is relayed line by line). */
 export const MAX_ACTION_OUTPUT = 64 * 1024;
 
-export const ACTION_VERDICTS = ["SUCCEEDED", "FAILED"] as const;
+const ACTION_VERDICTS = ["SUCCEEDED", "FAILED"] as const;
 
 /**
  * The final `ActionEvent.result_json` of every action. `before`/`after` are the state the helper

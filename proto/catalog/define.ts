@@ -5,7 +5,7 @@ import { z } from "zod";
 
 export type DiagnosticGroup = "system" | "services" | "network" | "logs" | "health";
 
-export interface DiagnosticExample<I extends z.ZodType> {
+interface DiagnosticExample<I extends z.ZodType> {
   description: string;
   input: z.input<I>;
 }

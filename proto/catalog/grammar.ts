@@ -5,7 +5,7 @@
 import { isIP } from "node:net";
 import { z } from "zod";
 
-// eslint-disable-next-line no-control-regex
+// eslint-disable-next-line no-control-regex -- this class is the control characters every grammar refuses
 const CONTROL = /[\u0000-\u001f\u007f]/;
 
 /**
@@ -67,30 +67,44 @@ export const containerName = token(
   "letters, digits and _ . - only, starting with a letter or digit",
 );
 
-/** An absolute path without "..", "//" or "/./" segments (the agent re-checks the opened file). */
-export const absolutePath = token(
-  "path",
-  /^\/[^\u0000]*$/,
-  4096,
-  "an absolute path starting with /",
-).refine((p) => !p.split("/").some((seg) => seg === ".." || seg === "."), {
-  message: 'path must not contain "." or ".." segments',
-});
+/**
+ * An absolute path without ".." or "." segments and without "//" (an empty segment): one spelling
+ * per file, so what policy, audit and the human read is the path that is opened. A trailing "/"
+ * (a directory, "/var/log/") is accepted. The agent re-checks the opened file.
+ */
+export const absolutePath = token("path", /^\//, 4096, "an absolute path starting with /")
+  .refine((p) => !p.split("/").some((seg) => seg === ".." || seg === "."), {
+    message: 'path must not contain "." or ".." segments',
+  })
+  .refine((p) => !p.includes("//"), { message: 'path must not contain "//" (an empty segment)' });
+
+const HOST_LABEL = String.raw`[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?`;
+const DNS_LABEL = String.raw`[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9])?`;
+const HOST_DNS = new RegExp(String.raw`^${HOST_LABEL}(?:\.${HOST_LABEL})*\.?$`);
+const DNS_DNS = new RegExp(String.raw`^${DNS_LABEL}(?:\.${DNS_LABEL})*\.?$`);
+// A last label of digits or 0x-hex: inet_aton reads "127.1", "2130706433" and "0x7f.0.0.1" as
+// 127.0.0.1, so such a name is an address and must be written as one.
+const NUMERIC_LAST_LABEL = /(?:^|\.)(?:[0-9]+|0[xX][0-9A-Fa-f]*)\.?$/;
+
+/**
+ * Exactly a DNS name or exactly an IP literal (node:net's isIP): the name a resolver reads is the
+ * one policy and audit show. No "127.1" (an address in disguise), no "1.2.3.4.5" or "256.1.1.1",
+ * no ":::::" or "a..b" (the address alphabet, but no address).
+ */
+function nameOrAddress(dns: RegExp): (s: string) => boolean {
+  return (s) => isIP(s) !== 0 || (dns.test(s) && !NUMERIC_LAST_LABEL.test(s));
+}
 
 /** A DNS host name (RFC 1123 labels) or an IPv4/IPv6 literal. */
-export const hostName = token(
-  "host",
-  /^(?:(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(?:\.(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?))*\.?|[0-9.]{7,15}|[0-9A-Fa-f:.]{2,45})$/,
-  253,
-  "a DNS name (letters, digits, - and .) or an IP address",
+export const hostName = token("host", new RegExp(`${HOST_DNS.source}|^[0-9A-Fa-f:.]{2,45}$`), 253, "a DNS name (letters, digits, - and .) or an IP address").refine(
+  nameOrAddress(HOST_DNS),
+  { message: "host is neither a DNS name nor an IP address (IPv4 as a.b.c.d, IPv6 without brackets or port)" },
 );
 
 /** A DNS name to resolve; also allows "_" labels (SRV: _sip._tcp.example.org). */
-export const dnsName = token(
-  "name",
-  /^(?:[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9])?)(?:\.(?:[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9])?))*\.?$|^[0-9A-Fa-f:.]{2,45}$/,
-  253,
-  "a DNS name (letters, digits, _ - and .) or an IP address",
+export const dnsName = token("name", new RegExp(`${DNS_DNS.source}|^[0-9A-Fa-f:.]{2,45}$`), 253, "a DNS name (letters, digits, _ - and .) or an IP address").refine(
+  nameOrAddress(DNS_DNS),
+  { message: "name is neither a DNS name nor an IP address (IPv4 as a.b.c.d, IPv6 without brackets)" },
 );
 
 /** An IPv4 or IPv6 literal. */

@@ -18,7 +18,7 @@ export function digestJson(value: unknown): string {
 }
 
 /** "sha256:<64 hex>" of a string. */
-export function sha256Digest(text: string | Uint8Array): string {
+function sha256Digest(text: string | Uint8Array): string {
   return `sha256:${createHash("sha256").update(text).digest("hex")}`;
 }
 

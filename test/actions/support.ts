@@ -30,7 +30,7 @@ export const ROOT = join(import.meta.dirname, "..", "..");
 export const HELPER_BUNDLE = join(ROOT, "dist/agent/hostward-action.cjs");
 export const HOST = "web1.test";
 /** The PATH sudo's secure_path sets on Debian; the helper refuses any other. */
-export const SECURE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+const SECURE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 export interface HostCertificate extends PemPair {
   /** "sha256:<hex>" of the certificate's public key: what approvals for this host bind. */
@@ -165,7 +165,7 @@ export function helperRequest(action: string, params: Record<string, unknown>, a
   return JSON.stringify({ action, params, approval: approval ? approvalToWire(approval) : approval });
 }
 
-export type Line = Record<string, unknown> & { type?: string };
+type Line = Record<string, unknown> & { type?: string };
 
 export interface HelperRun {
   code: number | null;

@@ -159,7 +159,7 @@ export async function connectBroker(configDir: string, home: string): Promise<Mc
   try {
     await client.connect(transport);
   } catch (err) {
-    throw new Error(`cannot connect to the broker: ${(err as Error).message}\n${stderr}`);
+    throw new Error(`cannot connect to the broker: ${(err as Error).message}\n${stderr}`, { cause: err });
   }
   const pid = transport.pid;
   if (pid === null) throw new Error("the broker has no pid");

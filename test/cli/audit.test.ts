@@ -76,7 +76,7 @@ describe("hostward audit", () => {
 
   it("tail escapes what the model or a host wrote (bidi overrides, zero-width and tag characters), and the lines stay the same JSON", async () => {
     const reason = "fine\u202e\u2066txt.exe\u200b\u{e0041}\u00a0";
-    new AuditLog(file).open().append({ event: "action.proposed", reason, callId: "c5" });
+    await new AuditLog(file).open().append({ event: "action.proposed", reason, callId: "c5" });
     const r = await hostward(["audit", "tail", "-n", "1", "--config", dir]);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^[\u0020-\u007e\n]*$/);

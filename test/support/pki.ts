@@ -15,10 +15,10 @@ import * as grpc from "@grpc/grpc-js";
 import { EKU, issueCertificate } from "../../broker/src/pki/certificate";
 import { createCa, issueAgentCert, issueAgentCerts, issueClientCert, roleUri, writePem, type PemPair } from "../../broker/src/pki/index";
 
-export const CLIENT_KINDS = ["reader", "operator", "otherCa", "noRole", "twoRoles", "unknownRole", "serverOnly", "serverAuthReader", "expired"] as const;
+const CLIENT_KINDS = ["reader", "operator", "otherCa", "noRole", "twoRoles", "unknownRole", "serverOnly", "serverAuthReader", "expired"] as const;
 export type ClientKind = (typeof CLIENT_KINDS)[number];
 
-export interface ClientFiles extends PemPair {
+interface ClientFiles extends PemPair {
   certFile: string;
   keyFile: string;
 }

@@ -8,7 +8,7 @@
 // The name and the reason must be string literals: the global setup reads them from the files.
 import { describe, it } from "vitest";
 
-export const IS_ROOT = process.getuid?.() === 0;
+const IS_ROOT = process.getuid?.() === 0;
 
 const label = (name: string, reason: string) => (IS_ROOT ? name : `${name} [needs root: ${reason}]`);
 

@@ -11,20 +11,21 @@
 // (helper/spawn.ts).
 import { spawn } from "node:child_process";
 import { actionPreview, actionResult, type ActionPreview, type ActionResult } from "../../../proto/catalog/define-action";
+import { describeIssues } from "../../../shared/zod-issues";
 import { SUDO_HELPER, type HelperConfig } from "../config";
 import type { RefusalCode } from "../helper/exit-codes";
 import { EXPECTED_PATHS } from "../helper/guard";
 import type { LedgerEntry, VoidedEntry } from "../helper/ledger";
 import type { HelperLine, HelperQuery, HelperRequest } from "../helper/wire";
 
-export interface HelperCommand {
+interface HelperCommand {
   file: string;
   args: string[];
   env: Record<string, string>;
 }
 
 /** The exact command for a helper configuration (exported for tests and `hostward-agent check`). */
-export function helperCommand(config: HelperConfig): HelperCommand {
+function helperCommand(config: HelperConfig): HelperCommand {
   // sudo's env_reset replaces this anyway; the helper refuses any PATH but secure_path's.
   const env: Record<string, string> = { PATH: EXPECTED_PATHS[0] ?? "/usr/sbin:/usr/bin:/sbin:/bin", LANG: "C.UTF-8" };
   if (config.mode === "sudo") return { file: SUDO_HELPER.sudo, args: ["-n", "--", SUDO_HELPER.helper], env };
@@ -98,7 +99,7 @@ export function runHelper(config: HelperConfig, request: HelperRequest | HelperQ
         const { type: _t, spawns, ...rest } = line;
         const checked = actionResult.safeParse(rest);
         if (checked.success) outcome = { kind: "result", result: checked.data, spawns: Number(spawns) || 0 };
-        else problem = `the helper's result does not match the catalog's result schema: ${checked.error.issues.map((i) => i.message).join("; ")}`;
+        else problem = `the helper's result does not match the catalog's result schema: ${describeIssues(checked.error)}`;
       }
     };
 

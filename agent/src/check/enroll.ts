@@ -14,7 +14,7 @@ import { Findings, formatFindings } from "./findings";
 import { DEFAULT_CONFIG_FILE, runCheck, UNIT_TLS_DIR } from "./run-check";
 import { checkTls } from "./tls-check";
 
-export const UNITS = [
+const UNITS = [
   { unit: "hostward-reader.service", port: 7443 },
   { unit: "hostward-operator.service", port: 7444 },
 ] as const;

@@ -19,7 +19,7 @@ export const UNIT_TLS_DIR = "/etc/hostward/tls";
  * where $CREDENTIALS_DIRECTORY never applies, and importing tls.ts would pull grpc-js into this
  * small bundle.
  */
-export function tlsFiles(config: AgentConfig | null, roles: readonly RoleName[] = ROLE_NAMES, dir = UNIT_TLS_DIR): HostTlsFiles {
+function tlsFiles(config: AgentConfig | null, roles: readonly RoleName[] = ROLE_NAMES, dir = UNIT_TLS_DIR): HostTlsFiles {
   const tls: Partial<AgentConfig["tls"]> = config?.tls ?? {};
   const files: HostTlsFiles = { ca: tls.ca ?? `${dir}/ca.crt`, roles: {} };
   for (const role of roles) files.roles[role] = { cert: tls.cert ?? `${dir}/${role}.crt`, key: tls.key ?? `${dir}/${role}.key` };

@@ -8,7 +8,7 @@ import { certificateNames, roleOf, type RoleName } from "../../../shared/cert-na
 import { checkOwnership, statOrReport } from "./file-checks";
 import type { Findings } from "./findings";
 
-export interface RoleFiles {
+interface RoleFiles {
   cert: string;
   key: string;
 }
@@ -22,7 +22,7 @@ export interface HostTlsFiles {
 const SERVER_AUTH = "1.3.6.1.5.5.7.3.1";
 const DAY_MS = 86_400_000;
 /** A certificate that expires sooner than this gets a warning. */
-export const EXPIRY_WARNING_DAYS = 30;
+const EXPIRY_WARNING_DAYS = 30;
 
 export interface TlsCheckOptions {
   now: Date;
@@ -101,7 +101,7 @@ function checkCa(findings: Findings, path: string, opts: TlsCheckOptions): X509C
 }
 
 /** The SAN entries a TLS client can match the host against (DNS names and IP addresses), by the shared parser. */
-export function hostNames(cert: X509Certificate): string[] {
+function hostNames(cert: X509Certificate): string[] {
   const names = certificateNames(cert);
   return names ? [...names.dns.map((d) => `DNS:${d}`), ...names.ips.map((ip) => `IP:${ip}`)] : [];
 }

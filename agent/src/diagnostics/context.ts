@@ -14,7 +14,7 @@ export interface DiagnosticContext {
 // The error a handler throws for the caller to see (its own module: the root helper shares the parsers that throw it).
 export { DiagnosticError } from "../diagnostic-error";
 
-export type Handler<D> = (input: InputOf<D>, ctx: DiagnosticContext) => Promise<OutputOf<D>>;
+type Handler<D> = (input: InputOf<D>, ctx: DiagnosticContext) => Promise<OutputOf<D>>;
 
 /** One handler per definition of a catalog group, keyed by tool name; the types force completeness. */
 export type HandlerMap<Defs extends readonly DiagnosticDef<string, z.ZodObject, z.ZodType>[]> = {

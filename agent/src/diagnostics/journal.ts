@@ -6,9 +6,9 @@ import { groupErrors } from "../systemd/error-groups";
 import { readJournal } from "../systemd/journalctl";
 
 /** Entries read per call when grep filters them (the page is taken from the matches). */
-export const GREP_SCAN = 5000;
+const GREP_SCAN = 5000;
 /** Error entries analyze_errors reads at most. */
-export const ANALYZE_SCAN = 5000;
+const ANALYZE_SCAN = 5000;
 const WIDE_LIMITS = { timeoutMs: 15_000, maxBytes: 16 * 1024 * 1024 };
 
 export const journalHandlers: HandlerMap<typeof journalDiagnostics> = {

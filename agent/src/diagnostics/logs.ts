@@ -20,7 +20,7 @@ const rootsCache = new WeakMap<readonly string[], Promise<ResolvedRoots>>();
  * The configured log roots, resolved with realpath once. The entry point may call it at start to
  * log roots that are refused (missing, or in /proc, /sys, /dev); handlers call it on first use.
  */
-export function logRootsFor(config: AgentConfig): Promise<ResolvedRoots> {
+function logRootsFor(config: AgentConfig): Promise<ResolvedRoots> {
   const key = config.logs.roots;
   let roots = rootsCache.get(key);
   if (!roots) {

@@ -58,7 +58,7 @@ const POST_CHECK_MS = 30_000;
 const POLL_MS = 250;
 const NO_SYSTEMD = "systemd is not running on this host";
 
-export function failedRun(what: string, r: SpawnResult): string {
+function failedRun(what: string, r: SpawnResult): string {
   if (r.timedOut) return `${what} did not finish before the action's deadline`;
   const last = r.lines.filter((l) => l.trim() !== "").slice(-3).join(" | ");
   return `${what} exited with ${r.exitCode}${last ? `: ${last.slice(0, 500)}` : ""}`;
@@ -86,7 +86,7 @@ async function until<T>(ctx: ActionContext, read: () => Promise<T>, done: (v: T)
 
 // ---- systemd units -------------------------------------------------------------------------
 
-export interface UnitState {
+interface UnitState {
   unit: string;
   LoadState: string;
   ActiveState: string;
@@ -298,7 +298,7 @@ const upgradePackages: Runner = async (params, ctx) => {
 type Runner = (params: Params, ctx: ActionContext) => Promise<Outcome>;
 
 /** One runner per catalog action: an action without a runner here does not compile. */
-export const RUNNERS: { readonly [N in ActionName]: Runner } = {
+const RUNNERS: { readonly [N in ActionName]: Runner } = {
   restart_service: serviceAction("restart"),
   reload_service: serviceAction("reload"),
   start_service: serviceAction("start"),

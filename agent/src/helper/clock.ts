@@ -17,7 +17,7 @@ import { join } from "node:path";
 import { HelperRefusal } from "./exit-codes";
 import { DIRECT_ENV, type HelperMode, type Invocation } from "./guard";
 
-export interface ClockState {
+interface ClockState {
   v: 1;
   /** Unix seconds: when this record of used approvals began. */
   floor: number;

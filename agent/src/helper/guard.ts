@@ -13,7 +13,7 @@ import { HELPER_EXIT } from "./exit-codes";
 export { HELPER_EXIT };
 
 /** The one user sudoers lets run the helper. */
-export const OPERATOR_USER = "hostward-operator";
+const OPERATOR_USER = "hostward-operator";
 
 /** The PATH values sudo's secure_path sets on the distributions hostward packages for
  *  (Debian/Ubuntu sudoers, then Fedora/RHEL sudoers). The helper never searches PATH (it runs
@@ -119,6 +119,7 @@ function checkEnvironment(env: Invocation["env"], mode: HelperMode): Refusal | n
   }
   for (const name of names) {
     const value = env[name] ?? "";
+    // eslint-disable-next-line no-control-regex -- refuses control characters (but tab) in an environment value, on purpose
     if (value.length > MAX_ENV_VALUE || /[\0-\x08\x0a-\x1f\x7f]/.test(value)) {
       return { exitCode: HELPER_EXIT.noPermission, message: `refused: environment variable ${name} is longer than ${MAX_ENV_VALUE} characters or contains control characters` };
     }

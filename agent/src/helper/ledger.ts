@@ -13,14 +13,15 @@
 import { closeSync, constants, fstatSync, fsyncSync, lstatSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { z } from "zod";
+import { describeIssues } from "../../../shared/zod-issues";
 import { HelperRefusal } from "./exit-codes";
 
 /** Request ids the ledger accepts as file names (the broker's are "act-" + 12 hex digits). */
 export const LEDGER_ID = /^[a-z0-9][a-z0-9-]{0,63}$/;
 /** How many output lines a record keeps (the full output went to the caller as it ran). */
-export const LEDGER_OUTPUT_LINES = 100;
+const LEDGER_OUTPUT_LINES = 100;
 
-export const LedgerEntrySchema = z.strictObject({
+const LedgerEntrySchema = z.strictObject({
   v: z.literal(1),
   requestId: z.string().regex(LEDGER_ID),
   action: z.string().max(64),
@@ -52,7 +53,7 @@ export type LedgerEntry = z.output<typeof LedgerEntrySchema>;
  * start (an agent that got the request just after the broker asked) is refused — "not started"
  * is then final, and the broker may say nothing ran.
  */
-export const VoidedEntrySchema = z.strictObject({
+const VoidedEntrySchema = z.strictObject({
   v: z.literal(1),
   requestId: z.string().regex(LEDGER_ID),
   state: z.literal("VOIDED"),
@@ -211,7 +212,7 @@ function readEntry(file: string): { entry?: LedgerEntry | VoidedEntry; missing?:
     const voided = VoidedEntrySchema.safeParse(value);
     if (voided.success) return { entry: voided.data };
     const parsed = LedgerEntrySchema.safeParse(value);
-    return parsed.success ? { entry: parsed.data } : { unreadable: `${file} is not a ledger record (${parsed.error.issues[0]?.path.join(".")}: ${parsed.error.issues[0]?.message})` };
+    return parsed.success ? { entry: parsed.data } : { unreadable: `${file} is not a ledger record (${describeIssues(parsed.error, { max: 1 })})` };
   } catch (err) {
     return { unreadable: `${file} cannot be read: ${(err as Error).message}` };
   } finally {

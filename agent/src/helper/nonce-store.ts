@@ -35,7 +35,7 @@ function ensureDir(path: string, owners: readonly number[], create: boolean): vo
   if (above) throw new HelperRefusal("CONFIG", `the helper's state ${path} cannot be trusted: ${above}`);
 }
 
-export function noncesDir(stateDir: string): string {
+function noncesDir(stateDir: string): string {
   return join(stateDir, "nonces");
 }
 

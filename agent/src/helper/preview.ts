@@ -29,7 +29,7 @@ export interface PreviewContext {
 }
 
 /** sd_booted(3): systemd is PID 1 exactly when this directory exists. */
-export function systemdRunning(): boolean {
+function systemdRunning(): boolean {
   try {
     return statSync("/run/systemd/system").isDirectory();
   } catch {

@@ -20,6 +20,7 @@ import { previewDigest } from "../../../proto/catalog/approval";
 import { actionPreview, commandLine, renderPlan, type ActionDef, type ActionPreview } from "../../../proto/catalog/define-action";
 import { capOutput, checkAllowlisted, planOf, runnerOf } from "./actions";
 import { changedFact, computePreview } from "./preview";
+import { describeIssues } from "../../../shared/zod-issues";
 import { writeAudit, type AuditRecord } from "./audit";
 import { HELPER_EXIT, HelperRefusal, REFUSAL_EXIT, type RefusalCode } from "./exit-codes";
 import { decide, helperMode, type HelperMode, type Invocation } from "./guard";
@@ -43,16 +44,6 @@ export interface HelperIo {
 
 const MAX_OUTPUT_LINES = 5000;
 
-/** Zod issues as one line; `argument`: each named as the invalid argument (the catalog's wording). */
-function describeIssues(error: { issues: readonly { path: readonly PropertyKey[]; message: string }[] }, opts: { argument?: boolean } = {}): string {
-  return error.issues
-    .map((i) => {
-      const path = i.path.map(String).join(".");
-      return opts.argument ? `invalid argument "${path || "params"}": ${i.message}` : `${path || "(top)"}: ${i.message}`;
-    })
-    .join("; ");
-}
-
 /** How long a preview query may take (it only reads). */
 const PREVIEW_MS = 20_000;
 
@@ -62,7 +53,7 @@ function validated(action: string, raw: Record<string, unknown>) {
   const runner = runnerOf(action);
   if (!def || !runner) throw new HelperRefusal("BAD_REQUEST", `unknown action ${JSON.stringify(action)}`);
   const parsed = def.params.safeParse(raw);
-  if (!parsed.success) throw new HelperRefusal("BAD_REQUEST", describeIssues(parsed.error, { argument: true }));
+  if (!parsed.success) throw new HelperRefusal("BAD_REQUEST", describeIssues(parsed.error, { top: "params", line: (i, where) => `invalid argument "${where}": ${i.message}` }));
   return { def, runner, params: parsed.data as Record<string, unknown> };
 }
 

@@ -11,11 +11,12 @@ import { absolutePath, canonicalUnit, containerName, unitName } from "../../../p
 import { packageName } from "../../../proto/catalog/actions/packages";
 import { parseApproverLine, type ApproverKey } from "../../../proto/catalog/approval";
 import { certificateNames, publicKeyFingerprint } from "../../../shared/cert-names";
+import { describeIssues } from "../../../shared/zod-issues";
 import { HelperRefusal } from "./exit-codes";
 import { DIRECT_ENV, type HelperMode, type Invocation } from "./guard";
 import { untrustedAncestor } from "./trust";
 
-export const SUDO_PATHS = {
+const SUDO_PATHS = {
   approversDir: "/etc/hostward/approvers",
   stateDir: "/var/lib/hostward/helper",
   actionsFile: "/etc/hostward/actions.yaml",
@@ -59,7 +60,7 @@ function untrusted(st: { uid: number; mode: number }, owners: readonly number[])
  * Reads a regular file that must be trusted (owner, mode, and every directory above it: trust.ts),
  * without following a symlink.
  */
-export function readTrustedFile(path: string, owners: readonly number[], what: string): string {
+function readTrustedFile(path: string, owners: readonly number[], what: string): string {
   const above = untrustedAncestor(path, owners);
   if (above) throw new HelperRefusal("CONFIG", `${what} ${path} cannot be trusted: ${above}`);
   let fd: number;
@@ -143,7 +144,7 @@ export function loadApprovers(settings: HelperSettings): LoadedApprovers {
 }
 
 /** How this host judges an approval's times (actions.yaml `approvals:`), with the defaults. */
-export const APPROVAL_DEFAULTS = { maxLifetimeSeconds: 3600, maxClockSkewSeconds: 120 } as const;
+const APPROVAL_DEFAULTS = { maxLifetimeSeconds: 3600, maxClockSkewSeconds: 120 } as const;
 
 /** A container entry: a name, or a full 64-hex ID. A shorter hex string would match by prefix. */
 const containerEntry = containerName.refine((s) => !/^[0-9a-f]{12,63}$/.test(s), {
@@ -198,8 +199,7 @@ export function loadAllowlist(settings: HelperSettings): Allowlist {
   }
   const parsed = AllowlistSchema.safeParse(raw);
   if (!parsed.success) {
-    const issues = parsed.error.issues.map((i) => `${i.path.join(".") || "(top level)"}: ${i.message}`).join("; ");
-    throw new HelperRefusal("CONFIG", `${settings.actionsFile} is invalid: ${issues}`);
+    throw new HelperRefusal("CONFIG", `${settings.actionsFile} is invalid: ${describeIssues(parsed.error)}`);
   }
   const d = parsed.data;
   return {

@@ -14,7 +14,7 @@ import { spawn } from "node:child_process";
 import { statSync } from "node:fs";
 import { constants } from "node:os";
 import Module from "node:module";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import type * as NodePty from "node-pty";
 import { CHILD_ENV } from "../child-env";
 import { killProcessGroup } from "../process-group";
@@ -26,7 +26,7 @@ import { isFixedOption, isValue, PROGRAMS, type ProgramName } from "../../../sha
 
 export type Program = ProgramName;
 
-export const PRODUCTION_PTY_NATIVE = "/usr/lib/hostward/pty.node";
+const PRODUCTION_PTY_NATIVE = "/usr/lib/hostward/pty.node";
 const MAX_LINE = 4096;
 
 let spawns = 0;
@@ -80,12 +80,8 @@ export function loadPty(mode: HelperMode, bundleDir: string): void {
     return original.call(this, request, ...rest);
   };
   // A literal require so esbuild bundles node-pty's JavaScript; loaded only after the checks above.
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- a literal require, after the checks above, so esbuild bundles node-pty's JavaScript and the addon loads only from the checked path
   pty = require("node-pty") as typeof NodePty;
-}
-
-export function bundleDirOf(file: string): string {
-  return dirname(file);
 }
 
 export interface SpawnResult {

@@ -11,7 +11,7 @@ import type { LedgerEntry, VoidedEntry } from "./ledger";
 /** The largest request the helper reads. */
 export const MAX_REQUEST_BYTES = 64 * 1024;
 /** The largest impact preview, as canonical JSON. */
-export const MAX_PREVIEW_BYTES = 32 * 1024;
+const MAX_PREVIEW_BYTES = 32 * 1024;
 
 export const WireApproval = z.strictObject({
   requestId: z.string().max(128),

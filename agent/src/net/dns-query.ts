@@ -5,12 +5,12 @@ import { Resolver } from "node:dns/promises";
 import { isIP } from "node:net";
 
 export type RecordType = "A" | "AAAA" | "CNAME" | "MX" | "NS" | "TXT" | "SRV" | "PTR" | "SOA";
-export type DnsStatus = "NOERROR" | "NXDOMAIN" | "NODATA" | "SERVFAIL" | "REFUSED" | "TIMEOUT" | "ERROR";
+type DnsStatus = "NOERROR" | "NXDOMAIN" | "NODATA" | "SERVFAIL" | "REFUSED" | "TIMEOUT" | "ERROR";
 
-export const MAX_ANSWERS = 100;
-export const MAX_TXT_CHARS = 4096;
+const MAX_ANSWERS = 100;
+const MAX_TXT_CHARS = 4096;
 
-export interface DnsAnswer {
+interface DnsAnswer {
   value: string;
   ttl: number | null;
   fields: Record<string, string | number> | null;

@@ -20,7 +20,7 @@ function wordsToNetworkOrder(bytes: number[], littleEndian: boolean): number[] {
   return out;
 }
 
-export function formatIPv4(bytes: readonly number[]): string {
+function formatIPv4(bytes: readonly number[]): string {
   return bytes.join(".");
 }
 

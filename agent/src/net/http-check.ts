@@ -10,12 +10,12 @@ import type { AddressPolicy } from "../address-policy";
 import { DiagnosticError } from "../diagnostics/context";
 import { resolveVetted } from "./resolve-vetted";
 
-export const BODY_READ_LIMIT = 64 * 1024;
+const BODY_READ_LIMIT = 64 * 1024;
 const HEADER_VALUE_MAX = 512;
 
-export type HttpErrorKind = "timeout" | "refused" | "reset" | "unreachable" | "tls" | "protocol" | "other";
+type HttpErrorKind = "timeout" | "refused" | "reset" | "unreachable" | "tls" | "protocol" | "other";
 
-export interface TlsInfo {
+interface TlsInfo {
   verified: boolean;
   verifyError: string | null;
   protocol: string | null;

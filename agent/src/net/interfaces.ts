@@ -3,7 +3,7 @@
 import { readdir, readFile } from "node:fs/promises";
 import { networkInterfaces } from "node:os";
 
-export const MAX_INTERFACES = 512;
+const MAX_INTERFACES = 512;
 
 export interface InterfaceInfo {
   name: string;

@@ -6,7 +6,7 @@ import { decodeHostOrderAddress } from "./hex-address";
 
 export type SocketTable = "tcp" | "tcp6" | "udp" | "udp6";
 
-export const TCP_STATES: Record<string, string> = {
+const TCP_STATES: Record<string, string> = {
   "01": "ESTABLISHED",
   "02": "SYN_SENT",
   "03": "SYN_RECV",

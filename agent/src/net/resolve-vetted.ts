@@ -6,7 +6,7 @@ import { isIP } from "node:net";
 import { assertAddressesAllowed, type AddressPolicy } from "../address-policy";
 import { DiagnosticError } from "../diagnostics/context";
 
-export const MAX_RESOLVED = 32;
+const MAX_RESOLVED = 32;
 
 export interface VettedHost {
   /** Every address the name resolved to (IP literal: itself), each allowed by the policy. */

@@ -2,7 +2,7 @@
 // the number of address lines in /etc/hosts. Each file is read up to 64 KiB.
 import { open, readlink } from "node:fs/promises";
 
-export const MAX_CONFIG_BYTES = 64 * 1024;
+const MAX_CONFIG_BYTES = 64 * 1024;
 
 export interface ResolvConf {
   nameservers: string[];

@@ -4,8 +4,8 @@
 // processes at a time, and the scan stops as soon as every wanted inode is found.
 import { readdir, readFile, readlink } from "node:fs/promises";
 
-export const MAX_PROCESSES = 8192;
-export const MAX_FD_LINKS = 200_000;
+const MAX_PROCESSES = 8192;
+const MAX_FD_LINKS = 200_000;
 const CONCURRENT_PROCESSES = 16;
 
 export interface SocketOwner {

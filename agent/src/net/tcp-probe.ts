@@ -2,7 +2,7 @@
 // Nothing is sent; the socket is closed as soon as the handshake completes.
 import { connect } from "node:net";
 
-export type ProbeStatus = "open" | "refused" | "timeout" | "unreachable" | "error";
+type ProbeStatus = "open" | "refused" | "timeout" | "unreachable" | "error";
 
 export interface ProbeResult {
   port: number;

@@ -108,7 +108,7 @@ function streamingHandler(def: ActionDef, defaults: Message, deps: ActionsDeps):
 const methods = ActionsServiceService as unknown as Record<string, grpc.MethodDefinition<Message, ActionEvent>>;
 
 /** The implementation object for ActionsServiceService; throws if the catalog and the proto disagree. */
-export function createActionsImplementation(deps: ActionsDeps): grpc.UntypedServiceImplementation {
+function createActionsImplementation(deps: ActionsDeps): grpc.UntypedServiceImplementation {
   const implementation: grpc.UntypedServiceImplementation = {};
   for (const def of actions as readonly ActionDef[]) {
     const key = methodKey(def.name);

@@ -4,7 +4,7 @@ import type { Role } from "../logging";
 import type { CallerIdentity } from "./caller";
 
 /** Services and the role each requires; "any" = any caller with a valid role certificate. */
-export const SERVICE_ROLES: Readonly<Record<string, Role | "any">> = Object.freeze({
+const SERVICE_ROLES: Readonly<Record<string, Role | "any">> = Object.freeze({
   "hostward.v1.DiagnosticsService": "reader",
   "hostward.v1.ActionsService": "operator",
   "hostward.v1.ActionRecordsService": "operator",

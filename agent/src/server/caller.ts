@@ -6,12 +6,11 @@
 // agent needs three fields, and loading the pure-JS ASN.1 stack (+ reflect-metadata, tsyringe)
 // for them cost the agent about 6 MiB of resident memory (test/bench/results.md).
 import { createHash, X509Certificate } from "node:crypto";
-import { certificateNames, commonName, roleOf, ROLE_URI_PREFIX } from "../../../shared/cert-names";
+import { certificateNames, commonName, roleOf } from "../../../shared/cert-names";
 import type { PeerCertificate } from "node:tls";
 import type { CallerLog, Role } from "../logging";
 import { weakCertificate } from "./cert-strength";
 
-export { ROLE_URI_PREFIX };
 /** Re-exported: the one parser lives in shared/cert-names.ts. */
 export { parseSubjectAltName } from "../../../shared/cert-names";
 const CLIENT_AUTH_OID = "1.3.6.1.5.5.7.3.2";

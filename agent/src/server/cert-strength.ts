@@ -9,7 +9,7 @@
 import type { X509Certificate } from "node:crypto";
 
 /** Signature algorithms accepted, by OID. */
-export const SIGNATURE_ALGORITHMS: Readonly<Record<string, string>> = {
+const SIGNATURE_ALGORITHMS: Readonly<Record<string, string>> = {
   "1.2.840.113549.1.1.11": "sha256WithRSAEncryption",
   "1.2.840.113549.1.1.12": "sha384WithRSAEncryption",
   "1.2.840.113549.1.1.13": "sha512WithRSAEncryption",
@@ -28,7 +28,7 @@ const KNOWN_WEAK: Readonly<Record<string, string>> = {
   "1.2.840.113549.1.1.10": "RSASSA-PSS",
 };
 
-export const MIN_RSA_BITS = 2048;
+const MIN_RSA_BITS = 2048;
 const CURVES: Readonly<Record<string, string>> = { prime256v1: "P-256", secp384r1: "P-384" };
 
 interface Tlv {

@@ -9,7 +9,8 @@ import { methodKey, rpcName } from "../../../proto/catalog/define";
 import { diagnostics } from "../../../proto/catalog/diagnostics/index";
 import { DiagnosticsServiceService } from "../../../proto/gen/hostward/v1/diagnostics";
 import type { DiagnosticReply } from "../../../proto/gen/hostward/v1/diagnostics_messages";
-import { formatIssues, type AgentConfig } from "../config";
+import { describeIssues } from "../../../shared/zod-issues";
+import type { AgentConfig } from "../config";
 import { DiagnosticError, type DiagnosticContext } from "../diagnostics/context";
 import { diagnosticHandlers } from "../diagnostics/index";
 import { execScope, type ExecScope } from "../exec";
@@ -21,7 +22,7 @@ import { describeInvalidInput, protoDefaults, stripProtoDefaults } from "./reque
 
 type Message = Record<string, unknown>;
 export type AnyHandler = (input: unknown, ctx: DiagnosticContext) => Promise<unknown>;
-export interface AnyDefinition {
+interface AnyDefinition {
   name: string;
   input: z.ZodType;
   output: z.ZodType;
@@ -72,7 +73,7 @@ function unaryHandler(def: AnyDefinition, handler: AnyHandler, defaults: Message
 
       const checked = def.output.safeParse(result);
       if (!checked.success) {
-        throw new RpcError(grpc.status.INTERNAL, INTERNAL_MESSAGE, `${def.name} returned a result that does not match its output schema:\n${formatIssues(checked.error)}`);
+        throw new RpcError(grpc.status.INTERNAL, INTERNAL_MESSAGE, `${def.name} returned a result that does not match its output schema:\n  ${describeIssues(checked.error, { separator: "\n  " })}`);
       }
       const json = JSON.stringify(checked.data);
       const bytes = Buffer.byteLength(json, "utf8");

@@ -2,6 +2,7 @@
 // a plain scalar's zero value, so those zeros are dropped first: the zod schema then applies its
 // default, or says the field is required. `optional` proto fields keep an explicit zero.
 import type { z } from "zod";
+import { describeIssues } from "../../../shared/zod-issues";
 
 type Message = Record<string, unknown>;
 
@@ -43,11 +44,12 @@ const MAX_ISSUES = 5;
 
 /** `invalid argument "unit": unit name must not start with "-"`; several issues joined by "; ". */
 export function describeInvalidInput(error: z.ZodError, input: unknown): string {
-  const parts = error.issues.slice(0, MAX_ISSUES).map((issue) => {
-    const missing = issue.code === "invalid_type" && issue.path.length > 0 && valueAt(input, issue.path) === undefined;
-    const message = missing ? "is required" : issue.message;
-    return issue.path.length > 0 ? `invalid argument "${issue.path.map(String).join(".")}": ${message}` : `invalid argument: ${message}`;
+  return describeIssues(error, {
+    max: MAX_ISSUES,
+    line: (issue, where) => {
+      const missing = issue.code === "invalid_type" && issue.path.length > 0 && valueAt(input, issue.path) === undefined;
+      const message = missing ? "is required" : issue.message;
+      return issue.path.length > 0 ? `invalid argument "${where}": ${message}` : `invalid argument: ${message}`;
+    },
   });
-  const more = error.issues.length - MAX_ISSUES;
-  return more > 0 ? `${parts.join("; ")} (and ${more} more)` : parts.join("; ");
 }

@@ -11,7 +11,6 @@
 // looked at again at most every `checkEveryMs` (by its size, mtime and inode) on the next call.
 import { closeSync, constants, fstatSync, openSync, readFileSync, statSync } from "node:fs";
 
-export const DEFAULT_REVOCATION_LIST = "/etc/hostward/revoked.list";
 const MAX_BYTES = 4 * 1024 * 1024;
 
 export interface RevocationLog {

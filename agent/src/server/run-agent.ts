@@ -13,8 +13,8 @@ import { startServer, type RunningServer } from "./create-server";
 import { createConcurrencyLimit, type ConcurrencyLimit } from "./limiter";
 import { createRevocationList } from "./revocation";
 
-export const DEFAULT_CONFIG_FILE = "/etc/hostward/agent.yaml";
-export const DEFAULT_PORTS: Readonly<Record<Role, number>> = { reader: 7443, operator: 7444 };
+const DEFAULT_CONFIG_FILE = "/etc/hostward/agent.yaml";
+const DEFAULT_PORTS: Readonly<Record<Role, number>> = { reader: 7443, operator: 7444 };
 /** How long SIGTERM waits for calls in flight before closing them. */
 const SHUTDOWN_GRACE_MS = 5_000;
 
@@ -29,7 +29,7 @@ const BUILT_CATALOG_HASH: string | undefined = typeof HOSTWARD_CATALOG_HASH === 
 /** Exit codes: 64 usage (EX_USAGE), 78 configuration or TLS files (EX_CONFIG), 1 anything else. */
 const EXIT = { usage: 64, config: 78, failure: 1 } as const;
 
-export interface AgentContext {
+interface AgentContext {
   config: AgentConfig;
   logger: Logger;
   limit: ConcurrencyLimit;

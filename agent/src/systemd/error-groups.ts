@@ -14,7 +14,7 @@ const PATH = /(^|[\s'"([=,])\/[^\s'"()[\]{},;:]*/g;
 const HEX = /\b0x[0-9a-f]+\b|\b(?=[0-9a-f]*\d)(?=[0-9a-f]*[a-f])[0-9a-f]{8,}\b/gi;
 const NUMBER = /\b\d+(?:\.\d+)?\b/g;
 
-export const PATTERN_MAX = 256;
+const PATTERN_MAX = 256;
 
 /** The message with variable parts replaced by placeholders, whitespace collapsed. */
 export function normalizeMessage(message: string): string {

@@ -25,11 +25,11 @@ const OMITTED = "[message of 4 KiB or more not shown by journalctl]";
 const UNIT_RE = /^[A-Za-z0-9:_.@\\-]{1,256}$/;
 const CURSOR_RE = /^[A-Za-z0-9=;]{1,512}$/;
 
-// eslint-disable-next-line no-control-regex
+// eslint-disable-next-line no-control-regex -- the control characters (all but tab and newline) escapeControls() escapes
 const CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f]/g;
 
 /** Control characters except newline and tab become visible "\xNN" text. */
-export function escapeControls(s: string): string {
+function escapeControls(s: string): string {
   return s.replace(CONTROL, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`);
 }
 
@@ -56,7 +56,7 @@ function isByteArray(v: unknown): v is number[] {
  * valid UTF-8 or holds control characters; an array of those when the field occurs more than
  * once in the entry (the values are joined with newlines); null when it was too large to print.
  */
-export function decodeField(v: unknown, maxBytes = 64 * 1024): string | null {
+function decodeField(v: unknown, maxBytes = 64 * 1024): string | null {
   if (typeof v === "string") return v.length > maxBytes ? v.slice(0, maxBytes) : v;
   if (isByteArray(v)) return Buffer.from(v.slice(0, maxBytes)).toString("utf8");
   if (Array.isArray(v)) {
@@ -102,7 +102,7 @@ export function parseJournalLine(line: string): JournalEntry | null {
   const cursor = typeof f.__CURSOR === "string" && CURSOR_RE.test(f.__CURSOR) ? f.__CURSOR : null;
 
   let message: string;
-  let messageTruncated = false;
+  let messageTruncated: boolean;
   if (f.MESSAGE === null) {
     message = OMITTED;
     messageTruncated = true;

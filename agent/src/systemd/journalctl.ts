@@ -34,12 +34,12 @@ export interface JournalRead {
   skipped: number;
 }
 
-export interface JournalLimits {
+interface JournalLimits {
   timeoutMs: number;
   maxBytes: number;
 }
 
-export const DEFAULT_JOURNAL_LIMITS: JournalLimits = { timeoutMs: 10_000, maxBytes: 8 * 1024 * 1024 };
+const DEFAULT_JOURNAL_LIMITS: JournalLimits = { timeoutMs: 10_000, maxBytes: 8 * 1024 * 1024 };
 
 /** The journalctl options for a query (exported for tests). */
 export function journalArgs(q: JournalQuery): string[] {

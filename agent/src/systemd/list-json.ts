@@ -28,7 +28,7 @@ const timerRow = z.object({
 });
 export type TimerRow = { unit: string; activates: string | null; next: string | null; last: string | null };
 
-export class ListParseError extends Error {}
+class ListParseError extends Error {}
 
 function rows(json: string, what: string): unknown[] {
   let parsed: unknown;

@@ -5,8 +5,8 @@ import { run, type RunResult } from "../exec";
 import { DiagnosticError, type DiagnosticContext } from "../diagnostics/context";
 import { firstLine, toDiagnosticError } from "./exec-errors";
 
-export const PODMAN_TIMEOUT_MS = 15_000;
-export const PODMAN_MAX_BYTES = 8 * 1024 * 1024;
+const PODMAN_TIMEOUT_MS = 15_000;
+const PODMAN_MAX_BYTES = 8 * 1024 * 1024;
 export const MAX_CONTAINERS = 500;
 
 export async function podman(options: readonly string[], values: readonly string[], ctx: Pick<DiagnosticContext, "signal">): Promise<RunResult> {

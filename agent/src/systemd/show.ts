@@ -46,7 +46,7 @@ export function text(block: ShowBlock, key: string): string | null {
 const UINT64_MAX = "18446744073709551615";
 
 /** A numeric property; "", "[not set]", "[no data]", "infinity" and UINT64_MAX become null. */
-export function num(block: ShowBlock, key: string): number | null {
+function num(block: ShowBlock, key: string): number | null {
   const v = block.get(key);
   if (v === undefined || v === UINT64_MAX || !/^\d{1,20}$/.test(v)) return null;
   const n = Number(v);
@@ -54,7 +54,7 @@ export function num(block: ShowBlock, key: string): number | null {
 }
 
 /** A space-separated list property (Names, Requires, …), capped at `max` items. */
-export function list(block: ShowBlock, key: string, max = 200): string[] {
+function list(block: ShowBlock, key: string, max = 200): string[] {
   const v = block.get(key);
   if (!v) return [];
   return v.split(" ").filter((s) => s !== "").slice(0, max);
@@ -65,7 +65,7 @@ const DAY = "(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) ";
 const UTC_TIMESTAMP = new RegExp(`^(?:${DAY})?(\\d{4}-\\d{2}-\\d{2}) (\\d{2}:\\d{2}:\\d{2})(\\.\\d{1,6})? UTC$`);
 
 /** A timestamp printed with --timestamp=us+utc, as ISO 8601; "" and "n/a" become null. */
-export function timestamp(block: ShowBlock, key: string): string | null {
+function timestamp(block: ShowBlock, key: string): string | null {
   const v = block.get(key);
   if (!v) return null;
   const m = UTC_TIMESTAMP.exec(v);

@@ -7,16 +7,16 @@ import { DiagnosticError, type DiagnosticContext } from "../diagnostics/context"
 import { firstLine, toDiagnosticError } from "./exec-errors";
 import { type ShowBlock, parseShow } from "./show";
 
-export const SYSTEMCTL_TIMEOUT_MS = 10_000;
-export const SYSTEMCTL_MAX_BYTES = 8 * 1024 * 1024;
+const SYSTEMCTL_TIMEOUT_MS = 10_000;
+const SYSTEMCTL_MAX_BYTES = 8 * 1024 * 1024;
 
 /** sd_booted(): systemd creates this directory when it is PID 1. */
-export const SYSTEMD_RUNTIME_DIR = "/run/systemd/system";
+const SYSTEMD_RUNTIME_DIR = "/run/systemd/system";
 
 // What systemctl prints when PID 1 is not systemd or its bus is unreachable.
 const NOT_RUNNING = /has not been booted with systemd|Failed to connect to bus|System has not been booted|Host is down/;
 
-export function assertSystemdRunning(runtimeDir = SYSTEMD_RUNTIME_DIR): void {
+function assertSystemdRunning(runtimeDir = SYSTEMD_RUNTIME_DIR): void {
   if (!existsSync(runtimeDir)) {
     throw new DiagnosticError(
       "FAILED_PRECONDITION",

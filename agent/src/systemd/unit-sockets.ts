@@ -18,7 +18,7 @@ export interface ProcNetSocket {
   inode: number;
 }
 
-export interface ListeningSocket {
+interface ListeningSocket {
   protocol: SocketProtocol;
   address: string;
   port: number;
@@ -101,14 +101,14 @@ export function socketInodeOf(linkTarget: string): number | null {
 }
 
 /** Where a unit's cgroup may live: unified (cgroup v2), hybrid, legacy (name=systemd). */
-export const CGROUP_ROOTS = ["/sys/fs/cgroup", "/sys/fs/cgroup/unified", "/sys/fs/cgroup/systemd"] as const;
+const CGROUP_ROOTS = ["/sys/fs/cgroup", "/sys/fs/cgroup/unified", "/sys/fs/cgroup/systemd"] as const;
 
 const MAX_PIDS = 256;
 const MAX_CGROUP_DIRS = 64;
 const MAX_FDS_PER_PID = 4096;
 
 /** A ControlGroup value from systemd, checked before it becomes part of a path. */
-export function isSafeControlGroup(cg: string): boolean {
+function isSafeControlGroup(cg: string): boolean {
   return cg.startsWith("/") && cg.length <= 1024 && !cg.includes("\u0000") && !cg.split("/").some((s) => s === ".." || s === ".");
 }
 
@@ -137,7 +137,7 @@ export async function cgroupPids(controlGroup: string, roots: readonly string[] 
     while (queue.length > 0 && visited < MAX_CGROUP_DIRS && pids.size < MAX_PIDS) {
       const d = queue.shift() as string;
       visited += 1;
-      let children: string[] = [];
+      let children: string[];
       try {
         children = (await readdir(d, { withFileTypes: true })).filter((e) => e.isDirectory()).map((e) => join(d, e.name));
       } catch {
@@ -158,7 +158,7 @@ export async function cgroupPids(controlGroup: string, roots: readonly string[] 
 }
 
 /** Socket inodes held open by a process. Throws the fs error (EACCES, ENOENT) to the caller. */
-export async function socketInodes(pid: number, procRoot = "/proc"): Promise<Set<number>> {
+async function socketInodes(pid: number, procRoot = "/proc"): Promise<Set<number>> {
   const fdDir = join(procRoot, String(pid), "fd");
   const fds = (await readdir(fdDir)).slice(0, MAX_FDS_PER_PID);
   const inodes = new Set<number>();

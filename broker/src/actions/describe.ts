@@ -12,7 +12,7 @@ import { printable, type ActionRequest } from "./request";
  * parameters with the host's own facts (its preview), only the steps that apply — exactly the lines
  * the helper prints ("$ …") as it starts each one (test/actions/plan-is-what-runs.test.ts).
  */
-export function runsOf(r: ActionRequest): string[] {
+function runsOf(r: ActionRequest): string[] {
   const def = findAction(r.action);
   if (!def || !r.preview) return [];
   try {
@@ -57,7 +57,7 @@ const REASON_WIDTH = 64;
  * REASON_WIDTH characters, each behind "    > ", after everything else. Whatever it says, it
  * cannot be laid out to look like one of the request's own fields (those start "  name:").
  */
-export function reasonLines(reason: string): string[] {
+function reasonLines(reason: string): string[] {
   const text = printable(reason);
   const lines: string[] = [];
   for (let i = 0; i < text.length; i += REASON_WIDTH) lines.push(`    > ${text.slice(i, i + REASON_WIDTH)}`);

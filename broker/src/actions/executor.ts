@@ -9,6 +9,7 @@ import { approvalToMessage, canonicalJson } from "../../../proto/catalog/approva
 import { actionResult, type ActionDef, type ActionResult } from "../../../proto/catalog/define-action";
 import { methodKey } from "../../../proto/catalog/define";
 import { ActionsServiceService, type ActionEvent } from "../../../proto/gen/hostward/v1/actions";
+import { describeIssues } from "../../../shared/zod-issues";
 import type { ChannelHost, ChannelPool, UnaryMethod } from "../agents/channels";
 import { HostCallError } from "../agents/errors";
 import type { ActionRequest } from "./request";
@@ -18,26 +19,26 @@ const MAX_RESULT_BYTES = 256 * 1024;
 /** Extra time beyond the action's own deadline for the agent, the helper's start and the network. */
 const DEADLINE_SLACK_MS = 15_000;
 /** Bounds on the relayed live output (the result carries the capped full output anyway). */
-export const MAX_RELAYED_LINES = 5_000;
+const MAX_RELAYED_LINES = 5_000;
 const MAX_LINE = 2_000;
 
 const service = ActionsServiceService as unknown as Record<string, UnaryMethod<unknown, ActionEvent> | undefined>;
 
-export function actionMethod(name: string): UnaryMethod<unknown, ActionEvent> {
+function actionMethod(name: string): UnaryMethod<unknown, ActionEvent> {
   const method = service[methodKey(name)];
   if (!method) throw new HostCallError("UNIMPLEMENTED", `the contract has no RPC for ${name} (expected ActionsService.${methodKey(name)})`);
   return method;
 }
 
 /** The proto request: the method's proto3 defaults, the approved params (same field names), the approval. */
-export function actionRequestMessage(method: UnaryMethod<unknown, ActionEvent>, request: ActionRequest): unknown {
+function actionRequestMessage(method: UnaryMethod<unknown, ActionEvent>, request: ActionRequest): unknown {
   const approval = request.approval;
   if (!approval) throw new HostCallError("FAILED_PRECONDITION", `action ${request.id} carries no approval`);
   const base = method.requestDeserialize ? (method.requestDeserialize(Buffer.alloc(0)) as Record<string, unknown>) : {};
   return { ...base, ...approval.statement.params, approval: approvalToMessage(approval.statement, approval.keyId, approval.signature, canonicalJson(request.preview ?? null)) };
 }
 
-export function parseActionResult(json: string): ActionResult {
+function parseActionResult(json: string): ActionResult {
   if (Buffer.byteLength(json, "utf8") > MAX_RESULT_BYTES) throw new HostCallError("MALFORMED_REPLY", `the action's result is larger than ${MAX_RESULT_BYTES} bytes`);
   let value: unknown;
   try {
@@ -47,8 +48,7 @@ export function parseActionResult(json: string): ActionResult {
   }
   const parsed = actionResult.safeParse(value);
   if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw new HostCallError("MALFORMED_REPLY", `the action's result does not match the catalog: ${issue ? `${issue.path.join(".") || "(top level)"}: ${issue.message}` : "invalid"}`);
+    throw new HostCallError("MALFORMED_REPLY", `the action's result does not match the catalog: ${describeIssues(parsed.error, { max: 1 })}`);
   }
   return parsed.data;
 }

@@ -2,13 +2,14 @@
 // operator agent's ActionRecordsService. Untrusted host output: size-capped, parsed and validated
 // here before anything is decided from it.
 import { z } from "zod";
+import { describeIssues } from "../../../shared/zod-issues";
 import { ActionRecordsServiceService, type ActionRecordReply, type GetActionRecordRequest } from "../../../proto/gen/hostward/v1/action_records";
 import type { ChannelHost, ChannelPool, UnaryMethod } from "../agents/channels";
 import { HostCallError } from "../agents/errors";
 
 const MAX_REPLY_BYTES = 256 * 1024;
 
-export const HostRecordSchema = z.object({
+const HostRecordSchema = z.object({
   entry: z
     .object({
       requestId: z.string().max(64),
@@ -44,7 +45,7 @@ export async function fetchHostRecord(pool: ChannelPool, host: ChannelHost, requ
     throw new HostCallError("MALFORMED_REPLY", `the host's record is not JSON (${(err as Error).message})`);
   }
   const parsed = HostRecordSchema.safeParse(value);
-  if (!parsed.success) throw new HostCallError("MALFORMED_REPLY", `the host's record does not match its schema: ${parsed.error.issues[0]?.path.join(".")}: ${parsed.error.issues[0]?.message}`);
+  if (!parsed.success) throw new HostCallError("MALFORMED_REPLY", `the host's record does not match its schema: ${describeIssues(parsed.error, { max: 1 })}`);
   if (parsed.data.entry && parsed.data.entry.requestId !== requestId) throw new HostCallError("MALFORMED_REPLY", `the host answered with the record of ${parsed.data.entry.requestId}, not ${requestId}`);
   return parsed.data;
 }

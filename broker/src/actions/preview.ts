@@ -7,6 +7,7 @@ import { actionPreview, renderPlan, type ActionDef, type ActionPreview } from ".
 import { ActionRecordsServiceService, type PreviewActionReply, type PreviewActionRequest } from "../../../proto/gen/hostward/v1/action_records";
 import type { ChannelHost, ChannelPool, UnaryMethod } from "../agents/channels";
 import { HostCallError } from "../agents/errors";
+import { describeIssues } from "../../../shared/zod-issues";
 
 /** The largest preview accepted (the helper's own cap on preview_json is 32 KiB). */
 const MAX_PREVIEW_BYTES = 32 * 1024;
@@ -23,7 +24,7 @@ export async function fetchPreview(pool: ChannelPool, host: ChannelHost, def: Ac
     throw new HostCallError("MALFORMED_REPLY", `the host's preview is not JSON (${(err as Error).message})`);
   }
   const parsed = actionPreview.safeParse(value);
-  if (!parsed.success) throw new HostCallError("MALFORMED_REPLY", `the host's preview does not match its schema: ${parsed.error.issues[0]?.path.join(".")}: ${parsed.error.issues[0]?.message}`);
+  if (!parsed.success) throw new HostCallError("MALFORMED_REPLY", `the host's preview does not match its schema: ${describeIssues(parsed.error, { max: 1 })}`);
   if (parsed.data.action !== def.name) throw new HostCallError("MALFORMED_REPLY", `the host answered with a preview of ${parsed.data.action}, not ${def.name}`);
   if (Buffer.byteLength(canonicalJson(parsed.data), "utf8") > MAX_PREVIEW_BYTES) throw new HostCallError("MALFORMED_REPLY", `the host's preview is larger than ${MAX_PREVIEW_BYTES} bytes`);
   try {

@@ -43,7 +43,7 @@ function about(r: ActionRequest): Record<string, unknown> {
 }
 
 /** The fields an approval signs; the first that differs between two copies of a request, or null. */
-export function signedFieldsChanged(a: ActionRequest, b: ActionRequest): string | null {
+function signedFieldsChanged(a: ActionRequest, b: ActionRequest): string | null {
   const fields = ["id", "host", "hostIdentity", "hostKey", "action", "impact", "requester", "expiresAt"] as const;
   for (const f of fields) if (a[f] !== b[f]) return f;
   if (canonicalJson(a.params) !== canonicalJson(b.params)) return "params";

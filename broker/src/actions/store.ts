@@ -7,18 +7,19 @@
 import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, unlinkSync, writeSync } from "node:fs";
 import { basename, join } from "node:path";
 import { LockBusyError, withFileLock } from "../file-lock";
+import { describeIssues } from "../../../shared/zod-issues";
 import type { ActionStateStore, TransitionOptions, TransitionResult } from "../state/store";
 import { ACTION_ID, ActionRequestSchema, canTransition, type ActionRequest, type ActionState } from "./request";
 
-export const ACTIONS_DIR = "actions";
+const ACTIONS_DIR = "actions";
 /** Largest request file read back (a request is a few KiB). */
 const MAX_FILE_BYTES = 256 * 1024;
 /** How long a state change waits for a request another process is changing. */
 const LOCK_WAIT_MS = 5_000;
 /** list() reads at most this many files. */
-export const MAX_LISTED_FILES = 10_000;
+const MAX_LISTED_FILES = 10_000;
 
-export class StoreError extends Error {
+class StoreError extends Error {
   override name = "StoreError";
 }
 
@@ -116,7 +117,7 @@ export class ActionStore implements ActionStateStore {
       throw new StoreError(`${file} is not valid JSON: ${(err as Error).message}`);
     }
     const parsed = ActionRequestSchema.safeParse(value);
-    if (!parsed.success) throw new StoreError(`${file} is not a valid action request: ${parsed.error.issues[0]?.message ?? "invalid"}`);
+    if (!parsed.success) throw new StoreError(`${file} is not a valid action request: ${describeIssues(parsed.error, { max: 1 })}`);
     if (parsed.data.id !== id) throw new StoreError(`${file} holds request ${parsed.data.id}, not ${id}`);
     return parsed.data;
   }

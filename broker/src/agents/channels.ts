@@ -61,7 +61,7 @@ function toMetadata(entries: Record<string, string> = {}): grpc.Metadata {
  * expected name (Node's own check), then exactly one role SAN URI, equal to the role of the port.
  * Returns the key fingerprint of the certificate, or the error that fails the handshake.
  */
-export function checkAgentCertificate(role: Role, name: string, peer: PeerCertificate): { key: string } | Error {
+function checkAgentCertificate(role: Role, name: string, peer: PeerCertificate): { key: string } | Error {
   const nameError = checkServerIdentity(name, peer);
   if (nameError) return nameError;
   let cert: X509Certificate;

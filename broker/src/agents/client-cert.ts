@@ -17,9 +17,9 @@ export interface ClientCertValidity {
 /** A day: the broker warns when its certificate has less than this left — or less than a quarter
  *  of its lifetime, when that is shorter (a default 24 h certificate would otherwise be "expiring"
  *  from the moment it is issued: it warns in its last 6 hours). */
-export const EXPIRY_WARNING_MS = 24 * 3_600_000;
+const EXPIRY_WARNING_MS = 24 * 3_600_000;
 
-export function warningWindowMs(v: ClientCertValidity): number {
+function warningWindowMs(v: ClientCertValidity): number {
   return Math.min(EXPIRY_WARNING_MS, (v.notAfter.getTime() - v.notBefore.getTime()) / 4);
 }
 

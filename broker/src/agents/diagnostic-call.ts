@@ -7,6 +7,7 @@ import type { DiagnosticDef } from "../../../proto/catalog/define";
 import { methodKey } from "../../../proto/catalog/define";
 import { DiagnosticsServiceService } from "../../../proto/gen/hostward/v1/diagnostics";
 import type { DiagnosticReply } from "../../../proto/gen/hostward/v1/diagnostics_messages";
+import { describeIssues } from "../../../shared/zod-issues";
 import type { ChannelHost, ChannelPool, UnaryMethod } from "./channels";
 import { HostCallError } from "./errors";
 
@@ -17,16 +18,10 @@ type AnyDef = DiagnosticDef<string, z.ZodObject, z.ZodType>;
 
 const service = DiagnosticsServiceService as unknown as Record<string, UnaryMethod<unknown, DiagnosticReply> | undefined>;
 
-export function diagnosticMethod(name: string): UnaryMethod<unknown, DiagnosticReply> {
+function diagnosticMethod(name: string): UnaryMethod<unknown, DiagnosticReply> {
   const method = service[methodKey(name)];
   if (!method) throw new HostCallError("UNIMPLEMENTED", `the contract has no RPC for ${name} (expected DiagnosticsService.${methodKey(name)})`);
   return method;
-}
-
-function describeIssues(error: z.ZodError): string {
-  const shown = error.issues.slice(0, 3).map((i) => `${i.path.length ? i.path.join(".") : "(top level)"}: ${i.message}`);
-  const more = error.issues.length > 3 ? ` (and ${error.issues.length - 3} more)` : "";
-  return shown.join("; ") + more;
 }
 
 /** Parses and validates an agent's reply JSON against the diagnostic's output schema. */
@@ -44,7 +39,7 @@ export function parseReply(def: AnyDef, reply: unknown, maxBytes = MAX_REPLY_BYT
   }
   const parsed = def.output.safeParse(value);
   if (!parsed.success) {
-    throw new HostCallError("MALFORMED_REPLY", `agent returned malformed data for ${def.name}: ${describeIssues(parsed.error)}`);
+    throw new HostCallError("MALFORMED_REPLY", `agent returned malformed data for ${def.name}: ${describeIssues(parsed.error, { max: 3 })}`);
   }
   return parsed.data;
 }
@@ -63,7 +58,7 @@ export interface DiagnosticCall {
  * The proto request for a validated input: ts-proto's encoders expect complete messages, so fields
  * the input leaves out (optional ones) start from the message's proto3 defaults.
  */
-export function toRequest(method: UnaryMethod<unknown, DiagnosticReply>, input: unknown): unknown {
+function toRequest(method: UnaryMethod<unknown, DiagnosticReply>, input: unknown): unknown {
   const defined = Object.fromEntries(Object.entries((input ?? {}) as Record<string, unknown>).filter(([, v]) => v !== undefined));
   return { ...protoDefaults(method), ...defined };
 }

@@ -2,7 +2,7 @@
 // status name when the agent (or the transport) answered with one, or a broker code.
 import { status, type ServiceError } from "@grpc/grpc-js";
 
-export type GrpcCode = Exclude<keyof typeof status, number>;
+type GrpcCode = Exclude<keyof typeof status, number>;
 
 export type HostErrorCode =
   | GrpcCode
@@ -34,7 +34,7 @@ export class HostCallError extends Error implements HostError {
   }
 }
 
-export function grpcCodeName(code: number): GrpcCode {
+function grpcCodeName(code: number): GrpcCode {
   const name = (status as unknown as Record<number, string>)[code];
   return (name ?? "UNKNOWN") as GrpcCode;
 }

@@ -6,7 +6,7 @@ import {
   type HealthCheckRequest,
 } from "../../../proto/gen/grpc/health/v1/health";
 
-export type ServingStatus = "UNKNOWN" | "SERVING" | "NOT_SERVING" | "SERVICE_UNKNOWN";
+type ServingStatus = "UNKNOWN" | "SERVING" | "NOT_SERVING" | "SERVICE_UNKNOWN";
 
 export interface HealthCheckResponse {
   status: ServingStatus;

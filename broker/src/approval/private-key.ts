@@ -10,7 +10,7 @@ const OPENSSH_END = "-----END OPENSSH PRIVATE KEY-----";
 const AUTH_MAGIC = Buffer.from("openssh-key-v1\0", "latin1");
 const MAX_KEY_FILE = 64 * 1024;
 
-export class KeyFileError extends Error {
+class KeyFileError extends Error {
   override name = "KeyFileError";
 }
 
@@ -47,7 +47,7 @@ class Reader {
 }
 
 /** Parses an unencrypted OpenSSH ed25519 private key; returns the key and its comment. */
-export function parseOpenSshPrivateKey(text: string): { key: KeyObject; comment: string } {
+function parseOpenSshPrivateKey(text: string): { key: KeyObject; comment: string } {
   const start = text.indexOf(OPENSSH_BEGIN);
   const end = text.indexOf(OPENSSH_END);
   if (start < 0 || end < start) throw new KeyFileError("not an OpenSSH private key");

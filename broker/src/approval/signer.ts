@@ -39,7 +39,7 @@ export function fileSigner(path: string): Signer {
   try {
     text = readFileSync(path, "utf8");
   } catch (err) {
-    throw new Error(`cannot read the approver key ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    throw new Error(`cannot read the approver key ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { cause: err });
   }
   const { key, comment } = parsePrivateKey(text, path);
   const info = infoOf(key, comment);

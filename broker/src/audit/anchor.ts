@@ -12,6 +12,7 @@ import { createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, t
 import { closeSync, existsSync, fsyncSync, linkSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from "node:fs";
 import { dirname } from "node:path";
 import { z } from "zod";
+import { describeIssues } from "../../../shared/zod-issues";
 
 export interface AnchorFiles {
   /** The ed25519 private key (PKCS#8 PEM, 0600); created on first use. */
@@ -29,7 +30,7 @@ export interface ChainHead {
 }
 
 const HEX64 = z.string().regex(/^[0-9a-f]{64}$/);
-export const SignedHeadSchema = z
+const SignedHeadSchema = z
   .object({
     v: z.literal(1),
     chain: HEX64,
@@ -44,11 +45,11 @@ export const SignedHeadSchema = z
 export type SignedHead = z.infer<typeof SignedHeadSchema>;
 
 /** The exact bytes that are signed. */
-export function headMessage(h: Pick<SignedHead, "chain" | "seq" | "hash" | "at">): Buffer {
+function headMessage(h: Pick<SignedHead, "chain" | "seq" | "hash" | "at">): Buffer {
   return Buffer.from(`hostward-audit-head v1\nchain ${h.chain}\nseq ${h.seq}\nhash ${h.hash}\nat ${h.at}\n`, "utf8");
 }
 
-export class AnchorError extends Error {
+class AnchorError extends Error {
   override name = "AnchorError";
 }
 
@@ -94,7 +95,7 @@ export function readSignedHead(file: string): { head?: SignedHead; error?: strin
     return { error: `${file} is not valid JSON (${(err as Error).message})` };
   }
   const parsed = SignedHeadSchema.safeParse(value);
-  if (!parsed.success) return { error: `${file} is not a signed audit head (${parsed.error.issues[0]?.path.join(".")}: ${parsed.error.issues[0]?.message})` };
+  if (!parsed.success) return { error: `${file} is not a signed audit head (${describeIssues(parsed.error, { max: 1 })})` };
   return { head: parsed.data };
 }
 

@@ -46,9 +46,9 @@ import type { AuditStore, Written } from "../state/store";
 import { AUDIT_CODES, type AuditRecordInput } from "./records";
 
 /** How long a lazily appended record waits for a flush to share (appendLazy). */
-export const LAZY_FLUSH_MS = 5;
+const LAZY_FLUSH_MS = 5;
 /** The signed head lags the durable log by at most this much (unless a write of it fails). */
-export const ANCHOR_INTERVAL_MS = 1_000;
+const ANCHOR_INTERVAL_MS = 1_000;
 /**
  * How long a record that must follow something that already happened may wait for the lock (a
  * call's result after its hosts answered, an action's result, a reconciliation, a broker's start):
@@ -561,7 +561,7 @@ export class AuditLog implements AuditStore {
     const durable = this.#durable;
     if (!anchor || !durable || durable.ino !== this.#ino) return;
     if (!locked) {
-      let got = false;
+      let got: boolean;
       try {
         got = this.#lock.tryAcquire();
       } catch {

@@ -26,7 +26,7 @@ export const AUDIT_CODES = {
   "action.reconciled": "HW1109",
 } as const;
 
-export type AuditEvent = keyof typeof AUDIT_CODES;
+type AuditEvent = keyof typeof AUDIT_CODES;
 
 /** Who made the call, as far as the broker can tell. */
 export interface CallerIdentity {

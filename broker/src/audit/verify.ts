@@ -9,9 +9,9 @@ import { dirname, join } from "node:path";
 import { checkHeadSignature, readSignedHead } from "./anchor";
 import { GENESIS, openLine, sha256Bytes, sha256Hex } from "./chain";
 
-export type VerifyCheck = "record-hash" | "chain" | "seq" | "anchor";
+type VerifyCheck = "record-hash" | "chain" | "seq" | "anchor";
 
-export interface Recovery {
+interface Recovery {
   seq: number;
   tornBytes: number;
   keptIn: string;
@@ -19,7 +19,7 @@ export interface Recovery {
   kept: "present" | "missing" | "differs";
 }
 
-export interface AnchorReport {
+interface AnchorReport {
   status: "verified" | "absent" | "failed";
   seq?: number;
   at?: string;

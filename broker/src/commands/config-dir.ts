@@ -5,7 +5,7 @@ import { existsSync, statSync } from "node:fs";
 import { ConfigError } from "../config/load";
 import { defaultConfigDir } from "../paths";
 
-export function configDirSource(explicit: string | undefined): string {
+function configDirSource(explicit: string | undefined): string {
   if (explicit !== undefined) return "--config";
   if (process.env.HOSTWARD_CONFIG) return "$HOSTWARD_CONFIG";
   if (process.env.HOSTWARD_CONFIG_DIR) return "$HOSTWARD_CONFIG_DIR";

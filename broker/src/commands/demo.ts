@@ -17,6 +17,10 @@ import { anchorFilesIn } from "../audit/log";
 import { verifyAuditFile } from "../audit/verify";
 import { AUDIT_FILE, stateDirOf } from "../broker";
 import { loadBrokerConfig } from "../config/load";
+import type { OutputOf } from "../../../proto/catalog/define";
+import type { getAgentInfo } from "../../../proto/catalog/diagnostics/health";
+import type { testConnectivity } from "../../../proto/catalog/diagnostics/network";
+import type { getLoad, getMemoryInfo, getSystemInfo } from "../../../proto/catalog/diagnostics/system";
 
 type ToolResult = Awaited<ReturnType<Client["callTool"]>>;
 interface HostResult {
@@ -30,20 +34,28 @@ const out = (s = "") => process.stdout.write(`${s}\n`);
 const bold = (s: string) => (process.stdout.isTTY ? `\x1b[1m${s}\x1b[0m` : s);
 
 function summarise(tool: string, data: Record<string, unknown>): string {
-  const d = data as Record<string, any>;
+  // `data` is the tool's structured result, which the MCP client validated against its output schema.
   switch (tool) {
-    case "get_load":
+    case "get_load": {
+      const d = data as OutputOf<typeof getLoad>;
       return `load ${d.load1} ${d.load5} ${d.load15} on ${d.cpus} CPUs, ${d.tasks} tasks`;
-    case "get_memory_info":
+    }
+    case "get_memory_info": {
+      const d = data as OutputOf<typeof getMemoryInfo>;
       return `${fmtBytes(d.availableBytes)} available of ${fmtBytes(d.totalBytes)}`;
-    case "get_system_info":
+    }
+    case "get_system_info": {
+      const d = data as OutputOf<typeof getSystemInfo>;
       return `${d.hostname}: ${d.os?.prettyName ?? d.os?.id ?? "unknown OS"}, kernel ${d.kernel?.release}, ${d.arch}`;
-    case "test_connectivity":
-      return (d.results as Array<{ port: number; status: string; connectMs: number | null }>)
-        .map((r) => `${d.address}:${r.port} ${r.status}${r.connectMs === null ? "" : ` in ${r.connectMs} ms`}`)
-        .join(", ");
-    case "get_agent_info":
+    }
+    case "test_connectivity": {
+      const d = data as OutputOf<typeof testConnectivity>;
+      return d.results.map((r) => `${d.address}:${r.port} ${r.status}${r.connectMs === null ? "" : ` in ${r.connectMs} ms`}`).join(", ");
+    }
+    case "get_agent_info": {
+      const d = data as OutputOf<typeof getAgentInfo>;
       return `agent ${d.version} (${d.role}), up ${d.uptimeSeconds}s`;
+    }
     default: {
       const json = JSON.stringify(data);
       return json.length > 110 ? `${json.slice(0, 107)}...` : json;

@@ -19,7 +19,7 @@ export class ImportError extends Error {}
 const TAG = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 
 /** Ansible's host ranges: web[01:03].x → web01.x web02.x web03.x; [a:c]; [1:9:2]. */
-export function expandHostPattern(pattern: string): string[] {
+function expandHostPattern(pattern: string): string[] {
   const m = /^(.*?)\[([0-9a-z]+):([0-9a-z]+)(?::(\d+))?\](.*)$/i.exec(pattern);
   if (!m) return [pattern];
   const [, head = "", from = "", to = "", strideText, tail = ""] = m;
@@ -111,7 +111,7 @@ function iniVars(words: string, where: string): Record<string, unknown> {
   return vars;
 }
 
-export function parseAnsibleIni(text: string, source: string): ImportResult {
+function parseAnsibleIni(text: string, source: string): ImportResult {
   const inv = new AnsibleInventory();
   let section = "ungrouped";
   let kind: "hosts" | "children" | "vars" = "hosts";
@@ -139,7 +139,7 @@ export function parseAnsibleIni(text: string, source: string): ImportResult {
   return inv.result({ source });
 }
 
-export function parseAnsibleYaml(text: string, source: string): ImportResult {
+function parseAnsibleYaml(text: string, source: string): ImportResult {
   let doc: unknown;
   try {
     doc = parseYaml(text);

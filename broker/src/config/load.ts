@@ -5,6 +5,7 @@ import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { parseDocument } from "yaml";
 import type { z } from "zod";
+import { issueLines, unknownKeys } from "../../../shared/zod-issues";
 import { configFiles } from "../paths";
 import { GROUPS, policyTools, type PolicyTool } from "../policy-tools";
 import {
@@ -25,14 +26,7 @@ export class ConfigError extends Error {
 
 /** Formats zod issues as "FILE: path.to.field: message" lines; unknown keys are named. */
 export function formatIssues(file: string, error: z.ZodError): string[] {
-  return error.issues.map((issue) => {
-    const where = issue.path.length ? issue.path.join(".") : "(top level)";
-    const message =
-      issue.code === "unrecognized_keys"
-        ? `unknown key${issue.keys.length > 1 ? "s" : ""} ${issue.keys.map((k) => `"${k}"`).join(", ")}`
-        : issue.message;
-    return `${file}: ${where}: ${message}`;
-  });
+  return issueLines(error, { line: (issue, where) => `${file}: ${where}: ${issue.code === "unrecognized_keys" ? unknownKeys(issue.keys) : issue.message}` });
 }
 
 interface RawFile {
@@ -64,7 +58,7 @@ function readYaml(file: string, required: boolean): RawFile {
 }
 
 /** Cross-checks policy.yaml against the inventory (when it loaded) and the tool catalog. */
-export function checkPolicy(file: string, policy: Policy, hosts: readonly HostEntry[] | undefined, tools: ReadonlyMap<string, PolicyTool>): string[] {
+function checkPolicy(file: string, policy: Policy, hosts: readonly HostEntry[] | undefined, tools: ReadonlyMap<string, PolicyTool>): string[] {
   const problems: string[] = [];
   const names = new Set(hosts?.map((h) => h.name));
   const groups = new Set<string>(GROUPS);

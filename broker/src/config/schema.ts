@@ -43,7 +43,7 @@ export const HostsFileSchema = z
   });
 
 /** A policy target: one host name, `tag:NAME` or `*` (a rule names one target; use several rules for more). */
-export const RuleTargetSchema = z
+const RuleTargetSchema = z
   .string()
   .max(80, { message: "target is longer than 80 characters" })
   .refine((t) => t === "*" || (t.startsWith("tag:") ? tagLabel.safeParse(t.slice(4)).success : hostLabel.safeParse(t).success), {
@@ -55,7 +55,7 @@ const toolRef = z.string().max(128).regex(/^(?:\*|group:[a-z]+|[a-z][a-z0-9_]*)$
   message: 'must be a tool name (snake_case), "group:NAME" or "*"',
 });
 
-export const PolicyRuleSchema = z.strictObject({
+const PolicyRuleSchema = z.strictObject({
   target: RuleTargetSchema,
   allow: z.array(toolRef).max(1000).default([]),
   deny: z.array(toolRef).max(1000).default([]),
@@ -72,11 +72,11 @@ export const PolicyFileSchema = z.strictObject({
 
 const absolutePath = z.string().min(1).max(4096).refine((p) => isAbsolute(p), { message: "must be an absolute path" });
 
-export const DEFAULT_FANOUT = { concurrency: 32, hostTimeoutMs: 10_000 };
-export const DEFAULT_MAX_OUTPUT_BYTES = 262_144;
-export const DEFAULT_APPROVAL_TTL_SECONDS = 900;
-export const DEFAULT_AUDIT_LOCK_WAIT_MS = 2_000;
-export const DEFAULT_BUDGETS = { proposalsPerSession: 20, proposalsPerHour: 60 };
+const DEFAULT_FANOUT = { concurrency: 32, hostTimeoutMs: 10_000 };
+const DEFAULT_MAX_OUTPUT_BYTES = 262_144;
+const DEFAULT_APPROVAL_TTL_SECONDS = 900;
+const DEFAULT_AUDIT_LOCK_WAIT_MS = 2_000;
+const DEFAULT_BUDGETS = { proposalsPerSession: 20, proposalsPerHour: 60 };
 
 export const BrokerFileSchema = z.strictObject({
   /** Where the audit log and the HTTP token live; default: the platform's state directory. */
@@ -118,7 +118,7 @@ export const BrokerFileSchema = z.strictObject({
 export type HostEntry = z.output<typeof HostEntrySchema>;
 export type PolicyRule = z.output<typeof PolicyRuleSchema>;
 export type Policy = z.output<typeof PolicyFileSchema>;
-export type BrokerSettings = z.output<typeof BrokerFileSchema>;
+type BrokerSettings = z.output<typeof BrokerFileSchema>;
 
 /** A loaded, cross-checked configuration. Immutable: reload builds a new one. */
 export interface BrokerConfig {

@@ -14,7 +14,7 @@ export interface ConfigChanges {
 
 export type ReloadOutcome = { ok: true; config: BrokerConfig; changes: ConfigChanges } | { ok: false; problems: string[] };
 
-export function diffConfigs(before: BrokerConfig, after: BrokerConfig): ConfigChanges {
+function diffConfigs(before: BrokerConfig, after: BrokerConfig): ConfigChanges {
   const old = new Map(before.hosts.map((h) => [h.name, h]));
   const next = new Map(after.hosts.map((h) => [h.name, h]));
   const same = (a: HostEntry, b: HostEntry) => JSON.stringify(a) === JSON.stringify(b);

@@ -40,7 +40,7 @@ export function checkTlsFiles(configDir: string): string[] {
       problems.push(`${certFile}: not a PEM certificate (${(err as Error).message})`);
       continue;
     }
-    let matches = false;
+    let matches: boolean;
     try {
       matches = cert.checkPrivateKey(createPrivateKey(keyPem));
     } catch (err) {

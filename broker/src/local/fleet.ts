@@ -16,7 +16,7 @@ import { formatOpenSshPrivateKey, formatOpenSshPublicKey } from "../../../proto/
 import { agentBundle, isOurAgent, launchAgent, type Role } from "./launcher";
 import { initApprovalStore } from "../../../agent/src/helper/nonce-store";
 
-export interface FleetAgent {
+interface FleetAgent {
   host: string;
   role: Role;
   pid: number;
@@ -39,9 +39,9 @@ export function fleetApproverKey(dir: string): string {
 }
 
 /** Units the local fleet's helpers may act on (their allowlist, actions.yaml). */
-export const LOCAL_ACTION_UNITS = ["nginx.service", "unbound.service"];
+const LOCAL_ACTION_UNITS = ["nginx.service", "unbound.service"];
 
-export function fleetFile(dir: string): string {
+function fleetFile(dir: string): string {
   return join(dir, "fleet.json");
 }
 

@@ -2,29 +2,29 @@
 // arguments are written to the audit log.
 import { createHash } from "node:crypto";
 import type { z } from "zod";
+import { describeIssues, unknownKeys } from "../../../shared/zod-issues";
 
 export type ParsedArgs<T> = { ok: true; data: T } | { ok: false; error: string; fields: string[] };
-
-function fieldOf(issue: z.core.$ZodIssue): string {
-  return issue.path.length ? issue.path.map(String).join(".") : "(arguments)";
-}
 
 /** Validates raw MCP arguments; the error names every offending field and says what is wrong. */
 export function parseArgs<S extends z.ZodType>(tool: string, schema: S, raw: unknown): ParsedArgs<z.output<S>> {
   const parsed = schema.safeParse(raw ?? {});
   if (parsed.success) return { ok: true, data: parsed.data };
   const fields: string[] = [];
-  const lines = parsed.error.issues.slice(0, 10).map((issue) => {
-    if (issue.code === "unrecognized_keys") {
-      const prefix = issue.path.length ? `${fieldOf(issue)}.` : "";
-      fields.push(...issue.keys.map((k) => `${prefix}${k}`));
-      return `unknown argument${issue.keys.length > 1 ? "s" : ""} ${issue.keys.map((k) => `"${prefix}${k}"`).join(", ")} (not in the tool's input schema)`;
-    }
-    fields.push(fieldOf(issue));
-    return `${fieldOf(issue)}: ${issue.message}`;
+  const error = describeIssues(parsed.error, {
+    max: 10,
+    top: "(arguments)",
+    line: (issue, where) => {
+      if (issue.code === "unrecognized_keys") {
+        const prefix = issue.path.length ? `${where}.` : "";
+        fields.push(...issue.keys.map((k) => `${prefix}${k}`));
+        return `${unknownKeys(issue.keys, "argument", prefix)} (not in the tool's input schema)`;
+      }
+      fields.push(where);
+      return `${where}: ${issue.message}`;
+    },
   });
-  const more = parsed.error.issues.length > 10 ? ` (and ${parsed.error.issues.length - 10} more)` : "";
-  return { ok: false, error: `invalid arguments for ${tool}: ${lines.join("; ")}${more}`, fields };
+  return { ok: false, error: `invalid arguments for ${tool}: ${error}`, fields };
 }
 
 const MAX_AUDITED_ARGS = 4096;

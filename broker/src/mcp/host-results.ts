@@ -9,13 +9,13 @@
 import { z } from "zod";
 import type { HostError } from "../agents/errors";
 
-export const hostErrorSchema = z.object({
+const hostErrorSchema = z.object({
   /** UNAVAILABLE, DEADLINE_EXCEEDED, PERMISSION_DENIED, INVALID_ARGUMENT, NOT_FOUND, POLICY_DENIED, MALFORMED_REPLY, OUTPUT_TOO_LARGE, … */
   code: z.string(),
   message: z.string(),
 });
 
-export function hostResultSchema<D extends z.ZodType>(data: D) {
+function hostResultSchema<D extends z.ZodType>(data: D) {
   return z.object({
     host: z.string(),
     ok: z.boolean(),
@@ -27,7 +27,7 @@ export function hostResultSchema<D extends z.ZodType>(data: D) {
   });
 }
 
-export const summarySchema = z.object({
+const summarySchema = z.object({
   hosts: z.number().int(),
   ok: z.number().int(),
   failed: z.number().int(),

@@ -10,7 +10,7 @@ import { isIP } from "node:net";
 import type { Logger } from "../logger";
 import { checkHostHeader, checkOriginHeader, type McpFetch } from "./sdk";
 
-export const MCP_PATH = "/mcp";
+const MCP_PATH = "/mcp";
 const MAX_BODY_BYTES = 4 * 1024 * 1024;
 
 export interface HttpToken {
@@ -41,7 +41,7 @@ function digest(text: string): Buffer {
 }
 
 /** Constant-time comparison of the Authorization header with the expected bearer token. */
-export function bearerMatches(header: string | undefined, token: string): boolean {
+function bearerMatches(header: string | undefined, token: string): boolean {
   const m = /^Bearer\s+(\S+)\s*$/i.exec(header ?? "");
   if (!m || m[1] === undefined) return false;
   return timingSafeEqual(digest(m[1]), digest(token));
@@ -95,7 +95,7 @@ async function sendWebResponse(response: Response, res: ServerResponse, abort: A
   res.end();
 }
 
-export function createHttpHandler(mcp: McpFetch, options: HttpServerOptions) {
+function createHttpHandler(mcp: McpFetch, options: HttpServerOptions) {
   return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const path = (req.url ?? "/").split("?")[0];
     if (path !== MCP_PATH) return refuse(res, 404, `not found: the MCP endpoint is ${MCP_PATH}`);

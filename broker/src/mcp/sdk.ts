@@ -11,7 +11,6 @@ import {
   CLIENT_INFO_META_KEY,
   createMcpHandler,
   localhostAllowedHostnames,
-  localhostAllowedOrigins,
   McpServer,
   validateHostHeader,
   validateOriginHeader,
@@ -26,7 +25,7 @@ import type { CallerIdentity } from "../audit/records";
 import type { JsonObject } from "./json-schema";
 import { toolJsonSchemas } from "./tool-json";
 
-export interface ToolAnnotations {
+interface ToolAnnotations {
   readOnlyHint: boolean;
   destructiveHint?: boolean;
   idempotentHint: boolean;
@@ -40,7 +39,7 @@ export type ToolOutcome =
   | { error: string };
 
 /** A form the client shows its user (MCP elicitation); only flat primitive fields. */
-export interface ElicitForm {
+interface ElicitForm {
   message: string;
   /** JSON Schema of an object with primitive properties (the elicitation form subset). */
   requestedSchema: { type: "object"; properties: Record<string, Record<string, unknown>>; required?: string[] };
@@ -48,7 +47,7 @@ export interface ElicitForm {
   timeoutMs: number;
 }
 
-export type ElicitAnswer = { action: "accept"; content: Record<string, unknown> } | { action: "decline" | "cancel" } | { action: "unsupported"; reason: string };
+type ElicitAnswer = { action: "accept"; content: Record<string, unknown> } | { action: "decline" | "cancel" } | { action: "unsupported"; reason: string };
 
 export interface CallContext {
   caller: CallerIdentity;
@@ -143,14 +142,14 @@ function progressFor(ctx: ServerContext): CallContext["progress"] {
   };
 }
 
-export interface ServerTransportInfo {
+interface ServerTransportInfo {
   transport: "stdio" | "http";
   /** HTTP: the label of the token that authenticated the request. */
   token?: string;
 }
 
 /** Builds one McpServer carrying every tool. */
-export function createServer(info: ServerInfo, tools: readonly ToolSpec[], transport: ServerTransportInfo): McpServer {
+function createServer(info: ServerInfo, tools: readonly ToolSpec[], transport: ServerTransportInfo): McpServer {
   const session = randomUUID();
   const server = new McpServer(
     { name: info.name, version: info.version },
@@ -220,6 +219,3 @@ export function loopbackHostnames(): string[] {
   return localhostAllowedHostnames();
 }
 
-export function loopbackOrigins(): string[] {
-  return localhostAllowedOrigins();
-}

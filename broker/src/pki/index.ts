@@ -6,9 +6,9 @@
 import { chmodSync, mkdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { isIP } from "node:net";
 import { dirname } from "node:path";
-import { describeCertificate, EKU, issueCertificate, type CertificateFacts, type PemPair } from "./certificate";
+import { describeCertificate, EKU, issueCertificate, type PemPair } from "./certificate";
 
-export type { CertificateFacts, PemPair };
+export type { PemPair };
 export { describeCertificate };
 
 export type Role = "reader" | "operator";

@@ -24,7 +24,7 @@ const podman = (verb: string): StepDef => ({ id: verb, program: "podman", option
 const COMMON = { params, allowlist: "container", needsSystemd: false, preview: "container", material: ["id"] } as const;
 const EXISTS = { text: "the container exists and its exact name or full ID is listed in actions.yaml `containers`" };
 
-export const restartContainer = defineAction({
+const restartContainer = defineAction({
   ...COMMON,
   name: "restart_container",
   title: "Restart a container",
@@ -38,7 +38,7 @@ export const restartContainer = defineAction({
   examples: [{ description: "Restart the web container", params: { name: "web" } }],
 });
 
-export const stopContainer = defineAction({
+const stopContainer = defineAction({
   ...COMMON,
   name: "stop_container",
   title: "Stop a container",
@@ -52,7 +52,7 @@ export const stopContainer = defineAction({
   examples: [{ description: "Stop the batch container", params: { name: "batch" } }],
 });
 
-export const startContainer = defineAction({
+const startContainer = defineAction({
   ...COMMON,
   name: "start_container",
   title: "Start a container",

@@ -8,7 +8,7 @@ import { absolutePath } from "../grammar";
 
 const MiB = 1024 * 1024;
 
-export const vacuumJournal = defineAction({
+const vacuumJournal = defineAction({
   name: "vacuum_journal",
   title: "Shrink the systemd journal",
   summary:
@@ -38,7 +38,7 @@ export const vacuumJournal = defineAction({
   ],
 });
 
-export const truncateLog = defineAction({
+const truncateLog = defineAction({
   name: "truncate_log",
   title: "Empty a log file",
   summary:
@@ -59,7 +59,7 @@ export const truncateLog = defineAction({
   examples: [{ description: "Empty a runaway debug log", params: { path: "/var/log/app/debug.log" } }],
 });
 
-export const cleanPackageCache = defineAction({
+const cleanPackageCache = defineAction({
   name: "clean_package_cache",
   title: "Clean the package cache",
   summary: "Deletes the package manager's downloaded package files (apt-get clean, or dnf clean packages). Harmless: they are downloaded again when needed. The preview says how many bytes it frees.",

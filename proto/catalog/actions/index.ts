@@ -10,7 +10,7 @@ import { systemActions } from "./system";
 
 export const actions = [...serviceActions, ...containerActions, ...systemActions, ...diskActions, ...packageActions] as const;
 
-export type AnyAction = (typeof actions)[number];
+type AnyAction = (typeof actions)[number];
 export type ActionName = AnyAction["name"];
 
 /** The definition named `name`, or undefined (for names that arrive from outside). */

@@ -14,7 +14,7 @@ export const packageName = z
 /** dpkg-query's format for package, version and status, one per line (parsed by helper/preview.ts parseDpkgQuery). */
 export const DPKG_SHOWFORMAT = "--showformat=${Package}\\t${Version}\\t${db:Status-Abbrev}\\n";
 
-export const upgradePackages = defineAction({
+const upgradePackages = defineAction({
   name: "upgrade_packages",
   title: "Upgrade packages",
   summary:

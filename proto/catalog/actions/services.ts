@@ -62,7 +62,7 @@ export const restartService = defineAction({
   ],
 });
 
-export const reloadService = defineAction({
+const reloadService = defineAction({
   ...SERVICE_COMMON,
   name: "reload_service",
   title: "Reload a service",
@@ -77,7 +77,7 @@ export const reloadService = defineAction({
   examples: [{ description: "Reload caddy after a config change", params: { unit: "caddy.service" } }],
 });
 
-export const startService = defineAction({
+const startService = defineAction({
   ...SERVICE_COMMON,
   name: "start_service",
   title: "Start a service",
@@ -92,7 +92,7 @@ export const startService = defineAction({
   examples: [{ description: "Start nginx", params: { unit: "nginx.service" } }],
 });
 
-export const stopService = defineAction({
+const stopService = defineAction({
   ...SERVICE_COMMON,
   name: "stop_service",
   title: "Stop a service",
@@ -113,7 +113,7 @@ export const stopService = defineAction({
 // unit's own symlinks; SYSTEMCTL_SKIP_SYSV=1 leaves the SysV links as they are.
 const SKIP_SYSV = { SYSTEMCTL_SKIP_SYSV: "1" };
 
-export const enableService = defineAction({
+const enableService = defineAction({
   ...SERVICE_COMMON,
   name: "enable_service",
   title: "Enable a service at boot",
@@ -128,7 +128,7 @@ export const enableService = defineAction({
   examples: [{ description: "Start nginx at boot", params: { unit: "nginx.service" } }],
 });
 
-export const disableService = defineAction({
+const disableService = defineAction({
   ...SERVICE_COMMON,
   name: "disable_service",
   title: "Disable a service at boot",
@@ -143,7 +143,7 @@ export const disableService = defineAction({
   examples: [{ description: "Stop a service from starting at boot", params: { unit: "worker.service" } }],
 });
 
-export const resetFailedUnit = defineAction({
+const resetFailedUnit = defineAction({
   ...SERVICE_COMMON,
   name: "reset_failed_unit",
   title: "Clear a unit's failed state",
@@ -158,9 +158,9 @@ export const resetFailedUnit = defineAction({
   examples: [{ description: "Clear a failed backup job", params: { unit: "backup.service" } }],
 });
 
-export const SIGNALS = ["TERM", "HUP", "INT", "KILL", "USR1", "USR2"] as const;
+const SIGNALS = ["TERM", "HUP", "INT", "KILL", "USR1", "USR2"] as const;
 
-export const signalService = defineAction({
+const signalService = defineAction({
   ...SERVICE_COMMON,
   name: "signal_service",
   title: "Signal a service's processes",

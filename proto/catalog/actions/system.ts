@@ -25,7 +25,7 @@ export const flushDnsCache = defineAction({
   examples: [{ description: "Flush the resolver cache", params: {} }],
 });
 
-export const rotateLogs = defineAction({
+const rotateLogs = defineAction({
   name: "rotate_logs",
   title: "Rotate logs",
   summary: "Runs the system's own logrotate job now (logrotate.service with /etc/logrotate.conf). Use it when /var/log is filling up.",
@@ -45,7 +45,7 @@ export const rotateLogs = defineAction({
   examples: [{ description: "Rotate logs now", params: {} }],
 });
 
-export const rebootSystem = defineAction({
+const rebootSystem = defineAction({
   name: "reboot_system",
   title: "Reboot the host",
   summary:

@@ -14,7 +14,3 @@ export const diagnostics = [
   ...logsDiagnostics,
   ...healthDiagnostics,
 ] as const;
-
-export type AnyDiagnostic = (typeof diagnostics)[number];
-
-export { healthDiagnostics, journalDiagnostics, logsDiagnostics, networkDiagnostics, servicesDiagnostics, systemDiagnostics };

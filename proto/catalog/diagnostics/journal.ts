@@ -5,7 +5,7 @@ import { defineDiagnostic } from "../define";
 import { count, journalCursor, journalTime, literalText, PRIORITIES, priority, unitName } from "../grammar";
 
 /** A boot offset as journalctl --boot accepts it: 0 = current boot, -1 = previous, … */
-export const bootOffset = z
+const bootOffset = z
   .number()
   .int({ message: "boot must be an integer" })
   .min(-1000, { message: "boot must be at least -1000" })

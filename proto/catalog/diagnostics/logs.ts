@@ -4,7 +4,7 @@ import { z } from "zod";
 import { defineDiagnostic } from "../define";
 import { absolutePath, count, literalText } from "../grammar";
 
-export const READ_MAX_BYTES = 1024 * 1024;
+const READ_MAX_BYTES = 1024 * 1024;
 export const SEARCH_MAX_FILES = 50;
 
 export const readLogFile = defineDiagnostic({

@@ -6,15 +6,15 @@ import { z } from "zod";
 import { defineDiagnostic } from "../define";
 import { count, dnsName, hostName, ipAddress, tcpPort } from "../grammar";
 
-export const MAX_PROBE_PORTS = 10;
+const MAX_PROBE_PORTS = 10;
 export const MAX_SOCKETS = 2000;
 export const MAX_ROUTES = 2000;
 
 /** An http:// or https:// URL without credentials, bounded. */
-export const httpUrl = z
+const httpUrl = z
   .string()
   .max(2048, { message: "url is longer than 2048 characters" })
-  // eslint-disable-next-line no-control-regex
+  // eslint-disable-next-line no-control-regex -- refuses the C0 control characters and DEL in a URL, on purpose
   .refine((s) => !/[\u0000-\u001f\u007f]/.test(s), { message: "url contains a control character (NUL, newline, …)" })
   .refine((s) => /^https?:\/\//i.test(s), { message: "url must start with http:// or https://" })
   .refine((s) => URL.canParse(s), { message: "url is not a valid URL" })
@@ -218,7 +218,7 @@ export const testConnectivity = defineDiagnostic({
   ],
 });
 
-export const DNS_RECORD_TYPES = ["A", "AAAA", "CNAME", "MX", "NS", "TXT", "SRV", "PTR", "SOA"] as const;
+const DNS_RECORD_TYPES = ["A", "AAAA", "CNAME", "MX", "NS", "TXT", "SRV", "PTR", "SOA"] as const;
 
 export const dnsLookup = defineDiagnostic({
   name: "dns_lookup",
@@ -261,7 +261,7 @@ export const dnsLookup = defineDiagnostic({
   ],
 });
 
-export const HTTP_BODY_READ_BYTES = 64 * 1024;
+const HTTP_BODY_READ_BYTES = 64 * 1024;
 
 export const checkHttp = defineDiagnostic({
   name: "check_http",

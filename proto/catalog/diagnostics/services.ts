@@ -7,7 +7,7 @@ import { journalEntry } from "./journal";
 
 const timestamp = z.string().nullable().describe("ISO 8601 UTC, or null when systemd has no value");
 
-export const SERVICE_STATES = ["all", "active", "inactive", "failed", "running"] as const;
+const SERVICE_STATES = ["all", "active", "inactive", "failed", "running"] as const;
 
 export const listServices = defineDiagnostic({
   name: "list_services",

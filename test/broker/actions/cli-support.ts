@@ -19,7 +19,7 @@ export const TEST_PREVIEW: ActionPreview = {
   summary: ["nginx.service: failed/failed, MainPID 0", "no unit requires it (RequiredBy/BoundBy empty)"],
 };
 
-export function actionService(bd: BrokerDir): ActionService {
+function actionService(bd: BrokerDir): ActionService {
   return new ActionService(new ActionStore(bd.stateDir), new AuditLog(bd.auditFile).open(), () => 900);
 }
 

@@ -8,7 +8,7 @@ import type { TestPki } from "../../support/pki";
 export const ROOT = join(import.meta.dirname, "..", "..", "..");
 export const BROKER_BUNDLE = join(ROOT, "dist", "hostward.cjs");
 
-export interface TestHost {
+interface TestHost {
   name: string;
   address?: string;
   port: number;

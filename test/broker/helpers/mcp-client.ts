@@ -24,7 +24,7 @@ export async function connectBroker(configDir: string, home: string, clientName 
   try {
     await client.connect(transport);
   } catch (err) {
-    throw new Error(`cannot connect to the broker: ${(err as Error).message}\n${stderr}`);
+    throw new Error(`cannot connect to the broker: ${(err as Error).message}\n${stderr}`, { cause: err });
   }
   // With tools/list held, the SDK's Client validates every structured result against the tool's
   // advertised outputSchema (the broker advertises it and does not re-validate its own output).

@@ -37,7 +37,7 @@ export function registerHostKey(host: string, key: string): void {
   HOST_KEYS.set(host, key);
 }
 
-export interface StatementFields {
+interface StatementFields {
   host: string;
   /** Default: the key installed for `host` by installAgentCerts. */
   hostKey?: string;

@@ -44,20 +44,20 @@ export async function writeBrokerConfig(dir: string, pki: CliPki, hosts: readonl
   return { dir, home };
 }
 
-export interface ToolResult {
+interface ToolResult {
   isError?: boolean;
   structuredContent?: Record<string, unknown>;
   content: Array<{ type: string; text?: string }>;
 }
 
-export interface HostResult<T> {
+interface HostResult<T> {
   host: string;
   ok: boolean;
   data?: T;
   error?: { code: string; message: string };
 }
 
-export interface HostResults<T> {
+interface HostResults<T> {
   results: HostResult<T>[];
   summary: { hosts: number; ok: number; failed: number; denied: number };
 }
@@ -89,7 +89,7 @@ export async function connectBrokerInNetns(ns: string, config: BrokerConfigDir):
   try {
     await client.connect(transport);
   } catch (err) {
-    throw new Error(`cannot connect to the broker in ${ns}: ${(err as Error).message}\n${stderr}`);
+    throw new Error(`cannot connect to the broker in ${ns}: ${(err as Error).message}\n${stderr}`, { cause: err });
   }
   const call = async (name: string, args: Record<string, unknown>) => (await client.callTool({ name, arguments: args })) as ToolResult;
   const hosts = async <T>(name: string, args: Record<string, unknown>) => {

@@ -10,7 +10,7 @@ import type { RunResult } from "./run";
 
 export const HELPER = "/usr/libexec/hostward/hostward-action";
 
-export interface HelperAudit {
+interface HelperAudit {
   audit: "hostward-action";
   event: "refused" | "executed";
   mode: string;

@@ -15,7 +15,7 @@ import { run, runOk } from "./run";
 /** `ip netns exec NS` bind-mounts each entry of /etc/netns/NS/ over /etc/ for that command only. */
 export const NETNS_ETC = "/etc/netns";
 
-export interface NetHost {
+interface NetHost {
   ns: string;
   nsPath: string;
   address: string;

@@ -15,7 +15,7 @@ import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, 
 import { join } from "node:path";
 import { runOk, sleep } from "./run";
 
-export const CACHE_DIR = process.env.HOSTWARD_E2E_CACHE ?? "/var/cache/hostward";
+const CACHE_DIR = process.env.HOSTWARD_E2E_CACHE ?? "/var/cache/hostward";
 /** The distributions the suite boots: Debian 12 and Debian 13. */
 export const SUITES = ["bookworm", "trixie"] as const;
 export type Suite = (typeof SUITES)[number];
@@ -26,27 +26,27 @@ export const DEFAULT_SUITE: Suite = "bookworm";
  *  logrotate (rotate_logs starts its logrotate.service). dns-root-data is unbound's Recommends, which debootstrap skips: the root
  *  trust anchor comes from the package instead of a network fetch the containers cannot make.
  *  openssh-server and python3-apt: what a host reached by scp/ssh and by Ansible's apt module has. */
-export const ROOTFS_PACKAGES = ["systemd", "systemd-sysv", "dbus", "sudo", "iproute2", "libnss-myhostname", "nginx", "unbound", "dns-root-data", "logrotate", "caddy", "openssh-server", "python3-apt"] as const;
+const ROOTFS_PACKAGES = ["systemd", "systemd-sysv", "dbus", "sudo", "iproute2", "libnss-myhostname", "nginx", "unbound", "dns-root-data", "logrotate", "caddy", "openssh-server", "python3-apt"] as const;
 /** In the apt cache, not installed: what `apt install ./hostward-agent.deb` pulls from the archive
  *  (the distribution's nodejs and its libraries), and rpm for the .rpm's scriptlet test. */
-export const ROOTFS_DOWNLOADED = ["nodejs", "rpm"] as const;
+const ROOTFS_DOWNLOADED = ["nodejs", "rpm"] as const;
 /** Bump when the preparation below changes, so an old cache is not reused. */
 const RECIPE_VERSION = 4;
 
 /** Debian's Caddyfile serves :80, which nginx holds; on :8080 both start at every boot. The
  *  admin API stays on localhost:2019, where the unit's `caddy reload` (ExecReload) posts to. */
-export const E2E_CADDYFILE = ":8080 {\n\troot * /usr/share/caddy\n\tfile_server\n}\n";
+const E2E_CADDYFILE = ":8080 {\n\troot * /usr/share/caddy\n\tfile_server\n}\n";
 
-export function rootfsKey(suite: Suite): string {
+function rootfsKey(suite: Suite): string {
   return createHash("sha256").update(`${suite} minbase ${ROOTFS_PACKAGES.join(",")} downloaded ${ROOTFS_DOWNLOADED.join(",")} recipe ${RECIPE_VERSION}`).digest("hex").slice(0, 12);
 }
 
-export function rootfsTarball(suite: Suite): string {
+function rootfsTarball(suite: Suite): string {
   return join(CACHE_DIR, `e2e-${suite}-minbase-${rootfsKey(suite)}.tar.gz`);
 }
 
 /** The Debian mirror of this machine's apt sources (one-line .list or deb822 .sources files). */
-export function aptMirror(): string {
+function aptMirror(): string {
   if (process.env.HOSTWARD_E2E_MIRROR) return process.env.HOSTWARD_E2E_MIRROR;
   const files = ["/etc/apt/sources.list"];
   if (existsSync("/etc/apt/sources.list.d")) {
@@ -81,7 +81,7 @@ async function withLock<T>(path: string, fn: () => Promise<T>): Promise<T> {
         rmSync(path, { force: true });
         continue;
       }
-      if (Date.now() > deadline) throw new Error(`${path} is held by pid ${holder} for too long`);
+      if (Date.now() > deadline) throw new Error(`${path} is held by pid ${holder} for too long`, { cause: err });
       await sleep(1000);
     }
   }

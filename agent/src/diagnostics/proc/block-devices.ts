@@ -20,7 +20,7 @@ export interface BlockDevice {
 }
 
 /** The device's kind from its kernel name (what lsblk shows as TYPE, roughly). */
-export function deviceType(name: string): string {
+function deviceType(name: string): string {
   if (name.startsWith("loop")) return "loop";
   if (name.startsWith("dm-")) return "dm";
   if (name.startsWith("md")) return "raid";

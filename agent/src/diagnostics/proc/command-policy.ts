@@ -27,7 +27,7 @@ export function loginUidRange(text: string | null): { min: number; max: number }
 let loginDefs: { min: number; max: number } | undefined;
 function hostLoginUids(): { min: number; max: number } {
   if (!loginDefs) {
-    let text: string | null = null;
+    let text: string | null;
     try {
       text = readFileSync("/etc/login.defs", "utf8").slice(0, 256 * 1024);
     } catch {

@@ -27,7 +27,7 @@ function toTimes(fields: string[]): CpuTimes {
   return { user: n(0), nice: n(1), system: n(2), idle: n(3), iowait: n(4), irq: n(5), softirq: n(6), steal: n(7) };
 }
 
-export function parseProcStat(text: string): ProcStatSnapshot {
+function parseProcStat(text: string): ProcStatSnapshot {
   let total: CpuTimes | undefined;
   const perCpu = new Map<number, CpuTimes>();
   let bootTimeSeconds = 0;

@@ -22,7 +22,7 @@ const ARM_IMPLEMENTERS: Readonly<Record<string, string>> = {
 };
 
 /** Each "processor : N" block of /proc/cpuinfo as a key → value map. */
-export function parseCpuinfo(text: string): Map<string, string>[] {
+function parseCpuinfo(text: string): Map<string, string>[] {
   return text
     .split(/\n\s*\n/)
     .map(parseColonLines)
@@ -30,7 +30,7 @@ export function parseCpuinfo(text: string): Map<string, string>[] {
 }
 
 /** Online CPU numbers from a kernel list such as "0-3,8,10-11". */
-export function parseCpuList(list: string): number[] {
+function parseCpuList(list: string): number[] {
   const out: number[] = [];
   for (const part of list.trim().split(",")) {
     const [a, b] = part.split("-").map(Number);

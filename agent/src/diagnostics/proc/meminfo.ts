@@ -1,7 +1,7 @@
 // /proc/meminfo → bytes. Lines are "Name:   1234 kB"; HugePages_* counts carry no unit.
 import { readKernelFile } from "./read";
 
-export function parseMeminfo(text: string): Map<string, number> {
+function parseMeminfo(text: string): Map<string, number> {
   const out = new Map<string, number>();
   for (const line of text.split("\n")) {
     const m = /^([^:]+):\s+(\d+)(?:\s+kB)?\s*$/.exec(line);

@@ -22,7 +22,7 @@ function unescapeOctal(s: string): string {
  * One line: "36 35 98:0 /mnt1 /mnt2 rw,noatime master:1 - ext3 /dev/root rw,errors=continue".
  * Optional fields (master:1 …) run up to the lone "-" separator.
  */
-export function parseMountinfo(text: string): MountEntry[] {
+function parseMountinfo(text: string): MountEntry[] {
   const out: MountEntry[] = [];
   for (const line of text.split("\n")) {
     const fields = line.split(" ");
@@ -49,7 +49,7 @@ export async function readMountinfo(): Promise<MountEntry[]> {
  * Kernel interfaces that look like filesystems but hold no user data, and filesystems whose
  * usage is meaningless (squashfs images are always 100 % full; devtmpfs sizes are nominal).
  */
-export const PSEUDO_FS_TYPES: ReadonlySet<string> = new Set([
+const PSEUDO_FS_TYPES: ReadonlySet<string> = new Set([
   "autofs", "binfmt_misc", "bpf", "cgroup", "cgroup2", "configfs", "debugfs", "devpts", "devtmpfs",
   "efivarfs", "fusectl", "hugetlbfs", "mqueue", "nsfs", "proc", "pstore", "ramfs", "rpc_pipefs",
   "securityfs", "selinuxfs", "squashfs", "sysfs", "tracefs", "fuse.lxcfs", "fuse.gvfsd-fuse", "fuse.portal",

@@ -2,7 +2,7 @@
 import { readOptional } from "./read";
 
 /** Shell-style KEY=value lines; values may be "double" or 'single' quoted with \-escapes. */
-export function parseOsRelease(text: string): Map<string, string> {
+function parseOsRelease(text: string): Map<string, string> {
   const out = new Map<string, string>();
   for (const line of text.split("\n")) {
     const m = /^([A-Z0-9_]+)=(.*)$/.exec(line.trim());

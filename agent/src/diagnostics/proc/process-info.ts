@@ -34,7 +34,7 @@ async function exeName(pid: number): Promise<string | null> {
 }
 
 /** /proc/<pid>/limits rows: "Max open files            1024                 524288               files". */
-export function parseLimits(text: string): Output["limits"] {
+function parseLimits(text: string): Output["limits"] {
   const out: Output["limits"] = [];
   for (const line of text.split("\n").slice(1, 33)) {
     const m = /^(\S+(?: \S+)*)\s+(unlimited|\d+)\s+(unlimited|\d+)(?:\s+(\S+))?\s*$/.exec(line);

@@ -22,7 +22,7 @@ export interface ProcStat {
 }
 
 /** Parses /proc/<pid>/stat. comm may contain spaces and ")" so it ends at the LAST ")". */
-export function parseStat(text: string): ProcStat {
+function parseStat(text: string): ProcStat {
   const open = text.indexOf("(");
   const close = text.lastIndexOf(")");
   if (open < 0 || close < open) throw new Error("malformed /proc/<pid>/stat");

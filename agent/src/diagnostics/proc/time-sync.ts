@@ -21,7 +21,7 @@ const TIME_DAEMONS: Readonly<Record<string, string>> = {
 };
 
 /** Time daemons running on the host, found by process name in /proc. */
-export async function runningTimeDaemons(): Promise<string[]> {
+async function runningTimeDaemons(): Promise<string[]> {
   const comms = await mapLimit(await listPids(), 32, (pid) => readAttribute(`/proc/${pid}/comm`));
   const found = new Set<string>();
   for (const comm of comms) {

@@ -91,7 +91,7 @@ function howToApprove(broker: Broker, id: string): string {
  * hour, counted from the stored requests (so neither a restart nor a new session resets it).
  * Returns the refusal naming the limit, or null.
  */
-export function proposalBudget(
+function proposalBudget(
   settings: { proposalsPerSession: number; proposalsPerHour: number },
   used: { session: number; lastHour: number },
 ): string | null {

@@ -19,11 +19,11 @@ type AnyDef = DiagnosticDef<string, z.ZodObject, z.ZodType>;
  * host, a host's failure is data) is said once, in the server's instructions (commands/serve.ts),
  * not in each of the 32 descriptions: tools/list is read in every conversation.
  */
-export function describeDiagnostic(def: AnyDef): string {
+function describeDiagnostic(def: AnyDef): string {
   return `${def.summary}\n\nLimits: ${def.limits.join(" ")}`;
 }
 
-export function diagnosticToolSpec(broker: Broker, def: AnyDef): ToolSpec {
+function diagnosticToolSpec(broker: Broker, def: AnyDef): ToolSpec {
   const input = def.input.extend({ target: targetArgument });
   return {
     name: def.name,

@@ -14,7 +14,7 @@ import { hostResultsSchema } from "../host-results";
 import type { ToolRegistry } from "../registry";
 
 /** The service the reader agent reports SERVING while it accepts diagnostics. */
-export const READER_SERVICE = "hostward.v1.DiagnosticsService";
+const READER_SERVICE = "hostward.v1.DiagnosticsService";
 
 const pingInput = z.strictObject({ target: targetArgument });
 

@@ -25,7 +25,7 @@ function requestBranch(def: ActionDef): RequestBranch {
 
 const branches = (actions as readonly ActionDef[]).map(requestBranch);
 
-export const proposeRequest = z.discriminatedUnion("action", branches as [RequestBranch, ...RequestBranch[]]);
+const proposeRequest = z.discriminatedUnion("action", branches as [RequestBranch, ...RequestBranch[]]);
 
 export const proposeInput = z.strictObject({
   target: hostLabel.describe("the ONE host to act on (an inventory name; no tags, lists or *)"),
