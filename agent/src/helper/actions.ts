@@ -202,7 +202,11 @@ const flushDnsCache: Runner = async (_params, ctx) => {
   if (typeof resolver !== "string") return failed("pre-check: neither unbound.service nor systemd-resolved.service is active");
   const r = await ctx.plan.run(ctx.plan.has("unbound") ? "unbound" : "resolved");
   if (r.exitCode !== 0 || r.timedOut) return failed(failedRun("the flush", r), { resolver });
-  return ok({ resolver }, { resolver, flushed: true });
+  // The post-check the approver read: the resolver unit is still active.
+  const show = await ctx.plan.run("show-after", 15_000);
+  const b = parseShow(show.lines.join("\n"))[0] ?? new Map<string, string>();
+  const after = { resolver, flushed: true, ActiveState: text(b, "ActiveState") ?? "unknown", active: text(b, "ActiveState") === "active" };
+  return after.active ? ok({ resolver }, after) : failed(`post-check: ${resolver} is ${after.ActiveState}, not active`, { resolver }, after);
 };
 
 const rotateLogs: Runner = async (_params, ctx) => {
