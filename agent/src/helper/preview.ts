@@ -259,7 +259,9 @@ async function logFilePreview(params: Params, ctx: PreviewContext, facts: Record
   const roots = await resolveRoots(ctx.allowlist.logFiles);
   let opened;
   try {
-    opened = await openFileInRoots(path, roots);
+    // Inspected, not read: the file is emptied by a transient unit; this process (the operator
+    // unit's bounding set, no CAP_DAC_OVERRIDE) may not read a service's own 0640 log.
+    opened = await openFileInRoots(path, roots, "path", "inspect");
   } catch (err) {
     throw new HelperRefusal("NOT_ALLOWLISTED", (err as Error).message);
   }
