@@ -12,6 +12,7 @@ import { parsePodmanInspect } from "../systemd/podman-parse";
 import { parseShow, text } from "../systemd/show";
 import { HelperRefusal } from "./exit-codes";
 import type { Allowlist } from "./settings";
+import { packageCacheBytes } from "./preview";
 import { spawnStep, type SpawnResult } from "./spawn";
 
 export interface ActionContext {
@@ -277,8 +278,11 @@ const cleanPackageCache: Runner = async (_params, ctx) => {
   if (!requireSystemd(ctx)) return failed(NO_SYSTEMD);
   const before = { manager: ctx.facts.manager, cacheBytes: ctx.facts.cacheBytes };
   const r = await ctx.plan.run(ctx.plan.has("apt-clean") ? "apt-clean" : "dnf-clean");
-  if (r.exitCode !== 0 || r.timedOut) return failed(failedRun("the cache clean", r), before);
-  return ok(before, { manager: ctx.facts.manager, cleaned: true });
+  // The post-check the approver reads: the cache's bytes before and after (read, not spawned).
+  const after = { manager: ctx.facts.manager, cacheBytes: packageCacheBytes(ctx.facts.manager === "dnf" ? "dnf" : "apt").bytes };
+  if (r.exitCode !== 0 || r.timedOut) return failed(failedRun("the cache clean", r), before, after);
+  ctx.emit(`post-check: the package cache held ${String(before.cacheBytes)} bytes, now ${after.cacheBytes}`);
+  return ok(before, { ...after, freedBytes: Number(before.cacheBytes) - after.cacheBytes });
 };
 
 const upgradePackages: Runner = async (params, ctx) => {

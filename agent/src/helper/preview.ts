@@ -312,11 +312,16 @@ export async function installedVersions(ctx: PreviewContext, names: readonly str
   return out;
 }
 
+/** The bytes of downloaded packages in the package manager's cache (what clean_package_cache frees). */
+export function packageCacheBytes(manager: "apt" | "dnf"): { dir: string; bytes: number } {
+  const dir = manager === "apt" ? "/var/cache/apt/archives" : "/var/cache/dnf";
+  return { dir, bytes: filesBelow(dir, 4).reduce((s, f) => s + f.size, 0) };
+}
+
 function packageCachePreview(facts: Record<string, unknown>, summary: string[]): void {
   const manager = packageManager();
   if (manager === null) throw new HelperRefusal("BAD_REQUEST", "no supported package manager (apt-get, dnf) on this host");
-  const dir = manager === "apt" ? "/var/cache/apt/archives" : "/var/cache/dnf";
-  const bytes = filesBelow(dir, 4).reduce((s, f) => s + f.size, 0);
+  const { dir, bytes } = packageCacheBytes(manager);
   Object.assign(facts, { manager, cacheBytes: bytes });
   summary.push(`${manager}: ${mib(bytes)} of downloaded packages in ${dir} freed`);
 }
