@@ -22,6 +22,14 @@ const FORBIDDEN_TREES = ["/proc", "/sys", "/dev"] as const;
 export const MAX_PATH_BYTES = 4096;
 
 const OPEN_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK | constants.O_NOCTTY;
+/**
+ * Linux's O_PATH (node's fs.constants lacks it): a descriptor that names the file without the
+ * right to read it, enough for fstat and /proc/self/fd. For a caller that only inspects the file
+ * (truncate_log's preview in the root helper, which inherits the operator unit's bounding set: no
+ * CAP_DAC_OVERRIDE, so a service's own 0640 log cannot be opened for reading).
+ */
+const O_PATH = 0o10000000;
+const INSPECT_FLAGS = O_PATH | constants.O_NOFOLLOW;
 
 export interface ResolvedRoots {
   /** Configured roots, normalised, in config order (lexical check of the path as written). */
@@ -178,10 +186,11 @@ async function fdPath(fd: number): Promise<string | null> {
 }
 
 /**
- * Opens a regular file below the roots for reading. The caller closes `handle`.
+ * Opens a regular file below the roots for reading (`how: "inspect"`: an O_PATH descriptor, with
+ * the same checks, for a caller that only needs its identity and size). The caller closes `handle`.
  * Throws DiagnosticError: INVALID_ARGUMENT (syntax, a directory), NOT_FOUND, PERMISSION_DENIED.
  */
-export async function openFileInRoots(p: unknown, roots: ResolvedRoots, field = "path"): Promise<OpenedFile> {
+export async function openFileInRoots(p: unknown, roots: ResolvedRoots, field = "path", how: "read" | "inspect" = "read"): Promise<OpenedFile> {
   const resolved = await resolveInRoots(p, roots, field);
   const { path, realPath } = resolved;
   const kind = describeType(resolved.stats);
@@ -192,7 +201,7 @@ export async function openFileInRoots(p: unknown, roots: ResolvedRoots, field = 
 
   let handle: FileHandle;
   try {
-    handle = await open(realPath, OPEN_FLAGS);
+    handle = await open(realPath, how === "inspect" && process.platform === "linux" ? INSPECT_FLAGS : OPEN_FLAGS);
   } catch (err) {
     throw errnoError(err, field, path);
   }

@@ -13,6 +13,7 @@ import { parseShow, text } from "../systemd/show";
 import { HelperRefusal } from "./exit-codes";
 import { parseDpkgQuery } from "./preview";
 import type { Allowlist } from "./settings";
+import { packageCacheBytes } from "./preview";
 import { spawnStep, type SpawnResult } from "./spawn";
 
 export interface ActionContext {
@@ -203,7 +204,11 @@ const flushDnsCache: Runner = async (_params, ctx) => {
   if (typeof resolver !== "string") return failed("pre-check: neither unbound.service nor systemd-resolved.service is active");
   const r = await ctx.plan.run(ctx.plan.has("unbound") ? "unbound" : "resolved");
   if (r.exitCode !== 0 || r.timedOut) return failed(failedRun("the flush", r), { resolver });
-  return ok({ resolver }, { resolver, flushed: true });
+  // The post-check the approver read: the resolver unit is still active.
+  const show = await ctx.plan.run("show-after", 15_000);
+  const b = parseShow(show.lines.join("\n"))[0] ?? new Map<string, string>();
+  const after = { resolver, flushed: true, ActiveState: text(b, "ActiveState") ?? "unknown", active: text(b, "ActiveState") === "active" };
+  return after.active ? ok({ resolver }, after) : failed(`post-check: ${resolver} is ${after.ActiveState}, not active`, { resolver }, after);
 };
 
 const rotateLogs: Runner = async (_params, ctx) => {
@@ -274,8 +279,11 @@ const cleanPackageCache: Runner = async (_params, ctx) => {
   if (!requireSystemd(ctx)) return failed(NO_SYSTEMD);
   const before = { manager: ctx.facts.manager, cacheBytes: ctx.facts.cacheBytes };
   const r = await ctx.plan.run(ctx.plan.has("apt-clean") ? "apt-clean" : "dnf-clean");
-  if (r.exitCode !== 0 || r.timedOut) return failed(failedRun("the cache clean", r), before);
-  return ok(before, { manager: ctx.facts.manager, cleaned: true });
+  // The post-check the approver reads: the cache's bytes before and after (read, not spawned).
+  const after = { manager: ctx.facts.manager, cacheBytes: packageCacheBytes(ctx.facts.manager === "dnf" ? "dnf" : "apt").bytes };
+  if (r.exitCode !== 0 || r.timedOut) return failed(failedRun("the cache clean", r), before, after);
+  ctx.emit(`post-check: the package cache held ${String(before.cacheBytes)} bytes, now ${after.cacheBytes}`);
+  return ok(before, { ...after, freedBytes: Number(before.cacheBytes) - after.cacheBytes });
 };
 
 const upgradePackages: Runner = async (params, ctx) => {

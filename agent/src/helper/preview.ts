@@ -257,7 +257,9 @@ async function logFilePreview(params: Params, ctx: PreviewContext, facts: Record
   const roots = await resolveRoots(ctx.allowlist.logFiles);
   let opened;
   try {
-    opened = await openFileInRoots(path, roots);
+    // Inspected, not read: the file is emptied by a transient unit; this process (the operator
+    // unit's bounding set, no CAP_DAC_OVERRIDE) may not read a service's own 0640 log.
+    opened = await openFileInRoots(path, roots, "path", "inspect");
   } catch (err) {
     throw new HelperRefusal("NOT_ALLOWLISTED", (err as Error).message);
   }
@@ -312,11 +314,16 @@ async function installedVersions(ctx: PreviewContext, names: readonly string[]):
   return parseDpkgQuery(r.text.split("\n"));
 }
 
+/** The bytes of downloaded packages in the package manager's cache (what clean_package_cache frees). */
+export function packageCacheBytes(manager: "apt" | "dnf"): { dir: string; bytes: number } {
+  const dir = manager === "apt" ? "/var/cache/apt/archives" : "/var/cache/dnf";
+  return { dir, bytes: filesBelow(dir, 4).reduce((s, f) => s + f.size, 0) };
+}
+
 function packageCachePreview(facts: Record<string, unknown>, summary: string[]): void {
   const manager = packageManager();
   if (manager === null) throw new HelperRefusal("BAD_REQUEST", "no supported package manager (apt-get, dnf) on this host");
-  const dir = manager === "apt" ? "/var/cache/apt/archives" : "/var/cache/dnf";
-  const bytes = filesBelow(dir, 4).reduce((s, f) => s + f.size, 0);
+  const { dir, bytes } = packageCacheBytes(manager);
   Object.assign(facts, { manager, cacheBytes: bytes });
   summary.push(`${manager}: ${mib(bytes)} of downloaded packages in ${dir} freed`);
 }

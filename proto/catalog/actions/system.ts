@@ -20,6 +20,7 @@ export const flushDnsCache = defineAction({
   steps: [
     { id: "unbound", program: "unbound-control", options: ["flush_zone", "."], when: { fact: "resolver", equals: "unbound.service" } },
     { id: "resolved", program: "resolvectl", options: ["flush-caches"], when: { fact: "resolver", equals: "systemd-resolved.service" } },
+    { id: "show-after", program: "systemctl", options: ["show", "--no-pager", "--property=Id,ActiveState,SubState"], values: ["{resolver}"], quiet: true, when: { fact: "resolver", oneOf: ["unbound.service", "systemd-resolved.service"] } },
   ],
   postchecks: [{ text: "the command exits 0 and the resolver unit is still active" }],
   examples: [{ description: "Flush the resolver cache", params: {} }],
