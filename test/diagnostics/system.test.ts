@@ -167,6 +167,8 @@ describe("get_disk_usage", () => {
   // A FUSE mount whose daemon never answers makes statfs(2) block forever, like a dead NFS
   // server. It is created in a private mount namespace (unshare -m) so nothing else on this
   // machine sees it, and a harness process (the real disk-usage module, bundled) runs there.
+  // `mount -i`: the kernel's mount alone, never a /sbin/mount.fuse helper (with fuse3 installed,
+  // that helper reads the source "hwhung" as a command to run).
   itAsRoot("reports a hung mount as an error within the deadline and does not retry it", "a FUSE mount in a private mount namespace (unshare -m)", async () => {
     const dir = mkdtempSync(join(tmpdir(), "hw-disk-"));
     try {
@@ -176,7 +178,7 @@ describe("get_disk_usage", () => {
         import { readDiskUsage } from "${repo}/agent/src/diagnostics/proc/disk-usage";
         const mnt = mkdtempSync("/tmp/hw-hung-");
         const fd = openSync("/dev/fuse", "r+");
-        const m = spawnSync("/usr/bin/mount", ["-t", "fuse", "-o", "fd=3,rootmode=40000,user_id=0,group_id=0", "hwhung", mnt],
+        const m = spawnSync("/usr/bin/mount", ["-i", "-t", "fuse", "-o", "fd=3,rootmode=40000,user_id=0,group_id=0", "hwhung", mnt],
           { stdio: ["ignore", "inherit", "inherit", fd] });
         if (m.status !== 0) throw new Error("mount failed");
         const timed = async () => { const t = Date.now(); const r = await readDiskUsage(undefined); return { ms: Date.now() - t, r }; };
