@@ -276,7 +276,7 @@ describe("the root helper, run through sudo as hostward-operator", () => {
     const flushApproval = await approveAsPreviewed(lowkey, { host: HOST, action: "flush_dns_cache", params: {} });
     const flush = await helperAsOperator(c, helperRequest("flush_dns_cache", {}, flushApproval.approval));
     expect(flush.code, `${flush.raw.stdout}\n${flush.raw.stderr}`).toBe(0);
-    expect(flush.result).toMatchObject({ verdict: "SUCCEEDED", before: { resolver: UNBOUND }, after: { resolver: UNBOUND, flushed: true } });
+    expect(flush.result).toMatchObject({ verdict: "SUCCEEDED", before: { resolver: UNBOUND }, after: { resolver: UNBOUND, flushed: true, active: true } });
     expect(flush.outputs).toContain(planLine("flush_dns_cache", {}, flushApproval.preview, "unbound"));
     expect(flush.outputs).toContain("$ /usr/sbin/unbound-control flush_zone .");
     expectRanAsApproved(flush.outputs, "flush_dns_cache", {}, flushApproval.preview);

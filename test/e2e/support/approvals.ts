@@ -119,11 +119,23 @@ export function installApprovers(c: Container, approvers: readonly Approver[]): 
   }
 }
 
+/** What /etc/hostward/actions.yaml allows (agent/src/helper/settings.ts). */
+export interface AllowlistFields {
+  units?: string[];
+  containers?: string[];
+  reboot?: boolean;
+  logFiles?: string[];
+  packages?: string[];
+  journal?: boolean;
+  packageCache?: boolean;
+}
+
 /** Writes /etc/hostward/actions.yaml (root's, 0644). */
-export function installAllowlist(c: Container, allow: { units?: string[]; containers?: string[]; reboot?: boolean }): void {
+export function installAllowlist(c: Container, allow: AllowlistFields): void {
   const file = c.path("/etc/hostward/actions.yaml");
+  const body = { units: allow.units ?? [], containers: allow.containers ?? [], reboot: allow.reboot ?? false, logFiles: allow.logFiles ?? [], packages: allow.packages ?? [], journal: allow.journal ?? false, packageCache: allow.packageCache ?? false };
   // JSON is YAML.
-  writeFileSync(file, `${JSON.stringify({ units: allow.units ?? [], containers: allow.containers ?? [], reboot: allow.reboot ?? false })}\n`, { mode: 0o644 });
+  writeFileSync(file, `${JSON.stringify(body)}\n`, { mode: 0o644 });
   chmodSync(file, 0o644);
 }
 
