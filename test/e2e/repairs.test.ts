@@ -122,7 +122,7 @@ const cli = (...args: string[]) => run(process.execPath, [BROKER_BUNDLE, ...args
  * started is one of them.
  */
 async function viaBroker(key: Approver, action: string, params: Params): Promise<{ out: Outcome; runs: string[]; lines: string[] }> {
-  const proposed = await broker.call("propose_action", { target: HOST, action, params, reason: `e2e: ${action}` });
+  const proposed = await broker.call("propose_action", { target: HOST, request: { action, ...params }, reason: `e2e: ${action}` });
   expect(proposed.isError, JSON.stringify(proposed.content)).toBeFalsy();
   const view = proposed.structuredContent as { id: string; state: string; params: Params; runs: string[] };
   expect(view.state).toBe("PENDING");
