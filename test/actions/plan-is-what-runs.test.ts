@@ -5,7 +5,7 @@
 // step is not wrapped in systemd-run): its "$ " lines must be exactly the approval's "$ " lines.
 // And when the host changes between the preview and the execution (the file is replaced), the
 // helper refuses HOST_CHANGED naming the fact, and nothing runs.
-import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, linkSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -14,6 +14,7 @@ import type { ActionRequest } from "../../broker/src/actions/request";
 import type { ActionPreview } from "../../proto/catalog/define-action";
 import { HELPER_EXIT } from "../../agent/src/helper/exit-codes";
 import { approve, helperRequest, HOST, HOST_CERT, makeApprover, makeHost, previewNow, runHelperBundle, type Approver, type HostDirs } from "./support";
+import { itAsRoot } from "../support/root";
 
 let alice: Approver;
 let host: HostDirs;
@@ -90,7 +91,7 @@ describe("truncate_log through the built helper", () => {
     const target = join(logs, "real.log");
     writeFileSync(target, "data");
     const link = join(logs, "link.log");
-    const { symlinkSync, chmodSync } = await import("node:fs");
+    const { symlinkSync } = await import("node:fs");
     symlinkSync(target, link);
     const ask = (path: string) => runHelperBundle(host.env, JSON.stringify({ query: "preview", action: "truncate_log", params: { path } }));
     expect((await ask(link)).lines.at(-1)).toMatchObject({ type: "refused", code: "NOT_ALLOWLISTED" });
@@ -101,6 +102,32 @@ describe("truncate_log through the built helper", () => {
     writeFileSync(join(open, "x.log"), "data");
     const r = await ask(join(open, "x.log"));
     expect(r.lines.at(-1)).toMatchObject({ type: "refused", code: "NOT_ALLOWLISTED" });
-    expect(String(r.lines.at(-1)?.reason)).toMatch(/not root's alone/);
+    expect(String(r.lines.at(-1)?.reason)).toMatch(/could be swapped for another file after this check: .*shared is writable by its group or by others \(mode 0777\)/);
+  });
+
+  it("the preview refuses a file with a second name (a hard link), so emptying it cannot reach another file", async () => {
+    const file = join(logs, "linked.log");
+    writeFileSync(file, "data");
+    linkSync(file, join(logs, "second-name"));
+    const r = await runHelperBundle(host.env, JSON.stringify({ query: "preview", action: "truncate_log", params: { path: file } }));
+    expect(r.lines.at(-1)).toMatchObject({ type: "refused", code: "NOT_ALLOWLISTED" });
+    expect(String(r.lines.at(-1)?.reason)).toMatch(/has 2 hard links; only a file with one name can be emptied/);
+    expect(readFileSync(file, "utf8")).toBe("data");
+  });
+
+  itAsRoot("in a sticky directory (1777, like /tmp) a file another user owns is refused (its owner may swap it); root's own is accepted", "chown to another uid", async () => {
+    const sticky = join(logs, "sticky");
+    mkdirSync(sticky);
+    chmodSync(sticky, 0o1777);
+    const theirs = join(sticky, "theirs.log");
+    const ours = join(sticky, "ours.log");
+    writeFileSync(theirs, "data");
+    writeFileSync(ours, "data");
+    chownSync(theirs, 4242, 4242);
+    const ask = (path: string) => runHelperBundle(host.env, JSON.stringify({ query: "preview", action: "truncate_log", params: { path } }));
+    const refused = (await ask(theirs)).lines.at(-1);
+    expect(refused).toMatchObject({ type: "refused", code: "NOT_ALLOWLISTED" });
+    expect(String(refused?.reason)).toMatch(/theirs\.log is owned by uid 4242 in the sticky directory .*sticky \(mode 1777\), so its owner may rename or replace it/);
+    expect((await ask(ours)).lines.at(-1)).toMatchObject({ type: "preview" });
   });
 });

@@ -4,7 +4,7 @@
 // define-action.ts renderPlan, the same lines the approver read), so what runs is what was approved.
 // A failed step ends the action with verdict FAILED and the reason; nothing here throws for a
 // host condition (a missing unit, no systemd), only for a bug.
-import { statSync } from "node:fs";
+import { lstatSync, statSync } from "node:fs";
 import type { ActionName } from "../../../proto/catalog/actions/index";
 import { commandLine, MAX_ACTION_OUTPUT, type ActionDef, type ActionResult, type Facts, type RenderedStep } from "../../../proto/catalog/define-action";
 import { canonicalUnit } from "../../../proto/catalog/grammar";
@@ -262,11 +262,12 @@ const vacuumJournal: Runner = async (params, ctx) => {
 
 const truncateLog: Runner = async (_params, ctx) => {
   const path = String(ctx.facts.path);
-  const st = statSync(path, { throwIfNoEntry: false });
-  if (!st || st.dev !== ctx.facts.device || st.ino !== ctx.facts.inode) return failed(`pre-check: ${path} is no longer the file the preview measured`);
+  // lstat, not stat: a symbolic link put in the file's place is not the file the preview measured.
+  const st = lstatSync(path, { throwIfNoEntry: false });
+  if (!st || !st.isFile() || st.nlink !== 1 || st.dev !== ctx.facts.device || st.ino !== ctx.facts.inode) return failed(`pre-check: ${path} is no longer the file the preview measured (a regular file with one name, same device and inode)`);
   const before = { path, sizeBytes: st.size, inode: st.ino };
   const r = await ctx.plan.run("truncate");
-  const now = statSync(path, { throwIfNoEntry: false });
+  const now = lstatSync(path, { throwIfNoEntry: false });
   const after = now ? { path, sizeBytes: now.size, inode: now.ino } : null;
   if (r.exitCode !== 0 || r.timedOut) return failed(failedRun("truncate", r), before, after);
   if (!after || after.inode !== before.inode) return failed("post-check: the file was replaced", before, after);

@@ -241,13 +241,25 @@ function journalPreview(params: Params, facts: Record<string, unknown>, summary:
 }
 
 /**
- * Whether only a trusted owner can replace an entry of this directory: owned by one of `owners` and
- * not writable by group or others, or sticky (1777, like /tmp: others cannot rename or remove
- * what they do not own).
+ * Why someone other than `owners` could replace `path` (the file or one of the directories above
+ * it) between this check and the truncation, or null when nobody can. An entry can be renamed,
+ * removed or replaced by whoever may write its directory; in a sticky directory (/tmp, 1777) also
+ * by the entry's own owner. So every directory up to / must be an owner's and not writable by
+ * group or others — or sticky, and then the entry below it must be an owner's too.
  */
-function trustedDirectory(path: string, owners: readonly number[]): boolean {
-  const st = lstatSync(path);
-  return st.isDirectory() && owners.includes(st.uid) && ((st.mode & 0o022) === 0 || (st.mode & 0o1000) !== 0);
+function replaceableBy(path: string, owners: readonly number[], lstat: (p: string) => { uid: number; mode: number; isDirectory(): boolean } = lstatSync): string | null {
+  for (let entry = path; entry !== "/"; entry = dirname(entry)) {
+    const dir = dirname(entry);
+    const d = lstat(dir);
+    const mode = (d.mode & 0o7777).toString(8).padStart(4, "0");
+    if (!d.isDirectory()) return `${dir} is not a directory`;
+    if (!owners.includes(d.uid)) return `${dir} is owned by uid ${d.uid}, not ${owners.join(" or ")}`;
+    if ((d.mode & 0o022) === 0) continue;
+    if ((d.mode & 0o1000) === 0) return `${dir} is writable by its group or by others (mode ${mode})`;
+    const e = lstat(entry);
+    if (!owners.includes(e.uid)) return `${entry} is owned by uid ${e.uid} in the sticky directory ${dir} (mode ${mode}), so its owner may rename or replace it`;
+  }
+  return null;
 }
 
 async function logFilePreview(params: Params, ctx: PreviewContext, facts: Record<string, unknown>, summary: string[]): Promise<void> {
@@ -266,10 +278,11 @@ async function logFilePreview(params: Params, ctx: PreviewContext, facts: Record
   const st = opened.stats;
   await opened.handle.close();
   if (opened.realPath !== opened.path) throw new HelperRefusal("NOT_ALLOWLISTED", `path: ${path} is reached through a symbolic link (it is ${opened.realPath}); give the file itself`);
-  for (let d = dirname(opened.realPath); ; d = dirname(d)) {
-    if (!trustedDirectory(d, ctx.owners)) throw new HelperRefusal("NOT_ALLOWLISTED", `path: ${d}, a directory above ${path}, is not root's alone (owner root, not writable by group or others unless sticky): the file could be swapped after this check`);
-    if (d === "/") break;
-  }
+  // A second name for the same inode (a hard link made while a directory was someone else's) would
+  // let the truncation reach a file the allowlist never named.
+  if (st.nlink !== 1) throw new HelperRefusal("NOT_ALLOWLISTED", `path: ${path} has ${st.nlink} hard links; only a file with one name can be emptied`);
+  const why = replaceableBy(opened.realPath, ctx.owners);
+  if (why !== null) throw new HelperRefusal("NOT_ALLOWLISTED", `path: ${path} could be swapped for another file after this check: ${why}`);
   Object.assign(facts, { path: opened.realPath, device: st.dev, inode: st.ino, sizeBytes: st.size });
   summary.push(`${opened.realPath}: regular file, ${mib(st.size)} (${st.size} bytes) freed by emptying it; last written ${new Date(st.mtimeMs).toISOString()}`);
 }

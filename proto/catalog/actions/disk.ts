@@ -51,7 +51,7 @@ const truncateLog = defineAction({
   preview: "logFile",
   material: ["path", "device", "inode"],
   prechecks: [
-    { text: "path is under an actions.yaml `logFiles` root; no component is a symlink; it is a regular file; every directory above it is root's and not writable by others (unless sticky, like /tmp)" },
+    { text: "path is under an actions.yaml `logFiles` root; no component is a symlink; it is a regular file; it has one name (no other hard link); every directory above it is root's and not writable by group or others (a sticky directory like /tmp only when the entry in it is root's too)" },
     { text: "it is still the file the preview measured (same device and inode)" },
   ],
   steps: [{ id: "truncate", program: "truncate", options: ["--no-create", "--size=0"], values: ["{path}"], transient: { readWritePaths: ["{path}"] } }],
