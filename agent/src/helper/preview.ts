@@ -247,16 +247,16 @@ function journalPreview(params: Params, facts: Record<string, unknown>, summary:
  * by the entry's own owner. So every directory up to / must be an owner's and not writable by
  * group or others — or sticky, and then the entry below it must be an owner's too.
  */
-function replaceableBy(path: string, owners: readonly number[], lstat: (p: string) => { uid: number; mode: number; isDirectory(): boolean } = lstatSync): string | null {
+function replaceableBy(path: string, owners: readonly number[]): string | null {
   for (let entry = path; entry !== "/"; entry = dirname(entry)) {
     const dir = dirname(entry);
-    const d = lstat(dir);
+    const d = lstatSync(dir);
     const mode = (d.mode & 0o7777).toString(8).padStart(4, "0");
     if (!d.isDirectory()) return `${dir} is not a directory`;
     if (!owners.includes(d.uid)) return `${dir} is owned by uid ${d.uid}, not ${owners.join(" or ")}`;
     if ((d.mode & 0o022) === 0) continue;
     if ((d.mode & 0o1000) === 0) return `${dir} is writable by its group or by others (mode ${mode})`;
-    const e = lstat(entry);
+    const e = lstatSync(entry);
     if (!owners.includes(e.uid)) return `${entry} is owned by uid ${e.uid} in the sticky directory ${dir} (mode ${mode}), so its owner may rename or replace it`;
   }
   return null;
