@@ -14,6 +14,7 @@ import { createHash, createPrivateKey, createPublicKey, randomBytes, sign, verif
 import type { Approval } from "../gen/hostward/v1/actions";
 import { canonicalJson } from "../../shared/canonical-json";
 import { KEY_FINGERPRINT } from "../../shared/cert-names";
+import { MAX_ROLLOUT_HOSTS, ROLLOUT_ID, rolloutRequestId, rootFromPath, type RolloutEntry } from "./rollout-plan";
 
 export const IMPACTS = ["LOW", "MEDIUM", "HIGH"] as const;
 export type Impact = (typeof IMPACTS)[number];
@@ -90,6 +91,51 @@ export function canonicalStatement(s: ApprovalStatement): string {
 /** sha256 hex (64 lowercase characters) of the canonical statement. */
 export function statementDigest(s: ApprovalStatement): string {
   return createHash("sha256").update(canonicalStatement(s), "utf8").digest("hex");
+}
+
+/** The roll-out statement's format (a separate sequence from STATEMENT_VERSION: `kind` tells them apart). */
+export const ROLLOUT_STATEMENT_VERSION = 1;
+
+/**
+ * What an approver signs for a roll-out (rollout-plan.ts): one statement for every host of the
+ * plan. The per-host fields of a single-host statement (host, hostKey, previewHash, the request
+ * id) are each host's entry of the plan, whose Merkle root is signed here.
+ */
+export interface RolloutStatement {
+  v: typeof ROLLOUT_STATEMENT_VERSION;
+  kind: "rollout";
+  id: string;
+  action: string;
+  params: Record<string, unknown>;
+  requester: string;
+  impact: Impact;
+  issuedAt: number;
+  notAfter: number;
+  /** One nonce for the plan: each host's store records it, so the plan runs at most once per host. */
+  nonce: string;
+  planRoot: string;
+  planSize: number;
+  strategyHash: string;
+}
+
+/** Canonical JSON of exactly the roll-out statement's fields. */
+export function canonicalRolloutStatement(s: RolloutStatement): string {
+  const picked: RolloutStatement = {
+    v: s.v,
+    kind: "rollout",
+    id: s.id,
+    action: s.action,
+    params: s.params,
+    requester: s.requester,
+    impact: s.impact,
+    issuedAt: s.issuedAt,
+    notAfter: s.notAfter,
+    nonce: s.nonce,
+    planRoot: s.planRoot,
+    planSize: s.planSize,
+    strategyHash: s.strategyHash,
+  };
+  return canonicalJson(picked);
 }
 
 /** 128 random bits as 32 lowercase hex characters. */
@@ -415,6 +461,37 @@ export function approvalToMessage(s: ApprovalStatement, keyId: string, armored: 
     hostKey: s.hostKey,
     previewHash: s.previewHash,
     previewJson,
+    rollout: undefined,
+  };
+}
+
+/**
+ * One host's Approval of a signed roll-out: the statement's fields, this host's entry (host, key,
+ * preview) and its audit path. `tree` is rolloutTree(entries) of the plan the statement's root names.
+ */
+export function rolloutApprovalMessage(
+  s: RolloutStatement,
+  entry: RolloutEntry,
+  proof: readonly string[],
+  keyId: string,
+  armored: string,
+  previewJson: string,
+): Approval {
+  return {
+    requestId: rolloutRequestId(s.id, entry.index),
+    host: entry.host,
+    action: s.action,
+    parametersJson: canonicalJson(s.params),
+    requester: s.requester,
+    notAfterUnix: s.notAfter,
+    nonce: s.nonce,
+    keyId,
+    signature: Buffer.from(armored, "utf8"),
+    issuedAtUnix: s.issuedAt,
+    hostKey: entry.hostKey,
+    previewHash: entry.previewHash,
+    previewJson,
+    rollout: { rolloutId: s.id, planRoot: s.planRoot, planSize: s.planSize, index: entry.index, batch: entry.batch, proof: [...proof], strategyHash: s.strategyHash },
   };
 }
 
@@ -451,7 +528,24 @@ function malformed(a: Approval): string | undefined {
       ? "signature is missing"
       : a.signature.length > MAX_ARMORED_SIGNATURE
         ? `signature is ${a.signature.length} bytes, more than ${MAX_ARMORED_SIGNATURE}`
-        : undefined)
+        : undefined) ??
+    (a.rollout ? malformedRollout(a, text) : undefined)
+  );
+}
+
+function malformedRollout(a: Approval, text: (field: string, v: unknown, max: number) => string | undefined): string | undefined {
+  const r = a.rollout!;
+  const count = (field: string, v: unknown, min: number, max: number) => (typeof v !== "number" || !Number.isSafeInteger(v) || v < min || v > max ? `${field} is not an integer ${min}..${max}` : undefined);
+  return (
+    text("rollout.rollout_id", r.rolloutId, 40) ??
+    (!ROLLOUT_ID.test(r.rolloutId) ? "rollout.rollout_id is not 1 to 40 lowercase letters, digits and -" : undefined) ??
+    (typeof r.planRoot !== "string" || !KEY_FINGERPRINT.test(r.planRoot) ? 'rollout.plan_root is not a "sha256:<64 hex>" digest' : undefined) ??
+    (typeof r.strategyHash !== "string" || !KEY_FINGERPRINT.test(r.strategyHash) ? 'rollout.strategy_hash is not a "sha256:<64 hex>" digest' : undefined) ??
+    count("rollout.plan_size", r.planSize, 1, MAX_ROLLOUT_HOSTS) ??
+    count("rollout.index", r.index, 0, r.planSize - 1) ??
+    count("rollout.batch", r.batch, 0, r.planSize - 1) ??
+    (!Array.isArray(r.proof) || r.proof.length > 14 ? "rollout.proof is not a list of at most 14 digests" : undefined) ??
+    (a.requestId !== rolloutRequestId(r.rolloutId, r.index) ? `request_id ${JSON.stringify(a.requestId)} is not the roll-out's "${rolloutRequestId(r.rolloutId, r.index)}"` : undefined)
   );
 }
 
@@ -540,10 +634,39 @@ export function checkApproval(
   const key = expect.approvers.find((k) => k.keyId === approval.keyId);
   if (!key) return { ok: false, code: "UNKNOWN_KEY", reason: `approver key ${approval.keyId} is not one of this host's ${expect.approvers.length} approver key(s)` };
 
-  const verified = verifySshSig(armored, canonicalStatement(statement), [key]);
-  if (!verified.ok) return { ok: false, code: "BAD_SIGNATURE", reason: verified.reason };
+  let signed = canonicalStatement(statement);
+  if (approval.rollout) {
+    // This host's entry must lead to the signed root: else it is not in the plan the human signed.
+    const r = approval.rollout;
+    const entry = { index: r.index, host: approval.host, hostKey: approval.hostKey, previewHash: approval.previewHash, batch: r.batch };
+    const reached = rootFromPath(entry, r.proof, r.planSize);
+    if (!reached.ok) return { ok: false, code: "MALFORMED", reason: `approval's roll-out entry: ${reached.reason}` };
+    if (reached.root !== r.planRoot) {
+      return { ok: false, code: "OTHER_HOST", reason: `approval's roll-out entry ${r.index} (host ${JSON.stringify(approval.host)}, key ${approval.hostKey}, batch ${r.batch}, preview ${approval.previewHash}) is not in the signed plan ${r.rolloutId}: its audit path leads to ${reached.root}, not the plan's root ${r.planRoot}` };
+    }
+    signed = canonicalRolloutStatement({
+      v: ROLLOUT_STATEMENT_VERSION,
+      kind: "rollout",
+      id: r.rolloutId,
+      action: statement.action,
+      params: statement.params,
+      requester: statement.requester,
+      impact: statement.impact,
+      issuedAt: statement.issuedAt,
+      notAfter: statement.notAfter,
+      nonce: statement.nonce,
+      planRoot: r.planRoot,
+      planSize: r.planSize,
+      strategyHash: r.strategyHash,
+    });
+  }
+  const verified = verifySshSig(armored, signed, [key]);
+  if (!verified.ok) return { ok: false, code: "BAD_SIGNATURE", reason: `${verified.reason}${approval.rollout ? ` (over the roll-out statement of ${approval.rollout.rolloutId})` : ""}` };
 
-  if (statement.host !== expect.host) return { ok: false, code: "OTHER_HOST", reason: `approval is for host ${JSON.stringify(statement.host)}, this host is ${JSON.stringify(expect.host)}` };
+  if (statement.host !== expect.host) {
+    const where = approval.rollout ? ` (entry ${approval.rollout.index} of roll-out ${approval.rollout.rolloutId}; a host that is not in the signed plan cannot run it)` : "";
+    return { ok: false, code: "OTHER_HOST", reason: `approval is for host ${JSON.stringify(statement.host)}, this host is ${JSON.stringify(expect.host)}${where}` };
+  }
   if (statement.hostKey !== expect.hostKey) {
     return {
       ok: false,

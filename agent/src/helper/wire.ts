@@ -29,6 +29,18 @@ export const WireApproval = z.strictObject({
   previewHash: z.string().max(80),
   /** Canonical JSON of the impact preview the approver read (its hash is signed). */
   previewJson: z.string().max(MAX_PREVIEW_BYTES),
+  /** This host's entry of a signed roll-out (proto/catalog/rollout-plan.ts); absent for a single-host approval. */
+  rollout: z
+    .strictObject({
+      rolloutId: z.string().max(100),
+      planRoot: z.string().max(80),
+      planSize: z.number().int().nonnegative(),
+      index: z.number().int().nonnegative(),
+      batch: z.number().int().nonnegative(),
+      proof: z.array(z.string().max(80)).max(14),
+      strategyHash: z.string().max(80),
+    })
+    .optional(),
 });
 
 export const HelperRequest = z.strictObject({
@@ -49,11 +61,12 @@ export const HelperQuery = z.discriminatedUnion("query", [
 export type HelperQuery = z.output<typeof HelperQuery>;
 
 export function approvalToWire(a: Approval): z.output<typeof WireApproval> {
-  return { ...a, signature: Buffer.from(a.signature).toString("base64") };
+  const { rollout, ...rest } = a;
+  return { ...rest, signature: Buffer.from(a.signature).toString("base64"), ...(rollout && { rollout }) };
 }
 
 export function approvalFromWire(a: z.output<typeof WireApproval>): Approval {
-  return { ...a, signature: Buffer.from(a.signature, "base64") };
+  return { ...a, signature: Buffer.from(a.signature, "base64"), rollout: a.rollout };
 }
 
 /**

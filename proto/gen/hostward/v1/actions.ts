@@ -53,6 +53,30 @@ export interface Approval {
   previewHash: string;
   /** canonical JSON of the impact preview the host computed and the human read */
   previewJson: string;
+  /**
+   * Set when the approval is one host's part of a signed roll-out (proto/catalog/rollout-plan.ts):
+   * the signature then covers the roll-out statement, not a single-host one, and request_id is
+   * "<rollout id>-<index>"; host, host_key and preview_hash are this host's entry of the plan.
+   */
+  rollout: RolloutMembership | undefined;
+}
+
+/** One host's place in a signed roll-out plan. */
+export interface RolloutMembership {
+  /** the roll-out's id (signed) */
+  rolloutId: string;
+  /** "sha256:<hex>" Merkle root (RFC 9162) over the plan's entries (signed) */
+  planRoot: string;
+  /** number of entries, hosts, in the plan (signed) */
+  planSize: number;
+  /** this host's entry */
+  index: number;
+  /** this host's batch (part of the entry) */
+  batch: number;
+  /** the entry's audit path, leaf to root, "sha256:<hex>" each */
+  proof: string[];
+  /** "sha256:<hex>" of the canonical strategy: batches, gates, error budget (signed) */
+  strategyHash: string;
 }
 
 /** One message of an action's stream: output lines while it runs, then the result. */
@@ -201,6 +225,7 @@ function createBaseApproval(): Approval {
     hostKey: "",
     previewHash: "",
     previewJson: "",
+    rollout: undefined,
   };
 }
 
@@ -244,6 +269,9 @@ export const Approval: MessageFns<Approval> = {
     }
     if (message.previewJson !== "") {
       writer.uint32(106).string(message.previewJson);
+    }
+    if (message.rollout !== undefined) {
+      RolloutMembership.encode(message.rollout, writer.uint32(114).fork()).join();
     }
     return writer;
   },
@@ -365,6 +393,14 @@ export const Approval: MessageFns<Approval> = {
             message.previewJson = reader.string();
             continue;
           }
+          case 14: {
+            if (tag !== 114) {
+              break;
+            }
+
+            message.rollout = RolloutMembership.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -424,6 +460,7 @@ export const Approval: MessageFns<Approval> = {
         : isSet(object.preview_json)
         ? globalThis.String(object.preview_json)
         : "",
+      rollout: isSet(object.rollout) ? RolloutMembership.fromJSON(object.rollout) : undefined,
     };
   },
 
@@ -468,6 +505,9 @@ export const Approval: MessageFns<Approval> = {
     if (message.previewJson !== "") {
       obj.previewJson = message.previewJson;
     }
+    if (message.rollout !== undefined) {
+      obj.rollout = RolloutMembership.toJSON(message.rollout);
+    }
     return obj;
   },
 
@@ -489,6 +529,190 @@ export const Approval: MessageFns<Approval> = {
     message.hostKey = object.hostKey ?? "";
     message.previewHash = object.previewHash ?? "";
     message.previewJson = object.previewJson ?? "";
+    message.rollout = (object.rollout !== undefined && object.rollout !== null)
+      ? RolloutMembership.fromPartial(object.rollout)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseRolloutMembership(): RolloutMembership {
+  return { rolloutId: "", planRoot: "", planSize: 0, index: 0, batch: 0, proof: [], strategyHash: "" };
+}
+
+export const RolloutMembership: MessageFns<RolloutMembership> = {
+  encode(message: RolloutMembership, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.rolloutId !== "") {
+      writer.uint32(10).string(message.rolloutId);
+    }
+    if (message.planRoot !== "") {
+      writer.uint32(18).string(message.planRoot);
+    }
+    if (message.planSize !== 0) {
+      writer.uint32(24).int32(message.planSize);
+    }
+    if (message.index !== 0) {
+      writer.uint32(32).int32(message.index);
+    }
+    if (message.batch !== 0) {
+      writer.uint32(40).int32(message.batch);
+    }
+    for (const v of message.proof) {
+      writer.uint32(50).string(v!);
+    }
+    if (message.strategyHash !== "") {
+      writer.uint32(58).string(message.strategyHash);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RolloutMembership {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRolloutMembership();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.rolloutId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.planRoot = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.planSize = reader.int32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.index = reader.int32();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.batch = reader.int32();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.proof.push(reader.string());
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.strategyHash = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RolloutMembership {
+    return {
+      rolloutId: isSet(object.rolloutId)
+        ? globalThis.String(object.rolloutId)
+        : isSet(object.rollout_id)
+        ? globalThis.String(object.rollout_id)
+        : "",
+      planRoot: isSet(object.planRoot)
+        ? globalThis.String(object.planRoot)
+        : isSet(object.plan_root)
+        ? globalThis.String(object.plan_root)
+        : "",
+      planSize: isSet(object.planSize)
+        ? globalThis.Number(object.planSize)
+        : isSet(object.plan_size)
+        ? globalThis.Number(object.plan_size)
+        : 0,
+      index: isSet(object.index) ? globalThis.Number(object.index) : 0,
+      batch: isSet(object.batch) ? globalThis.Number(object.batch) : 0,
+      proof: globalThis.Array.isArray(object?.proof) ? object.proof.map((e: any) => globalThis.String(e)) : [],
+      strategyHash: isSet(object.strategyHash)
+        ? globalThis.String(object.strategyHash)
+        : isSet(object.strategy_hash)
+        ? globalThis.String(object.strategy_hash)
+        : "",
+    };
+  },
+
+  toJSON(message: RolloutMembership): unknown {
+    const obj: any = {};
+    if (message.rolloutId !== "") {
+      obj.rolloutId = message.rolloutId;
+    }
+    if (message.planRoot !== "") {
+      obj.planRoot = message.planRoot;
+    }
+    if (message.planSize !== 0) {
+      obj.planSize = Math.round(message.planSize);
+    }
+    if (message.index !== 0) {
+      obj.index = Math.round(message.index);
+    }
+    if (message.batch !== 0) {
+      obj.batch = Math.round(message.batch);
+    }
+    if (message.proof?.length) {
+      obj.proof = message.proof;
+    }
+    if (message.strategyHash !== "") {
+      obj.strategyHash = message.strategyHash;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<RolloutMembership>): RolloutMembership {
+    return RolloutMembership.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<RolloutMembership>): RolloutMembership {
+    const message = createBaseRolloutMembership();
+    message.rolloutId = object.rolloutId ?? "";
+    message.planRoot = object.planRoot ?? "";
+    message.planSize = object.planSize ?? 0;
+    message.index = object.index ?? 0;
+    message.batch = object.batch ?? 0;
+    message.proof = object.proof?.map((e) => e) || [];
+    message.strategyHash = object.strategyHash ?? "";
     return message;
   },
 };
