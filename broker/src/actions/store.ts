@@ -4,7 +4,8 @@
 // checked state transition made under the request's kernel lock (file-lock.ts: never broken while its
 // holder lives, however long it pauses), so `hostward approve` in a terminal and `hostward serve`
 // processes cannot interleave a read-check-write.
-import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, unlinkSync, writeSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync } from "node:fs";
+import { createFileDurably, replaceFileDurably } from "../state/record-files";
 import { basename, join } from "node:path";
 import { LockBusyError, withFileLock } from "../file-lock";
 import { describeIssues } from "../../../shared/zod-issues";
@@ -24,19 +25,6 @@ class StoreError extends Error {
 }
 
 export type { TransitionResult } from "../state/store";
-
-function fsyncDir(dir: string): void {
-  // Makes the rename durable; not possible on Windows (a directory cannot be opened), harmless there.
-  let fd: number | undefined;
-  try {
-    fd = openSync(dir, "r");
-    fsyncSync(fd);
-  } catch {
-    // See above.
-  } finally {
-    if (fd !== undefined) closeSync(fd);
-  }
-}
 
 export class ActionStore implements ActionStateStore {
   readonly dir: string;
@@ -65,36 +53,14 @@ export class ActionStore implements ActionStateStore {
   #write(request: ActionRequest, exclusive: boolean): void {
     const file = this.#file(request.id);
     const data = `${JSON.stringify(request, null, 2)}\n`;
-    if (exclusive) {
-      // A new request: never replace an existing one (ids are random; a clash is refused, not merged).
-      const fd = openSync(file, "wx", 0o600);
+    // A new request never replaces an existing one (ids are random; a clash is refused, not merged).
+    if (exclusive) createFileDurably(file, this.dir, data);
+    else {
       try {
-        writeSync(fd, data);
-        fsyncSync(fd);
-      } finally {
-        closeSync(fd);
+        replaceFileDurably(file, this.dir, data);
+      } catch (err) {
+        throw new StoreError((err as Error).message);
       }
-      fsyncDir(this.dir);
-      return;
-    }
-    const tmp = `${file}.tmp-${process.pid}`;
-    try {
-      const fd = openSync(tmp, "w", 0o600);
-      try {
-        writeSync(fd, data);
-        fsyncSync(fd);
-      } finally {
-        closeSync(fd);
-      }
-      renameSync(tmp, file);
-      fsyncDir(this.dir);
-    } catch (err) {
-      try {
-        unlinkSync(tmp);
-      } catch {
-        // Nothing was created.
-      }
-      throw new StoreError(`cannot write ${file}: ${(err as Error).message}`);
     }
   }
 
