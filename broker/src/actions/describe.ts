@@ -57,7 +57,7 @@ const REASON_WIDTH = 64;
  * REASON_WIDTH characters, each behind "    > ", after everything else. Whatever it says, it
  * cannot be laid out to look like one of the request's own fields (those start "  name:").
  */
-function reasonLines(reason: string): string[] {
+export function reasonLines(reason: string): string[] {
   const text = printable(reason);
   const lines: string[] = [];
   for (let i = 0; i < text.length; i += REASON_WIDTH) lines.push(`    > ${text.slice(i, i + REASON_WIDTH)}`);

@@ -8,7 +8,7 @@
 import { approvalToMessage, canonicalJson } from "../../../proto/catalog/approval";
 import { actionResult, type ActionDef, type ActionResult } from "../../../proto/catalog/define-action";
 import { methodKey } from "../../../proto/catalog/define";
-import { ActionsServiceService, type ActionEvent } from "../../../proto/gen/hostward/v1/actions";
+import { ActionsServiceService, type ActionEvent, type Approval } from "../../../proto/gen/hostward/v1/actions";
 import { describeIssues } from "../../../shared/zod-issues";
 import type { ChannelHost, ChannelPool, UnaryMethod } from "../agents/channels";
 import { HostCallError } from "../agents/errors";
@@ -31,11 +31,15 @@ function actionMethod(name: string): UnaryMethod<unknown, ActionEvent> {
 }
 
 /** The proto request: the method's proto3 defaults, the approved params (same field names), the approval. */
-function actionRequestMessage(method: UnaryMethod<unknown, ActionEvent>, request: ActionRequest): unknown {
+function actionRequestMessage(method: UnaryMethod<unknown, ActionEvent>, params: Record<string, unknown>, approval: Approval): unknown {
+  const base = method.requestDeserialize ? (method.requestDeserialize(Buffer.alloc(0)) as Record<string, unknown>) : {};
+  return { ...base, ...params, approval };
+}
+
+function approvalOf(request: ActionRequest): Approval {
   const approval = request.approval;
   if (!approval) throw new HostCallError("FAILED_PRECONDITION", `action ${request.id} carries no approval`);
-  const base = method.requestDeserialize ? (method.requestDeserialize(Buffer.alloc(0)) as Record<string, unknown>) : {};
-  return { ...base, ...approval.statement.params, approval: approvalToMessage(approval.statement, approval.keyId, approval.signature, canonicalJson(request.preview ?? null)) };
+  return approvalToMessage(approval.statement, approval.keyId, approval.signature, canonicalJson(request.preview ?? null));
 }
 
 function parseActionResult(json: string): ActionResult {
@@ -57,7 +61,8 @@ export interface ExecuteOptions {
   pool: ChannelPool;
   host: ChannelHost;
   def: ActionDef;
-  request: ActionRequest;
+  /** A single-host request (its approval), or an approval message with its parameters (one host's part of a roll-out). */
+  request: ActionRequest | { id: string; params: Record<string, unknown>; approval: Approval };
   callId: string;
   /** `atUnixMicros`: the host's stamp, 0 when the agent sent none or an implausible one. */
   onOutput: (line: string, index: number, atUnixMicros: number) => void;
@@ -73,7 +78,8 @@ export async function executeOnHost({ pool, host, def, request, callId, onOutput
   const method = actionMethod(def.name);
   let result: ActionResult | undefined;
   let lines = 0;
-  await pool.serverStream(host, "operator", method, actionRequestMessage(method, request), {
+  const message = "v" in request ? actionRequestMessage(method, request.approval?.statement.params ?? {}, approvalOf(request)) : actionRequestMessage(method, request.params, request.approval);
+  await pool.serverStream(host, "operator", method, message, {
     timeoutMs: def.timeoutMs + DEADLINE_SLACK_MS,
     metadata: { "x-hostward-call-id": callId, "x-hostward-action-id": request.id },
     onMessage: (event) => {

@@ -77,7 +77,11 @@ export async function agentSigner(socketPath: string, keyId?: string): Promise<S
 
 /** Signs a statement and verifies the signature before returning it. */
 export async function signStatement(statement: ApprovalStatement, signer: Signer): Promise<{ keyId: string; signature: string }> {
-  const message = canonicalStatement(statement);
+  return signCanonical(canonicalStatement(statement), signer);
+}
+
+/** Signs a canonical statement's text (a single-host or a roll-out statement) and checks the signature once more. */
+export async function signCanonical(message: string, signer: Signer): Promise<{ keyId: string; signature: string }> {
   const signature = await signer.sign(message);
   const check = verifySshSig(signature, message, [signer.publicKey]);
   if (!check.ok) throw new Error(`the signature from ${signer.source} does not verify: ${check.reason}`);

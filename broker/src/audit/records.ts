@@ -24,6 +24,21 @@ export const AUDIT_CODES = {
   "action.elicitation": "HW1108",
   /** The broker's state of an action was settled from the host's own record (its helper's ledger). */
   "action.reconciled": "HW1109",
+  // Roll-outs (propose → approve/reject → run batch by batch → end). HW12xx.
+  "rollout.proposed": "HW1200",
+  "rollout.approved": "HW1201",
+  "rollout.rejected": "HW1202",
+  "rollout.cancelled": "HW1203",
+  "rollout.expired": "HW1204",
+  /** Written (and fsync'd) before a batch's hosts are contacted; if it cannot be, the batch does not start. */
+  "rollout.batch": "HW1205",
+  /** A batch's outcome: each host's verdict and gates. */
+  "rollout.batch.result": "HW1206",
+  /** The roll-out ended: SUCCEEDED, HALTED (why, and the hosts left untouched) or CANCELLED. */
+  "rollout.end": "HW1207",
+  "rollout.refused": "HW1208",
+  /** A roll-out whose broker stopped mid-batch was picked up by another: settled from the hosts' records. */
+  "rollout.resumed": "HW1209",
 } as const;
 
 type AuditEvent = keyof typeof AUDIT_CODES;

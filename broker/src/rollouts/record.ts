@@ -9,8 +9,7 @@
 //
 // Each host of the plan has its own state: PENDING until its batch starts, RUNNING while it runs
 // (recorded before any host of the batch is contacted), then SUCCEEDED, FAILED (the action
-// failed), GATE_FAILED (a gate did not hold), ROLLED_BACK (a gate failed, the inverse ran and the
-// gates held again), UNKNOWN (its outcome could not be settled: the roll-out halts), or UNTOUCHED
+// failed), GATE_FAILED (a gate did not hold), UNKNOWN (its outcome could not be settled: the roll-out halts), or UNTOUCHED
 // (never reached: the roll-out stopped first).
 import { randomBytes } from "node:crypto";
 import { z } from "zod";
@@ -23,7 +22,7 @@ import { rolloutStrategy } from "./strategy";
 export const ROLLOUT_STATES = ["PENDING", "APPROVED", "REJECTED", "EXPIRED", "CANCELLED", "RUNNING", "SUCCEEDED", "HALTED"] as const;
 export type RolloutState = (typeof ROLLOUT_STATES)[number];
 
-export const HOST_STATES = ["PENDING", "RUNNING", "SUCCEEDED", "FAILED", "GATE_FAILED", "ROLLED_BACK", "UNKNOWN", "UNTOUCHED"] as const;
+export const HOST_STATES = ["PENDING", "RUNNING", "SUCCEEDED", "FAILED", "GATE_FAILED", "UNKNOWN", "UNTOUCHED"] as const;
 export type HostState = (typeof HOST_STATES)[number];
 
 const TRANSITIONS: Readonly<Record<RolloutState, readonly RolloutState[]>> = {
@@ -87,7 +86,6 @@ const planHost = z.strictObject({
   state: z.enum(HOST_STATES),
   run: hostRun.optional(),
   gates: z.array(gateOutcome).max(4).optional(),
-  rollback: z.strictObject({ run: hostRun, gates: z.array(gateOutcome).max(4).optional() }).optional(),
 });
 export type PlanHost = z.output<typeof planHost>;
 
@@ -107,8 +105,6 @@ const rolloutStatementSchema = z.strictObject({
   strategyHash: digest,
 });
 
-const signedStatement = z.strictObject({ statement: rolloutStatementSchema, keyId: z.string().max(200), signature: z.string().max(4096) });
-
 export const RolloutRecordSchema = z.strictObject({
   v: z.literal(1),
   id: rolloutId,
@@ -117,8 +113,6 @@ export const RolloutRecordSchema = z.strictObject({
   action: z.string().max(64),
   params: z.record(z.string(), z.unknown()),
   impact: z.enum(IMPACTS),
-  /** The inverse action, when the strategy asks for rollback and the action has one. */
-  inverse: z.strictObject({ action: z.string().max(64), params: z.record(z.string(), z.unknown()), impact: z.enum(IMPACTS) }).optional(),
   strategy: rolloutStrategy,
   /** "sha256:<hex>" of the plan's Merkle root (proto/catalog/rollout-plan.ts): what the approval signs. */
   planRoot: digest,
@@ -132,9 +126,10 @@ export const RolloutRecordSchema = z.strictObject({
   expiresAt: z.number().int(),
   approval: z
     .strictObject({
-      forward: signedStatement,
-      /** The inverse's statement over the same plan, signed at the same time (rollback). */
-      inverse: signedStatement.optional(),
+      statement: rolloutStatementSchema,
+      keyId: z.string().max(200),
+      /** The SSHSIG armored signature over the canonical roll-out statement. */
+      signature: z.string().max(4096),
       via: z.enum(["cli"]),
       approver: shortText,
       at: isoTime,

@@ -38,8 +38,6 @@ export const rolloutStrategy = z.strictObject({
   /** Failed hosts (action failed, or a gate did not hold) the roll-out tolerates before it stops; a canary's failure always stops it. */
   maxFailures: amount.default(0),
   gates: z.array(gate).max(4).default([]),
-  /** Where the action has an inverse: run it on a host whose gate failed, then gate that host again. */
-  rollback: z.boolean().default(false),
 });
 export type RolloutStrategy = z.output<typeof rolloutStrategy>;
 

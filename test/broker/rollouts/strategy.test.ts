@@ -23,7 +23,7 @@ describe("batches", () => {
     expect(failureBudget({ maxFailures: "10%" }, 5)).toBe(0);
     expect(failureBudget({ maxFailures: "10%" }, 25)).toBe(2);
     const defaults = rolloutStrategy.parse({});
-    expect(defaults).toMatchObject({ canaries: 1, batchSize: 1, maxFailures: 0, pauseSeconds: 0, gates: [], rollback: false });
+    expect(defaults).toMatchObject({ canaries: 1, batchSize: 1, maxFailures: 0, pauseSeconds: 0, gates: [] });
   });
 
   it("refuses a malformed strategy naming the field", () => {

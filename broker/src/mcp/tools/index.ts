@@ -8,6 +8,7 @@ import { registerHostTools } from "./hosts";
 import { registerPingTool } from "./ping";
 import { registerPlanTool } from "./plan";
 import { registerReloadTool } from "./reload";
+import { registerRolloutTools } from "./rollouts";
 
 export function allTools(broker: Broker): ToolSpec[] {
   const registry = new ToolRegistry();
@@ -16,6 +17,7 @@ export function allTools(broker: Broker): ToolSpec[] {
   registerPlanTool(registry, broker);
   registerDiagnosticTools(registry, broker);
   registerActionTools(registry, broker);
+  registerRolloutTools(registry, broker);
   registerReloadTool(registry, broker);
   return registry.tools;
 }

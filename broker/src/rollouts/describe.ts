@@ -1,0 +1,114 @@
+// What a human (or the model) is shown about a roll-out: the tools' structured view, and the exact
+// text `hostward approve` prints before anyone signs — the batches with the host names, the
+// strategy and its stop conditions, the gates, and the hosts' previews and commands grouped (hosts
+// whose preview and plan read the same are one group). Model-given values are escaped; the reason
+// comes last, fenced (actions/describe.ts).
+import { canonicalJson } from "../../../proto/catalog/approval";
+import { findAction } from "../../../proto/catalog/actions/index";
+import { commandLine, renderPlan } from "../../../proto/catalog/define-action";
+import { reasonLines } from "../actions/describe";
+import { printable } from "../actions/request";
+import { batchCount, type PlanHost, type RolloutRecord } from "./record";
+import { countStates } from "./service";
+import { conditionText, failureBudget } from "./strategy";
+
+const iso = (unix: number) => new Date(unix * 1000).toISOString();
+const id = (text: string) => printable(text, { ascii: true });
+/** Host names listed per batch or group before "and N more". */
+const NAMES = 12;
+/** Batches listed one per line before the rest are counted. */
+const BATCH_LINES = 40;
+
+function names(hosts: readonly PlanHost[]): string {
+  const shown = hosts.slice(0, NAMES).map((h) => id(h.host)).join(", ");
+  return hosts.length > NAMES ? `${shown} and ${hosts.length - NAMES} more` : shown;
+}
+
+function planLines(r: RolloutRecord, h: PlanHost): string[] {
+  const def = findAction(r.action);
+  if (!def) return [];
+  try {
+    return renderPlan(def, r.params, h.preview.facts).map(commandLine);
+  } catch {
+    return ["(the plan cannot be rendered from this host's preview)"];
+  }
+}
+
+/** Hosts grouped by what they would do: the same preview lines and the same commands. */
+function groups(r: RolloutRecord): Array<{ hosts: PlanHost[]; summary: string[]; runs: string[] }> {
+  const byKey = new Map<string, { hosts: PlanHost[]; summary: string[]; runs: string[] }>();
+  for (const h of r.hosts) {
+    const runs = planLines(r, h);
+    const key = canonicalJson({ s: h.preview.summary, runs });
+    const g = byKey.get(key) ?? { hosts: [], summary: h.preview.summary, runs };
+    g.hosts.push(h);
+    byKey.set(key, g);
+  }
+  return [...byKey.values()].sort((a, b) => b.hosts.length - a.hosts.length);
+}
+
+export function rolloutSummary(r: RolloutRecord): string[] {
+  const def = findAction(r.action);
+  const s = r.strategy;
+  const batches = batchCount(r);
+  const lines = [
+    `Roll-out ${id(r.id)}: ${id(r.action)}${def ? ` - ${def.title}` : ""} on ${r.hosts.length} host(s) in ${batches} batch(es)`,
+    `  target:    ${id(r.target)}`,
+    `  params:    ${id(canonicalJson(r.params))}`,
+    `  impact:    ${id(r.impact)}`,
+    `  requester: ${id(r.requester)}`,
+    `  expires:   ${iso(r.expiresAt)} (the approval is valid until then; a batch does not start after it)`,
+    `  state:     ${id(r.state)}`,
+    `  plan root: ${id(r.planRoot)} (each host runs only its own entry of this plan, once)`,
+    "  batches, in order:",
+  ];
+  for (let b = 0; b < Math.min(batches, BATCH_LINES); b++) {
+    const hosts = r.hosts.filter((h) => h.batch === b);
+    lines.push(`    ${b + 1}.${b === 0 && s.canaries > 0 ? " (canary)" : ""} ${names(hosts)}`);
+  }
+  if (batches > BATCH_LINES) lines.push(`    … ${batches - BATCH_LINES} more batch(es), ${r.hosts.filter((h) => h.batch >= BATCH_LINES).length} host(s)`);
+  const budget = failureBudget(s, r.hosts.length);
+  lines.push(
+    "  strategy:",
+    `    canaries ${s.canaries}, then ${typeof s.batchSize === "number" ? s.batchSize : `${s.batchSize} of the hosts`} per batch, ${s.pauseSeconds} s pause between batches`,
+    `    stops before the next batch when: ${s.canaries > 0 ? "a canary fails; " : ""}more than ${budget} host(s) failed (maxFailures ${JSON.stringify(s.maxFailures)}); cancel_rollout is called; the approval is about to expire`,
+    "    a host fails when its action fails or one of its gates does not hold; hosts not reached are left untouched",
+  );
+  lines.push("  gates (run on each host after its action; all must hold):");
+  if (s.gates.length === 0) lines.push("    (none: a host passes when its action succeeds)");
+  for (const g of s.gates) lines.push(`    - ${id(g.diagnostic)} ${id(canonicalJson(g.input))}: ${g.when.map((c) => id(conditionText(c))).join(" and ")}`);
+  lines.push("  what it touches and runs, as the hosts reported it (hosts that read the same are grouped):");
+  for (const g of groups(r)) {
+    lines.push(`    ${g.hosts.length} host(s): ${names(g.hosts)}`);
+    for (const line of g.summary) lines.push(`      ${printable(line)}`);
+    for (const line of g.runs) lines.push(`      $ ${printable(line)}`);
+  }
+  if (def) lines.push(`  refused on a host at execution if any of these changed there since: ${def.material.join(", ") || "(nothing)"}`);
+  lines.push("  reason given by the requester (not verified; it changes nothing of the above):", ...reasonLines(r.reason));
+  return lines;
+}
+
+/** The structured view returned by the roll-out tools. `hosts`: every host (true), or only those not SUCCEEDED/PENDING plus counts. */
+export function rolloutView(r: RolloutRecord, allHosts = false): Record<string, unknown> {
+  const notable = r.hosts.filter((h) => allHosts || (h.state !== "SUCCEEDED" && h.state !== "PENDING" && h.state !== "UNTOUCHED"));
+  return {
+    id: r.id,
+    state: r.state,
+    action: r.action,
+    params: r.params,
+    impact: r.impact,
+    target: r.target,
+    requester: r.requester,
+    createdAt: r.createdAt,
+    expiresAt: iso(r.expiresAt),
+    strategy: r.strategy,
+    batches: Array.from({ length: batchCount(r) }, (_, b) => r.hosts.filter((h) => h.batch === b).map((h) => h.host)).slice(0, 200),
+    counts: countStates(r),
+    ...(r.execution && { execution: { startedAt: r.execution.startedAt, endedAt: r.execution.endedAt, batch: r.execution.batch + 1, failures: r.execution.failures, resumes: r.execution.resumes, ...(r.execution.halt && { halt: r.execution.halt }), ...(r.execution.cancelRequested && { cancelRequested: r.execution.cancelRequested }) } }),
+    untouched: r.hosts.filter((h) => h.state === "UNTOUCHED").map((h) => h.host).slice(0, 1000),
+    hosts: notable.slice(0, 200).map((h) => ({ host: h.host, batch: h.batch + 1, state: h.state, ...(h.run?.error && { error: h.run.error }), ...(h.run?.reconciled && { reconciled: h.run.reconciled }), ...(h.gates && { gates: h.gates }), ...(h.run?.result !== undefined && allHosts && { result: h.run.result }) })),
+    ...(r.approval && { approval: { keyId: r.approval.keyId, approver: r.approval.approver, at: r.approval.at } }),
+    ...(r.rejection && { rejection: r.rejection }),
+    ...(r.cancellation && { cancellation: r.cancellation }),
+  };
+}

@@ -1,0 +1,177 @@
+// Runs an approved roll-out, batch after batch (issue 14). A batch's hosts are recorded RUNNING
+// (audited, stored) before any is contacted; each runs its part of the signed plan, then the
+// strategy's gates (catalog diagnostics, conditions on their typed output); the batch's outcome is
+// stored; then a failed canary, or more failed hosts than the error budget, stops the roll-out
+// before the next batch and every host not reached is UNTOUCHED. cancel_rollout is read between
+// batches (and during the pause). A broker that dies mid-batch leaves hosts RUNNING: the next
+// broker settles each from the host's own record (its helper's ledger, by the request id
+// `<rollout>-<index>`) — never by running it again (the host's nonce store would refuse that
+// anyway) — and goes on, or halts saying which host's outcome it cannot know.
+import type { ActionResult } from "../../../proto/catalog/define-action";
+import { rolloutRequestId } from "../../../proto/catalog/rollout-plan";
+import type { Approval } from "../../../proto/gen/hostward/v1/actions";
+import { toHostError } from "../agents/errors";
+import type { HostRecord } from "../actions/host-record";
+import { UNCERTAIN_CODES } from "../actions/request";
+import { batchCount, type GateOutcome, type PlanHost, type RolloutRecord } from "./record";
+import type { RolloutService } from "./service";
+import { conditionText, failureBudget, holds, type Gate } from "./strategy";
+
+/** What the engine needs of the world; the broker's (runner.ts) calls real agents. */
+export interface RolloutWorld {
+  /** Runs one host's part (its Approval) of the plan on its operator agent; throws a HostCallError. */
+  execute(host: PlanHost, approval: Approval, onOutput: (line: string) => void): Promise<ActionResult>;
+  /** One gate's diagnostic on one host's reader agent: its validated output; throws a HostCallError. */
+  diagnose(host: PlanHost, gate: Gate): Promise<unknown>;
+  /** The host's helper's record of one request (a ledger query: an unknown id is voided for good). */
+  hostRecord(host: PlanHost, requestId: string): Promise<HostRecord>;
+  sleep(ms: number): Promise<void>;
+  /** One line of progress (the MCP tool relays it; the CLI prints it). */
+  progress(line: string): void;
+}
+
+const FAILED_STATES = new Set(["FAILED", "GATE_FAILED", "UNKNOWN"]);
+const seconds = () => Math.floor(Date.now() / 1000);
+/** A batch does not start with less than this left on the approval (the hosts judge expiry with their own skew). */
+const MIN_APPROVAL_LEFT_S = 150;
+
+type HostOutcome = Pick<PlanHost, "state" | "run" | "gates">;
+
+async function gatesOn(world: RolloutWorld, host: PlanHost, gates: readonly Gate[]): Promise<GateOutcome[]> {
+  const out: GateOutcome[] = [];
+  for (const g of gates) {
+    try {
+      const output = await world.diagnose(host, g);
+      const conditions = g.when.map((c) => ({ text: conditionText(c), ...holds(c, output) }));
+      out.push({ diagnostic: g.diagnostic, ok: conditions.every((c) => c.ok), conditions });
+    } catch (err) {
+      const e = toHostError(err);
+      out.push({ diagnostic: g.diagnostic, ok: false, conditions: [], error: { code: e.code.slice(0, 64), message: e.message.slice(0, 4000) } });
+    }
+  }
+  return out;
+}
+
+function outcomeOf(run: NonNullable<PlanHost["run"]>, gates: GateOutcome[] | undefined): HostOutcome {
+  if (run.verdict !== "SUCCEEDED") return { state: run.verdict === "FAILED" ? "FAILED" : "UNKNOWN", run };
+  if (gates && gates.some((g) => !g.ok)) return { state: "GATE_FAILED", run, gates };
+  return { state: "SUCCEEDED", run, ...(gates && gates.length > 0 && { gates }) };
+}
+
+/** The host's record, turned into a run: ENDED gives the verdict; anything else leaves it unknown. */
+function runFromRecord(startedAt: string, rec: HostRecord): NonNullable<PlanHost["run"]> {
+  const e = rec.entry;
+  if (e && e.state === "ENDED" && e.verdict) {
+    return { startedAt, endedAt: e.endedAt ?? new Date().toISOString(), verdict: e.verdict, reconciled: "ENDED", ...(e.verdict === "FAILED" && { error: { code: "ACTION_FAILED", message: (e.reason ?? "the action failed on the host").slice(0, 4000) } }) };
+  }
+  if (e && e.state === "VOIDED") {
+    return { startedAt, endedAt: new Date().toISOString(), verdict: "FAILED", reconciled: "NOT_STARTED", error: { code: "NOT_STARTED", message: "the host's helper never started it, and now never will (its record of the request is void)" } };
+  }
+  const why = rec.unreadable ? `its record cannot be read: ${rec.unreadable}` : e?.state === "STARTED" ? `it started at ${e.startedAt} and ${rec.running ? "is still running" : "never finished (interrupted)"}` : "the host has no record of it";
+  return { startedAt, reconciled: "INTERRUPTED", error: { code: "OUTCOME_UNKNOWN", message: `the outcome is unknown: ${why}` } };
+}
+
+async function runHost(service: RolloutService, world: RolloutWorld, r: RolloutRecord, host: PlanHost): Promise<HostOutcome> {
+  const startedAt = host.run?.startedAt ?? new Date().toISOString();
+  const requestId = rolloutRequestId(r.id, host.index);
+  let run: NonNullable<PlanHost["run"]>;
+  try {
+    const result = await world.execute(host, service.partFor(r, host.index), (line) => world.progress(`${host.host}: ${line}`));
+    run = { startedAt, endedAt: new Date().toISOString(), verdict: result.verdict, result, ...(result.verdict === "FAILED" && { error: { code: "ACTION_FAILED", message: (result.reason ?? "the action failed").slice(0, 4000) } }) };
+  } catch (err) {
+    const e = toHostError(err);
+    run = { startedAt, endedAt: new Date().toISOString(), verdict: "FAILED", error: { code: e.code.slice(0, 64), message: e.message.slice(0, 4000) } };
+    if (UNCERTAIN_CODES.has(e.code)) {
+      // Lost the host mid-action: it may have run. Its own record says.
+      try {
+        run = runFromRecord(startedAt, await world.hostRecord(host, requestId));
+      } catch (again) {
+        run = { startedAt, reconciled: "INTERRUPTED", error: { code: "OUTCOME_UNKNOWN", message: `the connection was lost while it ran (${e.code}: ${e.message.slice(0, 300)}) and the host's record could not be read (${toHostError(again).message.slice(0, 300)})` } };
+      }
+    }
+  }
+  const gates = run.verdict === "SUCCEEDED" && r.strategy.gates.length > 0 ? await gatesOn(world, host, r.strategy.gates) : undefined;
+  const outcome = outcomeOf(run, gates);
+  world.progress(`${host.host}: ${outcome.state}${outcome.run?.error ? ` (${outcome.run.error.code}: ${outcome.run.error.message.slice(0, 200)})` : ""}${gates ? `; gates: ${gates.map((g) => `${g.diagnostic} ${g.ok ? "held" : `failed${g.error ? ` (${g.error.code})` : `: ${g.conditions.filter((c) => !c.ok).map((c) => `${c.text}, saw ${JSON.stringify(c.seen)}`).join("; ")}`}`}`).join(", ")}` : ""}`);
+  return outcome;
+}
+
+/** Settles the hosts a dead broker left RUNNING from their hosts' records (never by running them again). */
+async function settleInterrupted(service: RolloutService, world: RolloutWorld, r: RolloutRecord, callId: string): Promise<RolloutRecord> {
+  const left = r.hosts.filter((h) => h.state === "RUNNING");
+  if (left.length === 0) return r;
+  const results = new Map<number, HostOutcome>();
+  await Promise.all(
+    left.map(async (h) => {
+      let run: NonNullable<PlanHost["run"]>;
+      try {
+        run = runFromRecord(h.run?.startedAt ?? new Date().toISOString(), await world.hostRecord(h, rolloutRequestId(r.id, h.index)));
+      } catch (err) {
+        run = { startedAt: h.run?.startedAt ?? new Date().toISOString(), reconciled: "INTERRUPTED", error: { code: "OUTCOME_UNKNOWN", message: `the host's record could not be read: ${toHostError(err).message.slice(0, 300)}` } };
+      }
+      const gates = run.verdict === "SUCCEEDED" && r.strategy.gates.length > 0 ? await gatesOn(world, h, r.strategy.gates) : undefined;
+      results.set(h.index, outcomeOf(run, gates));
+      world.progress(`${h.host}: settled from the host's record: ${results.get(h.index)!.state}`);
+    }),
+  );
+  const failures = r.hosts.filter((h) => (results.get(h.index)?.state ?? h.state) !== "RUNNING" && FAILED_STATES.has(results.get(h.index)?.state ?? h.state)).length;
+  return service.endBatch(r.id, r.execution!.batch, results, failures, callId);
+}
+
+/**
+ * Runs (or resumes) roll-out `id` to its end. Refused (ok: false) when it is not APPROVED, or is
+ * RUNNING in a live broker process. Never throws for a host's failure: that is the host's state.
+ */
+export async function runRollout(service: RolloutService, world: RolloutWorld, id: string, callId: string): Promise<{ ok: true; record: RolloutRecord } | { ok: false; reason: string; record?: RolloutRecord }> {
+  const begun = await service.begin(id, callId);
+  if (!begun.ok) return begun;
+  let r = begun.record;
+  const budget = failureBudget(r.strategy, r.hosts.length);
+  const batches = batchCount(r);
+  const canaryBatch = r.strategy.canaries > 0 ? 0 : -1;
+  const halted = (reason: string) => service.end(id, "HALTED", reason, callId);
+
+  if (begun.resumed) {
+    world.progress(`resuming ${id} at batch ${r.execution!.batch + 1} of ${batches}: hosts the previous broker left running are settled from their own records`);
+    r = await settleInterrupted(service, world, r, callId);
+    const unknown = r.hosts.filter((h) => h.state === "UNKNOWN");
+    if (unknown.length > 0) return { ok: true, record: await halted(`resumed after the broker stopped: the outcome on ${unknown.map((h) => h.host).join(", ")} cannot be known from the host's record; stopped before the next batch — check those hosts`) };
+  }
+
+  let ranOne = false;
+  for (let b = r.execution!.batch; b < batches; b++) {
+    const fresh = await service.files.get(id);
+    if (!fresh) throw new Error(`roll-out ${id} disappeared`);
+    r = fresh;
+    const failures = r.hosts.filter((h) => FAILED_STATES.has(h.state)).length;
+    if (b === canaryBatch + 1 && canaryBatch === 0 && r.hosts.some((h) => h.batch === 0 && h.state !== "SUCCEEDED")) {
+      return { ok: true, record: await halted(`the canary batch failed (${r.hosts.filter((h) => h.batch === 0 && h.state !== "SUCCEEDED").map((h) => `${h.host}: ${h.state}`).join(", ")}); stopped before batch ${b + 1}`) };
+    }
+    if (failures > budget) return { ok: true, record: await halted(`${failures} host(s) failed, more than the error budget of ${budget} (maxFailures ${JSON.stringify(r.strategy.maxFailures)}); stopped before batch ${b + 1}`) };
+    if (r.execution?.cancelRequested) return { ok: true, record: await service.end(id, "CANCELLED", `cancelled by ${r.execution.cancelRequested.by}: ${r.execution.cancelRequested.reason}; stopped before batch ${b + 1}`, callId) };
+    const hosts = r.hosts.filter((h) => h.batch === b && h.state === "PENDING");
+    if (hosts.length === 0) continue;
+    if (seconds() + MIN_APPROVAL_LEFT_S > (r.approval?.statement.notAfter ?? 0)) {
+      return { ok: true, record: await halted(`the approval expires at ${new Date((r.approval?.statement.notAfter ?? 0) * 1000).toISOString()}, too soon for batch ${b + 1} to run; propose a roll-out for the hosts left`) };
+    }
+    // The pause is between batches run here: after the previous batch's gates held.
+    if (ranOne && r.strategy.pauseSeconds > 0) {
+      world.progress(`pausing ${r.strategy.pauseSeconds} s before batch ${b + 1}`);
+      await world.sleep(r.strategy.pauseSeconds * 1000);
+      const after = await service.files.get(id);
+      if (after?.execution?.cancelRequested) return { ok: true, record: await service.end(id, "CANCELLED", `cancelled by ${after.execution.cancelRequested.by}: ${after.execution.cancelRequested.reason}; stopped before batch ${b + 1}`, callId) };
+    }
+    world.progress(`batch ${b + 1} of ${batches}${b === canaryBatch ? " (canary)" : ""}: ${hosts.map((h) => h.host).join(", ")}`);
+    r = await service.startBatch(id, b, callId);
+    const results = new Map<number, HostOutcome>();
+    await Promise.all(hosts.map(async (h) => results.set(h.index, await runHost(service, world, r, h))));
+    const failed = r.hosts.filter((h) => FAILED_STATES.has(results.get(h.index)?.state ?? h.state)).length;
+    r = await service.endBatch(id, b, results, failed, callId);
+    ranOne = true;
+  }
+  const failures = r.hosts.filter((h) => FAILED_STATES.has(h.state)).length;
+  if (canaryBatch === 0 && batches === 1 && r.hosts.some((h) => h.state !== "SUCCEEDED")) return { ok: true, record: await halted("the canary batch failed") };
+  if (failures > budget) return { ok: true, record: await halted(`${failures} host(s) failed, more than the error budget of ${budget}`) };
+  if (failures > 0) return { ok: true, record: await service.end(id, "SUCCEEDED", `${failures} host(s) failed, within the error budget of ${budget}`, callId) };
+  return { ok: true, record: await service.end(id, "SUCCEEDED", undefined, callId) };
+}
