@@ -5,15 +5,18 @@ import { parseArgs, type ParseArgsConfig } from "node:util";
 import { openFileState } from "../state/files";
 import { loadBrokerSettings } from "../config/load";
 import { defaultConfigDir, defaultStateDir } from "../paths";
+import { RolloutService } from "../rollouts/service";
+import { ROLLOUT_RECORD_ID } from "../rollouts/record";
 import { ACTION_ID } from "./request";
 import { ActionService } from "./service";
 
-export function openActions(configDir: string | undefined): { service: ActionService; stateDir: string; configDir: string } {
+export function openActions(configDir: string | undefined): { service: ActionService; rollouts: RolloutService; stateDir: string; configDir: string } {
   const dir = configDir ?? defaultConfigDir();
   const settings = loadBrokerSettings(dir);
   const stateDir = settings.stateDir ?? defaultStateDir();
   const state = openFileState(stateDir, dir, { lockWaitMs: settings.audit.lockWaitMs });
-  return { service: new ActionService(state.actions, state.audit, () => settings.approvalTtlSeconds), stateDir, configDir: dir };
+  const ttl = () => settings.approvalTtlSeconds;
+  return { service: new ActionService(state.actions, state.audit, ttl), rollouts: new RolloutService(stateDir, state.audit, ttl), stateDir, configDir: dir };
 }
 
 /** "alice@laptop": the local account running the command (recorded with the key that signed). */
@@ -51,8 +54,8 @@ export function parseIdCommand<O extends Options>(
     return { exit: 0 };
   }
   const [id, ...extra] = parsed.positionals;
-  if (id === undefined || extra.length > 0 || !ACTION_ID.test(id)) {
-    process.stderr.write(`hostward ${command}: give exactly one action id (act-…)\n\n${usage}`);
+  if (id === undefined || extra.length > 0 || !(ACTION_ID.test(id) || ROLLOUT_RECORD_ID.test(id))) {
+    process.stderr.write(`hostward ${command}: give exactly one action id (act-…) or roll-out id (ro-…)\n\n${usage}`);
     return { exit: 2 };
   }
   return { id, values: parsed.values };

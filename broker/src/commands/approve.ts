@@ -9,10 +9,13 @@ import { localIdentity, openActions, parseIdCommand } from "../actions/cli-conte
 import { agentSigner, fileSigner, type Signer } from "../approval/signer";
 import { agentSocket } from "../approval/ssh-agent";
 import { missingConfigDir } from "./config-dir";
+import { rolloutSummary } from "../rollouts/describe";
+import type { RolloutService } from "../rollouts/service";
 
 const USAGE = `Usage: hostward approve ID (--key FILE | --agent [--key-id SHA256:…]) [--yes] [--config DIR]
 
-Shows exactly what the action request ID will run, asks for confirmation, signs the approval with
+ID is an action request (act-…) or a roll-out (ro-…: its batches, strategy, gates and every host's
+preview are shown, and one signature approves the whole plan). Shows exactly what ID will run, asks for confirmation, signs the approval with
 your ed25519 approver key and records it. The host runs the action only if one of its approver keys
 (/etc/hostward/approvers/*.pub) made the signature and allows the action's impact.
   --key FILE       sign with this private key (OpenSSH "ssh-keygen -t ed25519" format or PKCS#8 PEM, unencrypted)
@@ -64,7 +67,8 @@ export async function run(argv: string[]): Promise<number> {
     process.stderr.write(`hostward ${"approve"}: ${missing}\n`);
     return 1;
   }
-  const { service } = openActions(values.config);
+  const { service, rollouts } = openActions(values.config);
+  if (id.startsWith("ro-")) return approveRollout(rollouts, id, values);
   const request = await service.get(id);
   if (!request) {
     process.stderr.write(`hostward approve: no action request ${id}\n`);
@@ -76,26 +80,8 @@ export async function run(argv: string[]): Promise<number> {
     return 1;
   }
 
-  let signer: Signer;
-  try {
-    signer = values.agent ? await agentSigner(agentSocket(), values["key-id"]) : fileSigner(values.key!);
-  } catch (err) {
-    process.stderr.write(`hostward approve: ${(err as Error).message}\n`);
-    return 1;
-  }
-  say(`  signer:    ${signer.keyId}${signer.comment ? ` (${signer.comment})` : ""} from ${signer.source}`);
-
-  if (!values.yes) {
-    if (!process.stdin.isTTY) {
-      process.stderr.write("hostward approve: refusing: there is no terminal to confirm on (stdin is not a TTY); pass --yes to approve without asking\n");
-      return 1;
-    }
-    const answer = (await ask(`Approve ${request.action} on ${request.host}? [y/N] `)).trim().toLowerCase();
-    if (answer !== "y" && answer !== "yes") {
-      say("Not approved (nothing changed).");
-      return 1;
-    }
-  }
+  const signer = await signerAndConfirmation(values, `Approve ${request.action} on ${request.host}?`);
+  if (!signer) return 1;
 
   const approver = `${localIdentity()} key ${signer.keyId}`;
   let outcome: Awaited<ReturnType<typeof service.approve>>;
@@ -112,5 +98,61 @@ export async function run(argv: string[]): Promise<number> {
   }
   const until = new Date(outcome.request.expiresAt * 1000).toISOString();
   say(`APPROVED ${id} by ${approver}; valid once, until ${until}. The requester can now call execute_action.`);
+  return 0;
+}
+
+type Values = { key?: string; agent?: boolean; "key-id"?: string; yes?: boolean };
+
+/** The approver's signer (printed), and the human's yes on the terminal (or --yes); null: stop, said why. */
+async function signerAndConfirmation(values: Values, question: string): Promise<Signer | null> {
+  let signer: Signer;
+  try {
+    signer = values.agent ? await agentSigner(agentSocket(), values["key-id"]) : fileSigner(values.key!);
+  } catch (err) {
+    process.stderr.write(`hostward approve: ${(err as Error).message}\n`);
+    return null;
+  }
+  say(`  signer:    ${signer.keyId}${signer.comment ? ` (${signer.comment})` : ""} from ${signer.source}`);
+  if (!values.yes) {
+    if (!process.stdin.isTTY) {
+      process.stderr.write("hostward approve: refusing: there is no terminal to confirm on (stdin is not a TTY); pass --yes to approve without asking\n");
+      return null;
+    }
+    const answer = (await ask(`${question} [y/N] `)).trim().toLowerCase();
+    if (answer !== "y" && answer !== "yes") {
+      say("Not approved (nothing changed).");
+      return null;
+    }
+  }
+  return signer;
+}
+
+/** A roll-out: the whole plan is shown, and one statement binding it is signed. */
+async function approveRollout(rollouts: RolloutService, id: string, values: Values): Promise<number> {
+  const r = await rollouts.get(id);
+  if (!r) {
+    process.stderr.write(`hostward approve: no roll-out ${id}\n`);
+    return 1;
+  }
+  for (const line of rolloutSummary(r)) say(line);
+  if (r.state !== "PENDING") {
+    process.stderr.write(`hostward approve: ${id} is ${r.state}; only a PENDING roll-out can be approved\n`);
+    return 1;
+  }
+  const signer = await signerAndConfirmation(values, `Approve ${r.action} on these ${r.hosts.length} host(s), batch by batch as shown?`);
+  if (!signer) return 1;
+  const approver = `${localIdentity()} key ${signer.keyId}`;
+  let outcome: Awaited<ReturnType<typeof rollouts.approve>>;
+  try {
+    outcome = await rollouts.approve(id, signer, { approver }, r);
+  } catch (err) {
+    process.stderr.write(`hostward approve: not approved: ${(err as Error).message}\n`);
+    return 1;
+  }
+  if (!outcome.ok) {
+    process.stderr.write(`hostward approve: not approved: ${outcome.reason}\n`);
+    return 1;
+  }
+  say(`APPROVED ${id} by ${approver}; each host may run its entry once, until ${new Date(outcome.record.expiresAt * 1000).toISOString()}. The requester can now call execute_rollout.`);
   return 0;
 }

@@ -6,7 +6,7 @@ import { missingConfigDir } from "./config-dir";
 
 const USAGE = `Usage: hostward reject ID [--reason TEXT] [--config DIR]
 
-Rejects the PENDING action request ID: it can never run.
+Rejects the PENDING action request (act-…) or roll-out (ro-…) ID: it can never run.
   --reason TEXT   why (recorded; at most 500 characters)
   --config DIR    the broker configuration directory (its broker.yaml names the state directory)
 `;
@@ -21,10 +21,10 @@ export async function run(argv: string[]): Promise<number> {
     process.stderr.write(`hostward ${"reject"}: ${missing}\n`);
     return 1;
   }
-  const { service } = openActions(values.config);
+  const { service, rollouts } = openActions(values.config);
   const who = localIdentity();
   try {
-    const r = await service.reject(id, reason, { via: "cli", who });
+    const r = id.startsWith("ro-") ? await rollouts.reject(id, reason, { who }) : await service.reject(id, reason, { via: "cli", who });
     if (!r.ok) {
       process.stderr.write(`hostward reject: ${r.reason}\n`);
       return 1;
