@@ -13,6 +13,7 @@
 // integers; the words around them are the catalog's.
 import { z } from "zod";
 import { quoted, truncateText } from "../../shared/printable";
+import { describeIssues } from "../../shared/zod-issues";
 import { MAX_SUMMARY_LINE, MAX_SUMMARY_LINES, type ActionDef, type ActionPreview, type Facts, type PreviewKind } from "./define-action";
 import { unitName } from "./grammar";
 
@@ -239,10 +240,7 @@ function bounded(line: string): string {
 export function previewSummary(def: ActionDef, params: Params, facts: Facts): string[] {
   const spec = KINDS[def.preview];
   const parsed = spec.facts().safeParse(facts);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw new Error(`its facts do not match the ${def.preview} preview's schema${issue ? ` (at ${issue.path.join(".") || "facts"}: ${issue.code})` : ""}`);
-  }
+  if (!parsed.success) throw new Error(`its facts do not match the ${def.preview} preview's schema (${describeIssues(parsed.error, { max: 1, top: "facts" })})`);
   const lines = spec.lines(parsed.data as never, params);
   if (def.needsSystemd && facts.systemd !== true) lines.push(`${def.name} needs systemd, which is not running on this host: it will fail its first pre-check, and nothing runs`);
   return lines.slice(0, MAX_SUMMARY_LINES).map(bounded);
