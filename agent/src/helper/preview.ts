@@ -98,6 +98,7 @@ async function servicePreview(params: Params, ctx: PreviewContext, facts: Record
   const b = await showUnit(ctx, asked);
   if (!b) throw new HelperRefusal("BAD_REQUEST", `systemctl show ${asked} failed on this host`);
   const id = text(b, "Id") ?? asked;
+  const since = text(b, "ActiveEnterTimestamp");
   Object.assign(facts, {
     unit: id,
     loadState: cut(text(b, "LoadState") ?? "", 32),
@@ -111,7 +112,7 @@ async function servicePreview(params: Params, ctx: PreviewContext, facts: Record
     triggeredBy: words(b, "TriggeredBy"),
     tasks: countOf(b, "TasksCurrent"),
     restarts: countOf(b, "NRestarts"),
-    activeSince: text(b, "ActiveEnterTimestamp") === null ? null : cut(text(b, "ActiveEnterTimestamp") ?? "", 64),
+    activeSince: since === null ? null : cut(since, 64),
     sockets: null,
   });
   if (facts.loadState !== "loaded") return;
