@@ -66,3 +66,15 @@ export function truncateText(text: string, max: number): string {
   if (last >= 0xd800 && last <= 0xdbff) end -= 1;
   return text.slice(0, end);
 }
+
+/**
+ * A value someone else chose (a host's unit name, path, version, user name …) inside text a human
+ * reads: quoted as a JSON string, then escaped ASCII-only by printable(), so it stays one visibly
+ * fenced token on one line whatever it holds (a quote inside is \", a newline \n, ESC \u001b, a
+ * look-alike letter \uXXXX) and cannot pass itself off as the surrounding text. Values longer than
+ * `max` UTF-16 units are cut (truncateText) and marked "..." after the closing quote.
+ */
+export function quoted(text: string, max = 128): string {
+  const cut = truncateText(text, max);
+  return `${printable(JSON.stringify(cut), { ascii: true })}${cut.length < text.length ? "..." : ""}`;
+}

@@ -31,8 +31,11 @@ interface ActionExample {
  */
 export type AllowlistKind = "unit" | "container" | "logFile" | "packages" | "reboot" | "journal" | "packageCache" | "none";
 
-/** What the host computes before approval (helper/preview.ts), shown to the human and signed by hash. */
-type PreviewKind = "service" | "container" | "reboot" | "journal" | "logFile" | "packages" | "packageCache" | "resolver" | "logrotate";
+/**
+ * What the host computes before approval (helper/preview.ts: facts only), signed by hash; the text
+ * the human reads is rendered from those facts by preview-summary.ts, one entry per kind.
+ */
+export type PreviewKind = "service" | "container" | "reboot" | "journal" | "logFile" | "packages" | "packageCache" | "resolver" | "logrotate";
 
 /** A condition on the host's facts or the parameters; a step or check without one always applies. */
 export type When = { fact: string; equals: string | number | boolean } | { fact: string; oneOf: readonly (string | number | boolean)[] };
@@ -238,14 +241,20 @@ export const actionResult = z.object({
 });
 export type ActionResult = z.output<typeof actionResult>;
 
+/** Bounds of a preview's summary: lines, and characters per line (preview-summary.ts cuts to them). */
+export const MAX_SUMMARY_LINES = 40;
+export const MAX_SUMMARY_LINE = 500;
+
 /**
  * What the host says an action would touch, computed by the helper before approval (a read-only
- * query) and again at execution. Untrusted host output: the broker validates it with this schema.
- * `facts` feed the plan's templates and the material comparison; `summary` is what the human reads.
+ * query) and again at execution. Untrusted host output: the broker validates it with this schema,
+ * then its facts with the kind's own (preview-summary.ts). `facts` feed the plan's templates and the
+ * material comparison; `summary` must be exactly previewSummary(facts): the broker shows its own
+ * rendering and refuses a preview whose summary differs, and so does the helper at execution.
  */
 export const actionPreview = z.strictObject({
   action: z.string().max(64),
   facts: z.record(z.string().max(64), z.unknown()),
-  summary: z.array(z.string().max(500)).max(40),
+  summary: z.array(z.string().max(MAX_SUMMARY_LINE)).max(MAX_SUMMARY_LINES),
 });
 export type ActionPreview = z.output<typeof actionPreview>;

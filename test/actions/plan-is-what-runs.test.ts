@@ -87,6 +87,28 @@ describe("truncate_log through the built helper", () => {
     expect(readFileSync(file, "utf8")).toBe("abc");
   });
 
+  it("refuses ALTERED an approval whose preview's summary is not its facts' text (facts unchanged, the hash signed over the forged text); nothing is truncated", async () => {
+    const file = join(logs, "forged.log");
+    writeFileSync(file, "y".repeat(40 * 1024));
+    const params = { path: file };
+    const preview = previewNow("truncate_log", params, host.env)!;
+    // What a compromised operator agent would have the human read: the real facts, a smaller file.
+    const summary = preview.summary.map((l) => l.replace(/[\d.]+ MiB \(\d+ bytes\)/, "0.0 MiB (1 bytes)"));
+    expect(summary).not.toEqual(preview.summary);
+    const forged: ActionPreview = { ...preview, summary };
+    // The broker would not show it: it renders the text from the facts and refuses this preview.
+    expect(approvalSummary(request(forged, params)).join("\n")).toMatch(/the host's impact preview is refused: its summary is not the text its facts render to: line 1 reads .*0\.0 MiB \(1 bytes\).*it cannot be approved/);
+    const r = await runHelperBundle(host.env, helperRequest("truncate_log", params, approve(alice, { action: "truncate_log", params, impact: "MEDIUM", preview: forged })));
+    expect(r.lines.at(-1)).toMatchObject({ type: "refused", code: "ALTERED", exitCode: HELPER_EXIT.altered });
+    expect(String(r.lines.at(-1)?.reason)).toMatch(/the impact preview that was approved is not what its facts say: its summary is not the text its facts render to: line 1 reads .*\(1 bytes\).*nothing ran/);
+    expect(r.lines.some((l) => l.type === "output" && String(l.line).startsWith("$ "))).toBe(false);
+    expect(statSync(file).size).toBe(40 * 1024);
+    // The same approval with the preview the host gave runs (positive control).
+    const ok = await runHelperBundle(host.env, helperRequest("truncate_log", params, approve(alice, { action: "truncate_log", params, impact: "MEDIUM", preview })));
+    expect(ok.lines.at(-1), ok.stderr).toMatchObject({ type: "result", verdict: "SUCCEEDED" });
+    expect(statSync(file).size).toBe(0);
+  });
+
   it("the preview refuses a symlink, a file outside the roots, and a directory others can write", async () => {
     const target = join(logs, "real.log");
     writeFileSync(target, "data");

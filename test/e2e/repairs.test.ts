@@ -216,7 +216,7 @@ describe("services: stop/start, enable/disable, reset-failed, signal", () => {
       expect(await unitProperty(c, NGINX, "MainPID")).toBe(pid);
       expect(await activeState(c, NEEDS_NGINX)).toBe("active");
       // The host's preview now names it, as the approver would read it on a new proposal.
-      expect((await previewIn(c, "stop_service", params)).summary.join("\n")).toContain(`units that require it (a stop or restart reaches them too): ${NEEDS_NGINX}`);
+      expect((await previewIn(c, "stop_service", params)).summary.join("\n")).toContain(`units that require it (a stop or restart reaches them too): "${NEEDS_NGINX}"`);
     } finally {
       await c.execOk(["systemctl", "stop", NEEDS_NGINX]);
     }
@@ -505,7 +505,7 @@ describe("packages: upgrade_packages from a local repository", () => {
     expect(await installed()).toBe("1.0");
     const preview = await previewIn(c, "upgrade_packages", { packages: [PKG] });
     expect(preview.facts).toMatchObject({ manager: "apt", versions: { [PKG]: { from: "1.0", to: "1.1" } } });
-    expect(preview.summary).toContain(`${PKG} 1.0 → 1.1`);
+    expect(preview.summary).toContain(`${PKG} "1.0" → "1.1"`); // host text quoted (preview-summary.ts)
     const up = await viaBroker(rootKey, "upgrade_packages", { packages: [PKG] });
     expect(up.out, JSON.stringify(up)).toMatchObject({ verdict: "SUCCEEDED", before: { [PKG]: "1.0" }, after: { versions: { [PKG]: "1.1" }, changed: [{ package: PKG, from: "1.0", to: "1.1" }] } });
     expect(up.runs).toContain(

@@ -1,7 +1,7 @@
 // shared/printable.ts: the one escaping of text a human reads (issue 11, deliverables 6 and 8).
 // Each class of character it must escape has its own case; so do the ones it must leave alone.
 import { describe, expect, it } from "vitest";
-import { needsEscape, printable, truncateText } from "../../shared/printable";
+import { needsEscape, printable, quoted, truncateText } from "../../shared/printable";
 
 const esc = (cp: number) => (cp > 0xffff ? String.fromCodePoint(cp).split("").map((u) => `\\u${u.charCodeAt(0).toString(16).padStart(4, "0")}`).join("") : `\\u${cp.toString(16).padStart(4, "0")}`);
 
@@ -66,5 +66,21 @@ describe("truncateText", () => {
     // The naive cut leaves a lone surrogate, which has no UTF-8 form.
     expect(Buffer.from(s.slice(0, 256), "utf8").toString("utf8")).not.toBe(s.slice(0, 256));
     expect(Buffer.from(truncateText(s, 256), "utf8").toString("utf8")).toBe(truncateText(s, 256));
+  });
+});
+
+describe("quoted: a host's value inside catalog text", () => {
+  it("is one quoted, printable-ASCII token: a newline, ESC, a quote, a backslash, a bidi override or a look-alike stays inside it", () => {
+    const v = 'a\n  impact:    LOW\u001b[2J"b\\c\u202eｎ';
+    const q = quoted(v);
+    expect(q).toBe('"a\\n  impact:    LOW\\u001b[2J\\"b\\\\c\\u202e\\uff4e"');
+    expect(q).toMatch(/^"[\u0020-\u007e]*"$/);
+    expect(JSON.parse(q)).toBe(v); // JSON string syntax: what it holds can be read back exactly
+  });
+
+  it("cuts a long value on a code-point boundary and marks the cut after the closing quote", () => {
+    expect(quoted("x".repeat(10), 4)).toBe('"xxxx"...');
+    expect(quoted(`abc😀`, 4)).toBe('"abc"...');
+    expect(quoted("nginx.service")).toBe('"nginx.service"');
   });
 });

@@ -2,8 +2,10 @@
 // read-only query, {"query":"preview"}: the broker shows it to the human and signs its hash) and
 // again at execution, where a material fact that changed refuses the action (run.ts). Everything
 // here only reads: `systemctl show`, `podman container inspect`, `journalctl --disk-usage`,
-// `dpkg-query`, `apt-cache policy`, stat/readdir. The facts feed the plan's templates
-// (define-action.ts renderPlan); the summary is what the human reads.
+// `dpkg-query`, `apt-cache policy`, stat/readdir. This file computes FACTS only: they feed the
+// plan's templates (define-action.ts renderPlan), and the summary the human reads is rendered from
+// them by the catalog (preview-summary.ts previewSummary), here and again by the broker. Every
+// value a summary line shows is a fact; host text is cut to the bounds of the kind's schema.
 import { lstatSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { canonicalJson } from "../../../shared/canonical-json";
@@ -11,6 +13,8 @@ import { PROGRAMS, type ProgramName } from "../../../shared/programs";
 import { canonicalUnit } from "../../../proto/catalog/grammar";
 import { DPKG_SHOWFORMAT } from "../../../proto/catalog/actions/packages";
 import type { ActionDef, ActionPreview, Facts } from "../../../proto/catalog/define-action";
+import { previewSummary } from "../../../proto/catalog/preview-summary";
+import { truncateText } from "../../../shared/printable";
 import { openFileInRoots, resolveRoots } from "../safe-file";
 import { parsePodmanInspect } from "../systemd/podman-parse";
 import { parseShow, text, type ShowBlock } from "../systemd/show";
@@ -54,8 +58,18 @@ async function showUnit(ctx: PreviewContext, unit: string, props: readonly strin
   return r.ok ? (parseShow(r.text)[0] ?? null) : null;
 }
 
-const words = (block: ShowBlock, key: string) => (text(block, key) ?? "").split(/\s+/).filter((w) => w !== "").sort();
+/** Host text cut to `max` (the bound of its fact in the kind's schema, preview-summary.ts). */
+const cut = (s: string, max: number) => truncateText(s, max);
+/** A list property's words, sorted, each cut, at most 256 of them. */
+const words = (block: ShowBlock, key: string) => (text(block, key) ?? "").split(/\s+/).filter((w) => w !== "").sort().slice(0, 256).map((w) => cut(w, 256));
 const n = (block: ShowBlock, key: string) => Number(text(block, key) ?? 0) || 0;
+/** A count systemd reports, or null when it has none (unset, "[not set]", UINT64_MAX). */
+const countOf = (block: ShowBlock, key: string): number | null => {
+  const v = text(block, key);
+  if (v === null || !/^\d{1,16}$/.test(v)) return null;
+  const x = Number(v);
+  return Number.isSafeInteger(x) ? x : null;
+};
 
 /** Established TCP connections to the given local ports, from this process's network namespace. */
 function establishedTo(ports: ReadonlySet<number>): number | null {
@@ -77,53 +91,43 @@ function establishedTo(ports: ReadonlySet<number>): number | null {
   return count;
 }
 
-async function servicePreview(params: Params, ctx: PreviewContext, facts: Record<string, unknown>, summary: string[]): Promise<void> {
+async function servicePreview(params: Params, ctx: PreviewContext, facts: Record<string, unknown>): Promise<void> {
   const asked = canonicalUnit(String(params.unit));
   facts.unit = asked;
   if (!facts.systemd) return;
   const b = await showUnit(ctx, asked);
   if (!b) throw new HelperRefusal("BAD_REQUEST", `systemctl show ${asked} failed on this host`);
   const id = text(b, "Id") ?? asked;
+  const since = text(b, "ActiveEnterTimestamp");
   Object.assign(facts, {
     unit: id,
-    loadState: text(b, "LoadState") ?? "",
-    activeState: text(b, "ActiveState") ?? "",
-    subState: text(b, "SubState") ?? "",
+    loadState: cut(text(b, "LoadState") ?? "", 32),
+    activeState: cut(text(b, "ActiveState") ?? "", 32),
+    subState: cut(text(b, "SubState") ?? "", 32),
     mainPid: n(b, "MainPID"),
     canReload: text(b, "CanReload") === "yes",
-    unitFileState: text(b, "UnitFileState") ?? "",
-    requiredBy: [...words(b, "RequiredBy"), ...words(b, "BoundBy")].sort(),
+    unitFileState: cut(text(b, "UnitFileState") ?? "", 32),
+    requiredBy: [...words(b, "RequiredBy"), ...words(b, "BoundBy")].sort().slice(0, 256),
+    wantedBy: words(b, "WantedBy"),
+    triggeredBy: words(b, "TriggeredBy"),
+    tasks: countOf(b, "TasksCurrent"),
+    restarts: countOf(b, "NRestarts"),
+    activeSince: since === null ? null : cut(since, 64),
+    sockets: null,
   });
-  if (facts.loadState !== "loaded") {
-    summary.push(`${id} is not loaded (LoadState=${String(facts.loadState) || "unknown"}): the action will fail its pre-check`);
-    return;
-  }
-  const since = text(b, "ActiveEnterTimestamp");
-  summary.push(
-    `${id}: ${String(facts.activeState)}/${String(facts.subState)}, MainPID ${String(facts.mainPid)}, ${n(b, "TasksCurrent")} task(s), ${n(b, "NRestarts")} automatic restart(s); last started ${since ?? "never"}`,
-    `at boot: ${String(facts.unitFileState) || "unknown"}`,
-  );
-  const req = facts.requiredBy as string[];
-  summary.push(req.length > 0 ? `units that require it (a stop or restart reaches them too): ${req.join(", ")}` : "no unit requires it (RequiredBy/BoundBy empty)");
-  const wanted = words(b, "WantedBy");
-  if (wanted.length > 0) summary.push(`wanted by: ${wanted.join(", ")}`);
-  const sockets = words(b, "TriggeredBy");
-  if (sockets.length > 0) summary.push(`socket-activated by: ${sockets.join(", ")} (connections to those sockets are queued, not refused, while it restarts)`);
+  if (facts.loadState !== "loaded") return;
   const listening = await unitListeningSockets(text(b, "ControlGroup")).catch(() => null);
-  if (listening && listening.sockets.length > 0) {
-    const ports = new Set(listening.sockets.map((s) => s.port));
-    const est = establishedTo(ports);
-    summary.push(
-      `listening on ${listening.sockets.map((s) => `${s.protocol} ${s.address}:${s.port}`).slice(0, 8).join(", ")}; ${est === null ? "open connections not visible" : `${est} open TCP connection(s) to those ports`}`,
-    );
-  } else if (listening && !listening.readable) {
-    summary.push(`its sockets and connections are not visible from here (${listening.note ?? "unreadable"})`);
-  } else {
-    summary.push("it listens on no TCP/UDP socket of its own");
-  }
+  if (listening === null) return;
+  const sockets = listening.sockets.slice(0, 64).map((s) => ({ protocol: s.protocol, address: cut(s.address, 64), port: s.port }));
+  facts.sockets = {
+    readable: listening.readable,
+    note: listening.note === null ? null : cut(listening.note, 400),
+    listening: sockets,
+    connections: sockets.length > 0 ? establishedTo(new Set(sockets.map((s) => s.port))) : null,
+  };
 }
 
-async function containerPreview(params: Params, ctx: PreviewContext, facts: Record<string, unknown>, summary: string[]): Promise<void> {
+async function containerPreview(params: Params, ctx: PreviewContext, facts: Record<string, unknown>): Promise<void> {
   const name = String(params.name);
   if (programPath("podman") === null) throw new HelperRefusal("BAD_REQUEST", "podman is not installed on this host");
   const r = await query(ctx, "podman", ["container", "inspect"], [name]);
@@ -137,9 +141,16 @@ async function containerPreview(params: Params, ctx: PreviewContext, facts: Reco
   if (!containerAllowed(ctx.allowlist.containers, { id: c.id, name: cname })) {
     throw new HelperRefusal("NOT_ALLOWLISTED", `container ${cname} (${c.id.slice(0, 12)}) is not on this host's allowlist (by its name or full ID)`);
   }
-  Object.assign(facts, { id: c.id, name: cname, state: c.state, startedAt: c.startedAt ?? "", image: c.image });
-  summary.push(`container ${cname} (${c.id.slice(0, 12)}), image ${c.image}: ${c.status ?? c.state}, started ${c.startedAt ?? "never"}, ${c.restartCount} restart(s)`);
-  if (c.ports.length > 0) summary.push(`publishes ${c.ports.slice(0, 8).join(", ")}`);
+  Object.assign(facts, {
+    id: c.id,
+    name: cut(cname, 256),
+    state: cut(c.state, 32),
+    status: cut(c.status ?? c.state, 256),
+    startedAt: cut(c.startedAt ?? "", 64),
+    image: cut(c.image, 512),
+    restartCount: Number.isSafeInteger(c.restartCount) && c.restartCount >= 0 ? c.restartCount : 0,
+    ports: c.ports.slice(0, 64).map((p) => cut(p, 128)),
+  });
 }
 
 /**
@@ -167,21 +178,20 @@ function loggedInUsers(): string[] {
     const line = cstr(8, 32);
     if (user) users.add(`${user}@${line || "?"}`);
   }
-  return [...users].sort();
+  return [...users].sort().slice(0, 256);
 }
 
-async function rebootPreview(params: Params, ctx: PreviewContext, facts: Record<string, unknown>, summary: string[]): Promise<void> {
+async function rebootPreview(params: Params, ctx: PreviewContext, facts: Record<string, unknown>): Promise<void> {
   const minutes = Math.ceil(Number(params.delaySeconds ?? 60) / 60);
   const users = loggedInUsers();
   Object.assign(facts, { minutes, users });
-  summary.push(`reboot in ${minutes} minute(s); logged in now: ${users.length > 0 ? users.join(", ") : "nobody"}`);
   if (!facts.systemd) return;
   const running = await query(ctx, "systemctl", ["list-units", "--no-pager", "--no-legend", "--plain", "--type=service", "--state=running"]);
   const count = running.text.split("\n").filter((l) => l.trim() !== "").length;
   const mgr = await query(ctx, "systemctl", ["show", "--no-pager", "--property=KernelTimestamp"]);
   const boot = Date.parse(/KernelTimestamp=\S+ (.+)$/m.exec(mgr.text)?.[1] ?? "");
   const up = Number.isFinite(boot) ? Math.max(0, Math.round((Date.now() - boot) / 1000)) : null;
-  summary.push(`${count} running service(s) stop; up ${up === null ? "for an unknown time" : `${Math.floor(up / 86400)} d ${Math.floor((up % 86400) / 3600)} h ${Math.floor((up % 3600) / 60)} min`}`);
+  Object.assign(facts, { runningServices: count, uptimeSeconds: up });
 }
 
 /** Files of a directory tree (two levels: the journal keeps one directory per machine id). */
@@ -207,9 +217,7 @@ function filesBelow(dir: string, depth = 2): { path: string; size: number; mtime
   return out;
 }
 
-const mib = (b: number) => `${(b / 1024 / 1024).toFixed(1)} MiB`;
-
-function journalPreview(params: Params, facts: Record<string, unknown>, summary: string[]): void {
+function journalPreview(params: Params, facts: Record<string, unknown>): void {
   const dir = ["/var/log/journal", "/run/log/journal"].find((d) => filesBelow(d).some((f) => /\.journal~?$/.test(f.path))) ?? null;
   if (dir === null) throw new HelperRefusal("BAD_REQUEST", "this host has no journal files in /var/log/journal or /run/log/journal");
   const files = filesBelow(dir).filter((f) => /\.journal~?$/.test(f.path));
@@ -233,11 +241,7 @@ function journalPreview(params: Params, facts: Record<string, unknown>, summary:
       removed += 1;
     }
   }
-  Object.assign(facts, { journalDir: dir, usageBytes: total, freesBytes: freed, removesFiles: removed });
-  summary.push(
-    `journal in ${dir}: ${mib(total)} in ${files.length} file(s), ${archived.length} archived`,
-    `${params.by === "size" ? `keeping at most ${mib(Number(params.maxBytes))}` : `keeping ${String(params.maxAgeDays)} day(s)`} frees about ${mib(freed)} (${removed} archived file(s)); the active files are never removed`,
-  );
+  Object.assign(facts, { journalDir: dir, usageBytes: total, freesBytes: freed, removesFiles: removed, files: files.length, archivedFiles: archived.length });
 }
 
 /**
@@ -262,7 +266,7 @@ function replaceableBy(path: string, owners: readonly number[]): string | null {
   return null;
 }
 
-async function logFilePreview(params: Params, ctx: PreviewContext, facts: Record<string, unknown>, summary: string[]): Promise<void> {
+async function logFilePreview(params: Params, ctx: PreviewContext, facts: Record<string, unknown>): Promise<void> {
   const path = String(params.path);
   // systemd splits ReadWritePaths= on whitespace and unquotes: such a path cannot be sandboxed exactly.
   if (/[\s"'\\]/.test(path)) throw new HelperRefusal("BAD_REQUEST", `invalid argument "path": ${JSON.stringify(path)} contains whitespace, a quote or a backslash`);
@@ -283,8 +287,7 @@ async function logFilePreview(params: Params, ctx: PreviewContext, facts: Record
   if (st.nlink !== 1) throw new HelperRefusal("NOT_ALLOWLISTED", `path: ${path} has ${st.nlink} hard links; only a file with one name can be emptied`);
   const why = replaceableBy(opened.realPath, ctx.owners);
   if (why !== null) throw new HelperRefusal("NOT_ALLOWLISTED", `path: ${path} could be swapped for another file after this check: ${why}`);
-  Object.assign(facts, { path: opened.realPath, device: st.dev, inode: st.ino, sizeBytes: st.size });
-  summary.push(`${opened.realPath}: regular file, ${mib(st.size)} (${st.size} bytes) freed by emptying it; last written ${new Date(st.mtimeMs).toISOString()}`);
+  Object.assign(facts, { path: opened.realPath, device: st.dev, inode: st.ino, sizeBytes: st.size, modifiedMs: Math.max(0, Math.floor(st.mtimeMs)) });
 }
 
 function packageManager(): "apt" | "dnf" | null {
@@ -293,7 +296,7 @@ function packageManager(): "apt" | "dnf" | null {
   return null;
 }
 
-async function packagesPreview(params: Params, ctx: PreviewContext, facts: Record<string, unknown>, summary: string[]): Promise<void> {
+async function packagesPreview(params: Params, ctx: PreviewContext, facts: Record<string, unknown>): Promise<void> {
   const manager = packageManager();
   if (manager !== "apt") throw new HelperRefusal("BAD_REQUEST", manager === "dnf" ? "upgrade_packages supports apt hosts only for now; this host uses dnf" : "no supported package manager (apt-get, dnf) on this host");
   const names = (params.packages as string[]).slice();
@@ -304,12 +307,9 @@ async function packagesPreview(params: Params, ctx: PreviewContext, facts: Recor
     if (!from) throw new HelperRefusal("BAD_REQUEST", `invalid argument "packages": ${name} is not installed on this host (upgrade_packages never installs a new package)`);
     const policy = await query(ctx, "apt-cache", ["policy"], [name]);
     const to = /^\s*Candidate:\s*(\S+)/m.exec(policy.text)?.[1] ?? from;
-    versions[name] = { from, to: to === "(none)" ? from : to };
+    versions[name] = { from: cut(from, 128), to: cut(to === "(none)" ? from : to, 128) };
   }
   Object.assign(facts, { manager, versions });
-  const changing = names.filter((p) => versions[p]?.from !== versions[p]?.to);
-  for (const p of names) summary.push(versions[p]?.from === versions[p]?.to ? `${p} ${versions[p]?.from}: already the candidate, unchanged` : `${p} ${versions[p]?.from} → ${versions[p]?.to}`);
-  summary.push(`${changing.length} of ${names.length} package(s) change; candidates from the host's configured repositories as of its last \`apt-get update\``);
 }
 
 /** Installed versions from `dpkg-query --show --showformat=PKG\tVERSION\tSTATUS` lines (only status "ii"). */
@@ -333,15 +333,14 @@ export function packageCacheBytes(manager: "apt" | "dnf"): { dir: string; bytes:
   return { dir, bytes: filesBelow(dir, 4).reduce((s, f) => s + f.size, 0) };
 }
 
-function packageCachePreview(facts: Record<string, unknown>, summary: string[]): void {
+function packageCachePreview(facts: Record<string, unknown>): void {
   const manager = packageManager();
   if (manager === null) throw new HelperRefusal("BAD_REQUEST", "no supported package manager (apt-get, dnf) on this host");
   const { dir, bytes } = packageCacheBytes(manager);
-  Object.assign(facts, { manager, cacheBytes: bytes });
-  summary.push(`${manager}: ${mib(bytes)} of downloaded packages in ${dir} freed`);
+  Object.assign(facts, { manager, cacheDir: dir, cacheBytes: bytes });
 }
 
-async function resolverPreview(ctx: PreviewContext, facts: Record<string, unknown>, summary: string[]): Promise<void> {
+async function resolverPreview(ctx: PreviewContext, facts: Record<string, unknown>): Promise<void> {
   let resolver: string | null = null;
   if (facts.systemd) {
     for (const [unit, program] of [["unbound.service", "unbound-control"], ["systemd-resolved.service", "resolvectl"]] as const) {
@@ -354,13 +353,15 @@ async function resolverPreview(ctx: PreviewContext, facts: Record<string, unknow
     }
   }
   facts.resolver = resolver;
-  summary.push(resolver ? `flushes the cache of ${resolver}` : "neither unbound.service nor systemd-resolved.service is active: the action will fail its pre-check");
 }
 
-async function logrotatePreview(ctx: PreviewContext, facts: Record<string, unknown>, summary: string[]): Promise<void> {
+async function logrotatePreview(ctx: PreviewContext, facts: Record<string, unknown>): Promise<void> {
   const b = facts.systemd ? await showUnit(ctx, "logrotate.service", ["Id", "LoadState", "Result", "ExecMainExitTimestamp"]) : null;
-  facts.loadState = b ? (text(b, "LoadState") ?? "") : "";
-  summary.push(b ? `runs logrotate.service (${String(facts.loadState)}; last run ${text(b, "ExecMainExitTimestamp") ?? "never"}, Result=${text(b, "Result") ?? "?"})` : "logrotate.service cannot be run here (no systemd)");
+  const value = (key: string, max: number) => {
+    const v = b ? text(b, key) : null;
+    return v === null ? null : cut(v, max);
+  };
+  Object.assign(facts, { loadState: value("LoadState", 32) ?? "", lastRun: value("ExecMainExitTimestamp", 64), result: value("Result", 32) });
 }
 
 /** The programs the definition's steps may start, with this host's absolute path of each. */
@@ -372,42 +373,44 @@ function programPaths(def: ActionDef): Record<string, string> {
   return out;
 }
 
-/** The preview of `def` for these (validated, allowlisted-as-given) parameters on this host. */
+/**
+ * The preview of `def` for these (validated, allowlisted-as-given) parameters on this host: its
+ * facts, and the summary the catalog renders from them (which also checks the facts against the
+ * kind's schema: a helper that computed facts the broker would refuse fails here, INTERNAL).
+ */
 export async function computePreview(def: ActionDef, params: Params, ctx: PreviewContext): Promise<ActionPreview> {
   const systemd = systemdRunning();
   const facts: Record<string, unknown> = { systemd, paths: programPaths(def) };
-  const summary: string[] = [];
   switch (def.preview) {
     case "service":
-      await servicePreview(params, ctx, facts, summary);
+      await servicePreview(params, ctx, facts);
       break;
     case "container":
-      await containerPreview(params, ctx, facts, summary);
+      await containerPreview(params, ctx, facts);
       break;
     case "reboot":
-      await rebootPreview(params, ctx, facts, summary);
+      await rebootPreview(params, ctx, facts);
       break;
     case "journal":
-      journalPreview(params, facts, summary);
+      journalPreview(params, facts);
       break;
     case "logFile":
-      await logFilePreview(params, ctx, facts, summary);
+      await logFilePreview(params, ctx, facts);
       break;
     case "packages":
-      await packagesPreview(params, ctx, facts, summary);
+      await packagesPreview(params, ctx, facts);
       break;
     case "packageCache":
-      packageCachePreview(facts, summary);
+      packageCachePreview(facts);
       break;
     case "resolver":
-      await resolverPreview(ctx, facts, summary);
+      await resolverPreview(ctx, facts);
       break;
     case "logrotate":
-      await logrotatePreview(ctx, facts, summary);
+      await logrotatePreview(ctx, facts);
       break;
   }
-  if (def.needsSystemd && !systemd) summary.push(`${def.name} needs systemd, which is not running on this host: it will fail its first pre-check, and nothing runs`);
-  return { action: def.name, facts, summary };
+  return { action: def.name, facts, summary: previewSummary(def, params, facts) };
 }
 
 /** The first material fact whose value differs between two previews (canonical comparison), or null. */

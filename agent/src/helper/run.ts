@@ -5,8 +5,9 @@
 //   certificate's name and key) → the store of used approvals and its clock that never steps back
 //   (nonce-store.ts, clock.ts) → approval (signature, host name and key, action, parameters, clock
 //   skew, store floor, lifetime, expiry, key's max impact) → nonce unused (recorded, synced) →
-//   preview recomputed (preview.ts): the signed preview's hash must match, and its material facts
-//   and the plan rendered from them must be those of this host now (else HOST_CHANGED) →
+//   preview recomputed (preview.ts): the signed preview's hash must match, its summary must be the
+//   text its own facts render to (else ALTERED: the approver read something else), and its
+//   material facts and the plan rendered from them must be those of this host now (else HOST_CHANGED) →
 //   the host's ledger records the start (ledger.ts; also a journal line) → then the action:
 //   pre-check → the plan's commands → post-check → the ledger records the end. One audit line on stderr.
 // A ledger query ({"query":"ledger","requestId"}) answers with the host's record of one request; a
@@ -20,6 +21,7 @@ import { previewDigest } from "../../../proto/catalog/approval";
 import { actionPreview, commandLine, renderPlan, type ActionDef, type ActionPreview } from "../../../proto/catalog/define-action";
 import { capOutput, checkAllowlisted, planOf, runnerOf } from "./actions";
 import { changedFact, computePreview } from "./preview";
+import { previewProblem } from "../../../proto/catalog/preview-summary";
 import { describeIssues } from "../../../shared/zod-issues";
 import { writeAudit, type AuditRecord } from "./audit";
 import { HELPER_EXIT, HelperRefusal, REFUSAL_EXIT, type RefusalCode } from "./exit-codes";
@@ -163,6 +165,12 @@ export async function runHelper(io: HelperIo): Promise<number> {
     // The host now, against what the approver read: a material fact, or the plan, that differs refuses.
     const deadline = Date.now() + def.timeoutMs;
     const current = await computePreview(def, params, { allowlist, deadline, owners: settings.owners });
+    // What the approver read is the summary: it must be exactly the text its own facts render to
+    // (this helper's catalog), so the facts compared below stand for what the human read. (After
+    // the host's own preview, which refuses first what this host would never preview.)
+    const problem = previewProblem(def, params, approved);
+    if (problem?.kind === "facts") throw new HelperRefusal("MALFORMED", `preview_json is not a valid preview of ${def.name}: ${problem.reason}; nothing ran`);
+    if (problem) throw new HelperRefusal("ALTERED", `the impact preview that was approved is not what its facts say: ${problem.reason}; nothing ran`);
     const changed = changedFact(def, approved.facts, current.facts);
     if (changed !== null) {
       throw new HelperRefusal("HOST_CHANGED", `the host changed since the preview that was approved: ${changed} was ${canonicalJson(approved.facts[changed] ?? null).slice(0, 300)}, is now ${canonicalJson(current.facts[changed] ?? null).slice(0, 300)}; nothing ran: propose the action again`);

@@ -1,10 +1,14 @@
 // What a human (or the model) is shown about a request: the tools' structured view, and the exact
 // text `hostward approve` and the elicitation form print before anyone signs. Every value that
 // came from the model (reason, requester, params) is printed with control characters escaped, so a
-// crafted string cannot rewrite the terminal or hide a line.
+// crafted string cannot rewrite the terminal or hide a line. What the action touches is never the
+// host's own text: it is rendered here by the catalog from the host's facts (preview-summary.ts),
+// each value the host chose quoted and escaped, and a preview whose summary says anything else
+// cannot be approved.
 import { canonicalJson } from "../../../proto/catalog/approval";
 import { findAction } from "../../../proto/catalog/actions/index";
-import { applicableChecks, commandLine, renderPlan } from "../../../proto/catalog/define-action";
+import { applicableChecks, commandLine, renderPlan, type ActionDef, type RenderedStep } from "../../../proto/catalog/define-action";
+import { previewProblem, previewSummary } from "../../../proto/catalog/preview-summary";
 import { printable, type ActionRequest } from "./request";
 
 /**
@@ -12,14 +16,27 @@ import { printable, type ActionRequest } from "./request";
  * parameters with the host's own facts (its preview), only the steps that apply — exactly the lines
  * the helper prints ("$ …") as it starts each one (test/actions/plan-is-what-runs.test.ts).
  */
-function runsOf(r: ActionRequest): string[] {
+function planOf(r: ActionRequest): RenderedStep[] {
   const def = findAction(r.action);
   if (!def || !r.preview) return [];
   try {
-    return renderPlan(def, r.params, r.preview.facts).map((s) => `${commandLine(s)}${s.note ? `   ${s.note}` : ""}`);
+    return renderPlan(def, r.params, r.preview.facts);
   } catch {
     return [];
   }
+}
+
+function runsOf(r: ActionRequest): string[] {
+  return planOf(r).map((s) => `${commandLine(s)}${s.note ? `   ${s.note}` : ""}`);
+}
+
+/**
+ * What the action touches, as this broker's catalog renders it from the host's facts, or why the
+ * preview cannot be shown (its facts do not match their schema, or its summary is not that text).
+ */
+function previewText(def: ActionDef, r: ActionRequest & { preview: NonNullable<ActionRequest["preview"]> }): { lines: string[] } | { problem: string } {
+  const problem = previewProblem(def, r.params, r.preview);
+  return problem ? { problem: problem.reason } : { lines: previewSummary(def, r.params, r.preview.facts) };
 }
 
 const iso = (unix: number) => new Date(unix * 1000).toISOString();
@@ -39,7 +56,11 @@ export function requestView(r: ActionRequest, full = true): Record<string, unkno
   };
   if (!full) return view;
   view.reason = r.reason;
-  if (r.preview) view.preview = r.preview.summary;
+  const def = findAction(r.action);
+  if (r.preview && def) {
+    const text = previewText(def, { ...r, preview: r.preview });
+    view.preview = "lines" in text ? text.lines : [`(not shown: the host's impact preview is refused, ${text.problem}; it cannot be approved: propose it again)`];
+  }
   view.runs = runsOf(r);
   if (r.approval) view.approval = { keyId: r.approval.keyId, via: r.approval.via, approver: r.approval.approver, at: r.approval.at };
   if (r.rejection) view.rejection = r.rejection;
@@ -82,22 +103,26 @@ export function approvalSummary(r: ActionRequest): string[] {
     `  expires:   ${iso(r.expiresAt)} (the approval is valid until then, once)`,
     `  state:     ${id(r.state)}`,
   ];
-  if (def && r.preview) {
+  const text = def && r.preview ? previewText(def, { ...r, preview: r.preview }) : null;
+  if (def && r.preview && text && "lines" in text) {
     const facts = r.preview.facts;
-    // Host output (the preview) and the catalog's own text (which may hold non-ASCII, such as
-    // U+2264) with validated values in it: escaped, not ASCII-only.
-    lines.push("  what it touches, as the host reported it:");
-    for (const line of r.preview.summary) lines.push(`    ${printable(line)}`);
+    // Rendered from the host's facts by the catalog: its own words (which may hold non-ASCII, such
+    // as U+2192) escaped, each value the host chose already quoted and escaped ASCII-only.
+    lines.push('  what it touches, from the host\'s facts ("quoted": text the host reported, not verified):');
+    for (const line of text.lines) lines.push(`    ${printable(line)}`);
     lines.push("  pre-checks (the action stops, nothing changed, if one fails):");
     for (const c of applicableChecks(def.prechecks, r.params, facts)) lines.push(`    - ${printable(c)}`);
     lines.push("  runs on the host, in order:");
-    const runs = runsOf(r);
-    for (const line of runs) lines.push(`    $ ${printable(line)}`);
+    // The command (host facts in it: a unit, a path) ASCII-only, like every identifier; the catalog's note escaped.
+    const runs = planOf(r);
+    for (const s of runs) lines.push(`    $ ${id(commandLine(s))}${s.note ? `   ${printable(s.note)}` : ""}`);
     if (runs.length === 0) lines.push("    (nothing: no step of the plan applies on this host)");
     lines.push("  post-checks (they decide the verdict):");
     for (const c of applicableChecks(def.postchecks, r.params, facts)) lines.push(`    - ${printable(c)}`);
     lines.push(`  undo:      ${def.inverse ? `${def.inverse} (propose it to revert)` : "none (this action has no inverse)"}`);
     lines.push(`  refused at execution if any of these changed since: ${def.material.join(", ") || "(nothing)"}`);
+  } else if (text && "problem" in text) {
+    lines.push(`  (the host's impact preview is refused: ${printable(text.problem)}: it cannot be approved; propose it again)`);
   } else if (def) {
     lines.push("  (this request carries no impact preview from its host: it cannot be approved; propose it again)");
   } else {

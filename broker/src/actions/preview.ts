@@ -1,13 +1,16 @@
 // The impact preview of a proposed action, computed on its host (the operator agent's
 // ActionRecordsService/PreviewAction, answered by the root helper's read-only preview query) before
 // anyone is asked to approve it. Untrusted host output: size-capped, parsed, validated against the
-// catalog's preview schema, and its plan rendered here before it is shown or signed.
+// catalog's preview schema and its facts against the kind's (preview-summary.ts), its summary
+// refused unless it is exactly the text those facts render to (what describe.ts shows is this
+// broker's own rendering, never the host's text), and its plan rendered here before it is shown or signed.
 import { canonicalJson } from "../../../shared/canonical-json";
 import { actionPreview, renderPlan, type ActionDef, type ActionPreview } from "../../../proto/catalog/define-action";
 import { ActionRecordsServiceService, type PreviewActionReply, type PreviewActionRequest } from "../../../proto/gen/hostward/v1/action_records";
 import type { ChannelHost, ChannelPool, UnaryMethod } from "../agents/channels";
 import { HostCallError } from "../agents/errors";
 import { describeIssues } from "../../../shared/zod-issues";
+import { previewProblem } from "../../../proto/catalog/preview-summary";
 
 /** The largest preview accepted (the helper's own cap on preview_json is 32 KiB). */
 const MAX_PREVIEW_BYTES = 32 * 1024;
@@ -27,6 +30,8 @@ export async function fetchPreview(pool: ChannelPool, host: ChannelHost, def: Ac
   if (!parsed.success) throw new HostCallError("MALFORMED_REPLY", `the host's preview does not match its schema: ${describeIssues(parsed.error, { max: 1 })}`);
   if (parsed.data.action !== def.name) throw new HostCallError("MALFORMED_REPLY", `the host answered with a preview of ${parsed.data.action}, not ${def.name}`);
   if (Buffer.byteLength(canonicalJson(parsed.data), "utf8") > MAX_PREVIEW_BYTES) throw new HostCallError("MALFORMED_REPLY", `the host's preview is larger than ${MAX_PREVIEW_BYTES} bytes`);
+  const problem = previewProblem(def, params, parsed.data);
+  if (problem) throw new HostCallError("MALFORMED_REPLY", `the host's preview is refused: ${problem.reason}`);
   try {
     renderPlan(def, params, parsed.data.facts);
   } catch (err) {

@@ -10,6 +10,7 @@ import type { Signer } from "../approval/signer";
 import { signStatement } from "../approval/signer";
 import { findAction } from "../../../proto/catalog/actions/index";
 import { actionResult, type ActionPreview } from "../../../proto/catalog/define-action";
+import { previewProblem } from "../../../proto/catalog/preview-summary";
 import { RESULT_LOCK_WAIT_MS } from "../audit/log";
 import type { HostRecord } from "./host-record";
 import { isExpired, MAX_STAMPED_LINES, needsReconciliation, newActionId, type ActionRequest, type ActionState } from "./request";
@@ -78,8 +79,16 @@ export class ActionService {
     return request ? { ok: false, reason, request } : { ok: false, reason };
   }
 
-  /** Records a new PENDING request (audited first; nothing is stored if the record cannot be written). */
+  /**
+   * Records a new PENDING request (audited first; nothing is stored if the record cannot be written).
+   * Throws, recording nothing, for an action this catalog lacks or a preview whose summary is not
+   * what its facts say (actions/preview.ts refuses such a host reply before this).
+   */
   async propose(input: ProposalInput): Promise<ActionRequest> {
+    const def = findAction(input.action);
+    if (!def) throw new Error(`this broker's catalog has no action ${input.action}`);
+    const problem = previewProblem(def, input.params, input.preview);
+    if (problem) throw new Error(`the host's impact preview is refused: ${problem.reason}`);
     const created = new Date();
     const request: ActionRequest = {
       v: 1,
@@ -232,6 +241,11 @@ export class ActionService {
     if (changed) return this.refuse({ op: "approve", via: by.via }, `action ${id} changed after it was shown (${changed}); nothing was signed: review it again`, current);
     if (!base.hostKey) return this.refuse({ op: "approve", via: by.via }, `action ${id} was proposed without the host's key (before approvals bound it); propose it again`, current);
     if (!base.preview) return this.refuse({ op: "approve", via: by.via }, `action ${id} was proposed without the host's impact preview (before approvals signed it); propose it again`, current);
+    // The approver read the summary the catalog renders from the facts (describe.ts): a stored
+    // summary that says anything else would be signed (by hash) for text nobody was shown.
+    const def = findAction(base.action);
+    const problem = def ? previewProblem(def, base.params, base.preview) : { reason: `this broker's catalog has no action ${base.action}` };
+    if (problem) return this.refuse({ op: "approve", via: by.via }, `action ${id} cannot be approved: the host's impact preview is refused (${problem.reason}); nothing was signed: propose it again`, current);
     const statement = this.statementFor({ ...base, hostKey: base.hostKey, preview: base.preview });
     const { keyId, signature } = await signStatement(statement, signer);
     const at = new Date().toISOString();

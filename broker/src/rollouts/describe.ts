@@ -6,6 +6,7 @@
 import { canonicalJson } from "../../../proto/catalog/approval";
 import { findAction } from "../../../proto/catalog/actions/index";
 import { commandLine, renderPlan } from "../../../proto/catalog/define-action";
+import { previewProblem, previewSummary } from "../../../proto/catalog/preview-summary";
 import { reasonLines } from "../actions/describe";
 import { printable } from "../actions/request";
 import { batchCount, type PlanHost, type RolloutRecord } from "./record";
@@ -37,10 +38,14 @@ function planLines(r: RolloutRecord, h: PlanHost): string[] {
 /** Hosts grouped by what they would do: the same preview lines and the same commands. */
 function groups(r: RolloutRecord): Array<{ hosts: PlanHost[]; summary: string[]; runs: string[] }> {
   const byKey = new Map<string, { hosts: PlanHost[]; summary: string[]; runs: string[] }>();
+  const def = findAction(r.action);
   for (const h of r.hosts) {
     const runs = planLines(r, h);
-    const key = canonicalJson({ s: h.preview.summary, runs });
-    const g = byKey.get(key) ?? { hosts: [], summary: h.preview.summary, runs };
+    // This broker's own rendering of the host's facts, never the host's text (actions/describe.ts).
+    const problem = def ? previewProblem(def, r.params, h.preview) : { reason: `no action ${r.action}` };
+    const summary = problem ? [`(this host's preview cannot be shown: ${problem.reason}; the roll-out cannot be approved)`] : previewSummary(def!, r.params, h.preview.facts);
+    const key = canonicalJson({ s: summary, runs });
+    const g = byKey.get(key) ?? { hosts: [], summary, runs };
     g.hosts.push(h);
     byKey.set(key, g);
   }
@@ -77,11 +82,11 @@ export function rolloutSummary(r: RolloutRecord): string[] {
   lines.push("  gates (run on each host after its action; all must hold):");
   if (s.gates.length === 0) lines.push("    (none: a host passes when its action succeeds)");
   for (const g of s.gates) lines.push(`    - ${id(g.diagnostic)} ${id(canonicalJson(g.input))}: ${g.when.map((c) => id(conditionText(c))).join(" and ")}`);
-  lines.push("  what it touches and runs, as the hosts reported it (hosts that read the same are grouped):");
+  lines.push('  what it touches and runs, from the hosts\' facts ("quoted": text a host reported, not verified; hosts that read the same are grouped):');
   for (const g of groups(r)) {
     lines.push(`    ${g.hosts.length} host(s): ${names(g.hosts)}`);
     for (const line of g.summary) lines.push(`      ${printable(line)}`);
-    for (const line of g.runs) lines.push(`      $ ${printable(line)}`);
+    for (const line of g.runs) lines.push(`      $ ${id(line)}`);
   }
   if (def) lines.push(`  refused on a host at execution if any of these changed there since: ${def.material.join(", ") || "(nothing)"}`);
   lines.push("  reason given by the requester (not verified; it changes nothing of the above):", ...reasonLines(r.reason));

@@ -5,6 +5,8 @@
 import { join } from "node:path";
 import { canonicalJson, canonicalRolloutStatement, newNonce, previewDigest, rolloutApprovalMessage, ROLLOUT_STATEMENT_VERSION, type Impact, type RolloutStatement } from "../../../proto/catalog/approval";
 import type { ActionPreview } from "../../../proto/catalog/define-action";
+import { findAction } from "../../../proto/catalog/actions/index";
+import { previewProblem } from "../../../proto/catalog/preview-summary";
 import { rolloutTree, strategyDigest, type RolloutEntry, type RolloutTree } from "../../../proto/catalog/rollout-plan";
 import type { Approval } from "../../../proto/gen/hostward/v1/actions";
 import { signCanonical, type Signer } from "../approval/signer";
@@ -186,6 +188,10 @@ export class RolloutService {
     if (current.state !== "PENDING") return this.refuse({ op: "approve" }, `roll-out ${id} is ${current.state}; only a PENDING roll-out can be approved`, current);
     const base = shown ?? current;
     if (signedPart(base) !== signedPart(current)) return this.refuse({ op: "approve" }, `roll-out ${id} changed after it was shown; nothing was signed: review it again`, current);
+    const def = findAction(base.action);
+    if (!def) return this.refuse({ op: "approve" }, `this broker's catalog has no action ${base.action}`, current);
+    const inconsistent = base.hosts.find((h) => previewProblem(def, base.params, h.preview) !== null);
+    if (inconsistent) return this.refuse({ op: "approve" }, `roll-out ${id}: ${inconsistent.host}'s preview is not consistent (${previewProblem(def, base.params, inconsistent.preview)!.reason}); nothing was signed`, current);
     // The root is recomputed from the entries shown, never taken from the record's own field.
     if (rolloutTree(entriesOf(base)).root !== base.planRoot) return this.refuse({ op: "approve" }, `roll-out ${id}'s plan root does not match its hosts; nothing was signed`, current);
     const statement = this.statementFor(base);

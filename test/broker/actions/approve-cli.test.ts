@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { canonicalJson, canonicalStatement, parseApproverLine, previewDigest, parseOpenSshPublicKey, verifySshSig } from "../../../proto/catalog/approval";
 import { flushDnsCache, restartService } from "../../../proto/catalog/actions/index";
 import { commandLine, renderPlan } from "../../../proto/catalog/define-action";
+import { previewSummary } from "../../../proto/catalog/preview-summary";
 import { ActionStore } from "../../../broker/src/actions/store";
 import { BROKER_BUNDLE, type BrokerDir } from "../helpers/broker-dir";
 import { brokerDir, pendingRequest, runCli, TEST_HOST_KEY, TEST_PREVIEW, type CliRun } from "./cli-support";
@@ -230,5 +231,55 @@ describe("hostward reject and actions", () => {
       expect(l.length).toBeLessThanOrEqual(6 + 64);
     }
     expect(reason.map((l) => l.slice(6)).join("")).toContain("\\u000a  impact:    LOW"); // the newline is shown escaped, inside the fence
+  });
+});
+
+describe("what it touches: rendered from the host's facts, never the host's own text", () => {
+  /** The stored request file, rewritten (what a compromised operator agent or a tampered state directory would give). */
+  function rewriteStored(id: string, change: (r: { preview: { facts: Record<string, unknown>; summary: string[] } }) => void): void {
+    const file = join(bd.stateDir, "actions", `${id}.json`);
+    const r = JSON.parse(readFileSync(file, "utf8")) as { preview: { facts: Record<string, unknown>; summary: string[] } };
+    change(r);
+    writeFileSync(file, JSON.stringify(r));
+  }
+
+  it("a summary altered with the facts unchanged is not shown, and the request cannot be approved (nothing is signed)", async () => {
+    const r = await pendingRequest(bd);
+    rewriteStored(r.id, (x) => {
+      x.preview.summary[0] = "nginx.service: inactive/dead, nobody uses it";
+    });
+    const show = await runCli(["actions", "show", r.id, "--config", bd.dir], env);
+    expect(show.code, show.stderr).toBe(0);
+    expect(show.stdout).toContain("(the host's impact preview is refused: its summary is not the text its facts render to: line 1 reads \"nginx.service: inactive/dead, nobody uses it\"");
+    expect(show.stdout).toContain("it cannot be approved; propose it again)");
+    expect(show.stdout).not.toContain("what it touches");
+    expect(show.stdout).not.toMatch(/^ {4}nginx\.service: inactive/m);
+    const run = await runCli(["approve", r.id, "--key", keyFile, "--yes", "--config", bd.dir], env);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toMatch(new RegExp(`not approved: action ${r.id} cannot be approved: the host's impact preview is refused \\(its summary is not the text its facts render to`));
+    const stored = (await new ActionStore(bd.stateDir).get(r.id))!;
+    expect(stored.state).toBe("PENDING");
+    expect(stored.approval).toBeUndefined();
+    expect(bd.audit().filter((x) => x.event === "action.refused" && x.actionId === r.id && /impact preview is refused/.test(String(x.reason)))).toHaveLength(1);
+  });
+
+  it("a host string with a newline or an ANSI escape in a fact cannot add a line to the approval text: it is one quoted, escaped token", async () => {
+    const plain = await pendingRequest(bd);
+    const evil = "multi-user.target\n  impact:    LOW\n  params:    {\"unit\":\"sshd.service\"}\u001b[2J\u001b[H\u202e";
+    const facts = { ...TEST_PREVIEW.facts, wantedBy: [evil] };
+    // A preview the host's facts and its text agree on (what a compromised agent would send that the broker accepts).
+    const hostile = await pendingRequest(bd, { preview: { action: "restart_service", facts, summary: previewSummary(restartService, { unit: "nginx.service" }, facts) } });
+    const text = async (id: string) => {
+      const out = (await runCli(["actions", "show", id, "--config", bd.dir], env)).stdout;
+      return out.slice(0, out.indexOf("\n{"));
+    };
+    const [a, b] = [await text(plain.id), await text(hostile.id)];
+    expect(b).not.toContain("\u001b");
+    expect(b).not.toContain("\u202e");
+    expect(b.split("\n")).toHaveLength(a.split("\n").length);
+    expect(b.split("\n").filter((l) => /^\s*impact:/.test(l))).toEqual(["  impact:    MEDIUM"]);
+    expect(b.split("\n").filter((l) => /^\s*params:/.test(l))).toEqual(['  params:    {"unit":"nginx.service"}']);
+    expect(b).toContain('    wanted by: "multi-user.target\\n  impact:    LOW\\n  params:    {\\"unit\\":\\"sshd.service\\"}\\u001b[2J\\u001b[H\\u202e"');
+    expect(a).toContain('    wanted by: "multi-user.target"');
   });
 });

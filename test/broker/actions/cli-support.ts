@@ -7,16 +7,38 @@ import { ActionStore } from "../../../broker/src/actions/store";
 import { AuditLog } from "../../../broker/src/audit/log";
 import type { ActionRequest } from "../../../broker/src/actions/request";
 import type { ActionPreview } from "../../../proto/catalog/define-action";
+import { restartService } from "../../../proto/catalog/actions/index";
+import { previewSummary } from "../../../proto/catalog/preview-summary";
 import { BROKER_BUNDLE, createBrokerDir, type BrokerDir } from "../helpers/broker-dir";
 
 /** A host key for requests made without a host to ask (any "sha256:<64 hex>"). */
 export const TEST_HOST_KEY = `sha256:${"5a".repeat(32)}`;
 
-/** The impact preview a host would report for restart_service nginx.service (no host is asked here). */
+/** The facts a host's helper would report for restart_service nginx.service, a failed unit. */
+const TEST_FACTS = {
+  systemd: true,
+  paths: { systemctl: "/usr/bin/systemctl" },
+  unit: "nginx.service",
+  loadState: "loaded",
+  activeState: "failed",
+  subState: "failed",
+  mainPid: 0,
+  canReload: true,
+  unitFileState: "enabled",
+  requiredBy: [],
+  wantedBy: ["multi-user.target"],
+  triggeredBy: [],
+  tasks: null,
+  restarts: 3,
+  activeSince: null,
+  sockets: null,
+};
+
+/** The impact preview a host would report for restart_service nginx.service (no host is asked here): its summary is the catalog's text for its facts. */
 export const TEST_PREVIEW: ActionPreview = {
   action: "restart_service",
-  facts: { systemd: true, paths: { systemctl: "/usr/bin/systemctl" }, unit: "nginx.service", loadState: "loaded", activeState: "failed", requiredBy: [] },
-  summary: ["nginx.service: failed/failed, MainPID 0", "no unit requires it (RequiredBy/BoundBy empty)"],
+  facts: TEST_FACTS,
+  summary: previewSummary(restartService, { unit: "nginx.service" }, TEST_FACTS),
 };
 
 function actionService(bd: BrokerDir): ActionService {

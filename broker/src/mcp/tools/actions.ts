@@ -44,7 +44,7 @@ const viewSchema = z.object({
   createdAt: z.string(),
   expiresAt: z.string(),
   reason: z.string().optional(),
-  preview: z.array(z.string()).optional().describe("what the action would touch, as the host reported it before approval"),
+  preview: z.array(z.string()).optional().describe("what the action would touch: rendered from the facts the host reported before approval"),
   runs: z.array(z.string()).optional(),
   approval: z.unknown().optional(),
   rejection: z.unknown().optional(),
