@@ -145,6 +145,11 @@ export async function fleetUp(opts: UpOptions): Promise<FleetState> {
     return before !== undefined && before > 0 && (await portFree(before)) ? before : 0;
   };
   const state: FleetState = { dir, startedAt: new Date().toISOString(), agents: [] };
+  // One log directory every local host may empty files in, as a fleet shares a path such as
+  // /var/log/app: a roll-out runs the same parameters on every host (the demo's roll-out).
+  const sharedLogs = join(dir, "shared-logs");
+  mkdirSync(sharedLogs, { recursive: true, mode: 0o700 });
+  writeFileSync(join(sharedLogs, "debug.log"), "fleet DEBUG cache miss key=session:42 (retrying)\n".repeat(5_000));
   const inventory: Array<Record<string, unknown>> = [];
   try {
     for (let i = 1; i <= opts.hosts; i++) {
@@ -170,7 +175,7 @@ export async function fleetUp(opts: UpOptions): Promise<FleetState> {
       // The record of used approvals begins now, as a package's postinst starts it on a real host.
       initApprovalStore(join(helperDir, "state"), [0, process.geteuid?.() ?? 0], Math.floor(Date.now() / 1000));
       writeFileSync(join(helperDir, "approvers", "local-admin.pub"), `${approverLine}\n`);
-      writeFileSync(join(helperDir, "actions.yaml"), stringify({ units: LOCAL_ACTION_UNITS, containers: [], reboot: false, logFiles: [logDir] }));
+      writeFileSync(join(helperDir, "actions.yaml"), stringify({ units: LOCAL_ACTION_UNITS, containers: [], reboot: false, logFiles: [logDir, sharedLogs] }));
       const helper = {
         mode: "direct",
         path: agentBundle("action"),
@@ -188,7 +193,7 @@ export async function fleetUp(opts: UpOptions): Promise<FleetState> {
             role,
             listen: { host: "127.0.0.1", port: await portFor(host, role) },
             tls: { ca: join(hostDir, "ca.crt"), cert: join(hostDir, `${role}.crt`), key: join(hostDir, `${role}.key`) },
-            logs: { roots: [logDir, ...(opts.logRoots ?? [])] },
+            logs: { roots: [logDir, sharedLogs, ...(opts.logRoots ?? [])] },
             ...(role === "operator" ? { helper } : {}),
           }),
         );

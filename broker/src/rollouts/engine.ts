@@ -34,6 +34,7 @@ const FAILED_STATES = new Set(["FAILED", "GATE_FAILED", "UNKNOWN"]);
 const seconds = () => Math.floor(Date.now() / 1000);
 /** A batch does not start with less than this left on the approval (the hosts judge expiry with their own skew). */
 const MIN_APPROVAL_LEFT_S = 150;
+const PAUSE_SLICE_MS = 500;
 
 type HostOutcome = Pick<PlanHost, "state" | "run" | "gates">;
 
@@ -157,9 +158,15 @@ export async function runRollout(service: RolloutService, world: RolloutWorld, i
     // The pause is between batches run here: after the previous batch's gates held.
     if (ranOne && r.strategy.pauseSeconds > 0) {
       world.progress(`pausing ${r.strategy.pauseSeconds} s before batch ${b + 1}`);
-      await world.sleep(r.strategy.pauseSeconds * 1000);
-      const after = await service.files.get(id);
-      if (after?.execution?.cancelRequested) return { ok: true, record: await service.end(id, "CANCELLED", `cancelled by ${after.execution.cancelRequested.by}: ${after.execution.cancelRequested.reason}; stopped before batch ${b + 1}`, callId) };
+      // In slices, so that cancel_rollout during the pause ends it within a second.
+      const until = Date.now() + r.strategy.pauseSeconds * 1000;
+      for (;;) {
+        const after = await service.files.get(id);
+        if (after?.execution?.cancelRequested) return { ok: true, record: await service.end(id, "CANCELLED", `cancelled by ${after.execution.cancelRequested.by}: ${after.execution.cancelRequested.reason}; stopped before batch ${b + 1}`, callId) };
+        const left = until - Date.now();
+        if (left <= 0) break;
+        await world.sleep(Math.min(left, PAUSE_SLICE_MS));
+      }
     }
     world.progress(`batch ${b + 1} of ${batches}${b === canaryBatch ? " (canary)" : ""}: ${hosts.map((h) => h.host).join(", ")}`);
     r = await service.startBatch(id, b, callId);
