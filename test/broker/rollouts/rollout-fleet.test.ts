@@ -16,6 +16,8 @@ let dir: string;
 let broker: BrokerSession;
 let server: Server;
 let healthy = true;
+/** How long the health endpoint takes to answer (the broker-kill test needs a batch in flight). */
+let delayMs = 0;
 let port = 0;
 const log = () => join(dir, "shared-logs", "debug.log");
 const key = () => join(dir, "approver", "local-admin");
@@ -25,8 +27,10 @@ beforeAll(async () => {
   const up = await hostward(["local", "up", "--dir", dir, "--hosts", "4"]);
   expect(up.code, up.stderr).toBe(0);
   server = createServer((_req, res) => {
-    res.writeHead(healthy ? 200 : 503, { "content-type": "text/plain" });
-    res.end(healthy ? "ok\n" : "unavailable\n");
+    setTimeout(() => {
+      res.writeHead(healthy ? 200 : 503, { "content-type": "text/plain" });
+      res.end(healthy ? "ok\n" : "unavailable\n");
+    }, delayMs);
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   port = (server.address() as { port: number }).port;
@@ -148,4 +152,43 @@ describe("a roll-out on the local fleet", () => {
     const list = (await call(broker, "get_rollout", {})).structuredContent!;
     expect((list.rollouts as unknown[]).length).toBe(3);
   }, 30_000);
+
+  it("a broker killed mid-batch (its host's action done, the gate in flight): a new broker settles that host from its record, never runs it again, and finishes", async () => {
+    healthy = true;
+    delayMs = 2_500;
+    const { id } = await proposeApproveRun({ canaries: 1, batchSize: 2, gates: [gate()] });
+    // Batch 2 started: its hosts are RUNNING in the record, their actions ran; their gates wait.
+    const recordFile = join(dir, "state", "rollouts", `${id}.json`);
+    const deadline = Date.now() + 30_000;
+    let pid = 0;
+    for (;;) {
+      const rec = JSON.parse(readFileSync(recordFile, "utf8")) as { execution?: { pid: number; batch: number }; hosts: Array<{ batch: number; state: string }> };
+      if (rec.execution && rec.execution.batch === 1 && rec.hosts.filter((h) => h.batch === 1).every((h) => h.state === "RUNNING")) {
+        pid = rec.execution.pid;
+        break;
+      }
+      if (Date.now() > deadline) throw new Error(`batch 2 never started: ${JSON.stringify(rec)}`);
+      await new Promise((r2) => setTimeout(r2, 50));
+    }
+    // Until both hosts of batch 2 have run their part (the ledger holds an entry for each).
+    while (ledgerOf("local3", id).length === 0 || ledgerOf("local4", id).length === 0) {
+      if (Date.now() > deadline) throw new Error("batch 2's actions did not run");
+      await new Promise((r2) => setTimeout(r2, 50));
+    }
+    const ledgerBefore = { local3: ledgerOf("local3", id), local4: ledgerOf("local4", id) };
+    process.kill(pid, "SIGKILL");
+    await broker.close().catch(() => undefined);
+    delayMs = 0;
+    broker = await connectBroker(dir, dir);
+    const r = await settled(id, 60_000);
+    expect(r.state, JSON.stringify(r)).toBe("SUCCEEDED");
+    expect(r.counts).toEqual({ SUCCEEDED: 3 });
+    expect((r.execution as { resumes: number }).resumes).toBe(1);
+    const hosts = r.hosts as Array<{ host: string; reconciled?: string }>;
+    expect(hosts.filter((h) => h.reconciled === "ENDED").map((h) => h.host).sort()).toEqual(["local3", "local4"]);
+    // Never run again: the hosts' records are those of the one run.
+    expect({ local3: ledgerOf("local3", id), local4: ledgerOf("local4", id) }).toEqual(ledgerBefore);
+    const audit = readFileSync(join(dir, "state", "audit.jsonl"), "utf8");
+    expect(audit).toContain('"event":"rollout.resumed"');
+  }, 120_000);
 });
