@@ -19,10 +19,10 @@ import { ROLLOUT_ID } from "../../../proto/catalog/rollout-plan";
 import { KEY_FINGERPRINT } from "../../../shared/cert-names";
 import { rolloutStrategy } from "./strategy";
 
-export const ROLLOUT_STATES = ["PENDING", "APPROVED", "REJECTED", "EXPIRED", "CANCELLED", "RUNNING", "SUCCEEDED", "HALTED"] as const;
+const ROLLOUT_STATES = ["PENDING", "APPROVED", "REJECTED", "EXPIRED", "CANCELLED", "RUNNING", "SUCCEEDED", "HALTED"] as const;
 export type RolloutState = (typeof ROLLOUT_STATES)[number];
 
-export const HOST_STATES = ["PENDING", "RUNNING", "SUCCEEDED", "FAILED", "GATE_FAILED", "UNKNOWN", "UNTOUCHED"] as const;
+const HOST_STATES = ["PENDING", "RUNNING", "SUCCEEDED", "FAILED", "GATE_FAILED", "UNKNOWN", "UNTOUCHED"] as const;
 export type HostState = (typeof HOST_STATES)[number];
 
 const TRANSITIONS: Readonly<Record<RolloutState, readonly RolloutState[]>> = {
@@ -156,10 +156,6 @@ export const RolloutRecordSchema = z.strictObject({
   history: z.array(z.strictObject({ state: z.enum(ROLLOUT_STATES), at: isoTime, by: shortText })).max(64),
 });
 export type RolloutRecord = z.output<typeof RolloutRecordSchema>;
-
-export function isRolloutTerminal(state: RolloutState): boolean {
-  return TRANSITIONS[state].length === 0;
-}
 
 /** The number of batches of a plan (batches are numbered 0..n−1; hosts are in batch order). */
 export function batchCount(r: Pick<RolloutRecord, "hosts">): number {

@@ -48,7 +48,7 @@ function about(r: RolloutRecord): Record<string, unknown> {
 }
 
 /** Each host's entry of the plan (what its leaf hash covers). */
-export function entriesOf(r: Pick<RolloutRecord, "hosts">): RolloutEntry[] {
+function entriesOf(r: Pick<RolloutRecord, "hosts">): RolloutEntry[] {
   return r.hosts.map((h) => ({ index: h.index, host: h.hostIdentity, hostKey: h.hostKey, previewHash: previewDigest(canonicalJson(h.preview)), batch: h.batch }));
 }
 

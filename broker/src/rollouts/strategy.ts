@@ -6,6 +6,7 @@
 import { z } from "zod";
 import type { DiagnosticDef } from "../../../proto/catalog/define";
 import { diagnostics } from "../../../proto/catalog/diagnostics/index";
+import { describeIssues } from "../../../shared/zod-issues";
 
 /** A count of hosts, or a percentage of them ("25%"). */
 const amount = z.union([z.number().int().min(0).max(10_000), z.string().regex(/^(100|[1-9]?[0-9])%$/, 'a percentage such as "25%"')]);
@@ -105,7 +106,7 @@ export function checkGates(gates: readonly Gate[]): string[] {
       return;
     }
     const input = def.input.safeParse(g.input);
-    if (!input.success) problems.push(`gates[${i}].input: not a valid input of ${def.name}: ${input.error.issues.map((x) => `${x.path.join(".") || "(input)"}: ${x.message}`).join("; ")}`);
+    if (!input.success) problems.push(`gates[${i}].input: not a valid input of ${def.name}: ${describeIssues(input.error)}`);
     g.when.forEach((c, j) => {
       const where = `gates[${i}].when[${j}]`;
       const t = fieldType(def.output, c.field);

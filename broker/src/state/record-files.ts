@@ -9,12 +9,12 @@ import type { z } from "zod";
 import { LockBusyError, withFileLock } from "../file-lock";
 import { describeIssues } from "../../../shared/zod-issues";
 
-export class RecordStoreError extends Error {
+class RecordStoreError extends Error {
   override name = "RecordStoreError";
 }
 
 /** fsync of a directory (makes a rename in it durable); not possible on Windows, harmless there. */
-export function fsyncDir(dir: string): void {
+function fsyncDir(dir: string): void {
   let fd: number | undefined;
   try {
     fd = openSync(dir, "r");

@@ -160,7 +160,7 @@ describe("a roll-out on the local fleet", () => {
     // Batch 2 started: its hosts are RUNNING in the record, their actions ran; their gates wait.
     const recordFile = join(dir, "state", "rollouts", `${id}.json`);
     const deadline = Date.now() + 30_000;
-    let pid = 0;
+    let pid: number;
     for (;;) {
       const rec = JSON.parse(readFileSync(recordFile, "utf8")) as { execution?: { pid: number; batch: number }; hosts: Array<{ batch: number; state: string }> };
       if (rec.execution && rec.execution.batch === 1 && rec.hosts.filter((h) => h.batch === 1).every((h) => h.state === "RUNNING")) {
