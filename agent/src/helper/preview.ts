@@ -2,8 +2,8 @@
 // read-only query, {"query":"preview"}: the broker shows it to the human and signs its hash) and
 // again at execution, where a material fact that changed refuses the action (run.ts). Everything
 // here only reads: `systemctl show`, `podman container inspect`, `journalctl --disk-usage`,
-// `dpkg-query`, `apt-cache policy`, stat/readdir. The facts feed the plan's templates
-// (define-action.ts renderPlan); the summary is what the human reads.
+// `dpkg-query`, `apt-cache policy`, `apt-get --simulate` (apt takes no lock), stat/readdir. The
+// facts feed the plan's templates (define-action.ts renderPlan); the summary is what the human reads.
 import { lstatSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { canonicalJson } from "../../../shared/canonical-json";
@@ -15,6 +15,7 @@ import { openFileInRoots, resolveRoots } from "../safe-file";
 import { parsePodmanInspect } from "../systemd/podman-parse";
 import { parseShow, text, type ShowBlock } from "../systemd/show";
 import { unitListeningSockets } from "../systemd/unit-sockets";
+import { parseAptPolicy, parseAptSimulation, type AptChange } from "./apt";
 import { HelperRefusal } from "./exit-codes";
 import type { Allowlist } from "./settings";
 import { programPath, spawnProgram } from "./spawn";
@@ -37,10 +38,18 @@ function systemdRunning(): boolean {
   }
 }
 
-async function query(ctx: PreviewContext, program: ProgramName, options: string[], values: string[] = []): Promise<{ ok: boolean; text: string }> {
-  if (programPath(program) === null) return { ok: false, text: "" };
+interface QueryResult {
+  ok: boolean;
+  text: string;
+  lines: string[];
+  exitCode: number;
+  timedOut: boolean;
+}
+
+async function query(ctx: PreviewContext, program: ProgramName, options: string[], values: string[] = []): Promise<QueryResult> {
+  if (programPath(program) === null) return { ok: false, text: "", lines: [`${program} is not installed`], exitCode: 127, timedOut: false };
   const r = await spawnProgram(program, options, values, { timeoutMs: Math.max(1, Math.min(15_000, ctx.deadline - Date.now())), onLine: () => undefined, pipes: true });
-  return { ok: r.exitCode === 0 && !r.timedOut, text: r.lines.join("\n") };
+  return { ok: r.exitCode === 0 && !r.timedOut, text: r.lines.join("\n"), lines: r.lines, exitCode: r.exitCode, timedOut: r.timedOut };
 }
 
 const UNIT_PROPS = [
@@ -280,23 +289,100 @@ function packageManager(): "apt" | "dnf" | null {
   return null;
 }
 
+/** The last lines of a program's output that say something, for an error message. */
+const tail = (lines: readonly string[], n = 3) => lines.filter((l) => l.trim() !== "").slice(-n).join(" | ").slice(0, 500);
+
+/**
+ * Installed and candidate version of every package, from ONE `apt-cache policy` for all. A failure
+ * (exit status, timeout, a package missing from the output or without a version) refuses the
+ * preview naming the package: never read as "unchanged".
+ */
+async function candidateVersions(ctx: PreviewContext, names: readonly string[], installed: ReadonlyMap<string, string>): Promise<Record<string, { from: string; to: string }>> {
+  const r = await query(ctx, "apt-cache", ["policy"], [...names]);
+  const all = names.join(", ");
+  if (r.timedOut) throw new HelperRefusal("BAD_REQUEST", `apt-cache policy ${all} did not finish in time: the candidate versions of ${all} are unknown`);
+  if (r.exitCode !== 0) throw new HelperRefusal("BAD_REQUEST", `apt-cache policy ${all} exited with ${r.exitCode}${tail(r.lines) ? `: ${tail(r.lines)}` : ""}: the candidate versions of ${all} are unknown`);
+  const policy = parseAptPolicy(r.text);
+  const versions: Record<string, { from: string; to: string }> = {};
+  for (const name of names) {
+    const p = policy.get(name);
+    const from = installed.get(name) as string;
+    if (!p) throw new HelperRefusal("BAD_REQUEST", `apt-cache policy says nothing of ${name}: its candidate version is unknown (is it in the host's package lists?)`);
+    if (p.installed !== from) throw new HelperRefusal("BAD_REQUEST", `apt-cache policy reads ${name}'s installed version as ${p.installed ?? "(none)"}, dpkg-query as ${from}: its candidate version cannot be trusted`);
+    // "(none)": no repository offers it, nor the installed version: it stays as it is.
+    versions[name] = { from, to: p.candidate ?? from };
+  }
+  return versions;
+}
+
+/**
+ * What apt would change for `apt-get install --only-upgrade --no-remove name=version…`, simulated
+ * (`--simulate`: read-only, apt takes no lock). Refuses when apt would remove a package, when it
+ * fails, or when it would not bring a named package to its candidate.
+ */
+async function simulateUpgrade(ctx: PreviewContext, pins: readonly string[], versions: Readonly<Record<string, { from: string; to: string }>>): Promise<Record<string, AptChange>> {
+  const r = await query(ctx, "apt-get", ["--simulate", "install", "--only-upgrade", "--no-remove", "--no-install-recommends"], [...pins]);
+  const sim = parseAptSimulation(r.lines);
+  if (sim.removes.length > 0) {
+    throw new HelperRefusal("BAD_REQUEST", `apt would remove ${sim.removes.join(", ")} to upgrade ${Object.keys(versions).join(", ")}: upgrade_packages never removes a package; nothing is proposed (resolve it by hand, or upgrade other packages first)`);
+  }
+  if (r.timedOut) throw new HelperRefusal("BAD_REQUEST", "apt-get --simulate did not finish in time: what the upgrade would change is unknown");
+  if (r.exitCode !== 0) throw new HelperRefusal("BAD_REQUEST", `apt-get --simulate install ${pins.join(" ")} exited with ${r.exitCode}: ${(sim.errors.join(" | ") || tail(r.lines)).slice(0, 500)}`);
+  for (const [name, v] of Object.entries(versions)) {
+    const c = sim.changes[name];
+    if (v.from === v.to ? c !== undefined && c.to !== v.to : c?.to !== v.to) {
+      throw new HelperRefusal("BAD_REQUEST", `apt's simulation does not bring ${name} from ${v.from} to ${v.to} (it says ${c ? `${c.from ?? "(none)"} → ${c.to ?? "(removed)"}` : "nothing of it"}): refused`);
+    }
+  }
+  return sim.changes;
+}
+
+/**
+ * "title a 1 → 2, b (new) 3, …" for the summary, in at most `max` lines of about 480 characters
+ * (a preview's summary holds 40 lines of 500): what does not fit is counted, and is in the facts.
+ */
+function changeLines(title: string, entries: readonly string[], max: number): string[] {
+  const out: string[] = [];
+  let line = title;
+  for (const [i, e] of entries.entries()) {
+    if (line.length + e.length > 460 && line !== title) {
+      if (out.length + 1 === max) {
+        out.push(`${line}… and ${entries.length - i} more (the preview's facts list every one: changes)`);
+        return out;
+      }
+      out.push(line.replace(/, $/, ""));
+      line = "  … ";
+    }
+    line += `${e}, `;
+  }
+  out.push(line.replace(/, $/, ""));
+  return out;
+}
+
 async function packagesPreview(params: Params, ctx: PreviewContext, facts: Record<string, unknown>, summary: string[]): Promise<void> {
   const manager = packageManager();
   if (manager !== "apt") throw new HelperRefusal("BAD_REQUEST", manager === "dnf" ? "upgrade_packages supports apt hosts only for now; this host uses dnf" : "no supported package manager (apt-get, dnf) on this host");
   const names = (params.packages as string[]).slice();
   const installed = await installedVersions(ctx, names);
-  const versions: Record<string, { from: string; to: string }> = {};
   for (const name of names) {
-    const from = installed.get(name);
-    if (!from) throw new HelperRefusal("BAD_REQUEST", `invalid argument "packages": ${name} is not installed on this host (upgrade_packages never installs a new package)`);
-    const policy = await query(ctx, "apt-cache", ["policy"], [name]);
-    const to = /^\s*Candidate:\s*(\S+)/m.exec(policy.text)?.[1] ?? from;
-    versions[name] = { from, to: to === "(none)" ? from : to };
+    if (!installed.get(name)) throw new HelperRefusal("BAD_REQUEST", `invalid argument "packages": ${name} is not installed on this host (upgrade_packages never installs a new package)`);
   }
-  Object.assign(facts, { manager, versions });
+  const versions = await candidateVersions(ctx, names, installed);
+  // Each named package pinned to the candidate shown now: what is approved is the version installed.
+  const pins = names.map((p) => `${p}=${versions[p]?.to}`);
+  const changes = await simulateUpgrade(ctx, pins, versions);
+  const touched = [...new Set([...names, ...Object.keys(changes)])].sort();
+  Object.assign(facts, { manager, versions, pins, changes, touched });
   const changing = names.filter((p) => versions[p]?.from !== versions[p]?.to);
   for (const p of names) summary.push(versions[p]?.from === versions[p]?.to ? `${p} ${versions[p]?.from}: already the candidate, unchanged` : `${p} ${versions[p]?.from} → ${versions[p]?.to}`);
   summary.push(`${changing.length} of ${names.length} package(s) change; candidates from the host's configured repositories as of its last \`apt-get update\``);
+  const others = Object.keys(changes).filter((p) => !names.includes(p)).sort();
+  if (others.length > 0) {
+    const entry = (p: string) => (changes[p]?.from === null ? `${p} (new) ${changes[p]?.to}` : `${p} ${changes[p]?.from} → ${changes[p]?.to}`);
+    summary.push(...changeLines(`apt also changes ${others.length} other package(s) for them (its simulation): `, others.map(entry), 6));
+  } else {
+    summary.push("apt's simulation changes no other package and removes none");
+  }
 }
 
 /** Installed versions from `dpkg-query --show --showformat=PKG\tVERSION\tSTATUS` lines (only status "ii"). */
@@ -354,7 +440,8 @@ async function logrotatePreview(ctx: PreviewContext, facts: Record<string, unkno
 function programPaths(def: ActionDef): Record<string, string> {
   const out: Record<string, string> = {};
   for (const s of def.steps) {
-    for (const p of s.transient ? [s.program, "systemd-run" as const] : [s.program]) out[p] = programPath(p) ?? PROGRAMS[p][0];
+    // A transient step also names systemd-run, and systemctl for its stop step (renderPlan).
+    for (const p of s.transient ? [s.program, "systemd-run" as const, "systemctl" as const] : [s.program]) out[p] = programPath(p) ?? PROGRAMS[p][0];
   }
   return out;
 }

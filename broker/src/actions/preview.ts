@@ -3,7 +3,7 @@
 // anyone is asked to approve it. Untrusted host output: size-capped, parsed, validated against the
 // catalog's preview schema, and its plan rendered here before it is shown or signed.
 import { canonicalJson } from "../../../shared/canonical-json";
-import { actionPreview, renderPlan, type ActionDef, type ActionPreview } from "../../../proto/catalog/define-action";
+import { actionPreview, PREVIEW_RUN, renderPlan, type ActionDef, type ActionPreview } from "../../../proto/catalog/define-action";
 import { ActionRecordsServiceService, type PreviewActionReply, type PreviewActionRequest } from "../../../proto/gen/hostward/v1/action_records";
 import type { ChannelHost, ChannelPool, UnaryMethod } from "../agents/channels";
 import { HostCallError } from "../agents/errors";
@@ -28,7 +28,7 @@ export async function fetchPreview(pool: ChannelPool, host: ChannelHost, def: Ac
   if (parsed.data.action !== def.name) throw new HostCallError("MALFORMED_REPLY", `the host answered with a preview of ${parsed.data.action}, not ${def.name}`);
   if (Buffer.byteLength(canonicalJson(parsed.data), "utf8") > MAX_PREVIEW_BYTES) throw new HostCallError("MALFORMED_REPLY", `the host's preview is larger than ${MAX_PREVIEW_BYTES} bytes`);
   try {
-    renderPlan(def, params, parsed.data.facts);
+    renderPlan(def, params, parsed.data.facts, PREVIEW_RUN);
   } catch (err) {
     throw new HostCallError("MALFORMED_REPLY", `the host's preview gives facts no plan can be rendered from: ${(err as Error).message}`);
   }
