@@ -81,26 +81,26 @@ interface Outcome {
 /** The catalog's parameters for `action` with its defaults filled in (what is signed and compared). */
 const parsed = (action: string, params: Params): Params => findAction(action)?.params.parse(params) as Params;
 
-/** Every "$ " line the helper printed is a line of the plan rendered for the approved preview. */
-function expectRanAsApproved(outputs: readonly string[], action: string, params: Params, preview: ActionPreview): void {
-  const plan = planLines(action, params, preview);
+/** Every "$ " line the helper printed is a line of the plan rendered for the approved preview (and request id). */
+function expectRanAsApproved(outputs: readonly string[], action: string, params: Params, preview: ActionPreview, requestId: string): void {
+  const plan = planLines(action, params, preview, { requestId });
   const ran = ranLines(outputs);
   for (const line of ran) expect(plan, `${action}: what is approved is what runs`).toContain(line);
 }
 
 /** The helper by hand (as the operator agent runs it), approved for the preview the host gives now. */
-async function byHelper(key: Approver, action: string, params: Params): Promise<{ preview: ActionPreview; run: HelperRun; out: Outcome }> {
+async function byHelper(key: Approver, action: string, params: Params): Promise<{ preview: ActionPreview; run: HelperRun; out: Outcome; requestId: string }> {
   const p = parsed(action, params);
   const preview = await previewIn(c, action, p);
-  const { approval } = key.approve({ host: HOST, action, params: p, preview });
+  const { approval, statement } = key.approve({ host: HOST, action, params: p, preview });
   const r = await helperAsOperator(c, helperRequest(action, p, approval));
   const detail = `${r.raw.stdout}\n${r.raw.stderr}`;
   expect(r.result, detail).toBeDefined();
   expect(r.ordered, detail).toBe(true);
   expect(r.audits, detail).toEqual([expect.objectContaining({ event: "executed", action, verdict: r.result?.verdict })]);
-  expectRanAsApproved(r.outputs, action, p, preview);
+  expectRanAsApproved(r.outputs, action, p, preview, statement.id);
   if (r.result?.verdict === "SUCCEEDED") expect(ranLines(r.outputs).length, `${action}: the helper showed the commands it started`).toBeGreaterThan(0);
-  return { preview, run: r, out: r.result as unknown as Outcome };
+  return { preview, run: r, out: r.result as unknown as Outcome, requestId: statement.id };
 }
 
 /** A refusal after the approval was checked: nothing of the plan ran (no output, no result). */
@@ -121,7 +121,7 @@ const cli = (...args: string[]) => run(process.execPath, [BROKER_BUNDLE, ...args
  * that every line the broker rendered is in what the human was shown, and every command the helper
  * started is one of them.
  */
-async function viaBroker(key: Approver, action: string, params: Params): Promise<{ out: Outcome; runs: string[]; lines: string[] }> {
+async function viaBroker(key: Approver, action: string, params: Params): Promise<{ out: Outcome; runs: string[]; lines: string[]; id: string; approvalText: string }> {
   const proposed = await broker.call("propose_action", { target: HOST, request: { action, ...params }, reason: `e2e: ${action}` });
   expect(proposed.isError, JSON.stringify(proposed.content)).toBeFalsy();
   const view = proposed.structuredContent as { id: string; state: string; params: Params; runs: string[] };
@@ -141,7 +141,7 @@ async function viaBroker(key: Approver, action: string, params: Params): Promise
   expect(started.length, `${action}: ${lines.join("\n")}`).toBeGreaterThan(0);
   for (const line of started) expect(runsAsPrinted(view.runs), `${action}: what is approved is what runs`).toContain(line);
   expect(x.result, JSON.stringify(x)).toBeDefined();
-  return { out: { ...(x.result as Outcome), verdict: x.verdict }, runs: view.runs, lines };
+  return { out: { ...(x.result as Outcome), verdict: x.verdict }, runs: view.runs, lines, id: view.id, approvalText: approved.stdout };
 }
 
 const unit = (name: string, body: string) => writeFileSync(c.path(`/etc/systemd/system/${name}`), body);
@@ -395,9 +395,13 @@ describe("disk: the journal, a log file, the package cache", () => {
     expect(preview.facts).toMatchObject({ path: file, inode, sizeBytes: MiB });
     const t = await viaBroker(alice, "truncate_log", { path: file });
     expect(t.out, JSON.stringify(t)).toMatchObject({ verdict: "SUCCEEDED", before: { path: file, sizeBytes: MiB, inode }, after: { path: file, sizeBytes: 0, inode, freedBytes: MiB } });
+    const unit = `hostward-${t.id.replace(/^act-/, "")}-truncate.service`;
     expect(t.runs).toContain(
-      `/usr/bin/systemd-run --wait --pipe --collect --quiet --service-type=exec --property=RuntimeMaxSec=30 --property=NoNewPrivileges=yes --property=ProtectSystem=strict --property=ReadWritePaths=${file} -- /usr/bin/truncate --no-create --size=0 -- ${file}`,
+      `/usr/bin/systemd-run --wait --pipe --collect --quiet --unit=${unit} --service-type=exec --property=RuntimeMaxSec=30 --property=TimeoutStopSec=10 --property=NoNewPrivileges=yes --property=ProtectSystem=strict --property=ReadWritePaths=${file} -- /usr/bin/truncate --no-create --size=0 -- ${file}`,
     );
+    // Its stop step is shown to the approver, and did not run (the step finished in time).
+    expect(t.runs).toContain(`/usr/bin/systemctl stop --no-pager --no-ask-password -- ${unit}   (only if truncate is still running at the action's deadline, or the helper is stopped)`);
+    expect(t.lines.filter((l) => l.includes("systemctl stop"))).toEqual([]);
     const st = statSync(c.path(file));
     expect(st.size).toBe(0);
     expect(st.ino).toBe(inode);
@@ -457,7 +461,7 @@ describe("disk: the journal, a log file, the package cache", () => {
     expect(Number(preview.facts.cacheBytes)).toBeGreaterThan(statSync(c.path(`${archives}/${PKG}_1.0_all.deb`)).size);
     const clean = await viaBroker(lowkey, "clean_package_cache", {});
     expect(clean.out, JSON.stringify(clean)).toMatchObject({ verdict: "SUCCEEDED", before: { manager: "apt", cacheBytes: preview.facts.cacheBytes } });
-    expect(clean.runs).toContain("/usr/bin/systemd-run --wait --pipe --collect --quiet --service-type=exec --property=RuntimeMaxSec=120 --property=NoNewPrivileges=yes --property=ProtectSystem=strict --property=ReadWritePaths=/var/cache/apt -- /usr/bin/apt-get clean");
+    expect(clean.runs).toContain(`/usr/bin/systemd-run --wait --pipe --collect --quiet --unit=hostward-${clean.id.replace(/^act-/, "")}-apt-clean.service --service-type=exec --property=RuntimeMaxSec=120 --property=TimeoutStopSec=10 --property=NoNewPrivileges=yes --property=ProtectSystem=strict --property=ReadWritePaths=/var/cache/apt -- /usr/bin/apt-get clean`);
     expect(readdirSync(c.path(archives)).filter((f) => f.endsWith(".deb"))).toEqual([]);
     const after = Number(clean.out.after?.cacheBytes);
     expect(after, JSON.stringify(clean.out.after)).toBeLessThan(64 * 1024);

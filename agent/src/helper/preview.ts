@@ -310,7 +310,10 @@ async function candidateVersions(ctx: PreviewContext, names: readonly string[], 
     if (!p) throw new HelperRefusal("BAD_REQUEST", `apt-cache policy says nothing of ${name}: its candidate version is unknown (is it in the host's package lists?)`);
     if (p.installed !== from) throw new HelperRefusal("BAD_REQUEST", `apt-cache policy reads ${name}'s installed version as ${p.installed ?? "(none)"}, dpkg-query as ${from}: its candidate version cannot be trusted`);
     // "(none)": no repository offers it, nor the installed version: it stays as it is.
-    versions[name] = { from, to: p.candidate ?? from };
+    const to = p.candidate ?? from;
+    // apt would read a trailing "+" or "-" of `name=version` as its install / remove suffix.
+    if (/[+-]$/.test(to)) throw new HelperRefusal("BAD_REQUEST", `${name}'s candidate version ${to} ends in "${to.slice(-1)}", which apt-get would read as a suffix of ${name}=${to}: refused`);
+    versions[name] = { from, to };
   }
   return versions;
 }

@@ -11,15 +11,15 @@ import { defineAction } from "../define-action";
 
 /**
  * A Debian package name (Debian policy 5.6.1, 5.6.7: lowercase letters, digits, + - ., at least two
- * characters, starting with a letter or digit). Not ending in "-" or "+": apt-get reads
- * `name-` as "remove name" and `name+` as "install name", whatever the command.
+ * characters, starting with a letter or digit), not ending in "-": apt-get reads `name-` as
+ * "remove name" whatever the command (no Debian package ends in "-"). A trailing "+" stays
+ * allowed: it is apt's "install" suffix, but apt takes a word that names a package as that package
+ * first, and real packages end in "+" (g++, libdb5.3++, afl++: 31 in Debian 12); the plan passes
+ * apt `name=version` anyway, which ends in the version.
  */
 export const packageName = z
   .string()
-  .regex(
-    /^[a-z0-9][a-z0-9+.-]{0,126}[a-z0-9.]$/,
-    'a package name: lowercase letters, digits, + - . (at least two characters, starting with a letter or digit, not ending in "-" or "+", which apt reads as remove / install)',
-  );
+  .regex(/^[a-z0-9][a-z0-9+.-]{0,126}[a-z0-9+.]$/, 'a package name: lowercase letters, digits, + - . (at least two characters, starting with a letter or digit, not ending in "-", which apt reads as "remove")');
 
 /** dpkg-query's format for package, version and status, one per line (parsed by helper/preview.ts parseDpkgQuery). */
 export const DPKG_SHOWFORMAT = "--showformat=${Package}\\t${Version}\\t${db:Status-Abbrev}\\n";
