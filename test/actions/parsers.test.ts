@@ -4,7 +4,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { diskUsageBytes } from "../../agent/src/helper/actions";
-import { parseAptPolicy, parseAptSimulation } from "../../agent/src/helper/apt";
+import { candidateVersions, parseAptPolicy, parseAptSimulation, simulatedChanges } from "../../agent/src/helper/apt";
 import { parseDpkgQuery } from "../../agent/src/helper/preview";
 
 /** A file of test/fixtures/apt (README.md there: each one's command), as the helper's pipes give its lines. */
@@ -107,5 +107,47 @@ describe("apt-get --simulate install --only-upgrade --no-remove name=version…"
       oldconf: { from: "1.1", to: null },
     });
     expect(sim.removes).toEqual(["oldconf", "oldlib"]);
+  });
+});
+
+describe("the preview's reading of them: a failure names the package, never 'unchanged'", () => {
+  const policy = { exitCode: 0, timedOut: false, lines: apt("policy-libssl3-openssl-bash.txt") };
+  const installed = new Map([["libssl3", "3.0.19-1~deb12u2"], ["openssl", "3.0.19-1~deb12u2"], ["bash", "5.2.15-2+b8"], ["hwnosuchpkg", "1.0"]]);
+
+  it("one apt-cache policy for every package → from → to", () => {
+    expect(candidateVersions(policy, ["libssl3", "openssl", "bash"], installed)).toEqual({
+      libssl3: { from: "3.0.19-1~deb12u2", to: "3.0.22-1~deb12u2" },
+      openssl: { from: "3.0.19-1~deb12u2", to: "3.0.22-1~deb12u2" },
+      bash: { from: "5.2.15-2+b8", to: "5.2.15-2+b13" },
+    });
+  });
+
+  it("a package missing from the output, a non-zero exit, a timeout, an installed version apt reads otherwise: refused, naming it", () => {
+    expect(() => candidateVersions(policy, ["bash", "hwnosuchpkg"], installed)).toThrow(/^apt-cache policy says nothing of hwnosuchpkg: its candidate version is unknown/);
+    expect(() => candidateVersions({ exitCode: 100, timedOut: false, lines: ["E: Could not open file /var/lib/apt/lists/x - open (13: Permission denied)"] }, ["libssl3", "openssl"], installed)).toThrow(
+      /^apt-cache policy exited with 100 \(E: Could not open file .*\): the candidate versions of libssl3, openssl are unknown$/,
+    );
+    expect(() => candidateVersions({ exitCode: 137, timedOut: true, lines: [] }, ["bash"], installed)).toThrow(/^apt-cache policy did not finish in time: the candidate versions of bash are unknown$/);
+    expect(() => candidateVersions(policy, ["bash"], new Map([["bash", "5.2.15-2+b1"]]))).toThrow(/reads bash's installed version as 5\.2\.15-2\+b8, dpkg-query as 5\.2\.15-2\+b1/);
+    const plus = { exitCode: 0, timedOut: false, lines: ["odd:", "  Installed: 1.0", "  Candidate: 1.1+"] };
+    expect(() => candidateVersions(plus, ["odd"], new Map([["odd", "1.0"]]))).toThrow(/odd's candidate version 1\.1\+ ends in "\+"/);
+  });
+
+  it("the simulation of the pinned upgrade: the named packages and what else changes; a removal or a failure refuses", () => {
+    const versions = { libssl3: { from: "3.0.19-1~deb12u2", to: "3.0.22-1~deb12u2" }, openssl: { from: "3.0.19-1~deb12u2", to: "3.0.22-1~deb12u2" } };
+    const pins = ["libssl3=3.0.22-1~deb12u2", "openssl=3.0.22-1~deb12u2"];
+    const ok = { exitCode: 0, timedOut: false, lines: apt("simulate-upgrade-libssl3-openssl.txt") };
+    expect(Object.keys(simulatedChanges(ok, pins, versions)).sort()).toEqual(["libssl-dev", "libssl3", "openssl"]);
+    // Removals: refused by --no-remove (the list apt printed), or listed as Remv lines.
+    expect(() => simulatedChanges({ exitCode: 100, timedOut: false, lines: apt("simulate-no-remove-refused.txt") }, ["bash=5.2.15-2+b13"], { bash: { from: "5.2.15-2+b8", to: "5.2.15-2+b13" } })).toThrow(
+      /^apt would remove bash to upgrade bash: upgrade_packages never removes a package/,
+    );
+    expect(() => simulatedChanges({ exitCode: 0, timedOut: false, lines: apt("simulate-install-and-remove.txt") }, pins, versions)).toThrow(/^apt would remove less to upgrade libssl3, openssl/);
+    expect(() => simulatedChanges({ exitCode: 100, timedOut: false, lines: apt("simulate-unknown-version.txt") }, ["libssl3=9.9"], { libssl3: { from: "3.0.19-1~deb12u2", to: "9.9" } })).toThrow(
+      /^apt-get --simulate install libssl3=9\.9 exited with 100: E: Version '9\.9' for 'libssl3' was not found$/,
+    );
+    expect(() => simulatedChanges({ exitCode: 137, timedOut: true, lines: [] }, pins, versions)).toThrow(/did not finish in time/);
+    // A named package apt would not bring to its candidate (held back, another version).
+    expect(() => simulatedChanges(ok, pins, { ...versions, bash: { from: "5.2.15-2+b8", to: "5.2.15-2+b13" } })).toThrow(/does not bring bash from 5\.2\.15-2\+b8 to 5\.2\.15-2\+b13 \(it says nothing of it\)/);
   });
 });

@@ -113,7 +113,7 @@ describe("upgrade_packages, as the approver reads it", () => {
     const lines = renderPlan(upgrade, params, sampleFacts({ paths }), RUN).map(commandLine);
     expect(lines).toEqual([
       "/usr/bin/dpkg-query --show --showformat=${Package}\\t${Version}\\t${db:Status-Abbrev}\\n -- libssl3 openssl",
-      "/usr/bin/systemd-run --wait --pipe --collect --quiet --unit=hostward-3f9c2a1b7d4e-upgrade.service --service-type=exec --property=RuntimeMaxSec=600 --property=TimeoutStopSec=10 --property=NoNewPrivileges=yes --setenv=DEBIAN_FRONTEND=noninteractive --setenv=NEEDRESTART_MODE=l -- /usr/bin/apt-get install --only-upgrade --no-remove --yes --quiet --no-install-recommends --option=Dpkg::Options::=--force-confold -- openssl=3.0.11-1~deb12u2 libssl3=3.0.11-1~deb12u2",
+      "/usr/bin/systemd-run --wait --pipe --collect --quiet --unit=hostward-3f9c2a1b7d4e-upgrade.service --service-type=exec --property=RuntimeMaxSec=600 --property=TimeoutStopSec=10 --property=NoNewPrivileges=yes --setenv=DEBIAN_FRONTEND=noninteractive --setenv=NEEDRESTART_MODE=l -- /usr/bin/apt-get install --only-upgrade --no-remove --no-install-recommends --yes --quiet --option=Dpkg::Options::=--force-confold -- openssl=3.0.11-1~deb12u2 libssl3=3.0.11-1~deb12u2",
       "/usr/bin/systemctl stop --no-pager --no-ask-password -- hostward-3f9c2a1b7d4e-upgrade.service",
       "/usr/bin/dpkg-query --show --showformat=${Package}\\t${Version}\\t${db:Status-Abbrev}\\n -- libssl3 openssl",
     ]);

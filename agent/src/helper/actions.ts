@@ -100,7 +100,7 @@ function failedRun(what: string, r: StepResult): string {
   const stopped = r.stopped ? `; its transient unit ${r.stopped.unit} ${r.stopped.ok ? "was stopped" : "was told to stop (not confirmed)"}` : "";
   if (r.aborted) return `${what} was aborted: the helper was told to stop${stopped}`;
   if (r.timedOut) return `${what} timed out: it did not finish before the action's deadline${stopped}`;
-  const last = r.lines.filter((l) => l.trim() !== "").slice(-3).join(" | ");
+  const last = r.lines.map((l) => l.trim()).filter((l) => l !== "").slice(-3).join(" | ");
   return `${what} exited with ${r.exitCode}${last ? `: ${last.slice(0, 500)}` : ""}`;
 }
 

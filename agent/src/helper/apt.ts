@@ -1,8 +1,10 @@
-// Parsers of apt's own output for upgrade_packages' preview (helper/preview.ts packagesPreview):
+// apt's own output, read for upgrade_packages' preview (helper/preview.ts packagesPreview):
 // `apt-cache policy NAME…` (installed and candidate version of each package, one call for all)
 // and `apt-get --simulate install …` (the packages apt would install, upgrade or remove). Both run
 // with the fixed C.UTF-8 locale (child-env.ts), so apt's labels are untranslated; the
 // simulation's Inst/Conf/Remv/Purg lines are never translated (apt-pkg/algorithms.cc pkgSimulate).
+// What cannot be read is a refusal naming the package, never "unchanged".
+import { HelperRefusal } from "./exit-codes";
 
 export interface AptPolicy {
   installed: string | null;
@@ -100,4 +102,62 @@ export function parseAptSimulation(lines: readonly string[]): AptSimulation {
     }
   }
   return { changes, removes: [...removes].sort(), errors };
+}
+
+/** How a program the preview ran ended (helper/preview.ts query). */
+export interface Ran {
+  exitCode: number;
+  timedOut: boolean;
+  lines: string[];
+}
+
+/** The last lines of a program's output that say something, for an error message. */
+const tail = (lines: readonly string[], n = 3) => lines.map((l) => l.trim()).filter((l) => l !== "").slice(-n).join(" | ").slice(0, 500);
+
+export type Versions = Record<string, { from: string; to: string }>;
+
+/**
+ * Each package's installed version (dpkg-query's, `installed`) → its candidate, from ONE
+ * `apt-cache policy` of them all. Refuses, naming the package(s), when apt-cache failed (exit
+ * status, timeout), says nothing of a package, or reads its installed version otherwise; and when
+ * a candidate ends in "+" or "-", which apt-get would read as a suffix of `name=version`.
+ */
+export function candidateVersions(r: Ran, names: readonly string[], installed: ReadonlyMap<string, string>): Versions {
+  const all = names.join(", ");
+  if (r.timedOut) throw new HelperRefusal("BAD_REQUEST", `apt-cache policy did not finish in time: the candidate versions of ${all} are unknown`);
+  if (r.exitCode !== 0) throw new HelperRefusal("BAD_REQUEST", `apt-cache policy exited with ${r.exitCode}${tail(r.lines) ? ` (${tail(r.lines)})` : ""}: the candidate versions of ${all} are unknown`);
+  const policy = parseAptPolicy(r.lines.join("\n"));
+  const versions: Versions = {};
+  for (const name of names) {
+    const p = policy.get(name);
+    const from = installed.get(name);
+    if (!p) throw new HelperRefusal("BAD_REQUEST", `apt-cache policy says nothing of ${name}: its candidate version is unknown (is it in this host's package lists?)`);
+    if (from === undefined || p.installed !== from) throw new HelperRefusal("BAD_REQUEST", `apt-cache policy reads ${name}'s installed version as ${p.installed ?? "(none)"}, dpkg-query as ${from ?? "(none)"}: its candidate version cannot be trusted`);
+    // "(none)": no repository offers it (nor the installed version): it stays as it is.
+    const to = p.candidate ?? from;
+    if (/[+-]$/.test(to)) throw new HelperRefusal("BAD_REQUEST", `${name}'s candidate version ${to} ends in "${to.slice(-1)}", which apt-get would read as a suffix of ${name}=${to}: refused`);
+    versions[name] = { from, to };
+  }
+  return versions;
+}
+
+/**
+ * What apt would change for the plan's `apt-get install --only-upgrade --no-remove … name=version…`,
+ * from its simulation. Refuses when apt would remove a package (listed, or refused by
+ * --no-remove), when the simulation failed, or when it would not bring a named package to its
+ * candidate (nor leave an unchanged one alone).
+ */
+export function simulatedChanges(r: Ran, pins: readonly string[], versions: Versions): Record<string, AptChange> {
+  const sim = parseAptSimulation(r.lines);
+  if (sim.removes.length > 0) {
+    throw new HelperRefusal("BAD_REQUEST", `apt would remove ${sim.removes.join(", ")} to upgrade ${Object.keys(versions).join(", ")}: upgrade_packages never removes a package, so this is not proposed (resolve it on the host, or upgrade other packages first)`);
+  }
+  if (r.timedOut) throw new HelperRefusal("BAD_REQUEST", `apt-get --simulate did not finish in time: what upgrading ${Object.keys(versions).join(", ")} would change is unknown`);
+  if (r.exitCode !== 0) throw new HelperRefusal("BAD_REQUEST", `apt-get --simulate install ${pins.join(" ")} exited with ${r.exitCode}: ${(sim.errors.join(" | ") || tail(r.lines)).slice(0, 500)}`);
+  for (const [name, v] of Object.entries(versions)) {
+    const c = sim.changes[name];
+    const wrong = v.from === v.to ? c !== undefined && c.to !== v.to : c?.to !== v.to;
+    if (wrong) throw new HelperRefusal("BAD_REQUEST", `apt's simulation does not bring ${name} from ${v.from} to ${v.to} (it says ${c ? `${c.from ?? "(none)"} → ${c.to ?? "(removed)"}` : "nothing of it"}): refused`);
+  }
+  return sim.changes;
 }

@@ -9,13 +9,13 @@ import { dirname, join } from "node:path";
 import { canonicalJson } from "../../../shared/canonical-json";
 import { PROGRAMS, type ProgramName } from "../../../shared/programs";
 import { canonicalUnit } from "../../../proto/catalog/grammar";
-import { DPKG_SHOWFORMAT } from "../../../proto/catalog/actions/packages";
+import { APT_UPGRADE_OPTIONS, DPKG_SHOWFORMAT } from "../../../proto/catalog/actions/packages";
 import type { ActionDef, ActionPreview, Facts } from "../../../proto/catalog/define-action";
 import { openFileInRoots, resolveRoots } from "../safe-file";
 import { parsePodmanInspect } from "../systemd/podman-parse";
 import { parseShow, text, type ShowBlock } from "../systemd/show";
 import { unitListeningSockets } from "../systemd/unit-sockets";
-import { parseAptPolicy, parseAptSimulation, type AptChange } from "./apt";
+import { candidateVersions, simulatedChanges } from "./apt";
 import { HelperRefusal } from "./exit-codes";
 import type { Allowlist } from "./settings";
 import { programPath, spawnProgram } from "./spawn";
@@ -289,57 +289,6 @@ function packageManager(): "apt" | "dnf" | null {
   return null;
 }
 
-/** The last lines of a program's output that say something, for an error message. */
-const tail = (lines: readonly string[], n = 3) => lines.filter((l) => l.trim() !== "").slice(-n).join(" | ").slice(0, 500);
-
-/**
- * Installed and candidate version of every package, from ONE `apt-cache policy` for all. A failure
- * (exit status, timeout, a package missing from the output or without a version) refuses the
- * preview naming the package: never read as "unchanged".
- */
-async function candidateVersions(ctx: PreviewContext, names: readonly string[], installed: ReadonlyMap<string, string>): Promise<Record<string, { from: string; to: string }>> {
-  const r = await query(ctx, "apt-cache", ["policy"], [...names]);
-  const all = names.join(", ");
-  if (r.timedOut) throw new HelperRefusal("BAD_REQUEST", `apt-cache policy ${all} did not finish in time: the candidate versions of ${all} are unknown`);
-  if (r.exitCode !== 0) throw new HelperRefusal("BAD_REQUEST", `apt-cache policy ${all} exited with ${r.exitCode}${tail(r.lines) ? `: ${tail(r.lines)}` : ""}: the candidate versions of ${all} are unknown`);
-  const policy = parseAptPolicy(r.text);
-  const versions: Record<string, { from: string; to: string }> = {};
-  for (const name of names) {
-    const p = policy.get(name);
-    const from = installed.get(name) as string;
-    if (!p) throw new HelperRefusal("BAD_REQUEST", `apt-cache policy says nothing of ${name}: its candidate version is unknown (is it in the host's package lists?)`);
-    if (p.installed !== from) throw new HelperRefusal("BAD_REQUEST", `apt-cache policy reads ${name}'s installed version as ${p.installed ?? "(none)"}, dpkg-query as ${from}: its candidate version cannot be trusted`);
-    // "(none)": no repository offers it, nor the installed version: it stays as it is.
-    const to = p.candidate ?? from;
-    // apt would read a trailing "+" or "-" of `name=version` as its install / remove suffix.
-    if (/[+-]$/.test(to)) throw new HelperRefusal("BAD_REQUEST", `${name}'s candidate version ${to} ends in "${to.slice(-1)}", which apt-get would read as a suffix of ${name}=${to}: refused`);
-    versions[name] = { from, to };
-  }
-  return versions;
-}
-
-/**
- * What apt would change for `apt-get install --only-upgrade --no-remove name=version…`, simulated
- * (`--simulate`: read-only, apt takes no lock). Refuses when apt would remove a package, when it
- * fails, or when it would not bring a named package to its candidate.
- */
-async function simulateUpgrade(ctx: PreviewContext, pins: readonly string[], versions: Readonly<Record<string, { from: string; to: string }>>): Promise<Record<string, AptChange>> {
-  const r = await query(ctx, "apt-get", ["--simulate", "install", "--only-upgrade", "--no-remove", "--no-install-recommends"], [...pins]);
-  const sim = parseAptSimulation(r.lines);
-  if (sim.removes.length > 0) {
-    throw new HelperRefusal("BAD_REQUEST", `apt would remove ${sim.removes.join(", ")} to upgrade ${Object.keys(versions).join(", ")}: upgrade_packages never removes a package; nothing is proposed (resolve it by hand, or upgrade other packages first)`);
-  }
-  if (r.timedOut) throw new HelperRefusal("BAD_REQUEST", "apt-get --simulate did not finish in time: what the upgrade would change is unknown");
-  if (r.exitCode !== 0) throw new HelperRefusal("BAD_REQUEST", `apt-get --simulate install ${pins.join(" ")} exited with ${r.exitCode}: ${(sim.errors.join(" | ") || tail(r.lines)).slice(0, 500)}`);
-  for (const [name, v] of Object.entries(versions)) {
-    const c = sim.changes[name];
-    if (v.from === v.to ? c !== undefined && c.to !== v.to : c?.to !== v.to) {
-      throw new HelperRefusal("BAD_REQUEST", `apt's simulation does not bring ${name} from ${v.from} to ${v.to} (it says ${c ? `${c.from ?? "(none)"} → ${c.to ?? "(removed)"}` : "nothing of it"}): refused`);
-    }
-  }
-  return sim.changes;
-}
-
 /**
  * "title a 1 → 2, b (new) 3, …" for the summary, in at most `max` lines of about 480 characters
  * (a preview's summary holds 40 lines of 500): what does not fit is counted, and is in the facts.
@@ -370,10 +319,12 @@ async function packagesPreview(params: Params, ctx: PreviewContext, facts: Recor
   for (const name of names) {
     if (!installed.get(name)) throw new HelperRefusal("BAD_REQUEST", `invalid argument "packages": ${name} is not installed on this host (upgrade_packages never installs a new package)`);
   }
-  const versions = await candidateVersions(ctx, names, installed);
+  // One apt-cache policy for all of them.
+  const versions = candidateVersions(await query(ctx, "apt-cache", ["policy"], [...names]), names, installed);
   // Each named package pinned to the candidate shown now: what is approved is the version installed.
   const pins = names.map((p) => `${p}=${versions[p]?.to}`);
-  const changes = await simulateUpgrade(ctx, pins, versions);
+  // What apt would change for exactly the plan's command (simulated: read-only, apt takes no lock).
+  const changes = simulatedChanges(await query(ctx, "apt-get", ["--simulate", ...APT_UPGRADE_OPTIONS], pins), pins, versions);
   const touched = [...new Set([...names, ...Object.keys(changes)])].sort();
   Object.assign(facts, { manager, versions, pins, changes, touched });
   const changing = names.filter((p) => versions[p]?.from !== versions[p]?.to);

@@ -21,6 +21,12 @@ export const packageName = z
   .string()
   .regex(/^[a-z0-9][a-z0-9+.-]{0,126}[a-z0-9+.]$/, 'a package name: lowercase letters, digits, + - . (at least two characters, starting with a letter or digit, not ending in "-", which apt reads as "remove")');
 
+/**
+ * apt-get's options for the upgrade, after its subcommand: the plan's step runs exactly these, and
+ * the preview simulates exactly these (`apt-get --simulate …`), so what it shows is what apt does.
+ */
+export const APT_UPGRADE_OPTIONS = ["install", "--only-upgrade", "--no-remove", "--no-install-recommends"] as const;
+
 /** dpkg-query's format for package, version and status, one per line (parsed by helper/preview.ts parseDpkgQuery). */
 export const DPKG_SHOWFORMAT = "--showformat=${Package}\\t${Version}\\t${db:Status-Abbrev}\\n";
 
@@ -49,7 +55,7 @@ const upgradePackages = defineAction({
     {
       id: "upgrade",
       program: "apt-get",
-      options: ["install", "--only-upgrade", "--no-remove", "--yes", "--quiet", "--no-install-recommends", "--option=Dpkg::Options::=--force-confold"],
+      options: [...APT_UPGRADE_OPTIONS, "--yes", "--quiet", "--option=Dpkg::Options::=--force-confold"],
       // name=version, the candidates of the preview: a version published since is not what installs.
       values: ["{pins...}"],
       // needrestart (Debian, Ubuntu) in "list" mode: it names services to restart, never restarts one itself.
