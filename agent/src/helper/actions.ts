@@ -31,7 +31,7 @@ export interface ActionContext {
 }
 
 /** A step's outcome: the program's, and for a transient step that outlived its deadline, its stop. */
-export interface StepResult extends SpawnResult {
+interface StepResult extends SpawnResult {
   /** The transient unit the helper stopped (`systemctl stop`, the step's "<id>:stop") and whether the stop succeeded. */
   stopped?: { unit: string; ok: boolean };
 }
