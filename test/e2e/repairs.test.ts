@@ -384,7 +384,7 @@ describe("disk: the journal, a log file, the package cache", () => {
     expect(r.run.code, `${r.run.raw.stdout}\n${r.run.raw.stderr}`).toBe(HELPER_EXIT.succeeded);
     expect(r.preview.facts).toMatchObject({ freesBytes: 0, removesFiles: 0 });
     expect(r.out).toMatchObject({ verdict: "SUCCEEDED", before: { previewedFreesBytes: 0 } });
-    expect(r.run.outputs).toContain(planLine("vacuum_journal", parsed("vacuum_journal", { by: "age", maxAgeDays: 1 }), r.preview, "vacuum-age"));
+    expect(r.run.outputs).toContain(planLine("vacuum_journal", parsed("vacuum_journal", { by: "age", maxAgeDays: 1 }), r.preview, "vacuum-age", r.requestId));
     expect(archivedJournals().sort()).toEqual(archived.sort());
   });
 
