@@ -93,7 +93,9 @@ const checkLine = (c: CheckDef) => `${c.text}${whenText(c.when)}`;
 function stepLine(s: StepDef): string {
   const env = Object.entries(s.env ?? {}).map(([k, v]) => `${k}=${v} `).join("");
   const values = s.values && s.values.length > 0 ? ` -- ${s.values.join(" ")}` : "";
-  const transient = s.transient ? `   (as a transient systemd unit${s.transient.readWritePaths?.length ? `, writable: ${s.transient.readWritePaths.join(" ")}` : ""})` : "";
+  const transient = s.transient
+    ? `   (as the transient systemd unit hostward-<request id>-${s.id}.service${s.transient.readWritePaths?.length ? `, writable: ${s.transient.readWritePaths.join(" ")}` : ""}; stopped with systemctl stop if it outlives the deadline)`
+    : "";
   return `${env}${PROGRAMS[s.program][0]} ${s.options.join(" ")}${values}${whenText(s.when)}${transient}${s.note ? `   ${s.note}` : ""}`.replace(/ {2,}(?=\S)(?![(])/g, " ");
 }
 

@@ -101,6 +101,9 @@ export interface ActionDef<N extends string = string, P extends z.ZodObject = z.
 export function defineAction<const N extends string, P extends z.ZodObject>(def: ActionDef<N, P>): ActionDef<N, P> {
   const ids = new Set<string>();
   for (const s of def.steps) {
+    // Lowercase words and "-": a step id is part of a transient unit's name, and ":" is kept for
+    // the stop step renderPlan adds after a transient one ("<id>:stop").
+    if (!/^[a-z][a-z0-9-]{0,31}$/.test(s.id)) throw new Error(`${def.name}: step id ${JSON.stringify(s.id)} is not lowercase letters, digits and "-" (at most 32)`);
     if (ids.has(s.id)) throw new Error(`${def.name}: step id ${s.id} is used twice`);
     ids.add(s.id);
   }
@@ -146,9 +149,61 @@ export function holds(when: When | undefined, facts: Facts, params: Record<strin
   return "equals" in when ? v === when.equals : when.oneOf.includes(v as string);
 }
 
-/** systemd-run's own options for a transient step (the inner command follows its "--"). */
-function transientOptions(step: StepDef, timeoutSeconds: number, render: (template: string) => string[] = (t) => [t]): string[] {
-  const opts = ["--wait", "--pipe", "--collect", "--quiet", "--service-type=exec", `--property=RuntimeMaxSec=${timeoutSeconds}`, "--property=NoNewPrivileges=yes"];
+/**
+ * What the plan needs of the run besides the parameters and the host's facts. `requestId` is the
+ * request's id (the broker's "act-…", signed in the approval statement as `id`): it names each
+ * transient step's unit, so the approver reads the very unit name the helper starts and stops.
+ */
+export interface PlanRun {
+  requestId: string;
+}
+
+/**
+ * For checking that a preview's facts render at all (the helper's preview query, the broker's
+ * fetchPreview), before the request has an id: never for a plan that is shown or run.
+ */
+export const PREVIEW_RUN: PlanRun = { requestId: "preview" };
+
+/** Characters a transient unit's name is made of (a subset of systemd's unit-name characters). */
+const NOT_UNIT_CHAR = /[^A-Za-z0-9_-]/g;
+
+/**
+ * The deterministic unit of a transient step: `hostward-<short request id>-<step id>.service`
+ * ("act-" dropped from the broker's ids, anything but [A-Za-z0-9_-] made "_", at most 48
+ * characters of it). The helper starts one request at most once (its ledger), so the name is free.
+ */
+export function transientUnit(requestId: string, stepId: string): string {
+  const short = requestId.replace(/^act-/, "").replace(NOT_UNIT_CHAR, "_").slice(0, 48) || "_";
+  return `hostward-${short}-${stepId.replace(NOT_UNIT_CHAR, "_")}.service`;
+}
+
+/**
+ * How long systemd gives a transient unit to stop (SIGTERM, then SIGKILL) when the helper stops it
+ * at the deadline, or when RuntimeMaxSec= ends it: the helper's stop must be done well within the
+ * 30 s the operator agent allows the helper past the action's timeout.
+ */
+export const TRANSIENT_STOP_SECONDS = 10;
+
+/**
+ * systemd-run's own options for a transient step (the inner command follows its "--").
+ *
+ * RuntimeMaxSec= is the action's whole timeout, not the time left of its deadline: the plan is
+ * rendered (and approved) before the action runs, when the time left cannot be known, and what
+ * runs must be the line the approver read. It is a backstop only (never more than the action's
+ * timeout): at the deadline the helper itself stops the unit (the "<id>:stop" step, plan.run).
+ */
+function transientOptions(step: StepDef, unit: string, timeoutSeconds: number, render: (template: string) => string[] = (t) => [t]): string[] {
+  const opts = [
+    "--wait",
+    "--pipe",
+    "--collect",
+    "--quiet",
+    `--unit=${unit}`,
+    "--service-type=exec",
+    `--property=RuntimeMaxSec=${timeoutSeconds}`,
+    `--property=TimeoutStopSec=${TRANSIENT_STOP_SECONDS}`,
+    "--property=NoNewPrivileges=yes",
+  ];
   for (const [k, v] of Object.entries(step.env ?? {})) opts.push(`--setenv=${k}=${v}`);
   for (const p of step.transient?.properties ?? []) opts.push(`--property=${p}`);
   const paths = (step.transient?.readWritePaths ?? []).flatMap(render);
@@ -169,6 +224,13 @@ export interface RenderedStep {
   quiet: boolean;
   note?: string;
   env?: Readonly<Record<string, string>>;
+  /** A transient step's unit (transientUnit): what its "<id>:stop" step stops. */
+  unit?: string;
+  /**
+   * A stop step: it runs only when the transient step it names did not finish before the action's
+   * deadline or was aborted (plan.run starts it then, never a runner); it stops that step's unit.
+   */
+  stops?: string;
 }
 
 /** The whole argv after the program, each level checked by the one argument rule (shared/programs.ts). */
@@ -190,7 +252,7 @@ function pathOf(program: ProgramName, facts: Facts): string {
  * rendered word breaks the argument rule (a bug in a definition or a fact the host should not have
  * reported: never run).
  */
-export function renderPlan(def: ActionDef, params: Record<string, unknown>, facts: Facts): RenderedStep[] {
+export function renderPlan(def: ActionDef, params: Record<string, unknown>, facts: Facts, run: PlanRun): RenderedStep[] {
   const out: RenderedStep[] = [];
   // Without systemd such an action fails its first pre-check: nothing would run.
   if (def.needsSystemd && facts.systemd !== true) return out;
@@ -199,13 +261,29 @@ export function renderPlan(def: ActionDef, params: Record<string, unknown>, fact
     const options = step.options.flatMap((t) => renderTemplate(t, facts, params));
     const values = (step.values ?? []).flatMap((t) => renderTemplate(t, facts, params));
     const base = { id: step.id, quiet: step.quiet === true, ...(step.note !== undefined && { note: step.note }), ...(step.env !== undefined && { env: step.env }) };
-    let rendered: RenderedStep;
     if (step.transient && facts.systemd === true) {
-      const wrap = transientOptions(step, Math.ceil(def.timeoutMs / 1000), (t) => renderTemplate(t, facts, params));
-      rendered = { ...base, program: "systemd-run", path: pathOf("systemd-run", facts), options: wrap, values: [], inner: { program: step.program, path: pathOf(step.program, facts), options, values } };
-    } else {
-      rendered = { ...base, program: step.program, path: pathOf(step.program, facts), options, values };
+      const unit = transientUnit(run.requestId, step.id);
+      const wrap = transientOptions(step, unit, Math.max(1, Math.floor(def.timeoutMs / 1000)), (t) => renderTemplate(t, facts, params));
+      const rendered: RenderedStep = { ...base, unit, program: "systemd-run", path: pathOf("systemd-run", facts), options: wrap, values: [], inner: { program: step.program, path: pathOf(step.program, facts), options, values } };
+      argvOf(rendered);
+      out.push(rendered);
+      // What the helper runs if the step outlives the deadline (systemd-run --wait is killed, its
+      // unit would go on): shown to the approver with the rest of the plan.
+      const stop: RenderedStep = {
+        id: `${step.id}:stop`,
+        stops: step.id,
+        program: "systemctl",
+        path: pathOf("systemctl", facts),
+        options: ["stop", "--no-pager", "--no-ask-password"],
+        values: [unit],
+        quiet: false,
+        note: `(only if ${step.id} is still running at the action's deadline, or the helper is stopped)`,
+      };
+      argvOf(stop);
+      out.push(stop);
+      continue;
     }
+    const rendered: RenderedStep = { ...base, program: step.program, path: pathOf(step.program, facts), options, values };
     argvOf(rendered);
     out.push(rendered);
   }

@@ -179,6 +179,11 @@ const KINDS = {
         ...common(),
         manager: z.literal("apt"),
         versions: z.record(str(128), z.strictObject({ from: str(128), to: str(128) })),
+        /** name=version of each named package: what the upgrade step installs. */
+        pins: z.array(str(260)).max(32),
+        /** Every package apt's simulation of that step changes: from (null: new) → to. */
+        changes: z.record(str(128), z.strictObject({ from: str(128).nullable(), to: str(128).nullable() })),
+        touched: z.array(str(128)).max(5000),
       }),
     (f, params) => {
       const names = params.packages as readonly string[];
@@ -194,6 +199,12 @@ const KINDS = {
         out.push(v.from === v.to ? `${p} ${q(v.from)}: already the candidate, unchanged` : `${p} ${q(v.from)} → ${q(v.to)}`);
       }
       out.push(`${changing} of ${names.length} package(s) change; candidates from the host's configured repositories as of its last \`apt-get update\``);
+      const others = Object.keys(f.changes).filter((p) => !asked.has(p)).sort();
+      if (others.length === 0) out.push("apt's simulation changes no other package and removes none");
+      else {
+        const entry = (p: string) => (f.changes[p]?.from === null ? `${q(p)} (new) ${q(f.changes[p]?.to ?? "")}` : `${q(p)} ${q(f.changes[p]?.from ?? "")} → ${q(f.changes[p]?.to ?? "")}`);
+        out.push(...changeLines(`apt also changes ${others.length} other package(s) for them (its simulation): `, others.map(entry), 6));
+      }
       return out;
     },
   ),
@@ -263,4 +274,26 @@ export function previewProblem(def: ActionDef, params: Params, preview: ActionPr
   const i = at < 0 ? rendered.length : at;
   const show = (l: string | undefined) => (l === undefined ? "(no line)" : quoted(l, 160));
   return { kind: "summary", reason: `its summary is not the text its facts render to: line ${i + 1} reads ${show(preview.summary[i])}, the facts say ${show(rendered[i])} (altered on the way, or another version of the catalog)` };
+}
+
+/**
+ * "title a 1 → 2, b (new) 3, …" in at most `max` lines of about 480 characters (a summary line
+ * holds 500): what does not fit is counted (the facts list every one: changes).
+ */
+function changeLines(title: string, entries: readonly string[], max: number): string[] {
+  const out: string[] = [];
+  let line = title;
+  for (const [i, e] of entries.entries()) {
+    if (line.length + e.length > 460 && line !== title) {
+      if (out.length + 1 === max) {
+        out.push(`${line}… and ${entries.length - i} more (the preview's facts list every one: changes)`);
+        return out;
+      }
+      out.push(line.replace(/, $/, ""));
+      line = "  … ";
+    }
+    line += `${e}, `;
+  }
+  out.push(line.replace(/, $/, ""));
+  return out;
 }

@@ -5,7 +5,9 @@
 // host (as once happened to caddy's pre-check, caught only by the nspawn suite) fails here.
 import { describe, expect, it } from "vitest";
 import { actions } from "../../proto/catalog/actions/index";
-import { argvOf, commandLine, holds, renderPlan, renderTemplate, type ActionDef, type Facts } from "../../proto/catalog/define-action";
+import { packageName } from "../../proto/catalog/actions/packages";
+import { argvOf, commandLine, holds, renderPlan, renderTemplate, transientUnit, type ActionDef, type Facts, type PlanRun } from "../../proto/catalog/define-action";
+import { describeIssues } from "../../shared/zod-issues";
 import { buildArgv, isFixedOption, isValue } from "../../shared/programs";
 
 /** Facts as a host's preview reports them (helper/preview.ts), for every preview kind at once. */
@@ -25,10 +27,16 @@ function sampleFacts(over: Record<string, unknown> = {}): Facts {
     device: 2049,
     inode: 1234,
     manager: "apt",
-    versions: {},
+    versions: { openssl: { from: "3.0.11-1~deb12u1", to: "3.0.11-1~deb12u2" }, libssl3: { from: "3.0.11-1~deb12u1", to: "3.0.11-1~deb12u2" } },
+    pins: ["openssl=3.0.11-1~deb12u2", "libssl3=3.0.11-1~deb12u2"],
+    changes: { libssl3: { from: "3.0.11-1~deb12u1", to: "3.0.11-1~deb12u2" }, openssl: { from: "3.0.11-1~deb12u1", to: "3.0.11-1~deb12u2" } },
+    touched: ["libssl3", "openssl"],
     ...over,
   };
 }
+
+/** The request a plan is rendered for (the broker's ids: "act-" and 12 hex digits). */
+const RUN: PlanRun = { requestId: "act-3f9c2a1b7d4e" };
 
 describe("every action's plan, rendered", () => {
   for (const def of actions as readonly ActionDef[]) {
@@ -36,7 +44,7 @@ describe("every action's plan, rendered", () => {
       for (const example of def.examples) {
         const params = def.params.parse(example.params) as Record<string, unknown>;
         for (const systemd of [true, false]) {
-          const plan = renderPlan(def, params, sampleFacts({ systemd }));
+          const plan = renderPlan(def, params, sampleFacts({ systemd }), RUN);
           if (def.needsSystemd && !systemd) expect(plan, `${def.name} needs systemd: no step without it`).toEqual([]);
           for (const step of plan) {
             for (const o of step.options) expect(isFixedOption(o), `${def.name}/${step.id}: option ${o}`).toBe(true);
@@ -51,7 +59,7 @@ describe("every action's plan, rendered", () => {
 
   it("a step's `when` selects it: caddy's configuration check only for caddy.service", () => {
     const restart = actions.find((a) => a.name === "restart_service")!;
-    const ids = (unit: string) => renderPlan(restart, { unit }, sampleFacts({ unit })).map((s) => s.id);
+    const ids = (unit: string) => renderPlan(restart, { unit }, sampleFacts({ unit }), RUN).map((s) => s.id);
     expect(ids("caddy.service")).toEqual(["show", "caddy-validate", "restart", "show-after"]);
     expect(ids("unbound.service")).toEqual(["show", "unbound-checkconf", "restart", "show-after"]);
     expect(ids("nginx.service")).toEqual(["show", "restart", "show-after"]);
@@ -60,14 +68,18 @@ describe("every action's plan, rendered", () => {
   it("a transient step runs its command through systemd-run when systemd runs, and directly when it does not", () => {
     const truncate = actions.find((a) => a.name === "truncate_log")!;
     const params = { path: "/var/log/app/debug.log" };
-    const [wrapped] = renderPlan(truncate, params, sampleFacts({ systemd: true, paths: { truncate: "/usr/bin/truncate", "systemd-run": "/usr/bin/systemd-run" } }));
+    const [wrapped, stop] = renderPlan(truncate, params, sampleFacts({ systemd: true, paths: { truncate: "/usr/bin/truncate", "systemd-run": "/usr/bin/systemd-run", systemctl: "/usr/bin/systemctl" } }), RUN);
     expect(wrapped!.program).toBe("systemd-run");
     const argv = argvOf(wrapped!);
     expect(argv.slice(argv.indexOf("--"))).toEqual(["--", "/usr/bin/truncate", "--no-create", "--size=0", "--", "/var/log/app/debug.log"]);
     expect(argv).toContain("--property=ReadWritePaths=/var/log/app/debug.log");
     expect(argv).toContain("--property=ProtectSystem=strict");
-    const [direct] = renderPlan(truncate, params, sampleFacts({ systemd: false, paths: { truncate: "/usr/bin/truncate" } }));
-    expect(commandLine(direct!)).toBe("/usr/bin/truncate --no-create --size=0 -- /var/log/app/debug.log");
+    expect(argv).toContain("--unit=hostward-3f9c2a1b7d4e-truncate.service");
+    // Its stop step, run by plan.run only when the step outlives the deadline, follows it in the plan.
+    expect(stop).toMatchObject({ id: "truncate:stop", stops: "truncate", quiet: false });
+    expect(commandLine(stop!)).toBe("/usr/bin/systemctl stop --no-pager --no-ask-password -- hostward-3f9c2a1b7d4e-truncate.service");
+    const direct = renderPlan(truncate, params, sampleFacts({ systemd: false, paths: { truncate: "/usr/bin/truncate" } }), RUN);
+    expect(direct.map(commandLine)).toEqual(["/usr/bin/truncate --no-create --size=0 -- /var/log/app/debug.log"]);
   });
 
   it("`{name...}` spreads a list into values; `${…}` is not a placeholder", () => {
@@ -79,9 +91,9 @@ describe("every action's plan, rendered", () => {
 
   it("facts come before parameters, and a value the host reports cannot smuggle an option", () => {
     const stop = actions.find((a) => a.name === "stop_service")!;
-    const plan = renderPlan(stop, { unit: "nginx" }, sampleFacts({ unit: "nginx.service" }));
+    const plan = renderPlan(stop, { unit: "nginx" }, sampleFacts({ unit: "nginx.service" }), RUN);
     expect(plan.find((s) => s.id === "stop")!.values).toEqual(["nginx.service"]);
-    expect(() => renderPlan(stop, { unit: "nginx" }, sampleFacts({ unit: "--now" }))).toThrow(/refused value/);
+    expect(() => renderPlan(stop, { unit: "nginx" }, sampleFacts({ unit: "--now" }), RUN)).toThrow(/refused value/);
   });
 
   it("holds(): equals and oneOf, on facts then parameters", () => {
@@ -89,6 +101,47 @@ describe("every action's plan, rendered", () => {
     expect(holds({ fact: "signal", oneOf: ["HUP", "USR1"] }, {}, { signal: "KILL" })).toBe(false);
     expect(holds({ fact: "resolver", equals: "unbound.service" }, { resolver: "unbound.service" }, {})).toBe(true);
     expect(holds(undefined, {}, {})).toBe(true);
+  });
+});
+
+describe("upgrade_packages, as the approver reads it", () => {
+  const upgrade = actions.find((a) => a.name === "upgrade_packages")! as ActionDef;
+  const params = { packages: ["openssl", "libssl3"] };
+  const paths = { "apt-get": "/usr/bin/apt-get", "dpkg-query": "/usr/bin/dpkg-query", "systemd-run": "/usr/bin/systemd-run", systemctl: "/usr/bin/systemctl" };
+
+  it("pins each package to the previewed candidate, never removes, needrestart only lists; the unit is named by the request", () => {
+    const lines = renderPlan(upgrade, params, sampleFacts({ paths }), RUN).map(commandLine);
+    expect(lines).toEqual([
+      "/usr/bin/dpkg-query --show --showformat=${Package}\\t${Version}\\t${db:Status-Abbrev}\\n -- libssl3 openssl",
+      "/usr/bin/systemd-run --wait --pipe --collect --quiet --unit=hostward-3f9c2a1b7d4e-upgrade.service --service-type=exec --property=RuntimeMaxSec=600 --property=TimeoutStopSec=10 --property=NoNewPrivileges=yes --setenv=DEBIAN_FRONTEND=noninteractive --setenv=NEEDRESTART_MODE=l -- /usr/bin/apt-get install --only-upgrade --no-remove --no-install-recommends --yes --quiet --option=Dpkg::Options::=--force-confold -- openssl=3.0.11-1~deb12u2 libssl3=3.0.11-1~deb12u2",
+      "/usr/bin/systemctl stop --no-pager --no-ask-password -- hostward-3f9c2a1b7d4e-upgrade.service",
+      "/usr/bin/dpkg-query --show --showformat=${Package}\\t${Version}\\t${db:Status-Abbrev}\\n -- libssl3 openssl",
+    ]);
+    // RuntimeMaxSec= is never more than the action's timeout.
+    expect(upgrade.timeoutMs).toBe(600_000);
+    const step = renderPlan(upgrade, params, sampleFacts({ paths }), RUN).find((s) => s.id === "upgrade:stop")!;
+    expect(step.note).toMatch(/only if upgrade is still running at the action's deadline/);
+  });
+
+  it("another request, another unit; a request id is made a valid unit name", () => {
+    const unitOf = (requestId: string) => renderPlan(upgrade, params, sampleFacts({ paths }), { requestId }).find((s) => s.id === "upgrade")!.unit;
+    expect(unitOf("act-0123456789ab")).toBe("hostward-0123456789ab-upgrade.service");
+    expect(transientUnit("e2e-1a2b/../x y;z", "upgrade")).toBe("hostward-e2e-1a2b____x_y_z-upgrade.service");
+    expect(transientUnit("", "upgrade")).toBe("hostward-_-upgrade.service");
+    expect(transientUnit("x".repeat(200), "upgrade")).toBe(`hostward-${"x".repeat(48)}-upgrade.service`);
+    for (const id of ["act-3f9c2a1b7d4e", "req-12345678", "a.b@c:d", "\u00e9t\u00e9"]) expect(transientUnit(id, "truncate")).toMatch(/^hostward-[A-Za-z0-9_-]+-truncate\.service$/);
+  });
+
+  it("a package name ending in '-' (apt: remove) is refused, naming the field; g++ and the like are real names", () => {
+    for (const name of ["openssl-", "libssl3--"]) {
+      const r = upgrade.params.safeParse({ packages: ["libssl3", name] });
+      expect(r.success, name).toBe(false);
+      expect(describeIssues(r.error!)).toMatch(/^packages\.1: a package name: .*not ending in "-", which apt reads as "remove"/);
+    }
+    // A trailing "+" is apt's "install" suffix, but Debian has such packages (g++, libdb5.3++) and
+    // apt takes an existing package's name first; the upgrade passes name=version in any case.
+    for (const name of ["g++", "libstdc++6", "libdb5.3++", "libssl3", "python3.11", "xz-utils", "a0"]) expect(packageName.safeParse(name).success, name).toBe(true);
+    for (const name of ["a", "-x", "Openssl", "x=1", "x:amd64", "x/stable", "a".repeat(129)]) expect(packageName.safeParse(name).success, name).toBe(false);
   });
 });
 

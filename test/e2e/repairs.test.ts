@@ -15,7 +15,7 @@
 // podman would prove nothing about them.
 import { execFileSync } from "node:child_process";
 import { copyFileSync, lstatSync, mkdirSync, readFileSync, readdirSync, renameSync, statSync, symlinkSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { findAction } from "../../proto/catalog/actions/index";
 import type { ActionPreview } from "../../proto/catalog/define-action";
@@ -45,6 +45,8 @@ const VICTIM = "hwtest-victim.service";
 const NEEDS_NGINX = "hwtest-needs-nginx.service";
 const LOG_ROOT = "/var/log/hwtest";
 const PKG = "hwdummy";
+/** Upgraded with a dependency (hwlib), and later with one that conflicts with an installed package (hwold). */
+const APP = "hwapp";
 const REPO = "/srv/repo";
 const OPERATOR = "hostward-operator.service";
 const NEW_ACTIONS = [
@@ -81,26 +83,26 @@ interface Outcome {
 /** The catalog's parameters for `action` with its defaults filled in (what is signed and compared). */
 const parsed = (action: string, params: Params): Params => findAction(action)?.params.parse(params) as Params;
 
-/** Every "$ " line the helper printed is a line of the plan rendered for the approved preview. */
-function expectRanAsApproved(outputs: readonly string[], action: string, params: Params, preview: ActionPreview): void {
-  const plan = planLines(action, params, preview);
+/** Every "$ " line the helper printed is a line of the plan rendered for the approved preview (and request id). */
+function expectRanAsApproved(outputs: readonly string[], action: string, params: Params, preview: ActionPreview, requestId: string): void {
+  const plan = planLines(action, params, preview, { requestId });
   const ran = ranLines(outputs);
   for (const line of ran) expect(plan, `${action}: what is approved is what runs`).toContain(line);
 }
 
 /** The helper by hand (as the operator agent runs it), approved for the preview the host gives now. */
-async function byHelper(key: Approver, action: string, params: Params): Promise<{ preview: ActionPreview; run: HelperRun; out: Outcome }> {
+async function byHelper(key: Approver, action: string, params: Params): Promise<{ preview: ActionPreview; run: HelperRun; out: Outcome; requestId: string }> {
   const p = parsed(action, params);
   const preview = await previewIn(c, action, p);
-  const { approval } = key.approve({ host: HOST, action, params: p, preview });
+  const { approval, statement } = key.approve({ host: HOST, action, params: p, preview });
   const r = await helperAsOperator(c, helperRequest(action, p, approval));
   const detail = `${r.raw.stdout}\n${r.raw.stderr}`;
   expect(r.result, detail).toBeDefined();
   expect(r.ordered, detail).toBe(true);
   expect(r.audits, detail).toEqual([expect.objectContaining({ event: "executed", action, verdict: r.result?.verdict })]);
-  expectRanAsApproved(r.outputs, action, p, preview);
+  expectRanAsApproved(r.outputs, action, p, preview, statement.id);
   if (r.result?.verdict === "SUCCEEDED") expect(ranLines(r.outputs).length, `${action}: the helper showed the commands it started`).toBeGreaterThan(0);
-  return { preview, run: r, out: r.result as unknown as Outcome };
+  return { preview, run: r, out: r.result as unknown as Outcome, requestId: statement.id };
 }
 
 /** A refusal after the approval was checked: nothing of the plan ran (no output, no result). */
@@ -121,7 +123,7 @@ const cli = (...args: string[]) => run(process.execPath, [BROKER_BUNDLE, ...args
  * that every line the broker rendered is in what the human was shown, and every command the helper
  * started is one of them.
  */
-async function viaBroker(key: Approver, action: string, params: Params): Promise<{ out: Outcome; runs: string[]; lines: string[] }> {
+async function viaBroker(key: Approver, action: string, params: Params): Promise<{ out: Outcome; runs: string[]; lines: string[]; id: string; approvalText: string }> {
   const proposed = await broker.call("propose_action", { target: HOST, request: { action, ...params }, reason: `e2e: ${action}` });
   expect(proposed.isError, JSON.stringify(proposed.content)).toBeFalsy();
   const view = proposed.structuredContent as { id: string; state: string; params: Params; runs: string[] };
@@ -141,7 +143,7 @@ async function viaBroker(key: Approver, action: string, params: Params): Promise
   expect(started.length, `${action}: ${lines.join("\n")}`).toBeGreaterThan(0);
   for (const line of started) expect(runsAsPrinted(view.runs), `${action}: what is approved is what runs`).toContain(line);
   expect(x.result, JSON.stringify(x)).toBeDefined();
-  return { out: { ...(x.result as Outcome), verdict: x.verdict }, runs: view.runs, lines };
+  return { out: { ...(x.result as Outcome), verdict: x.verdict }, runs: view.runs, lines, id: view.id, approvalText: approved.stdout };
 }
 
 const unit = (name: string, body: string) => writeFileSync(c.path(`/etc/systemd/system/${name}`), body);
@@ -160,7 +162,7 @@ beforeAll(async () => {
   installAllowlist(c, {
     units: [NGINX, BOOT, FAILS, VICTIM],
     logFiles: [LOG_ROOT, "/var/log/nginx"],
-    packages: [PKG],
+    packages: [PKG, APP],
     journal: true,
     packageCache: true,
   });
@@ -169,7 +171,7 @@ beforeAll(async () => {
   unit(VICTIM, "[Unit]\nDescription=hostward e2e: killed\n[Service]\nExecStart=/bin/sleep infinity\nRestart=no\n");
   unit(NEEDS_NGINX, `[Unit]\nDescription=hostward e2e: requires nginx\nRequires=${NGINX}\nAfter=${NGINX}\n[Service]\nExecStart=/bin/sleep infinity\n`);
   await c.execOk(["systemctl", "daemon-reload"]);
-  for (const v of ["1.0", "1.1", "1.2", "1.3"]) buildDummy(v);
+  for (const v of ["1.0", "1.1", "1.2", "1.3"]) buildDeb(v);
   await c.execOk(["systemctl", "enable", "--now", ...UNITS]);
   await waitActive(c, [...UNITS, NGINX]).catch(async (err: Error) => {
     throw new Error(`${err.message}\n${await unitReport(c, OPERATOR)}`);
@@ -382,7 +384,7 @@ describe("disk: the journal, a log file, the package cache", () => {
     expect(r.run.code, `${r.run.raw.stdout}\n${r.run.raw.stderr}`).toBe(HELPER_EXIT.succeeded);
     expect(r.preview.facts).toMatchObject({ freesBytes: 0, removesFiles: 0 });
     expect(r.out).toMatchObject({ verdict: "SUCCEEDED", before: { previewedFreesBytes: 0 } });
-    expect(r.run.outputs).toContain(planLine("vacuum_journal", parsed("vacuum_journal", { by: "age", maxAgeDays: 1 }), r.preview, "vacuum-age"));
+    expect(r.run.outputs).toContain(planLine("vacuum_journal", parsed("vacuum_journal", { by: "age", maxAgeDays: 1 }), r.preview, "vacuum-age", r.requestId));
     expect(archivedJournals().sort()).toEqual(archived.sort());
   });
 
@@ -395,9 +397,13 @@ describe("disk: the journal, a log file, the package cache", () => {
     expect(preview.facts).toMatchObject({ path: file, inode, sizeBytes: MiB });
     const t = await viaBroker(alice, "truncate_log", { path: file });
     expect(t.out, JSON.stringify(t)).toMatchObject({ verdict: "SUCCEEDED", before: { path: file, sizeBytes: MiB, inode }, after: { path: file, sizeBytes: 0, inode, freedBytes: MiB } });
+    const unit = `hostward-${t.id.replace(/^act-/, "")}-truncate.service`;
     expect(t.runs).toContain(
-      `/usr/bin/systemd-run --wait --pipe --collect --quiet --service-type=exec --property=RuntimeMaxSec=30 --property=NoNewPrivileges=yes --property=ProtectSystem=strict --property=ReadWritePaths=${file} -- /usr/bin/truncate --no-create --size=0 -- ${file}`,
+      `/usr/bin/systemd-run --wait --pipe --collect --quiet --unit=${unit} --service-type=exec --property=RuntimeMaxSec=30 --property=TimeoutStopSec=10 --property=NoNewPrivileges=yes --property=ProtectSystem=strict --property=ReadWritePaths=${file} -- /usr/bin/truncate --no-create --size=0 -- ${file}`,
     );
+    // Its stop step is shown to the approver, and did not run (the step finished in time).
+    expect(t.runs).toContain(`/usr/bin/systemctl stop --no-pager --no-ask-password -- ${unit}   (only if truncate is still running at the action's deadline, or the helper is stopped)`);
+    expect(t.lines.filter((l) => l.includes("systemctl stop"))).toEqual([]);
     const st = statSync(c.path(file));
     expect(st.size).toBe(0);
     expect(st.ino).toBe(inode);
@@ -457,7 +463,7 @@ describe("disk: the journal, a log file, the package cache", () => {
     expect(Number(preview.facts.cacheBytes)).toBeGreaterThan(statSync(c.path(`${archives}/${PKG}_1.0_all.deb`)).size);
     const clean = await viaBroker(lowkey, "clean_package_cache", {});
     expect(clean.out, JSON.stringify(clean)).toMatchObject({ verdict: "SUCCEEDED", before: { manager: "apt", cacheBytes: preview.facts.cacheBytes } });
-    expect(clean.runs).toContain("/usr/bin/systemd-run --wait --pipe --collect --quiet --service-type=exec --property=RuntimeMaxSec=120 --property=NoNewPrivileges=yes --property=ProtectSystem=strict --property=ReadWritePaths=/var/cache/apt -- /usr/bin/apt-get clean");
+    expect(clean.runs).toContain(`/usr/bin/systemd-run --wait --pipe --collect --quiet --unit=hostward-${clean.id.replace(/^act-/, "")}-apt-clean.service --service-type=exec --property=RuntimeMaxSec=120 --property=TimeoutStopSec=10 --property=NoNewPrivileges=yes --property=ProtectSystem=strict --property=ReadWritePaths=/var/cache/apt -- /usr/bin/apt-get clean`);
     expect(readdirSync(c.path(archives)).filter((f) => f.endsWith(".deb"))).toEqual([]);
     const after = Number(clean.out.after?.cacheBytes);
     expect(after, JSON.stringify(clean.out.after)).toBeLessThan(64 * 1024);
@@ -468,23 +474,26 @@ describe("disk: the journal, a log file, the package cache", () => {
 // ---- packages ----------------------------------------------------------------------------------
 
 const BUILD = () => join(scope.dir, "debs");
-const debFile = (version: string) => join(BUILD(), `${PKG}_${version}_all.deb`);
+const debFile = (version: string, name = PKG) => join(BUILD(), `${name}_${version}_all.deb`);
 
-/** hwdummy VERSION as a .deb, built on this machine with dpkg-deb. */
-function buildDummy(version: string): void {
-  const stage = join(BUILD(), `stage-${version}`);
+/** NAME VERSION as a .deb (default hwdummy), built on this machine with dpkg-deb; `control` adds fields (Depends:, Conflicts:). */
+function buildDeb(version: string, name = PKG, control = ""): void {
+  const stage = join(BUILD(), `stage-${name}-${version}`);
   mkdirSync(join(stage, "DEBIAN"), { recursive: true });
-  mkdirSync(join(stage, "usr/share/hwdummy"), { recursive: true });
-  writeFileSync(join(stage, "DEBIAN/control"), `Package: ${PKG}\nVersion: ${version}\nArchitecture: all\nMaintainer: hostward e2e <e2e@example.invalid>\nDescription: hostward e2e dummy package\n`);
-  writeFileSync(join(stage, "usr/share/hwdummy/version"), `${version}\n`);
-  execFileSync("dpkg-deb", ["--root-owner-group", "--build", stage, debFile(version)], { stdio: "pipe" });
+  mkdirSync(join(stage, `usr/share/${name}`), { recursive: true });
+  writeFileSync(join(stage, "DEBIAN/control"), `Package: ${name}\nVersion: ${version}\nArchitecture: all\nMaintainer: hostward e2e <e2e@example.invalid>\n${control}Description: hostward e2e dummy package\n`);
+  writeFileSync(join(stage, `usr/share/${name}/version`), `${version}\n`);
+  execFileSync("dpkg-deb", ["--root-owner-group", "--build", stage, debFile(version, name)], { stdio: "pipe" });
 }
 
-/** Publishes these versions in the container's file repository and runs `apt-get update` for it alone. */
-async function publish(versions: readonly string[]): Promise<void> {
+/**
+ * Publishes these versions of hwdummy (and these other .deb files) in the container's file
+ * repository, which keeps what it had, and runs `apt-get update` for it alone.
+ */
+async function publish(versions: readonly string[], debs: readonly string[] = []): Promise<void> {
   const repo = join(BUILD(), "repo");
   mkdirSync(repo, { recursive: true });
-  for (const v of versions) copyFileSync(debFile(v), join(repo, `${PKG}_${v}_all.deb`));
+  for (const f of [...versions.map((v) => debFile(v)), ...debs]) copyFileSync(f, join(repo, basename(f)));
   writeFileSync(join(repo, "Packages"), execFileSync("dpkg-scanpackages", ["--multiversion", "."], { cwd: repo, stdio: ["ignore", "pipe", "pipe"] }));
   await c.execOk(["mkdir", "-p", REPO]);
   for (const f of readdirSync(repo)) copyFileSync(join(repo, f), c.path(`${REPO}/${f}`));
@@ -501,18 +510,25 @@ describe("packages: upgrade_packages from a local repository", () => {
     await publish(["1.0", "1.1"]);
   });
 
-  test("through the broker with the HIGH key: 1.0 → 1.1, the preview's from → to, the result lists the change", async () => {
+  test("through the broker with the HIGH key: 1.0 → 1.1, the preview's from → to and apt's simulation, pinned to 1.1, the result lists the change", async () => {
     expect(await installed()).toBe("1.0");
     const preview = await previewIn(c, "upgrade_packages", { packages: [PKG] });
-    expect(preview.facts).toMatchObject({ manager: "apt", versions: { [PKG]: { from: "1.0", to: "1.1" } } });
+    expect(preview.facts).toMatchObject({ manager: "apt", versions: { [PKG]: { from: "1.0", to: "1.1" } }, pins: [`${PKG}=1.1`], changes: { [PKG]: { from: "1.0", to: "1.1" } }, touched: [PKG] });
     expect(preview.summary).toContain(`${PKG} "1.0" → "1.1"`); // host text quoted (preview-summary.ts)
+    expect(preview.summary).toContain("apt's simulation changes no other package and removes none");
     const up = await viaBroker(rootKey, "upgrade_packages", { packages: [PKG] });
     expect(up.out, JSON.stringify(up)).toMatchObject({ verdict: "SUCCEEDED", before: { [PKG]: "1.0" }, after: { versions: { [PKG]: "1.1" }, changed: [{ package: PKG, from: "1.0", to: "1.1" }] } });
+    const unit = `hostward-${up.id.replace(/^act-/, "")}-upgrade.service`;
     expect(up.runs).toContain(
-      `/usr/bin/systemd-run --wait --pipe --collect --quiet --service-type=exec --property=RuntimeMaxSec=600 --property=NoNewPrivileges=yes --setenv=DEBIAN_FRONTEND=noninteractive -- /usr/bin/apt-get install --only-upgrade --yes --quiet --no-install-recommends --option=Dpkg::Options::=--force-confold -- ${PKG}`,
+      `/usr/bin/systemd-run --wait --pipe --collect --quiet --unit=${unit} --service-type=exec --property=RuntimeMaxSec=600 --property=TimeoutStopSec=10 --property=NoNewPrivileges=yes --setenv=DEBIAN_FRONTEND=noninteractive --setenv=NEEDRESTART_MODE=l -- /usr/bin/apt-get install --only-upgrade --no-remove --no-install-recommends --yes --quiet --option=Dpkg::Options::=--force-confold -- ${PKG}=1.1`,
     );
+    expect(up.runs).toContain(`/usr/bin/systemctl stop --no-pager --no-ask-password -- ${unit}   (only if upgrade is still running at the action's deadline, or the helper is stopped)`);
+    // The human read apt's simulation before signing.
+    expect(up.approvalText).toContain("apt's simulation changes no other package and removes none");
     expect(await installed()).toBe("1.1");
     expect(readFileSync(c.path("/usr/share/hwdummy/version"), "utf8")).toBe("1.1\n");
+    // --collect: the transient unit is gone once it ended.
+    expect((await c.execOk(["systemctl", "show", "--property=LoadState", "--value", unit])).stdout.trim()).toBe("not-found");
   });
 
   test("a MEDIUM key cannot approve it (HIGH impact); a package off the allowlist is refused before anything runs", async () => {
@@ -542,6 +558,43 @@ describe("packages: upgrade_packages from a local repository", () => {
     expect(up.run.code, `${up.run.raw.stdout}\n${up.run.raw.stderr}`).toBe(HELPER_EXIT.succeeded);
     expect(up.out).toMatchObject({ verdict: "SUCCEEDED", after: { changed: [{ package: PKG, from: "1.1", to: "1.3" }] } });
     expect(await installed()).toBe("1.3");
+  });
+
+  test("a dependency apt must upgrade too is in the approval (a material fact) and is upgraded; an upgrade that would remove a package is refused before approval", async () => {
+    buildDeb("1.0", "hwlib");
+    buildDeb("2.0", "hwlib");
+    buildDeb("1.0", "hwold");
+    buildDeb("1.0", APP, "Depends: hwlib (>= 1.0)\n");
+    buildDeb("2.0", APP, "Depends: hwlib (>= 2.0)\n");
+    buildDeb("3.0", APP, "Depends: hwlib (>= 2.0)\nConflicts: hwold\n");
+    const first = [debFile("1.0", "hwlib"), debFile("1.0", "hwold"), debFile("1.0", APP)];
+    for (const f of first) copyFileSync(f, c.path(`/root/${basename(f)}`));
+    await c.execOk(["dpkg", "-i", ...first.map((f) => `/root/${basename(f)}`)]);
+    await publish([], [...first, debFile("2.0", "hwlib"), debFile("2.0", APP)]);
+
+    const params = { packages: [APP] };
+    const preview = await previewIn(c, "upgrade_packages", params);
+    expect(preview.facts).toMatchObject({ versions: { [APP]: { from: "1.0", to: "2.0" } }, pins: [`${APP}=2.0`], changes: { [APP]: { from: "1.0", to: "2.0" }, hwlib: { from: "1.0", to: "2.0" } }, touched: [APP, "hwlib"] });
+    const also = "apt also changes 1 other package(s) for them (its simulation): hwlib 1.0 → 2.0";
+    expect(preview.summary).toContain(also);
+    const up = await viaBroker(rootKey, "upgrade_packages", params);
+    expect(up.approvalText, "the approver read what else changes").toContain(also);
+    expect(up.out, JSON.stringify(up)).toMatchObject({ verdict: "SUCCEEDED", before: { [APP]: "1.0", hwlib: "1.0" }, after: { versions: { [APP]: "2.0", hwlib: "2.0" } } });
+    expect(up.out.after?.changed).toEqual([
+      { package: APP, from: "1.0", to: "2.0" },
+      { package: "hwlib", from: "1.0", to: "2.0" },
+    ]);
+
+    // 3.0 conflicts with hwold: apt would have to remove it. Refused at the preview, so nothing can be approved.
+    await publish([], [debFile("3.0", APP)]);
+    const refused = await previewRefusal(c, "upgrade_packages", params);
+    expect(refused.refused?.code, refused.raw.stdout).toBe("BAD_REQUEST");
+    expect(refused.refused?.reason).toMatch(new RegExp(`^apt would remove hwold to upgrade ${APP}: upgrade_packages never removes a package`));
+    const proposed = await broker.call("propose_action", { target: HOST, request: { action: "upgrade_packages", ...params }, reason: "e2e: a removal" });
+    expect(proposed.isError, JSON.stringify(proposed.content)).toBe(true);
+    expect(JSON.stringify(proposed.content)).toContain("apt would remove hwold");
+    expect((await c.execOk(["dpkg-query", "--show", "--showformat=${Version} ${db:Status-Abbrev}", "hwold"])).stdout.trim()).toBe("1.0 ii");
+    expect((await c.execOk(["dpkg-query", "--show", "--showformat=${Version}", APP])).stdout.trim()).toBe("2.0");
   });
 });
 

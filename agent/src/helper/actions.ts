@@ -6,7 +6,7 @@
 // host condition (a missing unit, no systemd), only for a bug.
 import { lstatSync, statSync } from "node:fs";
 import type { ActionName } from "../../../proto/catalog/actions/index";
-import { commandLine, MAX_ACTION_OUTPUT, type ActionDef, type ActionResult, type Facts, type RenderedStep } from "../../../proto/catalog/define-action";
+import { commandLine, MAX_ACTION_OUTPUT, TRANSIENT_STOP_SECONDS, type ActionDef, type ActionResult, type Facts, type RenderedStep } from "../../../proto/catalog/define-action";
 import { canonicalUnit } from "../../../proto/catalog/grammar";
 import { parsePodmanInspect } from "../systemd/podman-parse";
 import { parseShow, text } from "../systemd/show";
@@ -30,24 +30,61 @@ export interface ActionContext {
   plan: Plan;
 }
 
+/** A step's outcome: the program's, and for a transient step that outlived its deadline, its stop. */
+interface StepResult extends SpawnResult {
+  /** The transient unit the helper stopped (`systemctl stop`, the step's "<id>:stop") and whether the stop succeeded. */
+  stopped?: { unit: string; ok: boolean };
+}
+
 /** The rendered plan; the only way a runner starts a process. */
 export interface Plan {
   has(stepId: string): boolean;
-  /** Runs the step (its "$ " line first unless it is quiet); throws if the step does not apply here. */
-  run(stepId: string, cap?: number): Promise<SpawnResult>;
+  /**
+   * Runs the step (its "$ " line first unless it is quiet); throws if the step does not apply here
+   * or is a stop step. A transient step that does not finish before the deadline (or is aborted)
+   * is ended, and then its unit is stopped by its "<id>:stop" step, which prints its line too.
+   */
+  run(stepId: string, cap?: number): Promise<StepResult>;
 }
 
-export function planOf(steps: readonly RenderedStep[], ctx: Pick<ActionContext, "emit" | "deadline">): Plan {
+/** How long the stop of a transient unit may take: the unit's TimeoutStopSec= and a margin. */
+const STOP_MS = (TRANSIENT_STOP_SECONDS + 5) * 1000;
+/** The same once the helper was told to stop (the operator agent sends SIGKILL 5 s after SIGTERM). */
+const STOP_ABORTED_MS = 3_000;
+
+export function planOf(steps: readonly RenderedStep[], ctx: Pick<ActionContext, "emit" | "deadline"> & { signal?: AbortSignal }): Plan {
   const byId = new Map(steps.map((s) => [s.id, s]));
+  const spawnIt = (step: RenderedStep, timeoutMs: number): Promise<SpawnResult> => {
+    const signal = ctx.signal ? { signal: ctx.signal } : {};
+    if (step.quiet) return spawnStep(step, { timeoutMs, onLine: () => undefined, pipes: true, ...signal });
+    ctx.emit(`$ ${commandLine(step)}`);
+    return spawnStep(step, { timeoutMs, onLine: ctx.emit, ...signal });
+  };
+  /** systemd-run --wait was ended, its unit was not: stop it (the plan's own stop step). */
+  const stopUnit = async (step: RenderedStep, r: SpawnResult): Promise<StepResult> => {
+    const stop = byId.get(`${step.id}:stop`);
+    if (!stop || step.unit === undefined) return r;
+    ctx.emit(`${step.id} ${r.aborted ? "was aborted" : "did not finish before the action's deadline"}: stopping its transient unit ${step.unit}`);
+    ctx.emit(`$ ${commandLine(stop)}`);
+    // Not bounded by the deadline (it has passed): by the unit's own stop timeout. Even if this
+    // systemctl is ended, the stop job it queued in systemd goes on.
+    const s = await spawnStep(stop, { timeoutMs: r.aborted ? STOP_ABORTED_MS : STOP_MS, onLine: ctx.emit }).catch((err: Error) => ({ exitCode: 127, timedOut: false, lines: [err.message], signal: null, truncated: false }));
+    // 5: "Unit … not loaded": it ended (and was collected) as its systemd-run was ended.
+    const gone = s.exitCode === 5 && !s.timedOut;
+    const ok = (s.exitCode === 0 && !s.timedOut) || gone;
+    ctx.emit(gone ? `${step.unit} had already ended` : ok ? `stopped ${step.unit}` : `the stop of ${step.unit} did not confirm (${failedRun("systemctl stop", s)}); systemd still runs the stop job it was given`);
+    return { ...r, stopped: { unit: step.unit, ok } };
+  };
   return {
     has: (id) => byId.has(id),
-    run(id, cap = Infinity) {
+    async run(id, cap = Infinity) {
       const step = byId.get(id);
       if (!step) throw new Error(`step ${id} is not in this host's plan`);
+      if (step.stops !== undefined) throw new Error(`step ${id} runs only when ${step.stops} outlives the action's deadline`);
+      if (ctx.signal?.aborted) return { exitCode: 128, signal: null, timedOut: false, lines: ["not started: the helper was told to stop"], truncated: false, aborted: true };
       const timeoutMs = Math.max(1, Math.min(cap, ctx.deadline - Date.now()));
-      if (step.quiet) return spawnStep(step, { timeoutMs, onLine: () => undefined, pipes: true });
-      ctx.emit(`$ ${commandLine(step)}`);
-      return spawnStep(step, { timeoutMs, onLine: ctx.emit });
+      const r = await spawnIt(step, timeoutMs);
+      return step.unit !== undefined && (r.timedOut || r.aborted === true) ? stopUnit(step, r) : r;
     },
   };
 }
@@ -59,9 +96,11 @@ const POST_CHECK_MS = 30_000;
 const POLL_MS = 250;
 const NO_SYSTEMD = "systemd is not running on this host";
 
-function failedRun(what: string, r: SpawnResult): string {
-  if (r.timedOut) return `${what} did not finish before the action's deadline`;
-  const last = r.lines.filter((l) => l.trim() !== "").slice(-3).join(" | ");
+function failedRun(what: string, r: StepResult): string {
+  const stopped = r.stopped ? `; its transient unit ${r.stopped.unit} ${r.stopped.ok ? "was stopped" : "was told to stop (not confirmed)"}` : "";
+  if (r.aborted) return `${what} was aborted: the helper was told to stop${stopped}`;
+  if (r.timedOut) return `${what} timed out: it did not finish before the action's deadline${stopped}`;
+  const last = r.lines.map((l) => l.trim()).filter((l) => l !== "").slice(-3).join(" | ");
   return `${what} exited with ${r.exitCode}${last ? `: ${last.slice(0, 500)}` : ""}`;
 }
 
@@ -232,7 +271,8 @@ function shutdownScheduled(): boolean {
 }
 
 const rebootSystem: Runner = async (_params, ctx) => {
-  if (!ctx.allowlist.reboot) throw new HelperRefusal("NOT_ALLOWLISTED", "reboot is not allowed on this host (actions.yaml: reboot: false)");
+  // checkAllowlisted refused this before the approval was used; said again here, as a result.
+  if (!ctx.allowlist.reboot) return failed("pre-check: reboot is not allowed on this host (actions.yaml: reboot: false)");
   if (!requireSystemd(ctx)) return failed(NO_SYSTEMD);
   const before = { rebootScheduled: shutdownScheduled(), users: ctx.facts.users };
   const r = await ctx.plan.run("shutdown");
@@ -291,16 +331,21 @@ const upgradePackages: Runner = async (params, ctx) => {
   if (!requireSystemd(ctx)) return failed(NO_SYSTEMD);
   const names = params.packages as string[];
   const versions = ctx.facts.versions as Record<string, { from: string; to: string }>;
+  // Every package apt's simulation changes (the named ones among them), as the preview showed.
+  const changes = (ctx.facts.changes ?? {}) as Record<string, { from: string | null; to: string | null }>;
+  // By package name (dpkg-query's ${Package} has no ":arch"); a named package's candidate first.
+  const expected: Record<string, string> = Object.fromEntries(names.map((p) => [p, versions[p]?.to ?? "?"]));
+  for (const [p, c] of Object.entries(changes)) if (c.to !== null) expected[p.replace(/:.*$/, "")] ??= c.to;
   const query = async (step: string) => parseDpkgQuery((await ctx.plan.run(step, 30_000)).lines);
   const before = Object.fromEntries(await query("query"));
   const r = await ctx.plan.run("upgrade");
   const afterMap = await query("query-after");
   const after = Object.fromEntries(afterMap);
-  const changed = names.filter((p) => before[p] !== after[p]).map((p) => ({ package: p, from: before[p] ?? null, to: after[p] ?? null }));
-  if (r.exitCode !== 0 || r.timedOut) return failed(failedRun("apt-get install --only-upgrade", r), before, { versions: after, changed });
-  const missed = names.filter((p) => after[p] !== versions[p]?.to);
-  if (missed.length > 0) return failed(`post-check: ${missed.map((p) => `${p} is ${after[p] ?? "not installed"}, not ${versions[p]?.to ?? "?"}`).join("; ")}`, before, { versions: after, changed });
-  ctx.emit(`post-check: ${changed.length} package(s) changed: ${changed.map((c) => `${c.package} ${c.from} → ${c.to}`).join(", ") || "none"}`);
+  const changed = Object.keys(expected).filter((p) => before[p] !== after[p]).map((p) => ({ package: p, from: before[p] ?? null, to: after[p] ?? null }));
+  if (r.exitCode !== 0 || r.timedOut || r.aborted) return failed(failedRun("apt-get install --only-upgrade", r), before, { versions: after, changed });
+  const missed = Object.keys(expected).filter((p) => after[p] !== expected[p]);
+  if (missed.length > 0) return failed(`post-check: ${missed.map((p) => `${p} is ${after[p] ?? "not installed"}, not ${expected[p] ?? "?"}`).join("; ")}`, before, { versions: after, changed });
+  ctx.emit(`post-check: ${changed.length} package(s) changed: ${changed.map((c) => `${c.package} ${c.from ?? "(new)"} → ${c.to}`).join(", ") || "none"}`);
   return ok(before, { versions: after, changed });
 };
 

@@ -2,16 +2,17 @@
 // read-only query, {"query":"preview"}: the broker shows it to the human and signs its hash) and
 // again at execution, where a material fact that changed refuses the action (run.ts). Everything
 // here only reads: `systemctl show`, `podman container inspect`, `journalctl --disk-usage`,
-// `dpkg-query`, `apt-cache policy`, stat/readdir. This file computes FACTS only: they feed the
-// plan's templates (define-action.ts renderPlan), and the summary the human reads is rendered from
-// them by the catalog (preview-summary.ts previewSummary), here and again by the broker. Every
-// value a summary line shows is a fact; host text is cut to the bounds of the kind's schema.
+// `dpkg-query`, `apt-cache policy`, `apt-get --simulate` (apt takes no lock), stat/readdir. This
+// file computes FACTS only: they feed the plan's templates (define-action.ts renderPlan), and the
+// summary the human reads is rendered from them by the catalog (preview-summary.ts previewSummary),
+// here and again by the broker. Every value a summary line shows is a fact; host text is cut to the
+// bounds of the kind's schema.
 import { lstatSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { canonicalJson } from "../../../shared/canonical-json";
 import { PROGRAMS, type ProgramName } from "../../../shared/programs";
 import { canonicalUnit } from "../../../proto/catalog/grammar";
-import { DPKG_SHOWFORMAT } from "../../../proto/catalog/actions/packages";
+import { APT_UPGRADE_OPTIONS, DPKG_SHOWFORMAT } from "../../../proto/catalog/actions/packages";
 import type { ActionDef, ActionPreview, Facts } from "../../../proto/catalog/define-action";
 import { previewSummary } from "../../../proto/catalog/preview-summary";
 import { truncateText } from "../../../shared/printable";
@@ -19,6 +20,7 @@ import { openFileInRoots, resolveRoots } from "../safe-file";
 import { parsePodmanInspect } from "../systemd/podman-parse";
 import { parseShow, text, type ShowBlock } from "../systemd/show";
 import { unitListeningSockets } from "../systemd/unit-sockets";
+import { candidateVersions, simulatedChanges } from "./apt";
 import { HelperRefusal } from "./exit-codes";
 import type { Allowlist } from "./settings";
 import { programPath, spawnProgram } from "./spawn";
@@ -41,10 +43,18 @@ function systemdRunning(): boolean {
   }
 }
 
-async function query(ctx: PreviewContext, program: ProgramName, options: string[], values: string[] = []): Promise<{ ok: boolean; text: string }> {
-  if (programPath(program) === null) return { ok: false, text: "" };
+interface QueryResult {
+  ok: boolean;
+  text: string;
+  lines: string[];
+  exitCode: number;
+  timedOut: boolean;
+}
+
+async function query(ctx: PreviewContext, program: ProgramName, options: string[], values: string[] = []): Promise<QueryResult> {
+  if (programPath(program) === null) return { ok: false, text: "", lines: [`${program} is not installed`], exitCode: 127, timedOut: false };
   const r = await spawnProgram(program, options, values, { timeoutMs: Math.max(1, Math.min(15_000, ctx.deadline - Date.now())), onLine: () => undefined, pipes: true });
-  return { ok: r.exitCode === 0 && !r.timedOut, text: r.lines.join("\n") };
+  return { ok: r.exitCode === 0 && !r.timedOut, text: r.lines.join("\n"), lines: r.lines, exitCode: r.exitCode, timedOut: r.timedOut };
 }
 
 const UNIT_PROPS = [
@@ -301,15 +311,17 @@ async function packagesPreview(params: Params, ctx: PreviewContext, facts: Recor
   if (manager !== "apt") throw new HelperRefusal("BAD_REQUEST", manager === "dnf" ? "upgrade_packages supports apt hosts only for now; this host uses dnf" : "no supported package manager (apt-get, dnf) on this host");
   const names = (params.packages as string[]).slice();
   const installed = await installedVersions(ctx, names);
-  const versions: Record<string, { from: string; to: string }> = {};
   for (const name of names) {
-    const from = installed.get(name);
-    if (!from) throw new HelperRefusal("BAD_REQUEST", `invalid argument "packages": ${name} is not installed on this host (upgrade_packages never installs a new package)`);
-    const policy = await query(ctx, "apt-cache", ["policy"], [name]);
-    const to = /^\s*Candidate:\s*(\S+)/m.exec(policy.text)?.[1] ?? from;
-    versions[name] = { from: cut(from, 128), to: cut(to === "(none)" ? from : to, 128) };
+    if (!installed.get(name)) throw new HelperRefusal("BAD_REQUEST", `invalid argument "packages": ${name} is not installed on this host (upgrade_packages never installs a new package)`);
   }
-  Object.assign(facts, { manager, versions });
+  // One apt-cache policy for all of them.
+  const versions = candidateVersions(await query(ctx, "apt-cache", ["policy"], [...names]), names, installed);
+  // Each named package pinned to the candidate shown now: what is approved is the version installed.
+  const pins = names.map((p) => `${p}=${versions[p]?.to}`);
+  // What apt would change for exactly the plan's command (simulated: read-only, apt takes no lock).
+  const changes = simulatedChanges(await query(ctx, "apt-get", ["--simulate", ...APT_UPGRADE_OPTIONS], pins), pins, versions);
+  const touched = [...new Set([...names, ...Object.keys(changes)])].sort();
+  Object.assign(facts, { manager, versions, pins, changes, touched });
 }
 
 /** Installed versions from `dpkg-query --show --showformat=PKG\tVERSION\tSTATUS` lines (only status "ii"). */
@@ -368,7 +380,8 @@ async function logrotatePreview(ctx: PreviewContext, facts: Record<string, unkno
 function programPaths(def: ActionDef): Record<string, string> {
   const out: Record<string, string> = {};
   for (const s of def.steps) {
-    for (const p of s.transient ? [s.program, "systemd-run" as const] : [s.program]) out[p] = programPath(p) ?? PROGRAMS[p][0];
+    // A transient step also names systemd-run, and systemctl for its stop step (renderPlan).
+    for (const p of s.transient ? [s.program, "systemd-run" as const, "systemctl" as const] : [s.program]) out[p] = programPath(p) ?? PROGRAMS[p][0];
   }
   return out;
 }

@@ -18,7 +18,7 @@ import { checkApproval } from "../../../proto/catalog/approval";
 import type { ActionResult } from "../../../proto/catalog/define-action";
 import { canonicalJson } from "../../../shared/canonical-json";
 import { previewDigest } from "../../../proto/catalog/approval";
-import { actionPreview, commandLine, renderPlan, type ActionDef, type ActionPreview } from "../../../proto/catalog/define-action";
+import { actionPreview, commandLine, PREVIEW_RUN, renderPlan, type ActionDef, type ActionPreview } from "../../../proto/catalog/define-action";
 import { capOutput, checkAllowlisted, planOf, runnerOf } from "./actions";
 import { changedFact, computePreview } from "./preview";
 import { previewProblem } from "../../../proto/catalog/preview-summary";
@@ -115,7 +115,7 @@ export async function runHelper(io: HelperIo): Promise<number> {
         const allowlist = loadAllowlist(settings);
         checkAllowlisted(def, params, allowlist);
         const preview = await computePreview(def, params, { allowlist, deadline: Date.now() + PREVIEW_MS, owners: settings.owners });
-        renderPlan(def, params, preview.facts);
+        renderPlan(def, params, preview.facts, PREVIEW_RUN);
         send({ type: "preview", preview });
         return finish({ event: "previewed", exitCode: HELPER_EXIT.succeeded });
       }
@@ -175,8 +175,10 @@ export async function runHelper(io: HelperIo): Promise<number> {
     if (changed !== null) {
       throw new HelperRefusal("HOST_CHANGED", `the host changed since the preview that was approved: ${changed} was ${canonicalJson(approved.facts[changed] ?? null).slice(0, 300)}, is now ${canonicalJson(current.facts[changed] ?? null).slice(0, 300)}; nothing ran: propose the action again`);
     }
-    const plan = renderPlan(def, params, current.facts);
-    const approvedLines = renderPlan(def, params, approved.facts).map(commandLine);
+    // The request id (signed) names each transient step's unit in both, as the approver read it.
+    const run = { requestId: verdict.statement.id };
+    const plan = renderPlan(def, params, current.facts, run);
+    const approvedLines = renderPlan(def, params, approved.facts, run).map(commandLine);
     const nowLines = plan.map(commandLine);
     const differs = nowLines.findIndex((l, i) => l !== approvedLines[i]);
     if (differs >= 0 || nowLines.length !== approvedLines.length) {
@@ -203,12 +205,26 @@ export async function runHelper(io: HelperIo): Promise<number> {
       lines.push(line);
       send({ type: "output", line, at });
     };
+    // Told to stop while it runs (the operator agent's SIGTERM past the action's timeout, sudo
+    // relays it): the running step is ended, a transient unit stopped (plan.run), and the end is
+    // still recorded, instead of dying with the ledger open.
+    const abort = new AbortController();
+    const onSignal = (signal: NodeJS.Signals) => {
+      if (!abort.signal.aborted) emit(`the helper received ${signal}: ending the running step`);
+      abort.abort();
+    };
+    const signals: NodeJS.Signals[] = ["SIGTERM", "SIGINT", "SIGHUP"];
+    for (const s of signals) process.on(s, onSignal);
     let result: Omit<ActionResult, "output">;
     try {
-      result = await runner(params, { allowlist, emit, deadline, facts: current.facts, plan: planOf(plan, { emit, deadline }) });
+      result = await runner(params, { allowlist, emit, deadline, facts: current.facts, plan: planOf(plan, { emit, deadline, signal: abort.signal }) });
     } catch (err) {
-      if (err instanceof HelperRefusal) throw err;
-      result = { before: null, after: null, verdict: "FAILED", reason: `the helper failed: ${(err as Error).message}` };
+      // Started and on the ledger: whatever the runner threw (a refusal included), it ends as a
+      // FAILED result, recorded — never a refusal, which would say that nothing ran.
+      const what = err instanceof HelperRefusal ? `the action was refused after it started (${err.code}): ${err.message}` : `the helper failed: ${(err as Error).message}`;
+      result = { before: null, after: null, verdict: "FAILED", reason: what.slice(0, 4000) };
+    } finally {
+      for (const s of signals) process.off(s, onSignal);
     }
     const full: ActionResult = { ...result, output: capOutput(lines) };
     recordEnd(settings.stateDir, started, { verdict: full.verdict, ...(full.reason !== undefined && { reason: full.reason }), before: full.before, after: full.after, output: lines });

@@ -91,6 +91,8 @@ export interface SpawnResult {
   /** Lines kept (the first maxLines); every line was also passed to onLine. */
   lines: string[];
   truncated: boolean;
+  /** Ended by `SpawnOptions.signal` (the helper was told to stop), not by its deadline. */
+  aborted?: boolean;
 }
 
 export interface SpawnOptions {
@@ -105,6 +107,8 @@ export interface SpawnOptions {
    * `systemctl show`, so a loaded unit looked "not loaded"). stdout then stderr lines.
    */
   pipes?: boolean;
+  /** Ends the program (its whole process group) as its deadline would, e.g. when the helper is told to stop. */
+  signal?: AbortSignal;
 }
 
 /** Runs `program options… -- values…` on a pty; resolves when it exits or its deadline kills it. */
@@ -171,13 +175,21 @@ function spawnArgv(program: Program, argv: string[], env: Readonly<Record<string
       timedOut = true;
       killProcessGroup(term.pid);
     }, opts.timeoutMs);
+    let aborted = false;
+    const onAbort = () => {
+      aborted = true;
+      killProcessGroup(term.pid);
+    };
+    opts.signal?.addEventListener("abort", onAbort, { once: true });
+    if (opts.signal?.aborted) onAbort();
     term.onExit(({ exitCode, signal }) => {
       clearTimeout(timer);
+      opts.signal?.removeEventListener("abort", onAbort);
       // Give the last chunk a turn of the event loop: node-pty can report the exit first.
       setImmediate(() => {
         data.dispose();
         if (partial.replace(/\r$/, "") !== "") emit(partial, nowUnixMicros());
-        resolve({ exitCode, signal: signal ?? null, timedOut, lines, truncated });
+        resolve({ exitCode, signal: signal ?? null, timedOut, lines, truncated, ...(aborted && { aborted }) });
       });
     });
   });
@@ -199,23 +211,34 @@ function spawnOnPipes(path: string, argv: string[], env: Record<string, string>,
     child.stdout.on("data", keep(out));
     child.stderr.on("data", keep(err));
     let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
+    const end = () => {
       killProcessGroup(child.pid);
       child.stdout.destroy();
       child.stderr.destroy();
+    };
+    const timer = setTimeout(() => {
+      timedOut = true;
+      end();
     }, opts.timeoutMs);
+    let aborted = false;
+    const onAbort = () => {
+      aborted = true;
+      end();
+    };
+    opts.signal?.addEventListener("abort", onAbort, { once: true });
+    if (opts.signal?.aborted) onAbort();
     let done = false;
     const finish = (exitCode: number, signal: number | null) => {
       if (done) return;
       done = true;
       clearTimeout(timer);
+      opts.signal?.removeEventListener("abort", onAbort);
       const at = nowUnixMicros();
       const text = [Buffer.concat(out).toString("utf8"), Buffer.concat(err).toString("utf8")].filter((t) => t !== "").join("\n");
       const all = text === "" ? [] : text.replace(/\n$/, "").split("\n").map((l) => l.replace(/\r$/, "").slice(0, MAX_LINE));
       const lines = all.slice(0, maxLines);
       for (const l of lines) opts.onLine(l, at);
-      resolve({ exitCode, signal, timedOut, lines, truncated: all.length > maxLines || bytes >= cap });
+      resolve({ exitCode, signal, timedOut, lines, truncated: all.length > maxLines || bytes >= cap, ...(aborted && { aborted }) });
     };
     child.on("error", () => finish(127, null));
     // "close": the process has exited AND both pipes are read to their end.

@@ -14,13 +14,14 @@ import { printable, type ActionRequest } from "./request";
 /**
  * The commands that will run on the host, in order: the definition's plan rendered for these
  * parameters with the host's own facts (its preview), only the steps that apply — exactly the lines
- * the helper prints ("$ …") as it starts each one (test/actions/plan-is-what-runs.test.ts).
+ * the helper prints ("$ …") as it starts each one (test/actions/plan-is-what-runs.test.ts). The
+ * request's id names a transient step's unit (the approval statement signs the same id).
  */
 function planOf(r: ActionRequest): RenderedStep[] {
   const def = findAction(r.action);
   if (!def || !r.preview) return [];
   try {
-    return renderPlan(def, r.params, r.preview.facts);
+    return renderPlan(def, r.params, r.preview.facts, { requestId: r.id });
   } catch {
     return [];
   }

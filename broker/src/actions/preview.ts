@@ -5,7 +5,7 @@
 // refused unless it is exactly the text those facts render to (what describe.ts shows is this
 // broker's own rendering, never the host's text), and its plan rendered here before it is shown or signed.
 import { canonicalJson } from "../../../shared/canonical-json";
-import { actionPreview, renderPlan, type ActionDef, type ActionPreview } from "../../../proto/catalog/define-action";
+import { actionPreview, PREVIEW_RUN, renderPlan, type ActionDef, type ActionPreview } from "../../../proto/catalog/define-action";
 import { ActionRecordsServiceService, type PreviewActionReply, type PreviewActionRequest } from "../../../proto/gen/hostward/v1/action_records";
 import type { ChannelHost, ChannelPool, UnaryMethod } from "../agents/channels";
 import { HostCallError } from "../agents/errors";
@@ -33,7 +33,7 @@ export async function fetchPreview(pool: ChannelPool, host: ChannelHost, def: Ac
   const problem = previewProblem(def, params, parsed.data);
   if (problem) throw new HostCallError("MALFORMED_REPLY", `the host's preview is refused: ${problem.reason}`);
   try {
-    renderPlan(def, params, parsed.data.facts);
+    renderPlan(def, params, parsed.data.facts, PREVIEW_RUN);
   } catch (err) {
     throw new HostCallError("MALFORMED_REPLY", `the host's preview gives facts no plan can be rendered from: ${(err as Error).message}`);
   }

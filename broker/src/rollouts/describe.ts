@@ -7,6 +7,7 @@ import { canonicalJson } from "../../../proto/catalog/approval";
 import { findAction } from "../../../proto/catalog/actions/index";
 import { commandLine, renderPlan } from "../../../proto/catalog/define-action";
 import { previewProblem, previewSummary } from "../../../proto/catalog/preview-summary";
+import { rolloutRequestId } from "../../../proto/catalog/rollout-plan";
 import { reasonLines } from "../actions/describe";
 import { printable } from "../actions/request";
 import { batchCount, type PlanHost, type RolloutRecord } from "./record";
@@ -29,7 +30,7 @@ function planLines(r: RolloutRecord, h: PlanHost): string[] {
   const def = findAction(r.action);
   if (!def) return [];
   try {
-    return renderPlan(def, r.params, h.preview.facts).map(commandLine);
+    return renderPlan(def, r.params, h.preview.facts, { requestId: rolloutRequestId(r.id, h.index) }).map(commandLine);
   } catch {
     return ["(the plan cannot be rendered from this host's preview)"];
   }

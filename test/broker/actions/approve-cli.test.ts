@@ -60,7 +60,7 @@ describe("hostward approve --key without a terminal", () => {
     const run = await runCli(["approve", r.id, "--key", keyFile, "--config", bd.dir], env, "y\n");
     expect(run.code).toBe(1);
     expect(run.stderr).toContain("no terminal to confirm on");
-    const runs = renderPlan(restartService, { unit: "nginx.service" }, TEST_PREVIEW.facts).map(commandLine);
+    const runs = renderPlan(restartService, { unit: "nginx.service" }, TEST_PREVIEW.facts, { requestId: r.id }).map(commandLine);
     expect(runs.some((l) => l.includes("systemctl restart") && l.endsWith("-- nginx.service"))).toBe(true);
     for (const expected of [r.id, "host:      web1", "restart_service", '{"unit":"nginx.service"}', "impact:    MEDIUM", ...runs, "expires:"]) {
       expect(run.stdout).toContain(expected);
@@ -72,7 +72,7 @@ describe("hostward approve --key without a terminal", () => {
     const r = await pendingRequest(bd);
     const run = await runCli(["approve", r.id, "--key", keyFile, "--yes", "--config", bd.dir], env);
     expect(run.code, run.stderr).toBe(0);
-    for (const line of [...TEST_PREVIEW.summary, ...renderPlan(restartService, { unit: "nginx.service" }, TEST_PREVIEW.facts).map(commandLine)]) expect(run.stdout).toContain(line);
+    for (const line of [...TEST_PREVIEW.summary, ...renderPlan(restartService, { unit: "nginx.service" }, TEST_PREVIEW.facts, { requestId: r.id }).map(commandLine)]) expect(run.stdout).toContain(line);
     expect(run.stdout).toContain(`APPROVED ${r.id}`);
     const stored = (await new ActionStore(bd.stateDir).get(r.id))!;
     expect(stored.state).toBe("APPROVED");
@@ -192,7 +192,7 @@ describe("hostward reject and actions", () => {
     expect(list.code).toBe(0);
     expect(list.stdout).toContain(r.id);
     const show = await runCli(["actions", "show", r.id, "--config", bd.dir], env);
-    for (const line of renderPlan(flushDnsCache, {}, flushPreview.facts).map(commandLine)) expect(show.stdout).toContain(line);
+    for (const line of renderPlan(flushDnsCache, {}, flushPreview.facts, { requestId: r.id }).map(commandLine)) expect(show.stdout).toContain(line);
     expect(show.stdout).toContain('"state": "REJECTED"');
   });
 

@@ -223,7 +223,7 @@ describe("a PENDING proposal", () => {
       // The plan rendered with the facts the host's helper reported in its preview.
       const stored = (await new ActionStore(bd.stateDir).get(out.id as string))!;
       expect(stored.preview?.facts.unit).toBe("nginx.service");
-      expect(out.runs).toEqual(renderPlan(restartService, { unit: "nginx.service" }, stored.preview!.facts).map((s) => `${commandLine(s)}${s.note ? `   ${s.note}` : ""}`));
+      expect(out.runs).toEqual(renderPlan(restartService, { unit: "nginx.service" }, stored.preview!.facts, { requestId: stored.id }).map((s) => `${commandLine(s)}${s.note ? `   ${s.note}` : ""}`));
       // This machine has no systemd: the host's preview says so, and no step of the plan applies.
       expect(out.preview).toEqual(stored.preview!.summary);
       expect((out.preview as string[]).join("\n")).toMatch(/needs systemd, which is not running/);
@@ -299,7 +299,7 @@ describe("elicitation", () => {
       expect(s.asked).toHaveLength(1);
       const asked = (await new ActionStore(bd.stateDir).get(r.structuredContent!.id as string))!;
       for (const line of asked.preview!.summary) expect(s.asked[0]).toContain(line);
-      for (const step of renderPlan(flushDnsCache, {}, asked.preview!.facts)) expect(s.asked[0]).toContain(commandLine(step));
+      for (const step of renderPlan(flushDnsCache, {}, asked.preview!.facts, { requestId: asked.id })) expect(s.asked[0]).toContain(commandLine(step));
       const stored = (await new ActionStore(bd.stateDir).get(r.structuredContent!.id as string))!;
       expect(stored.approval).toMatchObject({ via: "elicitation" });
       const pub = parseOpenSshPublicKey(elicitationPub);

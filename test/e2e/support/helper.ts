@@ -109,25 +109,32 @@ export async function previewRefusal(c: Container, action: string, params: Recor
 }
 
 /**
+ * The request id the plan lines below are rendered for when none is given: only a transient step's
+ * lines (its unit, `--unit=hostward-<id>-<step>`, and its stop step) depend on it, so a test of
+ * such an action passes the approval's own id (statement.id).
+ */
+const ANY_REQUEST = "e2e-any";
+
+/**
  * The lines an approver of this preview read as the plan (define-action.ts renderPlan →
  * commandLine), each as the helper prints it when it starts the step ("$ " + line). `params` are
  * the catalog-parsed parameters (defaults filled in), as the helper renders them.
  */
-export function planLines(action: string, params: Record<string, unknown>, preview: ActionPreview, opts: { shownOnly?: boolean } = {}): string[] {
+export function planLines(action: string, params: Record<string, unknown>, preview: ActionPreview, opts: { shownOnly?: boolean; requestId?: string } = {}): string[] {
   const def = findAction(action);
   if (!def) throw new Error(`no action ${action} in the catalog`);
   const parsed = def.params.parse(params) as Record<string, unknown>;
   // Quiet steps (parsed, not streamed: systemctl show, dpkg-query) run without a "$ " line.
-  return renderPlan(def, parsed, preview.facts)
+  return renderPlan(def, parsed, preview.facts, { requestId: opts.requestId ?? ANY_REQUEST })
     .filter((s) => !opts.shownOnly || !s.quiet)
     .map((s) => `$ ${commandLine(s)}`);
 }
 
 /** The "$ " line of one step of the plan (by its id in the definition), as the helper prints it. */
-export function planLine(action: string, params: Record<string, unknown>, preview: ActionPreview, stepId: string): string {
+export function planLine(action: string, params: Record<string, unknown>, preview: ActionPreview, stepId: string, requestId = ANY_REQUEST): string {
   const def = findAction(action);
   if (!def) throw new Error(`no action ${action} in the catalog`);
-  const step = renderPlan(def, def.params.parse(params) as Record<string, unknown>, preview.facts).find((s) => s.id === stepId);
+  const step = renderPlan(def, def.params.parse(params) as Record<string, unknown>, preview.facts, { requestId }).find((s) => s.id === stepId);
   if (!step) throw new Error(`step ${stepId} is not in the plan of ${action} for this preview`);
   return `$ ${commandLine(step)}`;
 }
