@@ -42,6 +42,21 @@ export function hostResultsSchema<D extends z.ZodType>(data: D) {
   });
 }
 
+/**
+ * The output of a tool that can answer for a fleet (fleet-view.ts): the per-host envelope above,
+ * or (view "summary") `fleet` without `results`; `page` continues either. Compact on purpose (every
+ * diagnostic carries it in tools/list): `fleet`'s shape is said once, in the server's instructions.
+ */
+export function fleetResultsSchema<D extends z.ZodType>(data: D) {
+  return z.object({
+    results: z.array(hostResultSchema(data)).optional(),
+    summary: summarySchema,
+    truncated: z.boolean().optional(),
+    fleet: z.object({}).optional(),
+    page: z.string().optional(),
+  });
+}
+
 export interface HostResult<T = unknown> {
   host: string;
   ok: boolean;
