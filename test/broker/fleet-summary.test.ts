@@ -2,6 +2,8 @@
 // shapes: counts, failed and denied hosts by code, every outlier named, distributions, groups of
 // identical answers, keyed arrays, and the 8 KB budget at 1000 and 10,000 hosts.
 import { describe, expect, it } from "vitest";
+import { z } from "zod";
+import { diagnostics } from "../../proto/catalog/diagnostics/index";
 import { getAgentInfo, getTimeSync } from "../../proto/catalog/diagnostics/health";
 import { getDiskUsage, getLoad, getSystemInfo } from "../../proto/catalog/diagnostics/system";
 import { fleetDefOf } from "../../broker/src/mcp/fleet-shape";
@@ -185,7 +187,8 @@ describe("groups of identical answers", () => {
     ]);
     expect((s.groups[1]!.data as { os: { id: string } }).os.id).toBe("ubuntu");
     expect((s.groups[2]!.data as { timezone: string }).timezone).toBe("Europe/Berlin");
-    expect(s.numbers.map((n) => n.field)).toEqual(["logicalCpus", "memoryTotalBytes", "uptimeSeconds"]);
+    expect(s.numbers.map((n) => n.field)).toEqual(["uptimeSeconds"]);
+    expect(s.constant).toEqual({ logicalCpus: 4, memoryTotalBytes: 8_000_000_000 });
   });
 
   it("a time the catalog describes as ISO 8601 does not split groups (get_time_sync's systemTime)", () => {
@@ -207,7 +210,8 @@ describe("groups of identical answers", () => {
       data: { version: "0.1.0", role: "reader", catalogHash: "sha256:ab", uptimeSeconds: 5000, nodeVersion: "v20.1.0", pid: i === 3 ? 999_999 : 1000 + i },
     }));
     const s = summariseFleet(fleetDefOf(getAgentInfo), results, { maxBytes: SUMMARY_MAX_BYTES, overheadBytes: 100 });
-    expect(s.numbers.map((n) => n.field)).toEqual(["uptimeSeconds"]);
+    expect(s.numbers).toEqual([]);
+    expect(s.constant).toEqual({ uptimeSeconds: 5000 });
     expect(s.outliers.apart).toEqual([]);
     expect(s.groups).toHaveLength(1);
   });
@@ -282,5 +286,32 @@ describe("small and degenerate fleets", () => {
     expect(summariseFleet(fleetDefOf(getLoad), few, { maxBytes: SUMMARY_MAX_BYTES, overheadBytes: 100 }).outliers.apart.map((a) => a.host)).toEqual(["host000", "host001", "host002"]);
     const third = Array.from({ length: 100 }, (_, i): HostResult => ({ host: hostName(i, 3), ok: true, data: { ...base, cpus: i < 33 ? 16 : 4 } }));
     expect(summariseFleet(fleetDefOf(getLoad), third, { maxBytes: SUMMARY_MAX_BYTES, overheadBytes: 100 }).outliers.apart).toEqual([]);
+  });
+});
+
+describe("the catalog's volatile hints", () => {
+  /** Whether a pattern ("a.b", "list[].c") names a field of a JSON Schema. */
+  function resolves(schema: unknown, pattern: string): boolean {
+    let nodes: unknown[] = [schema];
+    for (const part of pattern.split(".")) {
+      const [name, ...arrays] = part.split("[]");
+      const next = (n: unknown): unknown[] => {
+        const o = n as { properties?: Record<string, unknown>; anyOf?: unknown[] };
+        return [...(o.properties?.[name!] !== undefined ? [o.properties[name!]] : []), ...(o.anyOf ?? []).flatMap(next)];
+      };
+      nodes = nodes.flatMap(next);
+      for (let i = 0; i < arrays.length; i++) nodes = nodes.flatMap((n) => [(n as { items?: unknown }).items, ...((n as { anyOf?: unknown[] }).anyOf ?? []).map((b) => (b as { items?: unknown }).items)]).filter((x) => x !== undefined);
+    }
+    return nodes.length > 0;
+  }
+
+  it.each(diagnostics.filter((d) => d.volatile !== undefined).map((d) => [d.name, d] as const))("%s: every volatile path names a field of its output", (_name, def) => {
+    const schema = z.toJSONSchema(def.output, { io: "output" });
+    for (const path of def.volatile!) expect(resolves(schema, path), path).toBe(true);
+  });
+
+  it("the resolver itself refuses a path that is not there", () => {
+    expect(resolves(z.toJSONSchema(getAgentInfo.output, { io: "output" }), "pid")).toBe(true);
+    expect(resolves(z.toJSONSchema(getAgentInfo.output, { io: "output" }), "pids")).toBe(false);
   });
 });

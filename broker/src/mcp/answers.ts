@@ -12,9 +12,9 @@ import { randomUUID } from "node:crypto";
 import type { CallerIdentity } from "../audit/records";
 import type { HostResult, HostResults } from "./host-results";
 
-export const ANSWERS_TTL_MS = 10 * 60_000;
-export const MAX_ANSWERS = 32;
-export const MAX_ANSWER_BYTES = 64 * 1024 * 1024;
+const ANSWERS_TTL_MS = 10 * 60_000;
+const MAX_ANSWERS = 32;
+const MAX_ANSWER_BYTES = 64 * 1024 * 1024;
 const MAX_CURSOR_CHARS = 256;
 
 export interface StoredAnswer {

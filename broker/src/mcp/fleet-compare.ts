@@ -11,7 +11,7 @@ import { shapeOf, valueKey, type FleetDef, type Fields, type Json } from "./flee
 /** A value longer than this (as JSON) is shown as the start of its JSON text. */
 const MAX_VALUE_CHARS = 300;
 
-export interface Difference {
+interface Difference {
   field: string;
   /** The host's value; absent when the host's answer lacks the field. */
   host?: Json;

@@ -65,6 +65,8 @@ export interface Shape {
 }
 
 interface ArrayStats {
+  /** Arrays of this pattern seen so far (across hosts and entries). */
+  arrays: number;
   /** Members seen, in first-seen order. */
   order: string[];
   /** false once a member failed to identify the entries of some host's array. */
@@ -92,8 +94,17 @@ export function shapeOf(def: FleetDef, datas: readonly unknown[]): Shape {
     if (Array.isArray(node)) {
       if (!objectArray(node)) return;
       let st = stats.get(pattern);
-      if (!st) stats.set(pattern, (st = { order: [], usable: new Map(), keys: new Map() }));
-      for (const el of node) for (const k of Object.keys(el)) if (!st.usable.has(k)) (st.order.push(k), st.usable.set(k, true), st.keys.set(k, new Set()));
+      if (!st) stats.set(pattern, (st = { arrays: 0, order: [], usable: new Map(), keys: new Map() }));
+      for (const el of node) {
+        for (const k of Object.keys(el)) {
+          if (st.usable.has(k)) continue;
+          // A member the arrays seen before lacked identifies none of their entries.
+          st.order.push(k);
+          st.usable.set(k, st.arrays === 0);
+          st.keys.set(k, new Set());
+        }
+      }
+      st.arrays++;
       for (const member of st.order) {
         if (!st.usable.get(member)) continue;
         const seen = new Set<string>();
@@ -165,11 +176,6 @@ export function shapeOf(def: FleetDef, datas: readonly unknown[]): Shape {
 /** A value's identity for grouping and comparing. */
 export function valueKey(v: Json): string {
   return canonicalJson(v);
-}
-
-/** Whether a numeric field's paths are inside a keyed entry ("filesystems[/var].usedPercent"). */
-export function insideEntry(path: string): boolean {
-  return path.includes("[");
 }
 
 /** The definition a shape needs, from a catalog diagnostic. */

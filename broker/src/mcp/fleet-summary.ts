@@ -8,13 +8,14 @@
 //     groups:  [{count, hosts, data?}],            identical answers (numbers, volatile fields and fields that
 //                                                  differ on most hosts aside), largest first; hosts: a few
 //                                                  examples, data: the first one's answer
-//     numbers: [{field, n, min, median, p90, max, minHost, maxHost}],
+//     numbers: [{field, n, min, median, p90, max, minHost, maxHost}],   numbers that differ between hosts
+//     constant: {field: value},                    numbers equal on every host that has them
 //     varies:  [{field, distinct}],                non-numeric fields that differ on most hosts (not grouped)
 //     omitted?: {…}                                what was left out to stay within the byte budget
 //   }
 // Fields are named as fleet-shape.ts flattens them. The whole answer is kept within `maxBytes` of
-// JSON: the least telling parts go first (the varies list, group data, groups, numbers without
-// outliers), outliers last; an error group or the apart list that cannot be named in full keeps
+// JSON: the least telling parts go first (the varies list, group data, constants, groups, numbers
+// without outliers), outliers last; an error group or the apart list that cannot be named in full keeps
 // its count. Pure; no I/O.
 import { apartness, bandOf, distributionOf, MIN_HOSTS } from "./fleet-stats";
 import { shapeOf, valueKey, type FleetDef, type Json } from "./fleet-shape";
@@ -62,8 +63,9 @@ export interface FleetSummary {
   outliers: { errors: ErrorGroup[]; apart: Apart[] };
   groups: Group[];
   numbers: NumberField[];
+  constant?: Record<string, number>;
   varies?: Array<{ field: string; distinct: number }>;
-  omitted?: { errorHosts?: number; apartHosts?: number; groups?: number; groupedHosts?: number; groupData?: number; numbers?: number; varies?: number };
+  omitted?: { errorHosts?: number; apartHosts?: number; groups?: number; groupedHosts?: number; groupData?: number; numbers?: number; constant?: number; varies?: number };
 }
 
 interface FieldStats {
@@ -136,12 +138,17 @@ export function summariseFleet(def: FleetDef, results: readonly HostResult[], op
 
   // Numbers: distributions, and the hosts whose values stand apart.
   const numbers: NumberField[] = [];
+  const constant: Record<string, number> = {};
   const apartBy = new Map<number, { values: Record<string, number>; score: number }>();
   const outlierFields = new Set<string>();
   for (const [field, st] of fields) {
     if (st.numbers.length === 0) continue;
     const values = st.numbers.map(([, v]) => v);
     const d = distributionOf(values);
+    if (d.min === d.max) {
+      constant[field] = d.min;
+      continue;
+    }
     numbers.push({ field, n: d.n, min: d.min, median: d.median, p90: d.p90, max: d.max, minHost: name(st.numbers[d.minAt]![0]), maxHost: name(st.numbers[d.maxAt]![0]) });
     if (values.length < MIN_HOSTS) continue;
     const band = bandOf(values);
@@ -178,6 +185,7 @@ export function summariseFleet(def: FleetDef, results: readonly HostResult[], op
   });
 
   const summary: FleetSummary = { outliers: { errors, apart }, groups, numbers };
+  if (Object.keys(constant).length > 0) summary.constant = constant;
   if (varies.length > 0) summary.varies = varies.slice(0, MAX_VARIES);
   const omitted: NonNullable<FleetSummary["omitted"]> = {};
   if (allGroups.length > MAX_GROUPS) {
@@ -219,7 +227,16 @@ function fit(summary: FleetSummary, omitted: NonNullable<FleetSummary["omitted"]
       add(omitted, "groupData");
       return size;
     },
-    () => dropNumber(summary, omitted, (n) => !outlierFields.has(n.field) && n.min === n.max),
+    () => {
+      const keys = Object.keys(summary.constant ?? {});
+      const last = keys.at(-1);
+      if (last === undefined) return undefined;
+      const size = bytes(last) + bytes(summary.constant![last]) + 2;
+      delete summary.constant![last];
+      if (keys.length === 1) delete summary.constant;
+      add(omitted, "constant");
+      return size;
+    },
     () => {
       if (summary.groups.length <= 1) return undefined;
       const g = summary.groups.pop()!;

@@ -25,11 +25,11 @@ import { capOutput } from "./output-cap";
 import type { ToolOutcome } from "./sdk";
 
 /** The default view is the summary above this many hosts. */
-export const AUTO_SUMMARY_ABOVE = 10;
+const AUTO_SUMMARY_ABOVE = 10;
 /** A summary answer's JSON (structuredContent) is at most this long. */
 export const SUMMARY_MAX_BYTES = 8192;
 /** A page's results take about this much JSON (at least one host; the output cap still applies). */
-export const PAGE_MAX_BYTES = 32 * 1024;
+const PAGE_MAX_BYTES = 32 * 1024;
 
 interface FleetArgs {
   target: string;

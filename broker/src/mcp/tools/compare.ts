@@ -21,14 +21,14 @@ type AnyDef = DiagnosticDef<string, z.ZodObject, z.ZodType>;
 const MAX_DIFFERENCES = 100;
 
 const compareShape = {
-  host: hostLabel.describe("the host to compare (an inventory name)"),
-  target: targetArgument.default("*").describe('the fleet to compare it with: a target selector, default "*"'),
+  host: hostLabel.describe("the host compared"),
+  target: targetArgument.default("*").describe('the fleet (a target; default "*")'),
 };
 
 /** What tools/list shows: the diagnostic's own arguments are checked against its schema on each call. */
 const compareInput = z.strictObject({
-  diagnostic: z.string().max(64).describe("the diagnostic whose answers are compared, e.g. get_load"),
-  input: z.record(z.string(), z.unknown()).optional().describe("its arguments (without target); omitted: {}"),
+  diagnostic: z.string().max(64).describe("e.g. get_load"),
+  input: z.record(z.string(), z.unknown()).optional().describe("the diagnostic's arguments, without target"),
   ...compareShape,
 });
 
@@ -59,12 +59,12 @@ const countsSchema = z.object({ hosts: z.number().int(), ok: z.number().int(), f
 const compareOutput = z.object({
   diagnostic: z.string(),
   host: z.string(),
-  result: z.object({ ok: z.boolean(), error: z.object({ code: z.string(), message: z.string() }).optional() }).describe("the compared host's own outcome"),
-  fleet: countsSchema.describe("the other hosts of the target"),
-  differences: z.array(differenceSchema).describe("fields where the host differs from the fleet's usual value, the most agreed-on usual first"),
-  same: z.number().int().describe("fields where the host has the usual value"),
-  varies: z.array(z.string()).describe("fields not compared: they differ on most of the fleet"),
-  omitted: z.number().int().optional().describe("differences not listed"),
+  result: z.object({ ok: z.boolean(), error: z.object({ code: z.string(), message: z.string() }).optional() }),
+  fleet: countsSchema.describe("the other hosts"),
+  differences: z.array(differenceSchema),
+  same: z.number().int().describe("fields with the usual value"),
+  varies: z.array(z.string()).describe("fields not compared: they differ on most hosts"),
+  omitted: z.number().int().optional(),
   note: z.string().optional(),
 });
 
@@ -75,7 +75,7 @@ export function registerCompareTool(registry: ToolRegistry, broker: Broker): voi
     name: "compare_hosts",
     title: "Compare a host with the fleet",
     description:
-      "Runs a diagnostic on `host` and on the fleet (`target`) and lists the fields where the host's answer differs from the fleet's usual one (the most common value; for numbers the median, differing when the value stands apart): {field, host, usual, share of the fleet with the usual value}. Allowed where the diagnostic is; use it to find drift.",
+      "Drift: how `host`'s answer to `diagnostic` differs from the fleet's (`target`) usual answer. differences: fields whose value is not the fleet's most common one, or whose number stands apart from the fleet's median; share: the part of the fleet with the usual value (most agreed first). Allowed where the diagnostic is.",
     input: compareInput,
     output: compareOutput,
     annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
