@@ -213,6 +213,22 @@ describe("get_load on 46 hosts, 41 of them real reader servers", () => {
   });
 });
 
+describe("ping_hosts answers for a fleet too", () => {
+  it("a summary with the broker's own part, and pages that keep it", async () => {
+    const r = await call(broker, "ping_hosts", { target: "*" });
+    expect(r.isError, textOf(r)).toBeFalsy();
+    const s = r.structuredContent as unknown as Summary & { broker: { catalogHash: string } };
+    expect(s.summary).toEqual({ hosts: 46, ok: 44, failed: 2, denied: 0 });
+    // The launcher's 43 servers report the version it was bundled with, fresh the built agent's.
+    expect(s.fleet.groups.map((g) => [g.count, g.hosts[0]])).toEqual([[43, "node01"], [1, "fresh"]]);
+    expect((s.fleet.groups[0]!.data as { catalogMatch: boolean }).catalogMatch).toBe(true);
+    expect(typeof s.broker.catalogHash).toBe("string");
+    const page = (await call(broker, "ping_hosts", { target: "*", page: s.page! })).structuredContent as unknown as Page & { broker: unknown };
+    expect(page.results.map((x) => x.host)).toEqual(ALL);
+    expect(page.broker).toEqual(s.broker);
+  });
+});
+
 describe("pages of a larger answer (list_processes, ~20 processes a host)", () => {
   it("split the per-host results into byte-bounded pages that together hold every host once", async () => {
     const args = { target: "*", limit: 20, sortBy: "pid" };

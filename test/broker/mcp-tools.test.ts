@@ -99,9 +99,9 @@ describe("tools/list size and source", () => {
    * descriptions, a described per-host envelope, $schema and safe-integer bounds everywhere);
    * raise it only for something a model needs — each new action adds its branch to propose_action
    * (113,611 with the 7 actions; 121,906 with the 18 of issue 13 and the preview in action views).
-   * Issue 14 added answers sized for a fleet: `view` and `page` in every diagnostic's input, `fleet`
-   * and `page` in its output (~150 bytes each, 32 diagnostics) and compare_hosts (2,141): 121,827 →
-   * 128,769, so the budget grew by 7,000.
+   * Issue 14 added answers sized for a fleet: `view` and `page` in the input of every diagnostic
+   * and of ping_hosts, `fleet` and `page` in their output (~150 bytes each, 33 tools) and
+   * compare_hosts (2,141): 121,827 → 128,919, so the budget grew by 7,000.
    */
   const BUDGET_BYTES = 130_000;
 

@@ -26,7 +26,7 @@ function describeDiagnostic(def: AnyDef): string {
 }
 
 /** What every fan-out tool adds to its own arguments; explained in the server's instructions. */
-const fleetArguments = {
+export const fleetArguments = {
   target: targetArgument,
   view: z.enum(["summary", "hosts"]).optional(),
   page: z.string().max(256).optional(),

@@ -16,7 +16,7 @@ export function allTools(broker: Broker): ToolSpec[] {
   // The per-host results behind summary answers, for their page cursors: one store per process.
   const answers = new AnswerStore();
   registerHostTools(registry, broker);
-  registerPingTool(registry, broker);
+  registerPingTool(registry, broker, answers);
   registerPlanTool(registry, broker);
   registerDiagnosticTools(registry, broker, answers);
   registerCompareTool(registry, broker);
