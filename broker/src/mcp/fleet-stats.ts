@@ -24,15 +24,22 @@ function tidy(x: number): number {
   return Number.isInteger(x) ? x : Number(x.toPrecision(12));
 }
 
+type Sorted = ArrayLike<number>;
+
+/** Ascending copy, sorted numerically without a comparator call per pair. */
+function sortedCopy(values: ArrayLike<number>): Float64Array {
+  return Float64Array.from(values).sort();
+}
+
 /** The median of ascending values (the mean of the two middle ones for an even count). */
-function medianOfSorted(sorted: readonly number[]): number {
+function medianOfSorted(sorted: Sorted): number {
   const n = sorted.length;
   const mid = n >> 1;
   return n % 2 === 1 ? sorted[mid]! : tidy((sorted[mid - 1]! + sorted[mid]!) / 2);
 }
 
 /** Nearest-rank quantile of ascending values: always one of the values. */
-function quantileOfSorted(sorted: readonly number[], q: number): number {
+function quantileOfSorted(sorted: Sorted, q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!;
 }
 
@@ -47,14 +54,19 @@ export interface Band {
  * floors apply (`full: false`): compare_hosts uses that for a small fleet; the summary names no
  * outlier then.
  */
-export function bandOf(values: readonly number[]): Band & { full: boolean } {
-  const sorted = [...values].sort((a, b) => a - b);
+export function bandOf(values: ArrayLike<number>): Band & { full: boolean } {
+  return bandOfSorted(sortedCopy(values));
+}
+
+function bandOfSorted(sorted: Float64Array): Band & { full: boolean } {
   const median = medianOfSorted(sorted);
   const floor = Math.max(RELATIVE_FLOOR * Math.abs(median), ABSOLUTE_FLOOR);
   if (sorted.length < MIN_HOSTS) return { median, threshold: floor, full: false };
-  const deviations = sorted.map((x) => Math.abs(x - median)).sort((a, b) => a - b);
+  const deviations = sorted.map((x) => Math.abs(x - median)).sort();
   const mad = medianOfSorted(deviations);
-  const sigma = mad > 0 ? MAD_TO_SIGMA * mad : MEAN_AD_TO_SIGMA * (deviations.reduce((s, d) => s + d, 0) / deviations.length);
+  let sum = 0;
+  for (const d of deviations) sum += d;
+  const sigma = mad > 0 ? MAD_TO_SIGMA * mad : MEAN_AD_TO_SIGMA * (sum / deviations.length);
   return { median, threshold: Math.max(Z_CUTOFF * sigma, floor), full: true };
 }
 
@@ -74,13 +86,17 @@ export interface Distribution {
   maxAt: number;
 }
 
-export function distributionOf(values: readonly number[]): Distribution {
+/** The distribution of a field's values and, when they differ, the band of its usual values (one sort). */
+export function distributionOf(values: readonly number[]): Distribution & { band?: Band & { full: boolean } } {
   let minAt = 0;
   let maxAt = 0;
-  values.forEach((v, i) => {
-    if (v < values[minAt]!) minAt = i;
-    if (v > values[maxAt]!) maxAt = i;
-  });
-  const sorted = [...values].sort((a, b) => a - b);
-  return { n: values.length, min: values[minAt]!, median: medianOfSorted(sorted), p90: quantileOfSorted(sorted, 0.9), max: values[maxAt]!, minAt, maxAt };
+  for (let i = 1; i < values.length; i++) {
+    if (values[i]! < values[minAt]!) minAt = i;
+    if (values[i]! > values[maxAt]!) maxAt = i;
+  }
+  const min = values[minAt]!;
+  const max = values[maxAt]!;
+  if (min === max) return { n: values.length, min, median: min, p90: min, max, minAt, maxAt };
+  const sorted = sortedCopy(values);
+  return { n: values.length, min, median: medianOfSorted(sorted), p90: quantileOfSorted(sorted, 0.9), max, minAt, maxAt, band: bandOfSorted(sorted) };
 }

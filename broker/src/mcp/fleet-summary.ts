@@ -17,7 +17,7 @@
 // JSON: the least telling parts go first (the varies list, group data, constants, groups, numbers
 // without outliers), outliers last; an error group or the apart list that cannot be named in full keeps
 // its count. Pure; no I/O.
-import { apartness, bandOf, distributionOf, MIN_HOSTS } from "./fleet-stats";
+import { apartness, distributionOf, MIN_HOSTS } from "./fleet-stats";
 import { shapeOf, valueKey, type FleetDef, type Json } from "./fleet-shape";
 import type { HostResult } from "./host-results";
 
@@ -70,8 +70,9 @@ export interface FleetSummary {
 
 interface FieldStats {
   numeric: boolean;
-  /** [result index, value] of the hosts whose value is a number. */
-  numbers: Array<[number, number]>;
+  /** The hosts (result indexes) whose value is a number, and those numbers. */
+  hosts: number[];
+  numbers: number[];
   /** value key → hosts with that value (non-numeric fields). */
   values: Map<string, number>;
   present: number;
@@ -99,11 +100,12 @@ function fieldStats(def: FleetDef, ok: ReadonlyArray<{ index: number; data: unkn
   perHost.forEach((f, i) => {
     for (const [path, value] of f) {
       let st = fields.get(path);
-      if (!st) fields.set(path, (st = { numeric: false, numbers: [], values: new Map(), present: 0 }));
+      if (!st) fields.set(path, (st = { numeric: false, hosts: [], numbers: [], values: new Map(), present: 0 }));
       st.present++;
       if (typeof value === "number") {
         st.numeric = true;
-        st.numbers.push([ok[i]!.index, value]);
+        st.hosts.push(ok[i]!.index);
+        st.numbers.push(value);
       } else {
         const k = valueKey(value);
         st.values.set(k, (st.values.get(k) ?? 0) + 1);
@@ -142,19 +144,21 @@ export function summariseFleet(def: FleetDef, results: readonly HostResult[], op
   const apartBy = new Map<number, { values: Record<string, number>; score: number }>();
   const outlierFields = new Set<string>();
   for (const [field, st] of fields) {
-    if (st.numbers.length === 0) continue;
-    const values = st.numbers.map(([, v]) => v);
+    const values = st.numbers;
+    if (values.length === 0) continue;
     const d = distributionOf(values);
-    if (d.min === d.max) {
+    if (d.band === undefined) {
       constant[field] = d.min;
       continue;
     }
-    numbers.push({ field, n: d.n, min: d.min, median: d.median, p90: d.p90, max: d.max, minHost: name(st.numbers[d.minAt]![0]), maxHost: name(st.numbers[d.maxAt]![0]) });
+    numbers.push({ field, n: d.n, min: d.min, median: d.median, p90: d.p90, max: d.max, minHost: name(st.hosts[d.minAt]!), maxHost: name(st.hosts[d.maxAt]!) });
     if (values.length < MIN_HOSTS) continue;
-    const band = bandOf(values);
-    for (const [index, v] of st.numbers) {
+    const band = d.band;
+    for (let k = 0; k < values.length; k++) {
+      const v = values[k]!;
       const a = apartness(v, band);
       if (a <= 1) continue;
+      const index = st.hosts[k]!;
       outlierFields.add(field);
       let e = apartBy.get(index);
       if (!e) apartBy.set(index, (e = { values: {}, score: 0 }));
@@ -166,14 +170,18 @@ export function summariseFleet(def: FleetDef, results: readonly HostResult[], op
 
   // Groups of identical answers, over the fields that neither are numbers nor vary per host.
   const varies = [...fields.entries()].filter(([, st]) => variesPerHost(st)).map(([field, st]) => ({ field, distinct: st.values.size }));
-  const grouped = new Set([...fields.entries()].filter(([, st]) => !st.numeric && !variesPerHost(st)).map(([f]) => f));
+  const grouped = [...fields.entries()]
+    .filter(([, st]) => !st.numeric && !variesPerHost(st))
+    .map(([f]) => f)
+    .sort();
   const groupsByKey = new Map<string, number[]>();
   perHost.forEach((f, i) => {
-    const key = [...f.entries()]
-      .filter(([path]) => grouped.has(path))
-      .sort((a, b) => (a[0] < b[0] ? -1 : 1))
-      .map(([path, v]) => `${JSON.stringify(path)}:${valueKey(v as Json)}`)
-      .join(",");
+    // One part per grouped field, in a fixed order; an absent field is an empty part.
+    let key = "";
+    for (const path of grouped) {
+      const v = f.get(path);
+      key += v === undefined ? "\u0000," : `${valueKey(v as Json)},`;
+    }
     const list = groupsByKey.get(key);
     if (list) list.push(ok[i]!.index);
     else groupsByKey.set(key, [ok[i]!.index]);
