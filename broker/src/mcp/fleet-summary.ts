@@ -17,6 +17,7 @@
 // JSON: the least telling parts go first (the varies list, group data, constants, groups, numbers
 // without outliers), outliers last; an error group or the apart list that cannot be named in full keeps
 // its count. Pure; no I/O.
+import { truncateText } from "../../../shared/printable";
 import { apartness, distributionOf, MIN_HOSTS } from "./fleet-stats";
 import { shapeOf, valueKey, type FleetDef, type Json } from "./fleet-shape";
 import type { HostResult } from "./host-results";
@@ -27,6 +28,8 @@ const MAX_GROUPS = 10;
 const GROUP_EXAMPLES = 3;
 /** A group's example answer is shown when its JSON is at most this long. */
 const GROUP_DATA_MAX_BYTES = 1500;
+/** An error group's example message is cut to this many characters. */
+const MAX_MESSAGE_CHARS = 300;
 /** Fields listed in `varies` at most. */
 const MAX_VARIES = 20;
 
@@ -129,7 +132,7 @@ export function summariseFleet(def: FleetDef, results: readonly HostResult[], op
     if (r.ok) continue;
     const code = r.error?.code ?? "UNKNOWN";
     let g = byCode.get(code);
-    if (!g) byCode.set(code, (g = { code, count: 0, hosts: [], message: r.error?.message ?? "" }));
+    if (!g) byCode.set(code, (g = { code, count: 0, hosts: [], message: truncateText(r.error?.message ?? "", MAX_MESSAGE_CHARS) }));
     g.count++;
     g.hosts.push(r.host);
   }
