@@ -29,6 +29,13 @@ export interface DiagnosticDef<
   limits: string[];
   /** True when the diagnostic reaches beyond the host itself (network probes). */
   openWorld?: boolean;
+  /**
+   * Output fields that differ from host to host or call to call without saying anything about the
+   * host (process ids): a fleet summary neither groups hosts by them, nor spreads them, nor compares
+   * them (broker/src/mcp/fleet-shape.ts). Dotted paths, `[]` for an array's elements
+   * ("sockets[].pid"). Times (fields described as ISO 8601) are treated so without being listed.
+   */
+  volatile?: readonly string[];
   examples: DiagnosticExample<I>[];
 }
 

@@ -4,7 +4,7 @@
 // test/bench/results.json and test/bench/results.md. Not part of `npm test`: timings are never
 // asserted there.
 //
-//   node main.cjs --launcher FILE --floor FILE [--only latency,fanout,agent,search,streaming,audit,tools] [--out DIR] [--baseline results.json]
+//   node main.cjs --launcher FILE --floor FILE [--only latency,fanout,agent,search,streaming,audit,tools,summary] [--out DIR] [--baseline results.json]
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { loadavg } from "node:os";
 import { join } from "node:path";
@@ -19,6 +19,7 @@ import { machineFacts, type MachineFacts } from "./machine";
 import { renderMarkdown } from "./report";
 import { startSshd, stopSshd, type SshFixture } from "./ssh";
 import { measureStreaming, type StreamingResult } from "./streaming";
+import { measureSummarySizes, type SummarySizeRow } from "./summary-size";
 import { measureToolList, type ToolListResult } from "./tool-list";
 import { log, ROOT, stopAll } from "./util";
 
@@ -32,9 +33,10 @@ export interface BenchResults {
   streaming?: StreamingResult;
   auditLock?: AuditLockResult;
   toolList?: ToolListResult;
+  summarySizes?: SummarySizeRow[];
 }
 
-const SECTIONS = ["latency", "fanout", "agent", "search", "streaming", "audit", "tools"] as const;
+const SECTIONS = ["latency", "fanout", "agent", "search", "streaming", "audit", "tools", "summary"] as const;
 
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { only: { type: "string" }, out: { type: "string" }, launcher: { type: "string" }, floor: { type: "string" }, baseline: { type: "string" } }, strict: true });
@@ -61,6 +63,7 @@ async function main(): Promise<void> {
       if (only.has("streaming")) results.streaming = await measureStreaming(join(work, "streaming"));
       if (only.has("audit")) results.auditLock = await measureAuditLock(join(work, "audit"));
       if (only.has("tools")) results.toolList = await measureToolList(fleet1, home);
+      if (only.has("summary")) results.summarySizes = measureSummarySizes();
     } finally {
       if (ssh) await stopSshd(ssh);
       await localDown(fleet1);

@@ -205,6 +205,17 @@ export function renderMarkdown(r: BenchResults, baseline?: Baseline): string {
       ),
       "",
       ...(r.fanout.some((x) => x.outputTruncated) ? ["Some rounds' output was cut to the broker's `maxOutputBytes` (the results say so with `truncated`); every host still answered ok (summary).", ""] : []),
+      ...(r.fanout.some((x) => x.summary)
+        ? [
+            'The rounds above ask for `view: "hosts"` (one result per host). The same call as a summary (`view: "summary"`, the default above 10 hosts; the simulated hosts all answer alike, so it is small here — see section 8 for realistic fleets):',
+            "",
+            table(
+              ["hosts", "summary round p50 / p99", "summary bytes"],
+              r.fanout.filter((x) => x.summary).map((x) => [String(x.hosts), ms(x.summary!.round), x.summary!.bytes.toLocaleString("en-US")]),
+            ),
+            "",
+          ]
+        : []),
     );
   }
 
@@ -291,6 +302,19 @@ export function renderMarkdown(r: BenchResults, baseline?: Baseline): string {
           ["second tools/list, same process", ms(T.warm), ratio(T.warm.p50, T.firstPing.p50)],
           ["spawn → first tools/list answered (start-up included)", ms(T.startToList), ""],
         ],
+      ),
+      "",
+    );
+  }
+  if (r.summarySizes) {
+    out.push(
+      "## 8. Answers sized for a fleet: summary size",
+      "",
+      "`get_load` answers of generated fleets (test/broker/helpers/fleet-gen.ts, the unit tests' generator: loads 0.2–0.8 with every 125th host at 25–40, 4 or 8 CPUs, every 67th host failed, every 199th denied), summarised as the broker does for `view: \"summary\"` (broker/src/mcp/fleet-summary.ts, the results kept for paging included). Target: at most 8 KB (8,192 bytes) of structured content at 1000 and 10,000 hosts.",
+      "",
+      table(
+        ["hosts", "structured content", "outlying hosts named / only counted", "summarising p50 / p99"],
+        r.summarySizes.map((x) => [x.hosts.toLocaleString("en-US"), `${x.bytes.toLocaleString("en-US")} bytes`, `${x.named} / ${x.counted}`, ms(x.time)]),
       ),
       "",
     );

@@ -1,6 +1,7 @@
 // `npm run demo` (= `hostward demo`): the README's main command runs end to end and tells the story
 // it promises: fleet, MCP tools, diagnostics on one host and on *, a policy refusal, a refused bad
-// input, an unreachable host reported, the audit chain verified, and nothing left running.
+// input, an unreachable host reported (and the same call as a fleet summary), the audit chain
+// verified, and nothing left running.
 import { describe, expect, it } from "vitest";
 import { alive, hostward } from "./cli";
 
@@ -17,6 +18,8 @@ describe("hostward demo", () => {
     expect(t).toMatch(/local2 +FAIL +POLICY_DENIED: test_connectivity is not allowed on local2/);
     expect(t).toMatch(/refused .*unit.*must not start with "-"/);
     expect(t).toMatch(/local3 +FAIL +UNAVAILABLE/);
+    // The same call as a fleet summary: the stopped host named first, under its code.
+    expect(t).toMatch(/> get_load \{"target":"\*","view":"summary"\}\n {2}3 hosts: 2 ok, 1 failed, 0 denied \(\d+ bytes\)\n {2}UNAVAILABLE +1: local3\n/);
     // The action workflow: refused while PENDING, approved by a human (the CLI), executed once by the
     // host's helper (which stops at its pre-check here: no systemd), never twice.
     expect(t).toMatch(/request act-[0-9a-f]+: PENDING, impact MEDIUM/);

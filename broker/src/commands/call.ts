@@ -19,6 +19,7 @@ string. Example:
   hostward call get_service_status target=web1 unit=nginx
   hostward call get_load target='*'
 --json prints the tool's structured result as JSON. Exit 0 when every host answered, 1 otherwise.
+Above 10 hosts a diagnostic answers with a summary (printed as JSON); view=hosts asks for every host.
 DIR: the broker configuration directory (default ${defaultConfigDir()}, or $HOSTWARD_CONFIG).
 `;
 
@@ -96,10 +97,15 @@ export async function run(argv: string[]): Promise<number> {
       process.stderr.write(`hostward call: ${tool} refused: ${text}\n`);
       return 1;
     }
-    const structured = result.structuredContent as { results?: HostResult[] } | undefined;
+    const structured = result.structuredContent as { results?: HostResult[]; fleet?: unknown; summary?: { hosts: number; ok: number } } | undefined;
     if (values.json) process.stdout.write(`${JSON.stringify(structured ?? text, null, 2)}\n`);
     const hosts = structured?.results;
     if (!hosts) {
+      // A summary answer: the summary itself, and whether every host answered.
+      if (structured?.fleet !== undefined && structured.summary) {
+        if (!values.json) process.stdout.write(`${JSON.stringify({ summary: structured.summary, fleet: structured.fleet }, null, 2)}\n`);
+        return structured.summary.ok === structured.summary.hosts ? 0 : 1;
+      }
       if (!values.json) process.stdout.write(`${text}\n`);
       return 0;
     }

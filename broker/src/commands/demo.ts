@@ -84,6 +84,26 @@ function textOf(result: ToolResult): string {
   return block?.text ?? "";
 }
 
+interface FleetAnswer {
+  summary: { hosts: number; ok: number; failed: number; denied: number };
+  fleet: {
+    outliers: { errors: Array<{ code: string; count: number; hosts: string[] }>; apart: Array<{ host: string; values: Record<string, number> }> };
+    numbers: Array<{ field: string; min: number; median: number; max: number; minHost: string; maxHost: string }>;
+    constant?: Record<string, number>;
+  };
+  page?: string;
+}
+
+function showSummary(r: ToolResult): void {
+  const s = r.structuredContent as unknown as FleetAnswer;
+  out(`  ${s.summary.hosts} hosts: ${s.summary.ok} ok, ${s.summary.failed} failed, ${s.summary.denied} denied (${Buffer.byteLength(JSON.stringify(s))} bytes)`);
+  for (const e of s.fleet.outliers.errors) out(`  ${e.code.padEnd(18)} ${e.count}: ${e.hosts.join(", ")}`);
+  for (const a of s.fleet.outliers.apart) out(`  stands apart: ${a.host} ${Object.entries(a.values).map(([f, v]) => `${f} ${v}`).join(", ")}`);
+  for (const n of s.fleet.numbers) out(`  ${n.field.padEnd(14)} min ${n.min} (${n.minHost})  median ${n.median}  max ${n.max} (${n.maxHost})`);
+  if (s.fleet.constant) out(`  the same on every host: ${Object.entries(s.fleet.constant).map(([f, v]) => `${f} ${v}`).join(", ")}`);
+  if (s.page) out("  page: a cursor to the per-host results, a page at a time");
+}
+
 async function call(client: Client, name: string, args: Record<string, unknown>, show?: (r: ToolResult) => void) {
   out(`${bold(`> ${name}`)} ${JSON.stringify(args)}`);
   const started = performance.now();
@@ -174,6 +194,9 @@ export async function run(argv: string[]): Promise<number> {
     await stopFleetAgent(dir, last, "reader");
     out(`  (stopped ${last}'s reader agent)`);
     await call(client, "get_load", { target: "*" });
+
+    out(bold("The same call as a fleet summary (the default above 10 hosts): outliers first"));
+    await call(client, "get_load", { target: "*", view: "summary" }, (r) => showSummary(r));
 
     out(bold("Actions: proposed by the model, approved by a human, verified again on the host"));
     out("  (the local fleet runs the root helper WITHOUT sudo, as this user, with its own approver key;");

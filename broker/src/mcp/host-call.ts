@@ -17,7 +17,7 @@ import type { z } from "zod";
 import type { HostEntry } from "../config/schema";
 import type { Broker } from "../broker";
 import { fanout, type WorkContext } from "../fanout";
-import { decide, type Decision } from "../policy";
+import { decide, type Decision, type PolicySubject } from "../policy";
 import { resolveTargets } from "../targets";
 import { AuditError, RESULT_LOCK_WAIT_MS } from "../audit/log";
 import type { AuditRecordInput, CallerIdentity } from "../audit/records";
@@ -33,9 +33,16 @@ export interface HostToolCall<A extends { target: string }, T> {
   caller: CallerIdentity;
   /** What to do on one allowed host, with the validated arguments minus `target`. */
   work: (host: HostEntry, args: Omit<A, "target">, ctx: WorkContext & { callId: string }) => Promise<T>;
+  /**
+   * What policy decides on and what counts as read-only, when it is not the tool itself:
+   * compare_hosts runs the diagnostic it names, and is allowed where that diagnostic is.
+   */
+  subject?: (args: A) => PolicySubject;
+  /** The hosts to call, when not `target` alone (compare_hosts: the target and the compared host). */
+  selector?: (args: A) => string;
 }
 
-export type HostCallOutcome<T> = { ok: true; output: HostResults<T>; callId: string } | { ok: false; outcome: ToolOutcome };
+export type HostCallOutcome<T, A = unknown> = { ok: true; output: HostResults<T>; callId: string; args: A } | { ok: false; outcome: ToolOutcome };
 
 /** The stable code of an audit failure (AUDIT_BUSY, AUDIT_FAILED), for every wording below. */
 export function auditCode(err: unknown): string {
@@ -126,30 +133,40 @@ export async function validateOrRefuse<A>(
   return { ok: false, outcome: failed ?? { error: parsed.error } };
 }
 
-export async function runHostTool<A extends { target: string }, T>(call: HostToolCall<A, T>): Promise<HostCallOutcome<T>> {
+export async function runHostTool<A extends { target: string }, T>(call: HostToolCall<A, T>): Promise<HostCallOutcome<T, A>> {
   const { broker, tool, caller } = call;
   const callId = randomUUID();
   const valid = await validateOrRefuse(broker, tool.name, call.schema, call.rawArgs, caller, callId);
   if (!valid.ok) return valid;
   const { target, ...rest } = valid.args;
   const args = rest as Omit<A, "target">;
+  const subject = call.subject?.(valid.args) ?? tool;
 
   const config = broker.config.current;
-  const resolved = resolveTargets(target, config.hosts);
+  const resolved = resolveTargets(call.selector?.(valid.args) ?? target, config.hosts);
   if (!resolved.ok) {
     const failed = await tryAudit(broker, { event: "tool.refused", callId, caller, tool: tool.name, reason: "BAD_TARGET", target, message: resolved.error });
     return { ok: false, outcome: failed ?? { error: resolved.error } };
   }
 
-  const decisions = new Map<string, Decision>(resolved.hosts.map((h) => [h.name, decide(config.policy, tool, h)]));
+  const decisions = new Map<string, Decision>(resolved.hosts.map((h) => [h.name, decide(config.policy, subject, h)]));
   const callRecords: AuditRecordInput[] = [
     { event: "tool.call", callId, caller, tool: tool.name, target, hosts: resolved.hosts.map((h) => h.name), ...auditArgs(args) },
     ...resolved.hosts.map((h): AuditRecordInput => {
       const d = decisions.get(h.name)!;
-      return { event: "policy.decision", callId, tool: tool.name, host: h.name, decision: d.allowed ? "allow" : "deny", rule: d.rule, reason: d.reason };
+      return {
+        event: "policy.decision",
+        callId,
+        tool: tool.name,
+        ...(subject.name !== tool.name && { subject: subject.name }),
+        host: h.name,
+        decision: d.allowed ? "allow" : "deny",
+        rule: d.rule,
+        reason: d.reason,
+      };
     }),
   ];
-  const readOnly = READ_ONLY_TOOLS.has(tool.name);
+  const readOnly = READ_ONLY_TOOLS.has(subject.name);
   let callDurable: Promise<ToolOutcome | undefined> = Promise.resolve(undefined);
   if (readOnly) {
     const written = await tryAuditDeferred(broker, "now", ...callRecords);
@@ -201,5 +218,5 @@ export async function runHostTool<A extends { target: string }, T>(call: HostToo
   // Every call is in the audit log already; a log line per call is for debugging (one stderr
   // write per call also wakes the MCP client that reads it: ~0.4 ms of a get_load's p50 here).
   broker.logger.debug({ tool: tool.name, callId, target, summary: output.summary }, "tool call");
-  return { ok: true, output, callId };
+  return { ok: true, output, callId, args: valid.args };
 }

@@ -5,7 +5,8 @@
 // This envelope is in the output schema of every host tool, so its fields carry no descriptions
 // there: the server's instructions (commands/serve.ts) explain it once. truncated: part of the
 // output (of one host's data, or the whole) was cut to fit the broker's maxOutputBytes; nextCursor:
-// pass as `cursor` to continue after the last entry shown.
+// pass as `cursor` to continue after the last entry shown. The summary view (fleet-summary.ts)
+// replaces `results` with `fleet`; `page` pages the results (fleet-view.ts).
 import { z } from "zod";
 import type { HostError } from "../agents/errors";
 
@@ -34,11 +35,18 @@ const summarySchema = z.object({
   denied: z.number().int(),
 });
 
-export function hostResultsSchema<D extends z.ZodType>(data: D) {
+/**
+ * The output of every host tool (fleet-view.ts): the per-host envelope above, or (view "summary")
+ * `fleet` without `results`; `page` continues either. Compact on purpose (every
+ * diagnostic carries it in tools/list): `fleet`'s shape is said once, in the server's instructions.
+ */
+export function fleetResultsSchema<D extends z.ZodType>(data: D) {
   return z.object({
-    results: z.array(hostResultSchema(data)),
+    results: z.array(hostResultSchema(data)).optional(),
     summary: summarySchema,
     truncated: z.boolean().optional(),
+    fleet: z.object({}).optional(),
+    page: z.string().optional(),
   });
 }
 

@@ -17,6 +17,8 @@ export async function runLocalTool<A>(
   rawArgs: unknown,
   caller: CallerIdentity,
   answer: (args: A) => ToolOutcome | Promise<ToolOutcome>,
+  /** More fields for the call's audit record, read once the answer is computed. */
+  auditFields?: () => Record<string, unknown>,
 ): Promise<ToolOutcome> {
   const callId = randomUUID();
   const valid = await validateOrRefuse(broker, tool, schema, rawArgs, caller, callId);
@@ -32,6 +34,7 @@ export async function runLocalTool<A>(
       ...auditArgs(valid.args),
       outcome: "error" in outcome ? "ERROR" : "OK",
       ...("error" in outcome ? { message: outcome.error } : {}),
+      ...auditFields?.(),
     });
   } catch (err) {
     // The answer was computed (get_action may have asked a host for its record): say so.

@@ -74,6 +74,7 @@ export const getAgentInfo = defineDiagnostic({
     nodeVersion: z.string(),
     pid: z.number().int(),
   }),
+  volatile: ["pid"],
   limits: ["No arguments; constant-size reply."],
   examples: [{ description: "Which agent build is running", input: {} }],
 });

@@ -45,6 +45,7 @@ export const getJournalLogs = defineDiagnostic({
     scanned: z.number().int().describe("entries read from the journal (more than returned when grep filters)"),
     truncated: z.boolean().describe("true when more entries may follow this page"),
   }),
+  volatile: ["entries[].pid", "entries[].cursor"],
   limits: [
     "1..1000 entries (default 100), each message capped at 2 KiB.",
     "With cursor, the page starts right after it; without, the newest `lines` entries are returned.",
@@ -85,6 +86,7 @@ export const analyzeErrors = defineDiagnostic({
       }),
     ),
   }),
+  volatile: ["groups[].firstSeen", "groups[].lastSeen"],
   limits: ["Reads at most 5000 error entries (newest first); returns 1..100 groups (default 20); journalctl deadline 15 s, output capped at 16 MiB."],
   examples: [
     { description: "What failed in the last hour", input: {} },
@@ -107,6 +109,7 @@ export const getKernelMessages = defineDiagnostic({
     cursor: z.string().nullable(),
     truncated: z.boolean(),
   }),
+  volatile: ["entries[].pid", "entries[].cursor"],
   limits: ["1..1000 entries (default 100), each message capped at 2 KiB; journalctl deadline 10 s, output capped at 8 MiB."],
   examples: [
     { description: "Recent kernel errors", input: { priority: "err" } },

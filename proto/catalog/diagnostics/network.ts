@@ -109,6 +109,7 @@ export const getListeningPorts = defineDiagnostic({
     total: z.number().int(),
     truncated: z.boolean(),
   }),
+  volatile: ["sockets[].pid"],
   limits: [`Reads /proc only, nothing spawned; at most ${MAX_SOCKETS} sockets.`],
   examples: [
     { description: "Everything listening", input: {} },
@@ -140,6 +141,7 @@ export const getActiveConnections = defineDiagnostic({
     total: z.number().int().describe("established connections matching the filter"),
     truncated: z.boolean(),
   }),
+  volatile: ["connections[].pid"],
   limits: ["Reads /proc only, nothing spawned; limit at most 1000 (default 100)."],
   examples: [
     { description: "Connections to or from the database port", input: { port: 5432 } },

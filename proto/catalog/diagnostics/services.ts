@@ -88,6 +88,7 @@ export const getServiceStatus = defineDiagnostic({
     "One unit's state as systemd reports it (systemctl show): load/active/sub state, result, main PID, last exit, restart count, timestamps, memory/CPU/tasks, unit file and dependencies. NOT_FOUND when systemd does not know the unit.",
   input: () => unitInput,
   output: () => serviceStatus,
+  volatile: ["mainPid"],
   limits: ["One systemctl show call with a fixed property list, 10 s deadline; dependency lists capped at 200 names each."],
   examples: [
     { description: "Is nginx running", input: { unit: "nginx" } },
@@ -113,6 +114,7 @@ export const getServiceLogs = defineDiagnostic({
     cursor: z.string().nullable().describe("cursor of the last entry (get_journal_logs cursor= continues after it)"),
     truncated: z.boolean().describe("true when `lines` entries were returned (older ones may exist) or output was capped"),
   }),
+  volatile: ["entries[].pid", "entries[].cursor"],
   limits: ["1..1000 entries (default 100); each message capped at 2 KiB; journalctl deadline 10 s, output capped at 8 MiB."],
   examples: [
     { description: "Last 50 lines of nginx", input: { unit: "nginx", lines: 50 } },
@@ -152,6 +154,7 @@ export const checkServiceHealth = defineDiagnostic({
       z.object({ unit: z.string(), relation: z.enum(["requires", "wants", "bindsTo"]), activeState: z.string(), result: z.string().nullable() }),
     ),
   }),
+  volatile: ["status.mainPid", "listening.sockets[].pid", "recentErrors[].pid", "recentErrors[].cursor"],
   limits: [
     "Three systemctl/journalctl calls at most, 10 s deadline each; up to 20 recent errors; up to 100 dependencies checked;",
     "sockets from at most 256 processes of the unit's cgroup.",

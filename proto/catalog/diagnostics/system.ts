@@ -259,6 +259,7 @@ export const listProcesses = defineDiagnostic({
     scanned: z.number().int().describe("processes examined on the host"),
     sampleMs: z.number().int(),
   }),
+  volatile: ["processes[].pid", "processes[].ppid"],
   limits: [
     "Reads /proc only (no ps), nothing spawned; processes that exit while being read are skipped.",
     `limit 1..200 (default 20); command lines cut to ${COMMAND_MAX_CHARS} characters; at most ${PROCESS_SCAN_MAX} processes examined; takes about ${CPU_SAMPLE_MS} ms.`,

@@ -1,8 +1,10 @@
 // Every MCP tool the broker serves, in the order tools/list shows them.
 import type { Broker } from "../../broker";
+import { AnswerStore } from "../answers";
 import { ToolRegistry } from "../registry";
 import type { ToolSpec } from "../sdk";
 import { registerActionTools } from "./actions";
+import { registerCompareTool } from "./compare";
 import { registerDiagnosticTools } from "./diagnostics";
 import { registerHostTools } from "./hosts";
 import { registerPingTool } from "./ping";
@@ -12,10 +14,13 @@ import { registerRolloutTools } from "./rollouts";
 
 export function allTools(broker: Broker): ToolSpec[] {
   const registry = new ToolRegistry();
+  // The per-host results behind summary answers, for their page cursors: one store per process.
+  const answers = new AnswerStore();
   registerHostTools(registry, broker);
-  registerPingTool(registry, broker);
+  registerPingTool(registry, broker, answers);
   registerPlanTool(registry, broker);
-  registerDiagnosticTools(registry, broker);
+  registerDiagnosticTools(registry, broker, answers);
+  registerCompareTool(registry, broker);
   registerActionTools(registry, broker);
   registerRolloutTools(registry, broker);
   registerReloadTool(registry, broker);

@@ -1,6 +1,7 @@
 // ping_hosts: is each host's reader agent up, how fast does it answer, and does it run the same
 // catalog as this broker? One gRPC health check plus get_agent_info per host, over the same
-// (reused) reader channel the diagnostics use. Subject to policy like any host tool.
+// (reused) reader channel the diagnostics use. Subject to policy like any host tool; answers for a
+// fleet like the diagnostics (fleet-view.ts: view, page), with the broker's own part added.
 import { z } from "zod";
 import { getAgentInfo } from "../../../../proto/catalog/diagnostics/health";
 import { expiryWarning } from "../../agents/client-cert";
@@ -8,15 +9,16 @@ import { callDiagnostic } from "../../agents/diagnostic-call";
 import { HostCallError } from "../../agents/errors";
 import { deserializeHealthCheckResponse, HEALTH_CHECK_PATH, serializeHealthCheckRequest } from "../../agents/health";
 import type { Broker } from "../../broker";
-import { targetArgument } from "../../targets";
-import { runHostTool } from "../host-call";
-import { hostResultsSchema } from "../host-results";
+import type { AnswerStore } from "../answers";
+import { runFleetTool } from "../fleet-view";
+import { fleetResultsSchema } from "../host-results";
 import type { ToolRegistry } from "../registry";
+import { fleetArguments } from "./diagnostics";
 
 /** The service the reader agent reports SERVING while it accepts diagnostics. */
 const READER_SERVICE = "hostward.v1.DiagnosticsService";
 
-const pingInput = z.strictObject({ target: targetArgument });
+const pingInput = z.strictObject(fleetArguments);
 
 const pingData = z.object({
   serving: z.enum(["UNKNOWN", "SERVING", "NOT_SERVING", "SERVICE_UNKNOWN"]),
@@ -29,7 +31,7 @@ const pingData = z.object({
 });
 
 const pingOutput = z.object({
-  ...hostResultsSchema(pingData).shape,
+  ...fleetResultsSchema(pingData).shape,
   broker: z.object({
     version: z.string(),
     catalogHash: z.string(),
@@ -43,7 +45,7 @@ const pingOutput = z.object({
   }),
 });
 
-export function registerPingTool(registry: ToolRegistry, broker: Broker): void {
+export function registerPingTool(registry: ToolRegistry, broker: Broker, answers: AnswerStore): void {
   registry.add({
     name: "ping_hosts",
     title: "Ping hosts",
@@ -53,12 +55,15 @@ export function registerPingTool(registry: ToolRegistry, broker: Broker): void {
     output: pingOutput,
     annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
     async handler(rawArgs, call) {
-      const run = await runHostTool({
+      const answer = await runFleetTool({
         broker,
+        answers,
         tool: { name: "ping_hosts", group: "health" },
+        def: { name: "ping_hosts", output: pingData },
         schema: pingInput,
         rawArgs,
         caller: call.caller,
+        isValidData: (data) => pingData.safeParse(data).success,
         work: async (host, _args, ctx) => {
           const started = performance.now();
           const health = await broker.pool.unary(
@@ -85,11 +90,11 @@ export function registerPingTool(registry: ToolRegistry, broker: Broker): void {
           };
         },
       });
-      if (!run.ok) return run.outcome;
+      if ("error" in answer) return answer;
       const cert = broker.pool.clientCertificate("reader");
       const warning = expiryWarning(cert);
       const clientCertificate = cert ? { notAfter: cert.notAfter.toISOString(), ...(warning && { warning }) } : null;
-      return { structured: { ...run.output, broker: { version: broker.version, catalogHash: broker.catalogHash, clientCertificate } } };
+      return { structured: { ...answer.structured, broker: { version: broker.version, catalogHash: broker.catalogHash, clientCertificate } } };
     },
   });
 }
