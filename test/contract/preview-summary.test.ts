@@ -101,11 +101,20 @@ const CASES: Record<PreviewKind, Case[]> = {
     {
       action: "upgrade_packages",
       params: { packages: ["openssl", "libssl3"] },
-      facts: { systemd: true, paths: {}, manager: "apt", versions: { openssl: { from: "3.0.11-1", to: "3.0.13-1" }, libssl3: { from: "3.0.13-1", to: "3.0.13-1" } } },
+      facts: {
+        systemd: true,
+        paths: {},
+        manager: "apt",
+        versions: { openssl: { from: "3.0.11-1", to: "3.0.13-1" }, libssl3: { from: "3.0.13-1", to: "3.0.13-1" } },
+        pins: ["openssl=3.0.13-1", "libssl3=3.0.13-1"],
+        changes: { openssl: { from: "3.0.11-1", to: "3.0.13-1" }, "libssl-dev": { from: "3.0.11-1", to: "3.0.13-1" }, "openssl-provider-legacy": { from: null, to: "3.0.13-1" } },
+        touched: ["libssl-dev", "libssl3", "openssl", "openssl-provider-legacy"],
+      },
       lines: [
         'openssl "3.0.11-1" → "3.0.13-1"',
         'libssl3 "3.0.13-1": already the candidate, unchanged',
         "1 of 2 package(s) change; candidates from the host's configured repositories as of its last `apt-get update`",
+        'apt also changes 2 other package(s) for them (its simulation): "libssl-dev" "3.0.11-1" → "3.0.13-1", "openssl-provider-legacy" (new) "3.0.13-1"',
       ],
     },
   ],
