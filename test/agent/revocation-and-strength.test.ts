@@ -124,6 +124,9 @@ describe("the reader agent over real mTLS", () => {
     const r = await callUnary(client(weak.rsa1024!), "getLoad", {});
     expect(r).toMatchObject({ ok: false, code: grpc.status.PERMISSION_DENIED });
     if (!r.ok) expect(r.details).toMatch(/client certificate is too weak: its key is RSA 1024 bits/);
+    // The agent's log line comes through its stdout pipe, which may trail the RPC's reply: wait for it (bounded).
+    const until = Date.now() + 5_000;
+    while (agent.rpcLines().at(-1)?.outcome !== "PERMISSION_DENIED" && Date.now() < until) await new Promise((r2) => setTimeout(r2, 20));
     expect(agent.rpcLines().at(-1)).toMatchObject({ outcome: "PERMISSION_DENIED", error: expect.stringMatching(/too weak: its key is RSA 1024 bits/) });
   });
 
