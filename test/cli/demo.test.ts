@@ -27,6 +27,10 @@ describe("hostward demo", () => {
     expect(t).toMatch(/APPROVED act-[0-9a-f]+ by .* key SHA256:/);
     expect(t).toMatch(/verdict FAILED after \d+ ms\n {2}reason: systemd is not running on this host/);
     expect(t).toMatch(/is FAILED, not APPROVED/);
+    expect(t).toMatch(/roll-out ro-[0-9a-f]{10}: PENDING; batches \[local1\] then \[local3\]/);
+    expect(t).toMatch(/Roll-out ro-[0-9a-f]{10}: truncate_log - Empty a log file on 2 host\(s\) in 2 batch\(es\)/);
+    expect(t).toMatch(/> get_rollout .*\n {2}HALTED: 1 GATE_FAILED, 1 UNTOUCHED\n {2}local1 +GATE_FAILED {2}check_http: status == 200, saw 503/);
+    expect(t).toMatch(/why: the canary batch failed \(local1: GATE_FAILED\); stopped before batch 2\n {2}untouched: local3/);
     expect(t).toMatch(/\d+ records in .*audit\.jsonl; chain verified/);
     expect(t).toContain("local fleet stopped.");
     for (const pid of pids) expect(alive(pid)).toBe(false);

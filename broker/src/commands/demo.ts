@@ -13,6 +13,7 @@ import { StdioClientTransport } from "@modelcontextprotocol/client/stdio";
 import { fleetApproverKey, fleetDown, fleetUp, stopFleetAgent } from "../local/fleet";
 import { run as approveCommand } from "./approve";
 import { readFileSync } from "node:fs";
+import { createServer } from "node:http";
 import { anchorFilesIn } from "../audit/log";
 import { verifyAuditFile } from "../audit/verify";
 import { AUDIT_FILE, stateDirOf } from "../broker";
@@ -254,6 +255,8 @@ export async function run(argv: string[]): Promise<number> {
       out(`  verdict ${e.verdict}: before ${JSON.stringify(e.result?.before)}, after ${JSON.stringify(e.result?.after)}`);
     });
 
+    await rolloutStory(client, dir);
+
     await client.close();
     client = undefined;
 
@@ -276,5 +279,51 @@ export async function run(argv: string[]): Promise<number> {
     if (values.keep) out(`kept ${dir}`);
     else rmSync(dir, { recursive: true, force: true });
     out("local fleet stopped.");
+  }
+}
+
+/**
+ * A roll-out on the local fleet: one proposal, one approval, the canary first, and a health gate
+ * that fails on it (the demo's own HTTP endpoint answers 503, as a broken new version would), so
+ * the roll-out stops there and the other host is left untouched.
+ */
+async function rolloutStory(client: Client, dir: string): Promise<void> {
+  out(bold("A roll-out: one approval for the web hosts, canary first, stopped by a health gate that fails"));
+  const health = createServer((_req, res) => {
+    res.writeHead(503, { "content-type": "text/plain" });
+    res.end("unavailable\n");
+  });
+  await new Promise<void>((resolve) => health.listen(0, "127.0.0.1", resolve));
+  try {
+    const url = `http://127.0.0.1:${(health.address() as { port: number }).port}/health`;
+    const proposed = await call(client, "propose_rollout", {
+      target: "tag:web",
+      action: "truncate_log",
+      params: { path: join(dir, "shared-logs", "debug.log") },
+      strategy: { canaries: 1, batchSize: 1, gates: [{ diagnostic: "check_http", input: { url }, when: [{ field: "status", op: "==", value: 200 }] }] },
+      reason: "the shared debug log fills the disk on every web host",
+    }, (r) => {
+      const p = r.structuredContent as { id: string; state: string; batches: string[][] };
+      out(`  roll-out ${p.id}: ${p.state}; batches ${p.batches.map((b) => `[${b.join(", ")}]`).join(" then ")}`);
+    });
+    if (proposed.isError) return;
+    const id = (proposed.structuredContent as { id: string }).id;
+    out(bold(`$ hostward approve ${id} --key ${fleetApproverKey(dir)} --yes --config ${dir}`));
+    out(`  (exit ${await approveCommand([id, "--key", fleetApproverKey(dir), "--yes", "--config", dir])})`);
+    await call(client, "execute_rollout", { id }, (r) => out(`  ${String((r.structuredContent as { state: string }).state)}: it runs in the broker; get_rollout follows it`));
+    const deadline = Date.now() + 60_000;
+    let view: { state: string; counts: Record<string, number>; untouched: string[]; execution?: { halt?: { reason: string } }; hosts: Array<{ host: string; state: string; gates?: Array<{ diagnostic: string; conditions: Array<{ text: string; seen: unknown }> }> }> };
+    do {
+      await new Promise((r) => setTimeout(r, 200));
+      view = (await client.callTool({ name: "get_rollout", arguments: { id } })).structuredContent as typeof view;
+    } while (view.state === "RUNNING" && Date.now() < deadline);
+    out(`${bold("> get_rollout")} ${JSON.stringify({ id })}`);
+    out(`  ${view.state}: ${Object.entries(view.counts).map(([k, v]) => `${v} ${k}`).join(", ")}`);
+    for (const h of view.hosts) out(`  ${h.host.padEnd(8)} ${h.state}${(h.gates ?? []).map((g) => `  ${g.diagnostic}: ${g.conditions.map((c) => `${c.text}, saw ${JSON.stringify(c.seen)}`).join("; ")}`).join("")}`);
+    if (view.execution?.halt) out(`  why: ${view.execution.halt.reason}`);
+    out(`  untouched: ${view.untouched.join(", ") || "(none)"}`);
+    out();
+  } finally {
+    health.close();
   }
 }
