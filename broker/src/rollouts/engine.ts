@@ -38,6 +38,12 @@ const PAUSE_SLICE_MS = 500;
 
 type HostOutcome = Pick<PlanHost, "state" | "run" | "gates">;
 
+/** At most 10 hosts named (a halt reason is bounded), the rest counted. */
+function someHosts(hosts: readonly PlanHost[], what: (h: PlanHost) => string = (h) => h.host): string {
+  const shown = hosts.slice(0, 10).map(what).join(", ");
+  return hosts.length > 10 ? `${shown} and ${hosts.length - 10} more` : shown;
+}
+
 async function gatesOn(world: RolloutWorld, host: PlanHost, gates: readonly Gate[]): Promise<GateOutcome[]> {
   const out: GateOutcome[] = [];
   for (const g of gates) {
@@ -136,7 +142,7 @@ export async function runRollout(service: RolloutService, world: RolloutWorld, i
     world.progress(`resuming ${id} at batch ${r.execution!.batch + 1} of ${batches}: hosts the previous broker left running are settled from their own records`);
     r = await settleInterrupted(service, world, r, callId);
     const unknown = r.hosts.filter((h) => h.state === "UNKNOWN");
-    if (unknown.length > 0) return { ok: true, record: await halted(`resumed after the broker stopped: the outcome on ${unknown.map((h) => h.host).join(", ")} cannot be known from the host's record; stopped before the next batch — check those hosts`) };
+    if (unknown.length > 0) return { ok: true, record: await halted(`resumed after the broker stopped: the outcome on ${someHosts(unknown)} cannot be known from the host's record; stopped before the next batch — check those hosts`) };
   }
 
   let ranOne = false;
@@ -146,15 +152,15 @@ export async function runRollout(service: RolloutService, world: RolloutWorld, i
     r = fresh;
     const failures = r.hosts.filter((h) => FAILED_STATES.has(h.state)).length;
     if (b === canaryBatch + 1 && canaryBatch === 0 && r.hosts.some((h) => h.batch === 0 && h.state !== "SUCCEEDED")) {
-      return { ok: true, record: await halted(`the canary batch failed (${r.hosts.filter((h) => h.batch === 0 && h.state !== "SUCCEEDED").map((h) => `${h.host}: ${h.state}`).join(", ")}); stopped before batch ${b + 1}`) };
+      return { ok: true, record: await halted(`the canary batch failed (${someHosts(r.hosts.filter((h) => h.batch === 0 && h.state !== "SUCCEEDED"), (h) => `${h.host}: ${h.state}`)}); stopped before batch ${b + 1}`) };
     }
+    // A host whose outcome is unknown may still be running: nothing more starts, whatever the budget.
+    const unknownNow = r.hosts.filter((h) => h.state === "UNKNOWN");
+    if (unknownNow.length > 0) return { ok: true, record: await halted(`the outcome on ${someHosts(unknownNow)} is unknown (the connection was lost and the host's record did not settle it); stopped before batch ${b + 1} — check those hosts`) };
     if (failures > budget) return { ok: true, record: await halted(`${failures} host(s) failed, more than the error budget of ${budget} (maxFailures ${JSON.stringify(r.strategy.maxFailures)}); stopped before batch ${b + 1}`) };
     if (r.execution?.cancelRequested) return { ok: true, record: await service.end(id, "CANCELLED", `cancelled by ${r.execution.cancelRequested.by}: ${r.execution.cancelRequested.reason}; stopped before batch ${b + 1}`, callId) };
     const hosts = r.hosts.filter((h) => h.batch === b && h.state === "PENDING");
     if (hosts.length === 0) continue;
-    if (seconds() + MIN_APPROVAL_LEFT_S > (r.approval?.statement.notAfter ?? 0)) {
-      return { ok: true, record: await halted(`the approval expires at ${new Date((r.approval?.statement.notAfter ?? 0) * 1000).toISOString()}, too soon for batch ${b + 1} to run; propose a roll-out for the hosts left`) };
-    }
     // The pause is between batches run here: after the previous batch's gates held.
     if (ranOne && r.strategy.pauseSeconds > 0) {
       world.progress(`pausing ${r.strategy.pauseSeconds} s before batch ${b + 1}`);
@@ -168,8 +174,14 @@ export async function runRollout(service: RolloutService, world: RolloutWorld, i
         await world.sleep(Math.min(left, PAUSE_SLICE_MS));
       }
     }
-    world.progress(`batch ${b + 1} of ${batches}${b === canaryBatch ? " (canary)" : ""}: ${hosts.map((h) => h.host).join(", ")}`);
-    r = await service.startBatch(id, b, callId);
+    // After the pause: the approval must still hold for the whole batch.
+    if (seconds() + MIN_APPROVAL_LEFT_S > (r.approval?.statement.notAfter ?? 0)) {
+      return { ok: true, record: await halted(`the approval expires at ${new Date((r.approval?.statement.notAfter ?? 0) * 1000).toISOString()}, too soon for batch ${b + 1} to run; propose a roll-out for the hosts left`) };
+    }
+    world.progress(`batch ${b + 1} of ${batches}${b === canaryBatch ? " (canary)" : ""}: ${someHosts(hosts)}`);
+    const batchStarted = await service.startBatch(id, b, callId);
+    if (!batchStarted) return { ok: true, record: await service.end(id, "CANCELLED", `cancelled; stopped before batch ${b + 1}`, callId) };
+    r = batchStarted;
     const results = new Map<number, HostOutcome>();
     await Promise.all(hosts.map(async (h) => results.set(h.index, await runHost(service, world, r, h))));
     const failed = r.hosts.filter((h) => FAILED_STATES.has(results.get(h.index)?.state ?? h.state)).length;
@@ -177,6 +189,8 @@ export async function runRollout(service: RolloutService, world: RolloutWorld, i
     ranOne = true;
   }
   const failures = r.hosts.filter((h) => FAILED_STATES.has(h.state)).length;
+  const unknownAtEnd = r.hosts.filter((h) => h.state === "UNKNOWN");
+  if (unknownAtEnd.length > 0) return { ok: true, record: await halted(`the outcome on ${someHosts(unknownAtEnd)} is unknown (the connection was lost and the host's record did not settle it) — check those hosts`) };
   if (canaryBatch === 0 && batches === 1 && r.hosts.some((h) => h.state !== "SUCCEEDED")) return { ok: true, record: await halted("the canary batch failed") };
   if (failures > budget) return { ok: true, record: await halted(`${failures} host(s) failed, more than the error budget of ${budget}`) };
   if (failures > 0) return { ok: true, record: await service.end(id, "SUCCEEDED", `${failures} host(s) failed, within the error budget of ${budget}`, callId) };

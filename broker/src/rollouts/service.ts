@@ -227,7 +227,7 @@ export class RolloutService {
         if (cur.state === "RUNNING" && cur.execution) return { next: { ...cur, updatedAt: at, execution: { ...cur.execution, cancelRequested: { by: by.who, reason, at } } } };
         return { refuse: `roll-out ${id} is ${cur.state}; it cannot be cancelled` };
       },
-      (next) => this.audit.append({ event: "rollout.cancelled", callId: by.callId, caller: by.caller, ...about(next), reason, ...(next.state === "RUNNING" && { before: `batch ${next.execution!.batch + 1}` }) }),
+      (next) => this.audit.append({ event: "rollout.cancelled", callId: by.callId, caller: by.caller, ...about(next), reason, ...(next.state === "RUNNING" && { before: `batch ${next.execution!.batch + 2}` }) }),
     );
     return t.ok ? { ok: true, record: t.record } : { ok: false, reason: t.reason, ...(t.record && { record: t.record }) };
   }
@@ -276,17 +276,26 @@ export class RolloutService {
     return t.ok ? { ok: true, record: t.record, resumed } : { ok: false, reason: t.reason, ...(t.record && { record: t.record }) };
   }
 
-  /** The hosts of batch `b` become RUNNING (audited and stored before any of them is contacted). */
-  async startBatch(id: string, b: number, callId: string): Promise<RolloutRecord> {
+  /**
+   * The hosts of batch `b` become RUNNING (audited and stored before any of them is contacted).
+   * null: cancel_rollout was recorded since the last look (checked under the lock), nothing started.
+   */
+  async startBatch(id: string, b: number, callId: string): Promise<RolloutRecord | null> {
+    let cancelled = false;
     const t = await this.files.update(
       id,
       (cur) => {
         if (cur.state !== "RUNNING" || !cur.execution || cur.execution.pid !== process.pid) return { refuse: `roll-out ${id} is not running in this process` };
+        if (cur.execution.cancelRequested) {
+          cancelled = true;
+          return { refuse: "cancelled" };
+        }
         const hosts = cur.hosts.map((h) => (h.batch === b && h.state === "PENDING" ? { ...h, state: "RUNNING" as HostState, run: { startedAt: new Date().toISOString() } } : h));
         return { next: { ...cur, updatedAt: new Date().toISOString(), hosts, execution: { ...cur.execution, batch: b } } };
       },
       (next) => this.audit.append({ event: "rollout.batch", callId, ...about(next), batch: b, phase: "start", hostsInBatch: next.hosts.filter((h) => h.batch === b).map((h) => h.host) }),
     );
+    if (cancelled) return null;
     if (!t.ok) throw new Error(t.reason);
     return t.record;
   }
@@ -296,7 +305,8 @@ export class RolloutService {
     const t = await this.files.update(
       id,
       (cur) => {
-        if (cur.state !== "RUNNING" || !cur.execution) return { refuse: `roll-out ${id} is not running` };
+        // Only the process running it: a broker that was taken over must not overwrite the new one's record.
+        if (cur.state !== "RUNNING" || !cur.execution || cur.execution.pid !== process.pid) return { refuse: `roll-out ${id} is not running in this process` };
         const hosts = cur.hosts.map((h) => {
           const got = results.get(h.index);
           return got ? { ...h, ...got } : h;
@@ -329,9 +339,10 @@ export class RolloutService {
       id,
       (cur) => {
         if (cur.state !== "RUNNING" || !cur.execution || !canMove(cur.state, to)) return { refuse: `roll-out ${id} is ${cur.state}` };
+        if (cur.execution.pid !== process.pid) return { refuse: `roll-out ${id} is running in broker process ${cur.execution.pid}, not this one` };
         const hosts = cur.hosts.map((h) => (h.state === "PENDING" ? { ...h, state: "UNTOUCHED" as HostState } : h));
         const cancellation = to === "CANCELLED" && cur.execution.cancelRequested ? { cancellation: { reason: cur.execution.cancelRequested.reason, by: cur.execution.cancelRequested.by, at: cur.execution.cancelRequested.at } } : {};
-        return { next: moved(cur, to, "broker (execute_rollout)", { hosts, ...cancellation, execution: { ...cur.execution, endedAt: at, ...(reason !== undefined && { halt: { reason, at } }) } }) };
+        return { next: moved(cur, to, "broker (execute_rollout)", { hosts, ...cancellation, execution: { ...cur.execution, endedAt: at, ...(reason !== undefined && { halt: { reason: reason.slice(0, 4000), at } }) } }) };
       },
       async (next) => {
         try {

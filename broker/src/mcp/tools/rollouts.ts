@@ -73,8 +73,11 @@ function start(broker: Broker, service: RolloutService, r: Pick<RolloutRecord, "
         else if (!answered) resolve({ ok: true });
         broker.logger.info({ rolloutId: r.id, state: out.ok ? out.record.state : "refused", reason: out.ok ? undefined : out.reason }, "roll-out ended");
       })
-      .catch((err: unknown) => {
-        broker.logger.error({ rolloutId: r.id, err: (err as Error).message }, "roll-out stopped by an error (it stays RUNNING; the next broker resumes it)");
+      .catch(async (err: unknown) => {
+        broker.logger.error({ rolloutId: r.id, err: (err as Error).message }, "roll-out stopped by an error");
+        // Halted, so that it does not stay RUNNING under this live process (best effort: if the
+        // store itself failed, it stays RUNNING and the next broker resumes or halts it).
+        await service.end(r.id, "HALTED", `the broker stopped it on an error: ${(err as Error).message}`, callId).catch(() => undefined);
         if (!answered) resolve({ ok: false, reason: (err as Error).message });
       })
       .finally(() => running.delete(r.id));

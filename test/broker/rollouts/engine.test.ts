@@ -1,0 +1,108 @@
+// The roll-out engine's stop rules (broker/src/rollouts/engine.ts) over the real service, record
+// files and audit chain, with a scripted world in place of the hosts: which host fails, which
+// outcome is lost, how long a pause lasts. (The real hosts' path — agents, helpers, gates over
+// mTLS — is rollout-fleet.test.ts; these are the cases a live fleet cannot be made to produce on cue.)
+import { generateKeyPairSync } from "node:crypto";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { formatOpenSshPrivateKey } from "../../../proto/catalog/approval";
+import { findAction } from "../../../proto/catalog/actions/index";
+import { previewSummary } from "../../../proto/catalog/preview-summary";
+import { HostCallError } from "../../../broker/src/agents/errors";
+import { fileSigner } from "../../../broker/src/approval/signer";
+import { runRollout, type RolloutWorld } from "../../../broker/src/rollouts/engine";
+import type { PlanHost } from "../../../broker/src/rollouts/record";
+import { RolloutService } from "../../../broker/src/rollouts/service";
+import { rolloutStrategy } from "../../../broker/src/rollouts/strategy";
+import { openFileState } from "../../../broker/src/state/files";
+
+const def = findAction("truncate_log")!;
+const params = { path: "/var/log/app/debug.log" };
+let dir: string;
+let service: RolloutService;
+let keyFile: string;
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), "hw-engine-"));
+  const state = openFileState(join(dir, "state"), dir);
+  service = new RolloutService(join(dir, "state"), state.audit, () => 900);
+  keyFile = join(dir, "approver");
+  writeFileSync(keyFile, formatOpenSshPrivateKey(generateKeyPairSync("ed25519").privateKey, "tester"), { mode: 0o600 });
+});
+afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+async function approved(n: number, strategy: Record<string, unknown>): Promise<string> {
+  const facts = { systemd: true, paths: {}, path: params.path, device: 1, inode: 2, sizeBytes: 10, modifiedMs: 0 };
+  const preview = { action: def.name, facts, summary: previewSummary(def, params, facts) };
+  const hosts = Array.from({ length: n }, (_, i) => ({ host: `web${i + 1}`, hostIdentity: `web${i + 1}`, hostKey: `sha256:${i.toString(16).padStart(64, "0")}`, preview }));
+  const r = await service.propose({ target: "tag:web", hosts, action: def.name, params, impact: def.impact, strategy: rolloutStrategy.parse(strategy), reason: "test", requester: "test" });
+  const a = await service.approve(r.id, fileSigner(keyFile), { approver: "tester" });
+  expect(a.ok, a.ok ? "" : a.reason).toBe(true);
+  return r.id;
+}
+
+/** A world where `fail` hosts' actions fail, `lost` hosts lose the connection with no record to settle it. */
+function world(opts: { fail?: string[]; lost?: string[]; ran?: string[] } = {}): RolloutWorld {
+  return {
+    async execute(h: PlanHost) {
+      opts.ran?.push(h.host);
+      if (opts.lost?.includes(h.host)) throw new HostCallError("UNAVAILABLE", "connection reset");
+      const verdict = opts.fail?.includes(h.host) ? "FAILED" : "SUCCEEDED";
+      return { before: null, after: null, verdict, output: "", ...(verdict === "FAILED" && { reason: "scripted failure" }) };
+    },
+    diagnose: async () => ({}),
+    hostRecord: async () => ({ entry: null }),
+    sleep: (ms) => new Promise((r) => setTimeout(r, Math.min(ms, 5))),
+    progress: () => undefined,
+  };
+}
+
+describe("the engine's stop rules", () => {
+  it("within the error budget it goes on: 1 failure of 5 with maxFailures 1 ends SUCCEEDED, saying so", async () => {
+    const id = await approved(5, { canaries: 1, batchSize: 2, maxFailures: 1 });
+    const ran: string[] = [];
+    const out = await runRollout(service, world({ fail: ["web3"], ran }), id, "call-1");
+    expect(out.ok && out.record.state).toBe("SUCCEEDED");
+    expect(ran).toHaveLength(5);
+    expect(out.ok && out.record.execution?.halt?.reason).toMatch(/1 host\(s\) failed, within the error budget of 1/);
+  });
+
+  it("past the budget it stops before the next batch: the hosts after are UNTOUCHED and never called", async () => {
+    const id = await approved(7, { canaries: 1, batchSize: 2, maxFailures: 1 });
+    const ran: string[] = [];
+    const out = await runRollout(service, world({ fail: ["web2", "web3"], ran }), id, "call-1");
+    expect(out.ok && out.record.state).toBe("HALTED");
+    expect(ran).toEqual(expect.arrayContaining(["web1", "web2", "web3"]));
+    expect(ran).toHaveLength(3);
+    expect(out.ok && out.record.hosts.filter((h) => h.state === "UNTOUCHED").map((h) => h.host)).toEqual(["web4", "web5", "web6", "web7"]);
+    expect(out.ok && out.record.execution?.halt?.reason).toMatch(/2 host\(s\) failed, more than the error budget of 1 .*stopped before batch 3/);
+  });
+
+  it("a host whose outcome is unknown stops it whatever the budget: it may still be running", async () => {
+    const id = await approved(5, { canaries: 0, batchSize: 2, maxFailures: "100%" });
+    const ran: string[] = [];
+    const out = await runRollout(service, world({ lost: ["web2"], ran }), id, "call-1");
+    expect(out.ok && out.record.state).toBe("HALTED");
+    expect(ran).toHaveLength(2);
+    expect(out.ok && out.record.hosts.find((h) => h.host === "web2")?.state).toBe("UNKNOWN");
+    expect(out.ok && out.record.execution?.halt?.reason).toMatch(/the outcome on web2 is unknown .*stopped before batch 2/);
+  });
+
+  it("a long halt reason stays within the record's bound: 100 failed canaries, 10 named and the rest counted", async () => {
+    const id = await approved(110, { canaries: 100, batchSize: 10 });
+    const fail = Array.from({ length: 100 }, (_, i) => `web${i + 1}`);
+    const out = await runRollout(service, world({ fail }), id, "call-1");
+    expect(out.ok && out.record.state).toBe("HALTED");
+    expect(out.ok && out.record.execution?.halt?.reason).toMatch(/the canary batch failed \(web1: FAILED, .* and 90 more\)/);
+  });
+
+  it("a second runner is refused while the first runs; a finished roll-out cannot be run again", async () => {
+    const id = await approved(2, { canaries: 1 });
+    const out = await runRollout(service, world(), id, "call-1");
+    expect(out.ok && out.record.state).toBe("SUCCEEDED");
+    const again = await runRollout(service, world(), id, "call-2");
+    expect(again).toMatchObject({ ok: false, reason: expect.stringMatching(/is SUCCEEDED; only an APPROVED roll-out can be executed/) });
+  });
+});
