@@ -134,7 +134,14 @@ async function approveRollout(rollouts: RolloutService, id: string, values: Valu
     process.stderr.write(`hostward approve: no roll-out ${id}\n`);
     return 1;
   }
-  for (const line of rolloutSummary(r)) say(line);
+  let previews;
+  try {
+    previews = rollouts.plan(r).previews;
+  } catch (err) {
+    process.stderr.write(`hostward approve: ${id} cannot be shown: ${(err as Error).message}\n`);
+    return 1;
+  }
+  for (const line of rolloutSummary(r, previews)) say(line);
   if (r.state !== "PENDING") {
     process.stderr.write(`hostward approve: ${id} is ${r.state}; only a PENDING roll-out can be approved\n`);
     return 1;

@@ -5,7 +5,7 @@
 // comes last, fenced (actions/describe.ts).
 import { canonicalJson } from "../../../proto/catalog/approval";
 import { findAction } from "../../../proto/catalog/actions/index";
-import { commandLine, renderPlan } from "../../../proto/catalog/define-action";
+import { commandLine, renderPlan, type ActionPreview } from "../../../proto/catalog/define-action";
 import { previewProblem, previewSummary } from "../../../proto/catalog/preview-summary";
 import { rolloutRequestId } from "../../../proto/catalog/rollout-plan";
 import { reasonLines } from "../actions/describe";
@@ -26,25 +26,26 @@ function names(hosts: readonly PlanHost[]): string {
   return hosts.length > NAMES ? `${shown} and ${hosts.length - NAMES} more` : shown;
 }
 
-function planLines(r: RolloutRecord, h: PlanHost): string[] {
+function planLines(r: RolloutRecord, h: PlanHost, preview: ActionPreview): string[] {
   const def = findAction(r.action);
   if (!def) return [];
   try {
-    return renderPlan(def, r.params, h.preview.facts, { requestId: rolloutRequestId(r.id, h.index) }).map(commandLine);
+    return renderPlan(def, r.params, preview.facts, { requestId: rolloutRequestId(r.id, h.index) }).map(commandLine);
   } catch {
     return ["(the plan cannot be rendered from this host's preview)"];
   }
 }
 
 /** Hosts grouped by what they would do: the same preview lines and the same commands. */
-function groups(r: RolloutRecord): Array<{ hosts: PlanHost[]; summary: string[]; runs: string[] }> {
+function groups(r: RolloutRecord, previews: readonly ActionPreview[]): Array<{ hosts: PlanHost[]; summary: string[]; runs: string[] }> {
   const byKey = new Map<string, { hosts: PlanHost[]; summary: string[]; runs: string[] }>();
   const def = findAction(r.action);
   for (const h of r.hosts) {
-    const runs = planLines(r, h);
+    const preview = previews[h.index]!;
+    const runs = planLines(r, h, preview);
     // This broker's own rendering of the host's facts, never the host's text (actions/describe.ts).
-    const problem = def ? previewProblem(def, r.params, h.preview) : { reason: `no action ${r.action}` };
-    const summary = problem ? [`(this host's preview cannot be shown: ${problem.reason}; the roll-out cannot be approved)`] : previewSummary(def!, r.params, h.preview.facts);
+    const problem = def ? previewProblem(def, r.params, preview) : { reason: `no action ${r.action}` };
+    const summary = problem ? [`(this host's preview cannot be shown: ${problem.reason}; the roll-out cannot be approved)`] : previewSummary(def!, r.params, preview.facts);
     const key = canonicalJson({ s: summary, runs });
     const g = byKey.get(key) ?? { hosts: [], summary, runs };
     g.hosts.push(h);
@@ -53,10 +54,19 @@ function groups(r: RolloutRecord): Array<{ hosts: PlanHost[]; summary: string[];
   return [...byKey.values()].sort((a, b) => b.hosts.length - a.hosts.length);
 }
 
-export function rolloutSummary(r: RolloutRecord): string[] {
+/** Hosts by batch, in one pass. */
+function byBatch(r: RolloutRecord): PlanHost[][] {
+  const out: PlanHost[][] = Array.from({ length: batchCount(r) }, () => []);
+  for (const h of r.hosts) out[h.batch]!.push(h);
+  return out;
+}
+
+/** The approval text. `previews`: each host's, by index (RolloutService.plan). */
+export function rolloutSummary(r: RolloutRecord, previews: readonly ActionPreview[]): string[] {
   const def = findAction(r.action);
   const s = r.strategy;
-  const batches = batchCount(r);
+  const inBatch = byBatch(r);
+  const batches = inBatch.length;
   const lines = [
     `Roll-out ${id(r.id)}: ${id(r.action)}${def ? ` - ${def.title}` : ""} on ${r.hosts.length} host(s) in ${batches} batch(es)`,
     `  target:    ${id(r.target)}`,
@@ -69,7 +79,7 @@ export function rolloutSummary(r: RolloutRecord): string[] {
     "  batches, in order:",
   ];
   for (let b = 0; b < Math.min(batches, BATCH_LINES); b++) {
-    const hosts = r.hosts.filter((h) => h.batch === b);
+    const hosts = inBatch[b]!;
     lines.push(`    ${b + 1}.${b === 0 && s.canaries > 0 ? " (canary)" : ""} ${names(hosts)}`);
   }
   if (batches > BATCH_LINES) lines.push(`    … ${batches - BATCH_LINES} more batch(es), ${r.hosts.filter((h) => h.batch >= BATCH_LINES).length} host(s)`);
@@ -84,7 +94,7 @@ export function rolloutSummary(r: RolloutRecord): string[] {
   if (s.gates.length === 0) lines.push("    (none: a host passes when its action succeeds)");
   for (const g of s.gates) lines.push(`    - ${id(g.diagnostic)} ${id(canonicalJson(g.input))}: ${g.when.map((c) => id(conditionText(c))).join(" and ")}`);
   lines.push('  what it touches and runs, from the hosts\' facts ("quoted": text a host reported, not verified; hosts that read the same are grouped):');
-  for (const g of groups(r)) {
+  for (const g of groups(r, previews)) {
     lines.push(`    ${g.hosts.length} host(s): ${names(g.hosts)}`);
     for (const line of g.summary) lines.push(`      ${printable(line)}`);
     for (const line of g.runs) lines.push(`      $ ${id(line)}`);
@@ -94,8 +104,11 @@ export function rolloutSummary(r: RolloutRecord): string[] {
   return lines;
 }
 
-/** The structured view returned by the roll-out tools. `hosts`: every host (true), or only those not SUCCEEDED/PENDING plus counts. */
-export function rolloutView(r: RolloutRecord, allHosts = false): Record<string, unknown> {
+/**
+ * The structured view returned by the roll-out tools. `allHosts`: every host (the first 200, with
+ * their results when `results` has them), or only those not SUCCEEDED/PENDING plus counts.
+ */
+export function rolloutView(r: RolloutRecord, allHosts = false, results?: ReadonlyMap<number, unknown>): Record<string, unknown> {
   const notable = r.hosts.filter((h) => allHosts || (h.state !== "SUCCEEDED" && h.state !== "PENDING" && h.state !== "UNTOUCHED"));
   return {
     id: r.id,
@@ -108,11 +121,11 @@ export function rolloutView(r: RolloutRecord, allHosts = false): Record<string, 
     createdAt: r.createdAt,
     expiresAt: iso(r.expiresAt),
     strategy: r.strategy,
-    batches: Array.from({ length: batchCount(r) }, (_, b) => r.hosts.filter((h) => h.batch === b).map((h) => h.host)).slice(0, 200),
+    batches: byBatch(r).slice(0, 200).map((hosts) => hosts.map((h) => h.host)),
     counts: countStates(r),
     ...(r.execution && { execution: { startedAt: r.execution.startedAt, endedAt: r.execution.endedAt, batch: r.execution.batch + 1, failures: r.execution.failures, resumes: r.execution.resumes, ...(r.execution.halt && { halt: r.execution.halt }), ...(r.execution.cancelRequested && { cancelRequested: r.execution.cancelRequested }) } }),
     untouched: r.hosts.filter((h) => h.state === "UNTOUCHED").map((h) => h.host).slice(0, 1000),
-    hosts: notable.slice(0, 200).map((h) => ({ host: h.host, batch: h.batch + 1, state: h.state, ...(h.run?.error && { error: h.run.error }), ...(h.run?.reconciled && { reconciled: h.run.reconciled }), ...(h.gates && { gates: h.gates }), ...(h.run?.result !== undefined && allHosts && { result: h.run.result }) })),
+    hosts: notable.slice(0, 200).map((h) => ({ host: h.host, batch: h.batch + 1, state: h.state, ...(h.run?.error && { error: h.run.error }), ...(h.run?.reconciled && { reconciled: h.run.reconciled }), ...(h.gates && { gates: h.gates }), ...(allHosts && results?.has(h.index) && { result: results.get(h.index) }) })),
     ...(r.approval && { approval: { keyId: r.approval.keyId, approver: r.approval.approver, at: r.approval.at } }),
     ...(r.rejection && { rejection: r.rejection }),
     ...(r.cancellation && { cancellation: r.cancellation }),

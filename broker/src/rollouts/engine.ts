@@ -28,13 +28,24 @@ export interface RolloutWorld {
   sleep(ms: number): Promise<void>;
   /** One line of progress (the MCP tool relays it; the CLI prints it). */
   progress(line: string): void;
+  /** Hosts of one batch run at most this many at a time (broker.yaml fanout.concurrency). */
+  concurrency: number;
 }
 
 const FAILED_STATES = new Set(["FAILED", "GATE_FAILED", "UNKNOWN"]);
 const seconds = () => Math.floor(Date.now() / 1000);
 /** A batch does not start with less than this left on the approval (the hosts judge expiry with their own skew). */
-const MIN_APPROVAL_LEFT_S = 150;
+export const MIN_APPROVAL_LEFT_S = 150;
 const PAUSE_SLICE_MS = 500;
+
+/** Runs `work` on every item, at most `limit` at a time. */
+async function eachLimited<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) await work(items[next++]!);
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
+}
 
 type HostOutcome = Pick<PlanHost, "state" | "run" | "gates">;
 
@@ -84,7 +95,13 @@ async function runHost(service: RolloutService, world: RolloutWorld, r: RolloutR
   let run: NonNullable<PlanHost["run"]>;
   try {
     const result = await world.execute(host, service.partFor(r, host.index), (line) => world.progress(`${host.host}: ${line}`));
-    run = { startedAt, endedAt: new Date().toISOString(), verdict: result.verdict, result, ...(result.verdict === "FAILED" && { error: { code: "ACTION_FAILED", message: (result.reason ?? "the action failed").slice(0, 4000) } }) };
+    let hasResult = false;
+    try {
+      hasResult = service.saveResult(r, host.index, result);
+    } catch (err) {
+      world.progress(`${host.host}: its result could not be stored (${(err as Error).message.slice(0, 200)}); its verdict is`);
+    }
+    run = { startedAt, endedAt: new Date().toISOString(), verdict: result.verdict, ...(hasResult && { hasResult }), ...(result.verdict === "FAILED" && { error: { code: "ACTION_FAILED", message: (result.reason ?? "the action failed").slice(0, 4000) } }) };
   } catch (err) {
     const e = toHostError(err);
     run = { startedAt, endedAt: new Date().toISOString(), verdict: "FAILED", error: { code: e.code.slice(0, 64), message: e.message.slice(0, 4000) } };
@@ -104,12 +121,12 @@ async function runHost(service: RolloutService, world: RolloutWorld, r: RolloutR
 }
 
 /** Settles the hosts a dead broker left RUNNING from their hosts' records (never by running them again). */
-async function settleInterrupted(service: RolloutService, world: RolloutWorld, r: RolloutRecord, callId: string): Promise<RolloutRecord> {
+async function settleInterrupted(service: RolloutService, world: RolloutWorld, r: RolloutRecord, callId: string): Promise<RolloutRecord | null> {
   const left = r.hosts.filter((h) => h.state === "RUNNING");
   if (left.length === 0) return r;
   const results = new Map<number, HostOutcome>();
-  await Promise.all(
-    left.map(async (h) => {
+  await eachLimited(left, world.concurrency, async (h) => {
+    {
       let run: NonNullable<PlanHost["run"]>;
       try {
         run = runFromRecord(h.run?.startedAt ?? new Date().toISOString(), await world.hostRecord(h, rolloutRequestId(r.id, h.index)));
@@ -119,8 +136,8 @@ async function settleInterrupted(service: RolloutService, world: RolloutWorld, r
       const gates = run.verdict === "SUCCEEDED" && r.strategy.gates.length > 0 ? await gatesOn(world, h, r.strategy.gates) : undefined;
       results.set(h.index, outcomeOf(run, gates));
       world.progress(`${h.host}: settled from the host's record: ${results.get(h.index)!.state}`);
-    }),
-  );
+    }
+  });
   const failures = r.hosts.filter((h) => (results.get(h.index)?.state ?? h.state) !== "RUNNING" && FAILED_STATES.has(results.get(h.index)?.state ?? h.state)).length;
   return service.endBatch(r.id, r.execution!.batch, results, failures, callId);
 }
@@ -132,7 +149,37 @@ async function settleInterrupted(service: RolloutService, world: RolloutWorld, r
 export async function runRollout(service: RolloutService, world: RolloutWorld, id: string, callId: string): Promise<{ ok: true; record: RolloutRecord } | { ok: false; reason: string; record?: RolloutRecord }> {
   const begun = await service.begin(id, callId);
   if (!begun.ok) return begun;
+  // The lease: renewed while this process runs it; a renewal refused means another broker took it
+  // over (this one was frozen past the lease, or the clock jumped): nothing more is started here.
+  let lost = false;
+  let renewing: Promise<void> = Promise.resolve();
+  const lease = setInterval(() => {
+    renewing = service.renew(id).then(
+      (ok) => {
+        if (!ok) lost = true;
+      },
+      () => undefined, // busy or unwritable now: the next renewal tries again, well within the lease
+    );
+  }, service.renewMs);
+  lease.unref();
+  try {
+    return await runOwned(service, world, id, callId, begun, () => lost);
+  } finally {
+    clearInterval(lease);
+    await renewing;
+  }
+}
+
+async function runOwned(
+  service: RolloutService,
+  world: RolloutWorld,
+  id: string,
+  callId: string,
+  begun: { record: RolloutRecord; resumed?: boolean },
+  lost: () => boolean,
+): Promise<{ ok: true; record: RolloutRecord } | { ok: false; reason: string; record?: RolloutRecord }> {
   let r = begun.record;
+  const takenOver = (): { ok: false; reason: string } => ({ ok: false, reason: `roll-out ${id} was taken over by another broker (this one held it past its lease); this broker starts nothing more` });
   const budget = failureBudget(r.strategy, r.hosts.length);
   const batches = batchCount(r);
   const canaryBatch = r.strategy.canaries > 0 ? 0 : -1;
@@ -140,13 +187,17 @@ export async function runRollout(service: RolloutService, world: RolloutWorld, i
 
   if (begun.resumed) {
     world.progress(`resuming ${id} at batch ${r.execution!.batch + 1} of ${batches}: hosts the previous broker left running are settled from their own records`);
-    r = await settleInterrupted(service, world, r, callId);
+    const settled = await settleInterrupted(service, world, r, callId);
+    if (!settled) return takenOver();
+    r = settled;
     const unknown = r.hosts.filter((h) => h.state === "UNKNOWN");
     if (unknown.length > 0) return { ok: true, record: await halted(`resumed after the broker stopped: the outcome on ${someHosts(unknown)} cannot be known from the host's record; stopped before the next batch — check those hosts`) };
   }
 
-  let ranOne = false;
+  // A resumed roll-out still waits out the pause after the batch the previous broker ended.
+  let lastEnded = r.execution?.lastBatchEndedAt ? Date.parse(r.execution.lastBatchEndedAt) : undefined;
   for (let b = r.execution!.batch; b < batches; b++) {
+    if (lost()) return takenOver();
     const fresh = await service.files.get(id);
     if (!fresh) throw new Error(`roll-out ${id} disappeared`);
     r = fresh;
@@ -161,32 +212,49 @@ export async function runRollout(service: RolloutService, world: RolloutWorld, i
     if (r.execution?.cancelRequested) return { ok: true, record: await service.end(id, "CANCELLED", `cancelled by ${r.execution.cancelRequested.by}: ${r.execution.cancelRequested.reason}; stopped before batch ${b + 1}`, callId) };
     const hosts = r.hosts.filter((h) => h.batch === b && h.state === "PENDING");
     if (hosts.length === 0) continue;
-    // The pause is between batches run here: after the previous batch's gates held.
-    if (ranOne && r.strategy.pauseSeconds > 0) {
-      world.progress(`pausing ${r.strategy.pauseSeconds} s before batch ${b + 1}`);
-      // In slices, so that cancel_rollout during the pause ends it within a second.
-      const until = Date.now() + r.strategy.pauseSeconds * 1000;
+    // The pause is between batches: after the previous batch's gates held (counted from its end,
+    // also across a broker restart).
+    if (lastEnded !== undefined && r.strategy.pauseSeconds > 0) {
+      const until = lastEnded + r.strategy.pauseSeconds * 1000;
+      if (until > Date.now()) world.progress(`pausing ${Math.ceil((until - Date.now()) / 1000)} s before batch ${b + 1}`);
+      // In slices, so that cancel_rollout during the pause ends it within a second; the record is
+      // read again only when it was written (a new version), not on every slice.
+      let seen = service.files.version(id);
       for (;;) {
-        const after = await service.files.get(id);
-        if (after?.execution?.cancelRequested) return { ok: true, record: await service.end(id, "CANCELLED", `cancelled by ${after.execution.cancelRequested.by}: ${after.execution.cancelRequested.reason}; stopped before batch ${b + 1}`, callId) };
+        if (lost()) return takenOver();
+        const version = service.files.version(id);
+        if (version !== seen) {
+          seen = version;
+          const after = await service.files.get(id);
+          if (after?.execution?.cancelRequested) return { ok: true, record: await service.end(id, "CANCELLED", `cancelled by ${after.execution.cancelRequested.by}: ${after.execution.cancelRequested.reason}; stopped before batch ${b + 1}`, callId) };
+        }
         const left = until - Date.now();
         if (left <= 0) break;
         await world.sleep(Math.min(left, PAUSE_SLICE_MS));
       }
+      const after = await service.files.get(id);
+      if (after?.execution?.cancelRequested) return { ok: true, record: await service.end(id, "CANCELLED", `cancelled by ${after.execution.cancelRequested.by}: ${after.execution.cancelRequested.reason}; stopped before batch ${b + 1}`, callId) };
     }
     // After the pause: the approval must still hold for the whole batch.
     if (seconds() + MIN_APPROVAL_LEFT_S > (r.approval?.statement.notAfter ?? 0)) {
       return { ok: true, record: await halted(`the approval expires at ${new Date((r.approval?.statement.notAfter ?? 0) * 1000).toISOString()}, too soon for batch ${b + 1} to run; propose a roll-out for the hosts left`) };
     }
     world.progress(`batch ${b + 1} of ${batches}${b === canaryBatch ? " (canary)" : ""}: ${someHosts(hosts)}`);
+    if (lost()) return takenOver();
     const batchStarted = await service.startBatch(id, b, callId);
-    if (!batchStarted) return { ok: true, record: await service.end(id, "CANCELLED", `cancelled; stopped before batch ${b + 1}`, callId) };
+    if (batchStarted === "lost") return takenOver();
+    if (batchStarted === "cancelled") return { ok: true, record: await service.end(id, "CANCELLED", `cancelled; stopped before batch ${b + 1}`, callId) };
     r = batchStarted;
     const results = new Map<number, HostOutcome>();
-    await Promise.all(hosts.map(async (h) => results.set(h.index, await runHost(service, world, r, h))));
+    const started = r;
+    await eachLimited(hosts, world.concurrency, async (h) => {
+      results.set(h.index, await runHost(service, world, started, h));
+    });
     const failed = r.hosts.filter((h) => FAILED_STATES.has(results.get(h.index)?.state ?? h.state)).length;
-    r = await service.endBatch(id, b, results, failed, callId);
-    ranOne = true;
+    const ended = await service.endBatch(id, b, results, failed, callId);
+    if (!ended) return takenOver();
+    r = ended;
+    lastEnded = Date.now();
   }
   const failures = r.hosts.filter((h) => FAILED_STATES.has(h.state)).length;
   const unknownAtEnd = r.hosts.filter((h) => h.state === "UNKNOWN");

@@ -14,7 +14,6 @@
 import { randomBytes } from "node:crypto";
 import { z } from "zod";
 import { IMPACTS, ROLLOUT_STATEMENT_VERSION } from "../../../proto/catalog/approval";
-import { actionPreview } from "../../../proto/catalog/define-action";
 import { ROLLOUT_ID } from "../../../proto/catalog/rollout-plan";
 import { KEY_FINGERPRINT } from "../../../shared/cert-names";
 import { rolloutStrategy } from "./strategy";
@@ -68,7 +67,8 @@ const hostRun = z.strictObject({
   startedAt: isoTime,
   endedAt: isoTime.optional(),
   verdict: z.enum(["SUCCEEDED", "FAILED"]).optional(),
-  result: z.unknown().optional(),
+  /** The action's result (before/after, output) is in `<id>.results/<index>.json`, written when the host ends. */
+  hasResult: z.boolean().optional(),
   error: hostError.optional(),
   /** Settled from the host's own record (its helper's ledger) after this broker lost the outcome. */
   reconciled: z.enum(["NOT_STARTED", "INTERRUPTED", "ENDED"]).optional(),
@@ -82,12 +82,22 @@ const planHost = z.strictObject({
   hostIdentity: z.string().max(253),
   hostKey: digest,
   batch: z.number().int().nonnegative(),
-  preview: actionPreview,
+  /** The hash of the host's preview (its entry of the plan covers it); the preview itself is in `<id>.previews.json`. */
+  previewHash: digest,
   state: z.enum(HOST_STATES),
   run: hostRun.optional(),
   gates: z.array(gateOutcome).max(4).optional(),
 });
 export type PlanHost = z.output<typeof planHost>;
+
+const rolloutOwner = z.strictObject({
+  token: z.string().regex(/^[0-9a-f]{32}$/),
+  bootId: z.string().max(64).optional(),
+  pidNamespace: z.string().max(64).optional(),
+  /** The process's start time in clock ticks since boot (/proc/<pid>/stat field 22). */
+  startTime: z.string().max(32).optional(),
+});
+export type RolloutOwner = z.output<typeof rolloutOwner>;
 
 const rolloutStatementSchema = z.strictObject({
   v: z.literal(ROLLOUT_STATEMENT_VERSION),
@@ -141,8 +151,19 @@ export const RolloutRecordSchema = z.strictObject({
     .strictObject({
       startedAt: isoTime,
       endedAt: isoTime.optional(),
-      /** The broker process running it: a RUNNING roll-out whose process is gone is resumed (or halted). */
+      /** The broker process running it (for people; ownership is `owner` and `leaseUntil`). */
       pid: z.number().int(),
+      /**
+       * Who runs it: a token drawn by that broker process, and what proves on this machine that the
+       * process is gone (boot id, PID namespace, start time: a reused pid or another namespace's pid
+       * proves nothing). Another broker takes a RUNNING roll-out over only when that proof holds or
+       * the lease has lapsed.
+       */
+      owner: rolloutOwner,
+      /** Unix ms: the owner renews it while it runs (engine.ts); past it, the roll-out may be taken over. */
+      leaseUntil: z.number().int(),
+      /** When the last batch ended (a resumed roll-out still waits out the pause after it). */
+      lastBatchEndedAt: isoTime.optional(),
       callId: z.string().max(64),
       /** The batch running, or the last one that ran. */
       batch: z.number().int().nonnegative(),

@@ -2,9 +2,10 @@
 // cannot be written, the change does not happen: no approval recorded, no batch started). Shared by
 // the MCP tools (`hostward serve`) and the CLI (`hostward approve|reject`), which may run in
 // different processes: the record's lock serialises them (state/record-files.ts).
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { canonicalJson, canonicalRolloutStatement, newNonce, previewDigest, rolloutApprovalMessage, ROLLOUT_STATEMENT_VERSION, type Impact, type RolloutStatement } from "../../../proto/catalog/approval";
-import type { ActionPreview } from "../../../proto/catalog/define-action";
+import { actionPreview, type ActionPreview } from "../../../proto/catalog/define-action";
 import { findAction } from "../../../proto/catalog/actions/index";
 import { previewProblem } from "../../../proto/catalog/preview-summary";
 import { rolloutTree, strategyDigest, type RolloutEntry, type RolloutTree } from "../../../proto/catalog/rollout-plan";
@@ -12,8 +13,9 @@ import type { Approval } from "../../../proto/gen/hostward/v1/actions";
 import { signCanonical, type Signer } from "../approval/signer";
 import type { AuditRecordInput, CallerIdentity } from "../audit/records";
 import type { AuditStore } from "../state/store";
-import { RecordFiles } from "../state/record-files";
-import { canMove, newRolloutId, ROLLOUT_RECORD_ID, RolloutRecordSchema, type HostState, type PlanHost, type RolloutRecord, type RolloutState } from "./record";
+import { createFileDurably, RecordFiles } from "../state/record-files";
+import { LEASE_MS, ownerGone, processOwner, RENEW_MS } from "./owner";
+import { canMove, newRolloutId, ROLLOUT_RECORD_ID, RolloutRecordSchema, type HostState, type PlanHost, type RolloutOwner, type RolloutRecord, type RolloutState } from "./record";
 import { planBatches, type RolloutStrategy } from "./strategy";
 
 export interface RolloutHostInput {
@@ -40,8 +42,14 @@ export interface RolloutProposal {
 export type RolloutOutcome = { ok: true; record: RolloutRecord } | { ok: false; reason: string; record?: RolloutRecord };
 
 const nowSeconds = () => Math.floor(Date.now() / 1000);
-/** A roll-out record holds every host's preview: at 10,000 hosts some tens of MB. */
-const MAX_FILE_BYTES = 128 * 1024 * 1024;
+/**
+ * The record holds each host's entry and state (~400 bytes a host: ~4 MB at 10,000), rewritten as
+ * batches start and end; the previews (up to 32 KiB each) are written once beside it
+ * (`<id>.previews.jsonl`, one line per host, hashed into the plan) and each host's result once, when
+ * it ends (`<id>.results/<index>.json`), so a batch rewrites only the small part.
+ */
+const MAX_FILE_BYTES = 32 * 1024 * 1024;
+const MAX_RESULT_BYTES = 1024 * 1024;
 
 function about(r: RolloutRecord): Record<string, unknown> {
   return { rolloutId: r.id, action: r.action, params: r.params, impact: r.impact, requester: r.requester, hosts: r.hosts.length };
@@ -49,7 +57,14 @@ function about(r: RolloutRecord): Record<string, unknown> {
 
 /** Each host's entry of the plan (what its leaf hash covers). */
 function entriesOf(r: Pick<RolloutRecord, "hosts">): RolloutEntry[] {
-  return r.hosts.map((h) => ({ index: h.index, host: h.hostIdentity, hostKey: h.hostKey, previewHash: previewDigest(canonicalJson(h.preview)), batch: h.batch }));
+  return r.hosts.map((h) => ({ index: h.index, host: h.hostIdentity, hostKey: h.hostKey, previewHash: h.previewHash, batch: h.batch }));
+}
+
+/** What one host's part needs that the record does not hold: its preview, from the previews file. */
+interface Plan {
+  tree: RolloutTree;
+  entries: RolloutEntry[];
+  previews: ActionPreview[];
 }
 
 /** The state a record moves to with `patch` applied, its history extended. */
@@ -61,14 +76,24 @@ function moved(r: RolloutRecord, to: RolloutState, by: string, patch: Partial<Ro
 
 export class RolloutService {
   readonly files: RecordFiles<typeof RolloutRecordSchema>;
-  #trees = new Map<string, RolloutTree>();
+  /** By plan root: the tree, the entries and the previews of a plan (immutable once proposed). */
+  #plans = new Map<string, Plan>();
+
+  /** Who this service runs roll-outs as (this process, unless a test plays two brokers in one). */
+  readonly owner: RolloutOwner;
+  readonly leaseMs: number;
+  readonly renewMs: number;
 
   constructor(
     stateDir: string,
     private readonly audit: AuditStore,
     /** Read on every proposal, so a reloaded broker.yaml applies to the next one. */
     private readonly ttlSeconds: () => number,
+    options: { owner?: RolloutOwner; leaseMs?: number; renewMs?: number } = {},
   ) {
+    this.owner = options.owner ?? processOwner();
+    this.leaseMs = options.leaseMs ?? LEASE_MS;
+    this.renewMs = options.renewMs ?? RENEW_MS;
     this.files = new RecordFiles({ dir: join(stateDir, "rollouts"), noun: "roll-out", id: ROLLOUT_RECORD_ID, schema: RolloutRecordSchema, maxFileBytes: MAX_FILE_BYTES, lockWaitMs: 5_000 });
   }
 
@@ -86,10 +111,15 @@ export class RolloutService {
     const created = new Date();
     const batches = planBatches(input.hosts, input.strategy);
     const hosts: PlanHost[] = [];
+    const previews: ActionPreview[] = [];
     batches.forEach((batch, b) => {
-      for (const h of batch) hosts.push({ index: hosts.length, host: h.host, hostIdentity: h.hostIdentity, hostKey: h.hostKey, batch: b, preview: h.preview, state: "PENDING" });
+      for (const h of batch) {
+        hosts.push({ index: hosts.length, host: h.host, hostIdentity: h.hostIdentity, hostKey: h.hostKey, batch: b, previewHash: previewDigest(canonicalJson(h.preview)), state: "PENDING" });
+        previews.push(h.preview);
+      }
     });
-    const tree = rolloutTree(entriesOf({ hosts }));
+    const entries = entriesOf({ hosts });
+    const tree = rolloutTree(entries);
     const record: RolloutRecord = {
       v: 1,
       id: newRolloutId(),
@@ -108,7 +138,6 @@ export class RolloutService {
       expiresAt: Math.floor(created.getTime() / 1000) + this.ttlSeconds(),
       history: [{ state: "PENDING", at: created.toISOString(), by: input.requester }],
     };
-    this.#trees.set(record.planRoot, tree);
     await this.audit.append({
       event: "rollout.proposed",
       callId: input.callId,
@@ -122,7 +151,87 @@ export class RolloutService {
       reason: input.reason,
       expiresAt: new Date(record.expiresAt * 1000).toISOString(),
     });
-    return this.files.create(record);
+    // The previews first: a record never names a plan whose previews are not on disk.
+    mkdirSync(this.files.dir, { recursive: true, mode: 0o700 });
+    createFileDurably(this.#previewsFile(record.id), this.files.dir, previews.map((p) => canonicalJson(p)).join("\n") + "\n");
+    const stored = await this.files.create(record);
+    this.#plans.set(record.planRoot, { tree, entries, previews });
+    return stored;
+  }
+
+  #mine(owner: RolloutOwner): boolean {
+    return owner.token === this.owner.token;
+  }
+
+  #previewsFile(id: string): string {
+    if (!ROLLOUT_RECORD_ID.test(id)) throw new Error(`not a roll-out id: ${id}`);
+    return join(this.files.dir, `${id}.previews.jsonl`);
+  }
+
+  #resultFile(id: string, index: number): string {
+    if (!ROLLOUT_RECORD_ID.test(id) || !Number.isSafeInteger(index) || index < 0) throw new Error(`not a roll-out host: ${id} ${index}`);
+    return join(this.files.dir, `${id}.results`, `${index}.json`);
+  }
+
+  /**
+   * The plan of `r`: its tree and each host's preview, read once from the previews file and checked
+   * against the entries the record holds (a preview that does not hash to its entry is refused).
+   */
+  plan(r: Pick<RolloutRecord, "id" | "hosts" | "planRoot">): Plan {
+    const known = this.#plans.get(r.planRoot);
+    if (known) return known;
+    const entries = entriesOf(r);
+    const tree = rolloutTree(entries);
+    if (tree.root !== r.planRoot) throw new Error(`roll-out ${r.id}'s stored hosts no longer hash to its plan root`);
+    const file = this.#previewsFile(r.id);
+    let lines: string[];
+    try {
+      lines = readFileSync(file, "utf8").split("\n");
+    } catch (err) {
+      throw new Error(`cannot read ${file}: ${(err as Error).message}`, { cause: err });
+    }
+    if (lines.at(-1) === "") lines.pop();
+    if (lines.length !== r.hosts.length) throw new Error(`${file} holds ${lines.length} preview(s) for ${r.hosts.length} host(s)`);
+    const previews = lines.map((line, i) => {
+      let preview: ActionPreview;
+      try {
+        preview = actionPreview.parse(JSON.parse(line));
+      } catch (err) {
+        throw new Error(`${file}, host ${i + 1}: not a preview (${(err as Error).message.slice(0, 200)})`, { cause: err });
+      }
+      if (previewDigest(canonicalJson(preview)) !== r.hosts[i]!.previewHash) throw new Error(`${file}, host ${i + 1} (${r.hosts[i]!.host}): the preview does not hash to its entry of the plan`);
+      return preview;
+    });
+    const plan = { tree, entries, previews };
+    this.#plans.set(r.planRoot, plan);
+    return plan;
+  }
+
+  /** Stores one host's action result (written once, when the host ends; the record says `hasResult`). */
+  saveResult(r: Pick<RolloutRecord, "id">, index: number, result: unknown): boolean {
+    const file = this.#resultFile(r.id, index);
+    const text = `${JSON.stringify(result)}\n`;
+    if (Buffer.byteLength(text) > MAX_RESULT_BYTES) return false;
+    mkdirSync(join(this.files.dir, `${r.id}.results`), { recursive: true, mode: 0o700 });
+    // Not fsync'd: the verdict is in the record (durable when the batch ends); after a crash a
+    // result may be missing or cut, and is then shown without (results() skips what it cannot parse).
+    const tmp = `${file}.tmp-${process.pid}`;
+    writeFileSync(tmp, text, { mode: 0o600 });
+    renameSync(tmp, file);
+    return true;
+  }
+
+  /** Hosts' action results, by index (missing or unreadable ones are left out). */
+  results(r: Pick<RolloutRecord, "id">, indices: readonly number[]): Map<number, unknown> {
+    const out = new Map<number, unknown>();
+    for (const i of indices) {
+      try {
+        out.set(i, JSON.parse(readFileSync(this.#resultFile(r.id, i), "utf8")));
+      } catch {
+        // Not written (the host did not end), or unreadable: shown without it.
+      }
+    }
+    return out;
   }
 
   /** The record as it stands: a due PENDING/APPROVED roll-out becomes EXPIRED. */
@@ -190,10 +299,17 @@ export class RolloutService {
     if (signedPart(base) !== signedPart(current)) return this.refuse({ op: "approve" }, `roll-out ${id} changed after it was shown; nothing was signed: review it again`, current);
     const def = findAction(base.action);
     if (!def) return this.refuse({ op: "approve" }, `this broker's catalog has no action ${base.action}`, current);
-    const inconsistent = base.hosts.find((h) => previewProblem(def, base.params, h.preview) !== null);
-    if (inconsistent) return this.refuse({ op: "approve" }, `roll-out ${id}: ${inconsistent.host}'s preview is not consistent (${previewProblem(def, base.params, inconsistent.preview)!.reason}); nothing was signed`, current);
-    // The root is recomputed from the entries shown, never taken from the record's own field.
+    // The root is recomputed from the entries shown, never taken from the record's own field, and
+    // each preview shown is checked against its entry (plan() refuses one that does not hash to it).
     if (rolloutTree(entriesOf(base)).root !== base.planRoot) return this.refuse({ op: "approve" }, `roll-out ${id}'s plan root does not match its hosts; nothing was signed`, current);
+    let previews: ActionPreview[];
+    try {
+      previews = this.plan(base).previews;
+    } catch (err) {
+      return this.refuse({ op: "approve" }, `roll-out ${id}: ${(err as Error).message}; nothing was signed`, current);
+    }
+    const bad = previews.findIndex((p) => previewProblem(def, base.params, p) !== null);
+    if (bad >= 0) return this.refuse({ op: "approve" }, `roll-out ${id}: ${base.hosts[bad]!.host}'s preview is not consistent (${previewProblem(def, base.params, previews[bad]!)!.reason}); nothing was signed`, current);
     const statement = this.statementFor(base);
     const { keyId, signature } = await signCanonical(canonicalRolloutStatement(statement), signer);
     const at = new Date().toISOString();
@@ -236,14 +352,16 @@ export class RolloutService {
   partFor(r: RolloutRecord, index: number): Approval {
     const approval = r.approval;
     if (!approval) throw new Error(`roll-out ${r.id} is not approved`);
-    let tree = this.#trees.get(r.planRoot);
-    if (!tree) {
-      tree = rolloutTree(entriesOf(r));
-      if (tree.root !== r.planRoot) throw new Error(`roll-out ${r.id}'s stored hosts no longer hash to its plan root`);
-      this.#trees.set(r.planRoot, tree);
-    }
-    const entry = entriesOf(r)[index]!;
-    return rolloutApprovalMessage(approval.statement, entry, tree.proofs[index]!, approval.keyId, approval.signature, canonicalJson(r.hosts[index]!.preview));
+    const { tree, entries, previews } = this.plan(r);
+    return rolloutApprovalMessage(approval.statement, entries[index]!, tree.proofs[index]!, approval.keyId, approval.signature, canonicalJson(previews[index]!));
+  }
+
+  /** The running broker's lease, renewed; false when another broker took the roll-out over (or it ended). */
+  async renew(id: string): Promise<boolean> {
+    const t = await this.files.update(id, (cur) =>
+      cur.state === "RUNNING" && cur.execution && this.#mine(cur.execution.owner) ? { next: { ...cur, execution: { ...cur.execution, leaseUntil: Date.now() + this.leaseMs } } } : { refuse: "not ours" },
+    );
+    return t.ok;
   }
 
   /**
@@ -257,12 +375,16 @@ export class RolloutService {
       (cur) => {
         if (cur.state === "APPROVED") {
           if (nowSeconds() >= cur.expiresAt) return { refuse: `roll-out ${id}'s approval expired` };
-          return { next: moved(cur, "RUNNING", "broker (execute_rollout)", { execution: { startedAt: new Date().toISOString(), pid: process.pid, callId, batch: 0, failures: 0, resumes: 0 } }) };
+          return { next: moved(cur, "RUNNING", "broker (execute_rollout)", { execution: { startedAt: new Date().toISOString(), pid: process.pid, owner: this.owner, leaseUntil: Date.now() + this.leaseMs, callId, batch: 0, failures: 0, resumes: 0 } }) };
         }
         if (cur.state === "RUNNING" && cur.execution) {
-          if (cur.execution.pid === process.pid || processAlive(cur.execution.pid)) return { refuse: `roll-out ${id} is running in broker process ${cur.execution.pid}` };
+          const ex = cur.execution;
+          if (this.#mine(ex.owner)) return { refuse: `roll-out ${id} is already running in this broker process` };
+          if (!ownerGone(ex.owner, ex.pid, this.owner) && Date.now() < ex.leaseUntil) {
+            return { refuse: `roll-out ${id} is running in broker process ${ex.pid} (its lease runs until ${new Date(ex.leaseUntil).toISOString()}; a broker that stopped is taken over after it)` };
+          }
           resumed = true;
-          return { next: { ...cur, updatedAt: new Date().toISOString(), execution: { ...cur.execution, pid: process.pid, callId, resumes: cur.execution.resumes + 1 } } };
+          return { next: { ...cur, updatedAt: new Date().toISOString(), execution: { ...ex, pid: process.pid, owner: this.owner, leaseUntil: Date.now() + this.leaseMs, callId, resumes: ex.resumes + 1 } } };
         }
         return { refuse: `roll-out ${id} is ${cur.state}; only an APPROVED roll-out can be executed` };
       },
@@ -278,40 +400,54 @@ export class RolloutService {
 
   /**
    * The hosts of batch `b` become RUNNING (audited and stored before any of them is contacted).
-   * null: cancel_rollout was recorded since the last look (checked under the lock), nothing started.
+   * "cancelled": cancel_rollout was recorded since the last look (checked under the lock); "lost":
+   * another broker took it over. Either way nothing started.
    */
-  async startBatch(id: string, b: number, callId: string): Promise<RolloutRecord | null> {
+  async startBatch(id: string, b: number, callId: string): Promise<RolloutRecord | "cancelled" | "lost"> {
     let cancelled = false;
+    let lost = false;
     const t = await this.files.update(
       id,
       (cur) => {
-        if (cur.state !== "RUNNING" || !cur.execution || cur.execution.pid !== process.pid) return { refuse: `roll-out ${id} is not running in this process` };
+        if (cur.state !== "RUNNING" || !cur.execution || !this.#mine(cur.execution.owner)) {
+          lost = true;
+          return { refuse: `roll-out ${id} is not running in this process` };
+        }
         if (cur.execution.cancelRequested) {
           cancelled = true;
           return { refuse: "cancelled" };
         }
         const hosts = cur.hosts.map((h) => (h.batch === b && h.state === "PENDING" ? { ...h, state: "RUNNING" as HostState, run: { startedAt: new Date().toISOString() } } : h));
-        return { next: { ...cur, updatedAt: new Date().toISOString(), hosts, execution: { ...cur.execution, batch: b } } };
+        return { next: { ...cur, updatedAt: new Date().toISOString(), hosts, execution: { ...cur.execution, batch: b, leaseUntil: Date.now() + this.leaseMs } } };
       },
       (next) => this.audit.append({ event: "rollout.batch", callId, ...about(next), batch: b, phase: "start", hostsInBatch: next.hosts.filter((h) => h.batch === b).map((h) => h.host) }),
     );
-    if (cancelled) return null;
+    if (cancelled) return "cancelled";
+    if (lost) return "lost";
     if (!t.ok) throw new Error(t.reason);
     return t.record;
   }
 
-  /** Stores the outcome of batch `b`'s hosts (`results` by index) and the failures counted so far. */
-  async endBatch(id: string, b: number, results: ReadonlyMap<number, Pick<PlanHost, "state" | "run" | "gates">>, failures: number, callId: string): Promise<RolloutRecord> {
+  /**
+   * Stores the outcome of batch `b`'s hosts (`results` by index) and the failures counted so far.
+   * null: another broker took the roll-out over; nothing was written (its record is the truth now).
+   */
+  async endBatch(id: string, b: number, results: ReadonlyMap<number, Pick<PlanHost, "state" | "run" | "gates">>, failures: number, callId: string): Promise<RolloutRecord | null> {
+    let lost = false;
     const t = await this.files.update(
       id,
       (cur) => {
         // Only the process running it: a broker that was taken over must not overwrite the new one's record.
-        if (cur.state !== "RUNNING" || !cur.execution || cur.execution.pid !== process.pid) return { refuse: `roll-out ${id} is not running in this process` };
+        if (cur.state !== "RUNNING" || !cur.execution || !this.#mine(cur.execution.owner)) {
+          lost = true;
+          return { refuse: `roll-out ${id} is not running in this process` };
+        }
         const hosts = cur.hosts.map((h) => {
           const got = results.get(h.index);
           return got ? { ...h, ...got } : h;
         });
-        return { next: { ...cur, updatedAt: new Date().toISOString(), hosts, execution: { ...cur.execution, failures } } };
+        const at = new Date().toISOString();
+        return { next: { ...cur, updatedAt: at, hosts, execution: { ...cur.execution, failures, lastBatchEndedAt: at, leaseUntil: Date.now() + this.leaseMs } } };
       },
       async (next) => {
         try {
@@ -328,6 +464,7 @@ export class RolloutService {
         }
       },
     );
+    if (lost) return null;
     if (!t.ok) throw new Error(t.reason);
     return t.record;
   }
@@ -339,7 +476,7 @@ export class RolloutService {
       id,
       (cur) => {
         if (cur.state !== "RUNNING" || !cur.execution || !canMove(cur.state, to)) return { refuse: `roll-out ${id} is ${cur.state}` };
-        if (cur.execution.pid !== process.pid) return { refuse: `roll-out ${id} is running in broker process ${cur.execution.pid}, not this one` };
+        if (!this.#mine(cur.execution.owner)) return { refuse: `roll-out ${id} is running in broker process ${cur.execution.pid}, not this one` };
         const hosts = cur.hosts.map((h) => (h.state === "PENDING" ? { ...h, state: "UNTOUCHED" as HostState } : h));
         const cancellation = to === "CANCELLED" && cur.execution.cancelRequested ? { cancellation: { reason: cur.execution.cancelRequested.reason, by: cur.execution.cancelRequested.by, at: cur.execution.cancelRequested.at } } : {};
         return { next: moved(cur, to, "broker (execute_rollout)", { hosts, ...cancellation, execution: { ...cur.execution, endedAt: at, ...(reason !== undefined && { halt: { reason: reason.slice(0, 4000), at } }) } }) };
@@ -369,11 +506,3 @@ function signedPart(r: RolloutRecord): string {
   return canonicalJson({ id: r.id, action: r.action, params: r.params, impact: r.impact, requester: r.requester, expiresAt: r.expiresAt, strategy: r.strategy, planRoot: r.planRoot, hosts: entriesOf(r) });
 }
 
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code !== "ESRCH";
-  }
-}

@@ -45,5 +45,6 @@ export function brokerWorld(broker: Broker, r: Pick<RolloutRecord, "action">, ca
     hostRecord: (h, requestId) => fetchHostRecord(broker.pool, hostOf(h), requestId),
     sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
     progress,
+    concurrency: broker.config.current.settings.fanout.concurrency,
   };
 }

@@ -3,7 +3,7 @@
 // file), each change made under the record's kernel lock (file-lock.ts) as a read-check-write, so
 // several hostward processes (`serve`, `approve`, a second broker) never interleave one. Used by
 // the roll-out store; the action store (actions/store.ts) uses its write helpers.
-import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, unlinkSync, writeSync } from "node:fs";
+import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { z } from "zod";
 import { LockBusyError, withFileLock } from "../file-lock";
@@ -13,14 +13,19 @@ class RecordStoreError extends Error {
   override name = "RecordStoreError";
 }
 
-/** fsync of a directory (makes a rename in it durable); not possible on Windows, harmless there. */
+/**
+ * fsync of a directory (makes a create or a rename in it durable). Windows cannot open a directory
+ * (EISDIR/EPERM) and some file systems refuse fsync on one (EINVAL): nothing more can be done
+ * there. Any other failure (EIO) is the caller's: the change may not survive a crash.
+ */
 function fsyncDir(dir: string): void {
   let fd: number | undefined;
   try {
     fd = openSync(dir, "r");
     fsyncSync(fd);
-  } catch {
-    // See above.
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== "EISDIR" && code !== "EPERM" && code !== "EINVAL" && code !== "EACCES") throw err;
   } finally {
     if (fd !== undefined) closeSync(fd);
   }
@@ -30,7 +35,7 @@ function fsyncDir(dir: string): void {
 export function createFileDurably(file: string, dir: string, data: string): void {
   const fd = openSync(file, "wx", 0o600);
   try {
-    writeSync(fd, data);
+    writeFileSync(fd, data); // loops over short writes (writeSync alone may write part of it)
     fsyncSync(fd);
   } finally {
     closeSync(fd);
@@ -44,7 +49,7 @@ export function replaceFileDurably(file: string, dir: string, data: string): voi
   try {
     const fd = openSync(tmp, "w", 0o600);
     try {
-      writeSync(fd, data);
+      writeFileSync(fd, data);
       fsyncSync(fd);
     } finally {
       closeSync(fd);
@@ -115,6 +120,12 @@ export class RecordFiles<S extends z.ZodType<{ id: string }>> {
     return parsed.data;
   }
 
+  #serialise(record: z.output<S>): string {
+    const text = `${JSON.stringify(record)}\n`;
+    if (Buffer.byteLength(text, "utf8") > this.options.maxFileBytes) throw new RecordStoreError(`${this.options.noun} ${record.id} would be larger than ${this.options.maxFileBytes} bytes; not written`);
+    return text;
+  }
+
   async #locked<T>(id: string, fn: () => T | Promise<T>): Promise<T> {
     try {
       // Lock files are never removed (removing one another process may be waiting on would let two in).
@@ -129,7 +140,8 @@ export class RecordFiles<S extends z.ZodType<{ id: string }>> {
   async create(record: z.input<S>): Promise<z.output<S>> {
     const parsed = this.options.schema.parse(record);
     this.#ensureDir();
-    await this.#locked(parsed.id, () => createFileDurably(this.#file(parsed.id), this.dir, `${JSON.stringify(parsed)}\n`));
+    const text = this.#serialise(parsed);
+    await this.#locked(parsed.id, () => createFileDurably(this.#file(parsed.id), this.dir, text));
     return parsed;
   }
 
@@ -154,10 +166,25 @@ export class RecordFiles<S extends z.ZodType<{ id: string }>> {
       const decided = change(current);
       if ("refuse" in decided) return { ok: false as const, reason: decided.refuse, record: current };
       const next = this.options.schema.parse(decided.next);
+      const text = this.#serialise(next);
       await before?.(next, current);
-      replaceFileDurably(this.#file(id), this.dir, `${JSON.stringify(next)}\n`);
+      replaceFileDurably(this.#file(id), this.dir, text);
       return { ok: true as const, record: next };
     });
+  }
+
+  /**
+   * A token that changes whenever the record is written (every write is a rename: a new inode), so
+   * a poller re-reads only after a change. undefined: no such record.
+   */
+  version(id: string): string | undefined {
+    try {
+      const st = statSync(this.#file(id), { bigint: true });
+      return `${st.ino}:${st.mtimeNs}:${st.size}`;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+      throw new RecordStoreError(`cannot read ${this.#file(id)}: ${(err as Error).message}`);
+    }
   }
 
   /** Ids of the stored records (at most `max`), unordered. */

@@ -56,6 +56,7 @@ function world(opts: { fail?: string[]; lost?: string[]; ran?: string[] } = {}):
     hostRecord: async () => ({ entry: null }),
     sleep: (ms) => new Promise((r) => setTimeout(r, Math.min(ms, 5))),
     progress: () => undefined,
+    concurrency: 8,
   };
 }
 

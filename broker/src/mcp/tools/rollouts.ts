@@ -18,10 +18,10 @@ import type { Broker } from "../../broker";
 import { fanout } from "../../fanout";
 import { decide } from "../../policy";
 import { rolloutSummary, rolloutView } from "../../rollouts/describe";
-import { runRollout } from "../../rollouts/engine";
+import { MIN_APPROVAL_LEFT_S, runRollout } from "../../rollouts/engine";
 import { rolloutId, type RolloutRecord } from "../../rollouts/record";
 import { RolloutService, type RolloutHostInput } from "../../rollouts/service";
-import { checkGates, rolloutStrategy } from "../../rollouts/strategy";
+import { checkGates, planBatches, rolloutStrategy } from "../../rollouts/strategy";
 import { brokerWorld } from "../../rollouts/world";
 import { resolveTargets, targetArgument } from "../../targets";
 import { auditArgs, parseArgs } from "../arguments";
@@ -135,7 +135,9 @@ export function registerRolloutTools(registry: ToolRegistry, broker: Broker): vo
           return { structured: { id: "", state: "LIST", rollouts: rollouts.slice(0, 50).map((r) => ({ id: r.id, state: r.state, action: r.action, hosts: r.hosts.length, createdAt: r.createdAt })), problems } };
         }
         const r = await service().get(id);
-        return r ? { structured: { ...rolloutView(r, hosts), running: running.has(r.id) } } : { error: `no roll-out ${id} (see get_rollout without id)` };
+        if (!r) return { error: `no roll-out ${id} (see get_rollout without id)` };
+        const results = hosts ? service().results(r, r.hosts.slice(0, 200).filter((h) => h.run?.hasResult).map((h) => h.index)) : undefined;
+        return { structured: { ...rolloutView(r, hosts, results), running: running.has(r.id) } };
       }),
   });
 
@@ -178,6 +180,12 @@ async function propose(broker: Broker, service: RolloutService, raw: unknown, ca
   const resolved = resolveTargets(target, config.hosts);
   if (!resolved.ok) return refuse(resolved.error, { reason: "BAD_TARGET" });
   if (resolved.hosts.length > MAX_ROLLOUT_HOSTS) return refuse(`target "${target}" selects ${resolved.hosts.length} hosts; a roll-out names at most ${MAX_ROLLOUT_HOSTS}`);
+  // The pauses alone must fit in the approval's lifetime, or the roll-out would halt on expiry by design.
+  const pauses = (planBatches(resolved.hosts, strategy).length - 1) * strategy.pauseSeconds;
+  const ttl = config.settings.approvalTtlSeconds;
+  if (pauses + MIN_APPROVAL_LEFT_S > ttl) {
+    return refuse(`invalid argument "strategy.pauseSeconds": ${planBatches(resolved.hosts, strategy).length} batches with ${strategy.pauseSeconds} s between them pause ${pauses} s, and an approval lasts ${ttl} s (broker.yaml settings.approvalTtlSeconds) with ${MIN_APPROVAL_LEFT_S} s kept for the last batch: use fewer or larger batches, a shorter pause, or a longer approval`, { fields: ["strategy.pauseSeconds"] });
+  }
   // Policy: every host must allow the action, and every gate's diagnostic; else nothing is proposed.
   const denied: string[] = [];
   for (const h of resolved.hosts) {
@@ -217,7 +225,7 @@ async function propose(broker: Broker, service: RolloutService, raw: unknown, ca
     broker.logger.error({ err: (err as Error).message, callId }, "roll-out not recorded");
     return { error: `not proposed: the roll-out could not be recorded (${(err as Error).message})` };
   }
-  return { structured: { ...rolloutView(record), approvalText: rolloutSummary(record), howToApprove: howToApprove(broker, record.id) } };
+  return { structured: { ...rolloutView(record), approvalText: rolloutSummary(record, service.plan(record).previews), howToApprove: howToApprove(broker, record.id) } };
 }
 
 async function execute(broker: Broker, service: RolloutService, raw: unknown, call: CallContext): Promise<ToolOutcome> {
