@@ -14,7 +14,7 @@ import { createHash, createPrivateKey, createPublicKey, randomBytes, sign, verif
 import type { Approval } from "../gen/hostward/v1/actions";
 import { canonicalJson } from "../../shared/canonical-json";
 import { KEY_FINGERPRINT } from "../../shared/cert-names";
-import { MAX_ROLLOUT_HOSTS, ROLLOUT_ID, rolloutRequestId, rootFromPath, type RolloutEntry } from "./rollout-plan";
+import { MAX_ROLLOUT_HOSTS, ROLLOUT_ID, rolloutRequestId, rolloutUndoRequestId, rootFromPath, type RolloutEntry } from "./rollout-plan";
 
 export const IMPACTS = ["LOW", "MEDIUM", "HIGH"] as const;
 export type Impact = (typeof IMPACTS)[number];
@@ -116,6 +116,12 @@ export interface RolloutStatement {
   planRoot: string;
   planSize: number;
   strategyHash: string;
+  /**
+   * The inverse action (the catalog's `inverse` of `action`, same params) that a host whose gate
+   * failed is rolled back with; absent when the plan does not roll back (and then not in the
+   * canonical form, so statements without it read as they always did).
+   */
+  rollback?: string;
 }
 
 /** Canonical JSON of exactly the roll-out statement's fields. */
@@ -134,6 +140,7 @@ export function canonicalRolloutStatement(s: RolloutStatement): string {
     planRoot: s.planRoot,
     planSize: s.planSize,
     strategyHash: s.strategyHash,
+    ...(s.rollback !== undefined && { rollback: s.rollback }),
   };
   return canonicalJson(picked);
 }
@@ -476,11 +483,14 @@ export function rolloutApprovalMessage(
   keyId: string,
   armored: string,
   previewJson: string,
+  /** The host's rollback part (the statement's `rollback` action) instead of its forward part. */
+  undo = false,
 ): Approval {
+  if (undo && !s.rollback) throw new Error(`roll-out ${s.id}'s statement names no rollback action`);
   return {
-    requestId: rolloutRequestId(s.id, entry.index),
+    requestId: undo ? rolloutUndoRequestId(s.id, entry.index) : rolloutRequestId(s.id, entry.index),
     host: entry.host,
-    action: s.action,
+    action: undo ? s.rollback! : s.action,
     parametersJson: canonicalJson(s.params),
     requester: s.requester,
     notAfterUnix: s.notAfter,
@@ -491,7 +501,7 @@ export function rolloutApprovalMessage(
     hostKey: entry.hostKey,
     previewHash: entry.previewHash,
     previewJson,
-    rollout: { rolloutId: s.id, planRoot: s.planRoot, planSize: s.planSize, index: entry.index, batch: entry.batch, proof: [...proof], strategyHash: s.strategyHash },
+    rollout: { rolloutId: s.id, planRoot: s.planRoot, planSize: s.planSize, index: entry.index, batch: entry.batch, proof: [...proof], strategyHash: s.strategyHash, rollbackAction: s.rollback ?? "", undo, forwardAction: undo ? s.action : "" },
   };
 }
 
@@ -545,7 +555,13 @@ function malformedRollout(a: Approval, text: (field: string, v: unknown, max: nu
     count("rollout.index", r.index, 0, r.planSize - 1) ??
     count("rollout.batch", r.batch, 0, r.planSize - 1) ??
     (!Array.isArray(r.proof) || r.proof.length > 14 ? "rollout.proof is not a list of at most 14 digests" : undefined) ??
-    (a.requestId !== rolloutRequestId(r.rolloutId, r.index) ? `request_id ${JSON.stringify(a.requestId)} is not the roll-out's "${rolloutRequestId(r.rolloutId, r.index)}"` : undefined)
+    (r.rollbackAction !== "" ? text("rollout.rollback_action", r.rollbackAction, 64) : undefined) ??
+    (r.undo ? text("rollout.forward_action", r.forwardAction, 64) : r.forwardAction ? "rollout.forward_action is set on a part that is not an undo" : undefined) ??
+    (r.undo && r.rollbackAction !== a.action ? `action ${JSON.stringify(a.action)} of an undo part is not the plan's rollback_action ${JSON.stringify(r.rollbackAction)}` : undefined) ??
+    (r.undo && r.forwardAction === a.action ? "rollout.forward_action is the action itself, not the one it undoes" : undefined) ??
+    (a.requestId !== (r.undo ? rolloutUndoRequestId : rolloutRequestId)(r.rolloutId, r.index)
+      ? `request_id ${JSON.stringify(a.requestId)} is not the roll-out's "${(r.undo ? rolloutUndoRequestId : rolloutRequestId)(r.rolloutId, r.index)}"`
+      : undefined)
   );
 }
 
@@ -644,11 +660,15 @@ export function checkApproval(
     if (reached.root !== r.planRoot) {
       return { ok: false, code: "OTHER_HOST", reason: `approval's roll-out entry ${r.index} (host ${JSON.stringify(approval.host)}, key ${approval.hostKey}, batch ${r.batch}, preview ${approval.previewHash}) is not in the signed plan ${r.rolloutId}: its audit path leads to ${reached.root}, not the plan's root ${r.planRoot}` };
     }
+    // An undo part runs the inverse the human signed as the plan's `rollback`; the plan's own action
+    // is `forward_action`. (That the inverse is the catalog's inverse of it, and that the forward
+    // part ran here first, is the helper's to check: run.ts.)
     signed = canonicalRolloutStatement({
       v: ROLLOUT_STATEMENT_VERSION,
       kind: "rollout",
       id: r.rolloutId,
-      action: statement.action,
+      action: r.undo ? r.forwardAction : statement.action,
+      ...(r.rollbackAction !== "" && { rollback: r.rollbackAction }),
       params: statement.params,
       requester: statement.requester,
       impact: statement.impact,

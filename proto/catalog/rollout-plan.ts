@@ -131,3 +131,8 @@ export const ROLLOUT_ID = /^[a-z0-9][a-z0-9-]{0,39}$/;
 export function rolloutRequestId(rolloutId: string, index: number): string {
   return `${rolloutId}-${index}`;
 }
+
+/** The request id of a host's rollback part (its own ledger entry and nonce, so it runs at most once too). */
+export function rolloutUndoRequestId(rolloutId: string, index: number): string {
+  return `${rolloutId}-${index}-undo`;
+}

@@ -4,7 +4,7 @@
 // and refuses it again; the host outside the plan refuses both another host's part and one forged
 // for itself; nothing runs on it. Direct mode (no sudo, no systemd here): the helper's checks are
 // the same code as under sudo.
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -75,5 +75,48 @@ describe("a roll-out's approval through each host's built helper", () => {
     expect(mine.lines.at(-1)).toMatchObject({ type: "refused", code: "OTHER_HOST", reason: expect.stringMatching(/is not in the signed plan ro-test1/) });
     for (const r of [theirs, mine]) expect(r.lines.some((l) => l.type === "output")).toBe(false);
     expect(readFileSync(file, "utf8")).toBe("z".repeat(300));
+  });
+});
+
+// A plan that rolls back (strategy.rollback): a host's undo part runs the inverse only after the
+// plan's own action succeeded on that host, and only the catalog's inverse of it. (Running a real
+// inverse needs systemd: test/e2e/rollouts.test.ts.)
+describe("a roll-out's rollback part through the built helper", () => {
+  let web: HostDirs;
+  const unit = { unit: "caddy.service" };
+  const planOf = (action: string, rollback: string, preview: string) => {
+    const entries: RolloutEntry[] = [{ index: 0, host: "web1.test", hostKey: HOST_CERT.fingerprint, previewHash: previewDigest(preview), batch: 0 }];
+    const tree = rolloutTree(entries);
+    const now = Math.floor(Date.now() / 1000);
+    const statement: RolloutStatement = {
+      v: ROLLOUT_STATEMENT_VERSION, kind: "rollout", id: `ro-rb${action.length}`, action, params: unit, requester: "claude@workstation", impact: "MEDIUM",
+      issuedAt: now, notAfter: now + 600, nonce: newNonce(), planRoot: tree.root, planSize: 1, strategyHash: strategyDigest({ canaries: 1, rollback: true }), rollback,
+    };
+    const armored = signSshSig(canonicalRolloutStatement(statement), alice.privateKey);
+    return { forward: rolloutApprovalMessage(statement, entries[0]!, tree.proofs[0]!, alice.keyId, armored, preview), undo: rolloutApprovalMessage(statement, entries[0]!, tree.proofs[0]!, alice.keyId, armored, preview, true) };
+  };
+  beforeAll(() => {
+    web = makeHost([alice], "units: [caddy.service]\ncontainers: []\nlogFiles: []\n", HOST_CERT);
+  });
+  afterAll(() => rmSync(web.dir, { recursive: true, force: true }));
+
+  it("an undo part before the plan's action ran on the host is refused (nothing to roll back), and voids nothing", async () => {
+    const preview = canonicalJson(previewNow("stop_service", unit, web.env));
+    const { undo } = planOf("stop_service", "start_service", preview);
+    const r = await runHelperBundle(web.env, helperRequest("start_service", unit, undo));
+    expect(r.lines.at(-1), r.stderr).toMatchObject({ type: "refused", code: "HOST_CHANGED", reason: expect.stringMatching(/nothing to roll back: the plan's stop_service \(ro-rb12-0\) has not succeeded on this host \(it has no record here\); nothing ran/) });
+    expect(r.lines.some((l) => l.type === "output")).toBe(false);
+    // The check reads the forward's record without voiding it: the forward part can still run.
+    expect(existsSync(join(web.stateDir, "ledger", "ro-rb12-0.json"))).toBe(false);
+    expect(existsSync(join(web.stateDir, "ledger", "ro-rb12-0-undo.json"))).toBe(false);
+  });
+
+  it("a plan whose rollback is not the catalog's inverse of its action is refused on the host, forward and undo (OTHER_ACTION)", async () => {
+    const preview = canonicalJson(previewNow("restart_service", unit, web.env));
+    const { forward, undo } = planOf("restart_service", "start_service", preview);
+    const f = await runHelperBundle(web.env, helperRequest("restart_service", unit, forward));
+    expect(f.lines.at(-1), f.stderr).toMatchObject({ type: "refused", code: "OTHER_ACTION", reason: expect.stringMatching(/start_service is not the inverse of restart_service in this host's catalog/) });
+    const u = await runHelperBundle(web.env, helperRequest("start_service", unit, undo));
+    expect(u.lines.at(-1)).toMatchObject({ type: "refused", code: "OTHER_ACTION" });
   });
 });

@@ -162,3 +162,59 @@ describe("checkApproval of a roll-out host's approval", () => {
     }
   });
 });
+
+// A plan that rolls back (strategy.rollback): the statement names the inverse it may run on a host
+// whose gate failed, and each host's undo part is signed by the same one statement.
+describe("checkApproval of a roll-out that rolls back", () => {
+  const alice = makeKey("MEDIUM", "alice@laptop");
+  const plan = entries(3);
+  const tree = rolloutTree(plan);
+  const rollout: RolloutStatement = {
+    v: ROLLOUT_STATEMENT_VERSION,
+    kind: "rollout",
+    id: "ro-5b2c",
+    action: "stop_service",
+    params: { unit: "caddy.service" },
+    requester: "claude@broker",
+    impact: "MEDIUM",
+    issuedAt: NOW - 60,
+    notAfter: NOW + 600,
+    nonce: newNonce(),
+    planRoot: tree.root,
+    planSize: plan.length,
+    strategyHash: strategyDigest({ canaries: 1, rollback: true }),
+    rollback: "start_service",
+  };
+  const armored = signSshSig(canonicalRolloutStatement(rollout), alice.privateKey);
+  const part = (i: number, undo: boolean) => rolloutApprovalMessage(rollout, plan[i]!, tree.proofs[i]!, alice.approver.keyId, armored, "", undo);
+  const check = (a: Approval, action: string, i = 1) => checkApproval(a, { host: plan[i]!.host, hostKey: plan[i]!.hostKey, action, params: rollout.params, impact: "MEDIUM", clock: CLOCK, approvers: [alice.approver] });
+
+  it("the canonical statement names the rollback only when the plan has one (older statements read as they did)", () => {
+    expect(canonicalRolloutStatement(rollout)).toContain('"rollback":"start_service"');
+    const { rollback: _dropped, ...without } = rollout;
+    expect(canonicalRolloutStatement(without)).not.toContain("rollback");
+  });
+
+  it("a host's forward part and its undo part both verify, the undo under <rollout>-<index>-undo running the inverse", () => {
+    expect(check(part(1, false), "stop_service")).toMatchObject({ ok: true, statement: { id: "ro-5b2c-1", action: "stop_service" } });
+    expect(part(1, true)).toMatchObject({ requestId: "ro-5b2c-1-undo", action: "start_service", rollout: { undo: true, forwardAction: "stop_service", rollbackAction: "start_service" } });
+    expect(check(part(1, true), "start_service")).toMatchObject({ ok: true, statement: { id: "ro-5b2c-1-undo", action: "start_service" } });
+  });
+
+  it("an undo part cannot run another action, hide the plan's rollback, or be made from a plan signed without one", () => {
+    // Another action than the signed rollback, whatever the part claims.
+    const other = { ...part(1, true), action: "restart_service", rollout: { ...part(1, true).rollout!, rollbackAction: "restart_service" } };
+    expect(check(other, "restart_service")).toMatchObject({ ok: false, code: "BAD_SIGNATURE" });
+    expect(check({ ...part(1, true), action: "restart_service" }, "restart_service")).toMatchObject({ ok: false, code: "MALFORMED", reason: expect.stringMatching(/action "restart_service" of an undo part is not the plan's rollback_action "start_service"/) });
+    // The forward part with its rollback stripped: not the statement that was signed.
+    expect(check({ ...part(1, false), rollout: { ...part(1, false).rollout!, rollbackAction: "" } }, "stop_service")).toMatchObject({ ok: false, code: "BAD_SIGNATURE" });
+    // A plan signed without a rollback cannot be given one afterwards.
+    const { rollback: _none, ...plain } = rollout;
+    const plainSig = signSshSig(canonicalRolloutStatement(plain), alice.privateKey);
+    const forgedUndo = { ...rolloutApprovalMessage(rollout, plan[1]!, tree.proofs[1]!, alice.approver.keyId, plainSig, "", true) };
+    expect(check(forgedUndo, "start_service")).toMatchObject({ ok: false, code: "BAD_SIGNATURE" });
+    expect(() => rolloutApprovalMessage(plain, plan[1]!, tree.proofs[1]!, alice.approver.keyId, plainSig, "", true)).toThrow(/names no rollback action/);
+    // An undo part's request id is its own.
+    expect(check({ ...part(1, true), requestId: "ro-5b2c-1" }, "start_service")).toMatchObject({ ok: false, code: "MALFORMED", reason: expect.stringMatching(/is not the roll-out's "ro-5b2c-1-undo"/) });
+  });
+});

@@ -88,8 +88,9 @@ export class HelperRefusal extends Error {
   constructor(
     readonly code: RefusalCode,
     message: string,
+    options?: ErrorOptions,
   ) {
-    super(message);
+    super(message, options);
     this.name = "HelperRefusal";
   }
 }

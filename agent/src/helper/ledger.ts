@@ -262,3 +262,8 @@ export function readLedger(stateDir: string, owners: readonly number[], requestI
   if (entry.state !== "STARTED") return { entry };
   return { entry, running: helperAlive(entry) };
 }
+
+/** The record of `requestId` as it stands, without voiding a missing one (the undo check: run.ts). */
+export function peekLedger(stateDir: string, requestId: string): { entry?: LedgerEntry | VoidedEntry; missing?: true; unreadable?: string } {
+  return readEntry(fileOf(stateDir, requestId));
+}

@@ -14,7 +14,9 @@
 // preview query ({"query":"preview","action","params"}) with what the action would touch (read-only,
 // after the same parameter and allowlist checks).
 import { findAction } from "../../../proto/catalog/actions/index";
-import { checkApproval } from "../../../proto/catalog/approval";
+import { checkApproval, impactRank, type Impact } from "../../../proto/catalog/approval";
+import { rolloutRequestId } from "../../../proto/catalog/rollout-plan";
+import { createHash } from "node:crypto";
 import type { ActionResult } from "../../../proto/catalog/define-action";
 import { canonicalJson } from "../../../shared/canonical-json";
 import { previewDigest } from "../../../proto/catalog/approval";
@@ -32,7 +34,7 @@ import { readRequestText } from "./read-stdin";
 import { hostIdentity, loadAllowlist, loadApprovers, resolveSettings } from "./settings";
 import { loadPty, spawnCount } from "./spawn";
 import { journalLine } from "./journal-line";
-import { readLedger, recordEnd, recordStart } from "./ledger";
+import { peekLedger, readLedger, recordEnd, recordStart } from "./ledger";
 import { approvalFromWire, HelperQuery, HelperRequest, nowUnixMicros, type HelperLine } from "./wire";
 
 export interface HelperIo {
@@ -57,6 +59,28 @@ function validated(action: string, raw: Record<string, unknown>) {
   const parsed = def.params.safeParse(raw);
   if (!parsed.success) throw new HelperRefusal("BAD_REQUEST", describeIssues(parsed.error, { top: "params", line: (i, where) => `invalid argument "${where}": ${i.message}` }));
   return { def, runner, params: parsed.data as Record<string, unknown> };
+}
+
+/**
+ * A roll-out part that names a rollback (rollout-plan.ts): the plan's action and its inverse must be
+ * each other's in this host's own catalog, and the plan's impact is the higher of the two (what
+ * the approver signed). `undo`: this part runs the inverse; the forward part's definition is the
+ * one whose preview was approved.
+ */
+function rollbackOf(def: ActionDef, r: { rollbackAction: string; undo: boolean; forwardAction: string }): { impact: Impact; previewDef: ActionDef } {
+  if (r.rollbackAction === "") return { impact: def.impact, previewDef: def };
+  const forward = r.undo ? findAction(r.forwardAction) : def;
+  const inverse = r.undo ? def : findAction(r.rollbackAction);
+  if (!forward || !inverse || forward.inverse !== inverse.name) {
+    throw new HelperRefusal("OTHER_ACTION", `${r.rollbackAction} is not the inverse of ${r.undo ? r.forwardAction : def.name} in this host's catalog; nothing ran`);
+  }
+  const impact = impactRank(inverse.impact) > impactRank(forward.impact) ? inverse.impact : forward.impact;
+  return { impact, previewDef: forward };
+}
+
+/** An undo part's own nonce, derived from the plan's (which the forward part used), so it too runs once. */
+function undoNonce(nonce: string): string {
+  return createHash("sha256").update(`${nonce}:undo`).digest("hex").slice(0, 32);
 }
 
 /** The approved preview from the request: its hash must be the signed one, its shape the catalog's. */
@@ -145,12 +169,15 @@ export async function runHelper(io: HelperIo): Promise<number> {
     audit.requestId = approval.requestId;
     audit.keyId = approval.keyId;
     const { maxClockSkewSeconds: maxSkewSeconds, maxLifetimeSeconds } = allowlist.approvals;
+    const membership = req.data.approval.rollout;
+    const undo = membership?.undo === true;
+    const { impact, previewDef } = membership ? rollbackOf(def, membership) : { impact: def.impact, previewDef: def };
     const verdict = checkApproval(approval, {
       host: host.name,
       hostKey: host.key,
       action: def.name,
       params,
-      impact: def.impact,
+      impact,
       clock: { now: clock.now, maxSkewSeconds, maxLifetimeSeconds, notBefore: clock.floor },
       approvers: approvers.keys,
     });
@@ -160,25 +187,44 @@ export async function runHelper(io: HelperIo): Promise<number> {
     }
     audit.requester = verdict.statement.requester;
     // The preview the approver read: its hash is signed (checked with the statement above).
-    const approved = approvedPreview(def, approval.previewJson, verdict.statement.previewHash);
-    useNonce(settings.stateDir, { nonce: verdict.statement.nonce, notAfter: verdict.statement.notAfter, requestId: verdict.statement.id }, { now: clock.now, maxSkewSeconds });
+    const approved = approvedPreview(previewDef, approval.previewJson, verdict.statement.previewHash);
+    if (undo) {
+      // A rollback undoes what this plan did here: the forward part must have run and succeeded.
+      const forwardId = rolloutRequestId(membership!.rolloutId, membership!.index);
+      const fwd = peekLedger(settings.stateDir, forwardId);
+      const e = fwd.entry;
+      if (!e || e.state !== "ENDED" || e.verdict !== "SUCCEEDED") {
+        const seen = fwd.unreadable ? `its record cannot be read (${fwd.unreadable})` : !e ? "it has no record here" : e.state === "ENDED" ? `it ended ${e.verdict ?? "without a verdict"}` : `it is ${e.state}`;
+        throw new HelperRefusal("HOST_CHANGED", `nothing to roll back: the plan's ${previewDef.name} (${forwardId}) has not succeeded on this host (${seen}); nothing ran`);
+      }
+    }
+    const nonce = undo ? undoNonce(verdict.statement.nonce) : verdict.statement.nonce;
+    useNonce(settings.stateDir, { nonce, notAfter: verdict.statement.notAfter, requestId: verdict.statement.id }, { now: clock.now, maxSkewSeconds });
     // The host now, against what the approver read: a material fact, or the plan, that differs refuses.
     const deadline = Date.now() + def.timeoutMs;
     const current = await computePreview(def, params, { allowlist, deadline, owners: settings.owners });
     // What the approver read is the summary: it must be exactly the text its own facts render to
     // (this helper's catalog), so the facts compared below stand for what the human read. (After
     // the host's own preview, which refuses first what this host would never preview.)
-    const problem = previewProblem(def, params, approved);
-    if (problem?.kind === "facts") throw new HelperRefusal("MALFORMED", `preview_json is not a valid preview of ${def.name}: ${problem.reason}; nothing ran`);
+    const problem = previewProblem(previewDef, params, approved);
+    if (problem?.kind === "facts") throw new HelperRefusal("MALFORMED", `preview_json is not a valid preview of ${previewDef.name}: ${problem.reason}; nothing ran`);
     if (problem) throw new HelperRefusal("ALTERED", `the impact preview that was approved is not what its facts say: ${problem.reason}; nothing ran`);
-    const changed = changedFact(def, approved.facts, current.facts);
+    // A rollback's facts were never previewed (the host's state after the forward action): its
+    // material facts are not compared, but its commands must be those the approver read (rendered
+    // from the forward preview's facts), and its own pre-checks run.
+    const changed = undo ? null : changedFact(def, approved.facts, current.facts);
     if (changed !== null) {
       throw new HelperRefusal("HOST_CHANGED", `the host changed since the preview that was approved: ${changed} was ${canonicalJson(approved.facts[changed] ?? null).slice(0, 300)}, is now ${canonicalJson(current.facts[changed] ?? null).slice(0, 300)}; nothing ran: propose the action again`);
     }
     // The request id (signed) names each transient step's unit in both, as the approver read it.
     const run = { requestId: verdict.statement.id };
     const plan = renderPlan(def, params, current.facts, run);
-    const approvedLines = renderPlan(def, params, approved.facts, run).map(commandLine);
+    let approvedLines: string[];
+    try {
+      approvedLines = renderPlan(def, params, approved.facts, run).map(commandLine);
+    } catch (err) {
+      throw new HelperRefusal("MALFORMED", `the plan of ${def.name} cannot be rendered from the approved preview: ${(err as Error).message}; nothing ran`, { cause: err });
+    }
     const nowLines = plan.map(commandLine);
     const differs = nowLines.findIndex((l, i) => l !== approvedLines[i]);
     if (differs >= 0 || nowLines.length !== approvedLines.length) {

@@ -39,6 +39,10 @@ export const WireApproval = z.strictObject({
       batch: z.number().int().nonnegative(),
       proof: z.array(z.string().max(80)).max(14),
       strategyHash: z.string().max(80),
+      /** The plan's signed rollback action ("" if none); on an undo part, the approval's action is it and `forwardAction` the plan's. */
+      rollbackAction: z.string().max(64).default(""),
+      undo: z.boolean().default(false),
+      forwardAction: z.string().max(64).default(""),
     })
     .optional(),
 });

@@ -7,13 +7,15 @@ import { canonicalJson } from "../../../proto/catalog/approval";
 import { findAction } from "../../../proto/catalog/actions/index";
 import { commandLine, renderPlan, type ActionPreview } from "../../../proto/catalog/define-action";
 import { previewProblem, previewSummary } from "../../../proto/catalog/preview-summary";
-import { rolloutRequestId } from "../../../proto/catalog/rollout-plan";
+import { rolloutRequestId, rolloutUndoRequestId } from "../../../proto/catalog/rollout-plan";
 import { reasonLines } from "../actions/describe";
 import { printable } from "../actions/request";
 import { batchCount, type PlanHost, type RolloutRecord } from "./record";
 import { countStates } from "./service";
 import { conditionText, failureBudget } from "./strategy";
 
+/** Stands for each host's request id (`<rollout id>-<index>`) in the commands shown. */
+const REQUEST = "<request>";
 const iso = (unix: number) => new Date(unix * 1000).toISOString();
 const id = (text: string) => printable(text, { ascii: true });
 /** Host names listed per batch or group before "and N more". */
@@ -26,28 +28,32 @@ function names(hosts: readonly PlanHost[]): string {
   return hosts.length > NAMES ? `${shown} and ${hosts.length - NAMES} more` : shown;
 }
 
-function planLines(r: RolloutRecord, h: PlanHost, preview: ActionPreview): string[] {
-  const def = findAction(r.action);
+/** The commands a host's part runs (`undo`: its rollback with the inverse), rendered from its preview's facts — as its helper will. */
+function planLines(r: RolloutRecord, h: PlanHost, preview: ActionPreview, undo = false): string[] {
+  const forward = findAction(r.action);
+  const def = undo ? (forward?.inverse ? findAction(forward.inverse) : undefined) : forward;
   if (!def) return [];
   try {
-    return renderPlan(def, r.params, preview.facts, { requestId: rolloutRequestId(r.id, h.index) }).map(commandLine);
+    return renderPlan(def, r.params, preview.facts, { requestId: undo ? rolloutUndoRequestId(r.id, h.index) : rolloutRequestId(r.id, h.index) }).map(commandLine);
   } catch {
     return ["(the plan cannot be rendered from this host's preview)"];
   }
 }
 
 /** Hosts grouped by what they would do: the same preview lines and the same commands. */
-function groups(r: RolloutRecord, previews: readonly ActionPreview[]): Array<{ hosts: PlanHost[]; summary: string[]; runs: string[] }> {
-  const byKey = new Map<string, { hosts: PlanHost[]; summary: string[]; runs: string[] }>();
+function groups(r: RolloutRecord, previews: readonly ActionPreview[]): Array<{ hosts: PlanHost[]; summary: string[]; runs: string[]; undo: string[] }> {
+  const byKey = new Map<string, { hosts: PlanHost[]; summary: string[]; runs: string[]; undo: string[] }>();
   const def = findAction(r.action);
   for (const h of r.hosts) {
     const preview = previews[h.index]!;
-    const runs = planLines(r, h, preview);
+    // Each host's request id (in transient units' names) is written <request>, so hosts that do the same group.
+    const runs = planLines(r, h, preview).map((l) => l.replaceAll(rolloutRequestId(r.id, h.index), REQUEST));
+    const undo = r.strategy.rollback ? planLines(r, h, preview, true).map((l) => l.replaceAll(rolloutUndoRequestId(r.id, h.index), `${REQUEST}-undo`)) : [];
     // This broker's own rendering of the host's facts, never the host's text (actions/describe.ts).
     const problem = def ? previewProblem(def, r.params, preview) : { reason: `no action ${r.action}` };
     const summary = problem ? [`(this host's preview cannot be shown: ${problem.reason}; the roll-out cannot be approved)`] : previewSummary(def!, r.params, preview.facts);
-    const key = canonicalJson({ s: summary, runs });
-    const g = byKey.get(key) ?? { hosts: [], summary, runs };
+    const key = canonicalJson({ s: summary, runs, undo });
+    const g = byKey.get(key) ?? { hosts: [], summary, runs, undo };
     g.hosts.push(h);
     byKey.set(key, g);
   }
@@ -89,6 +95,9 @@ export function rolloutSummary(r: RolloutRecord, previews: readonly ActionPrevie
     `    canaries ${s.canaries}, then ${typeof s.batchSize === "number" ? s.batchSize : `${s.batchSize} of the hosts`} per batch, ${s.pauseSeconds} s pause between batches`,
     `    stops before the next batch when: ${s.canaries > 0 ? "a canary fails; " : ""}more than ${budget} host(s) failed (maxFailures ${JSON.stringify(s.maxFailures)}); cancel_rollout is called; the approval is about to expire`,
     "    a host fails when its action fails or one of its gates does not hold; hosts not reached are left untouched",
+    ...(s.rollback
+      ? [`    rollback: a host whose gate fails after its action succeeded is rolled back with ${id(def?.inverse ?? "(no inverse)")} (same parameters, its own pre-checks, the commands below; the host's state at that moment is not previewed), then gated again; it still counts as failed`]
+      : []),
   );
   lines.push("  gates (run on each host after its action; all must hold):");
   if (s.gates.length === 0) lines.push("    (none: a host passes when its action succeeds)");
@@ -98,7 +107,9 @@ export function rolloutSummary(r: RolloutRecord, previews: readonly ActionPrevie
     lines.push(`    ${g.hosts.length} host(s): ${names(g.hosts)}`);
     for (const line of g.summary) lines.push(`      ${printable(line)}`);
     for (const line of g.runs) lines.push(`      $ ${id(line)}`);
+    if (g.undo.length > 0) lines.push("      if its gates fail, rollback:", ...g.undo.map((line) => `        $ ${id(line)}`));
   }
+  if (lines.some((l) => l.includes(REQUEST))) lines.push(`  ${REQUEST} in a command is that host's request id: ${id(r.id)}-<its number in the plan, from 0>`);
   if (def) lines.push(`  refused on a host at execution if any of these changed there since: ${def.material.join(", ") || "(nothing)"}`);
   lines.push("  reason given by the requester (not verified; it changes nothing of the above):", ...reasonLines(r.reason));
   return lines;
@@ -125,7 +136,7 @@ export function rolloutView(r: RolloutRecord, allHosts = false, results?: Readon
     counts: countStates(r),
     ...(r.execution && { execution: { startedAt: r.execution.startedAt, endedAt: r.execution.endedAt, batch: r.execution.batch + 1, failures: r.execution.failures, resumes: r.execution.resumes, ...(r.execution.halt && { halt: r.execution.halt }), ...(r.execution.cancelRequested && { cancelRequested: r.execution.cancelRequested }) } }),
     untouched: r.hosts.filter((h) => h.state === "UNTOUCHED").map((h) => h.host).slice(0, 1000),
-    hosts: notable.slice(0, 200).map((h) => ({ host: h.host, batch: h.batch + 1, state: h.state, ...(h.run?.error && { error: h.run.error }), ...(h.run?.reconciled && { reconciled: h.run.reconciled }), ...(h.gates && { gates: h.gates }), ...(allHosts && results?.has(h.index) && { result: results.get(h.index) }) })),
+    hosts: notable.slice(0, 200).map((h) => ({ host: h.host, batch: h.batch + 1, state: h.state, ...(h.run?.error && { error: h.run.error }), ...(h.run?.reconciled && { reconciled: h.run.reconciled }), ...(h.gates && { gates: h.gates }), ...(h.rollback && { rollback: h.rollback }), ...(allHosts && results?.has(h.index) && { result: results.get(h.index) }) })),
     ...(r.approval && { approval: { keyId: r.approval.keyId, approver: r.approval.approver, at: r.approval.at } }),
     ...(r.rejection && { rejection: r.rejection }),
     ...(r.cancellation && { cancellation: r.cancellation }),

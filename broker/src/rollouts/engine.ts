@@ -8,7 +8,7 @@
 // `<rollout>-<index>`) — never by running it again (the host's nonce store would refuse that
 // anyway) — and goes on, or halts saying which host's outcome it cannot know.
 import type { ActionResult } from "../../../proto/catalog/define-action";
-import { rolloutRequestId } from "../../../proto/catalog/rollout-plan";
+import { rolloutRequestId, rolloutUndoRequestId } from "../../../proto/catalog/rollout-plan";
 import type { Approval } from "../../../proto/gen/hostward/v1/actions";
 import { toHostError } from "../agents/errors";
 import type { HostRecord } from "../actions/host-record";
@@ -32,7 +32,7 @@ export interface RolloutWorld {
   concurrency: number;
 }
 
-const FAILED_STATES = new Set(["FAILED", "GATE_FAILED", "UNKNOWN"]);
+const FAILED_STATES = new Set(["FAILED", "GATE_FAILED", "ROLLED_BACK", "UNKNOWN"]);
 const seconds = () => Math.floor(Date.now() / 1000);
 /** A batch does not start with less than this left on the approval (the hosts judge expiry with their own skew). */
 export const MIN_APPROVAL_LEFT_S = 150;
@@ -47,7 +47,7 @@ async function eachLimited<T>(items: readonly T[], limit: number, work: (item: T
   await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
 }
 
-type HostOutcome = Pick<PlanHost, "state" | "run" | "gates">;
+type HostOutcome = Pick<PlanHost, "state" | "run" | "gates" | "rollback">;
 
 /** At most 10 hosts named (a halt reason is bounded), the rest counted. */
 function someHosts(hosts: readonly PlanHost[], what: (h: PlanHost) => string = (h) => h.host): string {
@@ -89,34 +89,61 @@ function runFromRecord(startedAt: string, rec: HostRecord): NonNullable<PlanHost
   return { startedAt, reconciled: "INTERRUPTED", error: { code: "OUTCOME_UNKNOWN", message: `the outcome is unknown: ${why}` } };
 }
 
-async function runHost(service: RolloutService, world: RolloutWorld, r: RolloutRecord, host: PlanHost): Promise<HostOutcome> {
-  const startedAt = host.run?.startedAt ?? new Date().toISOString();
-  const requestId = rolloutRequestId(r.id, host.index);
-  let run: NonNullable<PlanHost["run"]>;
+type Run = NonNullable<PlanHost["run"]>;
+
+/**
+ * Runs one part of the plan on a host: its action (`undo` false) or its rollback. A lost connection
+ * is settled from the host's own record of that request. An undo that is refused (it already ran:
+ * a resumed roll-out) is settled from its record too.
+ */
+async function runPart(service: RolloutService, world: RolloutWorld, r: RolloutRecord, host: PlanHost, undo: boolean, startedAt: string): Promise<Run> {
+  const requestId = undo ? rolloutUndoRequestId(r.id, host.index) : rolloutRequestId(r.id, host.index);
+  const label = undo ? `${host.host} (rollback)` : host.host;
   try {
-    const result = await world.execute(host, service.partFor(r, host.index), (line) => world.progress(`${host.host}: ${line}`));
+    const result = await world.execute(host, service.partFor(r, host.index, undo), (line) => world.progress(`${label}: ${line}`));
     let hasResult = false;
-    try {
-      hasResult = service.saveResult(r, host.index, result);
-    } catch (err) {
-      world.progress(`${host.host}: its result could not be stored (${(err as Error).message.slice(0, 200)}); its verdict is`);
-    }
-    run = { startedAt, endedAt: new Date().toISOString(), verdict: result.verdict, ...(hasResult && { hasResult }), ...(result.verdict === "FAILED" && { error: { code: "ACTION_FAILED", message: (result.reason ?? "the action failed").slice(0, 4000) } }) };
-  } catch (err) {
-    const e = toHostError(err);
-    run = { startedAt, endedAt: new Date().toISOString(), verdict: "FAILED", error: { code: e.code.slice(0, 64), message: e.message.slice(0, 4000) } };
-    if (UNCERTAIN_CODES.has(e.code)) {
-      // Lost the host mid-action: it may have run. Its own record says.
+    if (!undo) {
       try {
-        run = runFromRecord(startedAt, await world.hostRecord(host, requestId));
-      } catch (again) {
-        run = { startedAt, reconciled: "INTERRUPTED", error: { code: "OUTCOME_UNKNOWN", message: `the connection was lost while it ran (${e.code}: ${e.message.slice(0, 300)}) and the host's record could not be read (${toHostError(again).message.slice(0, 300)})` } };
+        hasResult = service.saveResult(r, host.index, result);
+      } catch (err) {
+        world.progress(`${label}: its result could not be stored (${(err as Error).message.slice(0, 200)}); its verdict is kept in the record`);
       }
     }
+    return { startedAt, endedAt: new Date().toISOString(), verdict: result.verdict, ...(hasResult && { hasResult }), ...(result.verdict === "FAILED" && { error: { code: "ACTION_FAILED", message: (result.reason ?? "the action failed").slice(0, 4000) } }) };
+  } catch (err) {
+    const e = toHostError(err);
+    const failed: Run = { startedAt, endedAt: new Date().toISOString(), verdict: "FAILED", error: { code: e.code.slice(0, 64), message: e.message.slice(0, 4000) } };
+    if (!UNCERTAIN_CODES.has(e.code) && !undo) return failed;
+    // Lost the host mid-action (it may have run), or an undo refused (it may have run already): its own record says.
+    try {
+      const settled = runFromRecord(startedAt, await world.hostRecord(host, requestId));
+      return undo && settled.reconciled === "NOT_STARTED" ? failed : settled;
+    } catch (again) {
+      return { startedAt, reconciled: "INTERRUPTED", error: { code: "OUTCOME_UNKNOWN", message: `the connection was lost while it ran (${e.code}: ${e.message.slice(0, 300)}) and the host's record could not be read (${toHostError(again).message.slice(0, 300)})` } };
+    }
   }
+}
+
+function gatesText(gates: readonly GateOutcome[]): string {
+  return gates.map((g) => `${g.diagnostic} ${g.ok ? "held" : `failed${g.error ? ` (${g.error.code})` : `: ${g.conditions.filter((c) => !c.ok).map((c) => `${c.text}, saw ${JSON.stringify(c.seen)}`).join("; ")}`}`}`).join(", ");
+}
+
+/** A host whose gate failed, rolled back with the plan's inverse and gated again (the plan asked for it). */
+async function rollBack(service: RolloutService, world: RolloutWorld, r: RolloutRecord, host: PlanHost, failed: HostOutcome): Promise<HostOutcome> {
+  world.progress(`${host.host}: a gate failed; rolling back with ${r.approval!.statement.rollback}`);
+  const run = await runPart(service, world, r, host, true, new Date().toISOString());
+  if (run.verdict !== "SUCCEEDED") return { ...failed, state: run.verdict === "FAILED" ? "GATE_FAILED" : "UNKNOWN", rollback: { run } };
+  const gates = r.strategy.gates.length > 0 ? await gatesOn(world, host, r.strategy.gates) : [];
+  world.progress(`${host.host}: rolled back; gates again: ${gatesText(gates) || "(none)"}`);
+  return { ...failed, state: gates.every((g) => g.ok) ? "ROLLED_BACK" : "GATE_FAILED", rollback: { run, ...(gates.length > 0 && { gates }) } };
+}
+
+async function runHost(service: RolloutService, world: RolloutWorld, r: RolloutRecord, host: PlanHost): Promise<HostOutcome> {
+  const run = await runPart(service, world, r, host, false, host.run?.startedAt ?? new Date().toISOString());
   const gates = run.verdict === "SUCCEEDED" && r.strategy.gates.length > 0 ? await gatesOn(world, host, r.strategy.gates) : undefined;
-  const outcome = outcomeOf(run, gates);
-  world.progress(`${host.host}: ${outcome.state}${outcome.run?.error ? ` (${outcome.run.error.code}: ${outcome.run.error.message.slice(0, 200)})` : ""}${gates ? `; gates: ${gates.map((g) => `${g.diagnostic} ${g.ok ? "held" : `failed${g.error ? ` (${g.error.code})` : `: ${g.conditions.filter((c) => !c.ok).map((c) => `${c.text}, saw ${JSON.stringify(c.seen)}`).join("; ")}`}`}`).join(", ")}` : ""}`);
+  let outcome = outcomeOf(run, gates);
+  world.progress(`${host.host}: ${outcome.state}${outcome.run?.error ? ` (${outcome.run.error.code}: ${outcome.run.error.message.slice(0, 200)})` : ""}${gates ? `; gates: ${gatesText(gates)}` : ""}`);
+  if (outcome.state === "GATE_FAILED" && r.approval?.statement.rollback) outcome = await rollBack(service, world, r, host, outcome);
   return outcome;
 }
 
@@ -134,8 +161,23 @@ async function settleInterrupted(service: RolloutService, world: RolloutWorld, r
         run = { startedAt: h.run?.startedAt ?? new Date().toISOString(), reconciled: "INTERRUPTED", error: { code: "OUTCOME_UNKNOWN", message: `the host's record could not be read: ${toHostError(err).message.slice(0, 300)}` } };
       }
       const gates = run.verdict === "SUCCEEDED" && r.strategy.gates.length > 0 ? await gatesOn(world, h, r.strategy.gates) : undefined;
-      results.set(h.index, outcomeOf(run, gates));
-      world.progress(`${h.host}: settled from the host's record: ${results.get(h.index)!.state}`);
+      let outcome = outcomeOf(run, gates);
+      if (r.approval?.statement.rollback && run.verdict === "SUCCEEDED") {
+        if (outcome.state === "GATE_FAILED") {
+          // Roll it back now; if the previous broker already did, the host refuses the undo and its record says how it ended.
+          outcome = await rollBack(service, world, r, h, outcome);
+        } else {
+          // The gates hold: was that after a rollback the previous broker ran? (A missing undo is voided: no longer needed.)
+          try {
+            const undone = runFromRecord(new Date().toISOString(), await world.hostRecord(h, rolloutUndoRequestId(r.id, h.index)));
+            if (undone.reconciled !== "NOT_STARTED") outcome = { ...outcome, state: undone.verdict === "SUCCEEDED" ? "ROLLED_BACK" : "UNKNOWN", rollback: { run: undone, ...(gates && { gates }) } };
+          } catch (err) {
+            outcome = { ...outcome, state: "UNKNOWN", rollback: { run: { startedAt: new Date().toISOString(), reconciled: "INTERRUPTED", error: { code: "OUTCOME_UNKNOWN", message: `whether it was rolled back cannot be read from the host: ${toHostError(err).message.slice(0, 300)}` } } } };
+          }
+        }
+      }
+      results.set(h.index, outcome);
+      world.progress(`${h.host}: settled from the host's record: ${outcome.state}`);
     }
   });
   const failures = r.hosts.filter((h) => (results.get(h.index)?.state ?? h.state) !== "RUNNING" && FAILED_STATES.has(results.get(h.index)?.state ?? h.state)).length;

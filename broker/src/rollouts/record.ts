@@ -9,7 +9,9 @@
 //
 // Each host of the plan has its own state: PENDING until its batch starts, RUNNING while it runs
 // (recorded before any host of the batch is contacted), then SUCCEEDED, FAILED (the action
-// failed), GATE_FAILED (a gate did not hold), UNKNOWN (its outcome could not be settled: the roll-out halts), or UNTOUCHED
+// failed), GATE_FAILED (a gate did not hold, and it was not rolled back or the rollback did not
+// restore it), ROLLED_BACK (a gate did not hold; the inverse ran and the gates held again: the
+// host is as it was, the change did not land — counted as failed), UNKNOWN (its outcome could not be settled: the roll-out halts), or UNTOUCHED
 // (never reached: the roll-out stopped first).
 import { randomBytes } from "node:crypto";
 import { z } from "zod";
@@ -21,7 +23,7 @@ import { rolloutStrategy } from "./strategy";
 const ROLLOUT_STATES = ["PENDING", "APPROVED", "REJECTED", "EXPIRED", "CANCELLED", "RUNNING", "SUCCEEDED", "HALTED"] as const;
 export type RolloutState = (typeof ROLLOUT_STATES)[number];
 
-const HOST_STATES = ["PENDING", "RUNNING", "SUCCEEDED", "FAILED", "GATE_FAILED", "UNKNOWN", "UNTOUCHED"] as const;
+const HOST_STATES = ["PENDING", "RUNNING", "SUCCEEDED", "FAILED", "GATE_FAILED", "ROLLED_BACK", "UNKNOWN", "UNTOUCHED"] as const;
 export type HostState = (typeof HOST_STATES)[number];
 
 const TRANSITIONS: Readonly<Record<RolloutState, readonly RolloutState[]>> = {
@@ -74,6 +76,12 @@ const hostRun = z.strictObject({
   reconciled: z.enum(["NOT_STARTED", "INTERRUPTED", "ENDED"]).optional(),
 });
 
+/** A host's rollback (the plan's inverse action, request `<rollout>-<index>-undo`) and its gates after it. */
+const hostRollback = z.strictObject({
+  run: hostRun,
+  gates: z.array(gateOutcome).max(4).optional(),
+});
+
 const planHost = z.strictObject({
   index: z.number().int().nonnegative(),
   /** Inventory name. */
@@ -87,6 +95,7 @@ const planHost = z.strictObject({
   state: z.enum(HOST_STATES),
   run: hostRun.optional(),
   gates: z.array(gateOutcome).max(4).optional(),
+  rollback: hostRollback.optional(),
 });
 export type PlanHost = z.output<typeof planHost>;
 
@@ -113,6 +122,7 @@ const rolloutStatementSchema = z.strictObject({
   planRoot: digest,
   planSize: z.number().int().positive(),
   strategyHash: digest,
+  rollback: z.string().max(64).optional(),
 });
 
 export const RolloutRecordSchema = z.strictObject({

@@ -284,6 +284,7 @@ export class RolloutService {
       planRoot: r.planRoot,
       planSize: r.hosts.length,
       strategyHash: strategyDigest(r.strategy),
+      ...(r.strategy.rollback && { rollback: inverseOf(r.action) }),
     };
   }
 
@@ -349,11 +350,11 @@ export class RolloutService {
   }
 
   /** One host's part of the approved plan: the statement, its entry and its audit path. */
-  partFor(r: RolloutRecord, index: number): Approval {
+  partFor(r: RolloutRecord, index: number, undo = false): Approval {
     const approval = r.approval;
     if (!approval) throw new Error(`roll-out ${r.id} is not approved`);
     const { tree, entries, previews } = this.plan(r);
-    return rolloutApprovalMessage(approval.statement, entries[index]!, tree.proofs[index]!, approval.keyId, approval.signature, canonicalJson(previews[index]!));
+    return rolloutApprovalMessage(approval.statement, entries[index]!, tree.proofs[index]!, approval.keyId, approval.signature, canonicalJson(previews[index]!), undo);
   }
 
   /** The running broker's lease, renewed; false when another broker took the roll-out over (or it ended). */
@@ -499,6 +500,13 @@ export function countStates(r: Pick<RolloutRecord, "hosts">): Partial<Record<Hos
   const out: Partial<Record<HostState, number>> = {};
   for (const h of r.hosts) out[h.state] = (out[h.state] ?? 0) + 1;
   return out;
+}
+
+/** The catalog's inverse of `action` (a plan that rolls back names it in its statement). */
+function inverseOf(action: string): string {
+  const inverse = findAction(action)?.inverse;
+  if (!inverse) throw new Error(`${action} has no inverse action: a roll-out of it cannot roll back`);
+  return inverse;
 }
 
 /** What an approval covers, as one string: a change to any of it after it was shown refuses the approval. */

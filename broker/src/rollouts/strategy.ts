@@ -39,6 +39,11 @@ export const rolloutStrategy = z.strictObject({
   /** Failed hosts (action failed, or a gate did not hold) the roll-out tolerates before it stops; a canary's failure always stops it. */
   maxFailures: amount.default(0),
   gates: z.array(gate).max(4).default([]),
+  /**
+   * A host whose gate fails after its action succeeded is rolled back with the action's inverse
+   * (the catalog's: start_service for stop_service, …), then gated again. Only for actions that have one.
+   */
+  rollback: z.boolean().default(false),
 });
 export type RolloutStrategy = z.output<typeof rolloutStrategy>;
 

@@ -107,3 +107,63 @@ describe("the engine's stop rules", () => {
     expect(again).toMatchObject({ ok: false, reason: expect.stringMatching(/is SUCCEEDED; only an APPROVED roll-out can be executed/) });
   });
 });
+
+// strategy.rollback: a host whose gate failed after its action is rolled back with the inverse
+// (its own part of the same signed plan, request <rollout>-<index>-undo) and gated again.
+describe("rolling a host back", () => {
+  const stop = findAction("stop_service")!;
+  const unit = { unit: "caddy.service" };
+  async function approvedStop(n: number, strategy: Record<string, unknown>): Promise<string> {
+    const facts = { systemd: false, paths: {}, unit: "caddy.service" };
+    const preview = { action: stop.name, facts, summary: previewSummary(stop, unit, facts) };
+    const hosts = Array.from({ length: n }, (_, i) => ({ host: `web${i + 1}`, hostIdentity: `web${i + 1}`, hostKey: `sha256:${i.toString(16).padStart(64, "0")}`, preview }));
+    const r = await service.propose({ target: "tag:web", hosts, action: stop.name, params: unit, impact: stop.impact, strategy: rolloutStrategy.parse(strategy), reason: "test", requester: "test" });
+    const a = await service.approve(r.id, fileSigner(keyFile), { approver: "tester" });
+    expect(a.ok, a.ok ? "" : a.reason).toBe(true);
+    expect(a.ok && a.record.approval?.statement.rollback).toBe(strategy.rollback ? "start_service" : undefined);
+    return r.id;
+  }
+  const gate = { diagnostic: "check_http", input: { url: "http://127.0.0.1:8080/" }, when: [{ field: "status", op: "==", value: 200 }] };
+  /** `broken`: hosts whose gate fails after the action; `healed`: of those, the ones the rollback restores. */
+  function rbWorld(parts: Array<{ host: string; action: string; undo: boolean; requestId: string }>, broken: string[], healed: string[]): RolloutWorld {
+    const undone = new Set<string>();
+    return {
+      async execute(h: PlanHost, approval) {
+        parts.push({ host: h.host, action: approval.action, undo: approval.rollout?.undo ?? false, requestId: approval.requestId });
+        if (approval.rollout?.undo) undone.add(h.host);
+        return { before: null, after: null, verdict: "SUCCEEDED", output: "" };
+      },
+      diagnose: async (h) => ({ status: broken.includes(h.host) && !(undone.has(h.host) && healed.includes(h.host)) ? 502 : 200 }),
+      hostRecord: async () => ({ entry: null }),
+      sleep: (ms) => new Promise((r) => setTimeout(r, Math.min(ms, 5))),
+      progress: () => undefined,
+      concurrency: 8,
+    };
+  }
+
+  it("a gate that fails is rolled back with the inverse, under its own request id, gated again: ROLLED_BACK, counted as failed", async () => {
+    const id = await approvedStop(3, { canaries: 1, batchSize: 2, maxFailures: 1, gates: [gate], rollback: true });
+    const parts: Array<{ host: string; action: string; undo: boolean; requestId: string }> = [];
+    const out = await runRollout(service, rbWorld(parts, ["web2"], ["web2"]), id, "call-1");
+    expect(out.ok && out.record.state).toBe("SUCCEEDED");
+    expect(out.ok && out.record.execution?.halt?.reason).toMatch(/1 host\(s\) failed, within the error budget of 1/);
+    expect(parts.filter((p) => p.undo)).toEqual([{ host: "web2", action: "start_service", undo: true, requestId: `${id}-1-undo` }]);
+    const web2 = out.ok ? out.record.hosts.find((h) => h.host === "web2")! : undefined;
+    expect(web2).toMatchObject({ state: "ROLLED_BACK", gates: [{ ok: false }], rollback: { run: { verdict: "SUCCEEDED" }, gates: [{ ok: true }] } });
+  });
+
+  it("a rollback that does not restore the host leaves it GATE_FAILED and stops the roll-out; without rollback nothing is undone", async () => {
+    const id = await approvedStop(3, { canaries: 1, batchSize: 1, gates: [gate], rollback: true });
+    const parts: Array<{ host: string; action: string; undo: boolean; requestId: string }> = [];
+    const out = await runRollout(service, rbWorld(parts, ["web2"], []), id, "call-1");
+    expect(out.ok && out.record.state).toBe("HALTED");
+    expect(out.ok && out.record.hosts.map((h) => h.state)).toEqual(["SUCCEEDED", "GATE_FAILED", "UNTOUCHED"]);
+    expect(out.ok && out.record.hosts[1]!.rollback).toMatchObject({ run: { verdict: "SUCCEEDED" }, gates: [{ ok: false }] });
+
+    const plain = await approvedStop(3, { canaries: 1, batchSize: 1, gates: [gate] });
+    const none: typeof parts = [];
+    const out2 = await runRollout(service, rbWorld(none, ["web2"], ["web2"]), plain, "call-2");
+    expect(out2.ok && out2.record.hosts.map((h) => h.state)).toEqual(["SUCCEEDED", "GATE_FAILED", "UNTOUCHED"]);
+    expect(none.some((p) => p.undo)).toBe(false);
+  });
+});

@@ -153,6 +153,19 @@ describe("a roll-out on the local fleet", () => {
     expect((list.rollouts as unknown[]).length).toBe(3);
   }, 30_000);
 
+  it("refuses a rollback for an action without an inverse, and pauses that outlast the approval, naming the field; proposes nothing", async () => {
+    const count = async () => ((await call(broker, "get_rollout", {})).structuredContent!.rollouts as unknown[]).length;
+    const before = await count();
+    const noInverse = await call(broker, "propose_rollout", { target: "tag:web", action: "truncate_log", params: { path: log() }, strategy: { rollback: true }, reason: "test" });
+    expect(noInverse.isError).toBe(true);
+    expect(textOf(noInverse)).toMatch(/invalid argument "strategy\.rollback": truncate_log has no inverse action to roll a host back with \(the actions with one: .*stop_service/);
+    // 3 hosts, one per batch, 600 s apart: 1,200 s of pauses; an approval lasts 900 s here.
+    const tooLong = await call(broker, "propose_rollout", { target: "tag:web", action: "truncate_log", params: { path: log() }, strategy: { canaries: 1, batchSize: 1, pauseSeconds: 600 }, reason: "test" });
+    expect(tooLong.isError).toBe(true);
+    expect(textOf(tooLong)).toMatch(/invalid argument "strategy\.pauseSeconds": \d+ batches with 600 s between them pause \d+ s, and an approval lasts \d+ s/);
+    expect(await count()).toBe(before);
+  }, 30_000);
+
   it("a broker killed mid-batch (its host's action done, the gate in flight): a new broker settles that host from its record, never runs it again, and finishes", async () => {
     healthy = true;
     delayMs = 2_500;

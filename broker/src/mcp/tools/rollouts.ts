@@ -10,6 +10,7 @@ import { z } from "zod";
 import { actions, findAction } from "../../../../proto/catalog/actions/index";
 import { diagnostics } from "../../../../proto/catalog/diagnostics/index";
 import type { ActionPreview } from "../../../../proto/catalog/define-action";
+import { impactRank } from "../../../../proto/catalog/approval";
 import { MAX_ROLLOUT_HOSTS } from "../../../../proto/catalog/rollout-plan";
 import { expectedCertName } from "../../agents/channels";
 import { operatorKey } from "../../agents/host-key";
@@ -36,7 +37,7 @@ const proposeInput = z.strictObject({
   action: z.enum(actions.map((a) => a.name) as [string, ...string[]]).describe("the action; its parameters are those of propose_action's request for it"),
   params: z.record(z.string(), z.unknown()).default({}).describe('the action\'s own parameters, e.g. {"unit":"nginx"}'),
   strategy: rolloutStrategy.describe(
-    'canaries: hosts alone first (default 1); batchSize: count or "25%"; pauseSeconds; maxFailures: failed hosts tolerated, count or "10%" (default 0); gates: [{diagnostic, input, when:[{field, op, value}]}] on each host after its action, e.g. {"diagnostic":"check_http","input":{"url":"http://127.0.0.1/"},"when":[{"field":"status","op":"==","value":200}]}',
+    'canaries: hosts alone first (default 1); batchSize: count or "25%"; pauseSeconds; maxFailures: failed hosts tolerated, count or "10%" (default 0); gates: [{diagnostic, input, when:[{field, op, value}]}] on each host after its action, e.g. {"diagnostic":"check_http","input":{"url":"http://127.0.0.1/"},"when":[{"field":"status","op":"==","value":200}]}; rollback: true to undo a host whose gate failed with the action\'s inverse (stop/start, enable/disable), then gate it again',
   ),
   reason: z.string().min(1).max(500).describe("why, shown to the human approver"),
 });
@@ -173,6 +174,11 @@ async function propose(broker: Broker, service: RolloutService, raw: unknown, ca
   const parsed = parseArgs("propose_rollout", z.strictObject({ params: def.params }), { params: given });
   if (!parsed.ok) return refuse(`${parsed.error} (parameters of ${action})`, { fields: parsed.fields });
   const params = parsed.data.params as Record<string, unknown>;
+  const inverse = def.inverse ? findAction(def.inverse) : undefined;
+  if (strategy.rollback && !inverse) return refuse(`invalid argument "strategy.rollback": ${action} has no inverse action to roll a host back with (the actions with one: ${actions.filter((a) => a.inverse).map((a) => a.name).join(", ")})`, { fields: ["strategy.rollback"] });
+  const rollback = strategy.rollback ? inverse : undefined;
+  // The plan's impact: the higher of the action's and, when it rolls back, its inverse's.
+  const impact = rollback && impactRank(rollback.impact) > impactRank(def.impact) ? rollback.impact : def.impact;
   const gateProblems = checkGates(strategy.gates);
   if (gateProblems.length > 0) return refuse(`invalid argument "strategy": ${gateProblems.join("; ")}`, { fields: ["strategy.gates"] });
 
@@ -189,8 +195,8 @@ async function propose(broker: Broker, service: RolloutService, raw: unknown, ca
   // Policy: every host must allow the action, and every gate's diagnostic; else nothing is proposed.
   const denied: string[] = [];
   for (const h of resolved.hosts) {
-    for (const name of [action, ...strategy.gates.map((g) => g.diagnostic)]) {
-      const d = decide(config.policy, { name, group: name === action ? "actions" : (findDiagnosticGroup(name) ?? "unknown") }, h);
+    for (const name of [action, ...(rollback ? [rollback.name] : []), ...strategy.gates.map((g) => g.diagnostic)]) {
+      const d = decide(config.policy, { name, group: name === action || name === rollback?.name ? "actions" : (findDiagnosticGroup(name) ?? "unknown") }, h);
       if (!d.allowed) denied.push(`${h.name}: ${name}: ${d.reason}`);
     }
   }
@@ -220,7 +226,7 @@ async function propose(broker: Broker, service: RolloutService, raw: unknown, ca
   }
   let record: RolloutRecord;
   try {
-    record = await service.propose({ target, hosts: outcomes.map((o) => (o as { ok: true; value: RolloutHostInput }).value), action, params, impact: def.impact, strategy, reason, requester: requesterOf(call.caller), caller: call.caller, callId });
+    record = await service.propose({ target, hosts: outcomes.map((o) => (o as { ok: true; value: RolloutHostInput }).value), action, params, impact, strategy, reason, requester: requesterOf(call.caller), caller: call.caller, callId });
   } catch (err) {
     broker.logger.error({ err: (err as Error).message, callId }, "roll-out not recorded");
     return { error: `not proposed: the roll-out could not be recorded (${(err as Error).message})` };

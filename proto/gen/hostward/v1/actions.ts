@@ -77,6 +77,18 @@ export interface RolloutMembership {
   proof: string[];
   /** "sha256:<hex>" of the canonical strategy: batches, gates, error budget (signed) */
   strategyHash: string;
+  /**
+   * The plan's rollback action (signed as the statement's `rollback`): the catalog's inverse of the
+   * plan's action, run on a host whose gate failed; "" when the plan does not roll back.
+   */
+  rollbackAction: string;
+  /**
+   * This part rolls the host back: the approval's action is rollback_action, run only after the
+   * plan's own action (forward_action, signed as the statement's `action`) ran on this host.
+   */
+  undo: boolean;
+  /** set on an undo part only */
+  forwardAction: string;
 }
 
 /** One message of an action's stream: output lines while it runs, then the result. */
@@ -537,7 +549,18 @@ export const Approval: MessageFns<Approval> = {
 };
 
 function createBaseRolloutMembership(): RolloutMembership {
-  return { rolloutId: "", planRoot: "", planSize: 0, index: 0, batch: 0, proof: [], strategyHash: "" };
+  return {
+    rolloutId: "",
+    planRoot: "",
+    planSize: 0,
+    index: 0,
+    batch: 0,
+    proof: [],
+    strategyHash: "",
+    rollbackAction: "",
+    undo: false,
+    forwardAction: "",
+  };
 }
 
 export const RolloutMembership: MessageFns<RolloutMembership> = {
@@ -562,6 +585,15 @@ export const RolloutMembership: MessageFns<RolloutMembership> = {
     }
     if (message.strategyHash !== "") {
       writer.uint32(58).string(message.strategyHash);
+    }
+    if (message.rollbackAction !== "") {
+      writer.uint32(66).string(message.rollbackAction);
+    }
+    if (message.undo !== false) {
+      writer.uint32(72).bool(message.undo);
+    }
+    if (message.forwardAction !== "") {
+      writer.uint32(82).string(message.forwardAction);
     }
     return writer;
   },
@@ -635,6 +667,30 @@ export const RolloutMembership: MessageFns<RolloutMembership> = {
             message.strategyHash = reader.string();
             continue;
           }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.rollbackAction = reader.string();
+            continue;
+          }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.undo = reader.bool();
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.forwardAction = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -672,6 +728,17 @@ export const RolloutMembership: MessageFns<RolloutMembership> = {
         : isSet(object.strategy_hash)
         ? globalThis.String(object.strategy_hash)
         : "",
+      rollbackAction: isSet(object.rollbackAction)
+        ? globalThis.String(object.rollbackAction)
+        : isSet(object.rollback_action)
+        ? globalThis.String(object.rollback_action)
+        : "",
+      undo: isSet(object.undo) ? globalThis.Boolean(object.undo) : false,
+      forwardAction: isSet(object.forwardAction)
+        ? globalThis.String(object.forwardAction)
+        : isSet(object.forward_action)
+        ? globalThis.String(object.forward_action)
+        : "",
     };
   },
 
@@ -698,6 +765,15 @@ export const RolloutMembership: MessageFns<RolloutMembership> = {
     if (message.strategyHash !== "") {
       obj.strategyHash = message.strategyHash;
     }
+    if (message.rollbackAction !== "") {
+      obj.rollbackAction = message.rollbackAction;
+    }
+    if (message.undo !== false) {
+      obj.undo = message.undo;
+    }
+    if (message.forwardAction !== "") {
+      obj.forwardAction = message.forwardAction;
+    }
     return obj;
   },
 
@@ -713,6 +789,9 @@ export const RolloutMembership: MessageFns<RolloutMembership> = {
     message.batch = object.batch ?? 0;
     message.proof = object.proof?.map((e) => e) || [];
     message.strategyHash = object.strategyHash ?? "";
+    message.rollbackAction = object.rollbackAction ?? "";
+    message.undo = object.undo ?? false;
+    message.forwardAction = object.forwardAction ?? "";
     return message;
   },
 };
