@@ -35,7 +35,7 @@ function read(fn: () => string): string | undefined {
 
 /**
  * Field 22 of /proc/<pid>/stat (starttime, clock ticks since boot; the command name before it may
- * hold spaces and parentheses). null: no such process; undefined: cannot tell.
+ * hold spaces and parentheses). null: no such process (or one that has exited, not yet reaped); undefined: cannot tell.
  */
 function startTimeOf(pid: number | "self"): string | null | undefined {
   let stat: string;
@@ -44,7 +44,10 @@ function startTimeOf(pid: number | "self"): string | null | undefined {
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === "ENOENT" && existsSync("/proc/self/stat") ? null : undefined;
   }
-  return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19];
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  // A zombie (Z) or a dead task (X) has exited: only its parent has not reaped it yet.
+  if (pid !== "self" && (fields[0] === "Z" || fields[0] === "X")) return null;
+  return fields[19];
 }
 
 let self: RolloutOwner | undefined;

@@ -83,14 +83,17 @@ export class RolloutService {
   readonly owner: RolloutOwner;
   readonly leaseMs: number;
   readonly renewMs: number;
+  /** Where what could not be audited is said (the broker's log; stderr for the CLI). */
+  private readonly warn: (message: string) => void;
 
   constructor(
     stateDir: string,
     private readonly audit: AuditStore,
     /** Read on every proposal, so a reloaded broker.yaml applies to the next one. */
     private readonly ttlSeconds: () => number,
-    options: { owner?: RolloutOwner; leaseMs?: number; renewMs?: number } = {},
+    options: { owner?: RolloutOwner; leaseMs?: number; renewMs?: number; warn?: (message: string) => void } = {},
   ) {
+    this.warn = options.warn ?? ((message) => process.stderr.write(`hostward: ${message}\n`));
     this.owner = options.owner ?? processOwner();
     this.leaseMs = options.leaseMs ?? LEASE_MS;
     this.renewMs = options.renewMs ?? RENEW_MS;
@@ -460,8 +463,9 @@ export class RolloutService {
             failures,
             results: next.hosts.filter((h) => h.batch === b).map((h) => ({ host: h.host, state: h.state, ...(h.run?.error && { error: h.run.error.code }), ...(h.gates && { gates: h.gates.map((g) => g.ok) }) })),
           });
-        } catch {
-          // The batch has run: its outcome is stored even if the record could not be written.
+        } catch (err) {
+          // The batch has run: its outcome is stored even if the record could not be written; said in the broker's log.
+          this.warn(`roll-out ${id}: the audit record of batch ${b + 1}'s result could not be written (${(err as Error).message}); the roll-out's own record has it`);
         }
       },
     );
@@ -485,8 +489,9 @@ export class RolloutService {
       async (next) => {
         try {
           await this.audit.appendWaiting(30_000, { event: "rollout.end", callId, ...about(next), state: to, ...(reason && { reason }), counts: countStates(next), untouched: next.hosts.filter((h) => h.state === "UNTOUCHED").map((h) => h.host).slice(0, 200) });
-        } catch {
-          // Stored even if it could not be recorded: the roll-out is over either way.
+        } catch (err) {
+          // Stored even if it could not be recorded: the roll-out is over either way; said in the broker's log.
+          this.warn(`roll-out ${id}: the audit record of its end (${to}) could not be written (${(err as Error).message}); the roll-out's own record has it`);
         }
       },
     );

@@ -90,7 +90,7 @@ function start(broker: Broker, service: RolloutService, r: Pick<RolloutRecord, "
 export function registerRolloutTools(registry: ToolRegistry, broker: Broker): void {
   // Made at first use: tools/list (and the build's schema generation) needs no state directory.
   let made: RolloutService | undefined;
-  const service = () => (made ??= new RolloutService(broker.stateDir, broker.audit, () => broker.config.current.settings.approvalTtlSeconds));
+  const service = () => (made ??= new RolloutService(broker.stateDir, broker.audit, () => broker.config.current.settings.approvalTtlSeconds, { warn: (message) => broker.logger.warn(message) }));
   // Roll-outs an earlier broker left RUNNING are resumed (or halted) once this one is up.
   setTimeout(() => {
     void service()
