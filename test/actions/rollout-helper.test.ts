@@ -4,7 +4,7 @@
 // and refuses it again; the host outside the plan refuses both another host's part and one forged
 // for itself; nothing runs on it. Direct mode (no sudo, no systemd here): the helper's checks are
 // the same code as under sudo.
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -109,6 +109,24 @@ describe("a roll-out's rollback part through the built helper", () => {
     // The check reads the forward's record without voiding it: the forward part can still run.
     expect(existsSync(join(web.stateDir, "ledger", "ro-rb12-0.json"))).toBe(false);
     expect(existsSync(join(web.stateDir, "ledger", "ro-rb12-0-undo.json"))).toBe(false);
+  });
+
+  it("an undo part whose <rollout>-<index> record is another request (another action, another nonce) is refused: nothing to roll back", async () => {
+    // What some other approval left under the same request id on this host (found by review: the
+    // check read the record by id only, and the inverse ran although this plan's action never had).
+    const id = "ro-rb12";
+    mkdirSync(join(web.stateDir, "ledger"), { recursive: true, mode: 0o700 });
+    const at = new Date().toISOString();
+    writeFileSync(
+      join(web.stateDir, "ledger", `${id}-0.json`),
+      `${JSON.stringify({ v: 1, requestId: `${id}-0`, action: "restart_service", params: { unit: "other.service" }, requester: "x", keyId: "k", nonce: "0".repeat(32), state: "ENDED", startedAt: at, helperPid: 1, bootId: "b", endedAt: at, verdict: "SUCCEEDED" })}\n`,
+      { mode: 0o600 },
+    );
+    const preview = canonicalJson(previewNow("stop_service", unit, web.env));
+    const { undo } = planOf("stop_service", "start_service", preview);
+    const r = await runHelperBundle(web.env, helperRequest("start_service", unit, undo));
+    expect(r.lines.at(-1), r.stderr).toMatchObject({ type: "refused", code: "HOST_CHANGED", reason: expect.stringMatching(/nothing to roll back: this host's record of ro-rb12-0 is not this plan's stop_service \(restart_service .*another approval\); nothing ran/) });
+    expect(existsSync(join(web.stateDir, "ledger", `${id}-0-undo.json`))).toBe(false);
   });
 
   it("a plan whose rollback is not the catalog's inverse of its action is refused on the host, forward and undo (OTHER_ACTION)", async () => {

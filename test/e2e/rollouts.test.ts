@@ -13,7 +13,10 @@
 //      web3's helper (OTHER_HOST), nothing runs there; the same part runs on web1;
 //   4. the broker SIGKILLed while web2's batch runs (its restart done, its gate in flight): a new
 //      broker on the same state resumes at start, settles web2 from web2's ledger and finishes;
-//      each host restarted exactly once.
+//      each host restarted exactly once;
+//   5. stop_service (nginx) with rollback: the canary's gate fails once nginx is stopped, the host
+//      is rolled back with start_service (its own part of the same signed plan) and gated again:
+//      ROLLED_BACK, nginx serving again, the rest untouched; the undo part runs once.
 import { existsSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
@@ -111,7 +114,7 @@ beforeAll(async () => {
     join(scope.dir, "broker"),
     pki,
     HOSTS.map((h) => ({ name: h, address: net.hosts[h]?.address ?? "", tags: ["web"] })),
-    { operator: true, extraRules: [{ target: "tag:web", allow: ["restart_service", "check_http"] }] },
+    { operator: true, extraRules: [{ target: "tag:web", allow: ["restart_service", "stop_service", "start_service", "check_http"] }] },
   );
   broker = await connectBrokerInNetns(net.clientNs, config);
   // The broker current at the end (the broker-kill case replaces it).
@@ -144,7 +147,7 @@ interface StoredHost {
   hostIdentity: string;
   hostKey: string;
   batch: number;
-  preview: unknown;
+  previewHash: string;
   state: string;
   run?: { startedAt: string; endedAt?: string; verdict?: string; reconciled?: string };
 }
@@ -165,6 +168,8 @@ interface LedgerEntry {
 }
 
 const stored = (id: string): StoredRollout => JSON.parse(readFileSync(join(config.dir, "state", "rollouts", `${id}.json`), "utf8")) as StoredRollout;
+/** Each host's preview, as the broker stored it beside the record (one canonical JSON line per host). */
+const previewsOf = (id: string): string[] => readFileSync(join(config.dir, "state", "rollouts", `${id}.previews.jsonl`), "utf8").trimEnd().split("\n");
 
 /** The host's helper's own record of a roll-out: one ledger file per request id `<id>-<index>`. */
 function ledgerOf(h: Host, id: string): LedgerEntry[] {
@@ -191,9 +196,9 @@ const pids = async (): Promise<Record<Host, number>> => ({ web1: await mainPid(b
 const starts = async (): Promise<Record<Host, number>> => ({ web1: await nginxStarts("web1"), web2: await nginxStarts("web2"), web3: await nginxStarts("web3") });
 
 /** propose_rollout on `target` → `hostward approve --key --yes`; returns the id. */
-async function proposeAndApprove(target: string, strategy: Record<string, unknown>, reason: string): Promise<{ id: string; proposed: RolloutView; approveText: string }> {
+async function proposeAndApprove(target: string, strategy: Record<string, unknown>, reason: string, action = "restart_service"): Promise<{ id: string; proposed: RolloutView; approveText: string }> {
   const t0 = Date.now();
-  const p = await broker.call("propose_rollout", { target, action: "restart_service", params: { unit: NGINX }, strategy, reason });
+  const p = await broker.call("propose_rollout", { target, action, params: { unit: NGINX }, strategy, reason });
   expect(p.isError, JSON.stringify(p.content)).toBeFalsy();
   record(`roll-out: propose_rollout on ${target} (each host's key and preview), ms`, Date.now() - t0);
   const proposed = p.structuredContent as unknown as RolloutView;
@@ -385,10 +390,12 @@ describe("a roll-out of restart_service (nginx) over three containers", () => {
     if (!approval) throw new Error(`roll-out ${id} has no approval`);
     // Each host's part, exactly as the broker makes it (RolloutService.partFor): the statement, the
     // host's entry and its audit path to the signed root.
-    const entries: RolloutEntry[] = r.hosts.map((h) => ({ index: h.index, host: h.hostIdentity, hostKey: h.hostKey, previewHash: previewDigest(canonicalJson(h.preview)), batch: h.batch }));
+    const previews = previewsOf(id);
+    const entries: RolloutEntry[] = r.hosts.map((h) => ({ index: h.index, host: h.hostIdentity, hostKey: h.hostKey, previewHash: previewDigest(previews[h.index]!), batch: h.batch }));
+    expect(entries.map((e) => e.previewHash)).toEqual(r.hosts.map((h) => h.previewHash));
     const tree = rolloutTree(entries);
     expect(tree.root).toBe(r.planRoot);
-    const web1Part = rolloutApprovalMessage(approval.statement, entries[0]!, tree.proofs[0]!, approval.keyId, approval.signature, canonicalJson(r.hosts[0]!.preview));
+    const web1Part = rolloutApprovalMessage(approval.statement, entries[0]!, tree.proofs[0]!, approval.keyId, approval.signature, previews[0]!);
 
     const web3 = box("web3");
     const before = await mainPid(web3, NGINX);
@@ -507,5 +514,58 @@ describe("a roll-out of restart_service (nginx) over three containers", () => {
     const again = await broker.call("execute_rollout", { id });
     expect(again.isError).toBe(true);
     await expectAuditVerifies();
+  }, 180_000);
+
+  test("stop_service with rollback: the canary's gate fails once nginx is stopped, web1 is rolled back with start_service and gated again (ROLLED_BACK), the rest untouched; the undo runs once", async () => {
+    const before = await pids();
+    const { id, approveText } = await proposeAndApprove("tag:web", { canaries: 1, batchSize: 2, gates: [nginxGate], rollback: true }, "e2e: a stop the gate catches, undone", "stop_service");
+    expect(approveText).toMatch(/rollback: a host whose gate fails after its action succeeded is rolled back with start_service/);
+    expect(approveText).toContain("      if its gates fail, rollback:\n");
+    expect(approveText).toContain("        $ /usr/bin/systemctl start --no-pager --no-ask-password -- nginx.service\n");
+    const t0 = Date.now();
+    await execute(id);
+    const r = await settled(id);
+    record("roll-out with rollback: stop → gate fails → start → gate holds, execute_rollout → HALTED seen, ms", Date.now() - t0);
+    expect(r.state, JSON.stringify(r)).toBe("HALTED");
+    expect(r.execution?.halt?.reason).toMatch(/the canary batch failed \(web1: ROLLED_BACK\); stopped before batch 2/);
+    expect(r.hosts.map((h) => [h.host, h.state])).toEqual([
+      ["web1", "ROLLED_BACK"],
+      ["web2", "UNTOUCHED"],
+      ["web3", "UNTOUCHED"],
+    ]);
+    const web1 = r.hosts[0] as RolloutView["hosts"][number] & { rollback?: { run: { verdict?: string }; gates?: GateView[] } };
+    expect(web1.gates?.[0]?.ok, "the gate after the stop").toBe(false);
+    expect(web1.rollback).toMatchObject({ run: { verdict: "SUCCEEDED" }, gates: [{ diagnostic: "check_http", ok: true, conditions: [{ seen: 200 }, { ok: true }] }] });
+
+    // web1: nginx stopped then started again (a new main process, serving); its ledger has both parts.
+    const after = await pids();
+    expect(await activeState(box("web1"), NGINX)).toBe("active");
+    expect(after.web1).not.toBe(before.web1);
+    expect(after.web2).toBe(before.web2);
+    expect(after.web3).toBe(before.web3);
+    expect(ledgerOf("web1", id).map((e) => [e.requestId, e.state, e.verdict]).sort()).toEqual([
+      [`${id}-0`, "ENDED", "SUCCEEDED"],
+      [`${id}-0-undo`, "ENDED", "SUCCEEDED"],
+    ]);
+    expect(ledgerOf("web2", id)).toEqual([]);
+    expect(ledgerOf("web3", id)).toEqual([]);
+
+    // The undo part, presented again to web1's helper, is refused: it ran once.
+    const stopped = stored(id);
+    const previews = previewsOf(id);
+    const entries: RolloutEntry[] = stopped.hosts.map((h) => ({ index: h.index, host: h.hostIdentity, hostKey: h.hostKey, previewHash: h.previewHash, batch: h.batch }));
+    const tree = rolloutTree(entries);
+    const a = stopped.approval!;
+    expect(a.statement.rollback).toBe("start_service");
+    const undo = rolloutApprovalMessage(a.statement, entries[0]!, tree.proofs[0]!, a.keyId, a.signature, previews[0]!, true);
+    const replayed = await helperAsOperator(box("web1"), helperRequest("start_service", stopped.params, undo));
+    expect(replayed.refused?.code, `${replayed.raw.stdout}\n${replayed.raw.stderr}`).toBe("REPLAYED");
+    // On web2 (in the plan, never reached) the undo of its entry is refused: nothing to roll back.
+    const web2Undo = rolloutApprovalMessage(a.statement, entries[1]!, tree.proofs[1]!, a.keyId, a.signature, previews[1]!, true);
+    const nothing = await helperAsOperator(box("web2"), helperRequest("start_service", stopped.params, web2Undo));
+    expect(nothing.refused?.code).toBe("HOST_CHANGED");
+    expect(nothing.refused?.reason).toMatch(/nothing to roll back: the plan's stop_service \(ro-[0-9a-f]{10}-1\) has not succeeded on this host/);
+    expect(await activeState(box("web2"), NGINX)).toBe("active");
+    expect((await auditEvents()).filter((e) => e.rolloutId === id && e.event === "rollout.end")).toEqual([expect.objectContaining({ state: "HALTED" })]);
   }, 180_000);
 });

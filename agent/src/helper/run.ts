@@ -197,6 +197,11 @@ export async function runHelper(io: HelperIo): Promise<number> {
         const seen = fwd.unreadable ? `its record cannot be read (${fwd.unreadable})` : !e ? "it has no record here" : e.state === "ENDED" ? `it ended ${e.verdict ?? "without a verdict"}` : `it is ${e.state}`;
         throw new HelperRefusal("HOST_CHANGED", `nothing to roll back: the plan's ${previewDef.name} (${forwardId}) has not succeeded on this host (${seen}); nothing ran`);
       }
+      // …and it is THIS plan's part: same nonce (one per signed plan), action and parameters — not
+      // another request that happens to carry the same id.
+      if (e.nonce !== verdict.statement.nonce || e.action !== previewDef.name || canonicalJson(e.params) !== canonicalJson(params)) {
+        throw new HelperRefusal("HOST_CHANGED", `nothing to roll back: this host's record of ${forwardId} is not this plan's ${previewDef.name} (${e.action} ${canonicalJson(e.params).slice(0, 200)}, another approval); nothing ran`);
+      }
     }
     const nonce = undo ? undoNonce(verdict.statement.nonce) : verdict.statement.nonce;
     useNonce(settings.stateDir, { nonce, notAfter: verdict.statement.notAfter, requestId: verdict.statement.id }, { now: clock.now, maxSkewSeconds });

@@ -31,9 +31,12 @@ export function brokerWorld(broker: Broker, r: Pick<RolloutRecord, "action">, ca
   return {
     async execute(h, approval, onOutput) {
       const host = hostOf(h);
-      const decision = decide(broker.config.current.policy, { name: def.name, group: "actions" }, host);
-      if (!decision.allowed) throw new HostCallError("POLICY_DENIED", `policy no longer allows it: ${decision.reason}`);
-      return executeOnHost({ pool: broker.pool, host, def, request: { id: approval.requestId, params: JSON.parse(approval.parametersJson) as Record<string, unknown>, approval }, callId, onOutput: (line) => onOutput(line) });
+      // The part's own action: the plan's, or for an undo part the plan's signed rollback (its inverse).
+      const part = approval.action === def.name ? def : approval.action === def.inverse ? findAction(def.inverse) : undefined;
+      if (!part) throw new HostCallError("INVALID_ARGUMENT", `the part of ${h.host} names ${approval.action}, neither ${def.name} nor its inverse`);
+      const decision = decide(broker.config.current.policy, { name: part.name, group: "actions" }, host);
+      if (!decision.allowed) throw new HostCallError("POLICY_DENIED", `policy no longer allows ${part.name}: ${decision.reason}`);
+      return executeOnHost({ pool: broker.pool, host, def: part, request: { id: approval.requestId, params: JSON.parse(approval.parametersJson) as Record<string, unknown>, approval }, callId, onOutput: (line) => onOutput(line) });
     },
     async diagnose(h, gate) {
       const host = hostOf(h);
