@@ -4,8 +4,9 @@
 // test/bench/results.json and test/bench/results.md. Not part of `npm test`: timings are never
 // asserted there.
 //
-//   node main.cjs --launcher FILE --floor FILE [--only latency,fanout,agent,search,streaming,audit,tools,summary,scale,rollout] [--out DIR] [--baseline results.json]
+//   node main.cjs --launcher FILE --floor FILE --channel-floor FILE [--only latency,fanout,agent,search,streaming,audit,tools,summary,scale,rollout] [--out DIR] [--baseline results.json]
 //     [--scale-hosts N (10000)] [--rollout-hosts N (1000)] [--broker-prof DIR: the scale and rollout sections' brokers run with node --cpu-prof, profiles in DIR]
+//     [--broker-node-args "OPTIONS": more node options for those brokers, for experiments]
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { loadavg } from "node:os";
 import { join } from "node:path";
@@ -54,10 +55,13 @@ async function main(): Promise<void> {
       "scale-hosts": { type: "string" },
       "rollout-hosts": { type: "string" },
       "broker-prof": { type: "string" },
+      "broker-node-args": { type: "string" },
+      "channel-floor": { type: "string" },
     },
     strict: true,
   });
-  const brokerNodeArgs = values["broker-prof"] ? ["--cpu-prof", "--cpu-prof-dir", values["broker-prof"]] : [];
+  // Experiments: node options for those brokers (never ones that print on stdout, the MCP channel).
+  const brokerNodeArgs = [...(values["broker-prof"] ? ["--cpu-prof", "--cpu-prof-dir", values["broker-prof"]] : []), ...(values["broker-node-args"]?.split(" ").filter(Boolean) ?? [])];
   const only = new Set(values.only ? values.only.split(",") : SECTIONS);
   const outDir = values.out ?? join(ROOT, "test", "bench");
   if (!values.launcher || !values.floor) throw new Error("--launcher FILE and --floor FILE (bundled by test/bench/run.mjs) are required; run through test/bench/run.mjs");
@@ -84,7 +88,7 @@ async function main(): Promise<void> {
       if (only.has("summary")) results.summarySizes = measureSummarySizes();
       if (only.has("scale")) {
         const hosts = Number(values["scale-hosts"] ?? 10_000);
-        results.scale = await measureScale(work, fleet1, values.launcher, home, { hosts, processes: hosts >= 1000 ? 4 : 2, rounds: hosts >= 5000 ? 11 : 21, brokerNodeArgs });
+        results.scale = await measureScale(work, fleet1, values.launcher, home, { hosts, processes: hosts >= 1000 ? 4 : 2, rounds: hosts >= 5000 ? 11 : 21, brokerNodeArgs, channelFloor: values["channel-floor"] });
       }
       if (only.has("rollout")) results.rollout = await measureRollout(work, fleet1, values.launcher, home, { hosts: Number(values["rollout-hosts"] ?? 1000), batchSize: 50, brokerNodeArgs });
     } finally {

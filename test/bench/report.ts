@@ -107,6 +107,12 @@ function scaleSection(x: NonNullable<BenchResults["scale"]>): string[] {
       ],
     ),
     "",
+    ...(x.floor
+      ? [
+          `The transport's floor on the same ${n} hosts, measured after the broker exited (test/bench/channel-floor.ts): a bare grpc-js client process — no MCP, policy, audit, reply validation or summary — with one channel per host (the broker's channel options, its reader client certificate, its heap setting) calling \`DiagnosticsService/GetLoad\` on every host, 32 at a time: first round ${x.floor.coldRoundMs} ms; round ${ms(x.floor.round)}; peak RSS ${mib(x.floor.hwmMiB)} (after a full GC: RSS ${mib(x.floor.afterGcRssMiB)}, live JS heap ${mib(x.floor.liveHeapMiB)}, external ${mib(x.floor.externalMiB)}). The broker's round is ${ratio(x.round.p50, x.floor.round.p50)} the floor's; its peak RSS ${ratio(x.brokerPeakRssMiB, x.floor.hwmMiB)}.`,
+          "",
+        ]
+      : []),
   ];
 }
 
@@ -126,7 +132,7 @@ function rolloutSection(x: NonNullable<BenchResults["rollout"]>): string[] {
         ["`hostward approve` (CLI process)", `${f(x.approveMs)} ms`],
         ["roll-out wall time", `${f(x.wallMs)} ms`],
         ["canary batch (1 host)", x.canaryBatchMs !== undefined ? `${f(x.canaryBatchMs)} ms` : "—"],
-        [`batch of ${x.batchSize}: p50 / p99`, ms(x.batchMs)],
+        [`the batches after the canary (${x.batchSize} hosts, the last one the rest): p50 / p99`, ms(x.batchMs)],
         ["between batches (result recorded → next batch recorded)", ms(x.betweenBatchesMs)],
         ["per host, the action (agent's stream, helper process included)", ms(x.actionMs)],
         ["per host, the gates (agent's calls)", ms(x.gatesMs)],
@@ -134,6 +140,8 @@ function rolloutSection(x: NonNullable<BenchResults["rollout"]>): string[] {
         ["**broker overhead per host**", `${f(x.overheadPerHostMs)} ms`],
         ["broker CPU over the run / per host", `${f(x.brokerCpuMs)} ms / ${f(x.brokerCpuPerHostMs)} ms`],
         ["broker peak RSS (VmHWM) / RSS after the proposal", `${mib(x.brokerPeakRssMiB)} / ${mib(x.brokerRssAfterProposeMiB)}`],
+        ["the roll-out's record file at the end (rewritten whole at each batch's start and end)", `${x.recordBytes.toLocaleString("en-US")} bytes`],
+        ["broker log lines about the roll-out (stderr)", x.brokerLogLines.toLocaleString("en-US")],
       ],
     ),
     "",

@@ -19,7 +19,7 @@
 // of the longest host's action + gates in that batch) / hosts — what the broker adds to the
 // critical path of the batches, hosts' concurrency within a batch granted.
 import { createServer } from "node:http";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { initApprovalStore } from "../../agent/src/helper/nonce-store";
 import { issueAgentCerts, writePem } from "../../broker/src/pki";
@@ -60,6 +60,10 @@ export interface RolloutBench {
   brokerCpuPerHostMs: number;
   brokerPeakRssMiB: number;
   brokerRssAfterProposeMiB: number;
+  /** The roll-out's record file at the end (state/rollouts/ID.json: every host's preview and outcome), bytes. */
+  recordBytes: number;
+  /** Lines the broker wrote to its log (stderr) about this roll-out during the run: after execute_rollout answers, each progress line goes there. */
+  brokerLogLines: number;
 }
 
 interface CallLine {
@@ -168,7 +172,9 @@ export async function measureRollout(work: string, fleet1Dir: string, launcherBu
       }
       const brokerCpuMs = cpuMs(session.pid) - c0;
       const mem = procMemory(session.pid);
-      const record = JSON.parse(readFileSync(join(cfg, "state", "rollouts", `${id}.json`), "utf8")) as {
+      const recordFile = join(cfg, "state", "rollouts", `${id}.json`);
+      const brokerLogLines = session.stderr().split("\n").filter((l) => l.includes(id)).length;
+      const record = JSON.parse(readFileSync(recordFile, "utf8")) as {
         state: string;
         execution: { startedAt: string; endedAt: string };
         hosts: Array<{ host: string; batch: number; state: string }>;
@@ -239,6 +245,8 @@ export async function measureRollout(work: string, fleet1Dir: string, launcherBu
         brokerCpuPerHostMs: Math.round((brokerCpuMs / n) * 100) / 100,
         brokerPeakRssMiB: mem.hwm,
         brokerRssAfterProposeMiB: afterPropose.rss,
+        recordBytes: statSync(recordFile).size,
+        brokerLogLines,
       };
       log(`roll-out ${id}: ${record.state} ${JSON.stringify(counts)} in ${wallMs} ms; batch p50 ${result.batchMs.p50} ms; overhead ${result.overheadPerHostMs} ms/host; broker CPU ${result.brokerCpuPerHostMs} ms/host; peak RSS ${mem.hwm} MiB`);
       return result;

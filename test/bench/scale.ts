@@ -5,9 +5,10 @@
 // opens one gRPC channel per host over mutual TLS (all presenting local1's certificate: the
 // inventory's certName). The first 1000 hosts also carry tag k1: the same call on `tag:k1` is a
 // 1000-host round through the same broker.
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { startLauncher, writeBrokerConfig, type BrokerHost, type Launcher } from "./fleet";
-import { callTool, connectBroker, cpuMs, log, procMemory, stats, type McpSession, type Stats } from "./util";
+import { callTool, connectBroker, cpuMs, log, procMemory, run, stats, type McpSession, type Stats } from "./util";
 
 export interface ScaleResult {
   hosts: number;
@@ -32,6 +33,8 @@ export interface ScaleResult {
   summaryBytes: number;
   /** The same call on the first 1000 hosts (tag:k1), same broker. */
   at1000: { round: Stats; summaryBytes: number };
+  /** The transport's floor on the same hosts (channel-floor.ts): bare grpc-js, no broker. */
+  floor?: { coldRoundMs: number; round: Stats; hwmMiB: number; liveHeapMiB: number; externalMiB: number; afterGcRssMiB: number };
 }
 
 async function summaryCall(session: McpSession, target: string, n: number): Promise<number> {
@@ -41,7 +44,22 @@ async function summaryCall(session: McpSession, target: string, n: number): Prom
   return Buffer.byteLength(JSON.stringify(r.structuredContent));
 }
 
-export async function measureScale(work: string, fleet1Dir: string, launcherBundle: string, home: string, opts: { hosts: number; processes: number; rounds: number; brokerNodeArgs?: string[] }): Promise<ScaleResult> {
+async function channelFloor(bundle: string, work: string, fleet1Dir: string, ports: number[], rounds: number): Promise<NonNullable<ScaleResult["floor"]>> {
+  const spec = join(work, "channel-floor.json");
+  const out = join(work, "channel-floor.out.json");
+  writeFileSync(spec, JSON.stringify({ ca: join(fleet1Dir, "tls", "ca.crt"), cert: join(fleet1Dir, "tls", "reader.crt"), key: join(fleet1Dir, "tls", "reader.key"), certName: "local1", ports, rounds, concurrency: 32 }));
+  await run(process.execPath, ["--expose-gc", bundle, "--spec", spec, "--out", out]);
+  const r = JSON.parse(readFileSync(out, "utf8")) as { coldRoundMs: number; rounds: number[]; hwmMiB: number; liveHeapMiB: number; externalMiB: number; afterGcRssMiB: number };
+  return { coldRoundMs: r.coldRoundMs, round: stats(r.rounds), hwmMiB: r.hwmMiB, liveHeapMiB: r.liveHeapMiB, externalMiB: r.externalMiB, afterGcRssMiB: r.afterGcRssMiB };
+}
+
+export async function measureScale(
+  work: string,
+  fleet1Dir: string,
+  launcherBundle: string,
+  home: string,
+  opts: { hosts: number; processes: number; rounds: number; brokerNodeArgs?: string[]; channelFloor?: string },
+): Promise<ScaleResult> {
   const { hosts: n, processes } = opts;
   const per = Math.ceil(n / processes);
   log(`scale: starting ${n} simulated hosts in ${processes} launcher processes`);
@@ -58,6 +76,11 @@ export async function measureScale(work: string, fleet1Dir: string, launcherBund
     const concurrency = 32;
     t = performance.now();
     const session = await connectBroker(cfg, home, opts.brokerNodeArgs);
+    let open = true;
+    const close = async () => {
+      if (open) await session.close();
+      open = false;
+    };
     const brokerStartMs = Math.round(performance.now() - t);
     log(`scale ${n}: launchers up in ${launchSeconds} s, broker answering in ${brokerStartMs} ms; first round (opens ${n} channels)`);
     try {
@@ -108,9 +131,15 @@ export async function measureScale(work: string, fleet1Dir: string, launcherBund
         at1000: { round: stats(k1), summaryBytes: bytes1000 },
       };
       log(`scale ${n}: round p50 ${result.round.p50} ms (broker CPU p50 ${result.brokerCpuMs.p50} ms), broker peak RSS ${mem.hwm} MiB; 1000 hosts: p50 ${result.at1000.round.p50} ms`);
+      await close();
+      if (opts.channelFloor) {
+        log(`scale ${n}: the transport's floor: a bare grpc-js client with ${n} channels (channel-floor.ts)`);
+        result.floor = await channelFloor(opts.channelFloor, work, fleet1Dir, hosts.map((h) => h.readerPort), opts.rounds);
+        log(`scale ${n}: floor: first round ${result.floor.coldRoundMs} ms, round p50 ${result.floor.round.p50} ms, peak RSS ${result.floor.hwmMiB} MiB (live heap ${result.floor.liveHeapMiB} MiB)`);
+      }
       return result;
     } finally {
-      await session.close();
+      await close();
     }
   } finally {
     await Promise.all(launchers.map((l) => l.stop()));
