@@ -8,7 +8,7 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { startLauncher, writeBrokerConfig, type BrokerHost, type Launcher } from "./fleet";
-import { callTool, connectBroker, cpuMs, log, procMemory, run, stats, type McpSession, type Stats } from "./util";
+import { connectBroker, cpuMs, log, procMemory, run, stats, type McpSession, type Stats, type ToolResult } from "./util";
 
 export interface ScaleResult {
   hosts: number;
@@ -38,7 +38,8 @@ export interface ScaleResult {
 }
 
 async function summaryCall(session: McpSession, target: string, n: number): Promise<number> {
-  const r = await callTool(session, "get_load", { target, view: "summary" });
+  // The first round at 10,000 hosts opens 10,000 channels: past the SDK's default 60 s request timeout.
+  const r = (await session.client.callTool({ name: "get_load", arguments: { target, view: "summary" } }, { timeout: 900_000 })) as ToolResult;
   const s = r.structuredContent as { summary?: { ok: number }; fleet?: unknown } | undefined;
   if (r.isError || s?.summary?.ok !== n || s.fleet === undefined) throw new Error(`summary of ${n}: ${JSON.stringify(s ?? r.content).slice(0, 600)}`);
   return Buffer.byteLength(JSON.stringify(r.structuredContent));
