@@ -1,7 +1,7 @@
 // Hosts for the bench: real agents from `hostward local up`, simulated hosts from the bench-only
 // multi-agent launcher, and broker configuration directories that point at either.
 import { spawn } from "node:child_process";
-import { cpSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { closeSync, cpSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { BROKER_BUNDLE, run, stopChild, track, waitForFile } from "./util";
 
@@ -25,26 +25,32 @@ export async function localDown(dir: string): Promise<void> {
 export interface BrokerHost {
   name: string;
   readerPort: number;
+  /** The operator agent's port; 1 (never called) when absent. */
+  operatorPort?: number;
   /** The DNS name the agent's certificate carries. */
   certName: string;
+  /** Tags besides "bench". */
+  tags?: string[];
 }
 
 /**
  * A broker configuration directory: the fleet's TLS files (CA + the broker's client
- * certificates), an inventory of `hosts` on 127.0.0.1, a policy allowing every diagnostic, and
- * broker.yaml with its own state directory (audit log) and any settings given.
+ * certificates), an inventory of `hosts` on 127.0.0.1, a policy allowing every diagnostic (and,
+ * with `actions`, the actions on tag:bench), and broker.yaml with its own state directory (audit
+ * log) and any settings given.
  */
-export function writeBrokerConfig(dir: string, fleetDir: string, hosts: readonly BrokerHost[], settings: Record<string, unknown> = {}): void {
+export function writeBrokerConfig(dir: string, fleetDir: string, hosts: readonly BrokerHost[], settings: Record<string, unknown> = {}, opts: { actions?: boolean } = {}): void {
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   cpSync(join(fleetDir, "tls"), join(dir, "tls"), { recursive: true });
   const lines = ["hosts:"];
   for (const h of hosts) {
-    // The operator port is never called by the bench; 1 keeps the inventory valid.
-    lines.push(`  - name: ${h.name}`, "    address: 127.0.0.1", `    ports: { reader: ${h.readerPort}, operator: 1 }`, "    tags: [bench]", `    certName: ${h.certName}`);
+    // Without an operator agent the port is never called; 1 keeps the inventory valid.
+    lines.push(`  - name: ${h.name}`, "    address: 127.0.0.1", `    ports: { reader: ${h.readerPort}, operator: ${h.operatorPort ?? 1} }`, `    tags: [${["bench", ...(h.tags ?? [])].join(", ")}]`, `    certName: ${h.certName}`);
   }
   writeFileSync(join(dir, "hosts.yaml"), `${lines.join("\n")}\n`);
-  writeFileSync(join(dir, "policy.yaml"), 'rules:\n  - target: "*"\n    allow: ["group:system", "group:services", "group:network", "group:logs", "group:health"]\n');
+  const actions = opts.actions ? '  - target: "tag:bench"\n    allow: ["group:actions"]\n' : "";
+  writeFileSync(join(dir, "policy.yaml"), `rules:\n  - target: "*"\n    allow: ["group:system", "group:services", "group:network", "group:logs", "group:health"]\n${actions}`);
   writeFileSync(join(dir, "broker.yaml"), `${JSON.stringify({ stateDir: join(dir, "state"), ...settings })}\n`);
 }
 
@@ -61,7 +67,7 @@ export async function startLauncher(bundle: string, fleetDir: string, workDir: s
   const config = join(workDir, `multi-${index}.yaml`);
   writeFileSync(
     config,
-    JSON.stringify({ listen: { host: "127.0.0.1", port: 0 }, tls: { ca: join(host, "ca.crt"), cert: join(host, "agent.crt"), key: join(host, "agent.key") } }),
+    JSON.stringify({ listen: { host: "127.0.0.1", port: 0 }, tls: { ca: join(host, "ca.crt"), cert: join(host, "reader.crt"), key: join(host, "reader.key") } }),
   );
   const ready = join(workDir, `multi-${index}.ready.json`);
   rmSync(ready, { force: true });
@@ -71,7 +77,35 @@ export async function startLauncher(bundle: string, fleetDir: string, workDir: s
       stdio: ["ignore", "ignore", "inherit"],
     }),
   );
-  await waitForFile(ready, 120_000, child);
+  await waitForFile(ready, 300_000, child);
   const { ports } = JSON.parse(readFileSync(ready, "utf8")) as { ports: number[] };
   return { pid: child.pid!, ports, stop: () => stopChild(child) };
+}
+
+export interface HostsLauncher {
+  pid: number;
+  hosts: Array<{ name: string; reader: number; operator: number }>;
+  stop(): Promise<void>;
+}
+
+/**
+ * One multi-agent process serving a reader and an operator for each of `hosts` (agent
+ * configuration files written by the caller, each host with its own certificates and helper
+ * directories). Its per-call log lines go to `callLog`, its helpers' stderr to `helperLog`.
+ */
+export async function startHostsLauncher(bundle: string, workDir: string, index: number, hosts: ReadonlyArray<{ name: string; reader: string; operator: string }>, callLog: string, helperLog: string): Promise<HostsLauncher> {
+  mkdirSync(workDir, { recursive: true });
+  const list = join(workDir, `hosts-${index}.json`);
+  writeFileSync(list, JSON.stringify(hosts));
+  const ready = join(workDir, `hosts-${index}.ready.json`);
+  rmSync(ready, { force: true });
+  const out = openSync(callLog, "a");
+  try {
+    const child = track(spawn(process.execPath, [bundle, "--hosts", list, "--helper-log", helperLog, "--ready-file", ready], { stdio: ["ignore", out, "inherit"] }));
+    await waitForFile(ready, 300_000, child);
+    const { hosts: served } = JSON.parse(readFileSync(ready, "utf8")) as { hosts: HostsLauncher["hosts"] };
+    return { pid: child.pid!, hosts: served, stop: () => stopChild(child) };
+  } finally {
+    closeSync(out);
+  }
 }

@@ -4,7 +4,9 @@
 // test/bench/results.json and test/bench/results.md. Not part of `npm test`: timings are never
 // asserted there.
 //
-//   node main.cjs --launcher FILE --floor FILE [--only latency,fanout,agent,search,streaming,audit,tools,summary] [--out DIR] [--baseline results.json]
+//   node main.cjs --launcher FILE --floor FILE --channel-floor FILE [--only latency,fanout,agent,search,streaming,audit,tools,summary,scale,rollout] [--out DIR] [--baseline results.json]
+//     [--scale-hosts N (10000)] [--rollout-hosts N (1000)] [--broker-prof DIR: the scale and rollout sections' brokers run with node --cpu-prof, profiles in DIR]
+//     [--broker-node-args "OPTIONS": more node options for those brokers, for experiments]
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { loadavg } from "node:os";
 import { join } from "node:path";
@@ -19,6 +21,8 @@ import { machineFacts, type MachineFacts } from "./machine";
 import { renderMarkdown } from "./report";
 import { startSshd, stopSshd, type SshFixture } from "./ssh";
 import { measureStreaming, type StreamingResult } from "./streaming";
+import { measureRollout, type RolloutBench } from "./rollout";
+import { measureScale, type ScaleResult } from "./scale";
 import { measureSummarySizes, type SummarySizeRow } from "./summary-size";
 import { measureToolList, type ToolListResult } from "./tool-list";
 import { log, ROOT, stopAll } from "./util";
@@ -34,12 +38,30 @@ export interface BenchResults {
   auditLock?: AuditLockResult;
   toolList?: ToolListResult;
   summarySizes?: SummarySizeRow[];
+  scale?: ScaleResult;
+  rollout?: RolloutBench;
 }
 
-const SECTIONS = ["latency", "fanout", "agent", "search", "streaming", "audit", "tools", "summary"] as const;
+const SECTIONS = ["latency", "fanout", "agent", "search", "streaming", "audit", "tools", "summary", "scale", "rollout"] as const;
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { only: { type: "string" }, out: { type: "string" }, launcher: { type: "string" }, floor: { type: "string" }, baseline: { type: "string" } }, strict: true });
+  const { values } = parseArgs({
+    options: {
+      only: { type: "string" },
+      out: { type: "string" },
+      launcher: { type: "string" },
+      floor: { type: "string" },
+      baseline: { type: "string" },
+      "scale-hosts": { type: "string" },
+      "rollout-hosts": { type: "string" },
+      "broker-prof": { type: "string" },
+      "broker-node-args": { type: "string" },
+      "channel-floor": { type: "string" },
+    },
+    strict: true,
+  });
+  // Experiments: node options for those brokers (never ones that print on stdout, the MCP channel).
+  const brokerNodeArgs = [...(values["broker-prof"] ? ["--cpu-prof", "--cpu-prof-dir", values["broker-prof"]] : []), ...(values["broker-node-args"]?.split(" ").filter(Boolean) ?? [])];
   const only = new Set(values.only ? values.only.split(",") : SECTIONS);
   const outDir = values.out ?? join(ROOT, "test", "bench");
   if (!values.launcher || !values.floor) throw new Error("--launcher FILE and --floor FILE (bundled by test/bench/run.mjs) are required; run through test/bench/run.mjs");
@@ -64,6 +86,11 @@ async function main(): Promise<void> {
       if (only.has("audit")) results.auditLock = await measureAuditLock(join(work, "audit"));
       if (only.has("tools")) results.toolList = await measureToolList(fleet1, home);
       if (only.has("summary")) results.summarySizes = measureSummarySizes();
+      if (only.has("scale")) {
+        const hosts = Number(values["scale-hosts"] ?? 10_000);
+        results.scale = await measureScale(work, fleet1, values.launcher, home, { hosts, processes: hosts >= 1000 ? 4 : 2, rounds: hosts >= 5000 ? 11 : 21, brokerNodeArgs, channelFloor: values["channel-floor"] });
+      }
+      if (only.has("rollout")) results.rollout = await measureRollout(work, fleet1, values.launcher, home, { hosts: Number(values["rollout-hosts"] ?? 1000), batchSize: 50, brokerNodeArgs });
     } finally {
       if (ssh) await stopSshd(ssh);
       await localDown(fleet1);

@@ -49,7 +49,21 @@ function targets(r: BenchResults): string {
     rows.push(["tools/list ≤ 64 KB (issue 13), output schemas and annotations kept", `${kb(tl.bytes)} (${tl.tools} tools)`, verdict(tl.bytes <= 64 * 1024)]);
     rows.push(["first tools/list of a fresh broker ≤ 20 ms (issue 13)", `${f(tl.first.p50)} ms`, verdict(tl.first.p50 <= 20)]);
   }
-  return table(["Target (issue 5, 13)", "Reached", ""], rows);
+  const sc = r.scale;
+  if (sc) {
+    const n = sc.hosts.toLocaleString("en-US");
+    rows.push([`${n}-host \`get_load\` round (summary) ≤ 3 s p50 (issue 14)`, `${f(sc.round.p50)} ms (p99 ${f(sc.round.p99)} ms, n=${sc.round.runs}; the broker's own CPU ${f(sc.brokerCpuMs.p50)} ms of it)`, verdict(sc.round.p50 <= 3000)]);
+    rows.push(["… with the broker ≤ 1 GiB (peak RSS)", mib(sc.brokerPeakRssMiB), verdict(sc.brokerPeakRssMiB <= 1024)]);
+  }
+  const sizes = r.summarySizes ?? [];
+  for (const want of [1000, 10_000]) {
+    const gen = sizes.find((x) => x.hosts === want);
+    const real = sc && (sc.hosts === want ? sc.summaryBytes : want === 1000 && sc.hosts >= 1000 ? sc.at1000.summaryBytes : undefined);
+    if (!gen && real === undefined) continue;
+    const parts = [...(gen ? [`${gen.bytes.toLocaleString("en-US")} bytes (generated fleet with outliers, section 8)`] : []), ...(real !== undefined ? [`${real.toLocaleString("en-US")} bytes (simulated hosts through the broker, section 9)`] : [])];
+    rows.push([`summary answer ≤ 8 KB at ${want.toLocaleString("en-US")} hosts (issue 14)`, parts.join("; "), verdict(Math.max(gen?.bytes ?? 0, real ?? 0) <= 8192)]);
+  }
+  return table(["Target (issue 5, 13, 14)", "Reached", ""], rows);
 }
 
 function streaming(r: BenchResults): string[] {
@@ -69,6 +83,68 @@ function streaming(r: BenchResults): string[] {
     `Pooled: program lines ${ms(st.ptyLines)}; all lines ${ms(st.allLines)}.`,
     "",
     `By kind of line: ${st.rows.map((x) => `\`${x.action}\`: ${Object.entries(x.byKind ?? {}).map(([k, v]) => `${k} ${ms(v)}`).join(", ")}`).join("; ")}.`,
+  ];
+}
+
+function scaleSection(x: NonNullable<BenchResults["scale"]>): string[] {
+  const n = x.hosts.toLocaleString("en-US");
+  return [
+    `## 9. Scale: \`get_load\` on ${n} simulated hosts (issue 14)`,
+    "",
+    `The hosts: ${x.simulated} — ${x.processes} processes started in ${f(x.launchSeconds, 1)} s. Every host is its own inventory entry, so the broker opens one gRPC channel per host (${n} TLS connections over mutual TLS, all to local1's certificate, which the inventory's \`certName\` names). The broker: \`hostward serve\` with the default fan-out settings (concurrency ${x.concurrency}, per-host deadline 10 s), driven by the SDK's Client over stdio; it answered \`initialize\` ${f(x.brokerStartMs)} ms after it was spawned with the ${n}-host inventory. Each round is \`get_load\` on \`*\` with \`view: "summary"\`, checked to report ${n} hosts ok. The first 1000 hosts also carry the tag \`k1\`: the same call on \`tag:k1\` is a 1000-host round through the same broker. CPU times are user + system from /proc/PID/stat (10 ms ticks); the simulated hosts share the machine's 2 cores with the broker.`,
+    "",
+    table(
+      ["figure", `${n} hosts`],
+      [
+        ["first round (opens the channels)", `${x.coldRoundMs} ms (broker CPU ${x.coldBrokerCpuMs} ms)`],
+        ["round p50 / p99", ms(x.round)],
+        ["broker CPU per round", ms(x.brokerCpuMs).replace(/ ms/g, " ms CPU")],
+        ["simulated hosts' processes' CPU per round (together)", ms(x.agentsCpuMs).replace(/ ms/g, " ms CPU")],
+        ["broker peak RSS (VmHWM) / RSS at the end", `${mib(x.brokerPeakRssMiB)} / ${mib(x.brokerRssAfterMiB)}`],
+        ["summary answer (structured content)", `${x.summaryBytes.toLocaleString("en-US")} bytes`],
+        [`${Math.min(1000, x.hosts)} hosts (tag:k1), same broker: round p50 / p99`, ms(x.at1000.round)],
+        [`${Math.min(1000, x.hosts)} hosts: summary answer`, `${x.at1000.summaryBytes.toLocaleString("en-US")} bytes`],
+      ],
+    ),
+    "",
+    ...(x.floor
+      ? [
+          `The transport's floor on the same ${n} hosts, measured after the broker exited (test/bench/channel-floor.ts): a bare grpc-js client process — no MCP, policy, audit, reply validation or summary — with one channel per host (the broker's channel options, its reader client certificate, its heap setting) calling \`DiagnosticsService/GetLoad\` on every host, 32 at a time: first round ${x.floor.coldRoundMs} ms; round ${ms(x.floor.round)}; peak RSS ${mib(x.floor.hwmMiB)} (after a full GC: RSS ${mib(x.floor.afterGcRssMiB)}, live JS heap ${mib(x.floor.liveHeapMiB)}, external ${mib(x.floor.externalMiB)}). The broker's round is ${ratio(x.round.p50, x.floor.round.p50)} the floor's; its peak RSS ${ratio(x.brokerPeakRssMiB, x.floor.hwmMiB)}.`,
+          "",
+        ]
+      : []),
+  ];
+}
+
+function rolloutSection(x: NonNullable<BenchResults["rollout"]>): string[] {
+  const c = Object.entries(x.counts).map(([k, v]) => `${v} ${k}`).join(", ");
+  return [
+    `## 10. Scale: a roll-out over ${x.hosts.toLocaleString("en-US")} simulated hosts (issue 14)`,
+    "",
+    `The hosts: ${x.simulated}. \`propose_rollout\` of \`truncate_log\` on \`tag:bench\` (${x.hosts} hosts) with ${x.canaries} canary and batches of ${x.batchSize} (${x.batches} batches), gates on every host after its action: ${x.gates.map((g) => `\`${g}\``).join(" and ")}; \`hostward approve ro-… --yes --key …\` (the CLI, the fleet's approver key); \`execute_rollout\`, then \`get_rollout\` every 2 s until it ended: **${x.state}** (${c}). Setup (certificates, launchers): ${f(x.setupSeconds, 1)} s.`,
+    "",
+    "Definitions. *Wall time*: the roll-out record's `execution.startedAt` → `endedAt` (the broker's clock). *Batch*: its `rollout.batch` start record → its `rollout.batch.result` record in the audit chain. *Time in the hosts*: each agent's own per-call log line — the duration of the action's stream (the helper process included) and of each gate's call; per batch, the longest host's action + gates. *Broker overhead per host*: (wall time − Σ over batches of that longest host's time) / hosts: what the broker adds to the batches' critical path (recording each batch before and after, the audit chain, dispatching the calls, checking replies and gates), the hosts' concurrency within a batch granted. The broker's own CPU time over the run is given beside it.",
+    "",
+    table(
+      ["figure", "value"],
+      [
+        ["propose_rollout (N operator keys + N previews, each a helper run)", `${f(x.proposeMs)} ms`],
+        ["`hostward approve` (CLI process)", `${f(x.approveMs)} ms`],
+        ["roll-out wall time", `${f(x.wallMs)} ms`],
+        ["canary batch (1 host)", x.canaryBatchMs !== undefined ? `${f(x.canaryBatchMs)} ms` : "—"],
+        [`the batches after the canary (${x.batchSize} hosts, the last one the rest): p50 / p99`, ms(x.batchMs)],
+        ["between batches (result recorded → next batch recorded)", ms(x.betweenBatchesMs)],
+        ["per host, the action (agent's stream, helper process included)", ms(x.actionMs)],
+        ["per host, the gates (agent's calls)", ms(x.gatesMs)],
+        ["Σ over batches of the longest host's action + gates", `${f(x.hostsCriticalMs)} ms`],
+        ["**broker overhead per host**", `${f(x.overheadPerHostMs)} ms`],
+        ["broker CPU over the run / per host", `${f(x.brokerCpuMs)} ms / ${f(x.brokerCpuPerHostMs)} ms`],
+        ["broker peak RSS (VmHWM) / RSS after the proposal", `${mib(x.brokerPeakRssMiB)} / ${mib(x.brokerRssAfterProposeMiB)}`],
+        ["the roll-out's record file at the end (rewritten whole at each batch's start and end)", `${x.recordBytes.toLocaleString("en-US")} bytes`],
+        ["broker log lines about the roll-out (stderr)", x.brokerLogLines.toLocaleString("en-US")],
+      ],
+    ),
+    "",
   ];
 }
 
@@ -319,6 +395,8 @@ export function renderMarkdown(r: BenchResults, baseline?: Baseline): string {
       "",
     );
   }
+  if (r.scale) out.push(...scaleSection(r.scale));
+  if (r.rollout) out.push(...rolloutSection(r.rollout));
   out.push(NOTES);
   return `${out.join("\n")}\n`;
 }

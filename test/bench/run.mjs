@@ -59,6 +59,7 @@ await build({
 });
 
 await build({ ...common, entryPoints: [join(root, "test", "bench", "floor-server.ts")], outfile: join(out, "floor-server.cjs") });
+await build({ ...common, entryPoints: [join(root, "test", "bench", "channel-floor.ts")], outfile: join(out, "channel-floor.cjs") });
 
 // test/bench/baseline.json: the results of the same bench on the product before the performance
 // work (commit b78b821); results.md shows before → after from it. Pass --baseline FILE to compare
@@ -66,6 +67,6 @@ await build({ ...common, entryPoints: [join(root, "test", "bench", "floor-server
 const passed = process.argv.slice(2);
 const baseline = join(root, "test", "bench", "baseline.json");
 const extra = !passed.includes("--baseline") && existsSync(baseline) ? ["--baseline", baseline] : [];
-const args = ["--enable-source-maps", join(out, "main.cjs"), "--launcher", join(out, "multi-agent.cjs"), "--floor", join(out, "floor-server.cjs"), ...extra, ...passed];
+const args = ["--enable-source-maps", join(out, "main.cjs"), "--launcher", join(out, "multi-agent.cjs"), "--floor", join(out, "floor-server.cjs"), "--channel-floor", join(out, "channel-floor.cjs"), ...extra, ...passed];
 const r = spawnSync(process.execPath, args, { stdio: "inherit" });
 process.exit(r.status ?? 1);

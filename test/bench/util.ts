@@ -70,6 +70,17 @@ export function procMemory(pid: number): ProcMemory {
   return { rss: kb("VmRSS"), hwm: kb("VmHWM"), rssAnon: kb("RssAnon"), rssFile: kb("RssFile") };
 }
 
+/**
+ * CPU time a process has used so far (user + system, ms) from /proc/PID/stat: clock ticks, 10 ms
+ * each on Linux (USER_HZ is 100 on every architecture the bench runs on).
+ */
+export function cpuMs(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  // The fields after the command name (which may hold spaces) start after its closing parenthesis.
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Every child the bench starts; `stopAll` ends them by pid (never by name). */
@@ -145,11 +156,11 @@ export interface McpSession {
   close(): Promise<void>;
 }
 
-/** `hostward serve --config DIR` driven by the SDK's MCP client over stdio. */
-export async function connectBroker(configDir: string, home: string): Promise<McpSession> {
+/** `hostward serve --config DIR` driven by the SDK's MCP client over stdio; `nodeArgs` go to node (e.g. --cpu-prof). */
+export async function connectBroker(configDir: string, home: string, nodeArgs: readonly string[] = []): Promise<McpSession> {
   const transport = new StdioClientTransport({
     command: process.execPath,
-    args: [BROKER_BUNDLE, "serve", "--config", configDir],
+    args: [...nodeArgs, BROKER_BUNDLE, "serve", "--config", configDir],
     env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: home, XDG_STATE_HOME: join(home, "state"), XDG_CONFIG_HOME: join(home, "config") },
     stderr: "pipe",
   });
