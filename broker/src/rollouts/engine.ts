@@ -99,8 +99,15 @@ type Run = NonNullable<PlanHost["run"]>;
 async function runPart(service: RolloutService, world: RolloutWorld, r: RolloutRecord, host: PlanHost, undo: boolean, startedAt: string): Promise<Run> {
   const requestId = undo ? rolloutUndoRequestId(r.id, host.index) : rolloutRequestId(r.id, host.index);
   const label = undo ? `${host.host} (rollback)` : host.host;
+  let part: Approval;
   try {
-    const result = await world.execute(host, service.partFor(r, host.index, undo), (line) => world.progress(`${label}: ${line}`));
+    part = service.partFor(r, host.index, undo);
+  } catch (err) {
+    // This broker's own failure, before anything was sent: nothing to ask the host (a ledger query would void the id).
+    return { startedAt, endedAt: new Date().toISOString(), verdict: "FAILED", error: { code: "BROKER_ERROR", message: `the host's part could not be made: ${(err as Error).message.slice(0, 3000)}; nothing was sent` } };
+  }
+  try {
+    const result = await world.execute(host, part, (line) => world.progress(`${label}: ${line}`));
     let hasResult = false;
     if (!undo) {
       try {
@@ -170,7 +177,7 @@ async function settleInterrupted(service: RolloutService, world: RolloutWorld, r
           // The gates hold: was that after a rollback the previous broker ran? (A missing undo is voided: no longer needed.)
           try {
             const undone = runFromRecord(new Date().toISOString(), await world.hostRecord(h, rolloutUndoRequestId(r.id, h.index)));
-            if (undone.reconciled !== "NOT_STARTED") outcome = { ...outcome, state: undone.verdict === "SUCCEEDED" ? "ROLLED_BACK" : "UNKNOWN", rollback: { run: undone, ...(gates && { gates }) } };
+            if (undone.reconciled !== "NOT_STARTED") outcome = { ...outcome, state: undone.verdict === "SUCCEEDED" ? "ROLLED_BACK" : undone.verdict === "FAILED" ? "GATE_FAILED" : "UNKNOWN", rollback: { run: undone, ...(gates && { gates }) } };
           } catch (err) {
             outcome = { ...outcome, state: "UNKNOWN", rollback: { run: { startedAt: new Date().toISOString(), reconciled: "INTERRUPTED", error: { code: "OUTCOME_UNKNOWN", message: `whether it was rolled back cannot be read from the host: ${toHostError(err).message.slice(0, 300)}` } } } };
           }
@@ -226,6 +233,13 @@ async function runOwned(
   const batches = batchCount(r);
   const canaryBatch = r.strategy.canaries > 0 ? 0 : -1;
   const halted = (reason: string) => service.end(id, "HALTED", reason, callId);
+  // The plan's previews are read (and checked against their entries) before any host is contacted:
+  // a missing or changed previews file halts it here, naming the file, with no request id spent.
+  try {
+    service.plan(r);
+  } catch (err) {
+    return { ok: true, record: await halted(`its plan cannot be read: ${(err as Error).message}; nothing more was sent to any host`) };
+  }
 
   if (begun.resumed) {
     world.progress(`resuming ${id} at batch ${r.execution!.batch + 1} of ${batches}: hosts the previous broker left running are settled from their own records`);
@@ -290,8 +304,11 @@ async function runOwned(
     const results = new Map<number, HostOutcome>();
     const started = r;
     await eachLimited(hosts, world.concurrency, async (h) => {
+      // Taken over while this batch runs (a batch larger than the concurrency): the rest of it is not sent.
+      if (lost()) return;
       results.set(h.index, await runHost(service, world, started, h));
     });
+    if (lost()) return takenOver();
     const failed = r.hosts.filter((h) => FAILED_STATES.has(results.get(h.index)?.state ?? h.state)).length;
     const ended = await service.endBatch(id, b, results, failed, callId);
     if (!ended) return takenOver();

@@ -183,6 +183,23 @@ describe("the record at fleet size", () => {
     expect(statSync(record).size).toBeLessThan(8 * 1024 * 1024);
   }, 120_000);
 
+  it("a previews file gone after approval halts the run before any host is contacted, naming the file; no host's request id is spent", async () => {
+    const s = service();
+    const id = await approved(s, 3, { canaries: 1, batchSize: 1, maxFailures: 3 });
+    rmSync(join(stateDir, "rollouts", `${id}.previews.jsonl`));
+    const asked: string[] = [];
+    const w = world(asked);
+    w.hostRecord = async (h) => {
+      asked.push(`record ${h.host}`);
+      return { entry: null };
+    };
+    const out = await runRollout(service(), w, id, "call-1");
+    expect(out.ok && out.record.state).toBe("HALTED");
+    expect(out.ok && out.record.execution?.halt?.reason).toMatch(/its plan cannot be read: cannot read .*\.previews\.jsonl.*nothing more was sent to any host/);
+    expect(asked).toEqual([]);
+    expect(out.ok && out.record.hosts.map((h) => h.state)).toEqual(["UNTOUCHED", "UNTOUCHED", "UNTOUCHED"]);
+  });
+
   it("a preview changed in its file after the proposal is refused at approval, naming the host; nothing is signed", async () => {
     const s = service();
     const hosts = [0, 1, 2].map((i) => ({ host: `web${i + 1}`, hostIdentity: `web${i + 1}`, hostKey: `sha256:${i.toString(16).padStart(64, "0")}`, preview: preview(i) }));

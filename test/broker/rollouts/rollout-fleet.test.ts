@@ -163,6 +163,9 @@ describe("a roll-out on the local fleet", () => {
     const tooLong = await call(broker, "propose_rollout", { target: "tag:web", action: "truncate_log", params: { path: log() }, strategy: { canaries: 1, batchSize: 1, pauseSeconds: 600 }, reason: "test" });
     expect(tooLong.isError).toBe(true);
     expect(textOf(tooLong)).toMatch(/invalid argument "strategy\.pauseSeconds": \d+ batches with 600 s between them pause \d+ s, and an approval lasts \d+ s/);
+    const noGate = await call(broker, "propose_rollout", { target: "tag:web", action: "stop_service", params: { unit: "nginx" }, strategy: { rollback: true }, reason: "test" });
+    expect(noGate.isError).toBe(true);
+    expect(textOf(noGate)).toMatch(/invalid argument "strategy\.rollback": a host is rolled back when a gate fails, and strategy\.gates is empty/);
     expect(await count()).toBe(before);
   }, 30_000);
 

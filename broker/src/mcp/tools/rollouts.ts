@@ -47,6 +47,8 @@ const getInput = z.strictObject({ id: rolloutId.optional().describe("omit to lis
 const cancelInput = z.strictObject({ id: rolloutId, reason: z.string().min(1).max(500).default("cancelled by the requester") });
 const viewOutput = z.object({ id: z.string(), state: z.string() }).passthrough();
 
+const MAX_BATCHES = 1000;
+
 /** Roll-outs running in this process (so a second execute_rollout does not start another run). */
 const running = new Map<string, Promise<unknown>>();
 
@@ -91,12 +93,24 @@ export function registerRolloutTools(registry: ToolRegistry, broker: Broker): vo
   // Made at first use: tools/list (and the build's schema generation) needs no state directory.
   let made: RolloutService | undefined;
   const service = () => (made ??= new RolloutService(broker.stateDir, broker.audit, () => broker.config.current.settings.approvalTtlSeconds, { warn: (message) => broker.logger.warn(message) }));
+  // A roll-out whose owner cannot be proved gone (another PID namespace, no /proc) is retried when
+  // its lease lapses, so a restart resumes it without anyone calling execute_rollout.
+  const recover = async (r: RolloutRecord, attempt: number): Promise<void> => {
+    if (running.has(r.id)) return;
+    const out = await start(broker, service(), r, randomUUID(), (line) => broker.logger.info({ rolloutId: r.id }, line));
+    if (out.ok || attempt >= 20) return;
+    const now = await service().get(r.id);
+    if (now?.state !== "RUNNING" || !now.execution) return;
+    const wait = Math.max(1_000, now.execution.leaseUntil - Date.now() + 1_000);
+    broker.logger.info({ rolloutId: r.id, retryInMs: wait }, `roll-out not resumed yet: ${out.reason ?? ""}`);
+    setTimeout(() => void recover(now, attempt + 1).catch(() => undefined), wait).unref();
+  };
   // Roll-outs an earlier broker left RUNNING are resumed (or halted) once this one is up.
   setTimeout(() => {
     void service()
       .list()
       .then(({ rollouts }) => {
-        for (const r of rollouts.filter((x) => x.state === "RUNNING" && !running.has(x.id))) void start(broker, service(), r, randomUUID(), (line) => broker.logger.info({ rolloutId: r.id }, line));
+        for (const r of rollouts.filter((x) => x.state === "RUNNING" && !running.has(x.id))) void recover(r, 0);
       })
       .catch((err: unknown) => broker.logger.warn({ err: (err as Error).message }, "roll-out recovery at start failed"));
   }, 500).unref();
@@ -176,6 +190,7 @@ async function propose(broker: Broker, service: RolloutService, raw: unknown, ca
   const params = parsed.data.params as Record<string, unknown>;
   const inverse = def.inverse ? findAction(def.inverse) : undefined;
   if (strategy.rollback && !inverse) return refuse(`invalid argument "strategy.rollback": ${action} has no inverse action to roll a host back with (the actions with one: ${actions.filter((a) => a.inverse).map((a) => a.name).join(", ")})`, { fields: ["strategy.rollback"] });
+  if (strategy.rollback && strategy.gates.length === 0) return refuse(`invalid argument "strategy.rollback": a host is rolled back when a gate fails, and strategy.gates is empty`, { fields: ["strategy.rollback"] });
   const rollback = strategy.rollback ? inverse : undefined;
   // The plan's impact: the higher of the action's and, when it rolls back, its inverse's.
   const impact = rollback && impactRank(rollback.impact) > impactRank(def.impact) ? rollback.impact : def.impact;
@@ -187,7 +202,11 @@ async function propose(broker: Broker, service: RolloutService, raw: unknown, ca
   if (!resolved.ok) return refuse(resolved.error, { reason: "BAD_TARGET" });
   if (resolved.hosts.length > MAX_ROLLOUT_HOSTS) return refuse(`target "${target}" selects ${resolved.hosts.length} hosts; a roll-out names at most ${MAX_ROLLOUT_HOSTS}`);
   // The pauses alone must fit in the approval's lifetime, or the roll-out would halt on expiry by design.
-  const pauses = (planBatches(resolved.hosts, strategy).length - 1) * strategy.pauseSeconds;
+  // Each batch is recorded before and after it runs (the record rewritten whole): a plan of more
+  // batches than this could not end within an approval at fleet size.
+  const batchTotal = planBatches(resolved.hosts, strategy).length;
+  if (batchTotal > MAX_BATCHES) return refuse(`invalid argument "strategy.batchSize": ${resolved.hosts.length} hosts make ${batchTotal} batches; a roll-out has at most ${MAX_BATCHES} (use a larger batchSize or a percentage)`, { fields: ["strategy.batchSize"] });
+  const pauses = (batchTotal - 1) * strategy.pauseSeconds;
   const ttl = config.settings.approvalTtlSeconds;
   if (pauses + MIN_APPROVAL_LEFT_S > ttl) {
     return refuse(`invalid argument "strategy.pauseSeconds": ${planBatches(resolved.hosts, strategy).length} batches with ${strategy.pauseSeconds} s between them pause ${pauses} s, and an approval lasts ${ttl} s (broker.yaml settings.approvalTtlSeconds) with ${MIN_APPROVAL_LEFT_S} s kept for the last batch: use fewer or larger batches, a shorter pause, or a longer approval`, { fields: ["strategy.pauseSeconds"] });
