@@ -96,7 +96,7 @@ export function rolloutSummary(r: RolloutRecord, previews: readonly ActionPrevie
     `    stops before the next batch when: ${s.canaries > 0 ? "a canary fails; " : ""}more than ${budget} host(s) failed (maxFailures ${JSON.stringify(s.maxFailures)}); cancel_rollout is called; the approval is about to expire`,
     "    a host fails when its action fails or one of its gates does not hold; hosts not reached are left untouched",
     ...(s.rollback
-      ? [`    rollback: a host whose gate fails after its action succeeded is rolled back with ${id(def?.inverse ?? "(no inverse)")} (same parameters, its own pre-checks, the commands below; the host's state at that moment is not previewed), then gated again; it still counts as failed`]
+      ? [`    rollback: a host whose gate fails after its action succeeded is rolled back with ${id(def?.inverse ?? "(no inverse)")} (same parameters, its own pre-checks, the commands below; the host's state at that moment is not previewed), then gated again; it still counts as failed. The broker judges the gates: each host checks only that this plan's action ran there first, and rolls back at most once`]
       : []),
   );
   lines.push("  gates (run on each host after its action; all must hold):");
