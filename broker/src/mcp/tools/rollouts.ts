@@ -209,7 +209,7 @@ async function propose(broker: Broker, service: RolloutService, raw: unknown, ca
   const pauses = (batchTotal - 1) * strategy.pauseSeconds;
   const ttl = config.settings.approvalTtlSeconds;
   if (pauses + MIN_APPROVAL_LEFT_S > ttl) {
-    return refuse(`invalid argument "strategy.pauseSeconds": ${planBatches(resolved.hosts, strategy).length} batches with ${strategy.pauseSeconds} s between them pause ${pauses} s, and an approval lasts ${ttl} s (broker.yaml settings.approvalTtlSeconds) with ${MIN_APPROVAL_LEFT_S} s kept for the last batch: use fewer or larger batches, a shorter pause, or a longer approval`, { fields: ["strategy.pauseSeconds"] });
+    return refuse(`invalid argument "strategy.pauseSeconds": ${batchTotal} batches with ${strategy.pauseSeconds} s between them pause ${pauses} s, and an approval lasts ${ttl} s (broker.yaml settings.approvalTtlSeconds) with ${MIN_APPROVAL_LEFT_S} s kept for the last batch: use fewer or larger batches, a shorter pause, or a longer approval`, { fields: ["strategy.pauseSeconds"] });
   }
   // Policy: every host must allow the action, and every gate's diagnostic; else nothing is proposed.
   const denied: string[] = [];
