@@ -16,7 +16,7 @@ import { ChannelPool } from "./agents/channels";
 import { expiryWarning } from "./agents/client-cert";
 import { MAX_REPLY_BYTES } from "./agents/diagnostic-call";
 import { openFileState } from "./state/files";
-import type { ActionStateStore, AuditStore } from "./state/store";
+import type { ActionStateStore, AuditStore, StateWatch } from "./state/store";
 import { loadBrokerConfig } from "./config/load";
 import type { BrokerConfig } from "./config/schema";
 import { ConfigStore } from "./config/store";
@@ -29,6 +29,8 @@ export interface Broker {
   /** The state seam (state/store.ts): the audit chain and the action requests. */
   audit: AuditStore;
   actions: ActionStateStore;
+  /** Notices of changed action requests and roll-outs (resources/updated for subscribed clients). */
+  changes: StateWatch;
   logger: Logger;
   stateDir: string;
   version: string;
@@ -48,7 +50,7 @@ export function createBroker(configDir: string, options: { logger?: Logger } = {
   const logger = options.logger ?? createLogger({ file: initial.settings.logFile });
   const stateDir = stateDirOf(initial);
   // The anchor key and the signed head live in the configuration directory, apart from the log.
-  const { audit, actions } = openFileState(stateDir, configDir, { lockWaitMs: initial.settings.audit.lockWaitMs });
+  const { audit, actions, changes } = openFileState(stateDir, configDir, { lockWaitMs: initial.settings.audit.lockWaitMs, warn: (m) => logger.warn(m) });
   const pool = new ChannelPool(configFiles(configDir), { maxReceiveBytes: MAX_REPLY_BYTES + 64 * 1024 });
   // The client certificate is short-lived: say so at start while there is time to renew it.
   const certWarning = expiryWarning(pool.clientCertificate("reader"));
@@ -60,5 +62,5 @@ export function createBroker(configDir: string, options: { logger?: Logger } = {
     pool.resetCredentials();
     logger.info({ changes, hosts: next.hosts.length, rules: next.policy.rules.length }, "configuration reloaded");
   });
-  return { config, pool, audit, actions, logger, stateDir, version: VERSION, catalogHash: BUILT_CATALOG_HASH ?? catalogHash(diagnostics) };
+  return { config, pool, audit, actions, changes, logger, stateDir, version: VERSION, catalogHash: BUILT_CATALOG_HASH ?? catalogHash(diagnostics) };
 }

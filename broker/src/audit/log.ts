@@ -38,6 +38,7 @@ import {
   statSync,
   writeSync,
 } from "node:fs";
+import { open } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { KernelLock, LOCK_WAIT_MS, LockBusyError } from "../file-lock";
 import { Anchor, type AnchorFiles } from "./anchor";
@@ -181,6 +182,36 @@ export class AuditLog implements AuditStore {
       throw new AuditError(`cannot create the audit directory ${dirname(this.file)}: ${(err as Error).message}`);
     }
     return this;
+  }
+
+  async tail(n: number, maxBytes: number): Promise<{ records: Record<string, unknown>[]; problems: string[] }> {
+    let text: string;
+    try {
+      const fh = await open(this.file, "r");
+      try {
+        const { size } = await fh.stat();
+        const start = Math.max(0, size - maxBytes);
+        const buf = Buffer.alloc(size - start);
+        const { bytesRead } = await fh.read(buf, 0, buf.length, start);
+        text = buf.subarray(0, bytesRead).toString("utf8");
+        // A read that starts mid-file starts mid-record: the first (partial) line is dropped.
+        if (start > 0) text = text.slice(text.indexOf("\n") + 1);
+      } finally {
+        await fh.close();
+      }
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") return { records: [], problems: [] };
+      throw new AuditError(`cannot read ${this.file}: ${(err as Error).message}`);
+    }
+    const lines = text.split("\n").filter((l) => l !== "").slice(-n);
+    const records: Record<string, unknown>[] = [];
+    const problems: string[] = [];
+    for (const line of lines) {
+      const opened = openLine(line);
+      if (opened.ok) records.push(opened.record);
+      else problems.push(opened.error);
+    }
+    return { records, problems };
   }
 
   /** Appends records as one write + fsync; rejects with AuditError if they could not be made durable. */

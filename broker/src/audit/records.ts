@@ -10,6 +10,10 @@ export const AUDIT_CODES = {
   /** A record cut short (crash, full disk) was found at the log's end, kept aside, and cut off. */
   "audit.recovered": "HW1006",
   "broker.stop": "HW1007",
+  /** An MCP resource was read (or refused: outcome REFUSED / NOT_FOUND, with the reason). */
+  "resource.read": "HW1008",
+  /** A runbook (MCP prompt) was fetched with these arguments (or refused, naming the argument). */
+  "prompt.get": "HW1009",
   // Actions (propose → approve/reject → execute). HW11xx.
   "action.proposed": "HW1100",
   "action.approved": "HW1101",

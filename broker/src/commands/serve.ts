@@ -13,7 +13,7 @@ import { RESULT_LOCK_WAIT_MS } from "../mcp/host-call";
 import { reloadBroker } from "../config/reload";
 import { isLoopbackHost, startHttpServer, type HttpToken } from "../mcp/http";
 import { createMcpFetch, loopbackHostnames, serveOnStdio, type ServerInfo } from "../mcp/sdk";
-import { allTools } from "../mcp/tools/index";
+import { brokerSurface } from "../mcp/tools/index";
 import { defaultConfigDir } from "../paths";
 
 const USAGE = `Usage: hostward serve [--config DIR] [--http HOST:PORT [--allow-remote] [--allow-host NAME]...]
@@ -156,7 +156,8 @@ export async function run(argv: string[]): Promise<number> {
   }
 
   const info: ServerInfo = { name: "hostward", version: broker.version, instructions: INSTRUCTIONS };
-  const tools = allTools(broker);
+  const surface = brokerSurface(broker);
+  const tools = surface.tools;
   const transport = listen ? "http" : "stdio";
   try {
     // Waits as long as a call's result record would: another broker paused holding the lock
@@ -170,7 +171,7 @@ export async function run(argv: string[]): Promise<number> {
   const onerror = (err: Error) => broker.logger.error({ err: err.message }, "MCP transport error");
 
   if (!listen) {
-    const handle = serveOnStdio(info, tools, onerror);
+    const handle = serveOnStdio(info, surface, onerror);
     const reason = await Promise.race([
       waitForSignal(),
       new Promise<string>((resolve) => process.stdin.once("end", () => resolve("stdin closed")).once("close", () => resolve("stdin closed"))),
@@ -188,7 +189,7 @@ export async function run(argv: string[]): Promise<number> {
   } catch (err) {
     return fail((err as Error).message);
   }
-  const mcp = createMcpFetch(info, tools, onerror);
+  const mcp = createMcpFetch(info, surface, onerror);
   const allowedHosts = [...loopbackHostnames(), ...(values["allow-remote"] ? [listen.host] : []), ...(values["allow-host"] ?? [])];
   let started: Awaited<ReturnType<typeof startHttpServer>>;
   try {

@@ -12,6 +12,10 @@ import {
   createMcpHandler,
   localhostAllowedHostnames,
   McpServer,
+  ProtocolError,
+  ProtocolErrorCode,
+  ResourceNotFoundError,
+  UriTemplate,
   validateHostHeader,
   validateOriginHeader,
   type CallToolResult,
@@ -148,14 +152,228 @@ interface ServerTransportInfo {
   token?: string;
 }
 
-/** Builds one McpServer carrying every tool. */
-function createServer(info: ServerInfo, tools: readonly ToolSpec[], transport: ServerTransportInfo): McpServer {
+// ---- Prompts, resources and completion (the other two server primitives) ----------------------
+// Like tools, they are described by the broker with plain specs and served here with the SDK's
+// low-level request handlers (not McpServer.registerPrompt/registerResource): the broker decides
+// per caller what is listed (policy), validates and audits every get and read itself, and answers
+// a refusal with an error naming the argument or the rule.
+
+/** What a prompt, resource or completion handler knows of its request. */
+export interface RequestContext {
+  caller: CallerIdentity;
+  session: string;
+  signal: AbortSignal;
+}
+
+export interface PromptArgumentSpec {
+  name: string;
+  description: string;
+  required: boolean;
+}
+
+export interface PromptSpec {
+  name: string;
+  title: string;
+  description: string;
+  arguments: readonly PromptArgumentSpec[];
+  /** `rawArgs` exactly as the client sent them (strings, unvalidated): the spec validates and audits. */
+  get(rawArgs: unknown, call: RequestContext): Promise<{ description: string; text: string } | { error: string }>;
+}
+
+/** A resource's contents, or why not: `notFound` answers the protocol's resource-not-found error. */
+export type ReadOutcome = { text: string } | { error: string; notFound?: boolean };
+
+export interface ResourceSpec {
+  uri: string;
+  name: string;
+  title: string;
+  description: string;
+  mimeType: string;
+  read(call: RequestContext): Promise<ReadOutcome>;
+}
+
+export interface ResourceTemplateSpec {
+  /** RFC 6570, simple expansion only (hostward://hosts/{name}). */
+  uriTemplate: string;
+  name: string;
+  title: string;
+  description: string;
+  mimeType: string;
+  /** The concrete resources of this template the caller may read (in resources/list). */
+  list(call: RequestContext): Promise<Array<{ uri: string; name: string; title?: string; description?: string }>>;
+  read(variables: Record<string, string>, uri: string, call: RequestContext): Promise<ReadOutcome>;
+}
+
+export type CompletionRef = { type: "prompt"; name: string } | { type: "resource"; uri: string };
+
+export type CompleteFn = (
+  ref: CompletionRef,
+  argument: { name: string; value: string },
+  context: Record<string, string>,
+  call: RequestContext,
+) => Promise<{ values: string[]; total?: number } | { error: string }>;
+
+/** What changed, for clients that asked to be told (resources/list_changed, resources/updated). */
+export type ChangeEvent = { kind: "resources_list_changed" } | { kind: "resource_updated"; uri: string };
+
+export interface ChangeFeed {
+  /** Returns the unsubscribe function. */
+  subscribe(listener: (event: ChangeEvent) => void): () => void;
+}
+
+/** Everything one MCP server instance serves. */
+export interface McpSurface {
+  tools: readonly ToolSpec[];
+  prompts: readonly PromptSpec[];
+  resources: readonly ResourceSpec[];
+  templates: readonly ResourceTemplateSpec[];
+  complete: CompleteFn;
+  changes: ChangeFeed;
+}
+
+/** resources/list pages: at most this many entries each (10,000 hosts are 50 pages). */
+export const RESOURCE_PAGE = 200;
+/** completion/complete answers at most 100 values (the protocol's own cap). */
+const MAX_COMPLETIONS = 100;
+
+function invalidParams(message: string): ProtocolError {
+  return new ProtocolError(ProtocolErrorCode.InvalidParams, printable(message));
+}
+
+/** A resources/list cursor is an offset the broker issued; anything else is refused, naming it. */
+function pageOffset(cursor: string | undefined): number {
+  if (cursor === undefined) return 0;
+  const m = /^o(\d{1,9})$/.exec(cursor);
+  if (!m) throw invalidParams(`cursor: ${JSON.stringify(cursor.slice(0, 64))} is not a cursor this server issued (start again without one)`);
+  return Number(m[1]);
+}
+
+interface Era {
+  transport: ServerTransportInfo;
+  /** Whether this instance can deliver change notifications (a stateless 2025-era HTTP exchange cannot). */
+  live: boolean;
+  legacy: boolean;
+}
+
+function requestContext(server: McpServer, ctx: ServerContext, transport: ServerTransportInfo, session: string): RequestContext {
+  const caller: CallerIdentity = { transport: transport.transport, client: clientInfo(server, ctx) };
+  if (transport.token) caller.token = transport.token;
+  return { caller, session, signal: ctx.mcpReq.signal };
+}
+
+function matchTemplate(surface: McpSurface, uri: string): { spec: ResourceTemplateSpec; variables: Record<string, string> } | undefined {
+  for (const spec of surface.templates) {
+    const m = new UriTemplate(spec.uriTemplate).match(uri);
+    if (!m) continue;
+    const variables: Record<string, string> = {};
+    for (const [k, v] of Object.entries(m)) variables[k] = Array.isArray(v) ? v.join(",") : v;
+    return { spec, variables };
+  }
+  return undefined;
+}
+
+function serveSurface(server: McpServer, surface: McpSurface, era: Era, session: string): void {
+  const low = server.server;
+  const context = (ctx: ServerContext) => requestContext(server, ctx, era.transport, session);
+
+  low.setRequestHandler("prompts/list", () => ({
+    prompts: surface.prompts.map((p) => ({ name: p.name, title: p.title, description: p.description, arguments: p.arguments.map((a) => ({ ...a })) })),
+  }));
+  low.setRequestHandler("prompts/get", async (request, ctx) => {
+    const spec = surface.prompts.find((p) => p.name === request.params.name);
+    if (!spec) throw invalidParams(`name: unknown prompt ${JSON.stringify(request.params.name)} (see prompts/list)`);
+    const got = await spec.get(request.params.arguments, context(ctx));
+    if ("error" in got) throw invalidParams(got.error);
+    return { description: got.description, messages: [{ role: "user" as const, content: { type: "text" as const, text: printable(got.text) } }] };
+  });
+
+  low.setRequestHandler("resources/list", async (request, ctx) => {
+    const call = context(ctx);
+    const all: Array<{ uri: string; name: string; title?: string; description?: string; mimeType: string }> = surface.resources.map((r) => ({
+      uri: r.uri,
+      name: r.name,
+      title: r.title,
+      description: r.description,
+      mimeType: r.mimeType,
+    }));
+    for (const t of surface.templates) for (const r of await t.list(call)) all.push({ ...r, mimeType: t.mimeType });
+    const offset = pageOffset(request.params?.cursor);
+    const page = all.slice(offset, offset + RESOURCE_PAGE);
+    const next = offset + RESOURCE_PAGE < all.length ? { nextCursor: `o${offset + RESOURCE_PAGE}` } : {};
+    return { resources: page, ...next };
+  });
+  low.setRequestHandler("resources/templates/list", () => ({
+    resourceTemplates: surface.templates.map((t) => ({ uriTemplate: t.uriTemplate, name: t.name, title: t.title, description: t.description, mimeType: t.mimeType })),
+  }));
+  low.setRequestHandler("resources/read", async (request, ctx) => {
+    const uri = request.params.uri;
+    const call = context(ctx);
+    const fixed = surface.resources.find((r) => r.uri === uri);
+    const matched = fixed ? undefined : matchTemplate(surface, uri);
+    if (!fixed && !matched) throw new ResourceNotFoundError(uri);
+    const read = fixed ? await fixed.read(call) : await matched!.spec.read(matched!.variables, uri, call);
+    if ("error" in read) throw read.notFound ? new ResourceNotFoundError(uri) : invalidParams(read.error);
+    return { contents: [{ uri, mimeType: fixed?.mimeType ?? matched!.spec.mimeType, text: printable(read.text) }] };
+  });
+
+  low.setRequestHandler("completion/complete", async (request, ctx) => {
+    const ref = request.params.ref;
+    const argument = request.params.argument;
+    const context_ = (request.params.context?.arguments ?? {}) as Record<string, string>;
+    const target: CompletionRef = ref.type === "ref/prompt" ? { type: "prompt", name: (ref as { name: string }).name } : { type: "resource", uri: (ref as { uri: string }).uri };
+    const done = await surface.complete(target, { name: argument.name, value: argument.value }, context_, context(ctx));
+    if ("error" in done) throw invalidParams(done.error);
+    const values = done.values.slice(0, MAX_COMPLETIONS);
+    const total = done.total ?? done.values.length;
+    return { completion: { values, total, hasMore: total > values.length } };
+  });
+
+  if (!era.live) return;
+  // 2025-era connections subscribe per URI (resources/subscribe); 2026-era ones open a
+  // subscriptions/listen stream that the SDK's serving entry filters itself.
+  const subscribed = new Set<string>();
+  if (era.legacy) {
+    const known = (uri: string) => surface.resources.some((r) => r.uri === uri) || matchTemplate(surface, uri) !== undefined;
+    low.setRequestHandler("resources/subscribe", (request) => {
+      if (!known(request.params.uri)) throw new ResourceNotFoundError(request.params.uri);
+      subscribed.add(request.params.uri);
+      return {};
+    });
+    low.setRequestHandler("resources/unsubscribe", (request) => {
+      subscribed.delete(request.params.uri);
+      return {};
+    });
+  }
+  if (era.transport.transport !== "stdio") return;
+  const unsubscribe = surface.changes.subscribe((event) => {
+    if (!server.isConnected()) return;
+    if (event.kind === "resources_list_changed") void low.sendResourceListChanged().catch(() => undefined);
+    else if (!era.legacy || subscribed.has(event.uri)) void low.sendResourceUpdated({ uri: event.uri }).catch(() => undefined);
+  });
+  const previous = low.onclose;
+  low.onclose = () => {
+    unsubscribe();
+    previous?.();
+  };
+}
+
+/** Builds one McpServer carrying every tool, prompt and resource. */
+function createServer(info: ServerInfo, surface: McpSurface, transport: ServerTransportInfo, eraName: "legacy" | "modern"): McpServer {
   const session = randomUUID();
+  const era: Era = { transport, legacy: eraName === "legacy", live: !(transport.transport === "http" && eraName === "legacy") };
   const server = new McpServer(
     { name: info.name, version: info.version },
-    { capabilities: { tools: { listChanged: false } }, instructions: info.instructions },
+    {
+      capabilities: {
+        tools: { listChanged: false },
+        prompts: { listChanged: false },
+        resources: { subscribe: era.live, listChanged: era.live },
+        completions: {},
+      },
+      instructions: info.instructions,
+    },
   );
-  for (const spec of tools) {
+  for (const spec of surface.tools) {
     const json = toolJsonSchemas(spec);
     server.registerTool(
       spec.name,
@@ -171,12 +389,12 @@ function createServer(info: ServerInfo, tools: readonly ToolSpec[], transport: S
         annotations: { title: spec.title, ...spec.annotations },
       },
       async (args: unknown, ctx: ServerContext) => {
-        const caller: CallerIdentity = { transport: transport.transport, client: clientInfo(server, ctx) };
-        if (transport.token) caller.token = transport.token;
+        const { caller } = requestContext(server, ctx, transport, session);
         return toCallToolResult(await spec.handler(args, { caller, session, signal: ctx.mcpReq.signal, elicit: elicitFor(server, ctx), progress: progressFor(ctx) }));
       },
     );
   }
+  serveSurface(server, surface, era, session);
   return server;
 }
 
@@ -185,21 +403,30 @@ export interface StdioHandle {
 }
 
 /** Serves MCP on this process's stdin/stdout (both protocol eras; one server per connection). */
-export function serveOnStdio(info: ServerInfo, tools: readonly ToolSpec[], onerror: (err: Error) => void): StdioHandle {
-  return serveStdio(() => createServer(info, tools, { transport: "stdio" }), { onerror });
+export function serveOnStdio(info: ServerInfo, surface: McpSurface, onerror: (err: Error) => void): StdioHandle {
+  return serveStdio((ctx) => createServer(info, surface, { transport: "stdio" }, ctx.era), { onerror });
 }
 
 /** A fetch-shaped MCP endpoint: the caller authenticates first and passes the token's label. */
 export type McpFetch = (request: Request, auth: { token: string; label: string }) => Promise<Response>;
 
-export function createMcpFetch(info: ServerInfo, tools: readonly ToolSpec[], onerror: (err: Error) => void): { fetch: McpFetch; close(): Promise<void> } {
+export function createMcpFetch(info: ServerInfo, surface: McpSurface, onerror: (err: Error) => void): { fetch: McpFetch; close(): Promise<void> } {
   const handler = createMcpHandler(
-    (ctx: McpRequestContext) => createServer(info, tools, { transport: "http", token: ctx.authInfo?.clientId }),
+    (ctx: McpRequestContext) => createServer(info, surface, { transport: "http", token: ctx.authInfo?.clientId }, ctx.era),
     { onerror },
   );
+  // 2026-era clients listen on subscriptions/listen streams fed by the handler's bus; the
+  // per-request instances of a stateless exchange cannot push anything themselves.
+  const unsubscribe = surface.changes.subscribe((event) => {
+    if (event.kind === "resources_list_changed") handler.notify.resourcesChanged();
+    else handler.notify.resourceUpdated(event.uri);
+  });
   return {
     fetch: (request, auth) => handler.fetch(request, { authInfo: { token: auth.token, clientId: auth.label, scopes: [] } }),
-    close: () => handler.close(),
+    close: async () => {
+      unsubscribe();
+      await handler.close();
+    },
   };
 }
 

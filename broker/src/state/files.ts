@@ -5,10 +5,15 @@ import { join } from "node:path";
 import { ActionStore } from "../actions/store";
 import { anchorFilesIn, AuditLog } from "../audit/log";
 import type { StateStore } from "./store";
+import { watchStateFiles } from "./watch-files";
 
 export const AUDIT_FILE = "audit.jsonl";
 
-export function openFileState(stateDir: string, configDir: string, options: { lockWaitMs?: number } = {}): StateStore & { audit: AuditLog; actions: ActionStore } {
+export function openFileState(
+  stateDir: string,
+  configDir: string,
+  options: { lockWaitMs?: number; warn?: (message: string) => void } = {},
+): StateStore & { audit: AuditLog; actions: ActionStore } {
   const audit = new AuditLog(join(stateDir, AUDIT_FILE), { anchor: anchorFilesIn(configDir), ...(options.lockWaitMs !== undefined && { lockWaitMs: options.lockWaitMs }) }).open();
-  return { audit, actions: new ActionStore(stateDir) };
+  return { audit, actions: new ActionStore(stateDir), changes: watchStateFiles(stateDir, options.warn) };
 }

@@ -30,6 +30,11 @@ export interface AuditStore {
   appendLazyWaiting(waitMs: number, ...records: AuditRecordInput[]): Promise<Written>;
   /** Makes pending records durable and anchors the chain; never throws. */
   close(): Promise<void>;
+  /**
+   * The last `n` records, oldest first, each checked against its own hash (a line that fails is
+   * reported in `problems`, not returned). Bounded: reads at most the chain's last `maxBytes`.
+   */
+  tail(n: number, maxBytes: number): Promise<{ records: Record<string, unknown>[]; problems: string[] }>;
 }
 
 export type TransitionResult = { ok: true; request: ActionRequest } | { ok: false; reason: string; request?: ActionRequest };
@@ -61,7 +66,22 @@ export interface ActionStateStore {
   transition(id: string, to: ActionState, options: TransitionOptions): Promise<TransitionResult>;
 }
 
+/** One action request or roll-out record changed (created, moved state, settled). */
+export type StateChange = { kind: "action"; id: string } | { kind: "rollout"; id: string };
+
+/**
+ * Change notices, for MCP clients subscribed to pending actions. A notice says only "look again":
+ * readers re-read the store, so a lost or coalesced notice delays an update and cannot make it
+ * wrong. Changes made by other processes (`hostward approve` in a terminal, another broker) are
+ * seen too.
+ */
+export interface StateWatch {
+  /** Returns the unsubscribe function; the watch runs while someone listens. */
+  watch(listener: (change: StateChange) => void): () => void;
+}
+
 export interface StateStore {
   audit: AuditStore;
   actions: ActionStateStore;
+  changes: StateWatch;
 }

@@ -2,7 +2,11 @@
 import type { Broker } from "../../broker";
 import { AnswerStore } from "../answers";
 import { ToolRegistry } from "../registry";
-import type { ToolSpec } from "../sdk";
+import { brokerChangeFeed } from "../changes";
+import { brokerCompletion } from "../completion";
+import { runbookPrompts } from "../prompts";
+import { brokerResources } from "../resources";
+import type { McpSurface, ToolSpec } from "../sdk";
 import { registerActionTools } from "./actions";
 import { registerCompareTool } from "./compare";
 import { registerDiagnosticTools } from "./diagnostics";
@@ -25,4 +29,10 @@ export function allTools(broker: Broker): ToolSpec[] {
   registerRolloutTools(registry, broker);
   registerReloadTool(registry, broker);
   return registry.tools;
+}
+
+/** Everything the broker serves over MCP: its tools, the runbooks as prompts, the fleet as resources. */
+export function brokerSurface(broker: Broker): McpSurface {
+  const { resources, templates } = brokerResources(broker);
+  return { tools: allTools(broker), prompts: runbookPrompts(broker), resources, templates, complete: brokerCompletion(broker), changes: brokerChangeFeed(broker) };
 }
