@@ -91,6 +91,21 @@ describe("a fleet of three containers behind the broker", () => {
     ]);
   });
 
+  test("a runbook's unit argument completes with the units systemd has on that host, and a host's resource carries its live facts", async () => {
+    await broker.hostsOk("get_load", { target: "web1" });
+    const done = await broker.client.complete({
+      ref: { type: "ref/prompt", name: "unit_failed" },
+      argument: { name: "unit", value: "ngi" },
+      context: { arguments: { host: "web1" } },
+    });
+    expect(done.completion.values).toContain("nginx.service");
+    const all = await broker.client.complete({ ref: { type: "ref/prompt", name: "unit_failed" }, argument: { name: "unit", value: "hostward" }, context: { arguments: { host: "web1" } } });
+    expect(all.completion.values).toEqual(expect.arrayContaining(["hostward-reader.service", "hostward-operator.service"]));
+    const read = await broker.client.readResource({ uri: "hostward://hosts/web2" });
+    const host = JSON.parse((read.contents[0] as { text: string }).text) as { facts: { hostname: string } };
+    expect(host.facts.hostname).toBe("web2");
+  });
+
   test("with db1's reader stopped, tag:fleet still answers for web1 and web2 and reports db1 unavailable", async () => {
     const db1 = containers.get("db1");
     if (!db1) throw new Error("no db1");

@@ -7,6 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CLI, hostward } from "../cli/cli";
+import { runbooks } from "../../proto/catalog/runbooks/index";
 import { ensureInspector, inspectorCli, type Inspector } from "../support/inspector";
 
 interface ToolList {
@@ -66,6 +67,24 @@ describe("MCP Inspector CLI", () => {
     const [host] = r.structuredContent!.results;
     expect(host).toMatchObject({ host: "local1", ok: true });
     expect(host!.data!.cpus).toBeGreaterThan(0);
+  }, 60_000);
+
+  it("lists the runbooks (prompts/list) and gets one (prompts/get) over stdio", () => {
+    const env = ["-e", `HOSTWARD_CONFIG=${dir}`, process.execPath, CLI, "serve"];
+    const list = inspectorCli(inspector, [...env, "--method", "prompts/list"]) as { prompts: Array<{ name: string; arguments?: Array<{ name: string }> }> };
+    expect(list.prompts.map((p) => p.name)).toEqual(runbooks.map((r) => r.name));
+    const got = inspectorCli(inspector, [...env, "--method", "prompts/get", "--prompt-name", "fleet_health_sweep", "--prompt-args", "target=all"]) as {
+      messages: Array<{ content: { text: string } }>;
+    };
+    expect(got.messages[0]!.content.text).toContain("ping_hosts");
+  }, 60_000);
+
+  it("lists the fleet's resources (resources/list) and reads the inventory over stdio", () => {
+    const env = ["-e", `HOSTWARD_CONFIG=${dir}`, process.execPath, CLI, "serve"];
+    const list = inspectorCli(inspector, [...env, "--method", "resources/list"]) as { resources: Array<{ uri: string }> };
+    expect(list.resources.map((r) => r.uri)).toEqual(expect.arrayContaining(["hostward://inventory", "hostward://catalog", "hostward://actions/pending", "hostward://hosts/local1"]));
+    const read = inspectorCli(inspector, [...env, "--method", "resources/read", "--uri", "hostward://inventory"]) as { contents: Array<{ text: string }> };
+    expect(JSON.parse(read.contents[0]!.text)).toMatchObject({ hosts: [{ name: "local1" }] });
   }, 60_000);
 
   describe("over streamable HTTP with a bearer token", () => {

@@ -140,7 +140,7 @@ describe.each([
       const read = await client.readResource({ uri: r.uri });
       expect(read.contents[0]!.uri).toBe(r.uri);
       expect(read.contents[0]!.mimeType).toBe("application/json");
-      expect(Buffer.byteLength(read.contents[0]!.text as string)).toBeLessThanOrEqual(256 * 1024);
+      expect(Buffer.byteLength((read.contents[0] as { text: string }).text)).toBeLessThanOrEqual(256 * 1024);
       json(read as { contents: Array<{ text?: string }> });
     }
     const inv = json((await client.readResource({ uri: "hostward://inventory" })) as { contents: Array<{ text?: string }> });
@@ -168,10 +168,16 @@ describe.each([
     expect(w.completion.values).toEqual(["web1", "web2"]);
     const v = await client.complete({ ref: { type: "ref/resource", uri: "hostward://hosts/{name}" }, argument: { name: "name", value: "va" } });
     expect(v.completion.values).toEqual([]);
-    // A unit name, answered by the host itself (list_services): the agent runs on this machine.
-    const units = await client.complete({ ref: { type: "ref/prompt", name: unitRunbook.name }, argument: { name: unitArg.name, value: "" }, context: { arguments: { [hostArg]: "web1" } } });
-    expect(units.completion.values.length).toBeGreaterThan(0);
-    expect(units.completion.values.every((u) => /\.service$/.test(u))).toBe(true);
+    // A unit name, answered by the host itself (list_services, audited as a call to that host). The
+    // agent runs on this machine, which may have no systemd (then both lists are empty); the e2e
+    // suite completes real units on a real systemd (test/e2e/fleet.test.ts).
+    const before = bd.audit().length;
+    const units = await client.complete({ ref: { type: "ref/prompt", name: unitRunbook.name }, argument: { name: unitArg.name, value: "" }, context: { arguments: { [hostArg]: "web2" } } });
+    const listed = (await client.callTool({ name: "list_services", arguments: { target: "web2", limit: 1000 } })) as { structuredContent?: { results: Array<{ data?: { services: Array<{ unit: string }> } }> } };
+    const expected = (listed.structuredContent!.results[0]!.data?.services ?? []).map((s) => s.unit).sort();
+    expect(units.completion.values).toEqual(expected.slice(0, 100));
+    const asked = bd.audit().slice(before).filter((r) => r.event === "tool.call" && r.tool === "list_services");
+    expect(asked.length).toBeGreaterThanOrEqual(transport === "stdio" && era === "legacy" ? 2 : 1);
     const hidden = await client.complete({ ref: { type: "ref/prompt", name: unitRunbook.name }, argument: { name: unitArg.name, value: "" }, context: { arguments: { [hostArg]: "vault1" } } });
     expect(hidden.completion.values).toEqual([]);
     const targetRunbook = runbooks.find((r) => r.arguments.some((a) => a.kind === "target"));
@@ -257,6 +263,41 @@ describe("subscriptions", () => {
       await sub.close();
     } finally {
       await client.close();
+    }
+  }, 30_000);
+
+  it("stdio, both eras: a configuration reload says the resource list changed, and updates the inventory", async () => {
+    const legacy = await connect("stdio", "legacy");
+    const modern = await connect("stdio", "modern");
+    try {
+      const heard = { legacy: [] as string[], modern: [] as string[] };
+      for (const [name, c] of [["legacy", legacy], ["modern", modern]] as const) {
+        c.setNotificationHandler("notifications/resources/list_changed", () => {
+          heard[name].push("list_changed");
+        });
+        c.setNotificationHandler("notifications/resources/updated", (n) => {
+          heard[name].push(n.params.uri);
+        });
+      }
+      await legacy.subscribeResource({ uri: "hostward://inventory" });
+      const sub = await modern.listen({ resourcesListChanged: true, resourceSubscriptions: ["hostward://inventory"] });
+      bd.writeHosts([
+        { name: "web1", port: agent.port, tags: ["web", "eu"] },
+        { name: "web2", port: agent.port, tags: ["web"] },
+        { name: "web3", port: agent.port, tags: ["web"] },
+        { name: "vault1", port: agent.port, tags: ["secret"] },
+      ]);
+      // Each broker reloads its own configuration (reload_config; SIGHUP does the same).
+      for (const c of [legacy, modern]) expect((await c.callTool({ name: "reload_config", arguments: {} })).isError ?? false).toBe(false);
+      for (const name of ["legacy", "modern"] as const) {
+        await waitFor(() => heard[name].includes("list_changed") && heard[name].includes("hostward://inventory"));
+      }
+      const { resources } = await modern.listResources();
+      expect(resources.map((r) => r.uri)).toContain("hostward://hosts/web3");
+      await sub.close();
+    } finally {
+      await legacy.close();
+      await modern.close();
     }
   }, 30_000);
 

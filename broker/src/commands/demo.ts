@@ -33,6 +33,7 @@ interface HostResult {
 
 const out = (s = "") => process.stdout.write(`${s}\n`);
 const bold = (s: string) => (process.stdout.isTTY ? `\x1b[1m${s}\x1b[0m` : s);
+const dim = (s: string) => (process.stdout.isTTY ? `\x1b[2m${s}\x1b[0m` : s);
 
 function summarise(tool: string, data: Record<string, unknown>): string {
   // `data` is the tool's structured result, which the MCP client validated against its output schema.
@@ -157,6 +158,20 @@ export async function run(argv: string[]): Promise<number> {
     const info = client.getServerVersion();
     const tools = (await client.listTools()).tools;
     out(`  server ${info?.name} ${info?.version}; ${tools.length} tools, e.g. ${tools.slice(0, 6).map((t) => t.name).join(", ")}, …`);
+    out();
+
+    out(bold("Runbooks (MCP prompts: slash commands in Claude Code) and the fleet as resources"));
+    const { prompts } = await client.listPrompts();
+    for (const p of prompts) out(`  /${p.name.padEnd(20)} ${p.title ?? ""}  (${(p.arguments ?? []).map((a) => a.name).join(", ")})`);
+    const runbook = await client.getPrompt({ name: "unit_failed", arguments: { host: "local1", unit: "ssh.service" } });
+    const text = runbook.messages[0]?.content.type === "text" ? runbook.messages[0].content.text : "";
+    out(dim(`  prompts/get unit_failed host=local1 unit=ssh.service → ${text.length} characters for the model; it begins:`));
+    for (const line of text.split("\n").slice(0, 10)) out(dim(`    ${line.slice(0, 110)}`));
+    const { resources } = await client.listResources();
+    out(`  ${resources.length} resources, e.g. ${resources.slice(0, 5).map((r) => r.uri).join(", ")}, …`);
+    const [inv] = (await client.readResource({ uri: "hostward://inventory" })).contents;
+    const inventory = JSON.parse(inv && "text" in inv ? inv.text : "{}") as { hosts?: unknown[]; tags?: Array<{ tag: string }> };
+    out(`  hostward://inventory: ${inventory.hosts?.length ?? 0} hosts, tags ${(inventory.tags ?? []).map((t) => t.tag).join(", ")}`);
     out();
 
     out(bold("Diagnostics on one host and on the whole fleet"));

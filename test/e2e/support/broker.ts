@@ -63,6 +63,8 @@ interface HostResults<T> {
 }
 
 export interface BrokerSession {
+  /** The SDK's Client itself, for prompts, resources and completion. */
+  client: Client;
   call(name: string, args: Record<string, unknown>): Promise<ToolResult>;
   /** A call that asks for progress notifications (MCP progressToken); each arrives at onProgress. */
   callWithProgress(name: string, args: Record<string, unknown>, onProgress: (p: { progress: number; message?: string }) => void, timeoutMs?: number): Promise<ToolResult>;
@@ -98,6 +100,7 @@ export async function connectBrokerInNetns(ns: string, config: BrokerConfigDir):
     return r.structuredContent as unknown as HostResults<T>;
   };
   return {
+    client,
     call,
     callWithProgress: async (name, args, onProgress, timeoutMs = 150_000) =>
       (await client.callTool({ name, arguments: args }, { onprogress: onProgress, timeout: timeoutMs })) as ToolResult,
