@@ -114,6 +114,9 @@ describe.each([
       expect(got.messages[0]!.role).toBe("user");
       const text = (got.messages[0]!.content as { text: string }).text;
       expect(text.length).toBeGreaterThan(200);
+      // Markdown for the model: its lines stay lines (escaping is per line, test/shared/printable).
+      expect(text.split("\n").length).toBeGreaterThan(8);
+      expect(text).not.toContain("\\u000a");
     }
     const withHost = runbooks.find((r) => r.arguments.some((a) => a.kind === "host"))!;
     const hostArg = withHost.arguments.find((a) => a.kind === "host")!.name;

@@ -284,7 +284,10 @@ function serveSurface(server: McpServer, surface: McpSurface, era: Era, session:
     if (!spec) throw invalidParams(`name: unknown prompt ${JSON.stringify(request.params.name)} (see prompts/list)`);
     const got = await spec.get(request.params.arguments, context(ctx));
     if ("error" in got) throw invalidParams(got.error);
-    return { description: got.description, messages: [{ role: "user" as const, content: { type: "text" as const, text: printable(got.text) } }] };
+    // Escaped line by line: the runbook's own line breaks stay, anything else a human could be
+    // misled by (controls, bidi overrides, invisibles) is written as \uXXXX.
+    const text = got.text.split("\n").map((line) => printable(line)).join("\n");
+    return { description: printable(got.description), messages: [{ role: "user" as const, content: { type: "text" as const, text } }] };
   });
 
   low.setRequestHandler("resources/list", async (request, ctx) => {
