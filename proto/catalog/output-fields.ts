@@ -5,7 +5,7 @@
 import { z } from "zod";
 
 export type ScalarType = "number" | "string" | "boolean";
-export type FieldKind = ScalarType | "array" | "object";
+type FieldKind = ScalarType | "array" | "object";
 
 export interface FieldInfo {
   kind: FieldKind;

@@ -45,10 +45,10 @@ export interface RunbookArgument {
  * a diagnostic: each host's `data`); "a[].b" is the b of any element of the array a. Without `op`
  * the field is only to be read (`meaning` says what it tells).
  */
-export type LookOp = "==" | "!=" | "<" | "<=" | ">" | ">=" | "contains" | "nonEmpty" | "empty";
-export type LookValue = string | number | boolean | null | { field: string };
+type LookOp = "==" | "!=" | "<" | "<=" | ">" | ">=" | "contains" | "nonEmpty" | "empty";
+type LookValue = string | number | boolean | null | { field: string };
 
-export interface LookFor {
+interface LookFor {
   field: string;
   op?: LookOp;
   /** A constant of the field's type, null (for a nullable field) or another field of the same output ({field: "cpus"}). */
@@ -57,7 +57,7 @@ export interface LookFor {
 }
 
 /** A value the model takes from an earlier step's output for a later step or repair. */
-export interface RunbookFill {
+interface RunbookFill {
   /** Where it comes from, e.g. "a unit of step 1's units[].unit". */
   from: string;
   /** A value of the right type, for checkRunbook's validation of the calls. */
@@ -81,7 +81,7 @@ export interface RunbookStep {
   lookFor: readonly LookFor[];
 }
 
-export interface RunbookRepair {
+interface RunbookRepair {
   /** A catalog action (proto/catalog/actions). */
   action: string;
   /** The ONE host (propose_action) or, for a roll-out, the target; a template; default "{host}". */
@@ -564,7 +564,7 @@ function code(text: string): string {
 }
 
 /** A condition as the model reads it: `load5` > `cpus`, `units` is not empty, `status` == "SERVFAIL". */
-export function conditionText(c: LookFor): string {
+function conditionText(c: LookFor): string {
   const field = code(c.field);
   if (c.op === undefined) return field;
   if (c.op === "nonEmpty") return `${field} is not empty`;

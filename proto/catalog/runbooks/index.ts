@@ -300,9 +300,9 @@ const highLoad = defineRunbook({
       when: "one service's process is runaway (a CPU loop, a memory leak: step 4 to 6) and a short interruption of that service is acceptable",
     },
     {
-      action: "signal_service",
-      params: { unit: "{processUnit}", signal: "HUP", whom: "main" },
-      when: "the service reloads on SIGHUP and a reload is enough to release what it holds (caches, connections): no downtime for most daemons",
+      action: "stop_service",
+      params: { unit: "{processUnit}" },
+      when: "a service that can wait (a batch worker, a backup) starves the host's real work: stop it now and start it again later (start_service, its undo); the preview lists the units that would stop with it",
     },
   ],
   noRepair:
