@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// npm run check: generated code is fresh, docs/catalog.md and the tool schemas are fresh, the
+// npm run check: generated code is fresh, docs/catalog.md, docs/runbooks.md and the tool schemas are fresh, the
 // README's runnable blocks are runnable, proto lint, lint (ESLint's invariants, knip's dead code),
 // typecheck, tests.
 // Stops at the first failing step and says which.
@@ -48,6 +48,7 @@ step("generated code is fresh (buf generate → proto/gen)", () => {
   }
 });
 step("docs/catalog.md is fresh", () => run(process.execPath, [join(root, "scripts/gen-catalog-doc.mjs"), "--check"]));
+step("docs/runbooks.md is fresh", () => run(process.execPath, [join(root, "scripts/gen-runbooks-doc.mjs"), "--check"]));
 step("tools/list's JSON Schemas are fresh (broker/src/mcp/tool-schemas.gen.ts)", () => run(process.execPath, [join(root, "scripts/gen-tool-schemas.mjs"), "--check"]));
 step("README's runnable blocks run as written (scripts/readme-blocks.mjs; test/e2e/readme.test.ts runs them)", () => run(process.execPath, [join(root, "scripts/readme-blocks.mjs")]));
 step("proto lint (buf lint)", () => run(bin("buf"), ["lint"]));

@@ -9,7 +9,7 @@ import { allTools } from "../broker/src/mcp/tools/index";
  * The broker the registrars receive. Building the tool list touches none of it except the action
  * tools' start-up reconciliation (a timer, unref'd), which finds no configuration and logs nothing.
  */
-function schemaOnlyBroker(): Broker {
+export function schemaOnlyBroker(): Broker {
   const quiet = { warn: () => undefined, info: () => undefined, error: () => undefined, debug: () => undefined };
   return { logger: quiet } as unknown as Broker;
 }

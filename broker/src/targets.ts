@@ -5,8 +5,7 @@
 //   "*"               every host
 // The result is de-duplicated and in inventory order, whatever order the selector used.
 import { z } from "zod";
-
-const MAX_SELECTOR_LENGTH = 4096;
+import { MAX_TARGET_LENGTH as MAX_SELECTOR_LENGTH } from "../../proto/catalog/grammar";
 
 /** The `target` argument every host tool takes (the server's instructions explain it once more fully). */
 export const targetArgument = z

@@ -95,6 +95,46 @@ function nameOrAddress(dns: RegExp): (s: string) => boolean {
   return (s) => isIP(s) !== 0 || (dns.test(s) && !NUMERIC_LAST_LABEL.test(s));
 }
 
+/**
+ * An inventory name or tag (broker hosts.yaml): no ",", ":", "*" or spaces, which carry meaning in
+ * target selectors.
+ */
+const label = (what: string) =>
+  z
+    .string()
+    .max(63, { message: `${what} is longer than 63 characters` })
+    .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, {
+      message: `${what} must start with a letter or digit and contain only letters, digits, _ . - (no spaces, ",", ":" or "*")`,
+    });
+
+/** A host's inventory name (what `target` and propose_action name). */
+export const hostLabel = label("host name");
+/** An inventory tag (`tag:NAME` in a target). */
+export const tagLabel = label("tag");
+
+/** The longest target selector the host tools take (broker/src/targets.ts targetArgument). */
+export const MAX_TARGET_LENGTH = 4096;
+
+/**
+ * A target selector's syntax, as the host tools read it (broker/src/targets.ts resolveTargets): a
+ * comma list (spaces around commas ignored) of host names, `tag:NAME` and `*`. Whether the hosts
+ * exist is the broker's to say when it resolves the selector against its inventory.
+ */
+export const targetSelector = z
+  .string()
+  .min(1, { message: "target must not be empty" })
+  .max(MAX_TARGET_LENGTH, { message: `target is longer than ${MAX_TARGET_LENGTH} characters` })
+  .refine((s) => !CONTROL.test(s), { message: "target contains a control character (NUL, newline, …)" })
+  .refine((s) => s.split(",").every((p) => targetElementOk(p.trim())), {
+    message: 'target must be a host name, "tag:NAME", "*" or a comma list of those ("web1,tag:db")',
+  });
+
+function targetElementOk(part: string): boolean {
+  if (part === "*") return true;
+  if (part.startsWith("tag:")) return tagLabel.safeParse(part.slice(4)).success;
+  return hostLabel.safeParse(part).success;
+}
+
 /** A DNS host name (RFC 1123 labels) or an IPv4/IPv6 literal. */
 export const hostName = token("host", new RegExp(`${HOST_DNS.source}|^[0-9A-Fa-f:.]{2,45}$`), 253, "a DNS name (letters, digits, - and .) or an IP address").refine(
   nameOrAddress(HOST_DNS),

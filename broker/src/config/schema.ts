@@ -4,19 +4,11 @@
 import { isAbsolute } from "node:path";
 import { z } from "zod";
 import { IMPACTS } from "../../../proto/catalog/approval";
-import { hostName, tcpPort } from "../../../proto/catalog/grammar";
+import { hostLabel, hostName, tagLabel, tcpPort } from "../../../proto/catalog/grammar";
 
-/** An inventory name or tag: no ",", ":", "*" or spaces, which carry meaning in target selectors. */
-const label = (what: string) =>
-  z
-    .string()
-    .max(63, { message: `${what} is longer than 63 characters` })
-    .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, {
-      message: `${what} must start with a letter or digit and contain only letters, digits, _ . - (no spaces, ",", ":" or "*")`,
-    });
-
-export const hostLabel = label("host name");
-export const tagLabel = label("tag");
+// The inventory's names and tags are grammar tokens of the catalog (proto/catalog/grammar.ts), so
+// the runbooks (proto/catalog/runbooks/) validate their host and tag arguments with the same rule.
+export { hostLabel, tagLabel };
 
 const DEFAULT_PORTS = { reader: 7443, operator: 7444 };
 

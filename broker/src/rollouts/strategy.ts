@@ -6,6 +6,7 @@
 import { z } from "zod";
 import type { DiagnosticDef } from "../../../proto/catalog/define";
 import { diagnostics } from "../../../proto/catalog/diagnostics/index";
+import { fieldType } from "../../../proto/catalog/output-fields";
 import { describeIssues } from "../../../shared/zod-issues";
 
 /** A count of hosts, or a percentage of them ("25%"). */
@@ -62,37 +63,6 @@ export function planBatches<T>(hosts: readonly T[], s: Pick<RolloutStrategy, "ca
 /** How many failed hosts the roll-out tolerates (maxFailures, a percentage rounded down: "10%" of 5 hosts is 0). */
 export function failureBudget(s: Pick<RolloutStrategy, "maxFailures">, hosts: number): number {
   return typeof s.maxFailures === "number" ? s.maxFailures : Math.floor((Number(s.maxFailures.slice(0, -1)) / 100) * hosts);
-}
-
-type FieldType = "number" | "string" | "boolean";
-
-/** The type at a dotted path of a zod output schema (through optional, nullable and default), or a reason it has none. */
-function fieldType(schema: z.ZodType, path: string): { type: FieldType; nullable: boolean } | { error: string } {
-  let s: z.ZodType = schema;
-  let nullable = false;
-  const unwrap = () => {
-    for (;;) {
-      if (s instanceof z.ZodOptional || s instanceof z.ZodNullable) {
-        nullable = true;
-        s = s.unwrap() as z.ZodType;
-      } else if (s instanceof z.ZodDefault) s = s.unwrap() as z.ZodType;
-      else return;
-    }
-  };
-  const walked: string[] = [];
-  for (const key of path.split(".")) {
-    unwrap();
-    if (!(s instanceof z.ZodObject)) return { error: `${walked.join(".") || "the output"} is not an object` };
-    const next = (s.shape as Record<string, z.ZodType>)[key];
-    walked.push(key);
-    if (!next) return { error: `${walked.join(".")} is not a field (fields there: ${Object.keys(s.shape).slice(0, 20).join(", ")})` };
-    s = next;
-  }
-  unwrap();
-  if (s instanceof z.ZodNumber) return { type: "number", nullable };
-  if (s instanceof z.ZodString || s instanceof z.ZodEnum || s instanceof z.ZodLiteral) return { type: "string", nullable };
-  if (s instanceof z.ZodBoolean) return { type: "boolean", nullable };
-  return { error: `${path} is not a number, string or boolean (compare a field inside it)` };
 }
 
 type AnyDiagnostic = DiagnosticDef<string, z.ZodObject, z.ZodType>;

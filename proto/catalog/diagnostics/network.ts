@@ -11,7 +11,7 @@ export const MAX_SOCKETS = 2000;
 export const MAX_ROUTES = 2000;
 
 /** An http:// or https:// URL without credentials, bounded. */
-const httpUrl = z
+export const httpUrl = z
   .string()
   .max(2048, { message: "url is longer than 2048 characters" })
   // eslint-disable-next-line no-control-regex -- refuses the C0 control characters and DEL in a URL, on purpose
