@@ -2,7 +2,8 @@
 // tags and targets from the inventory (only hosts the caller may diagnose), a host's unit names
 // from the host itself (list_services, through the audited host-call path; kept UNIT_TTL_MS, at most
 // UNIT_CACHE_HOSTS hosts, at most MAX_UNITS units each), pending action ids from the store.
-import { findRunbook, type RunbookArgument } from "../../../proto/catalog/runbooks/index";
+import type { RunbookArgument } from "../../../proto/catalog/runbooks/define";
+import { findRunbook } from "../../../proto/catalog/runbooks/index";
 import { isTerminal } from "../actions/request";
 import type { Broker } from "../broker";
 import type { CompleteFn, RequestContext } from "./sdk";
@@ -17,7 +18,7 @@ const MAX_UNITS = 1000;
 const MAX_VALUE = 256;
 
 /** Prefix matches first, then the other values containing it; case-insensitive; sorted within each. */
-export function rank(candidates: readonly string[], typed: string): string[] {
+function rank(candidates: readonly string[], typed: string): string[] {
   const v = typed.toLowerCase();
   const prefix: string[] = [];
   const inside: string[] = [];

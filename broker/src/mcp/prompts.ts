@@ -3,7 +3,8 @@
 // named is one the caller may diagnose), audits the get (event prompt.get, with its outcome) and
 // returns the runbook's text for those arguments. A prompt runs nothing: it tells the model which
 // tools to call and which typed repairs to propose.
-import { parseRunbookArgs, renderRunbook, runbooks, type RunbookDef } from "../../../proto/catalog/runbooks/index";
+import { parseRunbookArgs, renderRunbook, type RunbookDef } from "../../../proto/catalog/runbooks/define";
+import { runbooks } from "../../../proto/catalog/runbooks/index";
 import { RESULT_LOCK_WAIT_MS } from "../audit/log";
 import type { Broker } from "../broker";
 import { resolveTargets } from "../targets";

@@ -165,7 +165,7 @@ export interface RequestContext {
   signal: AbortSignal;
 }
 
-export interface PromptArgumentSpec {
+interface PromptArgumentSpec {
   name: string;
   description: string;
   required: boolean;
@@ -204,7 +204,7 @@ export interface ResourceTemplateSpec {
   read(variables: Record<string, string>, uri: string, call: RequestContext): Promise<ReadOutcome>;
 }
 
-export type CompletionRef = { type: "prompt"; name: string } | { type: "resource"; uri: string };
+type CompletionRef = { type: "prompt"; name: string } | { type: "resource"; uri: string };
 
 export type CompleteFn = (
   ref: CompletionRef,
