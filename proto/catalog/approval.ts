@@ -11,7 +11,7 @@
 // Every parser here is strict and bounded: lengths are checked before they are used, trailing
 // bytes are refused, armored text and JSON are size-capped, and nothing recurses without a limit.
 import { createHash, createPrivateKey, createPublicKey, randomBytes, sign, verify, type KeyObject } from "node:crypto";
-import type { Approval } from "../gen/hostward/v1/actions";
+import type { Approval, Cosignature } from "../gen/hostward/v1/actions";
 import { canonicalJson } from "../../shared/canonical-json";
 import { KEY_FINGERPRINT } from "../../shared/cert-names";
 import { MAX_ROLLOUT_HOSTS, ROLLOUT_ID, rolloutRequestId, rolloutUndoRequestId, rootFromPath, type RolloutEntry } from "./rollout-plan";
@@ -228,7 +228,19 @@ export interface PublicKeyInfo {
 
 export interface ApproverKey extends PublicKeyInfo {
   maxImpact: Impact;
+  /**
+   * The person the key belongs to (`identity="alice"`), when the line names one: a key whose
+   * identity is the request's requester does not approve that request (four eyes).
+   */
+  identity?: string;
 }
+
+/** How many distinct approver keys an approval needs, by impact (actions.yaml approvals.required). */
+export type RequiredApprovals = Readonly<Record<Impact, number>>;
+export const DEFAULT_REQUIRED_APPROVALS: RequiredApprovals = { LOW: 1, MEDIUM: 1, HIGH: 2 };
+/** Signatures beyond the first an Approval may carry. */
+export const MAX_COSIGNATURES = 8;
+const IDENTITY = /^[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}$/;
 
 const MAX_KEY_LINE = 4096;
 const ED25519_BLOB_LENGTH = 4 + KEY_TYPE.length + 4 + ED25519_PUBLIC_LENGTH; // 51
@@ -283,20 +295,23 @@ export function parseOpenSshPublicKey(line: string): PublicKeyInfo {
 }
 
 /**
- * Parses an approver line: `max-impact="MEDIUM" ssh-ed25519 AAAA… comment`. The max-impact option
- * is required (a key without a stated limit approves nothing) and is the only option accepted.
+ * Parses an approver line: `max-impact="MEDIUM" ssh-ed25519 AAAA… comment`, or with the person it
+ * belongs to: `max-impact="HIGH",identity="alice" ssh-ed25519 AAAA…`. The max-impact option is
+ * required (a key without a stated limit approves nothing); identity is the only other option.
  */
 export function parseApproverLine(line: string): ApproverKey {
   const text = line.replace(/\r?\n$/, "").trim();
   if (text.length > MAX_KEY_LINE) throw new Error(`approver line is longer than ${MAX_KEY_LINE} characters`);
   const m = /^(\S+)[ \t]+(ssh-\S+[ \t]+.*)$/.exec(text);
-  if (!m) throw new Error('approver line is not `max-impact="LOW|MEDIUM|HIGH" ssh-ed25519 <base64> [comment]`');
+  if (!m) throw new Error('approver line is not `max-impact="LOW|MEDIUM|HIGH"[,identity="NAME"] ssh-ed25519 <base64> [comment]`');
   const [, options, key] = m;
-  const opt = /^max-impact="([A-Z]+)"$/.exec(options!);
-  if (!opt) throw new Error(`approver line options ${JSON.stringify(options)} are not exactly max-impact="LOW|MEDIUM|HIGH"`);
+  const opt = /^max-impact="([A-Z]+)"(?:,identity="([^"]*)")?$/.exec(options!);
+  if (!opt) throw new Error(`approver line options ${JSON.stringify(options)} are not max-impact="LOW|MEDIUM|HIGH" (optionally followed by ,identity="NAME")`);
   const maxImpact = opt[1];
   if (!isImpact(maxImpact)) throw new Error(`approver max-impact ${JSON.stringify(maxImpact)} is not LOW, MEDIUM or HIGH`);
-  return { ...parseOpenSshPublicKey(key!), maxImpact };
+  const identity = opt[2];
+  if (identity !== undefined && !IDENTITY.test(identity)) throw new Error(`approver identity ${JSON.stringify(identity)} is not 1 to 64 letters, digits and . _ @ + - (starting with a letter or digit)`);
+  return { ...parseOpenSshPublicKey(key!), maxImpact, ...(identity !== undefined && { identity }) };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -442,7 +457,9 @@ export type ApprovalRefusal =
   | "MALFORMED"
   | "CLOCK_SKEW"
   | "LIFETIME"
-  | "STALE";
+  | "STALE"
+  | "TOO_FEW_APPROVALS"
+  | "SELF_APPROVAL";
 
 /** "sha256:<hex>" of an impact preview's canonical JSON (what ApprovalStatement.previewHash signs). */
 export function previewDigest(previewJson: string): string {
@@ -453,7 +470,7 @@ export function previewDigest(previewJson: string): string {
  * The proto Approval carrying a signed statement (impact is left out: the verifier has its own)
  * and the preview it signs by hash (`previewJson`, canonical JSON; the host checks the hash).
  */
-export function approvalToMessage(s: ApprovalStatement, keyId: string, armored: string, previewJson = ""): Approval {
+export function approvalToMessage(s: ApprovalStatement, keyId: string, armored: string, previewJson = "", cosignatures: readonly Cosigned[] = []): Approval {
   return {
     requestId: s.id,
     host: s.host,
@@ -469,7 +486,19 @@ export function approvalToMessage(s: ApprovalStatement, keyId: string, armored: 
     previewHash: s.previewHash,
     previewJson,
     rollout: undefined,
+    cosignatures: cosignatures.map(toCosignature),
   };
+}
+
+/** A further approver's signature over the same statement, as the broker keeps it. */
+export interface Cosigned {
+  keyId: string;
+  /** Armored SSHSIG. */
+  signature: string;
+}
+
+function toCosignature(c: Cosigned): Cosignature {
+  return { keyId: c.keyId, signature: Buffer.from(c.signature, "utf8") };
 }
 
 /**
@@ -485,6 +514,7 @@ export function rolloutApprovalMessage(
   previewJson: string,
   /** The host's rollback part (the statement's `rollback` action) instead of its forward part. */
   undo = false,
+  cosignatures: readonly Cosigned[] = [],
 ): Approval {
   if (undo && !s.rollback) throw new Error(`roll-out ${s.id}'s statement names no rollback action`);
   return {
@@ -502,6 +532,7 @@ export function rolloutApprovalMessage(
     previewHash: entry.previewHash,
     previewJson,
     rollout: { rolloutId: s.id, planRoot: s.planRoot, planSize: s.planSize, index: entry.index, batch: entry.batch, proof: [...proof], strategyHash: s.strategyHash, rollbackAction: s.rollback ?? "", undo, forwardAction: undo ? s.action : "" },
+    cosignatures: cosignatures.map(toCosignature),
   };
 }
 
@@ -539,8 +570,20 @@ function malformed(a: Approval): string | undefined {
       : a.signature.length > MAX_ARMORED_SIGNATURE
         ? `signature is ${a.signature.length} bytes, more than ${MAX_ARMORED_SIGNATURE}`
         : undefined) ??
-    (a.rollout ? malformedRollout(a, text) : undefined)
+    (a.rollout ? malformedRollout(a, text) : undefined) ??
+    malformedCosignatures(a)
   );
+}
+
+function malformedCosignatures(a: Approval): string | undefined {
+  const list = a.cosignatures ?? [];
+  if (!Array.isArray(list) || list.length > MAX_COSIGNATURES) return `cosignatures is not a list of at most ${MAX_COSIGNATURES}`;
+  for (const [i, c] of list.entries()) {
+    if (typeof c.keyId !== "string" || !/^SHA256:[A-Za-z0-9+/]{43}$/.test(c.keyId)) return `cosignatures[${i}].key_id is not a "SHA256:…" key fingerprint`;
+    if (!(c.signature instanceof Uint8Array) || c.signature.length === 0) return `cosignatures[${i}].signature is missing`;
+    if (c.signature.length > MAX_ARMORED_SIGNATURE) return `cosignatures[${i}].signature is ${c.signature.length} bytes, more than ${MAX_ARMORED_SIGNATURE}`;
+  }
+  return undefined;
 }
 
 function malformedRollout(a: Approval, text: (field: string, v: unknown, max: number) => string | undefined): string | undefined {
@@ -632,8 +675,10 @@ export function checkApproval(
     impact: Impact;
     clock: ApprovalClock;
     approvers: readonly ApproverKey[];
+    /** Distinct approver keys this impact needs on this host (approvals.required); 1 when absent. */
+    required?: number;
   },
-): { ok: true; statement: ApprovalStatement; key: ApproverKey } | { ok: false; code: ApprovalRefusal; reason: string } {
+): { ok: true; statement: ApprovalStatement; key: ApproverKey; keys: ApproverKey[] } | { ok: false; code: ApprovalRefusal; reason: string } {
   const { now, maxSkewSeconds: skew, maxLifetimeSeconds: lifetime } = expect.clock;
   if (!Number.isFinite(now) || now > 1e11) throw new TypeError(`checkApproval: now must be unix seconds, got ${now}`);
   if (!approval) return { ok: false, code: "MALFORMED", reason: "no approval was given" };
@@ -682,6 +727,16 @@ export function checkApproval(
   }
   const verified = verifySshSig(armored, signed, [key]);
   if (!verified.ok) return { ok: false, code: "BAD_SIGNATURE", reason: `${verified.reason}${approval.rollout ? ` (over the roll-out statement of ${approval.rollout.rolloutId})` : ""}` };
+  // Every further signature: another known key (each key counts once), over the same statement.
+  const keys: ApproverKey[] = [key];
+  for (const [i, c] of (approval.cosignatures ?? []).entries()) {
+    const k = expect.approvers.find((x) => x.keyId === c.keyId);
+    if (!k) return { ok: false, code: "UNKNOWN_KEY", reason: `cosignature ${i + 1}'s key ${c.keyId} is not one of this host's ${expect.approvers.length} approver key(s)` };
+    if (keys.some((x) => x.keyId === k.keyId)) return { ok: false, code: "MALFORMED", reason: `approval carries two signatures by the key ${k.keyId}: each approver key signs once` };
+    const v = verifySshSig(Buffer.from(c.signature).toString("utf8"), signed, [k]);
+    if (!v.ok) return { ok: false, code: "BAD_SIGNATURE", reason: `cosignature ${i + 1} (key ${k.keyId}): ${v.reason}` };
+    keys.push(k);
+  }
 
   if (statement.host !== expect.host) {
     const where = approval.rollout ? ` (entry ${approval.rollout.index} of roll-out ${approval.rollout.rolloutId}; a host that is not in the signed plan cannot run it)` : "";
@@ -735,10 +790,23 @@ export function checkApproval(
       reason: `approval was signed at ${iso(statement.issuedAt)}, before this host's record of used approvals began (${iso(expect.clock.notBefore)}: the helper's state was created or reset then): it may have run already; propose the action again`,
     };
   }
-  if (impactRank(expect.impact) > impactRank(key.maxImpact)) {
-    return { ok: false, code: "IMPACT_TOO_HIGH", reason: `${expect.action} is ${expect.impact} impact; key ${key.keyId} approves at most ${key.maxImpact}` };
+  for (const k of keys) {
+    if (impactRank(expect.impact) > impactRank(k.maxImpact)) {
+      return { ok: false, code: "IMPACT_TOO_HIGH", reason: `${expect.action} is ${expect.impact} impact; key ${k.keyId} approves at most ${k.maxImpact}` };
+    }
   }
-  return { ok: true, statement, key };
+  // Four eyes: the person who asked does not approve their own request.
+  const own = keys.find((k) => k.identity !== undefined && k.identity === statement.requester);
+  if (own) return { ok: false, code: "SELF_APPROVAL", reason: `key ${own.keyId} belongs to ${JSON.stringify(own.identity)}, who requested this action: a requester does not approve their own request` };
+  const required = expect.required ?? 1;
+  if (keys.length < required) {
+    return {
+      ok: false,
+      code: "TOO_FEW_APPROVALS",
+      reason: `${expect.impact} actions need ${required} distinct approver keys on this host (approvals.required.${expect.impact} in actions.yaml); this approval has ${keys.length}: another approver adds a signature with "hostward approve ${statement.id}"`,
+    };
+  }
+  return { ok: true, statement, key, keys };
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -193,3 +193,48 @@ describe("a valid approval on this host (no systemd here)", () => {
     expect(Number(r.audit?.spawns)).toBeGreaterThanOrEqual(1);
   });
 });
+
+describe("M-of-N: a host that requires two approver keys (actions.yaml approvals.required)", () => {
+  const ALLOW_TWO = "units: [nginx.service, unbound.service]\ncontainers: [web]\nreboot: true\napprovals:\n  required:\n    MEDIUM: 2\n";
+  let carol: Approver;
+  let dave: Approver;
+  let two: HostDirs;
+  beforeAll(() => {
+    carol = makeApprover("MEDIUM", "carol@laptop");
+    dave = makeApprover("HIGH", "dave@laptop");
+    two = makeHost([carol, dave, bob], ALLOW_TWO);
+  });
+
+  it("one signature is refused TOO_FEW_APPROVALS (exit 94) without using the approval; with a second key over the same statement it runs, once", async () => {
+    const nonce = "7".repeat(32);
+    const single = approve(carol, { ...restart(), nonce, id: "req-two" });
+    const refused = await runHelperBundle(two.env, helperRequest("restart_service", { unit: "nginx.service" }, single));
+    expectRefused(refused, "TOO_FEW_APPROVALS", HELPER_EXIT.tooFewApprovals);
+    expect(String(refused.lines.at(-1)?.reason)).toMatch(/MEDIUM actions need 2 distinct approver keys on this host/);
+    expect(readdirSync(join(two.stateDir, "nonces"))).not.toContain(nonce);
+    // The same statement, now cosigned by dave: past every approval check (the pre-check then finds no systemd here).
+    const both = approve(carol, { ...restart(), nonce, id: "req-two", issuedAt: Number(single.issuedAtUnix), notAfter: Number(single.notAfterUnix), cosigners: [dave] });
+    const ran = await runHelperBundle(two.env, helperRequest("restart_service", { unit: "nginx.service" }, both));
+    expect(ran.lines.at(-1)).toMatchObject({ type: "result", verdict: "FAILED", reason: "systemd is not running on this host" });
+    expect(ran.audit).toMatchObject({ event: "executed", keyId: carol.keyId, cosigners: [dave.keyId] });
+    expectRefused(await runHelperBundle(two.env, helperRequest("restart_service", { unit: "nginx.service" }, both)), "REPLAYED", HELPER_EXIT.replayed);
+  });
+
+  it("HIGH needs two keys by default here too; a LOW cosigner does not count (IMPACT_TOO_HIGH)", async () => {
+    const params = { delaySeconds: 60 };
+    expectRefused(await runHelperBundle(two.env, helperRequest("reboot_system", params, approve(dave, { action: "reboot_system", params, impact: "HIGH" }))), "TOO_FEW_APPROVALS", HELPER_EXIT.tooFewApprovals);
+    expectRefused(
+      await runHelperBundle(two.env, helperRequest("restart_service", { unit: "nginx.service" }, approve(carol, { ...restart(), cosigners: [bob] }))),
+      "IMPACT_TOO_HIGH",
+      HELPER_EXIT.impactTooHigh,
+    );
+  });
+
+  it("four eyes: a key with identity=\"NAME\" does not approve NAME's own request (exit 95)", async () => {
+    const erin = makeApprover("MEDIUM", "erin@laptop");
+    erin.line = erin.line.replace('max-impact="MEDIUM"', 'max-impact="MEDIUM",identity="erin"');
+    const own = makeHost([erin, carol], ALLOW_TWO);
+    const approval = approve(erin, { ...restart(), requester: "erin", cosigners: [carol] });
+    expectRefused(await runHelperBundle(own.env, helperRequest("restart_service", { unit: "nginx.service" }, approval)), "SELF_APPROVAL", HELPER_EXIT.selfApproval);
+  });
+});

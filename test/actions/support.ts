@@ -128,6 +128,8 @@ export interface ApprovalSpec {
    * an empty one (enough for tests of refusals that come before the preview is compared).
    */
   preview?: ActionPreview;
+  /** More approvers who sign the same statement (M-of-N). */
+  cosigners?: Approver[];
 }
 
 let previewEnv: Record<string, string> | undefined;
@@ -158,7 +160,9 @@ export function approve(approver: Approver, spec: ApprovalSpec): Approval {
     nonce: spec.nonce ?? newNonce(),
     previewHash: previewDigest(previewJson),
   };
-  return approvalToMessage(statement, approver.keyId, signSshSig(canonicalStatement(statement), approver.privateKey), previewJson);
+  const text = canonicalStatement(statement);
+  const cosignatures = (spec.cosigners ?? []).map((c) => ({ keyId: c.keyId, signature: signSshSig(text, c.privateKey) }));
+  return approvalToMessage(statement, approver.keyId, signSshSig(text, approver.privateKey), previewJson, cosignatures);
 }
 
 export function helperRequest(action: string, params: Record<string, unknown>, approval?: Approval | null): string {

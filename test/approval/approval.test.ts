@@ -455,7 +455,7 @@ describe("checkApproval", () => {
     expect(m).toEqual({
       requestId: s.id, host: s.host, action: s.action, parametersJson: '{"a":[1,2],"z":1}', requester: s.requester,
       notAfterUnix: s.notAfter, nonce: s.nonce, keyId: alice.approver.keyId, signature: Buffer.from("ARMORED"),
-      issuedAtUnix: s.issuedAt, hostKey: s.hostKey, previewHash: s.previewHash, previewJson: '{"action":"x"}',
+      issuedAtUnix: s.issuedAt, hostKey: s.hostKey, previewHash: s.previewHash, previewJson: '{"action":"x"}', cosignatures: [],
     });
   });
 });

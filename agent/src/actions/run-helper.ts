@@ -47,7 +47,7 @@ export type HelperOutcome =
   | { kind: "result"; result: ActionResult; spawns: number }
   | { kind: "refused"; code: RefusalCode; exitCode: number; reason: string }
   /** The answer to a preview query (HelperQuery), validated against the catalog's preview schema. */
-  | { kind: "preview"; preview: ActionPreview }
+  | { kind: "preview"; preview: ActionPreview; approvalsRequired?: number }
   /** The answer to a ledger query (HelperQuery). */
   | { kind: "ledger"; entry: LedgerEntry | VoidedEntry | null; running?: boolean; unreadable?: string }
   /** The helper ended without a result or refusal line (sudo refused, a crash, the deadline). */
@@ -92,7 +92,8 @@ export function runHelper(config: HelperConfig, request: HelperRequest | HelperQ
         outcome = { kind: "ledger", entry: line.entry ?? null, ...(typeof line.running === "boolean" && { running: line.running }), ...(typeof line.unreadable === "string" && { unreadable: line.unreadable.slice(0, 500) }) };
       else if (line.type === "preview") {
         const checked = actionPreview.safeParse(line.preview);
-        if (checked.success) outcome = { kind: "preview", preview: checked.data };
+        const n = line.approvalsRequired;
+        if (checked.success) outcome = { kind: "preview", preview: checked.data, ...(Number.isSafeInteger(n) && n! >= 1 && n! <= 9 && { approvalsRequired: n }) };
         else problem = "the helper's preview does not match the catalog's preview schema";
       } else if (line.type === "refused") outcome = { kind: "refused", code: line.code, exitCode: line.exitCode, reason: String(line.reason).slice(0, 4096) };
       else if (line.type === "result") {

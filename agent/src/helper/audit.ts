@@ -10,6 +10,8 @@ export interface AuditRecord {
   requestId?: string;
   requester?: string;
   keyId?: string;
+  /** The other approver keys that signed the same statement (M-of-N approvals). */
+  cosigners?: string[];
   code?: string;
   exitCode: number;
   verdict?: "SUCCEEDED" | "FAILED";

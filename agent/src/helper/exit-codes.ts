@@ -35,6 +35,10 @@ export const HELPER_EXIT = {
   stale: 92,
   /** A material fact of the host differs from the preview the approver saw (the action, or its plan, would not be what was approved). */
   hostChanged: 93,
+  /** Fewer distinct approver keys signed than this host requires for the impact (approvals.required). */
+  tooFewApprovals: 94,
+  /** A signing key belongs to the person who requested the action (four eyes). */
+  selfApproval: 95,
 } as const;
 
 /** Refusal codes as they appear in the audit line and on stdout. */
@@ -58,6 +62,8 @@ export type RefusalCode =
   | "LIFETIME"
   | "STALE"
   | "HOST_CHANGED"
+  | "TOO_FEW_APPROVALS"
+  | "SELF_APPROVAL"
   | "INTERNAL";
 
 export const REFUSAL_EXIT: Readonly<Record<RefusalCode, number>> = {
@@ -80,6 +86,8 @@ export const REFUSAL_EXIT: Readonly<Record<RefusalCode, number>> = {
   LIFETIME: HELPER_EXIT.lifetime,
   STALE: HELPER_EXIT.stale,
   HOST_CHANGED: HELPER_EXIT.hostChanged,
+  TOO_FEW_APPROVALS: HELPER_EXIT.tooFewApprovals,
+  SELF_APPROVAL: HELPER_EXIT.selfApproval,
   INTERNAL: HELPER_EXIT.internal,
 };
 

@@ -140,7 +140,7 @@ export async function runHelper(io: HelperIo): Promise<number> {
         checkAllowlisted(def, params, allowlist);
         const preview = await computePreview(def, params, { allowlist, deadline: Date.now() + PREVIEW_MS, owners: settings.owners });
         renderPlan(def, params, preview.facts, PREVIEW_RUN);
-        send({ type: "preview", preview });
+        send({ type: "preview", preview, approvalsRequired: allowlist.approvals.required[def.impact] });
         return finish({ event: "previewed", exitCode: HELPER_EXIT.succeeded });
       }
       audit.requestId = q.data.requestId;
@@ -180,12 +180,14 @@ export async function runHelper(io: HelperIo): Promise<number> {
       impact,
       clock: { now: clock.now, maxSkewSeconds, maxLifetimeSeconds, notBefore: clock.floor },
       approvers: approvers.keys,
+      required: allowlist.approvals.required[impact],
     });
     if (!verdict.ok) {
       const stepped = clock.behindBy > 0 ? ` (this host's wall clock reads ${new Date(clock.wall * 1000).toISOString()}, ${clock.behindBy} s behind the latest time this helper has seen: approvals are judged by that later time, so a clock stepped back cannot revive one)` : "";
       throw new HelperRefusal(verdict.code, `${verdict.reason}${verdict.code === "EXPIRED" || verdict.code === "LIFETIME" ? stepped : ""}`);
     }
     audit.requester = verdict.statement.requester;
+    if (verdict.keys.length > 1) audit.cosigners = verdict.keys.slice(1).map((k) => k.keyId);
     // The preview the approver read: its hash is signed (checked with the statement above).
     const approved = approvedPreview(previewDef, approval.previewJson, verdict.statement.previewHash);
     if (undo) {

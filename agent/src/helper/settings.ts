@@ -9,7 +9,7 @@ import { parse as parseYaml } from "yaml";
 import { z } from "zod";
 import { absolutePath, canonicalUnit, containerName, unitName } from "../../../proto/catalog/grammar";
 import { packageName } from "../../../proto/catalog/actions/packages";
-import { parseApproverLine, type ApproverKey } from "../../../proto/catalog/approval";
+import { DEFAULT_REQUIRED_APPROVALS, MAX_COSIGNATURES, parseApproverLine, type ApproverKey, type RequiredApprovals } from "../../../proto/catalog/approval";
 import { certificateNames, publicKeyFingerprint } from "../../../shared/cert-names";
 import { describeIssues } from "../../../shared/zod-issues";
 import { HelperRefusal } from "./exit-codes";
@@ -144,7 +144,8 @@ export function loadApprovers(settings: HelperSettings): LoadedApprovers {
 }
 
 /** How this host judges an approval's times (actions.yaml `approvals:`), with the defaults. */
-const APPROVAL_DEFAULTS = { maxLifetimeSeconds: 3600, maxClockSkewSeconds: 120 } as const;
+const APPROVAL_DEFAULTS = { maxLifetimeSeconds: 3600, maxClockSkewSeconds: 120, required: DEFAULT_REQUIRED_APPROVALS } as const;
+const approversNeeded = z.number().int().min(1).max(MAX_COSIGNATURES + 1);
 
 /** A container entry: a name, or a full 64-hex ID. A shorter hex string would match by prefix. */
 const containerEntry = containerName.refine((s) => !/^[0-9a-f]{12,63}$/.test(s), {
@@ -169,6 +170,14 @@ const AllowlistSchema = z.strictObject({
       maxLifetimeSeconds: z.number().int().min(60).max(86_400).default(APPROVAL_DEFAULTS.maxLifetimeSeconds),
       /** The clock error allowed between this host and the approvers; expiry is judged with it. */
       maxClockSkewSeconds: z.number().int().min(0).max(3600).default(APPROVAL_DEFAULTS.maxClockSkewSeconds),
+      /** Distinct approver keys an approval needs, by impact (two people for HIGH unless this says otherwise). */
+      required: z
+        .strictObject({
+          LOW: approversNeeded.default(DEFAULT_REQUIRED_APPROVALS.LOW),
+          MEDIUM: approversNeeded.default(DEFAULT_REQUIRED_APPROVALS.MEDIUM),
+          HIGH: approversNeeded.default(DEFAULT_REQUIRED_APPROVALS.HIGH),
+        })
+        .default(DEFAULT_REQUIRED_APPROVALS),
     })
     .refine((a) => a.maxClockSkewSeconds < a.maxLifetimeSeconds, {
       message: "maxClockSkewSeconds must be less than maxLifetimeSeconds (expiry is judged with the skew: no approval could be valid)",
@@ -186,7 +195,7 @@ export interface Allowlist {
   packages: ReadonlySet<string>;
   journal: boolean;
   packageCache: boolean;
-  approvals: { maxLifetimeSeconds: number; maxClockSkewSeconds: number };
+  approvals: { maxLifetimeSeconds: number; maxClockSkewSeconds: number; required: RequiredApprovals };
 }
 
 export function loadAllowlist(settings: HelperSettings): Allowlist {

@@ -24,6 +24,11 @@ export const WireApproval = z.strictObject({
   keyId: z.string().max(128),
   /** The armored SSHSIG text, base64-encoded (as proto JSON encodes bytes). */
   signature: z.string().max(8192).regex(/^[A-Za-z0-9+/]*={0,2}$/, "signature is not base64"),
+  /** More approvers' signatures over the same statement (base64 like `signature`). */
+  cosignatures: z
+    .array(z.strictObject({ keyId: z.string().max(80), signature: z.string().max(8192).regex(/^[A-Za-z0-9+/]*={0,2}$/, "signature is not base64") }))
+    .max(8)
+    .default([]),
   issuedAtUnix: z.number().int().nonnegative(),
   hostKey: z.string().max(80),
   previewHash: z.string().max(80),
@@ -65,12 +70,17 @@ export const HelperQuery = z.discriminatedUnion("query", [
 export type HelperQuery = z.output<typeof HelperQuery>;
 
 export function approvalToWire(a: Approval): z.output<typeof WireApproval> {
-  const { rollout, ...rest } = a;
-  return { ...rest, signature: Buffer.from(a.signature).toString("base64"), ...(rollout && { rollout }) };
+  const { rollout, cosignatures, ...rest } = a;
+  return {
+    ...rest,
+    signature: Buffer.from(a.signature).toString("base64"),
+    cosignatures: (cosignatures ?? []).map((c) => ({ keyId: c.keyId, signature: Buffer.from(c.signature).toString("base64") })),
+    ...(rollout && { rollout }),
+  };
 }
 
 export function approvalFromWire(a: z.output<typeof WireApproval>): Approval {
-  return { ...a, signature: Buffer.from(a.signature, "base64"), rollout: a.rollout };
+  return { ...a, signature: Buffer.from(a.signature, "base64"), rollout: a.rollout, cosignatures: a.cosignatures.map((c) => ({ keyId: c.keyId, signature: Buffer.from(c.signature, "base64") })) };
 }
 
 /**
@@ -89,4 +99,4 @@ export type HelperLine =
   /** The answer to a ledger query: the host's record (null: the helper never started it here). */
   | { type: "ledger"; entry: LedgerEntry | VoidedEntry | null; running?: boolean; unreadable?: string }
   /** The answer to a preview query. */
-  | { type: "preview"; preview: ActionPreview };
+  | { type: "preview"; preview: ActionPreview; approvalsRequired?: number };

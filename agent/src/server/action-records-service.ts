@@ -58,7 +58,7 @@ async function preview(request: PreviewActionRequest, deps: ActionRecordsDeps): 
   try {
     if (record) record.spawns = 1;
     const outcome = await runHelper(deps.helper, { query: "preview", action: def.name, params: parsed.data as Record<string, unknown> }, { timeoutMs: QUERY_TIMEOUT_MS + 10_000, onOutput: () => undefined, ...(deps.helperStderr && { stderr: deps.helperStderr }) });
-    if (outcome.kind === "preview") return { json: JSON.stringify(outcome.preview) };
+    if (outcome.kind === "preview") return { json: JSON.stringify(outcome.preview), approvalsRequired: outcome.approvalsRequired ?? 0 };
     if (outcome.kind === "refused") {
       const code = outcome.code === "NOT_ALLOWLISTED" ? grpc.status.PERMISSION_DENIED : outcome.code === "BAD_REQUEST" ? grpc.status.FAILED_PRECONDITION : grpc.status.FAILED_PRECONDITION;
       throw new RpcError(code, `the host's helper refused the preview (${outcome.code}): ${outcome.reason}`);

@@ -48,6 +48,9 @@ const REFUSAL_STATUS: Record<RefusalCode, grpc.status> = {
   CLOCK_SKEW: grpc.status.PERMISSION_DENIED,
   LIFETIME: grpc.status.PERMISSION_DENIED,
   STALE: grpc.status.PERMISSION_DENIED,
+  // Not yet enough approvers: another signature makes it runnable (the approval is not used up).
+  TOO_FEW_APPROVALS: grpc.status.FAILED_PRECONDITION,
+  SELF_APPROVAL: grpc.status.PERMISSION_DENIED,
   // The host changed since the human saw the preview: propose again (not the caller's fault).
   HOST_CHANGED: grpc.status.FAILED_PRECONDITION,
   // The host is not set up as the helper requires: not the caller's fault.

@@ -63,7 +63,16 @@ export function requestView(r: ActionRequest, full = true): Record<string, unkno
     view.preview = "lines" in text ? text.lines : [`(not shown: the host's impact preview is refused, ${text.problem}; it cannot be approved: propose it again)`];
   }
   view.runs = runsOf(r);
-  if (r.approval) view.approval = { keyId: r.approval.keyId, via: r.approval.via, approver: r.approval.approver, at: r.approval.at };
+  if (r.approvalsRequired !== undefined) view.approvalsRequired = r.approvalsRequired;
+  if (r.approval) {
+    view.approval = {
+      keyId: r.approval.keyId,
+      via: r.approval.via,
+      approver: r.approval.approver,
+      at: r.approval.at,
+      ...(r.approval.cosignatures?.length && { cosignatures: r.approval.cosignatures.map((c) => ({ keyId: c.keyId, via: c.via, approver: c.approver, at: c.at })) }),
+    };
+  }
   if (r.rejection) view.rejection = r.rejection;
   if (r.cancellation) view.cancellation = r.cancellation;
   if (r.execution) view.execution = r.execution;

@@ -39,7 +39,7 @@ function actionRequestMessage(method: UnaryMethod<unknown, ActionEvent>, params:
 function approvalOf(request: ActionRequest): Approval {
   const approval = request.approval;
   if (!approval) throw new HostCallError("FAILED_PRECONDITION", `action ${request.id} carries no approval`);
-  return approvalToMessage(approval.statement, approval.keyId, approval.signature, canonicalJson(request.preview ?? null));
+  return approvalToMessage(approval.statement, approval.keyId, approval.signature, canonicalJson(request.preview ?? null), approval.cosignatures ?? []);
 }
 
 function parseActionResult(json: string): ActionResult {

@@ -18,7 +18,24 @@ const MAX_PREVIEW_BYTES = 32 * 1024;
 const method = ActionRecordsServiceService.previewAction as unknown as UnaryMethod<PreviewActionRequest, PreviewActionReply>;
 
 export async function fetchPreview(pool: ChannelPool, host: ChannelHost, def: ActionDef, params: Record<string, unknown>, timeoutMs = 30_000): Promise<ActionPreview> {
+  return (await fetchHostPreview(pool, host, def, params, timeoutMs)).preview;
+}
+
+/**
+ * The preview, and how many distinct approver keys the host says it requires for the action's
+ * impact (untrusted and only advisory: the broker waits for that many signatures before it
+ * executes, the host's helper counts them itself; absent from an agent that predates it).
+ */
+export async function fetchHostPreview(
+  pool: ChannelPool,
+  host: ChannelHost,
+  def: ActionDef,
+  params: Record<string, unknown>,
+  timeoutMs = 30_000,
+): Promise<{ preview: ActionPreview; approvalsRequired?: number }> {
   const reply = await pool.unary(host, "operator", method, { action: def.name, parametersJson: canonicalJson(params) }, timeoutMs);
+  const n = reply.approvalsRequired;
+  const approvalsRequired = Number.isSafeInteger(n) && n >= 1 && n <= 9 ? n : undefined;
   if (Buffer.byteLength(reply.json, "utf8") > MAX_PREVIEW_BYTES) throw new HostCallError("MALFORMED_REPLY", `the host's preview is larger than ${MAX_PREVIEW_BYTES} bytes`);
   let value: unknown;
   try {
@@ -37,5 +54,5 @@ export async function fetchPreview(pool: ChannelPool, host: ChannelHost, def: Ac
   } catch (err) {
     throw new HostCallError("MALFORMED_REPLY", `the host's preview gives facts no plan can be rendered from: ${(err as Error).message}`);
   }
-  return parsed.data;
+  return { preview: parsed.data, ...(approvalsRequired !== undefined && { approvalsRequired }) };
 }

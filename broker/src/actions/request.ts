@@ -20,7 +20,8 @@ export type ActionState = (typeof ACTION_STATES)[number];
 
 const TRANSITIONS: Readonly<Record<ActionState, readonly ActionState[]>> = {
   PENDING: ["APPROVED", "REJECTED", "EXPIRED", "CANCELLED"],
-  APPROVED: ["RUNNING", "EXPIRED", "CANCELLED"],
+  // APPROVED → APPROVED: another approver adds a signature over the same statement (M-of-N).
+  APPROVED: ["APPROVED", "RUNNING", "EXPIRED", "CANCELLED"],
   RUNNING: ["SUCCEEDED", "FAILED"],
   REJECTED: [],
   EXPIRED: [],
@@ -101,6 +102,8 @@ export const ActionRequestSchema = z.strictObject({
    * it existed; those cannot be approved.
    */
   hostKey: hostKey.optional(),
+  /** Distinct approver keys the host requires for this impact (its answer at proposal); execute waits for that many signatures. */
+  approvalsRequired: z.number().int().min(1).max(9).optional(),
   action: z.string().max(64),
   params: z.record(z.string(), z.unknown()),
   impact,
@@ -127,6 +130,11 @@ export const ActionRequestSchema = z.strictObject({
       via: z.enum(["cli", "elicitation"]),
       approver: shortText,
       at: isoTime,
+      /** Further approvers' signatures over the same statement (a host may require several keys). */
+      cosignatures: z
+        .array(z.strictObject({ keyId: z.string().max(200), signature: z.string().max(4096), via: z.enum(["cli", "elicitation"]), approver: shortText, at: isoTime }))
+        .max(8)
+        .optional(),
     })
     .optional(),
   rejection: z.strictObject({ reason: shortText, by: shortText, via: z.enum(["cli", "elicitation"]), at: isoTime }).optional(),

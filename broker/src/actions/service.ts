@@ -29,6 +29,8 @@ export interface ProposalInput {
   requester: string;
   caller?: CallerIdentity;
   callId?: string;
+  /** Distinct approver keys the host said it requires for this impact (its preview answer); absent: unknown. */
+  approvalsRequired?: number;
 }
 
 export type Outcome = { ok: true; request: ActionRequest } | { ok: false; reason: string; request?: ActionRequest };
@@ -100,6 +102,7 @@ export class ActionService {
       params: input.params,
       impact: input.impact,
       preview: input.preview,
+      ...(input.approvalsRequired !== undefined && { approvalsRequired: input.approvalsRequired }),
       reason: input.reason,
       requester: input.requester,
       state: "PENDING",
@@ -261,6 +264,32 @@ export class ActionService {
       },
     });
     return result;
+  }
+
+  /**
+   * Adds `signer`'s signature to an APPROVED request: over the very statement already signed (a
+   * host may require several distinct approver keys for an impact: actions.yaml approvals.required).
+   * A key signs once; the request must still be as `shown` and not expired.
+   */
+  async cosign(id: string, signer: Signer, by: { via: "cli" | "elicitation"; approver: string; callId?: string }, shown?: ActionRequest): Promise<Outcome> {
+    const current = await this.get(id);
+    if (!current) return this.refuse({ op: "cosign", actionId: id, via: by.via }, `no action request ${id}`);
+    if (current.state !== "APPROVED" || !current.approval) return this.refuse({ op: "cosign", via: by.via }, `action ${id} is ${current.state}; only an APPROVED request takes another signature`, current);
+    const changed = shown && signedFieldsChanged(shown, current);
+    if (changed) return this.refuse({ op: "cosign", via: by.via }, `action ${id} changed after it was shown (${changed}); nothing was signed: review it again`, current);
+    const { statement } = current.approval;
+    const { keyId, signature } = await signStatement(statement, signer);
+    const signedBy = [current.approval.keyId, ...(current.approval.cosignatures ?? []).map((c) => c.keyId)];
+    if (signedBy.includes(keyId)) return this.refuse({ op: "cosign", via: by.via }, `action ${id} is already signed by the key ${keyId}: each approver key signs once; another approver adds the next signature`, current);
+    if (signedBy.length >= 9) return this.refuse({ op: "cosign", via: by.via }, `action ${id} already carries ${signedBy.length} signatures, the most an approval can`, current);
+    const at = new Date().toISOString();
+    return this.store.transition(id, "APPROVED", {
+      from: ["APPROVED"],
+      by: `${by.approver} (${by.via}, signature ${signedBy.length + 1})`,
+      patch: (r) => ({ approval: { ...r.approval!, cosignatures: [...(r.approval!.cosignatures ?? []), { keyId, signature, via: by.via, approver: by.approver, at }] } }),
+      guard: (r) => (canonicalJson(r.approval?.statement ?? null) !== canonicalJson(statement) ? `action ${id}'s approval changed while it was being signed` : nowSeconds() >= r.expiresAt ? `action ${id} expired while it was being signed` : undefined),
+      before: (next) => this.#auditNow({ event: "action.cosigned", callId: by.callId, ...about(next), via: by.via, approver: by.approver, keyId, keySource: signer.source, signatures: signedBy.length + 1 }),
+    });
   }
 
   async reject(id: string, reason: string, by: { via: "cli" | "elicitation"; who: string; callId?: string }): Promise<TransitionResult> {

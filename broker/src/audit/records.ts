@@ -28,6 +28,8 @@ export const AUDIT_CODES = {
   "action.elicitation": "HW1108",
   /** The broker's state of an action was settled from the host's own record (its helper's ledger). */
   "action.reconciled": "HW1109",
+  /** Another approver signed an APPROVED request's statement (hosts may require several keys). */
+  "action.cosigned": "HW1110",
   // Roll-outs (propose → approve/reject → run batch by batch → end). HW12xx.
   "rollout.proposed": "HW1200",
   "rollout.approved": "HW1201",

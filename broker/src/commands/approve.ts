@@ -11,6 +11,9 @@ import { agentSocket } from "../approval/ssh-agent";
 import { missingConfigDir } from "./config-dir";
 import { rolloutSummary } from "../rollouts/describe";
 import type { RolloutService } from "../rollouts/service";
+import type { ActionService } from "../actions/service";
+import type { ActionRequest } from "../actions/request";
+import { printable } from "../../../shared/printable";
 
 const USAGE = `Usage: hostward approve ID (--key FILE | --agent [--key-id SHA256:…]) [--yes] [--config DIR]
 
@@ -75,8 +78,9 @@ export async function run(argv: string[]): Promise<number> {
     return 1;
   }
   for (const line of approvalSummary(request)) say(line);
+  if (request.state === "APPROVED" && request.approval) return cosign(service, request, values);
   if (request.state !== "PENDING") {
-    process.stderr.write(`hostward approve: ${id} is ${request.state}; only a PENDING request can be approved\n`);
+    process.stderr.write(`hostward approve: ${id} is ${request.state}; only a PENDING request can be approved (or an APPROVED one signed once more)\n`);
     return 1;
   }
 
@@ -98,10 +102,42 @@ export async function run(argv: string[]): Promise<number> {
   }
   const until = new Date(outcome.request.expiresAt * 1000).toISOString();
   say(`APPROVED ${id} by ${approver}; valid once, until ${until}. The requester can now call execute_action.`);
+  if (request.impact === "HIGH") say(`${request.impact} impact: hosts require 2 distinct approver keys by default (actions.yaml approvals.required): a second approver adds theirs with "hostward approve ${id}".`);
   return 0;
 }
 
 type Values = { key?: string; agent?: boolean; "key-id"?: string; yes?: boolean };
+
+/** Who has signed an approval so far, one line each, as the approver reads it before adding theirs. */
+export function signatureLines(approval: NonNullable<ActionRequest["approval"]>): string[] {
+  return [approval, ...(approval.cosignatures ?? [])].map((s, i) => `  signed ${i + 1}: ${s.keyId} by ${printable(s.approver)} (${s.via}) at ${s.at}`);
+}
+
+/**
+ * An APPROVED request signed once more, over the same statement: a host can require several
+ * distinct approver keys for an impact level (actions.yaml approvals.required; HIGH: 2 by default),
+ * and it is the host that counts them when the action runs.
+ */
+async function cosign(service: ActionService, request: ActionRequest, values: Values): Promise<number> {
+  for (const line of signatureLines(request.approval!)) say(line);
+  const signer = await signerAndConfirmation(values, `Add your signature to ${request.action} on ${request.host}?`);
+  if (!signer) return 1;
+  const approver = `${localIdentity()} key ${signer.keyId}`;
+  let outcome: Awaited<ReturnType<typeof service.cosign>>;
+  try {
+    outcome = await service.cosign(request.id, signer, { via: "cli", approver }, request);
+  } catch (err) {
+    process.stderr.write(`hostward approve: not signed: ${(err as Error).message}\n`);
+    return 1;
+  }
+  if (!outcome.ok) {
+    process.stderr.write(`hostward approve: not signed: ${outcome.reason}\n`);
+    return 1;
+  }
+  const count = 1 + (outcome.request.approval?.cosignatures?.length ?? 0);
+  say(`SIGNED ${request.id} by ${approver}: ${count} signatures. The host runs it once it has as many distinct approver keys as it requires for ${request.impact}.`);
+  return 0;
+}
 
 /** The approver's signer (printed), and the human's yes on the terminal (or --yes); null: stop, said why. */
 async function signerAndConfirmation(values: Values, question: string): Promise<Signer | null> {

@@ -97,12 +97,30 @@ describe("hostward approve --key without a terminal", () => {
     expect(rec).toMatchObject({ code: "HW1101", via: "cli", keyId: pub.keyId });
   });
 
-  it("approves only a PENDING request, once", async () => {
+  it("approves a PENDING request once; an APPROVED one takes another approver's signature over the same statement, each key once", async () => {
     const r = await pendingRequest(bd);
     expect((await runCli(["approve", r.id, "--key", keyFile, "--yes", "--config", bd.dir], env)).code).toBe(0);
     const again = await runCli(["approve", r.id, "--key", keyFile, "--yes", "--config", bd.dir], env);
     expect(again.code).toBe(1);
-    expect(again.stderr).toContain("is APPROVED; only a PENDING request can be approved");
+    expect(again.stderr).toMatch(/not signed: action act-\w+ is already signed by the key SHA256:\S+: each approver key signs once/);
+    // Bob, a second approver (M-of-N: a host may require two keys for an impact).
+    const bobMade = await runCli(["pki", "approver-key", "bob", "--max-impact", "HIGH", "--out", join(root, "keys")], env);
+    expect(bobMade.code, bobMade.stderr).toBe(0);
+    const second = await runCli(["approve", r.id, "--key", join(root, "keys", "bob"), "--yes", "--config", bd.dir], env);
+    expect(second.code, second.stderr).toBe(0);
+    expect(second.stdout).toMatch(/signed 1: SHA256:\S+ by .* \(cli\) at /);
+    expect(second.stdout).toMatch(/SIGNED act-\w+ by .*: 2 signatures/);
+    const stored = (await new ActionStore(bd.stateDir).get(r.id))!;
+    expect(stored.state).toBe("APPROVED");
+    expect(stored.approval!.cosignatures).toHaveLength(1);
+    const bob = parseOpenSshPublicKey(readFileSync(join(root, "keys", "bob.pub"), "utf8"));
+    expect(stored.approval!.cosignatures![0]!.keyId).toBe(bob.keyId);
+    // Over the very statement the first approver signed.
+    expect(verifySshSig(stored.approval!.cosignatures![0]!.signature, canonicalStatement(stored.approval!.statement), [bob]).ok).toBe(true);
+    expect(bd.audit().find((x) => x.event === "action.cosigned" && x.actionId === r.id)).toMatchObject({ code: "HW1110", keyId: bob.keyId, signatures: 2 });
+    const third = await runCli(["approve", r.id, "--key", join(root, "keys", "bob"), "--yes", "--config", bd.dir], env);
+    expect(third.code).toBe(1);
+    expect(third.stderr).toContain("already signed by the key");
   });
 
   it("accepts a key made by the real ssh-keygen", async () => {

@@ -7,7 +7,7 @@ import { z } from "zod";
 import { canonicalJson, impactRank } from "../../../../proto/catalog/approval";
 import { actions, findAction } from "../../../../proto/catalog/actions/index";
 import { expectedCertName } from "../../agents/channels";
-import { fetchPreview } from "../../actions/preview";
+import { fetchHostPreview } from "../../actions/preview";
 import type { ActionPreview } from "../../../../proto/catalog/define-action";
 import { operatorKey } from "../../agents/host-key";
 import { toHostError } from "../../agents/errors";
@@ -47,6 +47,7 @@ const viewSchema = z.object({
   preview: z.array(z.string()).optional().describe("what the action would touch: rendered from the facts the host reported before approval"),
   runs: z.array(z.string()).optional(),
   approval: z.unknown().optional(),
+  approvalsRequired: z.number().int().optional().describe("distinct approver keys the host requires for this impact; execute_action waits for that many signatures"),
   rejection: z.unknown().optional(),
   cancellation: z.unknown().optional(),
   execution: z.unknown().optional(),
@@ -240,8 +241,9 @@ async function propose(broker: Broker, service: ActionService, raw: unknown, cal
 
   // What it would touch, from the host itself: shown to the approver and signed (its hash).
   let preview: ActionPreview;
+  let approvalsRequired: number | undefined;
   try {
-    preview = await fetchPreview(broker.pool, host, def, params.data as Record<string, unknown>);
+    ({ preview, approvalsRequired } = await fetchHostPreview(broker.pool, host, def, params.data as Record<string, unknown>));
   } catch (err) {
     const e = toHostError(err);
     const why = `not proposed: ${host.name} could not preview ${action} (what it would touch, which the approver must see): ${e.code}: ${e.message}`;
@@ -262,6 +264,7 @@ async function propose(broker: Broker, service: ActionService, raw: unknown, cal
       requester,
       caller: call.caller,
       callId,
+      ...(approvalsRequired !== undefined && { approvalsRequired }),
     });
   } catch (err) {
     broker.logger.error({ err: (err as Error).message, callId }, "proposal not recorded");
@@ -408,6 +411,13 @@ async function execute(broker: Broker, service: ActionService, raw: unknown, cal
   if (!decision.allowed) return refuse(`policy no longer allows it: ${decision.reason}`, request);
   const def = findAction(request.action);
   if (!def) return refuse(`this broker's catalog has no action ${request.action}`, request);
+  const signatures = 1 + (request.approval?.cosignatures?.length ?? 0);
+  if (request.approvalsRequired !== undefined && signatures < request.approvalsRequired) {
+    return refuse(
+      `action ${id} has ${signatures} approver signature(s); ${request.host} requires ${request.approvalsRequired} distinct approver keys for ${request.impact} actions (its actions.yaml approvals.required): another approver adds one with "hostward approve ${id}", then call execute_action again (nothing ran; the approval is still usable)`,
+      request,
+    );
+  }
 
   try {
     // Before the request moves to RUNNING: a broker without its operator certificate refuses here

@@ -63,6 +63,12 @@ export interface PreviewActionRequest {
  */
 export interface PreviewActionReply {
   json: string;
+  /**
+   * Distinct approver keys this host requires for the action's impact (actions.yaml
+   * approvals.required): the broker asks for that many signatures before it executes. 0 from an
+   * agent that predates the setting: unknown (the host's helper still counts them).
+   */
+  approvalsRequired: number;
 }
 
 function createBaseGetActionRecordRequest(): GetActionRecordRequest {
@@ -295,13 +301,16 @@ export const PreviewActionRequest: MessageFns<PreviewActionRequest> = {
 };
 
 function createBasePreviewActionReply(): PreviewActionReply {
-  return { json: "" };
+  return { json: "", approvalsRequired: 0 };
 }
 
 export const PreviewActionReply: MessageFns<PreviewActionReply> = {
   encode(message: PreviewActionReply, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.json !== "") {
       writer.uint32(10).string(message.json);
+    }
+    if (message.approvalsRequired !== 0) {
+      writer.uint32(16).int32(message.approvalsRequired);
     }
     return writer;
   },
@@ -327,6 +336,14 @@ export const PreviewActionReply: MessageFns<PreviewActionReply> = {
             message.json = reader.string();
             continue;
           }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.approvalsRequired = reader.int32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -340,13 +357,23 @@ export const PreviewActionReply: MessageFns<PreviewActionReply> = {
   },
 
   fromJSON(object: any): PreviewActionReply {
-    return { json: isSet(object.json) ? globalThis.String(object.json) : "" };
+    return {
+      json: isSet(object.json) ? globalThis.String(object.json) : "",
+      approvalsRequired: isSet(object.approvalsRequired)
+        ? globalThis.Number(object.approvalsRequired)
+        : isSet(object.approvals_required)
+        ? globalThis.Number(object.approvals_required)
+        : 0,
+    };
   },
 
   toJSON(message: PreviewActionReply): unknown {
     const obj: any = {};
     if (message.json !== "") {
       obj.json = message.json;
+    }
+    if (message.approvalsRequired !== 0) {
+      obj.approvalsRequired = Math.round(message.approvalsRequired);
     }
     return obj;
   },
@@ -357,6 +384,7 @@ export const PreviewActionReply: MessageFns<PreviewActionReply> = {
   fromPartial(object: DeepPartial<PreviewActionReply>): PreviewActionReply {
     const message = createBasePreviewActionReply();
     message.json = object.json ?? "";
+    message.approvalsRequired = object.approvalsRequired ?? 0;
     return message;
   },
 };

@@ -58,7 +58,22 @@ export interface Approval {
    * the signature then covers the roll-out statement, not a single-host one, and request_id is
    * "<rollout id>-<index>"; host, host_key and preview_hash are this host's entry of the plan.
    */
-  rollout: RolloutMembership | undefined;
+  rollout:
+    | RolloutMembership
+    | undefined;
+  /**
+   * More signatures over the same statement, each by another approver key: a host can require
+   * several distinct keys for an impact level (actions.yaml approvals.required; HIGH: 2 by default).
+   */
+  cosignatures: Cosignature[];
+}
+
+/** One more approver's signature over the statement the Approval carries. */
+export interface Cosignature {
+  /** "SHA256:…" of the approver key (as ssh-keygen -l prints it) */
+  keyId: string;
+  /** armored OpenSSH SSHSIG (namespace hostward-approval) over the same canonical statement */
+  signature: Buffer;
 }
 
 /** One host's place in a signed roll-out plan. */
@@ -238,6 +253,7 @@ function createBaseApproval(): Approval {
     previewHash: "",
     previewJson: "",
     rollout: undefined,
+    cosignatures: [],
   };
 }
 
@@ -284,6 +300,9 @@ export const Approval: MessageFns<Approval> = {
     }
     if (message.rollout !== undefined) {
       RolloutMembership.encode(message.rollout, writer.uint32(114).fork()).join();
+    }
+    for (const v of message.cosignatures) {
+      Cosignature.encode(v!, writer.uint32(122).fork()).join();
     }
     return writer;
   },
@@ -413,6 +432,14 @@ export const Approval: MessageFns<Approval> = {
             message.rollout = RolloutMembership.decode(reader, reader.uint32());
             continue;
           }
+          case 15: {
+            if (tag !== 122) {
+              break;
+            }
+
+            message.cosignatures.push(Cosignature.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -473,6 +500,9 @@ export const Approval: MessageFns<Approval> = {
         ? globalThis.String(object.preview_json)
         : "",
       rollout: isSet(object.rollout) ? RolloutMembership.fromJSON(object.rollout) : undefined,
+      cosignatures: globalThis.Array.isArray(object?.cosignatures)
+        ? object.cosignatures.map((e: any) => Cosignature.fromJSON(e))
+        : [],
     };
   },
 
@@ -520,6 +550,9 @@ export const Approval: MessageFns<Approval> = {
     if (message.rollout !== undefined) {
       obj.rollout = RolloutMembership.toJSON(message.rollout);
     }
+    if (message.cosignatures?.length) {
+      obj.cosignatures = message.cosignatures.map((e) => Cosignature.toJSON(e));
+    }
     return obj;
   },
 
@@ -544,6 +577,96 @@ export const Approval: MessageFns<Approval> = {
     message.rollout = (object.rollout !== undefined && object.rollout !== null)
       ? RolloutMembership.fromPartial(object.rollout)
       : undefined;
+    message.cosignatures = object.cosignatures?.map((e) => Cosignature.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseCosignature(): Cosignature {
+  return { keyId: "", signature: Buffer.alloc(0) };
+}
+
+export const Cosignature: MessageFns<Cosignature> = {
+  encode(message: Cosignature, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.keyId !== "") {
+      writer.uint32(10).string(message.keyId);
+    }
+    if (message.signature.length !== 0) {
+      writer.uint32(18).bytes(message.signature);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Cosignature {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCosignature();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.keyId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.signature = Buffer.from(reader.bytes());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Cosignature {
+    return {
+      keyId: isSet(object.keyId)
+        ? globalThis.String(object.keyId)
+        : isSet(object.key_id)
+        ? globalThis.String(object.key_id)
+        : "",
+      signature: isSet(object.signature) ? Buffer.from(bytesFromBase64(object.signature)) : Buffer.alloc(0),
+    };
+  },
+
+  toJSON(message: Cosignature): unknown {
+    const obj: any = {};
+    if (message.keyId !== "") {
+      obj.keyId = message.keyId;
+    }
+    if (message.signature.length !== 0) {
+      obj.signature = base64FromBytes(message.signature);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<Cosignature>): Cosignature {
+    return Cosignature.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<Cosignature>): Cosignature {
+    const message = createBaseCosignature();
+    message.keyId = object.keyId ?? "";
+    message.signature = object.signature ?? Buffer.alloc(0);
     return message;
   },
 };
