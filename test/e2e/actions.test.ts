@@ -41,6 +41,8 @@ let pki: CliPki;
 let alice: Approver;
 let lowkey: Approver;
 let rootKey: Approver;
+/** A second HIGH approver: the host requires two distinct keys for HIGH by default. */
+let opsKey: Approver;
 /** A key that is on no host's approver list. */
 let mallory: Approver;
 
@@ -78,7 +80,8 @@ beforeAll(async () => {
   lowkey = createApprover("lowkey", "LOW");
   rootKey = createApprover("root", "HIGH");
   mallory = createApprover("mallory", "HIGH");
-  installApprovers(c, [alice, lowkey, rootKey]);
+  opsKey = createApprover("ops", "HIGH");
+  installApprovers(c, [alice, lowkey, rootKey, opsKey]);
   installAllowlist(c, { units: ALLOWED_UNITS });
   await c.execOk(["systemctl", "enable", "--now", ...UNITS]);
   await waitActive(c, [...UNITS, NGINX, UNBOUND, CADDY]).catch(async (err: Error) => {
@@ -91,9 +94,9 @@ afterAll(() => scope.close());
  * An approval of what the host previews now (previewIn: the helper's own read-only query), as an
  * approver who read that preview signs it; the preview comes back for the plan's lines.
  */
-async function approveAsPreviewed(key: Approver, fields: { host: string; action: string; params: Record<string, unknown> }) {
+async function approveAsPreviewed(key: Approver, fields: { host: string; action: string; params: Record<string, unknown> }, cosigners: Approver[] = []) {
   const preview = await previewIn(c, fields.action, fields.params);
-  return { ...key.approve({ ...fields, preview }), preview };
+  return { ...key.approve({ ...fields, preview, cosigners }), preview };
 }
 
 /** Every "$ " line the helper printed is a line of the plan the approver read. */
@@ -128,6 +131,7 @@ const REFUSALS = {
   ALTERED: HELPER_EXIT.altered,
   IMPACT_TOO_HIGH: HELPER_EXIT.impactTooHigh,
   REPLAYED: HELPER_EXIT.replayed,
+  TOO_FEW_APPROVALS: HELPER_EXIT.tooFewApprovals,
 } as const;
 
 describe("the root helper, run through sudo as hostward-operator", () => {
@@ -329,7 +333,9 @@ describe("the root helper, run through sudo as hostward-operator", () => {
     installAllowlist(c, { units: ALLOWED_UNITS, reboot: true });
     try {
       expectRefused(await helperAsOperator(c, helperRequest("reboot_system", reboot.params, alice.approve(reboot).approval)), "IMPACT_TOO_HIGH");
-      const r = await helperAsOperator(c, helperRequest("reboot_system", reboot.params, (await approveAsPreviewed(rootKey, reboot)).approval));
+      // HIGH: two distinct approver keys by default (actions.yaml approvals.required.HIGH).
+      expectRefused(await helperAsOperator(c, helperRequest("reboot_system", reboot.params, (await approveAsPreviewed(rootKey, reboot)).approval)), "TOO_FEW_APPROVALS");
+      const r = await helperAsOperator(c, helperRequest("reboot_system", reboot.params, (await approveAsPreviewed(rootKey, reboot, [opsKey])).approval));
       expect(r.code, `${r.raw.stdout}\n${r.raw.stderr}`).toBe(0);
       expect(r.result).toMatchObject({ verdict: "SUCCEEDED", after: { rebootScheduled: true, inMinutes: 60 } });
       expect(existsSync(c.path("/run/systemd/shutdown/scheduled"))).toBe(true);

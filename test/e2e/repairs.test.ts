@@ -69,6 +69,8 @@ let pki: CliPki;
 let alice: Approver;
 let lowkey: Approver;
 let rootKey: Approver;
+/** A second HIGH approver: hosts require two distinct keys for HIGH actions by default. */
+let opsKey: Approver;
 let config: BrokerConfigDir;
 let broker: BrokerSession;
 
@@ -94,7 +96,8 @@ function expectRanAsApproved(outputs: readonly string[], action: string, params:
 async function byHelper(key: Approver, action: string, params: Params): Promise<{ preview: ActionPreview; run: HelperRun; out: Outcome; requestId: string }> {
   const p = parsed(action, params);
   const preview = await previewIn(c, action, p);
-  const { approval, statement } = key.approve({ host: HOST, action, params: p, preview });
+  // HIGH needs two distinct approver keys on this host (the default): ops signs too.
+  const { approval, statement } = key.approve({ host: HOST, action, params: p, preview, ...(findAction(action)?.impact === "HIGH" && { cosigners: [opsKey] }) });
   const r = await helperAsOperator(c, helperRequest(action, p, approval));
   const detail = `${r.raw.stdout}\n${r.raw.stderr}`;
   expect(r.result, detail).toBeDefined();
@@ -135,6 +138,18 @@ async function viaBroker(key: Approver, action: string, params: Params): Promise
   const approved = await cli("approve", view.id, "--key", keyFile, "--yes", "--config", config.dir);
   expect(approved.code, `${approved.stdout}\n${approved.stderr}`).toBe(0);
   for (const line of view.runs) expect(approved.stdout, "the approver is shown every command").toContain(line);
+  if (findAction(action)?.impact === "HIGH") {
+    // The host said it needs two keys for HIGH (its preview's answer): one is not enough, nothing is sent.
+    expect((proposed.structuredContent as { approvalsRequired?: number }).approvalsRequired).toBe(2);
+    const early = await broker.call("execute_action", { id: view.id });
+    expect(early.isError).toBe(true);
+    expect(early.content.map((x) => x.text ?? "").join("")).toContain("requires 2 distinct approver keys for HIGH actions");
+    const opsFile = join(scope.dir, `${opsKey.name}.key`);
+    writeFileSync(opsFile, opsKey.privateKeyText, { mode: 0o600 });
+    const second = await cli("approve", view.id, "--key", opsFile, "--yes", "--config", config.dir);
+    expect(second.code, `${second.stdout}\n${second.stderr}`).toBe(0);
+    expect(second.stdout).toContain("2 signatures");
+  }
   const lines: string[] = [];
   const executed = await broker.callWithProgress("execute_action", { id: view.id }, (p) => lines.push(p.message ?? ""));
   expect(executed.isError, JSON.stringify(executed.content)).toBeFalsy();
@@ -158,7 +173,8 @@ beforeAll(async () => {
   alice = createApprover("alice", "MEDIUM");
   lowkey = createApprover("lowkey", "LOW");
   rootKey = createApprover("root", "HIGH");
-  installApprovers(c, [alice, lowkey, rootKey]);
+  opsKey = createApprover("ops", "HIGH");
+  installApprovers(c, [alice, lowkey, rootKey, opsKey]);
   installAllowlist(c, {
     units: [NGINX, BOOT, FAILS, VICTIM],
     logFiles: [LOG_ROOT, "/var/log/nginx"],
@@ -546,7 +562,10 @@ describe("packages: upgrade_packages from a local repository", () => {
     const params = { packages: [PKG] };
     const preview = await previewIn(c, "upgrade_packages", params);
     expect(preview.facts.versions).toEqual({ [PKG]: { from: "1.1", to: "1.2" } });
-    const { approval } = rootKey.approve({ host: HOST, action: "upgrade_packages", params, preview });
+    // One HIGH key alone is not enough here (approvals.required.HIGH defaults to 2): refused, nothing ran.
+    const alone = rootKey.approve({ host: HOST, action: "upgrade_packages", params, preview });
+    expectRefusedBeforeRunning(await helperAsOperator(c, helperRequest("upgrade_packages", params, alone.approval)), "TOO_FEW_APPROVALS", HELPER_EXIT.tooFewApprovals);
+    const { approval } = rootKey.approve({ host: HOST, action: "upgrade_packages", params, preview, cosigners: [opsKey] });
     await publish(["1.0", "1.1", "1.2", "1.3"]);
     const r = await helperAsOperator(c, helperRequest("upgrade_packages", params, approval));
     expectRefusedBeforeRunning(r, "HOST_CHANGED", HELPER_EXIT.hostChanged);

@@ -45,6 +45,8 @@ export const AUDIT_CODES = {
   "rollout.refused": "HW1208",
   /** A roll-out whose broker stopped mid-batch was picked up by another: settled from the hosts' records. */
   "rollout.resumed": "HW1209",
+  /** Another approver signed an APPROVED roll-out's statement (hosts may require several keys). */
+  "rollout.cosigned": "HW1210",
 } as const;
 
 type AuditEvent = keyof typeof AUDIT_CODES;

@@ -178,6 +178,7 @@ async function approveRollout(rollouts: RolloutService, id: string, values: Valu
     return 1;
   }
   for (const line of rolloutSummary(r, previews)) say(line);
+  if (r.state === "APPROVED" && r.approval) return cosignRollout(rollouts, r, values);
   if (r.state !== "PENDING") {
     process.stderr.write(`hostward approve: ${id} is ${r.state}; only a PENDING roll-out can be approved\n`);
     return 1;
@@ -197,5 +198,27 @@ async function approveRollout(rollouts: RolloutService, id: string, values: Valu
     return 1;
   }
   say(`APPROVED ${id} by ${approver}; each host may run its entry once, until ${new Date(outcome.record.expiresAt * 1000).toISOString()}. The requester can now call execute_rollout.`);
+  return 0;
+}
+
+/** An APPROVED roll-out signed once more (M-of-N), before it starts: each host counts the keys itself. */
+async function cosignRollout(rollouts: RolloutService, r: NonNullable<Awaited<ReturnType<RolloutService["get"]>>>, values: Values): Promise<number> {
+  const approval = r.approval!;
+  for (const [i, s] of [approval, ...(approval.cosignatures ?? [])].entries()) say(`  signed ${i + 1}: ${s.keyId} by ${printable(s.approver)} (${s.via}) at ${s.at}`);
+  const signer = await signerAndConfirmation(values, `Add your signature to ${r.action} on these ${r.hosts.length} host(s)?`);
+  if (!signer) return 1;
+  const approver = `${localIdentity()} key ${signer.keyId}`;
+  let outcome: Awaited<ReturnType<typeof rollouts.cosign>>;
+  try {
+    outcome = await rollouts.cosign(r.id, signer, { approver }, r);
+  } catch (err) {
+    process.stderr.write(`hostward approve: not signed: ${(err as Error).message}\n`);
+    return 1;
+  }
+  if (!outcome.ok) {
+    process.stderr.write(`hostward approve: not signed: ${outcome.reason}\n`);
+    return 1;
+  }
+  say(`SIGNED ${r.id} by ${approver}: ${1 + (outcome.record.approval?.cosignatures?.length ?? 0)} signatures.`);
   return 0;
 }

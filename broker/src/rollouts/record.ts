@@ -153,6 +153,11 @@ export const RolloutRecordSchema = z.strictObject({
       via: z.enum(["cli"]),
       approver: shortText,
       at: isoTime,
+      /** Further approvers' signatures over the same roll-out statement (hosts may require several keys). */
+      cosignatures: z
+        .array(z.strictObject({ keyId: z.string().max(200), signature: z.string().max(4096), via: z.enum(["cli"]), approver: shortText, at: isoTime }))
+        .max(8)
+        .optional(),
     })
     .optional(),
   rejection: z.strictObject({ reason: shortText, by: shortText, at: isoTime }).optional(),

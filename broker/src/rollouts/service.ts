@@ -328,6 +328,36 @@ export class RolloutService {
     return t.ok ? { ok: true, record: t.record } : { ok: false, reason: t.reason, ...(t.record && { record: t.record }) };
   }
 
+  /**
+   * Adds `signer`'s signature to an APPROVED (not yet running) roll-out, over the very statement
+   * already signed: hosts may require several distinct approver keys for the action's impact
+   * (actions.yaml approvals.required; HIGH: 2 by default). A key signs once.
+   */
+  async cosign(id: string, signer: Signer, by: { approver: string; callId?: string }, shown?: RolloutRecord): Promise<RolloutOutcome> {
+    const current = await this.get(id);
+    if (!current) return this.refuse({ op: "cosign", rolloutId: id }, `no roll-out ${id}`);
+    if (current.state !== "APPROVED" || !current.approval) return this.refuse({ op: "cosign" }, `roll-out ${id} is ${current.state}; only an APPROVED roll-out that has not started takes another signature`, current);
+    if (shown && signedPart(shown) !== signedPart(current)) return this.refuse({ op: "cosign" }, `roll-out ${id} changed after it was shown; nothing was signed: review it again`, current);
+    const { statement } = current.approval;
+    const { keyId, signature } = await signCanonical(canonicalRolloutStatement(statement), signer);
+    const signedBy = [current.approval.keyId, ...(current.approval.cosignatures ?? []).map((c) => c.keyId)];
+    if (signedBy.includes(keyId)) return this.refuse({ op: "cosign" }, `roll-out ${id} is already signed by the key ${keyId}: each approver key signs once; another approver adds the next signature`, current);
+    if (signedBy.length >= 9) return this.refuse({ op: "cosign" }, `roll-out ${id} already carries ${signedBy.length} signatures, the most an approval can`, current);
+    const at = new Date().toISOString();
+    const t = await this.files.update(
+      id,
+      (cur) =>
+        cur.state !== "APPROVED" || !cur.approval || canonicalJson(cur.approval.statement) !== canonicalJson(statement)
+          ? { refuse: `roll-out ${id} is ${cur.state}, or its approval changed while it was being signed` }
+          : { next: { ...cur, approval: { ...cur.approval, cosignatures: [...(cur.approval.cosignatures ?? []), { keyId, signature, via: "cli" as const, approver: by.approver, at }] } } },
+      async (next) => {
+        if (nowSeconds() >= next.expiresAt) throw new Error(`roll-out ${id} expired while it was being signed`);
+        await this.audit.append({ event: "rollout.cosigned", callId: by.callId, ...about(next), approver: by.approver, keyId, keySource: signer.source, signatures: signedBy.length + 1 });
+      },
+    );
+    return t.ok ? { ok: true, record: t.record } : { ok: false, reason: t.reason, ...(t.record && { record: t.record }) };
+  }
+
   async reject(id: string, reason: string, by: { who: string; callId?: string }): Promise<RolloutOutcome> {
     const t = await this.files.update(
       id,
@@ -357,7 +387,7 @@ export class RolloutService {
     const approval = r.approval;
     if (!approval) throw new Error(`roll-out ${r.id} is not approved`);
     const { tree, entries, previews } = this.plan(r);
-    return rolloutApprovalMessage(approval.statement, entries[index]!, tree.proofs[index]!, approval.keyId, approval.signature, canonicalJson(previews[index]!), undo);
+    return rolloutApprovalMessage(approval.statement, entries[index]!, tree.proofs[index]!, approval.keyId, approval.signature, canonicalJson(previews[index]!), undo, approval.cosignatures ?? []);
   }
 
   /** The running broker's lease, renewed; false when another broker took the roll-out over (or it ended). */

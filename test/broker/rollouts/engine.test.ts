@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { formatOpenSshPrivateKey } from "../../../proto/catalog/approval";
+import { checkApproval, formatOpenSshPrivateKey } from "../../../proto/catalog/approval";
 import { findAction } from "../../../proto/catalog/actions/index";
 import { previewSummary } from "../../../proto/catalog/preview-summary";
 import { HostCallError } from "../../../broker/src/agents/errors";
@@ -165,5 +165,37 @@ describe("rolling a host back", () => {
     const out2 = await runRollout(service, rbWorld(none, ["web2"], ["web2"]), plain, "call-2");
     expect(out2.ok && out2.record.hosts.map((h) => h.state)).toEqual(["SUCCEEDED", "GATE_FAILED", "UNTOUCHED"]);
     expect(none.some((p) => p.undo)).toBe(false);
+  });
+});
+
+describe("M-of-N on a roll-out", () => {
+  it("an APPROVED roll-out takes a second approver's signature over the same statement, once per key; every host's part carries both, and checkApproval counts two keys", async () => {
+    const id = await approved(2, { canaries: 0, batchSize: 2 });
+    const second = join(dir, "second");
+    const secondKey = generateKeyPairSync("ed25519").privateKey;
+    writeFileSync(second, formatOpenSshPrivateKey(secondKey, "second"), { mode: 0o600 });
+    const again = await service.cosign(id, fileSigner(keyFile), { approver: "tester" });
+    expect(again.ok).toBe(false);
+    expect(!again.ok && again.reason).toMatch(/already signed by the key/);
+    const c = await service.cosign(id, fileSigner(second), { approver: "second" });
+    expect(c.ok, c.ok ? "" : c.reason).toBe(true);
+    const r = (await service.get(id))!;
+    expect(r.approval!.cosignatures).toHaveLength(1);
+    const part = service.partFor(r, 1);
+    expect(part.cosignatures).toHaveLength(1);
+    // The host's check over the part: both keys are known (max HIGH), two are required.
+    const keys = [fileSigner(keyFile), fileSigner(second)].map((s) => ({ ...s.publicKey, maxImpact: "HIGH" as const }));
+    const verdict = checkApproval(part, {
+      host: "web2",
+      hostKey: r.hosts[1]!.hostKey,
+      action: def.name,
+      params,
+      impact: def.impact,
+      clock: { now: Math.floor(Date.now() / 1000), maxSkewSeconds: 120, maxLifetimeSeconds: 3600 },
+      approvers: keys,
+      required: 2,
+    });
+    expect(verdict, JSON.stringify(verdict)).toMatchObject({ ok: true });
+    expect(verdict.ok && verdict.keys).toHaveLength(2);
   });
 });

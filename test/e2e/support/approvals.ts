@@ -54,6 +54,8 @@ interface StatementFields {
   notAfter?: number;
   /** The host's impact preview the approver read (previewIn); default an empty one. */
   preview?: ActionPreview;
+  /** More approvers who sign the same statement (a host requires two keys for HIGH by default). */
+  cosigners?: Approver[];
   nonce?: string;
 }
 
@@ -101,8 +103,10 @@ export function createApprover(name: string, maxImpact: Impact): Approver {
         nonce: fields.nonce ?? newNonce(),
         previewHash: previewDigest(previewJson),
       };
-      const armored = signSshSig(canonicalStatement(statement), privateKey);
-      return { approval: approvalToMessage(statement, keyId, armored, previewJson), statement };
+      const text = canonicalStatement(statement);
+      const armored = signSshSig(text, privateKey);
+      const cosignatures = (fields.cosigners ?? []).map((c) => ({ keyId: c.keyId, signature: signSshSig(text, c.privateKey) }));
+      return { approval: approvalToMessage(statement, keyId, armored, previewJson, cosignatures), statement };
     },
   };
 }
