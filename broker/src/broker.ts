@@ -22,6 +22,7 @@ import type { BrokerConfig } from "./config/schema";
 import { ConfigStore } from "./config/store";
 import { createLogger, type Logger } from "./logger";
 import { configFiles, defaultStateDir } from "./paths";
+import { Notifier } from "./notify/webhook";
 
 export interface Broker {
   config: ConfigStore;
@@ -31,6 +32,8 @@ export interface Broker {
   actions: ActionStateStore;
   /** Notices of changed action requests and roll-outs (resources/updated for subscribed clients). */
   changes: StateWatch;
+  /** Tells a human that a proposal waits (broker.yaml notify.webhook). */
+  notifier: Notifier;
   logger: Logger;
   stateDir: string;
   version: string;
@@ -62,5 +65,6 @@ export function createBroker(configDir: string, options: { logger?: Logger } = {
     pool.resetCredentials();
     logger.info({ changes, hosts: next.hosts.length, rules: next.policy.rules.length }, "configuration reloaded");
   });
-  return { config, pool, audit, actions, changes, logger, stateDir, version: VERSION, catalogHash: BUILT_CATALOG_HASH ?? catalogHash(diagnostics) };
+  const notifier = new Notifier(() => config.current, audit, (m) => logger.warn(m));
+  return { config, pool, audit, actions, changes, notifier, logger, stateDir, version: VERSION, catalogHash: BUILT_CATALOG_HASH ?? catalogHash(diagnostics) };
 }

@@ -14,6 +14,10 @@ export const AUDIT_CODES = {
   "resource.read": "HW1008",
   /** A runbook (MCP prompt) was fetched with these arguments (or refused, naming the argument). */
   "prompt.get": "HW1009",
+  /** A proposal's notice was delivered to the configured webhook (broker.yaml notify.webhook). */
+  "notify.sent": "HW1010",
+  /** …or could not be (the receiver's status, or why): the proposal stands either way. */
+  "notify.failed": "HW1011",
   // Actions (propose → approve/reject → execute). HW11xx.
   "action.proposed": "HW1100",
   "action.approved": "HW1101",

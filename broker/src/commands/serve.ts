@@ -98,6 +98,8 @@ function reloadOnSighup(broker: Broker): void {
 /** The end of a broker: the in-flight audit records made durable, a stop record, the head signed. */
 async function stop(broker: Broker, reason: string): Promise<void> {
   broker.logger.info({ reason }, "broker stopping");
+  // Notices in flight get their deadline (at most broker.yaml notify.webhook.timeoutMs) to be sent and audited.
+  await broker.notifier.idle();
   try {
     await broker.audit.append({ event: "broker.stop", pid: process.pid, reason });
   } catch (err) {

@@ -105,6 +105,30 @@ export const BrokerFileSchema = z.strictObject({
       proposalsPerHour: z.number().int().min(1).max(100_000).default(DEFAULT_BUDGETS.proposalsPerHour),
     })
     .default(DEFAULT_BUDGETS),
+  /**
+   * Who is told that a proposal waits for a human. The notice names the request, host, action and
+   * impact and how to approve; it carries no token, no link that approves and none of the model's
+   * words: it cannot approve anything.
+   */
+  notify: z
+    .strictObject({
+      webhook: z
+        .strictObject({
+          /** http:// or https:// (a Slack incoming webhook, an ntfy topic URL, any JSON receiver). */
+          url: z
+            .string()
+            .max(2048)
+            .url()
+            .refine((u) => /^https?:\/\//i.test(u), "must be an http:// or https:// URL"),
+          /** json: {text, id, host, action, impact, expiresAt, howToApprove}; slack: {text}; ntfy: the text as the body, a Title header. */
+          format: z.enum(["json", "slack", "ntfy"]).default("json"),
+          /** Extra request headers (an ntfy access token: Authorization: Bearer …). */
+          headers: z.record(z.string().regex(/^[A-Za-z0-9-]{1,64}$/, "a header name"), z.string().max(1024)).default({}),
+          timeoutMs: z.number().int().min(100).max(30_000).default(5000),
+        })
+        .optional(),
+    })
+    .default({}),
 });
 
 export type HostEntry = z.output<typeof HostEntrySchema>;

@@ -270,6 +270,7 @@ async function propose(broker: Broker, service: ActionService, raw: unknown, cal
     broker.logger.error({ err: (err as Error).message, callId }, "proposal not recorded");
     return { error: `not proposed: the request could not be recorded (${(err as Error).message})` };
   }
+  broker.notifier.proposed({ id: request.id, action: request.action, impact: request.impact, where: request.host, expiresAt: request.expiresAt });
 
   let elicitation: DialogOutcome;
   if (call.era === "modern") {

@@ -250,6 +250,7 @@ async function propose(broker: Broker, service: RolloutService, raw: unknown, ca
     broker.logger.error({ err: (err as Error).message, callId }, "roll-out not recorded");
     return { error: `not proposed: the roll-out could not be recorded (${(err as Error).message})` };
   }
+  broker.notifier.proposed({ id: record.id, action: record.action, impact: record.impact, where: `${record.hosts.length} hosts (${record.target})`, expiresAt: record.expiresAt });
   return { structured: { ...rolloutView(record), approvalText: rolloutSummary(record, service.plan(record).previews), howToApprove: howToApprove(broker, record.id) } };
 }
 
