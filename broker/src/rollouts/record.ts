@@ -160,6 +160,8 @@ export const RolloutRecordSchema = z.strictObject({
         .optional(),
     })
     .optional(),
+  /** The most distinct approver keys any host of the plan requires (their preview answers); execute_rollout waits for it. */
+  approvalsRequired: z.number().int().min(1).max(9).optional(),
   rejection: z.strictObject({ reason: shortText, by: shortText, at: isoTime }).optional(),
   cancellation: z.strictObject({ reason: shortText, by: shortText, at: isoTime }).optional(),
   execution: z

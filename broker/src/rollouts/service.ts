@@ -23,6 +23,8 @@ export interface RolloutHostInput {
   hostIdentity: string;
   hostKey: string;
   preview: ActionPreview;
+  /** Distinct approver keys this host said it requires for the impact (its preview's answer). */
+  approvalsRequired?: number;
 }
 
 export interface RolloutProposal {
@@ -42,6 +44,12 @@ export interface RolloutProposal {
 export type RolloutOutcome = { ok: true; record: RolloutRecord } | { ok: false; reason: string; record?: RolloutRecord };
 
 const nowSeconds = () => Math.floor(Date.now() / 1000);
+
+/** The most approver keys any host of the plan requires (each host counts its own anyway). */
+function approvalsRequiredOf(hosts: readonly RolloutHostInput[]): number | undefined {
+  const counts = hosts.map((h) => h.approvalsRequired).filter((n): n is number => n !== undefined);
+  return counts.length === 0 ? undefined : Math.max(...counts);
+}
 /**
  * The record holds each host's entry and state (~400 bytes a host: ~4 MB at 10,000), rewritten as
  * batches start and end; the previews (up to 32 KiB each) are written once beside it
@@ -135,6 +143,7 @@ export class RolloutService {
       hosts,
       reason: input.reason,
       requester: input.requester,
+      ...(approvalsRequiredOf(input.hosts) !== undefined && { approvalsRequired: approvalsRequiredOf(input.hosts) }),
       state: "PENDING",
       createdAt: created.toISOString(),
       updatedAt: created.toISOString(),

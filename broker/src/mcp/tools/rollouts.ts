@@ -9,12 +9,11 @@ import { randomUUID } from "node:crypto";
 import { z } from "zod";
 import { actions, findAction } from "../../../../proto/catalog/actions/index";
 import { diagnostics } from "../../../../proto/catalog/diagnostics/index";
-import type { ActionPreview } from "../../../../proto/catalog/define-action";
 import { impactRank } from "../../../../proto/catalog/approval";
 import { MAX_ROLLOUT_HOSTS } from "../../../../proto/catalog/rollout-plan";
 import { expectedCertName } from "../../agents/channels";
 import { operatorKey } from "../../agents/host-key";
-import { fetchPreview } from "../../actions/preview";
+import { fetchHostPreview } from "../../actions/preview";
 import type { Broker } from "../../broker";
 import { fanout } from "../../fanout";
 import { decide } from "../../policy";
@@ -233,8 +232,8 @@ async function propose(broker: Broker, service: RolloutService, raw: unknown, ca
     resolved.hosts,
     async (host): Promise<RolloutHostInput> => {
       const hostKey = await operatorKey(broker.pool, host, hostTimeoutMs);
-      const preview: ActionPreview = await fetchPreview(broker.pool, host, def, params);
-      return { host: host.name, hostIdentity: expectedCertName(host), hostKey, preview };
+      const { preview, approvalsRequired } = await fetchHostPreview(broker.pool, host, def, params);
+      return { host: host.name, hostIdentity: expectedCertName(host), hostKey, preview, ...(approvalsRequired !== undefined && { approvalsRequired }) };
     },
     { concurrency, timeoutMs: Math.max(hostTimeoutMs, 30_000) },
   );
@@ -267,6 +266,11 @@ async function execute(broker: Broker, service: RolloutService, raw: unknown, ca
   if (r.state !== "APPROVED" && r.state !== "RUNNING") {
     const next = r.state === "PENDING" ? ` It waits for a human: ${howToApprove(broker, id)}` : " It can never run again; propose a new roll-out if it is still needed.";
     return { error: `refused: ${(await service.refuse({ op: "execute", callId, caller: call.caller }, `roll-out ${id} is ${r.state}, not APPROVED.${next}`, r)).reason}` };
+  }
+  const signatures = 1 + (r.approval?.cosignatures?.length ?? 0);
+  if (r.state === "APPROVED" && r.approvalsRequired !== undefined && signatures < r.approvalsRequired) {
+    const why = `roll-out ${id} has ${signatures} approver signature(s); its hosts require ${r.approvalsRequired} distinct approver keys for ${r.impact} actions (the most any of them asks, actions.yaml approvals.required): another approver adds one with "hostward approve ${id}", then call execute_rollout again (nothing ran)`;
+    return { error: `refused: ${(await service.refuse({ op: "execute", callId, caller: call.caller }, why, r)).reason}` };
   }
   try {
     broker.pool.credentials("operator");
