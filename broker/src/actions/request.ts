@@ -18,6 +18,14 @@ import { KEY_FINGERPRINT } from "../../../shared/cert-names";
 export const ACTION_STATES = ["PENDING", "APPROVED", "REJECTED", "EXPIRED", "CANCELLED", "RUNNING", "SUCCEEDED", "FAILED"] as const;
 export type ActionState = (typeof ACTION_STATES)[number];
 
+/**
+ * Where a human decided: `hostward approve|reject` on a terminal ("cli"), the MCP client's dialog
+ * ("elicitation", the broker's low-impact key signs), or the local page `hostward approvals` serves
+ * to the approver's browser ("web", the approver's key signs in that command's process).
+ */
+export const DECISION_VIAS = ["cli", "elicitation", "web"] as const;
+export type DecisionVia = (typeof DECISION_VIAS)[number];
+
 const TRANSITIONS: Readonly<Record<ActionState, readonly ActionState[]>> = {
   PENDING: ["APPROVED", "REJECTED", "EXPIRED", "CANCELLED"],
   APPROVED: ["RUNNING", "EXPIRED", "CANCELLED"],
@@ -124,12 +132,12 @@ export const ActionRequestSchema = z.strictObject({
       keyId: z.string().max(200),
       /** The SSHSIG armored signature over the canonical statement. */
       signature: z.string().max(4096),
-      via: z.enum(["cli", "elicitation"]),
+      via: z.enum(DECISION_VIAS),
       approver: shortText,
       at: isoTime,
     })
     .optional(),
-  rejection: z.strictObject({ reason: shortText, by: shortText, via: z.enum(["cli", "elicitation"]), at: isoTime }).optional(),
+  rejection: z.strictObject({ reason: shortText, by: shortText, via: z.enum(DECISION_VIAS), at: isoTime }).optional(),
   cancellation: z.strictObject({ reason: shortText, by: shortText, at: isoTime }).optional(),
   execution: z
     .strictObject({

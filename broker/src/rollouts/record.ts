@@ -150,12 +150,14 @@ export const RolloutRecordSchema = z.strictObject({
       keyId: z.string().max(200),
       /** The SSHSIG armored signature over the canonical roll-out statement. */
       signature: z.string().max(4096),
-      via: z.enum(["cli"]),
+      /** `hostward approve` ("cli") or the page `hostward approvals` serves ("web"); the approver's key signs either way. */
+      via: z.enum(["cli", "web"]),
       approver: shortText,
       at: isoTime,
     })
     .optional(),
-  rejection: z.strictObject({ reason: shortText, by: shortText, at: isoTime }).optional(),
+  /** `via`: absent on records written before the page existed (those were all "cli"). */
+  rejection: z.strictObject({ reason: shortText, by: shortText, via: z.enum(["cli", "web"]).optional(), at: isoTime }).optional(),
   cancellation: z.strictObject({ reason: shortText, by: shortText, at: isoTime }).optional(),
   execution: z
     .strictObject({
