@@ -96,10 +96,12 @@ function article(item: PageItem, input: PageInput, expired: boolean): string {
   );
 }
 
+// Long lines wrap (a continuation starts at the left edge, unlike every indented line of the
+// summary) instead of scrolling: nothing of what is signed is hidden past the edge of the box.
 const STYLE = `
-body { font-family: system-ui, sans-serif; margin: 1.5rem; max-width: 110ch; color: #111; background: #fff; }
+body { font-family: system-ui, sans-serif; margin: 1.5rem; max-width: 150ch; color: #111; background: #fff; }
 header p { margin: 0.2rem 0; }
-pre { background: #f4f4f4; border: 1px solid #ccc; padding: 0.75rem; overflow-x: auto; white-space: pre; font-size: 0.85rem; line-height: 1.35; }
+pre { background: #f4f4f4; border: 1px solid #ccc; padding: 0.75rem; white-space: pre-wrap; overflow-wrap: anywhere; font-size: 0.85rem; line-height: 1.35; }
 article { border-top: 2px solid #888; margin-top: 1.5rem; padding-top: 0.5rem; }
 article.expired { opacity: 0.65; }
 .countdown { font-weight: bold; }
@@ -123,9 +125,10 @@ const SCRIPT = `
   function tick() {
     var now = Date.now() / 1000;
     document.querySelectorAll("[data-expires]").forEach(function (el) {
-      var s = Math.floor(Number(el.getAttribute("data-expires")) - now);
+      // Expired from the very second the server counts it so (now >= expiresAt), not a second early.
+      var s = Number(el.getAttribute("data-expires")) - now;
       var item = el.closest("article");
-      if (s > 0) { el.textContent = "expires in " + left(s); return; }
+      if (s > 0) { el.textContent = "expires in " + left(Math.ceil(s)); return; }
       el.textContent = "EXPIRED: it can no longer be approved";
       if (item) {
         item.classList.add("expired");
@@ -163,7 +166,7 @@ export function renderPage(input: PageInput): string {
   }
   return (
     "<!DOCTYPE html>\n" +
-    `<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><meta name="referrer" content="no-referrer">` +
+    `<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><meta name="referrer" content="same-origin">` +
     `<title>hostward approvals (${input.pending.length} pending)</title><style nonce="${n}">${STYLE}</style></head>` +
     `<body>${body.join("\n")}<script nonce="${n}">${SCRIPT}</script></body></html>\n`
   );
@@ -173,7 +176,7 @@ export function renderPage(input: PageInput): string {
 export function messagePage(title: string, text: string, nonce: string): string {
   return (
     "<!DOCTYPE html>\n" +
-    `<html lang="en"><head><meta charset="utf-8"><meta name="referrer" content="no-referrer"><title>${escapeHtml(title)}</title>` +
+    `<html lang="en"><head><meta charset="utf-8"><meta name="referrer" content="same-origin"><title>${escapeHtml(title)}</title>` +
     `<style nonce="${escapeHtml(nonce)}">body { font-family: system-ui, sans-serif; margin: 1.5rem; max-width: 80ch; }</style></head>` +
     `<body><h1>${escapeHtml(title)}</h1><p>${escapeHtml(text)}</p></body></html>\n`
   );

@@ -13,13 +13,13 @@
 //      site" and SameSite alone would not stop it: 2 and 3 do.
 //   4. GET /?token=T exchanges the one-time token (printed on the terminal) for the session: an
 //      HttpOnly, SameSite=Strict cookie, then redirects to / (the token is gone from the address
-//      bar and, with no-referrer, never sent anywhere). The token works once: a second use, or any
+//      bar and, under Referrer-Policy same-origin, never sent to another site). The token works once: a second use, or any
 //      other token, is refused. There is one session per run.
 //   5. Everything else needs the session cookie; POST /approve and /reject also need the session's
 //      CSRF token from the page's forms (both compared in constant time), a form-encoded body of at
 //      most 16 KiB and only the fields they take.
 // Responses carry a strict CSP (default-src 'none'; the one style and script by nonce; no framing,
-// forms post only here), X-Frame-Options DENY, no-store, Referrer-Policy no-referrer, nosniff.
+// forms post only here), X-Frame-Options DENY, no-store, Referrer-Policy same-origin, nosniff.
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import { jsonValue } from "../../../shared/canonical-json";
@@ -143,7 +143,11 @@ export async function startApprovalsServer(o: ApprovalsServerOptions): Promise<A
       "content-security-policy": `default-src 'none'; script-src 'nonce-${nonce}'; style-src 'nonce-${nonce}'; img-src 'none'; connect-src 'none'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'`,
       "x-frame-options": "DENY",
       "cache-control": "no-store",
-      "referrer-policy": "no-referrer",
+      // Not no-referrer: under it, browsers send "Origin: null" with the page's own form posts (the
+      // Fetch standard's rule), and the Origin check above would have nothing to check. same-origin
+      // sends a Referer to this server alone; the page links nowhere else, and the one URL that held
+      // the token was a bare redirect.
+      "referrer-policy": "same-origin",
       "x-content-type-options": "nosniff",
       "cross-origin-opener-policy": "same-origin",
       "cross-origin-resource-policy": "same-origin",
@@ -238,7 +242,8 @@ export async function startApprovalsServer(o: ApprovalsServerOptions): Promise<A
     redirect(res, { "set-cookie": `${cookieName}=${session.cookie}; HttpOnly; SameSite=Strict; Path=/` });
   }
 
-  async function readForm(req: IncomingMessage, fields: readonly string[]): Promise<Map<string, string>> {
+  /** The POSTed form: the session's CSRF token (refused first, 403), then exactly `fields`. */
+  async function readForm(req: IncomingMessage, s: Session, fields: readonly string[]): Promise<Map<string, string>> {
     const type = (req.headers["content-type"] ?? "").split(";")[0]!.trim().toLowerCase();
     if (type !== "application/x-www-form-urlencoded") throw new Refusal(415, "the body must be a form (application/x-www-form-urlencoded)");
     if (Number(req.headers["content-length"] ?? "0") > MAX_BODY_BYTES) throw new Refusal(413, `the body is larger than ${MAX_BODY_BYTES} bytes`);
@@ -250,6 +255,12 @@ export async function startApprovalsServer(o: ApprovalsServerOptions): Promise<A
       chunks.push(chunk as Buffer);
     }
     const form = new URLSearchParams(Buffer.concat(chunks).toString("utf8"));
+    // The CSRF token first: without the page's token nothing else of the form is looked at.
+    const csrf = form.getAll("csrf");
+    if (csrf.length !== 1 || !sameSecret(csrf[0]!, s.csrf)) {
+      o.log("refused a POST without this page's CSRF token");
+      throw new Refusal(403, "the form's CSRF token is missing or wrong: reload the page");
+    }
     const out = new Map<string, string>();
     for (const [k, v] of form) {
       if (!fields.includes(k) || out.has(k)) throw new Refusal(400, `unexpected form field ${JSON.stringify(k.slice(0, 40))}`);
@@ -259,12 +270,8 @@ export async function startApprovalsServer(o: ApprovalsServerOptions): Promise<A
     return out;
   }
 
-  /** The session's CSRF token, and an id that names a request or a roll-out. */
-  function checkForm(form: Map<string, string>, s: Session): string {
-    if (!sameSecret(form.get("csrf")!, s.csrf)) {
-      o.log("refused a POST without this page's CSRF token");
-      throw new Refusal(403, "the form's CSRF token is missing or wrong: reload the page");
-    }
+  /** An id that names a request or a roll-out. */
+  function checkId(form: Map<string, string>): string {
     const id = form.get("id")!;
     if (!ACTION_ID.test(id) && !ROLLOUT_RECORD_ID.test(id)) throw new Refusal(400, "not an action request (act-…) or roll-out (ro-…) id");
     return id;
@@ -311,8 +318,8 @@ export async function startApprovalsServer(o: ApprovalsServerOptions): Promise<A
       o.log(`refused a POST ${path} without the session cookie`);
       throw new Refusal(403, "no session: open the link hostward approvals printed");
     }
-    const form = await readForm(req, path === "/approve" ? ["csrf", "id", "shown"] : ["csrf", "id", "reason"]);
-    const id = checkForm(form, s);
+    const form = await readForm(req, s, path === "/approve" ? ["csrf", "id", "shown"] : ["csrf", "id", "reason"]);
+    const id = checkId(form);
     let result: { kind: "ok" | "error"; text: string };
     try {
       result = path === "/approve" ? await approve(id, form.get("shown")!) : await reject(id, form.get("reason")!);
