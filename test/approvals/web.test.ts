@@ -163,7 +163,8 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
-  process.stderr.write(cliStderr);
+  // What the command said on its terminal, kept beside the screenshots (it holds no secret but the used link).
+  if (existsSync(ARTIFACTS)) writeFileSync(join(ARTIFACTS, "cli-stderr.log"), cliStderr);
   await ctx?.close();
   if (cli && cli.exitCode === null) cli.kill("SIGKILL");
   rmSync(root, { recursive: true, force: true });
@@ -181,7 +182,7 @@ describe("hostward approvals in Chromium", () => {
     expect(h["content-security-policy"]).toMatch(/^default-src 'none'; script-src 'nonce-[A-Za-z0-9_-]+'; style-src 'nonce-[A-Za-z0-9_-]+';.* form-action 'self'; frame-ancestors 'none'; base-uri 'none'$/);
     expect(h).toMatchObject({ "x-frame-options": "DENY", "cache-control": "no-store", "referrer-policy": "same-origin", "x-content-type-options": "nosniff" });
     // The one script is the nonce'd countdown; no script is inline without it.
-    const scripts = await page.locator("script").evaluateAll((els) => els.map((e) => (e as HTMLScriptElement).nonce !== ""));
+    const scripts = await page.locator("script").evaluateAll((els) => els.map((e) => (e as unknown as { nonce: string }).nonce !== ""));
     expect(scripts).toEqual([true]);
     await shot("list");
   });
@@ -219,7 +220,7 @@ describe("hostward approvals in Chromium", () => {
     expect(await c.locator("pre b, pre i, pre script").count()).toBe(0);
     expect((await c.locator("pre.summary").textContent())!.endsWith("\n    > <b>x</b> <script>window.hostwardXss=1</script> &\\u001b[2J\\u202e")).toBe(true);
     expect(await c.locator("pre.summary").textContent()).toContain("requester: mcp:stdio:<i>model</i>");
-    expect(await page.evaluate(() => (window as unknown as { hostwardXss?: boolean }).hostwardXss)).toBeUndefined();
+    expect(await page.evaluate(() => (globalThis as unknown as { hostwardXss?: number }).hostwardXss)).toBeUndefined();
     await c.scrollIntoViewIfNeeded();
     await shot("list-escaped");
   });
@@ -254,7 +255,7 @@ describe("hostward approvals in Chromium", () => {
   it("reject: a reason is required (the form, and the server whatever the form says); it is recorded", async () => {
     const reject = item(toReject.id).locator("form.reject");
     await reject.locator("button.reject").click(); // empty: the browser's own check keeps it from being sent
-    expect(await reject.locator("input[name=reason]").evaluate((el) => (el as HTMLInputElement).validity.valueMissing)).toBe(true);
+    expect(await reject.locator("input[name=reason]").evaluate((el) => (el as unknown as { validity: { valueMissing: boolean } }).validity.valueMissing)).toBe(true);
     // Sent anyway (a blank reason): refused by the server.
     const { cookie, csrf } = await session();
     const blank = await raw("POST", "/reject", { ...FORM, origin, cookie }, form({ csrf, id: toReject.id, reason: "   " }));
@@ -299,7 +300,7 @@ describe("hostward approvals in Chromium", () => {
     await article.scrollIntoViewIfNeeded();
     await shot("expired-countdown");
     // A stale page submits it anyway: refused by the service's own check, nothing signed.
-    await leadsToPage(() => article.locator("form.approve").evaluate((f) => (f as HTMLFormElement).requestSubmit()));
+    await leadsToPage(() => article.locator("form.approve").evaluate((f) => (f as unknown as { requestSubmit(): void }).requestSubmit()));
     expect(await flash()).toMatchObject({ kind: "error", text: expect.stringContaining(`action ${r.id} is EXPIRED; only a PENDING request can be approved`) });
     const after = await stored(r.id);
     expect(after.state).toBe("EXPIRED");

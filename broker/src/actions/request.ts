@@ -23,7 +23,7 @@ export type ActionState = (typeof ACTION_STATES)[number];
  * ("elicitation", the broker's low-impact key signs), or the local page `hostward approvals` serves
  * to the approver's browser ("web", the approver's key signs in that command's process).
  */
-export const DECISION_VIAS = ["cli", "elicitation", "web"] as const;
+const DECISION_VIAS = ["cli", "elicitation", "web"] as const;
 export type DecisionVia = (typeof DECISION_VIAS)[number];
 
 const TRANSITIONS: Readonly<Record<ActionState, readonly ActionState[]>> = {

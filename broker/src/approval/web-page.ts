@@ -46,12 +46,12 @@ export interface PageInput {
 /** Longest rejection reason accepted (the same bound `hostward reject` cuts at). */
 export const MAX_REASON = 500;
 
-export function escapeHtml(text: string): string {
+function escapeHtml(text: string): string {
   return text.replace(/[&<>"']/g, (c) => (c === "&" ? "&amp;" : c === "<" ? "&lt;" : c === ">" ? "&gt;" : c === '"' ? "&quot;" : "&#39;"));
 }
 
 /** "14 min 5 s": what is left, as the countdown script writes it. */
-export function remaining(seconds: number): string {
+function remaining(seconds: number): string {
   if (seconds <= 0) return "0 s";
   const m = Math.floor(seconds / 60);
   return `${m > 0 ? `${m} min ` : ""}${seconds % 60} s`;

@@ -13,11 +13,16 @@
 //      site" and SameSite alone would not stop it: 2 and 3 do.
 //   4. GET /?token=T exchanges the one-time token (printed on the terminal) for the session: an
 //      HttpOnly, SameSite=Strict cookie, then redirects to / (the token is gone from the address
-//      bar and, under Referrer-Policy same-origin, never sent to another site). The token works once: a second use, or any
-//      other token, is refused. There is one session per run.
+//      bar and, under Referrer-Policy same-origin, never sent to another site). The token works
+//      once: a second use, or any other token, is refused. There is one session per run.
 //   5. Everything else needs the session cookie; POST /approve and /reject also need the session's
 //      CSRF token from the page's forms (both compared in constant time), a form-encoded body of at
 //      most 16 KiB and only the fields they take.
+// What this does not stop: cookies are not isolated by port, so a browser that itself opens a page
+// served by another program on 127.0.0.1 (typed in, or linked from a 127.0.0.1 page: SameSite=Strict
+// withholds it from navigations another site starts) sends that program the session cookie, and a
+// program holding it can read the page and its CSRF token. Whoever runs such a program on this
+// machine is a local user; the session lasts only as long as this process.
 // Responses carry a strict CSP (default-src 'none'; the one style and script by nonce; no framing,
 // forms post only here), X-Frame-Options DENY, no-store, Referrer-Policy same-origin, nosniff.
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
