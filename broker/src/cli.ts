@@ -16,12 +16,13 @@ const COMMANDS: Record<string, Command> = {
   audit: { summary: "verify the audit log's hash chain, or print its last records", load: () => import("./commands/audit") },
   approve: { summary: "approve a proposed action: shows what runs, signs with your approver key", load: () => import("./commands/approve") },
   reject: { summary: "reject a proposed action", load: () => import("./commands/reject") },
+  approvals: { summary: "a local page for the approver: pending proposals, approve (your key signs here) or reject", load: () => import("./commands/approvals") },
   actions: { summary: "list or show action requests (list, show ID)", load: () => import("./commands/actions") },
   demo: { summary: "run the end-to-end demo against a local fleet", load: () => import("./commands/demo") },
 };
 
 function usage(): string {
-  const lines = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(8)} ${c.summary}`);
+  const lines = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(9)} ${c.summary}`);
   return `hostward ${VERSION}: operate Linux hosts through typed agents, for AI assistants over MCP\n\nUsage: hostward <command> [options]\n\nCommands:\n${lines.join("\n")}\n\nRun "hostward <command> --help" for a command's options.\n`;
 }
 

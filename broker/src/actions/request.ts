@@ -18,6 +18,14 @@ import { KEY_FINGERPRINT } from "../../../shared/cert-names";
 export const ACTION_STATES = ["PENDING", "APPROVED", "REJECTED", "EXPIRED", "CANCELLED", "RUNNING", "SUCCEEDED", "FAILED"] as const;
 export type ActionState = (typeof ACTION_STATES)[number];
 
+/**
+ * Where a human decided: `hostward approve|reject` on a terminal ("cli"), the MCP client's dialog
+ * ("elicitation", the broker's low-impact key signs), or the local page `hostward approvals` serves
+ * to the approver's browser ("web", the approver's key signs in that command's process).
+ */
+const DECISION_VIAS = ["cli", "elicitation", "web"] as const;
+export type DecisionVia = (typeof DECISION_VIAS)[number];
+
 const TRANSITIONS: Readonly<Record<ActionState, readonly ActionState[]>> = {
   PENDING: ["APPROVED", "REJECTED", "EXPIRED", "CANCELLED"],
   // APPROVED → APPROVED: another approver adds a signature over the same statement (M-of-N).
@@ -127,17 +135,17 @@ export const ActionRequestSchema = z.strictObject({
       keyId: z.string().max(200),
       /** The SSHSIG armored signature over the canonical statement. */
       signature: z.string().max(4096),
-      via: z.enum(["cli", "elicitation"]),
+      via: z.enum(DECISION_VIAS),
       approver: shortText,
       at: isoTime,
       /** Further approvers' signatures over the same statement (a host may require several keys). */
       cosignatures: z
-        .array(z.strictObject({ keyId: z.string().max(200), signature: z.string().max(4096), via: z.enum(["cli", "elicitation"]), approver: shortText, at: isoTime }))
+        .array(z.strictObject({ keyId: z.string().max(200), signature: z.string().max(4096), via: z.enum(DECISION_VIAS), approver: shortText, at: isoTime }))
         .max(8)
         .optional(),
     })
     .optional(),
-  rejection: z.strictObject({ reason: shortText, by: shortText, via: z.enum(["cli", "elicitation"]), at: isoTime }).optional(),
+  rejection: z.strictObject({ reason: shortText, by: shortText, via: z.enum(DECISION_VIAS), at: isoTime }).optional(),
   cancellation: z.strictObject({ reason: shortText, by: shortText, at: isoTime }).optional(),
   execution: z
     .strictObject({

@@ -17,7 +17,7 @@ import {
   type PublicKeyInfo,
 } from "../../../proto/catalog/approval";
 import { parsePrivateKey } from "./private-key";
-import { agentIdentities, agentSign, AgentError } from "./ssh-agent";
+import { agentIdentities, agentSign, agentSocket, AgentError } from "./ssh-agent";
 
 export interface Signer {
   keyId: string;
@@ -73,6 +73,20 @@ export async function agentSigner(socketPath: string, keyId?: string): Promise<S
     publicKey: info,
     sign: async (message) => armorSshSig(info.blob, await agentSign(socketPath, info.blob, sshSigSignedData(message))),
   };
+}
+
+/**
+ * The approver's signer as `hostward approve` and `hostward approvals` choose it on the terminal:
+ * `--agent` (the ed25519 key in $SSH_AUTH_SOCK's agent, `--key-id` to pick one) or `--key FILE`.
+ * Throws, saying why, when the key cannot be had.
+ */
+export async function approverSigner(choice: { key?: string; agent?: boolean; keyId?: string }): Promise<Signer> {
+  return choice.agent ? agentSigner(agentSocket(), choice.keyId) : fileSigner(choice.key!);
+}
+
+/** The line both commands print about the signer ("  signer:    SHA256:… (comment) from file:…"). */
+export function signerLine(signer: Signer): string {
+  return `  signer:    ${signer.keyId}${signer.comment ? ` (${signer.comment})` : ""} from ${signer.source}`;
 }
 
 /** Signs a statement and verifies the signature before returning it. */

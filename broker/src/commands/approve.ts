@@ -6,8 +6,7 @@
 import { createInterface } from "node:readline";
 import { approvalSummary } from "../actions/describe";
 import { localIdentity, openActions, parseIdCommand } from "../actions/cli-context";
-import { agentSigner, fileSigner, type Signer } from "../approval/signer";
-import { agentSocket } from "../approval/ssh-agent";
+import { approverSigner, signerLine, type Signer } from "../approval/signer";
 import { missingConfigDir } from "./config-dir";
 import { rolloutSummary } from "../rollouts/describe";
 import type { RolloutService } from "../rollouts/service";
@@ -143,12 +142,12 @@ async function cosign(service: ActionService, request: ActionRequest, values: Va
 async function signerAndConfirmation(values: Values, question: string): Promise<Signer | null> {
   let signer: Signer;
   try {
-    signer = values.agent ? await agentSigner(agentSocket(), values["key-id"]) : fileSigner(values.key!);
+    signer = await approverSigner({ key: values.key, agent: values.agent, keyId: values["key-id"] });
   } catch (err) {
     process.stderr.write(`hostward approve: ${(err as Error).message}\n`);
     return null;
   }
-  say(`  signer:    ${signer.keyId}${signer.comment ? ` (${signer.comment})` : ""} from ${signer.source}`);
+  say(signerLine(signer));
   if (!values.yes) {
     if (!process.stdin.isTTY) {
       process.stderr.write("hostward approve: refusing: there is no terminal to confirm on (stdin is not a TTY); pass --yes to approve without asking\n");

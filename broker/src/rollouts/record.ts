@@ -150,19 +150,21 @@ export const RolloutRecordSchema = z.strictObject({
       keyId: z.string().max(200),
       /** The SSHSIG armored signature over the canonical roll-out statement. */
       signature: z.string().max(4096),
-      via: z.enum(["cli"]),
+      /** `hostward approve` ("cli") or the page `hostward approvals` serves ("web"); the approver's key signs either way. */
+      via: z.enum(["cli", "web"]),
       approver: shortText,
       at: isoTime,
       /** Further approvers' signatures over the same roll-out statement (hosts may require several keys). */
       cosignatures: z
-        .array(z.strictObject({ keyId: z.string().max(200), signature: z.string().max(4096), via: z.enum(["cli"]), approver: shortText, at: isoTime }))
+        .array(z.strictObject({ keyId: z.string().max(200), signature: z.string().max(4096), via: z.enum(["cli", "web"]), approver: shortText, at: isoTime }))
         .max(8)
         .optional(),
     })
     .optional(),
   /** The most distinct approver keys any host of the plan requires (their preview answers); execute_rollout waits for it. */
   approvalsRequired: z.number().int().min(1).max(9).optional(),
-  rejection: z.strictObject({ reason: shortText, by: shortText, at: isoTime }).optional(),
+  /** `via`: absent on records written before the page existed (those were all "cli"). */
+  rejection: z.strictObject({ reason: shortText, by: shortText, via: z.enum(["cli", "web"]).optional(), at: isoTime }).optional(),
   cancellation: z.strictObject({ reason: shortText, by: shortText, at: isoTime }).optional(),
   execution: z
     .strictObject({

@@ -304,7 +304,8 @@ export class RolloutService {
    * Signs the roll-out statement and records APPROVED. `shown`: the record exactly as the approver
    * was shown it; refused if what is stored differs from it in anything the approval covers.
    */
-  async approve(id: string, signer: Signer, by: { approver: string; callId?: string }, shown?: RolloutRecord): Promise<RolloutOutcome> {
+  async approve(id: string, signer: Signer, by: { approver: string; via?: "cli" | "web"; callId?: string }, shown?: RolloutRecord): Promise<RolloutOutcome> {
+    const via = by.via ?? "cli";
     const current = await this.get(id);
     if (!current) return this.refuse({ op: "approve", rolloutId: id }, `no roll-out ${id}`);
     if (current.state !== "PENDING") return this.refuse({ op: "approve" }, `roll-out ${id} is ${current.state}; only a PENDING roll-out can be approved`, current);
@@ -328,10 +329,10 @@ export class RolloutService {
     const at = new Date().toISOString();
     const t = await this.files.update(
       id,
-      (cur) => (cur.state !== "PENDING" ? { refuse: `roll-out ${id} is ${cur.state}` } : signedPart(cur) !== signedPart(base) ? { refuse: `roll-out ${id} changed while it was being signed` } : { next: moved(cur, "APPROVED", `${by.approver} (cli)`, { approval: { statement, keyId, signature, via: "cli", approver: by.approver, at } }) }),
+      (cur) => (cur.state !== "PENDING" ? { refuse: `roll-out ${id} is ${cur.state}` } : signedPart(cur) !== signedPart(base) ? { refuse: `roll-out ${id} changed while it was being signed` } : { next: moved(cur, "APPROVED", `${by.approver} (${via})`, { approval: { statement, keyId, signature, via, approver: by.approver, at } }) }),
       async (next) => {
         if (nowSeconds() >= next.expiresAt) throw new Error(`roll-out ${id} expired while it was being signed`);
-        await this.audit.append({ event: "rollout.approved", callId: by.callId, ...about(next), approver: by.approver, keyId, keySource: signer.source, nonce: statement.nonce, planRoot: statement.planRoot, strategyHash: statement.strategyHash, notAfter: new Date(statement.notAfter * 1000).toISOString() });
+        await this.audit.append({ event: "rollout.approved", callId: by.callId, ...about(next), via, approver: by.approver, keyId, keySource: signer.source, nonce: statement.nonce, planRoot: statement.planRoot, strategyHash: statement.strategyHash, notAfter: new Date(statement.notAfter * 1000).toISOString() });
       },
     );
     return t.ok ? { ok: true, record: t.record } : { ok: false, reason: t.reason, ...(t.record && { record: t.record }) };
@@ -367,11 +368,12 @@ export class RolloutService {
     return t.ok ? { ok: true, record: t.record } : { ok: false, reason: t.reason, ...(t.record && { record: t.record }) };
   }
 
-  async reject(id: string, reason: string, by: { who: string; callId?: string }): Promise<RolloutOutcome> {
+  async reject(id: string, reason: string, by: { who: string; via?: "cli" | "web"; callId?: string }): Promise<RolloutOutcome> {
+    const via = by.via ?? "cli";
     const t = await this.files.update(
       id,
-      (cur) => (cur.state !== "PENDING" ? { refuse: `roll-out ${id} is ${cur.state}; only a PENDING roll-out can be rejected` } : { next: moved(cur, "REJECTED", `${by.who} (cli)`, { rejection: { reason, by: by.who, at: new Date().toISOString() } }) }),
-      (next) => this.audit.append({ event: "rollout.rejected", callId: by.callId, ...about(next), by: by.who, reason }),
+      (cur) => (cur.state !== "PENDING" ? { refuse: `roll-out ${id} is ${cur.state}; only a PENDING roll-out can be rejected` } : { next: moved(cur, "REJECTED", `${by.who} (${via})`, { rejection: { reason, by: by.who, via, at: new Date().toISOString() } }) }),
+      (next) => this.audit.append({ event: "rollout.rejected", callId: by.callId, ...about(next), via, by: by.who, reason }),
     );
     return t.ok ? { ok: true, record: t.record } : { ok: false, reason: t.reason, ...(t.record && { record: t.record }) };
   }

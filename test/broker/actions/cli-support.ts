@@ -41,12 +41,13 @@ export const TEST_PREVIEW: ActionPreview = {
   summary: previewSummary(restartService, { unit: "nginx.service" }, TEST_FACTS),
 };
 
-function actionService(bd: BrokerDir): ActionService {
-  return new ActionService(new ActionStore(bd.stateDir), new AuditLog(bd.auditFile).open(), () => 900);
+function actionService(bd: BrokerDir, ttlSeconds: number): ActionService {
+  return new ActionService(new ActionStore(bd.stateDir), new AuditLog(bd.auditFile).open(), () => ttlSeconds);
 }
 
-export function pendingRequest(bd: BrokerDir, over: Partial<Parameters<ActionService["propose"]>[0]> = {}): Promise<ActionRequest> {
-  return actionService(bd).propose({
+/** `ttlSeconds`: how long it stays approvable (broker.yaml's approvalTtlSeconds; 900 by default). */
+export function pendingRequest(bd: BrokerDir, over: Partial<Parameters<ActionService["propose"]>[0]> = {}, ttlSeconds = 900): Promise<ActionRequest> {
+  return actionService(bd, ttlSeconds).propose({
     host: "web1",
     hostIdentity: "localhost",
     hostKey: TEST_HOST_KEY,
