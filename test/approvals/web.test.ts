@@ -369,6 +369,28 @@ describe("hostward approvals in Chromium", () => {
     expect(bd.audit().some((x) => x.event === "action.approved" && x.actionId === target.id)).toBe(false);
   });
 
+  it("two keys required: after another approver signed in a terminal, the page shows who has signed and adds this approver's signature (via web)", async () => {
+    const r = await pendingRequest(bd, { host: "web4", reason: "needs two people", approvalsRequired: 2 });
+    const bobMade = await runCli(["pki", "approver-key", "bob", "--max-impact", "MEDIUM", "--out", join(root, "keys")], env);
+    expect(bobMade.code, bobMade.stderr).toBe(0);
+    const first = await runCli(["approve", r.id, "--key", join(root, "keys", "bob"), "--yes", "--config", bd.dir], env);
+    expect(first.code, first.stderr).toBe(0);
+    await page.goto(`${origin}/`);
+    const text = (await item(r.id).locator("pre").textContent()) ?? "";
+    expect(text).toMatch(/signed 1: SHA256:\S+ by .* \(cli\) at /);
+    expect(text).toContain("needs:     2 distinct approver keys");
+    const button = item(r.id).locator("button.approve");
+    expect(await button.textContent()).toContain("Add my signature (2 of 2)");
+    await shot("cosign");
+    await leadsToPage(() => button.click());
+    expect(await flash()).toMatchObject({ kind: "ok", text: expect.stringContaining(`SIGNED ${r.id} by `) });
+    expect(await item(r.id).count()).toBe(0);
+    const after = await stored(r.id);
+    expect(after.state).toBe("APPROVED");
+    expect(after.approval!.cosignatures).toEqual([expect.objectContaining({ via: "web", keyId: pubKey.keyId })]);
+    expect(verifySshSig(after.approval!.cosignatures![0]!.signature, canonicalStatement(after.approval!.statement), [pubKey]).ok).toBe(true);
+  });
+
   it("stops on SIGTERM, saying so", async () => {
     cli.kill("SIGTERM");
     expect(await cliExit).toBe(0);

@@ -141,3 +141,8 @@ export function approvalSummary(r: ActionRequest): string[] {
   lines.push("  reason given by the requester (not verified; it changes nothing of the above):", ...reasonLines(r.reason));
   return lines;
 }
+
+/** Who has signed so far (an action's or a roll-out's approval), one line each, as an approver reads it before adding theirs. */
+export function signatureLines(approval: { keyId: string; approver: string; via: string; at: string; cosignatures?: ReadonlyArray<{ keyId: string; approver: string; via: string; at: string }> }): string[] {
+  return [approval, ...(approval.cosignatures ?? [])].map((s, i) => `  signed ${i + 1}: ${s.keyId} by ${printable(s.approver)} (${s.via}) at ${s.at}`);
+}

@@ -29,7 +29,7 @@ import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import { jsonValue } from "../../../shared/canonical-json";
 import { canonicalJson } from "../../../proto/catalog/approval";
-import { approvalSummary } from "../actions/describe";
+import { approvalSummary, signatureLines } from "../actions/describe";
 import { ACTION_ID, printable, type ActionRequest } from "../actions/request";
 import type { ActionService } from "../actions/service";
 import { rolloutSummary } from "../rollouts/describe";
@@ -81,17 +81,27 @@ function itemDigest(kind: PageItem["kind"], lines: string[], record: ActionReque
   return createHash("sha256").update(canonicalJson(jsonValue({ kind, lines, record })), "utf8").digest("hex");
 }
 
+/** Signatures an approval carries so far. */
+const signatureCount = (a: { cosignatures?: readonly unknown[] } | undefined) => (a ? 1 + (a.cosignatures?.length ?? 0) : 0);
+
+/** APPROVED, but fewer signatures than its host(s) require (approvalsRequired): another approver may add theirs. */
+function needsAnotherSignature(r: { state: string; approval?: { cosignatures?: readonly unknown[] }; approvalsRequired?: number }): boolean {
+  return r.state === "APPROVED" && r.approvalsRequired !== undefined && signatureCount(r.approval) < r.approvalsRequired;
+}
+
 function actionItem(r: ActionRequest): PageItem {
-  const lines = approvalSummary(r);
+  const cosign = needsAnotherSignature(r);
+  // Who has signed, under the text `hostward approve` prints (it prints the same lines before adding a signature).
+  const lines = cosign && r.approval ? [...approvalSummary(r), ...signatureLines(r.approval), `  needs:     ${r.approvalsRequired} distinct approver keys (${r.host}'s approvals.required.${r.impact})`] : approvalSummary(r);
   const id = (t: string) => printable(t, { ascii: true });
   return {
     kind: "action",
     id: r.id,
     lines,
     expiresAt: r.expiresAt,
-    approvable: r.state === "PENDING",
+    approvable: r.state === "PENDING" || cosign,
     rejectable: r.state === "PENDING",
-    approveLabel: `Approve ${id(r.action)} on ${id(r.host)}`,
+    approveLabel: cosign ? `Add my signature (${signatureCount(r.approval) + 1} of ${r.approvalsRequired}) to ${id(r.action)} on ${id(r.host)}` : `Approve ${id(r.action)} on ${id(r.host)}`,
     digest: itemDigest("action", lines, r),
   };
 }
@@ -106,14 +116,18 @@ function rolloutItem(rollouts: RolloutService, r: RolloutRecord): PageItem {
     lines = [`Roll-out ${r.id} cannot be shown: ${printable((err as Error).message)}`];
     shown = false;
   }
+  const cosign = needsAnotherSignature(r);
+  if (cosign && r.approval) lines = [...lines, ...signatureLines(r.approval), `  needs:     ${r.approvalsRequired} distinct approver keys (the most its hosts' approvals.required.${r.impact} asks)`];
   return {
     kind: "rollout",
     id: r.id,
     lines,
     expiresAt: r.expiresAt,
-    approvable: r.state === "PENDING" && shown,
+    approvable: (r.state === "PENDING" || cosign) && shown,
     rejectable: r.state === "PENDING",
-    approveLabel: `Approve ${printable(r.action, { ascii: true })} on these ${r.hosts.length} host(s), batch by batch as shown`,
+    approveLabel: cosign
+      ? `Add my signature (${signatureCount(r.approval) + 1} of ${r.approvalsRequired}) to ${printable(r.action, { ascii: true })} on these ${r.hosts.length} host(s)`
+      : `Approve ${printable(r.action, { ascii: true })} on these ${r.hosts.length} host(s), batch by batch as shown`,
     digest: itemDigest("rollout", lines, r),
   };
 }
@@ -200,8 +214,9 @@ export async function startApprovalsServer(o: ApprovalsServerOptions): Promise<A
     const [acts, ros] = await Promise.all([o.service.list(), o.rollouts.list()]);
     const recent = (r: { state: string; expiresAt: number }) => r.state === "EXPIRED" && r.expiresAt > now - EXPIRED_SHOWN_SECONDS;
     const newest = <T extends { createdAt: string }>(a: T, b: T) => (a.createdAt < b.createdAt ? 1 : a.createdAt > b.createdAt ? -1 : 0);
-    const pendingActs = acts.requests.filter((r) => r.state === "PENDING").sort(newest);
-    const pendingRos = ros.rollouts.filter((r) => r.state === "PENDING");
+    // PENDING, and APPROVED ones that still need another approver's signature (M-of-N).
+    const pendingActs = acts.requests.filter((r) => r.state === "PENDING" || needsAnotherSignature(r)).sort(newest);
+    const pendingRos = ros.rollouts.filter((r) => r.state === "PENDING" || needsAnotherSignature(r));
     const total = pendingActs.length + pendingRos.length;
     const pending = [...pendingRos.slice(0, MAX_ITEMS).map((r) => rolloutItem(o.rollouts, r)), ...pendingActs.slice(0, MAX_ITEMS).map(actionItem)].slice(0, MAX_ITEMS);
     const expired = [
@@ -287,8 +302,13 @@ export async function startApprovalsServer(o: ApprovalsServerOptions): Promise<A
     if (id.startsWith("ro-")) {
       const r = await o.rollouts.get(id);
       if (!r) return notApproved(`no roll-out ${id}`);
-      if (r.state === "PENDING" && rolloutItem(o.rollouts, r).digest !== shownDigest) {
+      if ((r.state === "PENDING" || needsAnotherSignature(r)) && rolloutItem(o.rollouts, r).digest !== shownDigest) {
         return notApproved((await o.rollouts.refuse({ op: "approve", via: "web" }, `roll-out ${id} changed after the page showed it; nothing was signed: review it again`, r)).reason);
+      }
+      if (needsAnotherSignature(r)) {
+        const added = await o.rollouts.cosign(id, o.signer, { approver: o.approver, via: "web" }, r);
+        if (!added.ok) return notApproved(added.reason);
+        return { kind: "ok", text: `SIGNED ${id} by ${o.approver}: ${signatureCount(added.record.approval)} signatures.` };
       }
       const out = await o.rollouts.approve(id, o.signer, { approver: o.approver, via: "web" }, r);
       if (!out.ok) return notApproved(out.reason);
@@ -297,8 +317,13 @@ export async function startApprovalsServer(o: ApprovalsServerOptions): Promise<A
     const r = await o.service.get(id);
     if (!r) return notApproved(`no action request ${id}`);
     // What this page showed, or nothing is signed; the service then checks that what it stores is still that.
-    if (r.state === "PENDING" && actionItem(r).digest !== shownDigest) {
+    if ((r.state === "PENDING" || needsAnotherSignature(r)) && actionItem(r).digest !== shownDigest) {
       return notApproved((await o.service.refuse({ op: "approve", via: "web" }, `action ${id} changed after the page showed it; nothing was signed: review it again`, r)).reason);
+    }
+    if (needsAnotherSignature(r)) {
+      const added = await o.service.cosign(id, o.signer, { via: "web", approver: o.approver }, r);
+      if (!added.ok) return notApproved(added.reason);
+      return { kind: "ok", text: `SIGNED ${id} by ${o.approver}: ${signatureCount(added.request.approval)} signatures.` };
     }
     const out = await o.service.approve(id, o.signer, { via: "web", approver: o.approver }, r);
     if (!out.ok) return notApproved(out.reason);

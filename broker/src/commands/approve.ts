@@ -4,7 +4,7 @@
 // (refuses without one unless --yes), signs the canonical statement with the approver's ed25519 key
 // (a key file, or ssh-agent so the key never enters this process) and records APPROVED.
 import { createInterface } from "node:readline";
-import { approvalSummary } from "../actions/describe";
+import { approvalSummary, signatureLines } from "../actions/describe";
 import { localIdentity, openActions, parseIdCommand } from "../actions/cli-context";
 import { approverSigner, signerLine, type Signer } from "../approval/signer";
 import { missingConfigDir } from "./config-dir";
@@ -12,7 +12,6 @@ import { rolloutSummary } from "../rollouts/describe";
 import type { RolloutService } from "../rollouts/service";
 import type { ActionService } from "../actions/service";
 import type { ActionRequest } from "../actions/request";
-import { printable } from "../../../shared/printable";
 
 const USAGE = `Usage: hostward approve ID (--key FILE | --agent [--key-id SHA256:…]) [--yes] [--config DIR]
 
@@ -107,10 +106,6 @@ export async function run(argv: string[]): Promise<number> {
 
 type Values = { key?: string; agent?: boolean; "key-id"?: string; yes?: boolean };
 
-/** Who has signed an approval so far, one line each, as the approver reads it before adding theirs. */
-export function signatureLines(approval: NonNullable<ActionRequest["approval"]>): string[] {
-  return [approval, ...(approval.cosignatures ?? [])].map((s, i) => `  signed ${i + 1}: ${s.keyId} by ${printable(s.approver)} (${s.via}) at ${s.at}`);
-}
 
 /**
  * An APPROVED request signed once more, over the same statement: a host can require several
@@ -203,7 +198,7 @@ async function approveRollout(rollouts: RolloutService, id: string, values: Valu
 /** An APPROVED roll-out signed once more (M-of-N), before it starts: each host counts the keys itself. */
 async function cosignRollout(rollouts: RolloutService, r: NonNullable<Awaited<ReturnType<RolloutService["get"]>>>, values: Values): Promise<number> {
   const approval = r.approval!;
-  for (const [i, s] of [approval, ...(approval.cosignatures ?? [])].entries()) say(`  signed ${i + 1}: ${s.keyId} by ${printable(s.approver)} (${s.via}) at ${s.at}`);
+  for (const line of signatureLines(approval)) say(line);
   const signer = await signerAndConfirmation(values, `Add your signature to ${r.action} on these ${r.hosts.length} host(s)?`);
   if (!signer) return 1;
   const approver = `${localIdentity()} key ${signer.keyId}`;

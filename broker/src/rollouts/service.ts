@@ -343,7 +343,7 @@ export class RolloutService {
    * already signed: hosts may require several distinct approver keys for the action's impact
    * (actions.yaml approvals.required; HIGH: 2 by default). A key signs once.
    */
-  async cosign(id: string, signer: Signer, by: { approver: string; callId?: string }, shown?: RolloutRecord): Promise<RolloutOutcome> {
+  async cosign(id: string, signer: Signer, by: { approver: string; via?: "cli" | "web"; callId?: string }, shown?: RolloutRecord): Promise<RolloutOutcome> {
     const current = await this.get(id);
     if (!current) return this.refuse({ op: "cosign", rolloutId: id }, `no roll-out ${id}`);
     if (current.state !== "APPROVED" || !current.approval) return this.refuse({ op: "cosign" }, `roll-out ${id} is ${current.state}; only an APPROVED roll-out that has not started takes another signature`, current);
@@ -359,10 +359,10 @@ export class RolloutService {
       (cur) =>
         cur.state !== "APPROVED" || !cur.approval || canonicalJson(cur.approval.statement) !== canonicalJson(statement)
           ? { refuse: `roll-out ${id} is ${cur.state}, or its approval changed while it was being signed` }
-          : { next: { ...cur, approval: { ...cur.approval, cosignatures: [...(cur.approval.cosignatures ?? []), { keyId, signature, via: "cli" as const, approver: by.approver, at }] } } },
+          : { next: { ...cur, approval: { ...cur.approval, cosignatures: [...(cur.approval.cosignatures ?? []), { keyId, signature, via: by.via ?? "cli", approver: by.approver, at }] } } },
       async (next) => {
         if (nowSeconds() >= next.expiresAt) throw new Error(`roll-out ${id} expired while it was being signed`);
-        await this.audit.append({ event: "rollout.cosigned", callId: by.callId, ...about(next), approver: by.approver, keyId, keySource: signer.source, signatures: signedBy.length + 1 });
+        await this.audit.append({ event: "rollout.cosigned", callId: by.callId, ...about(next), via: by.via ?? "cli", approver: by.approver, keyId, keySource: signer.source, signatures: signedBy.length + 1 });
       },
     );
     return t.ok ? { ok: true, record: t.record } : { ok: false, reason: t.reason, ...(t.record && { record: t.record }) };
