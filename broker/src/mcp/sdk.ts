@@ -5,11 +5,15 @@
 // Input validation is deliberately NOT left to the SDK: it would refuse bad arguments before the
 // broker sees them, and every refusal must be audited. Tools therefore advertise their real JSON
 // schema (tools/list is exact) but receive the raw arguments and validate them with zod themselves.
-import { randomUUID } from "node:crypto";
+import { randomBytes, randomUUID } from "node:crypto";
 import { printable, truncateText } from "../../../shared/printable";
 import {
+  CLIENT_CAPABILITIES_META_KEY,
   CLIENT_INFO_META_KEY,
   createMcpHandler,
+  createRequestStateCodec,
+  inputRequired,
+  inputResponse,
   localhostAllowedHostnames,
   McpServer,
   ProtocolError,
@@ -42,8 +46,17 @@ export type ToolOutcome =
   /** A tool error (isError) the model can read and act on. */
   | { error: string };
 
+/**
+ * 2026-07-28 only (call.canAsk): ask the client's user through a form and have the client call the
+ * tool again with the answer (the protocol's input_required round trip). `state` comes back in
+ * call.resumed, integrity-protected (HMAC, bound to the method and the caller, 10 minutes).
+ */
+export interface AskOutcome {
+  ask: { form: Omit<ElicitForm, "timeoutMs">; state: Record<string, unknown> };
+}
+
 /** A form the client shows its user (MCP elicitation); only flat primitive fields. */
-interface ElicitForm {
+export interface ElicitForm {
   message: string;
   /** JSON Schema of an object with primitive properties (the elicitation form subset). */
   requestedSchema: { type: "object"; properties: Record<string, Record<string, unknown>>; required?: string[] };
@@ -51,7 +64,7 @@ interface ElicitForm {
   timeoutMs: number;
 }
 
-type ElicitAnswer = { action: "accept"; content: Record<string, unknown> } | { action: "decline" | "cancel" } | { action: "unsupported"; reason: string };
+export type ElicitAnswer = { action: "accept"; content: Record<string, unknown> } | { action: "decline" | "cancel" } | { action: "unsupported"; reason: string };
 
 export interface CallContext {
   caller: CallerIdentity;
@@ -66,6 +79,12 @@ export interface CallContext {
   elicit(form: ElicitForm): Promise<ElicitAnswer>;
   /** Sends a progress notification when the caller asked for progress (a progressToken); else a no-op. */
   progress(progress: number, message: string): void;
+  /** The request's protocol era: "modern" is 2026-07-28 (per-request envelope), "legacy" 2025-era. */
+  era: "legacy" | "modern";
+  /** Whether the tool may answer { ask } (a 2026-era request from a client that declared form elicitation). */
+  canAsk: boolean;
+  /** On the retry of an { ask }: the state the tool minted (verified) and the user's answer. */
+  resumed?: { state: Record<string, unknown>; answer: ElicitAnswer };
 }
 
 export interface ToolSpec {
@@ -77,7 +96,7 @@ export interface ToolSpec {
   /** Advertised in tools/list (likewise prepared at build time); clients check structuredContent against it. */
   output: z.ZodType;
   annotations: ToolAnnotations;
-  handler(rawArgs: unknown, call: CallContext): Promise<ToolOutcome>;
+  handler(rawArgs: unknown, call: CallContext): Promise<ToolOutcome | AskOutcome>;
 }
 
 export interface ServerInfo {
@@ -99,6 +118,47 @@ function advertiseOnly(json: JsonObject): StandardSchemaWithJSON {
       jsonSchema: { input: () => json, output: () => json },
     },
   } as StandardSchemaWithJSON;
+}
+
+/**
+ * Seals the state of an input_required round trip. The key lives in this process only: the retry
+ * of a stdio session, or of an HTTP exchange, reaches the process that asked (a broker restarted
+ * between the two answers "Invalid or expired requestState" and the proposal stays PENDING).
+ */
+const requestStates = createRequestStateCodec<Record<string, unknown>>({
+  key: randomBytes(32),
+  ttlSeconds: 600,
+  bind: (ctx) => `${ctx.mcpReq.method}\0${(ctx as { http?: { authInfo?: { clientId?: string } } }).http?.authInfo?.clientId ?? "stdio"}`,
+});
+
+/** The key of the one input request a tool's { ask } carries. */
+const ASK_KEY = "approval";
+
+function declaresFormElicitation(caps: Record<string, unknown> | undefined): boolean {
+  const e = caps?.elicitation as Record<string, unknown> | undefined;
+  return e !== undefined && (e.form !== undefined || Object.keys(e).length === 0);
+}
+
+function resumedOf(ctx: ServerContext): CallContext["resumed"] {
+  const state = ctx.mcpReq.requestState<Record<string, unknown>>();
+  if (state === undefined || state === null || typeof state !== "object") return undefined;
+  const view = inputResponse(ctx.mcpReq.inputResponses, ASK_KEY);
+  const answer: ElicitAnswer =
+    view.kind !== "elicit"
+      ? { action: "unsupported", reason: "the retry carried no answer to the approval form" }
+      : view.action === "accept"
+        ? { action: "accept", content: view.content ?? {} }
+        : { action: view.action };
+  return { state, answer };
+}
+
+async function toToolResult(outcome: ToolOutcome | AskOutcome, ctx: ServerContext): Promise<ReturnType<typeof inputRequired> | CallToolResult> {
+  if (!("ask" in outcome)) return toCallToolResult(outcome);
+  const { form, state } = outcome.ask;
+  return inputRequired({
+    inputRequests: { [ASK_KEY]: inputRequired.elicit({ mode: "form", message: printable(form.message), requestedSchema: form.requestedSchema as never }) },
+    requestState: await requestStates.mint(state, ctx),
+  });
 }
 
 function toCallToolResult(outcome: ToolOutcome): CallToolResult {
@@ -374,6 +434,8 @@ function createServer(info: ServerInfo, surface: McpSurface, transport: ServerTr
         completions: {},
       },
       instructions: info.instructions,
+      // A 2026-era retry's requestState is verified (HMAC, expiry, binding) before any handler runs.
+      requestState: { verify: requestStates.verify },
     },
   );
   for (const spec of surface.tools) {
@@ -393,7 +455,22 @@ function createServer(info: ServerInfo, surface: McpSurface, transport: ServerTr
       },
       async (args: unknown, ctx: ServerContext) => {
         const { caller } = requestContext(server, ctx, transport, session);
-        return toCallToolResult(await spec.handler(args, { caller, session, signal: ctx.mcpReq.signal, elicit: elicitFor(server, ctx), progress: progressFor(ctx) }));
+        const modern = ctx.mcpReq.envelope !== undefined;
+        const envelopeCaps = (ctx.mcpReq.envelope as Record<string, unknown> | undefined)?.[CLIENT_CAPABILITIES_META_KEY] as Record<string, unknown> | undefined;
+        const resumed = modern ? resumedOf(ctx) : undefined;
+        const outcome = await spec.handler(args, {
+          caller,
+          session,
+          signal: ctx.mcpReq.signal,
+          elicit: elicitFor(server, ctx),
+          progress: progressFor(ctx),
+          era: modern ? "modern" : "legacy",
+          canAsk: modern && declaresFormElicitation(envelopeCaps),
+          ...(resumed && { resumed }),
+        });
+        // A tool answers { ask } only when canAsk; anything else is a bug, reported as an error.
+        if ("ask" in outcome && !modern) return toCallToolResult({ error: "internal error: an input request on a 2025-era request" });
+        return toToolResult(outcome, ctx);
       },
     );
   }

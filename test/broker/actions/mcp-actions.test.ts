@@ -34,11 +34,22 @@ let root: string;
 let bd: BrokerDir;
 let elicitationPub: string;
 
-async function connect(elicit?: Elicit): Promise<{ client: Client; close(): Promise<void>; stderr(): string; asked: string[] }> {
+async function connect(
+  elicit?: Elicit,
+  era: { modern?: boolean; manual?: boolean } = {},
+): Promise<{ client: Client; close(): Promise<void>; stderr(): string; asked: string[] }> {
   const transport = new StdioClientTransport({ command: process.execPath, args: [BROKER_BUNDLE, "serve", "--config", bd.dir], env: brokerEnv(root), stderr: "pipe" });
   let stderr = "";
   (transport.stderr as PassThrough | null)?.on("data", (c: Buffer) => (stderr += c.toString()));
-  const client = new Client({ name: "actions-test", version: "1.0" }, elicit ? { capabilities: { elicitation: { form: {} } } } : {});
+  const client = new Client(
+    { name: "actions-test", version: "1.0" },
+    {
+      ...(elicit && { capabilities: { elicitation: { form: {} } } }),
+      // 2026-07-28: the Client fulfils an input_required result with the elicitation handler below and retries.
+      ...(era.modern && { versionNegotiation: { mode: "auto" as const } }),
+      ...(era.manual && { inputRequired: { autoFulfill: false } }),
+    },
+  );
   const asked: string[] = [];
   if (elicit) {
     client.setRequestHandler("elicitation/create", async (request) => {
@@ -373,6 +384,111 @@ describe("elicitation", () => {
     try {
       expect((await propose(s.client)).structuredContent).toMatchObject({ state: "PENDING", elicitation: "not-offered" });
       expect(s.asked).toHaveLength(0);
+    } finally {
+      await s.close();
+    }
+  });
+});
+
+describe("elicitation on 2026-07-28 (input_required: the form goes back with the result, the client retries with the answer)", () => {
+  const args = (action = "flush_dns_cache", params: Record<string, unknown> = {}, target = "web1") => ({ target, request: { action, ...params }, reason: "cache holds a stale record" });
+
+  it("accept + approve=true: the same form, signed with the broker's dialog key, APPROVED; proposed once", async () => {
+    writePolicy({ rules: [{ target: "*", allow: ["group:actions"] }], elicitation: { maxImpact: "LOW" } });
+    const before = (await new ActionStore(bd.stateDir).list()).requests.length;
+    const s = await connect(() => ({ action: "accept", content: { approve: true } }), { modern: true });
+    try {
+      const r = await call(s.client, "propose_action", args());
+      expect(r.isError, text(r)).toBeFalsy();
+      expect(r.structuredContent).toMatchObject({ state: "APPROVED", elicitation: "approved" });
+      expect(s.asked).toHaveLength(1);
+      expect(s.asked[0]).toContain("Approve this action?");
+      const id = r.structuredContent!.id as string;
+      // The retry did not propose again: one new request.
+      expect((await new ActionStore(bd.stateDir).list()).requests.length).toBe(before + 1);
+      const stored = (await new ActionStore(bd.stateDir).get(id))!;
+      expect(stored.approval).toMatchObject({ via: "elicitation" });
+      const pub = parseOpenSshPublicKey(elicitationPub);
+      expect(verifySshSig(stored.approval!.signature, canonicalStatement(stored.approval!.statement), [pub]).ok).toBe(true);
+      const asked = bd.audit().filter((x) => x.event === "action.elicitation" && x.actionId === id);
+      expect(asked.map((x) => [x.outcome, x.era])).toEqual([["asked", "modern"]]);
+      expect(bd.audit().some((x) => x.event === "tool.call" && x.tool === "propose_action" && x.actionId === id && typeof x.resumes === "string")).toBe(true);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it("decline → REJECTED; cancel → PENDING (dismissed); the form defaults to not approving", async () => {
+    writePolicy({ rules: [{ target: "*", allow: ["group:actions"] }], elicitation: { maxImpact: "LOW" } });
+    let schema: unknown;
+    const s = await connect(
+      (p) => {
+        schema = p.requestedSchema;
+        return { action: "decline" };
+      },
+      { modern: true },
+    );
+    try {
+      expect((await call(s.client, "propose_action", args())).structuredContent).toMatchObject({ state: "REJECTED", elicitation: "rejected" });
+      expect(schema).toMatchObject({ properties: { approve: { type: "boolean", default: false } }, required: ["approve"] });
+    } finally {
+      await s.close();
+    }
+    const s2 = await connect(() => ({ action: "cancel" }), { modern: true });
+    try {
+      expect((await call(s2.client, "propose_action", args())).structuredContent).toMatchObject({ state: "PENDING", elicitation: "dismissed" });
+    } finally {
+      await s2.close();
+    }
+  });
+
+  it("a client that declared no form elicitation, or an impact above the ceiling: nothing is asked", async () => {
+    writePolicy({ rules: [{ target: "*", allow: ["group:actions"] }], elicitation: { maxImpact: "LOW" } });
+    const plain = await connect(undefined, { modern: true });
+    try {
+      expect((await call(plain.client, "propose_action", args())).structuredContent).toMatchObject({ state: "PENDING", elicitation: "not-offered" });
+    } finally {
+      await plain.close();
+    }
+    const s = await connect(() => ({ action: "accept", content: { approve: true } }), { modern: true });
+    try {
+      const r = await call(s.client, "propose_action", args("restart_service", { unit: "nginx" }));
+      expect(r.structuredContent).toMatchObject({ state: "PENDING", elicitation: "not-offered", impact: "MEDIUM" });
+      expect(s.asked).toHaveLength(0);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it("a forged or altered requestState is refused before the tool runs, and an answer cannot be moved to other arguments", async () => {
+    writePolicy({ rules: [{ target: "*", allow: ["group:actions"] }], elicitation: { maxImpact: "LOW" } });
+    const s = await connect(() => ({ action: "accept", content: { approve: true } }), { modern: true, manual: true });
+    try {
+      type Asked = { resultType?: string; requestState?: string; inputRequests?: Record<string, unknown> };
+      const first = (await s.client.callTool({ name: "propose_action", arguments: args() }, { allowInputRequired: true })) as unknown as Asked;
+      expect(first.resultType).toBe("input_required");
+      expect(Object.keys(first.inputRequests ?? {})).toEqual(["approval"]);
+      const pending = (await new ActionStore(bd.stateDir).list()).requests.find((r) => r.state === "PENDING" && r.action === "flush_dns_cache" && r.host === "web1")!;
+      const accept = { approval: { action: "accept", content: { approve: true } } };
+      const retry = (extra: Record<string, unknown>, a = args()) =>
+        s.client.callTool({ name: "propose_action", arguments: a, ...extra } as never, { allowInputRequired: true }) as Promise<ToolResult>;
+      // One character of the MAC changed.
+      const state = first.requestState!;
+      const altered = state.slice(0, -2) + (state.endsWith("A") ? "B" : "A") + state.slice(-1);
+      await expect(retry({ inputResponses: accept, requestState: altered })).rejects.toThrow(/Invalid or expired requestState/);
+      await expect(retry({ inputResponses: accept, requestState: "v1.e30.AAAA" })).rejects.toThrow(/Invalid or expired requestState/);
+      // A valid state with other arguments (another host): refused, nothing approved.
+      const moved = await retry({ inputResponses: accept, requestState: state }, args("flush_dns_cache", {}, "db1"));
+      expect(moved.isError).toBe(true);
+      expect(text(moved)).toContain(`is for ${pending.id}`);
+      expect((await new ActionStore(bd.stateDir).get(pending.id))!.state).toBe("PENDING");
+      // The genuine retry with the answer: approved once.
+      const done = await retry({ inputResponses: accept, requestState: state });
+      expect(done.structuredContent).toMatchObject({ id: pending.id, state: "APPROVED", elicitation: "approved" });
+      // Replayed: the request is no longer PENDING, nothing more happens.
+      const again = await retry({ inputResponses: accept, requestState: state });
+      expect(again.structuredContent).toMatchObject({ id: pending.id, state: "APPROVED", elicitation: "dismissed" });
+      expect(bd.audit().filter((x) => x.event === "action.approved" && x.actionId === pending.id)).toHaveLength(1);
     } finally {
       await s.close();
     }

@@ -4,7 +4,7 @@
 // broker.yaml names an elicitationKey); the host's helper verifies the signature again.
 import { randomUUID } from "node:crypto";
 import { z } from "zod";
-import { impactRank } from "../../../../proto/catalog/approval";
+import { canonicalJson, impactRank } from "../../../../proto/catalog/approval";
 import { actions, findAction } from "../../../../proto/catalog/actions/index";
 import { expectedCertName } from "../../agents/channels";
 import { fetchPreview } from "../../actions/preview";
@@ -13,7 +13,7 @@ import { operatorKey } from "../../agents/host-key";
 import { toHostError } from "../../agents/errors";
 import { approvalSummary, requestView } from "../../actions/describe";
 import { executeOnHost } from "../../actions/executor";
-import { ACTION_STATES, actionId, printable, type ActionRequest } from "../../actions/request";
+import { ACTION_ID, ACTION_STATES, actionId, printable, type ActionRequest } from "../../actions/request";
 import { reconcileAll, reconcileWithHost } from "../../actions/reconcile";
 import { UNCERTAIN_CODES } from "../../actions/request";
 import { truncateText } from "../../../../shared/printable";
@@ -28,7 +28,7 @@ import { tryAudit, validateOrRefuse } from "../host-call";
 import { runLocalTool } from "../local-call";
 import { givenParams, proposeInput } from "./propose-input";
 import type { ToolRegistry } from "../registry";
-import type { CallContext, ToolOutcome } from "../sdk";
+import type { AskOutcome, CallContext, ElicitAnswer, ElicitForm, ToolOutcome } from "../sdk";
 
 /** How long the elicitation dialog waits for the human. */
 const ELICITATION_TIMEOUT_MS = 5 * 60_000;
@@ -188,10 +188,11 @@ export function registerActionTools(registry: ToolRegistry, broker: Broker): voi
   });
 }
 
-async function propose(broker: Broker, service: ActionService, raw: unknown, call: CallContext, perSession: Map<string, number>): Promise<ToolOutcome> {
+async function propose(broker: Broker, service: ActionService, raw: unknown, call: CallContext, perSession: Map<string, number>): Promise<ToolOutcome | AskOutcome> {
   const callId = randomUUID();
   const valid = await validateOrRefuse(broker, "propose_action", proposeInput, raw, call.caller, callId);
   if (!valid.ok) return valid.outcome;
+  if (call.resumed) return resumeApproval(broker, service, valid.args, raw, { ...call, resumed: call.resumed }, callId);
   const { target, request: given, reason } = valid.args;
   const action = given.action;
   const def = findAction(action)!;
@@ -267,27 +268,47 @@ async function propose(broker: Broker, service: ActionService, raw: unknown, cal
     return { error: `not proposed: the request could not be recorded (${(err as Error).message})` };
   }
 
-  const elicitation = await offerElicitation(broker, service, request, call, callId);
+  let elicitation: DialogOutcome;
+  if (call.era === "modern") {
+    // 2026-07-28 has no server-initiated requests: the form goes back to the client as an
+    // input_required result, and the client calls again with the user's answer (resumeApproval).
+    if (dialogAllowed(broker, request) && call.canAsk) {
+      void tryAudit(broker, { event: "action.elicitation", callId, caller: call.caller, actionId: request.id, host: request.host, action: request.action, outcome: "asked", era: call.era });
+      return { ask: { form: approvalForm(request), state: { actionId: request.id, callId } } };
+    }
+    if (dialogAllowed(broker, request)) void tryAudit(broker, { event: "action.elicitation", callId, caller: call.caller, actionId: request.id, host: request.host, action: request.action, outcome: "not-offered", era: call.era, why: "the client did not declare form elicitation" });
+    elicitation = "not-offered";
+  } else elicitation = await offerElicitation(broker, service, request, call, callId);
   const current = (await service.get(request.id)) ?? request;
   return { structured: { ...requestView(current), elicitation, howToApprove: howToApprove(broker, current.id) } };
 }
 
-/** Offers the client's approval dialog when policy allows this impact through elicitation. */
-async function offerElicitation(broker: Broker, service: ActionService, request: ActionRequest, call: CallContext, callId: string): Promise<"approved" | "rejected" | "dismissed" | "not-offered"> {
+type DialogOutcome = "approved" | "rejected" | "dismissed" | "not-offered";
+
+/** Whether the client's approval dialog may approve this request: policy's ceiling and the broker's dialog key. */
+function dialogAllowed(broker: Broker, request: ActionRequest): boolean {
   const { policy, settings } = broker.config.current;
   const max = policy.elicitation?.maxImpact;
-  if (!max || impactRank(request.impact) > impactRank(max) || !settings.elicitationKey) return "not-offered";
-  const answer = await call.elicit({
+  return max !== undefined && impactRank(request.impact) <= impactRank(max) && settings.elicitationKey !== undefined;
+}
+
+/** The approval form: the terminal's text, one boolean that defaults to not approving. */
+function approvalForm(request: ActionRequest): Omit<ElicitForm, "timeoutMs"> {
+  return {
     message: `${approvalSummary(request).join("\n")}\n\nApprove this action? It runs only when execute_action is called, once, before the expiry.`,
     requestedSchema: {
       type: "object",
       properties: { approve: { type: "boolean", title: "Approve", description: `Approve ${request.action} on ${request.host}`, default: false } },
       required: ["approve"],
     },
-    timeoutMs: ELICITATION_TIMEOUT_MS,
-  });
+  };
+}
+
+/** The user's answer applied: approve=true (exactly) signs with the dialog key; anything else rejects or leaves it PENDING. */
+async function applyAnswer(broker: Broker, service: ActionService, request: ActionRequest, answer: ElicitAnswer, call: CallContext, callId: string): Promise<DialogOutcome> {
+  const { settings } = broker.config.current;
   const record = (outcome: string, extra: Record<string, unknown> = {}) =>
-    void tryAudit(broker, { event: "action.elicitation", callId, caller: call.caller, actionId: request.id, host: request.host, action: request.action, outcome, ...extra });
+    void tryAudit(broker, { event: "action.elicitation", callId, caller: call.caller, actionId: request.id, host: request.host, action: request.action, outcome, era: call.era, ...extra });
   const who = `the user of ${requesterOf(call.caller)}`;
   if (answer.action === "unsupported") {
     record("not-offered", { why: answer.reason });
@@ -299,7 +320,7 @@ async function offerElicitation(broker: Broker, service: ActionService, request:
   }
   if (answer.action === "accept" && answer.content.approve === true) {
     try {
-      const approved = await service.approve(request.id, fileSigner(settings.elicitationKey), { via: "elicitation", approver: who, callId }, request);
+      const approved = await service.approve(request.id, fileSigner(settings.elicitationKey!), { via: "elicitation", approver: who, callId }, request);
       if (approved.ok) return "approved";
       record("approval-failed", { why: approved.reason });
     } catch (err) {
@@ -315,6 +336,48 @@ async function offerElicitation(broker: Broker, service: ActionService, request:
     record("rejection-failed", { why: (err as Error).message });
     return "dismissed";
   }
+}
+
+/** 2025-era: the client's approval dialog, pushed as an elicitation request while the call waits. */
+async function offerElicitation(broker: Broker, service: ActionService, request: ActionRequest, call: CallContext, callId: string): Promise<DialogOutcome> {
+  if (!dialogAllowed(broker, request)) return "not-offered";
+  const answer = await call.elicit({ ...approvalForm(request), timeoutMs: ELICITATION_TIMEOUT_MS });
+  return applyAnswer(broker, service, request, answer, call, callId);
+}
+
+/**
+ * 2026-era: the retry of propose_action that carries the user's answer to the approval form (the
+ * input_required round trip). Nothing is proposed again: the state names the request the form
+ * showed (HMAC-verified by the SDK before this runs), and the retry's arguments must be that
+ * request's — an answer cannot be moved to another proposal.
+ */
+async function resumeApproval(
+  broker: Broker,
+  service: ActionService,
+  args: z.output<typeof proposeInput>,
+  raw: unknown,
+  call: CallContext & { resumed: NonNullable<CallContext["resumed"]> },
+  callId: string,
+): Promise<ToolOutcome> {
+  const { state, answer } = call.resumed;
+  const id = typeof state.actionId === "string" && ACTION_ID.test(state.actionId) ? state.actionId : undefined;
+  const failed = await tryAudit(broker, { event: "tool.call", callId, caller: call.caller, tool: "propose_action", resumes: state.callId, actionId: id, ...auditArgs(args) });
+  if (failed) return failed;
+  const request = id === undefined ? undefined : await service.get(id);
+  if (!request) return { error: "refused: the approval form's answer names no proposal of this broker (propose again)" };
+  const def = findAction(args.request.action);
+  const parsed = def ? parseArgs("propose_action", z.strictObject({ request: def.params }), { request: givenParams(raw) }) : undefined;
+  const same = parsed?.ok === true && args.target === request.host && args.request.action === request.action && canonicalJson(parsed.data.request) === canonicalJson(request.params);
+  if (!same) {
+    const why = `the approval form's answer is for ${request.id} (${request.action} on ${request.host}), not for these arguments`;
+    return { error: `refused: ${(await service.refuse({ op: "approve", callId, caller: call.caller }, why, request)).reason}` };
+  }
+  let elicitation: DialogOutcome;
+  if (request.state !== "PENDING") elicitation = "dismissed";
+  else if (!dialogAllowed(broker, request)) elicitation = "not-offered";
+  else elicitation = await applyAnswer(broker, service, request, answer, call, callId);
+  const current = (await service.get(request.id)) ?? request;
+  return { structured: { ...requestView(current), elicitation, howToApprove: howToApprove(broker, current.id) } };
 }
 
 async function execute(broker: Broker, service: ActionService, raw: unknown, call: CallContext): Promise<ToolOutcome> {
