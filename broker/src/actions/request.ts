@@ -57,6 +57,14 @@ export function isTerminal(state: ActionState): boolean {
 }
 
 /** "act-" + 12 lowercase hex: safe as a file name on every platform, short enough to type. */
+/**
+ * How a human approved or rejected a request: `hostward approve|reject` in a terminal ("cli"), the
+ * MCP client's own form ("elicitation", signed with broker.yaml's elicitationKey), or the MCP Apps
+ * approval view's buttons ("app": approve_in_app, the same key and the same ceiling as the form).
+ */
+const APPROVAL_VIAS = ["cli", "elicitation", "app"] as const;
+export type ApprovalVia = (typeof APPROVAL_VIAS)[number];
+
 export const ACTION_ID = /^act-[0-9a-f]{12}$/;
 export const actionId = z.string().regex(ACTION_ID, { message: 'must be an action id such as "act-3f9c2a1b7d4e" (see list_actions)' });
 
@@ -124,12 +132,12 @@ export const ActionRequestSchema = z.strictObject({
       keyId: z.string().max(200),
       /** The SSHSIG armored signature over the canonical statement. */
       signature: z.string().max(4096),
-      via: z.enum(["cli", "elicitation"]),
+      via: z.enum(APPROVAL_VIAS),
       approver: shortText,
       at: isoTime,
     })
     .optional(),
-  rejection: z.strictObject({ reason: shortText, by: shortText, via: z.enum(["cli", "elicitation"]), at: isoTime }).optional(),
+  rejection: z.strictObject({ reason: shortText, by: shortText, via: z.enum(APPROVAL_VIAS), at: isoTime }).optional(),
   cancellation: z.strictObject({ reason: shortText, by: shortText, at: isoTime }).optional(),
   execution: z
     .strictObject({

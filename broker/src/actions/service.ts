@@ -13,7 +13,7 @@ import { actionResult, type ActionPreview } from "../../../proto/catalog/define-
 import { previewProblem } from "../../../proto/catalog/preview-summary";
 import { RESULT_LOCK_WAIT_MS } from "../audit/log";
 import type { HostRecord } from "./host-record";
-import { isExpired, MAX_STAMPED_LINES, needsReconciliation, newActionId, type ActionRequest, type ActionState } from "./request";
+import { isExpired, MAX_STAMPED_LINES, needsReconciliation, newActionId, type ActionRequest, type ActionState, type ApprovalVia } from "./request";
 
 export interface ProposalInput {
   host: string;
@@ -232,7 +232,7 @@ export class ActionService {
    * statement is built from it, and the approval is refused if the stored request's signed fields
    * differ from it by the time it is recorded: a human signs what they read, never a re-read copy.
    */
-  async approve(id: string, signer: Signer, by: { via: "cli" | "elicitation"; approver: string; callId?: string }, shown?: ActionRequest): Promise<Outcome> {
+  async approve(id: string, signer: Signer, by: { via: ApprovalVia; approver: string; callId?: string }, shown?: ActionRequest): Promise<Outcome> {
     const current = await this.get(id);
     if (!current) return this.refuse({ op: "approve", actionId: id, via: by.via }, `no action request ${id}`);
     if (current.state !== "PENDING") return this.refuse({ op: "approve", via: by.via }, `action ${id} is ${current.state}; only a PENDING request can be approved`, current);
@@ -263,7 +263,7 @@ export class ActionService {
     return result;
   }
 
-  async reject(id: string, reason: string, by: { via: "cli" | "elicitation"; who: string; callId?: string }): Promise<TransitionResult> {
+  async reject(id: string, reason: string, by: { via: ApprovalVia; who: string; callId?: string }): Promise<TransitionResult> {
     const current = await this.get(id);
     if (current && current.state !== "PENDING") return this.refuse({ op: "reject", via: by.via }, `action ${id} is ${current.state}; only a PENDING request can be rejected`, current);
     return this.store.transition(id, "REJECTED", {
