@@ -3,7 +3,7 @@
 // its TLS handshake and asks its helper for the impact preview; nothing is executed), and an SDK
 // Client over stdio to the BUILT broker that declares MCP Apps (or not) the way a host does.
 import { generateKeyPairSync } from "node:crypto";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { PassThrough } from "node:stream";
@@ -12,13 +12,13 @@ import { StdioClientTransport } from "@modelcontextprotocol/client/stdio";
 import { RESOURCE_MIME_TYPE } from "@modelcontextprotocol/ext-apps/app-bridge";
 import { formatOpenSshPrivateKey, openSshPublicLine } from "../../../broker/src/approval/private-key";
 import { configFiles } from "../../../broker/src/paths";
-import { HELPER_BUNDLE, makeApprover, makeHost } from "../../actions/support";
+import { DEFAULT_ALLOWLIST, HELPER_BUNDLE, makeApprover, makeHost } from "../../actions/support";
 import { startAgent, type TestAgent } from "../../support/agent";
 import { createTestPki } from "../../support/pki";
 import { BROKER_BUNDLE, brokerEnv, createBrokerDir, type BrokerDir } from "../helpers/broker-dir";
 
 /** The MCP Apps extension as a host declares it in its client capabilities. */
-export const APPS_CAPABILITY = { extensions: { "io.modelcontextprotocol/ui": { mimeTypes: [RESOURCE_MIME_TYPE] } } };
+const APPS_CAPABILITY = { extensions: { "io.modelcontextprotocol/ui": { mimeTypes: [RESOURCE_MIME_TYPE] } } };
 
 export interface ToolResult {
   isError?: boolean;
@@ -30,6 +30,8 @@ export const text = (r: ToolResult) => r.content.map((c) => c.text ?? "").join("
 
 export interface AppsBroker {
   root: string;
+  /** A log directory the host's actions.yaml allows truncate_log in (`logFiles`). */
+  logs: string;
   bd: BrokerDir;
   /** The dialog key's public half (OpenSSH line): what approvals given in the client are signed with. */
   elicitationPub: string;
@@ -46,7 +48,9 @@ export async function startAppsBroker(prefix: string): Promise<AppsBroker> {
   writeFileSync(keyFile, formatOpenSshPrivateKey(privateKey, "broker-elicitation"), { mode: 0o600 });
   bd.writeBroker({ elicitationKey: keyFile, approvalTtlSeconds: 600 });
   const pki = await createTestPki(join(root, "pki"));
-  const host = makeHost([makeApprover("MEDIUM")]);
+  const logs = join(root, "logs");
+  mkdirSync(logs, { mode: 0o755 });
+  const host = makeHost([makeApprover("MEDIUM")], `${DEFAULT_ALLOWLIST}logFiles: [${logs}]\n`);
   let operator: TestAgent | undefined;
   try {
     operator = await startAgent({
@@ -69,6 +73,7 @@ export async function startAppsBroker(prefix: string): Promise<AppsBroker> {
   writeFileSync(files.policy, JSON.stringify({ rules: [{ target: "web1", allow: ["group:actions"] }], elicitation: { maxImpact: "LOW" } }, null, 2));
   return {
     root,
+    logs,
     bd,
     elicitationPub: openSshPublicLine(privateKey, "broker-elicitation"),
     writePolicy: (policy) => writeFileSync(files.policy, JSON.stringify(policy, null, 2)),
