@@ -3,7 +3,8 @@
 // one fails lint with a message naming the module to use instead:
 //   - only the spawning modules (scripts/spawning-modules.json, the list test/agent/exec-guard.test.ts
 //     also reads) import node:child_process or node-pty;
-//   - only broker/src/mcp/sdk.ts imports the MCP server SDK;
+//   - only broker/src/mcp/sdk.ts imports the MCP server SDK and MCP Apps' server helpers; only the
+//     view (broker/app/) imports MCP Apps' App side;
 //   - only shared/zod-issues.ts reads a ZodError's `.issues` to word it;
 //   - no `any`, no floating promise (type-aware: one TypeScript program for the repository, as tsc);
 //   - every eslint-disable names the rule and says why (`-- reason`), and none is left unused.
@@ -29,6 +30,17 @@ const spawnSyntax = SPAWNERS.flatMap((name) => [
 const mcpSdkImports = {
   group: ["@modelcontextprotocol/server", "@modelcontextprotocol/server/*"],
   message: `the MCP server SDK is touched by ${MCP_SDK_MODULE} alone: import what you need from there.`,
+};
+const VIEW_MODULES = "broker/app/**";
+// MCP Apps: its server helpers are the SDK's kind of code (sdk.ts alone); its App class is the
+// view's, which runs in the browser (broker/app/, bundled by scripts/build-views.mjs).
+const extAppsImports = {
+  group: ["@modelcontextprotocol/ext-apps", "@modelcontextprotocol/ext-apps/*"],
+  message: `MCP Apps' server helpers are used by ${MCP_SDK_MODULE} alone (describe a view with ToolSpec.ui and UiResourceSpec), its App class by the view (${VIEW_MODULES}) alone.`,
+};
+const extAppsBeyondView = {
+  group: ["@modelcontextprotocol/ext-apps/*"],
+  message: `the view (${VIEW_MODULES}) uses the App side of MCP Apps ("@modelcontextprotocol/ext-apps") only; its server helpers are ${MCP_SDK_MODULE}'s.`,
 };
 const issuesSyntax = [
   {
@@ -98,14 +110,14 @@ export default defineConfig(
     // Source modules: the invariants.
     files: ["agent/**", "broker/**", "shared/**", "proto/**"],
     rules: {
-      "no-restricted-imports": ["error", { paths: spawnImports, patterns: [mcpSdkImports] }],
+      "no-restricted-imports": ["error", { paths: spawnImports, patterns: [mcpSdkImports, extAppsImports] }],
       "no-restricted-syntax": ["error", ...spawnSyntax, ...issuesSyntax],
     },
   },
   {
     files: SPAWNING_MODULES,
     rules: {
-      "no-restricted-imports": ["error", { patterns: [mcpSdkImports] }],
+      "no-restricted-imports": ["error", { patterns: [mcpSdkImports, extAppsImports] }],
       "no-restricted-syntax": ["error", ...issuesSyntax],
     },
   },
@@ -116,6 +128,10 @@ export default defineConfig(
   {
     files: [MCP_SDK_MODULE],
     rules: { "no-restricted-imports": ["error", { paths: spawnImports }] },
+  },
+  {
+    files: [VIEW_MODULES],
+    rules: { "no-restricted-imports": ["error", { paths: spawnImports, patterns: [mcpSdkImports, extAppsBeyondView] }] },
   },
   // test/, scripts/ and packaging/ are outside the source invariants on purpose: tests start the
   // built bundles, real agents and tools (ssh-keygen, openssl) as child processes, drive the broker

@@ -13,6 +13,7 @@ const config: KnipConfig = {
     "test/**/*.types.ts",
     "test/bench/*.{ts,mjs}",
     "test/e2e/support/action-client-main.ts", // bundled by test/e2e/support/action-client.ts
+    "broker/app/approval-view.ts", // the MCP Apps view, bundled for the browser by scripts/build-views.mjs
   ],
   project: ["{agent,broker,shared,proto,scripts,test,packaging}/**/*.{ts,mjs,cjs}", "bin/*.cjs", "*.{ts,mjs}"],
   ignore: [

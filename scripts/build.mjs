@@ -6,6 +6,7 @@ import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, writeFileSync, readFileSync, renameSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { approvalViewHtml } from "./build-views.mjs";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const pkg = JSON.parse(readFileSync(join(root, "package.json"), "utf8"));
@@ -95,6 +96,9 @@ mkdirSync(join(root, "dist/meta"), { recursive: true });
 const only = process.argv.slice(2);
 const selected = ENTRIES.filter((e) => only.length === 0 || only.includes(e.name));
 const hashes = selected.some((e) => e.name !== "hostward-agent" && e.name !== "hostward-action") ? await catalogHashes() : {};
+// The broker serves its MCP Apps approval view (ui://hostward/approval) from this one string.
+const view = selected.some((e) => e.name === "hostward") ? await approvalViewHtml() : undefined;
+if (view) writeAtomic(join(root, "dist/meta", "approval-view.json"), JSON.stringify(view.metafile));
 await Promise.all(
   selected.map(async (e) => {
     const result = await build({
@@ -115,6 +119,7 @@ await Promise.all(
       define: {
         HOSTWARD_VERSION: JSON.stringify(pkg.version),
         ...(hashes[e.name] ? { HOSTWARD_CATALOG_HASH: JSON.stringify(hashes[e.name]) } : {}),
+        ...(e.name === "hostward" && view ? { HOSTWARD_APPROVAL_VIEW: JSON.stringify(view.html) } : {}),
       },
       banner: { js: "#!/usr/bin/env node\n// Bundled by scripts/build.mjs; do not edit." },
       // Optional native/transport modules that the bundled code never loads at run time.

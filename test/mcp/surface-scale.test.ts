@@ -51,7 +51,8 @@ describe("resources for 10,000 hosts", () => {
     expect(hosts).toHaveLength(HOSTS - 100);
     expect(new Set(uris).size).toBe(uris.length);
     expect(hosts).not.toContain(`hostward://hosts/${hostName(HOSTS - 1)}`);
-    expect(pages).toBe(Math.ceil((HOSTS - 100 + 5) / RESOURCE_PAGE));
+    // Besides the hosts: five JSON resources and the MCP Apps approval view (ui://hostward/approval).
+    expect(pages).toBe(Math.ceil((HOSTS - 100 + 6) / RESOURCE_PAGE));
     // Walked by the client: the same list.
     const all = await session.client.listResources();
     expect(all.resources.map((r) => r.uri)).toEqual(uris);

@@ -137,9 +137,10 @@ describe.each([
     expect(resourceTemplates.map((t) => t.uriTemplate).sort()).toEqual(["hostward://actions/{id}", "hostward://hosts/{name}"]);
   });
 
-  it("reads every listed resource; each is JSON and bounded", async () => {
+  it("reads every listed resource; each is JSON and bounded (but the MCP Apps view: mcp-apps.test.ts)", async () => {
     const { resources } = await client.listResources();
-    for (const r of resources) {
+    expect(resources.filter((r) => r.uri.startsWith("ui://")).map((r) => [r.uri, r.mimeType])).toEqual([["ui://hostward/approval", "text/html;profile=mcp-app"]]);
+    for (const r of resources.filter((x) => !x.uri.startsWith("ui://"))) {
       const read = await client.readResource({ uri: r.uri });
       expect(read.contents[0]!.uri).toBe(r.uri);
       expect(read.contents[0]!.mimeType).toBe("application/json");

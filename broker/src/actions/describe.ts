@@ -5,6 +5,7 @@
 // host's own text: it is rendered here by the catalog from the host's facts (preview-summary.ts),
 // each value the host chose quoted and escaped, and a preview whose summary says anything else
 // cannot be approved.
+import { createHash } from "node:crypto";
 import { canonicalJson } from "../../../proto/catalog/approval";
 import { findAction } from "../../../proto/catalog/actions/index";
 import { applicableChecks, commandLine, renderPlan, type ActionDef, type RenderedStep } from "../../../proto/catalog/define-action";
@@ -78,6 +79,28 @@ export function requestView(r: ActionRequest, full = true): Record<string, unkno
   if (r.execution) view.execution = r.execution;
   view.history = r.history;
   return view;
+}
+
+/**
+ * A digest of everything an approval of `r` signs (its signed fields and the host's preview). The
+ * approval view is handed the digest of the request it shows and sends it back with the human's
+ * click; approve_in_app refuses when the stored request's differs, so a click approves the
+ * request the view showed and never another copy.
+ */
+export function shownDigest(r: ActionRequest): string {
+  const signed = {
+    id: r.id,
+    host: r.host,
+    hostIdentity: r.hostIdentity,
+    hostKey: r.hostKey ?? null,
+    action: r.action,
+    params: r.params,
+    impact: r.impact,
+    requester: r.requester,
+    expiresAt: r.expiresAt,
+    preview: r.preview ?? null,
+  };
+  return `sha256:${createHash("sha256").update(canonicalJson(signed), "utf8").digest("hex")}`;
 }
 
 /** Width of one line of the requester's reason as printed (so it never reaches a terminal's edge and wraps). */

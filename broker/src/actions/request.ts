@@ -20,11 +20,13 @@ export type ActionState = (typeof ACTION_STATES)[number];
 
 /**
  * Where a human decided: `hostward approve|reject` on a terminal ("cli"), the MCP client's dialog
- * ("elicitation", the broker's low-impact key signs), or the local page `hostward approvals` serves
- * to the approver's browser ("web", the approver's key signs in that command's process).
+ * ("elicitation", the broker's low-impact key signs), the local page `hostward approvals` serves
+ * to the approver's browser ("web", the approver's key signs in that command's process), or the
+ * MCP Apps approval view in the client ("app", the dialog key signs, within the dialog's ceiling).
  */
-const DECISION_VIAS = ["cli", "elicitation", "web"] as const;
+const DECISION_VIAS = ["cli", "elicitation", "web", "app"] as const;
 export type DecisionVia = (typeof DECISION_VIAS)[number];
+export type ApprovalVia = DecisionVia;
 
 const TRANSITIONS: Readonly<Record<ActionState, readonly ActionState[]>> = {
   PENDING: ["APPROVED", "REJECTED", "EXPIRED", "CANCELLED"],

@@ -26,7 +26,8 @@ import { rolloutView } from "../rollouts/describe";
 import { RolloutService } from "../rollouts/service";
 import { auditCode } from "./host-call";
 import { diagnoseOneHost } from "./one-host";
-import type { ReadOutcome, RequestContext, ResourceSpec, ResourceTemplateSpec } from "./sdk";
+import { APPROVAL_VIEW_URI, approvalViewHtml } from "./apps";
+import type { ReadOutcome, RequestContext, ResourceSpec, ResourceTemplateSpec, UiResourceSpec } from "./sdk";
 import { hostRefusal, visibleHosts, visibleTags } from "./visibility";
 
 export const MAX_RESOURCE_BYTES = 256 * 1024;
@@ -114,6 +115,8 @@ function catalogDocument(): Record<string, unknown> {
 export interface ResourceSurface {
   resources: ResourceSpec[];
   templates: ResourceTemplateSpec[];
+  /** MCP Apps views (ui://), read by the host that renders them; audited like every read. */
+  uiResources: UiResourceSpec[];
 }
 
 export function brokerResources(broker: Broker): ResourceSurface {
@@ -220,5 +223,18 @@ export function brokerResources(broker: Broker): ResourceSurface {
         }),
     },
   ];
-  return { resources, templates };
+  const uiResources: UiResourceSpec[] = [
+    {
+      uri: APPROVAL_VIEW_URI,
+      name: "approval-view",
+      title: "Approval view",
+      description: "An action request as a human reads it before approving (MCP Apps): host, action, parameters, impact, the plan, the host's preview, the expiry, and the model's reason marked as such.",
+      read: (call) =>
+        audited(broker, APPROVAL_VIEW_URI, call.caller, async () => {
+          const html = approvalViewHtml();
+          return html === undefined ? { error: "this broker was run from source, without its approval view (scripts/build.mjs bundles it)" } : { text: html };
+        }),
+    },
+  ];
+  return { resources, templates, uiResources };
 }

@@ -1,6 +1,7 @@
-// The one module that touches the MCP TypeScript SDK (@modelcontextprotocol/server v2). Everything
-// else in the broker describes tools with ToolSpec and never sees an SDK type, so an SDK upgrade
-// is a change to this file alone.
+// The one module that touches the MCP TypeScript SDK (@modelcontextprotocol/server v2) and the
+// server side of MCP Apps (@modelcontextprotocol/ext-apps/server). Everything else in the broker
+// describes tools with ToolSpec (a view: ToolSpec.ui) and views with UiResourceSpec and never sees
+// an SDK type, so an SDK upgrade is a change to this file alone.
 //
 // Input validation is deliberately NOT left to the SDK: it would refuse bad arguments before the
 // broker sees them, and every refusal must be audited. Tools therefore advertise their real JSON
@@ -28,6 +29,9 @@ import {
   type StandardSchemaWithJSON,
 } from "@modelcontextprotocol/server";
 import { serveStdio } from "@modelcontextprotocol/server/stdio";
+// MCP Apps (the maintained extension package): its server helpers link a tool to its ui://
+// view and read a client's declared support; its constants name the MIME type and extension.
+import { EXTENSION_ID, getUiCapability, RESOURCE_MIME_TYPE, registerAppTool, type McpUiAppResourceConfig } from "@modelcontextprotocol/ext-apps/server";
 import type { z } from "zod";
 import type { CallerIdentity } from "../audit/records";
 import type { JsonObject } from "./json-schema";
@@ -85,6 +89,20 @@ export interface CallContext {
   canAsk: boolean;
   /** On the retry of an { ask }: the state the tool minted (verified) and the user's answer. */
   resumed?: { state: Record<string, unknown>; answer: ElicitAnswer };
+  /**
+   * Whether the client declared MCP Apps (the io.modelcontextprotocol/ui extension listing the
+   * view MIME type) for this request: on the connection (2025-era) or in the request's envelope
+   * (2026-07-28). It says the client can render views, not that a view made this call: MCP Apps
+   * gives the server no way to tell a view's tools/call from the model's.
+   */
+  apps: boolean;
+}
+
+/** A tool's MCP Apps view (its `_meta.ui`): the ui:// resource the host renders with its result. */
+interface ToolUi {
+  resourceUri: string;
+  /** Who may call the tool (MCP Apps `visibility`; absent: the model and the view). Hosts enforce it, not the server. */
+  visibility?: Array<"model" | "app">;
 }
 
 export interface ToolSpec {
@@ -96,6 +114,8 @@ export interface ToolSpec {
   /** Advertised in tools/list (likewise prepared at build time); clients check structuredContent against it. */
   output: z.ZodType;
   annotations: ToolAnnotations;
+  /** The MCP Apps view that shows its result, and who may call it (tools/list `_meta.ui`). */
+  ui?: ToolUi;
   handler(rawArgs: unknown, call: CallContext): Promise<ToolOutcome | AskOutcome>;
 }
 
@@ -137,6 +157,11 @@ const ASK_KEY = "approval";
 function declaresFormElicitation(caps: Record<string, unknown> | undefined): boolean {
   const e = caps?.elicitation as Record<string, unknown> | undefined;
   return e !== undefined && (e.form !== undefined || Object.keys(e).length === 0);
+}
+
+/** Whether these client capabilities declare MCP Apps (its extension, listing the view MIME type). */
+function declaresApps(caps: Record<string, unknown> | undefined): boolean {
+  return getUiCapability(caps as Parameters<typeof getUiCapability>[0])?.mimeTypes?.includes(RESOURCE_MIME_TYPE) === true;
 }
 
 function resumedOf(ctx: ServerContext): CallContext["resumed"] {
@@ -264,6 +289,24 @@ export interface ResourceTemplateSpec {
   read(variables: Record<string, string>, uri: string, call: RequestContext): Promise<ReadOutcome>;
 }
 
+/**
+ * An MCP Apps view (a ui:// resource): one self-contained HTML document, served with the MCP Apps
+ * MIME type and a CSP allowlist that allows no network at all (UI_RESOURCE_META). Its text is
+ * served as it is: it is the broker's own build output, not a model's or a host's text.
+ */
+export interface UiResourceSpec {
+  uri: string;
+  name: string;
+  title: string;
+  description: string;
+  read(call: RequestContext): Promise<ReadOutcome>;
+}
+
+/** What a host is told about every view: no origin to connect to, load from, frame or use as base; a border. */
+const UI_RESOURCE_META: NonNullable<McpUiAppResourceConfig["_meta"]> = {
+  ui: { csp: { connectDomains: [], resourceDomains: [], frameDomains: [], baseUriDomains: [] }, prefersBorder: true },
+};
+
 type CompletionRef = { type: "prompt"; name: string } | { type: "resource"; uri: string };
 
 export type CompleteFn = (
@@ -287,6 +330,7 @@ export interface McpSurface {
   prompts: readonly PromptSpec[];
   resources: readonly ResourceSpec[];
   templates: readonly ResourceTemplateSpec[];
+  uiResources: readonly UiResourceSpec[];
   complete: CompleteFn;
   changes: ChangeFeed;
 }
@@ -352,13 +396,14 @@ function serveSurface(server: McpServer, surface: McpSurface, era: Era, session:
 
   low.setRequestHandler("resources/list", async (request, ctx) => {
     const call = context(ctx);
-    const all: Array<{ uri: string; name: string; title?: string; description?: string; mimeType: string }> = surface.resources.map((r) => ({
+    const all: Array<{ uri: string; name: string; title?: string; description?: string; mimeType: string; _meta?: Record<string, unknown> }> = surface.resources.map((r) => ({
       uri: r.uri,
       name: r.name,
       title: r.title,
       description: r.description,
       mimeType: r.mimeType,
     }));
+    for (const v of surface.uiResources) all.push({ uri: v.uri, name: v.name, title: v.title, description: v.description, mimeType: RESOURCE_MIME_TYPE, _meta: UI_RESOURCE_META });
     for (const t of surface.templates) for (const r of await t.list(call)) all.push({ ...r, mimeType: t.mimeType });
     const offset = pageOffset(request.params?.cursor);
     const page = all.slice(offset, offset + RESOURCE_PAGE);
@@ -371,6 +416,12 @@ function serveSurface(server: McpServer, surface: McpSurface, era: Era, session:
   low.setRequestHandler("resources/read", async (request, ctx) => {
     const uri = request.params.uri;
     const call = context(ctx);
+    const view = surface.uiResources.find((v) => v.uri === uri);
+    if (view) {
+      const read = await view.read(call);
+      if ("error" in read) throw read.notFound ? new ResourceNotFoundError(uri) : invalidParams(read.error);
+      return { contents: [{ uri, mimeType: RESOURCE_MIME_TYPE, text: read.text, _meta: UI_RESOURCE_META }] };
+    }
     const fixed = surface.resources.find((r) => r.uri === uri);
     const matched = fixed ? undefined : matchTemplate(surface, uri);
     if (!fixed && !matched) throw new ResourceNotFoundError(uri);
@@ -432,6 +483,8 @@ function createServer(info: ServerInfo, surface: McpSurface, transport: ServerTr
         prompts: { listChanged: false },
         resources: { subscribe: era.live, listChanged: era.live },
         completions: {},
+        // MCP Apps: tools link ui:// views (their _meta.ui).
+        extensions: { [EXTENSION_ID]: {} },
       },
       instructions: info.instructions,
       // A 2026-era retry's requestState is verified (HMAC, expiry, binding) before any handler runs.
@@ -440,39 +493,40 @@ function createServer(info: ServerInfo, surface: McpSurface, transport: ServerTr
   );
   for (const spec of surface.tools) {
     const json = toolJsonSchemas(spec);
-    server.registerTool(
-      spec.name,
-      {
-        title: spec.title,
-        description: spec.description,
-        inputSchema: advertiseOnly(json.input),
-        // Advertised, not re-validated per call: every tool builds its output from values it
-        // validated itself (hosts' replies against the catalog), and clients validate it against
-        // this schema (the SDK's Client does once it has listed the tools; the tests' client does).
-        // The server's own pass ran zod over every result a second time on the broker's thread.
-        outputSchema: advertiseOnly(json.output),
-        annotations: { title: spec.title, ...spec.annotations },
-      },
-      async (args: unknown, ctx: ServerContext) => {
-        const { caller } = requestContext(server, ctx, transport, session);
-        const modern = ctx.mcpReq.envelope !== undefined;
-        const envelopeCaps = (ctx.mcpReq.envelope as Record<string, unknown> | undefined)?.[CLIENT_CAPABILITIES_META_KEY] as Record<string, unknown> | undefined;
-        const resumed = modern ? resumedOf(ctx) : undefined;
-        const outcome = await spec.handler(args, {
-          caller,
-          session,
-          signal: ctx.mcpReq.signal,
-          elicit: elicitFor(server, ctx),
-          progress: progressFor(ctx),
-          era: modern ? "modern" : "legacy",
-          canAsk: modern && declaresFormElicitation(envelopeCaps),
-          ...(resumed && { resumed }),
-        });
-        // A tool answers { ask } only when canAsk; anything else is a bug, reported as an error.
-        if ("ask" in outcome && !modern) return toCallToolResult({ error: "internal error: an input request on a 2025-era request" });
-        return toToolResult(outcome, ctx);
-      },
-    );
+    const config = {
+      title: spec.title,
+      description: spec.description,
+      inputSchema: advertiseOnly(json.input),
+      // Advertised, not re-validated per call: every tool builds its output from values it
+      // validated itself (hosts' replies against the catalog), and clients validate it against
+      // this schema (the SDK's Client does once it has listed the tools; the tests' client does).
+      // The server's own pass ran zod over every result a second time on the broker's thread.
+      outputSchema: advertiseOnly(json.output),
+      annotations: { title: spec.title, ...spec.annotations },
+    };
+    const callback = async (args: unknown, ctx: ServerContext) => {
+      const { caller } = requestContext(server, ctx, transport, session);
+      const modern = ctx.mcpReq.envelope !== undefined;
+      const envelopeCaps = (ctx.mcpReq.envelope as Record<string, unknown> | undefined)?.[CLIENT_CAPABILITIES_META_KEY] as Record<string, unknown> | undefined;
+      const resumed = modern ? resumedOf(ctx) : undefined;
+      const outcome = await spec.handler(args, {
+        caller,
+        session,
+        signal: ctx.mcpReq.signal,
+        elicit: elicitFor(server, ctx),
+        progress: progressFor(ctx),
+        era: modern ? "modern" : "legacy",
+        canAsk: modern && declaresFormElicitation(envelopeCaps),
+        ...(resumed && { resumed }),
+        apps: declaresApps(modern ? envelopeCaps : server.server.getClientCapabilities()),
+      });
+      // A tool answers { ask } only when canAsk; anything else is a bug, reported as an error.
+      if ("ask" in outcome && !modern) return toCallToolResult({ error: "internal error: an input request on a 2025-era request" });
+      return toToolResult(outcome, ctx);
+    };
+    // A tool with a view: the package's helper writes its _meta.ui (and the older "ui/resourceUri" key).
+    if (spec.ui) registerAppTool(server, spec.name, { ...config, _meta: { ui: { ...spec.ui } } }, callback);
+    else server.registerTool(spec.name, config, callback);
   }
   serveSurface(server, surface, era, session);
   return server;

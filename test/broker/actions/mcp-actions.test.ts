@@ -284,12 +284,15 @@ describe("a PENDING proposal", () => {
     }
   });
 
-  it("no tool approves: tools/list has propose/get/list/cancel/execute and nothing that approves", async () => {
+  it("no tool the model is offered approves: tools/list has propose/get/list/cancel/execute, and only the approval view's app-only approve_in_app", async () => {
     const s = await connect();
     try {
-      const names = (await s.client.listTools()).tools.map((t) => t.name);
+      const tools = (await s.client.listTools()).tools;
+      const names = tools.map((t) => t.name);
       expect(names).toEqual(expect.arrayContaining(["propose_action", "get_action", "list_actions", "cancel_action", "execute_action"]));
-      expect(names.filter((n) => /approve|reject|sign/.test(n))).toEqual([]);
+      // MCP Apps visibility ["app"]: hosts do not offer it to the model (mcp-apps.test.ts: gated like the dialog).
+      const approving = tools.filter((t) => /approve|reject|sign/.test(t.name));
+      expect(approving.map((t) => [t.name, (t._meta?.ui as { visibility?: string[] } | undefined)?.visibility])).toEqual([["approve_in_app", ["app"]]]);
     } finally {
       await s.close();
     }

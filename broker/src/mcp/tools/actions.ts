@@ -1,7 +1,9 @@
 // The approval workflow's MCP tools: propose_action, get_action, list_actions, cancel_action,
-// execute_action. NO tool approves anything: approval comes from a human, through `hostward approve`
-// in a terminal or the client's own elicitation dialog (when policy allows that impact level and
-// broker.yaml names an elicitationKey); the host's helper verifies the signature again.
+// execute_action, and approve_in_app. No tool the model is offered approves anything: approval
+// comes from a human, through `hostward approve` in a terminal, the client's own elicitation
+// dialog, or the buttons of the MCP Apps approval view (approve_in_app, marked app-only) — the last
+// two only when policy allows that impact level and broker.yaml names an elicitationKey, which
+// signs; the host's helper verifies the signature again.
 import { randomUUID } from "node:crypto";
 import { z } from "zod";
 import { canonicalJson, impactRank } from "../../../../proto/catalog/approval";
@@ -11,7 +13,7 @@ import { fetchHostPreview } from "../../actions/preview";
 import type { ActionPreview } from "../../../../proto/catalog/define-action";
 import { operatorKey } from "../../agents/host-key";
 import { toHostError } from "../../agents/errors";
-import { approvalSummary, requestView } from "../../actions/describe";
+import { approvalSummary, requestView, shownDigest } from "../../actions/describe";
 import { executeOnHost } from "../../actions/executor";
 import { ACTION_ID, ACTION_STATES, actionId, printable, type ActionRequest } from "../../actions/request";
 import { reconcileAll, reconcileWithHost } from "../../actions/reconcile";
@@ -27,6 +29,7 @@ import { auditArgs, parseArgs } from "../arguments";
 import { tryAudit, validateOrRefuse } from "../host-call";
 import { runLocalTool } from "../local-call";
 import { givenParams, proposeInput } from "./propose-input";
+import { APPROVAL_VIEW_URI } from "../apps";
 import type { ToolRegistry } from "../registry";
 import type { AskOutcome, CallContext, ElicitAnswer, ElicitForm, ToolOutcome } from "../sdk";
 
@@ -57,6 +60,9 @@ const viewSchema = z.object({
 const proposeOutput = viewSchema.extend({
   elicitation: z.enum(["approved", "rejected", "dismissed", "not-offered"]).describe("what happened in the client's approval dialog"),
   howToApprove: z.string(),
+  appApproval: z
+    .object({ offered: z.boolean(), why: z.string().optional(), shown: z.string() })
+    .describe("for the approval view (MCP Apps): whether its buttons may decide this request, and the digest they send back"),
 });
 
 const idInput = z.strictObject({ id: actionId.describe("the action id returned by propose_action") });
@@ -66,6 +72,14 @@ const listInput = z.strictObject({
   host: hostLabel.optional().describe("only requests for this host"),
   limit: z.number().int().min(1).max(200).default(50).describe("at most this many, newest first (default 50)"),
 });
+const inAppInput = z.strictObject({
+  id: actionId,
+  approve: z.boolean().describe("true approves, false rejects"),
+  shown: z.string().max(100).describe("appApproval.shown of the request the view showed"),
+  reason: z.string().min(1).max(500).optional().describe("why it is rejected"),
+});
+const inAppOutput = z.object({ id: z.string(), state: z.enum(ACTION_STATES), outcome: z.enum(["approved", "rejected"]) });
+
 const listOutput = z.object({ actions: z.array(viewSchema), total: z.number().int(), problems: z.array(z.string()) });
 const executeOutput = z.object({
   request: viewSchema,
@@ -123,7 +137,21 @@ export function registerActionTools(registry: ToolRegistry, broker: Broker): voi
     input: proposeInput,
     output: proposeOutput,
     annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
+    // Clients with MCP Apps show the result in the approval view (apps.ts).
+    ui: { resourceUri: APPROVAL_VIEW_URI },
     handler: (raw, call) => propose(broker, service, raw, call, perSession),
+  });
+
+  registry.add({
+    name: "approve_in_app",
+    title: "Approve or reject in the approval view",
+    description:
+      "The approval view's buttons (MCP Apps, app-only): a human's click. Not for the model. Refused above policy's elicitation.maxImpact, without the broker's dialog key, for a request not PENDING, and from a client without MCP Apps.",
+    input: inAppInput,
+    output: inAppOutput,
+    annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
+    ui: { resourceUri: APPROVAL_VIEW_URI, visibility: ["app"] },
+    handler: (raw, call) => approveInApp(broker, service, raw, call),
   });
 
   registry.add({
@@ -284,16 +312,82 @@ async function propose(broker: Broker, service: ActionService, raw: unknown, cal
     elicitation = "not-offered";
   } else elicitation = await offerElicitation(broker, service, request, call, callId);
   const current = (await service.get(request.id)) ?? request;
-  return { structured: { ...requestView(current), elicitation, howToApprove: howToApprove(broker, current.id) } };
+  return { structured: proposalView(broker, current, elicitation, call) };
+}
+
+/** propose_action's answer: the request, what the dialog did, how a human approves it otherwise, and what the approval view may do. */
+function proposalView(broker: Broker, request: ActionRequest, elicitation: DialogOutcome, call: CallContext): Record<string, unknown> {
+  const why = request.state !== "PENDING" ? `it is ${request.state}` : (dialogRefusal(broker, request) ?? (call.apps ? undefined : "this client did not declare MCP Apps"));
+  return {
+    ...requestView(request),
+    elicitation,
+    howToApprove: howToApprove(broker, request.id),
+    appApproval: { offered: why === undefined, ...(why !== undefined && { why }), shown: shownDigest(request) },
+  };
 }
 
 type DialogOutcome = "approved" | "rejected" | "dismissed" | "not-offered";
 
-/** Whether the client's approval dialog may approve this request: policy's ceiling and the broker's dialog key. */
-function dialogAllowed(broker: Broker, request: ActionRequest): boolean {
+/**
+ * Why the client's approval dialog (and the approval view, the same gate) may not decide this
+ * request, or null when it may: policy's ceiling (elicitation.maxImpact) and the broker's dialog key.
+ */
+function dialogRefusal(broker: Broker, request: ActionRequest): string | null {
   const { policy, settings } = broker.config.current;
   const max = policy.elicitation?.maxImpact;
-  return max !== undefined && impactRank(request.impact) <= impactRank(max) && settings.elicitationKey !== undefined;
+  if (max === undefined) return "policy.yaml has no elicitation section, so no action is approved in the client";
+  if (impactRank(request.impact) > impactRank(max)) return `its impact ${request.impact} is above policy.yaml's elicitation.maxImpact (${max})`;
+  if (settings.elicitationKey === undefined) return "broker.yaml names no elicitationKey (the dialog key that signs approvals given in the client)";
+  return null;
+}
+
+/** Whether the client's approval dialog may approve this request: policy's ceiling and the broker's dialog key. */
+function dialogAllowed(broker: Broker, request: ActionRequest): boolean {
+  return dialogRefusal(broker, request) === null;
+}
+
+/**
+ * approve_in_app: the approval view's Approve / Reject (MCP Apps). The same gate as the dialog —
+ * policy's ceiling and the dialog key, a PENDING request — then the same signed path
+ * (service.approve with the dialog key, via "app"). MCP Apps gives a server no way to tell a call
+ * the view made from one the model made (ARCHITECTURE.md, boundary 4): the tool is marked app-only
+ * for hosts, refused to a client that did not declare MCP Apps, and bound to the request the view
+ * showed (its digest); within the ceiling a host that let the model call it would let the model
+ * approve what the dialog's human could.
+ */
+async function approveInApp(broker: Broker, service: ActionService, raw: unknown, call: CallContext): Promise<ToolOutcome> {
+  const callId = randomUUID();
+  const valid = await validateOrRefuse(broker, "approve_in_app", inAppInput, raw, call.caller, callId);
+  if (!valid.ok) return valid.outcome;
+  const { id, approve, shown, reason } = valid.args;
+  const failed = await tryAudit(broker, { event: "tool.call", callId, caller: call.caller, tool: "approve_in_app", actionId: id, approve, apps: call.apps });
+  if (failed) return failed;
+  const op = approve ? "approve" : "reject";
+  const refuse = async (why: string, request?: ActionRequest): Promise<ToolOutcome> => ({
+    error: `refused: ${(await service.refuse({ op, via: "app", callId, caller: call.caller }, why, request)).reason}`,
+  });
+  const terminal = `approve it in a terminal: hostward approve ${id}`;
+  if (!call.apps) return refuse(`approve_in_app is the approval view's button, and this client did not declare MCP Apps (the io.modelcontextprotocol/ui extension); ${terminal}`);
+  const request = await service.get(id);
+  if (!request) return refuse(`no action request ${id} (see list_actions)`);
+  const ceiling = dialogRefusal(broker, request);
+  if (ceiling) return refuse(`action ${id} cannot be decided in the approval view: ${ceiling}; ${terminal}`, request);
+  if (request.state !== "PENDING") return refuse(`action ${id} is ${request.state}; only a PENDING request can be approved or rejected`, request);
+  if (shownDigest(request) !== shown) return refuse(`action ${id} is not the request the view showed (shown: its digest differs); nothing was signed: open it again`, request);
+  const who = `the user of ${requesterOf(call.caller)} (approval view)`;
+  try {
+    if (approve) {
+      const approved = await service.approve(id, fileSigner(broker.config.current.settings.elicitationKey!), { via: "app", approver: who, callId }, request);
+      if (!approved.ok) return { error: `not approved: ${approved.reason}` };
+      return { structured: { id, state: approved.request.state, outcome: "approved" } };
+    }
+    const rejected = await service.reject(id, reason ?? "rejected in the approval view", { via: "app", who, callId });
+    if (!rejected.ok) return { error: `not rejected: ${rejected.reason}` };
+    return { structured: { id, state: rejected.request.state, outcome: "rejected" } };
+  } catch (err) {
+    broker.logger.error({ err: (err as Error).message, callId }, "approval view decision failed");
+    return { error: `not ${approve ? "approved" : "rejected"}: ${(err as Error).message}` };
+  }
 }
 
 /** The approval form: the terminal's text, one boolean that defaults to not approving. */
@@ -381,7 +475,7 @@ async function resumeApproval(
   else if (!dialogAllowed(broker, request)) elicitation = "not-offered";
   else elicitation = await applyAnswer(broker, service, request, answer, call, callId);
   const current = (await service.get(request.id)) ?? request;
-  return { structured: { ...requestView(current), elicitation, howToApprove: howToApprove(broker, current.id) } };
+  return { structured: proposalView(broker, current, elicitation, call) };
 }
 
 async function execute(broker: Broker, service: ActionService, raw: unknown, call: CallContext): Promise<ToolOutcome> {

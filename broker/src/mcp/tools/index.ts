@@ -33,6 +33,6 @@ export function allTools(broker: Broker): ToolSpec[] {
 
 /** Everything the broker serves over MCP: its tools, the runbooks as prompts, the fleet as resources. */
 export function brokerSurface(broker: Broker): McpSurface {
-  const { resources, templates } = brokerResources(broker);
-  return { tools: allTools(broker), prompts: runbookPrompts(broker), resources, templates, complete: brokerCompletion(broker), changes: brokerChangeFeed(broker) };
+  const { resources, templates, uiResources } = brokerResources(broker);
+  return { tools: allTools(broker), prompts: runbookPrompts(broker), resources, templates, uiResources, complete: brokerCompletion(broker), changes: brokerChangeFeed(broker) };
 }
