@@ -17,10 +17,6 @@ const MAX_PREVIEW_BYTES = 32 * 1024;
 
 const method = ActionRecordsServiceService.previewAction as unknown as UnaryMethod<PreviewActionRequest, PreviewActionReply>;
 
-export async function fetchPreview(pool: ChannelPool, host: ChannelHost, def: ActionDef, params: Record<string, unknown>, timeoutMs = 30_000): Promise<ActionPreview> {
-  return (await fetchHostPreview(pool, host, def, params, timeoutMs)).preview;
-}
-
 /**
  * The preview, and how many distinct approver keys the host says it requires for the action's
  * impact (untrusted and only advisory: the broker waits for that many signatures before it

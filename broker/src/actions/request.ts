@@ -26,7 +26,6 @@ export type ActionState = (typeof ACTION_STATES)[number];
  */
 const DECISION_VIAS = ["cli", "elicitation", "web", "app"] as const;
 export type DecisionVia = (typeof DECISION_VIAS)[number];
-export type ApprovalVia = DecisionVia;
 
 const TRANSITIONS: Readonly<Record<ActionState, readonly ActionState[]>> = {
   PENDING: ["APPROVED", "REJECTED", "EXPIRED", "CANCELLED"],

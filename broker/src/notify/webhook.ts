@@ -20,13 +20,13 @@ export interface WaitingProposal {
 
 type Webhook = NonNullable<BrokerConfig["settings"]["notify"]["webhook"]>;
 
-export function noticeText(p: WaitingProposal): string {
+function noticeText(p: WaitingProposal): string {
   const until = new Date(p.expiresAt * 1000).toISOString();
   return printable(`hostward: ${p.action} on ${p.where} (${p.impact} impact) waits for approval: ${p.id}. Review and approve it in a terminal with "hostward approve ${p.id}" (or in hostward approvals); it expires at ${until}.`);
 }
 
 /** The request a webhook receives for `p`, in the configured format. */
-export function webhookRequest(hook: Webhook, p: WaitingProposal): { headers: Record<string, string>; body: string } {
+function webhookRequest(hook: Webhook, p: WaitingProposal): { headers: Record<string, string>; body: string } {
   const text = noticeText(p);
   const extra = hook.headers;
   switch (hook.format) {
