@@ -58,6 +58,8 @@ describe("state machine", () => {
         "PENDING>REJECTED",
         "PENDING>EXPIRED",
         "PENDING>CANCELLED",
+        // Another approver's signature over the same statement (M-of-N): the state stays APPROVED.
+        "APPROVED>APPROVED",
         "APPROVED>RUNNING",
         "APPROVED>EXPIRED",
         "APPROVED>CANCELLED",
