@@ -268,12 +268,14 @@ describe("list_processes", () => {
     for (let i = 0; i < 3; i++) {
       ({ out } = await call(catalog.listProcesses, { limit: 5 }));
       const seen = out.processes.find((p) => p.pid === busy.pid);
-      if (seen && seen.cpuPercent > 30) break;
+      if (seen && seen.cpuPercent > 10) break;
     }
     expect(out.sampleMs).toBeGreaterThanOrEqual(150);
     const loop = out.processes.find((p) => p.pid === busy.pid);
     expect(loop, "busy loop among the top 5").toBeDefined();
-    expect(loop?.cpuPercent).toBeGreaterThan(30);
+    // A busy loop's share of a window: far above an idle process's 0, however loaded the machine
+    // (seen at 24.6 % with a full CI run and two other test suites on 2 cores; 100 % when alone).
+    expect(loop?.cpuPercent).toBeGreaterThan(10);
     expect(loop?.state).toBe("running");
     expect(out.processes.map((p) => p.cpuPercent)).toEqual([...out.processes.map((p) => p.cpuPercent)].sort((a, b) => b - a));
   });

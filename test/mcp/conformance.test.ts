@@ -192,7 +192,8 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await new Promise<void>((resolve) => (proxy ? proxy.server.close(() => resolve()) : resolve()));
-  broker?.child.kill("SIGTERM");
+  // The broker writes its stop record into the state directory as it exits: wait for it.
+  if (broker && broker.child.exitCode === null) await new Promise((resolve) => broker.child.once("exit", resolve).kill("SIGTERM"));
   await agent?.stop();
   if (dir) rmSync(dir, { recursive: true, force: true });
 });

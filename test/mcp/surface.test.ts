@@ -75,7 +75,8 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
-  http?.child.kill("SIGTERM");
+  // The broker writes its stop record into the state directory as it exits: wait for it.
+  if (http && http.child.exitCode === null) await new Promise((resolve) => http.child.once("exit", resolve).kill("SIGTERM"));
   await agent?.stop();
   rmSync(dir, { recursive: true, force: true });
 });

@@ -76,8 +76,17 @@ function ledgerOf(host: string, id: string): string[] {
   const found: string[] = [];
   const walk = (d: string) => {
     for (const name of readdirSync(d)) {
+      // The helper replaces a record by writing `<record>.tmp-<pid>` and renaming it over the record:
+      // a listing taken mid-replace sees that name (or loses it before its stat); it is not a record.
+      if (name.includes(".tmp-")) continue;
       const p = join(d, name);
-      if (statSync(p).isDirectory()) walk(p);
+      let dirEntry: boolean;
+      try {
+        dirEntry = statSync(p).isDirectory();
+      } catch {
+        continue;
+      }
+      if (dirEntry) walk(p);
       else if (name.startsWith(`${id}-`)) found.push(name);
     }
   };

@@ -105,14 +105,18 @@ export function registerRolloutTools(registry: ToolRegistry, broker: Broker): vo
     setTimeout(() => void recover(now, attempt + 1).catch(() => undefined), wait).unref();
   };
   // Roll-outs an earlier broker left RUNNING are resumed (or halted) once this one is up.
-  setTimeout(() => {
-    void service()
-      .list()
-      .then(({ rollouts }) => {
-        for (const r of rollouts.filter((x) => x.state === "RUNNING" && !running.has(x.id))) void recover(r, 0);
-      })
-      .catch((err: unknown) => broker.logger.warn({ err: (err as Error).message }, "roll-out recovery at start failed"));
-  }, 500).unref();
+  // (Not for a broker without a state directory: the build's schema generation and tests that only
+  // list the tools make one; it would throw from this timer.)
+  if (typeof broker.stateDir === "string") {
+    setTimeout(() => {
+      Promise.resolve()
+        .then(() => service().list())
+        .then(({ rollouts }) => {
+          for (const r of rollouts.filter((x) => x.state === "RUNNING" && !running.has(x.id))) void recover(r, 0);
+        })
+        .catch((err: unknown) => broker.logger.warn({ err: (err as Error).message }, "roll-out recovery at start failed"));
+    }, 500).unref();
+  }
 
   registry.add({
     name: "propose_rollout",
