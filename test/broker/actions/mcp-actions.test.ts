@@ -8,6 +8,8 @@ import { join } from "node:path";
 import type { PassThrough } from "node:stream";
 import { Client } from "@modelcontextprotocol/client";
 import { StdioClientTransport } from "@modelcontextprotocol/client/stdio";
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/client";
+import { spawn } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { canonicalJson, canonicalStatement, parseOpenSshPublicKey, previewDigest, verifySshSig } from "../../../proto/catalog/approval";
 import { flushDnsCache, restartService } from "../../../proto/catalog/actions/index";
@@ -496,4 +498,43 @@ describe("elicitation on 2026-07-28 (input_required: the form goes back with the
       await s.close();
     }
   });
+});
+
+describe("the 2026-07-28 round trip over streamable HTTP", () => {
+  it("each round is its own HTTP exchange (its own server instance): the sealed state still brings the answer to the proposal", async () => {
+    writePolicy({ rules: [{ target: "*", allow: ["group:actions"] }], elicitation: { maxImpact: "LOW" } });
+    const token = "mrtr-http-token-0123456789abcdef";
+    const child = spawn(process.execPath, [BROKER_BUNDLE, "serve", "--config", bd.dir, "--http", "127.0.0.1:0"], { env: brokerEnv(root, { HOSTWARD_HTTP_TOKEN: token }), stdio: ["ignore", "pipe", "pipe"] });
+    let stderr = "";
+    const url = await new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no URL within 10 s:\n${stderr}`)), 10_000);
+      child.stderr.on("data", (c: Buffer) => {
+        stderr += c.toString();
+        const m = /MCP over HTTP at (http:\/\/\S+)/.exec(stderr);
+        if (m?.[1]) {
+          clearTimeout(timer);
+          resolve(m[1]);
+        }
+      });
+    });
+    const client = new Client({ name: "mrtr-http", version: "1.0" }, { capabilities: { elicitation: { form: {} } }, versionNegotiation: { mode: "auto" } });
+    const asked: string[] = [];
+    client.setRequestHandler("elicitation/create", async (request) => {
+      asked.push((request.params as { message: string }).message);
+      return { action: "accept", content: { approve: true } };
+    });
+    try {
+      await client.connect(new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers: { Authorization: `Bearer ${token}` } } }));
+      const r = await call(client, "propose_action", { target: "web1", request: { action: "flush_dns_cache" }, reason: "stale record" });
+      expect(r.isError, text(r)).toBeFalsy();
+      expect(r.structuredContent).toMatchObject({ state: "APPROVED", elicitation: "approved" });
+      expect(asked).toHaveLength(1);
+      const stored = (await new ActionStore(bd.stateDir).get(r.structuredContent!.id as string))!;
+      expect(stored.approval).toMatchObject({ via: "elicitation" });
+      expect(verifySshSig(stored.approval!.signature, canonicalStatement(stored.approval!.statement), [parseOpenSshPublicKey(elicitationPub)]).ok).toBe(true);
+    } finally {
+      await client.close();
+      await new Promise((resolve) => child.once("exit", resolve).kill("SIGTERM"));
+    }
+  }, 60_000);
 });
