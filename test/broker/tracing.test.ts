@@ -109,3 +109,19 @@ describe("traces of a tool call", () => {
     expect(tool?.spanContext().traceId).toMatch(/^[0-9a-f]{32}$/);
   });
 });
+
+describe("the tracing section (broker.yaml, agent.yaml)", () => {
+  it("is off when absent, and takes http(s) endpoints only", async () => {
+    const { BrokerFileSchema } = await import("../../broker/src/config/schema");
+    const { AgentConfigSchema } = await import("../../agent/src/config");
+    for (const schema of [BrokerFileSchema, AgentConfigSchema]) {
+      expect(schema.parse({}).tracing).toBeUndefined();
+      expect(schema.parse({ tracing: { otlpEndpoint: "https://otel.example.org/v1/traces", serviceName: "b" } }).tracing).toEqual({
+        otlpEndpoint: "https://otel.example.org/v1/traces",
+        serviceName: "b",
+      });
+      for (const bad of ["file:///tmp/x", "grpc://127.0.0.1:4317", "not a url"]) expect(schema.safeParse({ tracing: { otlpEndpoint: bad } }).success).toBe(false);
+      expect(schema.safeParse({ tracing: { otlpEndpoint: "http://x/v1/traces", extra: 1 } }).success).toBe(false);
+    }
+  });
+});
