@@ -10,6 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startAgent, type TestAgent } from "../support/agent";
+import { ensureNode18 } from "../support/node18";
 import { createTestPki, type TestPki } from "../support/pki";
 import { createBrokerDir } from "./helpers/broker-dir";
 import { connectBroker, type BrokerSession } from "./helpers/mcp-client";
@@ -84,8 +85,8 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-async function fleet(name: string, tracing: boolean): Promise<{ agent: TestAgent; broker: BrokerSession }> {
-  const agent = await startAgent({ role: "reader", pki, dir: join(dir, `${name}-agent`), config: tracing ? { tracing: { otlpEndpoint: endpoint } } : {} });
+async function fleet(name: string, tracing: boolean, node?: string): Promise<{ agent: TestAgent; broker: BrokerSession }> {
+  const agent = await startAgent({ role: "reader", pki, dir: join(dir, `${name}-agent`), config: tracing ? { tracing: { otlpEndpoint: endpoint } } : {}, ...(node && { node }) });
   stops.push(() => agent.stop());
   const bd = createBrokerDir(join(dir, `${name}-cfg`), pki);
   bd.writeHosts([{ name: "web1", port: agent.port }]);
@@ -136,5 +137,16 @@ describe("OTLP export", () => {
     expect(agentSpan.span.kind).toBe(2);
     expect(attr(agentSpan.span, "rpc.method")).toBe("GetLoad");
     expect(attr(agentSpan.span, "hostward.outcome")).toBe("OK");
+  });
+
+  it("an agent on Node 18 (the distributions' nodejs) continues the trace too", async () => {
+    const traceId = "1bf92f3577b34da6a3ce929d0e0e4799";
+    const { broker } = await fleet("node18", true, ensureNode18());
+    const r = await broker.client.callTool({ name: "get_load", arguments: { target: "web1" }, _meta: { traceparent: `00-${traceId}-${PARENT_ID}-01` } });
+    expect(r.isError).toBeFalsy();
+    const inTrace = (name: string) => () => received.find((x) => x.span.traceId === traceId && x.span.name === name);
+    const host = await until("the host span", inTrace("host_call get_load"));
+    const agentSpan = await until("the Node 18 agent's span", inTrace("hostward.v1.DiagnosticsService/GetLoad"));
+    expect(agentSpan.span.parentSpanId).toBe(host.span.spanId);
   });
 });
