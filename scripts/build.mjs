@@ -78,6 +78,35 @@ const noProtoLoader = {
 };
 
 /**
+ * The OpenTelemetry packages (traces, off unless configured: shared/tracing.ts) are resolved to their
+ * ES module builds, which declare no side effects, so esbuild keeps only what is used: their CommonJS
+ * builds pulled in all of semantic-conventions, the metrics and logs SDKs (~550 KB per bundle).
+ */
+const otelEsm = {
+  name: "otel-esm",
+  setup(b) {
+    b.onResolve({ filter: /^@opentelemetry\/[^/]+$/ }, (args) => {
+      for (let d = args.resolveDir; ; d = dirname(d)) {
+        const pkgFile = join(d, "node_modules", args.path, "package.json");
+        if (existsSync(pkgFile)) {
+          const pkg = JSON.parse(readFileSync(pkgFile, "utf8"));
+          // @opentelemetry/resources: only its Resource implementation. Its index also re-exports
+          // the resource detectors, one of which runs a program (child_process) for a machine id;
+          // tracing uses none, and the bundles' only process spawners stay exec.ts and the helper
+          // launcher (test/agent/bundle-guard.test.ts).
+          if (args.path === "@opentelemetry/resources") return { path: join(dirname(pkgFile), "build/esm/ResourceImpl.js") };
+          const dot = pkg.exports?.["."];
+          let esm = pkg.module ?? dot?.module ?? dot?.import ?? dot?.default;
+          if (esm !== null && typeof esm === "object") esm = esm.default;
+          return typeof esm === "string" ? { path: join(dirname(pkgFile), esm) } : undefined;
+        }
+        if (dirname(d) === d) return undefined;
+      }
+    });
+  },
+};
+
+/**
  * node-pty's native addon beside the agent bundles (dist/agent/pty.node): the local fleet's helper
  * (`hostward local up`, `hostward demo`) loads it from there, and `npm pack` ships it, so the
  * installed CLI needs no compiler. node-pty is a devDependency: it is compiled here, on the build
@@ -125,7 +154,7 @@ await Promise.all(
       // Optional native/transport modules that the bundled code never loads at run time.
       // fs-native-extensions loads its prebuilt addon from its own package directory (node_modules).
       external: ["pino-pretty", "osx-temperature-sensor", "fs-native-extensions"],
-      plugins: [noProtoLoader],
+      plugins: [noProtoLoader, otelEsm],
     });
     // Written to a temporary name then renamed: concurrent test runs never read a half-written file.
     for (const f of result.outputFiles) writeAtomic(f.path, f.contents);

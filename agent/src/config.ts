@@ -3,6 +3,7 @@ import { readFileSync } from "node:fs";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
 import { describeIssues } from "../../shared/zod-issues";
+import { TracingConfigSchema } from "../../shared/tracing-config";
 
 const absPath = z.string().startsWith("/", { message: "must be an absolute path" });
 
@@ -115,6 +116,8 @@ export const AgentConfigSchema = z.strictObject({
     .default({ maxConcurrentCalls: 16, maxConcurrentCallsPerClient: 8, maxCallSeconds: 300, maxStreamsPerConnection: 32, maxReplyBytes: 4 * 1024 * 1024 }),
   /** Operator only: how actions reach the root helper. */
   helper: HelperConfigSchema.default({ mode: "sudo" }),
+  /** OpenTelemetry traces over OTLP/HTTP: a server span per RPC, continuing the broker's trace. Absent: off. */
+  tracing: TracingConfigSchema.optional(),
 });
 
 export type AgentConfig = z.output<typeof AgentConfigSchema>;

@@ -8,6 +8,7 @@ import { callRecord, type CallRecord } from "./call-record";
 import { identifyCaller } from "./caller";
 import type { RevocationList } from "./revocation";
 import { cancelledByDeadline } from "./deadline";
+import { extractContext, SpanKind, SpanStatusCode, startSpan, tracingOn, type Span } from "../../../shared/tracing";
 
 export interface InterceptorOptions {
   revocations?: RevocationList;
@@ -33,11 +34,21 @@ export function createCallInterceptor(logger: Logger, opts: InterceptorOptions =
     let logged = false;
     let callId: string | undefined;
     let overtime: NodeJS.Timeout | undefined;
+    let span: Span | undefined;
     const finish = (code: grpc.status, details: string | undefined) => {
       if (logged) return;
       logged = true;
       if (overtime) clearTimeout(overtime);
       const error = record.error ?? (code === grpc.status.OK ? undefined : details);
+      if (span) {
+        const outcome = grpc.status[code] ?? String(code);
+        span.setAttributes({ "rpc.grpc.status_code": code, "hostward.outcome": outcome });
+        if (code !== grpc.status.OK) {
+          span.setAttribute("error.type", outcome);
+          span.setStatus({ code: SpanStatusCode.ERROR, message: outcome });
+        }
+        span.end();
+      }
       logRpc(logger, {
         method,
         service,
@@ -56,6 +67,16 @@ export function createCallInterceptor(logger: Logger, opts: InterceptorOptions =
         // Logged only (never trusted for anything): a bounded, plain token or nothing.
         const id = metadata.get("x-hostward-call-id")[0];
         if (typeof id === "string" && /^[A-Za-z0-9-]{1,64}$/.test(id)) callId = id;
+        // With tracing on (agent.yaml): a SERVER span per RPC, continuing the broker's host-call
+        // span named by the W3C traceparent in the metadata (untrusted: a parent id, nothing more).
+        if (tracingOn()) {
+          const carrier: Record<string, unknown> = { traceparent: metadata.get("traceparent")[0], tracestate: metadata.get("tracestate")[0] };
+          span = startSpan(`${service}/${method}`, {
+            kind: SpanKind.SERVER,
+            attributes: { "rpc.system": "grpc", "rpc.service": service, "rpc.method": method, "hostward.caller.fingerprint": identity.caller.fingerprint ?? "none" },
+            parent: extractContext(carrier),
+          });
+        }
         if (decision.allowed) {
           next(metadata);
           return;

@@ -12,6 +12,7 @@ import { createServerCredentials, loadTlsMaterial, resolveTlsFiles, TlsError } f
 import { startServer, type RunningServer } from "./create-server";
 import { createConcurrencyLimit, type ConcurrencyLimit } from "./limiter";
 import { createRevocationList } from "./revocation";
+import { startTracing } from "../../../shared/tracing";
 
 const DEFAULT_CONFIG_FILE = "/etc/hostward/agent.yaml";
 const DEFAULT_PORTS: Readonly<Record<Role, number>> = { reader: 7443, operator: 7444 };
@@ -134,6 +135,8 @@ async function start(entry: AgentEntry, argv: string[]): Promise<void> {
   }
 
   const logger = createLogger({ role: entry.role });
+  // Off unless agent.yaml has `tracing`: then a server span per RPC, exported over OTLP/HTTP.
+  const tracing = config.tracing ? startTracing(config.tracing, `hostward-${entry.role}`) : undefined;
   const readyFile = values["ready-file"];
   // Signal handlers go in before the server binds: without one, a SIGTERM that arrives right
   // after the ready file appears would kill the process with the default action, uncleanly.
@@ -144,7 +147,9 @@ async function start(entry: AgentEntry, argv: string[]): Promise<void> {
     if (stopping) return;
     stopping = true;
     logger.info({ signal }, "stopping");
-    void (server?.stop(SHUTDOWN_GRACE_MS) ?? Promise.resolve()).then(() => {
+    void (server?.stop(SHUTDOWN_GRACE_MS) ?? Promise.resolve())
+      .then(() => tracing?.shutdown())
+      .then(() => {
       if (readyFile !== undefined && server !== undefined) rmSync(readyFile, { force: true });
       logger.info("stopped");
       process.exit(0);

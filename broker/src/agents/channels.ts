@@ -12,6 +12,7 @@ import * as grpc from "@grpc/grpc-js";
 import { readValidity, validityProblem, type ClientCertValidity } from "./client-cert";
 import { certificateNames, publicKeyFingerprint, roleOf } from "../../../shared/cert-names";
 import { fromServiceError, HostCallError } from "./errors";
+import { injectContext, tracingOn } from "../../../shared/tracing";
 
 export type Role = "reader" | "operator";
 
@@ -53,6 +54,8 @@ export function expectedCertName(host: ChannelHost): string {
 function toMetadata(entries: Record<string, string> = {}): grpc.Metadata {
   const md = new grpc.Metadata();
   for (const [k, v] of Object.entries(entries)) md.set(k, v);
+  // With tracing on, the active span (the host call's) goes with the call: traceparent, tracestate.
+  if (tracingOn()) for (const [k, v] of Object.entries(injectContext({}))) md.set(k, v);
   return md;
 }
 

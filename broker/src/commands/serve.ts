@@ -15,6 +15,7 @@ import { isLoopbackHost, startHttpServer, type HttpToken } from "../mcp/http";
 import { createMcpFetch, loopbackHostnames, serveOnStdio, type ServerInfo } from "../mcp/sdk";
 import { brokerSurface } from "../mcp/tools/index";
 import { defaultConfigDir } from "../paths";
+import { startTracing } from "../../../shared/tracing";
 
 const USAGE = `Usage: hostward serve [--config DIR] [--http HOST:PORT [--allow-remote] [--allow-host NAME]...]
 
@@ -157,6 +158,9 @@ export async function run(argv: string[]): Promise<number> {
     throw err;
   }
 
+  // Off unless broker.yaml has `tracing` (read at start: a reload does not turn it on or off).
+  const tracingConfig = broker.config.current.settings.tracing;
+  const tracing = tracingConfig ? startTracing(tracingConfig, "hostward-broker") : undefined;
   const info: ServerInfo = { name: "hostward", version: broker.version, instructions: INSTRUCTIONS };
   const surface = brokerSurface(broker);
   const tools = surface.tools;
@@ -181,6 +185,7 @@ export async function run(argv: string[]): Promise<number> {
     await handle.close().catch(() => undefined);
     await stop(broker, reason);
     broker.pool.close();
+    await tracing?.shutdown();
     setTimeout(() => process.exit(0), 1000).unref();
     return 0;
   }
@@ -211,6 +216,7 @@ export async function run(argv: string[]): Promise<number> {
   await mcp.close().catch(() => undefined);
   await stop(broker, reason);
   broker.pool.close();
+  await tracing?.shutdown();
   setTimeout(() => process.exit(0), 1000).unref();
   return 0;
 }

@@ -5,6 +5,7 @@ import { isAbsolute } from "node:path";
 import { z } from "zod";
 import { IMPACTS } from "../../../proto/catalog/approval";
 import { hostLabel, hostName, tagLabel, tcpPort } from "../../../proto/catalog/grammar";
+import { TracingConfigSchema } from "../../../shared/tracing-config";
 
 // The inventory's names and tags are grammar tokens of the catalog (proto/catalog/grammar.ts), so
 // the runbooks (proto/catalog/runbooks/) validate their host and tag arguments with the same rule.
@@ -129,6 +130,8 @@ export const BrokerFileSchema = z.strictObject({
         .optional(),
     })
     .default({}),
+  /** OpenTelemetry traces over OTLP/HTTP: a span per tool call and per host call. Absent: off. */
+  tracing: TracingConfigSchema.optional(),
 });
 
 export type HostEntry = z.output<typeof HostEntrySchema>;

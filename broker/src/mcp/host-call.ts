@@ -24,6 +24,8 @@ import type { AuditRecordInput, CallerIdentity } from "../audit/records";
 import { auditArgs, parseArgs } from "./arguments";
 import { summarize, type HostResult, type HostResults } from "./host-results";
 import type { ToolOutcome } from "./sdk";
+import { toHostError } from "../agents/errors";
+import { inSpan, SpanKind, SpanStatusCode, tracingOn } from "../../../shared/tracing";
 
 export interface HostToolCall<A extends { target: string }, T> {
   broker: Broker;
@@ -133,6 +135,31 @@ export async function validateOrRefuse<A>(
   return { ok: false, outcome: failed ?? { error: parsed.error } };
 }
 
+/**
+ * One host's part of a traced tool call: a CLIENT span, child of the tool call's span, active while
+ * the host is called, so channels.ts puts its W3C context into the gRPC metadata and the agent's
+ * server span continues it.
+ */
+function tracedHostCall<T>(host: HostEntry, tool: string, work: () => Promise<T>): Promise<T> {
+  const started = performance.now();
+  const attributes = { "hostward.host.name": host.name, "gen_ai.tool.name": tool, "server.address": host.address, "rpc.system": "grpc" };
+  return inSpan(`host_call ${tool}`, { kind: SpanKind.CLIENT, attributes }, async (span) => {
+    try {
+      const value = await work();
+      span.setAttribute("hostward.outcome", "OK");
+      return value;
+    } catch (err) {
+      const code = toHostError(err).code;
+      span.setAttribute("hostward.outcome", code);
+      span.setAttribute("error.type", code);
+      span.setStatus({ code: SpanStatusCode.ERROR, message: code });
+      throw err;
+    } finally {
+      span.setAttribute("hostward.duration_ms", Math.round(performance.now() - started));
+    }
+  });
+}
+
 export async function runHostTool<A extends { target: string }, T>(call: HostToolCall<A, T>): Promise<HostCallOutcome<T, A>> {
   const { broker, tool, caller } = call;
   const callId = randomUUID();
@@ -178,7 +205,8 @@ export async function runHostTool<A extends { target: string }, T>(call: HostToo
   }
 
   const allowed = resolved.hosts.filter((h) => decisions.get(h.name)!.allowed);
-  const outcomes = await fanout(allowed, (host, ctx) => call.work(host, args, { ...ctx, callId }), {
+  const traced = tracingOn();
+  const outcomes = await fanout(allowed, (host, ctx) => (traced ? tracedHostCall(host, tool.name, () => call.work(host, args, { ...ctx, callId })) : call.work(host, args, { ...ctx, callId })), {
     concurrency: config.settings.fanout.concurrency,
     timeoutMs: config.settings.fanout.hostTimeoutMs,
   });

@@ -20,6 +20,8 @@ import {
   ProtocolError,
   ProtocolErrorCode,
   ResourceNotFoundError,
+  TRACEPARENT_META_KEY,
+  TRACESTATE_META_KEY,
   UriTemplate,
   validateHostHeader,
   validateOriginHeader,
@@ -36,6 +38,7 @@ import type { z } from "zod";
 import type { CallerIdentity } from "../audit/records";
 import type { JsonObject } from "./json-schema";
 import { toolJsonSchemas } from "./tool-json";
+import { extractContext, inSpan, SpanKind, SpanStatusCode, tracingOn } from "../../../shared/tracing";
 
 interface ToolAnnotations {
   readOnlyHint: boolean;
@@ -504,7 +507,7 @@ function createServer(info: ServerInfo, surface: McpSurface, transport: ServerTr
       outputSchema: advertiseOnly(json.output),
       annotations: { title: spec.title, ...spec.annotations },
     };
-    const callback = async (args: unknown, ctx: ServerContext) => {
+    const run = async (args: unknown, ctx: ServerContext) => {
       const { caller } = requestContext(server, ctx, transport, session);
       const modern = ctx.mcpReq.envelope !== undefined;
       const envelopeCaps = (ctx.mcpReq.envelope as Record<string, unknown> | undefined)?.[CLIENT_CAPABILITIES_META_KEY] as Record<string, unknown> | undefined;
@@ -523,6 +526,30 @@ function createServer(info: ServerInfo, surface: McpSurface, transport: ServerTr
       // A tool answers { ask } only when canAsk; anything else is a bug, reported as an error.
       if ("ask" in outcome && !modern) return toCallToolResult({ error: "internal error: an input request on a 2025-era request" });
       return toToolResult(outcome, ctx);
+    };
+    // Traced (when broker.yaml turns tracing on): one SERVER span per tools/call, named and
+    // attributed as the OpenTelemetry MCP semantic conventions say, its parent the W3C context the
+    // client put in the request's _meta (untrusted: only a parent id; a bad one starts a new trace).
+    const callback = (args: unknown, ctx: ServerContext) => {
+      if (!tracingOn()) return run(args, ctx);
+      const meta = ctx.mcpReq._meta as Record<string, unknown> | undefined;
+      const parent = extractContext(meta && { traceparent: meta[TRACEPARENT_META_KEY], tracestate: meta[TRACESTATE_META_KEY] });
+      const attributes = {
+        "mcp.method.name": "tools/call",
+        "gen_ai.tool.name": spec.name,
+        "gen_ai.operation.name": "execute_tool",
+        "mcp.session.id": session,
+        "jsonrpc.request.id": String(ctx.mcpReq.id),
+        "network.transport": transport.transport === "stdio" ? "pipe" : "tcp",
+      };
+      return inSpan(`tools/call ${spec.name}`, { kind: SpanKind.SERVER, attributes, parent }, async (span) => {
+        const result = await run(args, ctx);
+        if ("isError" in result && result.isError === true) {
+          span.setAttribute("error.type", "tool_error");
+          span.setStatus({ code: SpanStatusCode.ERROR });
+        }
+        return result;
+      });
     };
     // A tool with a view: the package's helper writes its _meta.ui (and the older "ui/resourceUri" key).
     if (spec.ui) registerAppTool(server, spec.name, { ...config, _meta: { ui: { ...spec.ui } } }, callback);
