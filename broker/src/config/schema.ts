@@ -129,6 +129,12 @@ export const BrokerFileSchema = z.strictObject({
         .optional(),
     })
     .default({}),
+  /**
+   * GET /metrics on `serve --http`'s listener (Prometheus text format). It needs the same bearer
+   * token as /mcp unless `public: true` (then anyone who reaches the listener can read the counts:
+   * tool and host names, nothing else).
+   */
+  metrics: z.strictObject({ public: z.boolean().default(false) }).default({ public: false }),
 });
 
 export type HostEntry = z.output<typeof HostEntrySchema>;
