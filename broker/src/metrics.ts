@@ -20,7 +20,7 @@ import type { ActionStateStore, AuditStore, Written } from "./state/store";
 /** Host-call durations: a reader answers in ms; the fan-out deadline is 10 s by default. */
 const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 
-export interface MetricsSources {
+interface MetricsSources {
   actions: ActionStateStore;
   /** Read-only use: its record files (`files.ids`/`files.get`), never `get`, which expires records. */
   rollouts: () => RolloutService;
@@ -64,33 +64,26 @@ export class BrokerMetrics {
       labelNames: ["stage"],
       registers,
     });
-    const self = this;
-    new Gauge({
+    const pending: Gauge<"kind" | "state"> = new Gauge({
       name: "hostward_pending_approvals",
       help: "Action requests and roll-outs waiting for a human (PENDING) or for execution (APPROVED), not expired.",
       labelNames: ["kind", "state"],
       registers,
-      async collect() {
-        await self.#collectPending(this);
-      },
+      collect: () => this.#collectPending(pending),
     });
-    new Gauge({
+    const rollouts: Gauge<"rollout" | "state"> = new Gauge({
       name: "hostward_rollout_hosts",
       help: "Hosts of each RUNNING roll-out, by host state.",
       labelNames: ["rollout", "state"],
       registers,
-      async collect() {
-        await self.#collectRollouts(this);
-      },
+      collect: () => this.#collectRollouts(rollouts),
     });
-    new Gauge({
+    const certificates: Gauge<"role"> = new Gauge({
       name: "hostward_client_certificate_expiry_seconds",
       help: "Seconds until the broker's client certificate for the role expires (negative: expired).",
       labelNames: ["role"],
       registers,
-      collect() {
-        self.#collectCertificates(this);
-      },
+      collect: () => this.#collectCertificates(certificates),
     });
   }
 
