@@ -208,4 +208,22 @@ describe.skipIf(!existsSync(PROMETHEUS))("broker metrics scraped by Prometheus",
       await client.close();
     }
   }, 90_000);
+
+  it("the agent's own counters come back through get_agent_metrics (a diagnostic: no port, no file on the host)", async () => {
+    const client = new Client({ name: "metrics-test", version: "1.0.0" });
+    await client.connect(new StreamableHTTPClientTransport(new URL(broker.url), { requestInit: { headers: { Authorization: `Bearer ${TOKEN}` } } }));
+    try {
+      const r = await client.callTool({ name: "get_agent_metrics", arguments: { target: "web1" } });
+      expect(r.isError).toBeFalsy();
+      const data = (r.structuredContent as { results: Array<{ data: { calls: Array<{ method: string; outcome: string; count: number }>; callsTotal: number; refusals: number; spawns: number; role: string } }> }).results[0]!.data;
+      expect(data.role).toBe("reader");
+      // The three get_agent_info calls that reached web1 (denied1 was never called); this call is not counted yet.
+      expect(data.calls).toContainEqual({ method: "GetAgentInfo", outcome: "OK", count: 3 });
+      expect(data.calls.some((c) => c.method === "GetAgentMetrics")).toBe(false);
+      expect(data.refusals).toBe(0);
+      expect(data.spawns).toBe(0);
+    } finally {
+      await client.close();
+    }
+  });
 });

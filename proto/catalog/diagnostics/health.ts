@@ -84,17 +84,17 @@ export const getAgentMetrics = defineDiagnostic({
   group: "health",
   title: "Agent counters",
   summary:
-    "The reader agent's own counters since it started: calls by method and gRPC outcome, calls its interceptor refused (authorisation, revocation), processes spawned for diagnostics, uptime. Use it to see what a host's agent has been asked and how it answered.",
+    "The reader agent's own counters since it started: calls by method and gRPC outcome, refused calls, processes spawned, uptime.",
   input: () => z.strictObject({}),
   output: () => z.object({
     role: z.enum(["reader", "operator"]),
-    uptimeSeconds: z.number().describe("seconds since this agent process started; the counters start then"),
-    callsTotal: z.number().int().describe("calls finished (this one not yet counted)"),
+    uptimeSeconds: z.number().describe("seconds since the agent (and its counters) started"),
+    callsTotal: z.number().int().describe("finished calls (not this one)"),
     calls: z
-      .array(z.object({ method: z.string(), outcome: z.string().describe("gRPC status name: OK, PERMISSION_DENIED, DEADLINE_EXCEEDED, ..."), count: z.number().int() }))
-      .describe("finished calls by method and outcome, sorted by method"),
-    refusals: z.number().int().describe("calls refused before their handler ran (caller not authorised, certificate revoked)"),
-    spawns: z.number().int().describe("processes started for calls (exec.ts); most diagnostics read /proc and start none"),
+      .array(z.object({ method: z.string(), outcome: z.string().describe("gRPC status: OK, PERMISSION_DENIED, …"), count: z.number().int() }))
+      .describe("by method and outcome"),
+    refusals: z.number().int().describe("calls refused before their handler ran (role, revocation)"),
+    spawns: z.number().int().describe("processes started for calls"),
   }),
   limits: ["No arguments; counters are in memory, at most 512 method and outcome pairs; the reader's own only (the operator agent serves no diagnostic)."],
   examples: [{ description: "What this host's agent has served", input: {} }],
