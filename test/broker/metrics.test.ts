@@ -4,11 +4,14 @@
 // /metrics needs the bearer token, and scraping writes nothing to the audit log.
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { request as httpRequest } from "node:http";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Client, StreamableHTTPClientTransport } from "@modelcontextprotocol/client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createLogger } from "../../broker/src/logger";
+import { startHttpServer } from "../../broker/src/mcp/http";
 import { startAgent, type TestAgent } from "../support/agent";
 import { createTestPki, type TestPki } from "../support/pki";
 import { BROKER_BUNDLE, brokerEnv, createBrokerDir, type BrokerDir } from "./helpers/broker-dir";
@@ -224,6 +227,60 @@ describe.skipIf(!existsSync(PROMETHEUS))("broker metrics scraped by Prometheus",
       expect(data.spawns).toBe(0);
     } finally {
       await client.close();
+    }
+  });
+});
+
+describe("GET /metrics on the HTTP listener (in process)", () => {
+  async function listen(isPublic: boolean) {
+    let mcpCalls = 0;
+    const started = await startHttpServer(
+      async () => {
+        mcpCalls += 1;
+        return new Response("{}");
+      },
+      {
+        host: "127.0.0.1",
+        port: 0,
+        token: { value: TOKEN, label: "test" },
+        allowedHosts: ["127.0.0.1", "localhost"],
+        logger: createLogger({ level: "silent" }),
+        metrics: { render: async () => ({ contentType: "text/plain; version=0.0.4; charset=utf-8", body: "hostward_test 1\n" }), isPublic: () => isPublic },
+      },
+    );
+    return { started, base: `http://127.0.0.1:${started.port}`, mcpCalls: () => mcpCalls };
+  }
+
+  it("public: served without the token, the Host check still applies, never reaches MCP; /mcp still needs the token", async () => {
+    const { started, base, mcpCalls } = await listen(true);
+    try {
+      const open = await fetch(`${base}/metrics`);
+      expect(open.status).toBe(200);
+      expect(await open.text()).toBe("hostward_test 1\n");
+      const foreign = await new Promise<number>((resolve, reject) => {
+        const req = httpRequest({ host: "127.0.0.1", port: started.port, path: "/metrics", headers: { host: "evil.example" } }, (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        });
+        req.on("error", reject);
+        req.end();
+      });
+      expect(foreign).toBe(403);
+      expect((await fetch(`${base}/metrics`, { method: "POST", body: "x" })).status).toBe(405);
+      expect((await fetch(`${base}/mcp`, { method: "POST", body: "{}" })).status).toBe(401);
+      expect(mcpCalls()).toBe(0);
+    } finally {
+      await new Promise<void>((resolve) => started.server.close(() => resolve()));
+    }
+  });
+
+  it("not public (the default): 401 without the token", async () => {
+    const { started, base } = await listen(false);
+    try {
+      expect((await fetch(`${base}/metrics`)).status).toBe(401);
+      expect((await fetch(`${base}/metrics`, { headers: { authorization: `Bearer ${TOKEN}` } })).status).toBe(200);
+    } finally {
+      await new Promise<void>((resolve) => started.server.close(() => resolve()));
     }
   });
 });

@@ -7,7 +7,7 @@
 /** Methods are the services' own (bounded); the cap only guards against a surprise. */
 const MAX_KEYS = 512;
 
-export interface CallCount {
+interface CallCount {
   method: string;
   outcome: string;
   count: number;
