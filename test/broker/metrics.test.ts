@@ -94,6 +94,7 @@ async function query(q: string): Promise<Sample[]> {
 }
 
 beforeAll(async () => {
+  if (!existsSync(PROMETHEUS)) throw new Error(`${PROMETHEUS} is missing: apt-get install -y --no-install-recommends prometheus (.ci/run installs it)`);
   dir = mkdtempSync(join(tmpdir(), "hw-metrics-"));
   pki = await createTestPki(join(dir, "pki"));
   agent = await startAgent({ role: "reader", pki, dir: join(dir, "agent") });
@@ -144,10 +145,10 @@ afterAll(async () => {
     expect(broker.stdout()).toBe(""); // stdout stays the MCP channel: nothing printed in HTTP mode
   }
   await agent?.stop();
-  rmSync(dir, { recursive: true, force: true });
+  if (dir) rmSync(dir, { recursive: true, force: true });
 }, 30_000);
 
-describe.skipIf(!existsSync(PROMETHEUS))("broker metrics scraped by Prometheus", () => {
+describe("broker metrics scraped by Prometheus", () => {
   it("GET /metrics without the bearer token is 401; with it, the exposition", async () => {
     const metricsUrl = new URL("/metrics", broker.url).toString();
     const anonymous = await fetch(metricsUrl);
