@@ -23,6 +23,8 @@ import { ConfigStore } from "./config/store";
 import { createLogger, type Logger } from "./logger";
 import { configFiles, defaultStateDir } from "./paths";
 import { Notifier } from "./notify/webhook";
+import { BrokerMetrics, countedAudit } from "./metrics";
+import { RolloutService } from "./rollouts/service";
 
 export interface Broker {
   config: ConfigStore;
@@ -35,6 +37,8 @@ export interface Broker {
   /** Tells a human that a proposal waits (broker.yaml notify.webhook). */
   notifier: Notifier;
   logger: Logger;
+  /** This process's Prometheus registry (metrics.ts), served at GET /metrics by `serve --http`. */
+  metrics: BrokerMetrics;
   stateDir: string;
   version: string;
   /** The catalog hash this broker was built with; agents report theirs (ping_hosts compares). */
@@ -53,7 +57,10 @@ export function createBroker(configDir: string, options: { logger?: Logger } = {
   const logger = options.logger ?? createLogger({ file: initial.settings.logFile });
   const stateDir = stateDirOf(initial);
   // The anchor key and the signed head live in the configuration directory, apart from the log.
-  const { audit, actions, changes } = openFileState(stateDir, configDir, { lockWaitMs: initial.settings.audit.lockWaitMs, warn: (m) => logger.warn(m) });
+  const metrics = new BrokerMetrics();
+  const opened = openFileState(stateDir, configDir, { lockWaitMs: initial.settings.audit.lockWaitMs, warn: (m) => logger.warn(m) });
+  const { actions, changes } = opened;
+  const audit = countedAudit(opened.audit, metrics);
   const pool = new ChannelPool(configFiles(configDir), { maxReceiveBytes: MAX_REPLY_BYTES + 64 * 1024 });
   // The client certificate is short-lived: say so at start while there is time to renew it.
   const certWarning = expiryWarning(pool.clientCertificate("reader"));
@@ -66,5 +73,8 @@ export function createBroker(configDir: string, options: { logger?: Logger } = {
     logger.info({ changes, hosts: next.hosts.length, rules: next.policy.rules.length }, "configuration reloaded");
   });
   const notifier = new Notifier(() => config.current, audit, (m) => logger.warn(m));
-  return { config, pool, audit, actions, changes, notifier, logger, stateDir, version: VERSION, catalogHash: BUILT_CATALOG_HASH ?? catalogHash(diagnostics) };
+  let rollouts: RolloutService | undefined;
+  // Read only (its record files): a scrape never expires a roll-out nor writes an audit record.
+  metrics.attach({ actions, pool, rollouts: () => (rollouts ??= new RolloutService(stateDir, audit, () => config.current.settings.approvalTtlSeconds)) });
+  return { config, pool, audit, actions, changes, notifier, logger, metrics, stateDir, version: VERSION, catalogHash: BUILT_CATALOG_HASH ?? catalogHash(diagnostics) };
 }

@@ -55,14 +55,14 @@ describe("a valid directory", () => {
     expect(c.hosts[0]).toEqual({ name: "web1", address: "10.0.0.1", ports: { reader: 7443, operator: 7444 }, tags: ["web", "prod"] });
     expect(c.hosts[1]).toMatchObject({ ports: { reader: 8443, operator: 7444 }, certName: "db1.internal", tags: [] });
     expect(c.policy.rules[0]).toEqual({ target: "*", allow: ["group:system", "get_agent_info"], deny: [] });
-    expect(c.settings).toEqual({ fanout: { concurrency: 32, hostTimeoutMs: 10_000 }, maxOutputBytes: 262_144, approvalTtlSeconds: 900, audit: { lockWaitMs: 2_000 }, budgets: { proposalsPerSession: 20, proposalsPerHour: 60 }, notify: {} });
+    expect(c.settings).toEqual({ fanout: { concurrency: 32, hostTimeoutMs: 10_000 }, maxOutputBytes: 262_144, approvalTtlSeconds: 900, audit: { lockWaitMs: 2_000 }, budgets: { proposalsPerSession: 20, proposalsPerHour: 60 }, notify: {}, metrics: { public: false } });
     expect(c.digest).toMatch(/^[0-9a-f]{64}$/);
   });
 
   it("reads broker.yaml when present", () => {
     write({ hosts: HOSTS, policy: POLICY, broker: `stateDir: ${dir}/state\nfanout: {concurrency: 4}\nmaxOutputBytes: 10000\n` });
     const c = loadBrokerConfig(dir);
-    expect(c.settings).toEqual({ stateDir: `${dir}/state`, fanout: { concurrency: 4, hostTimeoutMs: 10_000 }, maxOutputBytes: 10_000, approvalTtlSeconds: 900, audit: { lockWaitMs: 2_000 }, budgets: { proposalsPerSession: 20, proposalsPerHour: 60 }, notify: {} });
+    expect(c.settings).toEqual({ stateDir: `${dir}/state`, fanout: { concurrency: 4, hostTimeoutMs: 10_000 }, maxOutputBytes: 10_000, approvalTtlSeconds: 900, audit: { lockWaitMs: 2_000 }, budgets: { proposalsPerSession: 20, proposalsPerHour: 60 }, notify: {}, metrics: { public: false } });
   });
 
   it("accepts an empty inventory and an empty policy", () => {

@@ -119,9 +119,12 @@ describe("tools/list size and source", () => {
    * server-side rather than repeating propose_action's 18-branch union) and the fixes of the same
    * change: → 134,881, so 136,000. Issue 15's approval view (MCP Apps): propose_action's
    * `_meta.ui` and `appApproval` (the view's offer and digest), and the app-only approve_in_app
-   * that hosts do not offer the model but list: → 136,763, so 138,000.
+   * that hosts do not offer the model but list: → 136,763, so 138,000. Issue 16's
+   * get_agent_metrics (a host agent's own counters, as a diagnostic rather than a listening port
+   * or a file: the shared per-host envelope is most of its
+   * ~2,100 bytes: 140,194 with its first wording, under 140,000 trimmed), so 141,000.
    */
-  const BUDGET_BYTES = 138_000;
+  const BUDGET_BYTES = 141_000;
 
   it(`stays within ${BUDGET_BYTES} bytes, every tool keeping its output schema and annotations`, () => {
     const bytes = Buffer.byteLength(JSON.stringify({ tools }));

@@ -8,6 +8,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import type { z } from "zod";
 import * as catalog from "../../proto/catalog/diagnostics/health";
 import { healthHandlers } from "../../agent/src/diagnostics/health";
+import { agentCounters } from "../../agent/src/server/counters";
 import { compareVersions } from "../../agent/src/diagnostics/proc/kernels";
 import { readRebootRequired } from "../../agent/src/diagnostics/proc/reboot-required";
 import { systemdIsRunning } from "../../agent/src/diagnostics/proc/systemd";
@@ -157,5 +158,26 @@ describe("get_agent_info", () => {
     expect(out).toMatchObject({ version: "9.9.9-test", role: "reader", catalogHash: "sha256:abc", pid: process.pid, nodeVersion: process.version });
     expect(out.uptimeSeconds).toBeGreaterThanOrEqual(42);
     expect(out.uptimeSeconds).toBeLessThan(120);
+  });
+});
+
+describe("get_agent_metrics", () => {
+  it("answers the interceptor's counters (calls by method and outcome, refusals, spawns) and the uptime", async () => {
+    agentCounters.record("GetLoad", "OK", false, 0);
+    agentCounters.record("GetLoad", "OK", false, 2);
+    agentCounters.record("RestartService", "PERMISSION_DENIED", true, 0);
+    const { out, spawns } = await call(catalog.getAgentMetrics, {});
+    expect(spawns).toBe(0);
+    expect(out.role).toBe("reader");
+    expect(out.uptimeSeconds).toBeGreaterThanOrEqual(42);
+    expect(out.calls).toEqual(
+      expect.arrayContaining([
+        { method: "GetLoad", outcome: "OK", count: 2 },
+        { method: "RestartService", outcome: "PERMISSION_DENIED", count: 1 },
+      ]),
+    );
+    expect(out.callsTotal).toBe(out.calls.reduce((n, c) => n + c.count, 0));
+    expect(out.refusals).toBeGreaterThanOrEqual(1);
+    expect(out.spawns).toBeGreaterThanOrEqual(2);
   });
 });

@@ -1,5 +1,6 @@
 // Host health diagnostics: time synchronisation, pending reboot, the agent itself.
 import { healthDiagnostics } from "../../../proto/catalog/diagnostics/health";
+import { agentCounters } from "../server/counters";
 import type { HandlerMap } from "./context";
 import { readRebootRequired } from "./proc/reboot-required";
 import { readTimeSync } from "./proc/time-sync";
@@ -21,6 +22,18 @@ export const healthHandlers: HandlerMap<typeof healthDiagnostics> = {
       uptimeSeconds: Math.round((Date.now() - ctx.agent.startedAt) / 1000),
       nodeVersion: process.version,
       pid: process.pid,
+    };
+  },
+
+  async get_agent_metrics(_input, ctx) {
+    const calls = agentCounters.calls();
+    return {
+      role: ctx.agent.role,
+      uptimeSeconds: Math.round((Date.now() - ctx.agent.startedAt) / 1000),
+      callsTotal: calls.reduce((n, c) => n + c.count, 0),
+      calls,
+      refusals: agentCounters.refusals,
+      spawns: agentCounters.spawns,
     };
   },
 };

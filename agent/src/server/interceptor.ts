@@ -5,6 +5,7 @@ import * as grpc from "@grpc/grpc-js";
 import { argDigest, logRpc, type Logger } from "../logging";
 import { authorise, splitPath, type Decision } from "./authorise";
 import { callRecord, type CallRecord } from "./call-record";
+import { agentCounters } from "./counters";
 import { identifyCaller } from "./caller";
 import type { RevocationList } from "./revocation";
 import { cancelledByDeadline } from "./deadline";
@@ -40,8 +41,9 @@ export function createCallInterceptor(logger: Logger, opts: InterceptorOptions =
       logged = true;
       if (overtime) clearTimeout(overtime);
       const error = record.error ?? (code === grpc.status.OK ? undefined : details);
+      const outcome = grpc.status[code] ?? String(code);
+      agentCounters.record(method, outcome, !decision.allowed, record.spawns);
       if (span) {
-        const outcome = grpc.status[code] ?? String(code);
         span.setAttributes({ "rpc.grpc.status_code": code, "hostward.outcome": outcome });
         if (code !== grpc.status.OK) {
           span.setAttribute("error.type", outcome);
@@ -54,7 +56,7 @@ export function createCallInterceptor(logger: Logger, opts: InterceptorOptions =
         service,
         caller: identity.caller,
         argDigest: record.argDigest,
-        outcome: grpc.status[code] ?? String(code),
+        outcome,
         spawns: record.spawns,
         durationMs: Math.round((performance.now() - started) * 100) / 100,
         ...(callId !== undefined && { callId }),

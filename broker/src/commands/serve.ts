@@ -27,6 +27,8 @@ Runs the hostward MCP server.
                       or a generated one written to the state directory (its path is printed).
   --allow-remote      allow a non-loopback HOST (exposes the broker to the network)
   --allow-host NAME   also accept this Host header / Origin hostname (repeatable)
+With --http, GET http://HOST:PORT/metrics serves Prometheus metrics (the same bearer token, unless
+broker.yaml has metrics: { public: true }).
 `;
 
 /**
@@ -200,7 +202,11 @@ export async function run(argv: string[]): Promise<number> {
   const allowedHosts = [...loopbackHostnames(), ...(values["allow-remote"] ? [listen.host] : []), ...(values["allow-host"] ?? [])];
   let started: Awaited<ReturnType<typeof startHttpServer>>;
   try {
-    started = await startHttpServer(mcp.fetch, { host: listen.host, port: listen.port, token: token.token, allowedHosts, logger: broker.logger });
+    started = await startHttpServer(mcp.fetch, { host: listen.host, port: listen.port, token: token.token,
+      allowedHosts,
+      logger: broker.logger,
+      metrics: { render: () => broker.metrics.render(), isPublic: () => broker.config.current.settings.metrics.public },
+    });
   } catch (err) {
     return fail(`cannot listen on ${values.http}: ${(err as Error).message}`);
   }

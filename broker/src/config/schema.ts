@@ -132,6 +132,12 @@ export const BrokerFileSchema = z.strictObject({
     .default({}),
   /** OpenTelemetry traces over OTLP/HTTP: a span per tool call and per host call. Absent: off. */
   tracing: TracingConfigSchema.optional(),
+  /**
+   * GET /metrics on `serve --http`'s listener (Prometheus text format). It needs the same bearer
+   * token as /mcp unless `public: true` (then anyone who reaches the listener can read the counts:
+   * tool and host names, nothing else).
+   */
+  metrics: z.strictObject({ public: z.boolean().default(false) }).default({ public: false }),
 });
 
 export type HostEntry = z.output<typeof HostEntrySchema>;

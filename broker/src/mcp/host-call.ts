@@ -218,6 +218,8 @@ export async function runHostTool<A extends { target: string }, T>(call: HostToo
     return o.ok ? { host: h.name, ok: true, data: o.value, durationMs: o.durationMs } : { host: h.name, ok: false, error: o.error, durationMs: o.durationMs };
   });
   const output: HostResults<T> = { results, summary: summarize(results) };
+  // Labelled by inventory host only: resolved.hosts come from hosts.yaml (metrics.ts).
+  for (const r of results) broker.metrics.hostResult(tool.name, r.host, r.ok ? "OK" : (r.error?.code ?? "ERROR"), r.durationMs);
 
   const resultRecord: AuditRecordInput = {
     event: "tool.result",

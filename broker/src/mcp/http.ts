@@ -2,6 +2,9 @@
 // fetch-shaped MCP handler. In order, every request must: use the /mcp path; carry a Host header
 // naming an allowed host and, if it has an Origin, an allowed origin (DNS-rebinding defence, with
 // the SDK's own validators); and present the bearer token (compared in constant time).
+// GET /metrics (the broker's Prometheus metrics, metrics.ts) passes the same Host and Origin checks
+// and needs the same token, unless broker.yaml says `metrics: { public: true }`; it reads counters
+// and the stores and writes nothing (no audit record).
 // (@modelcontextprotocol/node's toNodeHandler would replace the request/response adaptation here;
 // it is not installed.)
 import { createHash, timingSafeEqual } from "node:crypto";
@@ -11,6 +14,7 @@ import type { Logger } from "../logger";
 import { checkHostHeader, checkOriginHeader, type McpFetch } from "./sdk";
 
 const MCP_PATH = "/mcp";
+const METRICS_PATH = "/metrics";
 const MAX_BODY_BYTES = 4 * 1024 * 1024;
 
 export interface HttpToken {
@@ -26,6 +30,8 @@ export interface HttpServerOptions {
   /** Host header / Origin hostnames accepted (no ports). */
   allowedHosts: readonly string[];
   logger: Logger;
+  /** GET /metrics: the exposition, and whether it is served without the token (read per request: reload applies). */
+  metrics?: { render: () => Promise<{ contentType: string; body: string }>; isPublic: () => boolean };
 }
 
 export function isLoopbackHost(host: string): boolean {
@@ -98,7 +104,8 @@ async function sendWebResponse(response: Response, res: ServerResponse, abort: A
 function createHttpHandler(mcp: McpFetch, options: HttpServerOptions) {
   return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const path = (req.url ?? "/").split("?")[0];
-    if (path !== MCP_PATH) return refuse(res, 404, `not found: the MCP endpoint is ${MCP_PATH}`);
+    const metrics = path === METRICS_PATH ? options.metrics : undefined;
+    if (path !== MCP_PATH && !metrics) return refuse(res, 404, `not found: the MCP endpoint is ${MCP_PATH}`);
     const host = checkHostHeader(req.headers.host, options.allowedHosts);
     if (!host.ok) {
       options.logger.warn({ host: req.headers.host }, "HTTP request refused: Host header not allowed");
@@ -109,11 +116,18 @@ function createHttpHandler(mcp: McpFetch, options: HttpServerOptions) {
       options.logger.warn({ origin: req.headers.origin }, "HTTP request refused: Origin not allowed");
       return refuse(res, 403, `forbidden: ${origin.message}`);
     }
-    if (!bearerMatches(req.headers.authorization, options.token.value)) {
+    if (!(metrics?.isPublic() ?? false) && !bearerMatches(req.headers.authorization, options.token.value)) {
       options.logger.warn({ remote: req.socket.remoteAddress }, "HTTP request refused: missing or wrong bearer token");
       return refuse(res, 401, "unauthorized: a valid bearer token is required (Authorization: Bearer <token>)", {
         "www-authenticate": 'Bearer realm="hostward"',
       });
+    }
+    if (metrics) {
+      if (req.method !== "GET" && req.method !== "HEAD") return refuse(res, 405, `${METRICS_PATH} answers GET only`, { allow: "GET, HEAD" });
+      const exposition = await metrics.render();
+      res.writeHead(200, { "content-type": exposition.contentType, "cache-control": "no-store" });
+      res.end(req.method === "HEAD" ? undefined : exposition.body);
+      return;
     }
     const body = req.method === "GET" || req.method === "HEAD" || req.method === "DELETE" ? undefined : await readBody(req);
     if (body === "too-large") return refuse(res, 413, `request body larger than ${MAX_BODY_BYTES} bytes`);

@@ -79,4 +79,25 @@ export const getAgentInfo = defineDiagnostic({
   examples: [{ description: "Which agent build is running", input: {} }],
 });
 
-export const healthDiagnostics = [getTimeSync, getRebootRequired, getAgentInfo] as const;
+export const getAgentMetrics = defineDiagnostic({
+  name: "get_agent_metrics",
+  group: "health",
+  title: "Agent counters",
+  summary:
+    "The reader agent's own counters since it started: calls by method and gRPC outcome, refused calls, processes spawned, uptime.",
+  input: () => z.strictObject({}),
+  output: () => z.object({
+    role: z.enum(["reader", "operator"]),
+    uptimeSeconds: z.number().describe("seconds since the agent (and its counters) started"),
+    callsTotal: z.number().int().describe("finished calls (not this one)"),
+    calls: z
+      .array(z.object({ method: z.string(), outcome: z.string().describe("gRPC status: OK, PERMISSION_DENIED, …"), count: z.number().int() }))
+      .describe("by method and outcome"),
+    refusals: z.number().int().describe("calls refused before their handler ran (role, revocation)"),
+    spawns: z.number().int().describe("processes started for calls"),
+  }),
+  limits: ["No arguments; counters are in memory, at most 512 method and outcome pairs; the reader's own only (the operator agent serves no diagnostic)."],
+  examples: [{ description: "What this host's agent has served", input: {} }],
+});
+
+export const healthDiagnostics = [getTimeSync, getRebootRequired, getAgentInfo, getAgentMetrics] as const;

@@ -28,7 +28,25 @@ export function allTools(broker: Broker): ToolSpec[] {
   registerActionTools(registry, broker);
   registerRolloutTools(registry, broker);
   registerReloadTool(registry, broker);
-  return registry.tools;
+  return registry.tools.map((spec) => counted(spec, broker));
+}
+
+/** Every call of the tool counted by outcome (metrics.ts: hostward_tool_invocations_total). */
+function counted(spec: ToolSpec, broker: Broker): ToolSpec {
+  const handler = spec.handler.bind(spec);
+  return {
+    ...spec,
+    handler: async (rawArgs, call) => {
+      try {
+        const outcome = await handler(rawArgs, call);
+        broker.metrics.toolCalls.inc({ tool: spec.name, outcome: "ask" in outcome ? "ask" : "error" in outcome ? "error" : "ok" });
+        return outcome;
+      } catch (err) {
+        broker.metrics.toolCalls.inc({ tool: spec.name, outcome: "error" });
+        throw err;
+      }
+    },
+  };
 }
 
 /** Everything the broker serves over MCP: its tools, the runbooks as prompts, the fleet as resources. */

@@ -25,6 +25,7 @@ import {
   DnsLookupRequest,
   GetActiveConnectionsRequest,
   GetAgentInfoRequest,
+  GetAgentMetricsRequest,
   GetBlockDevicesRequest,
   GetContainerStatusRequest,
   GetCpuInfoRequest,
@@ -379,6 +380,16 @@ export const DiagnosticsServiceService = {
     responseSerialize: (value: DiagnosticReply): Buffer => Buffer.from(DiagnosticReply.encode(value).finish()),
     responseDeserialize: (value: Buffer): DiagnosticReply => DiagnosticReply.decode(value),
   },
+  getAgentMetrics: {
+    path: "/hostward.v1.DiagnosticsService/GetAgentMetrics" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GetAgentMetricsRequest): Buffer =>
+      Buffer.from(GetAgentMetricsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetAgentMetricsRequest => GetAgentMetricsRequest.decode(value),
+    responseSerialize: (value: DiagnosticReply): Buffer => Buffer.from(DiagnosticReply.encode(value).finish()),
+    responseDeserialize: (value: Buffer): DiagnosticReply => DiagnosticReply.decode(value),
+  },
 } as const;
 
 export interface DiagnosticsServiceServer extends UntypedServiceImplementation {
@@ -419,6 +430,7 @@ export interface DiagnosticsServiceServer extends UntypedServiceImplementation {
   getTimeSync: handleUnaryCall<GetTimeSyncRequest, DiagnosticReply>;
   getRebootRequired: handleUnaryCall<GetRebootRequiredRequest, DiagnosticReply>;
   getAgentInfo: handleUnaryCall<GetAgentInfoRequest, DiagnosticReply>;
+  getAgentMetrics: handleUnaryCall<GetAgentMetricsRequest, DiagnosticReply>;
 }
 
 export interface DiagnosticsServiceClient extends Client {
@@ -903,6 +915,21 @@ export interface DiagnosticsServiceClient extends Client {
   ): ClientUnaryCall;
   getAgentInfo(
     request: GetAgentInfoRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: DiagnosticReply) => void,
+  ): ClientUnaryCall;
+  getAgentMetrics(
+    request: GetAgentMetricsRequest,
+    callback: (error: ServiceError | null, response: DiagnosticReply) => void,
+  ): ClientUnaryCall;
+  getAgentMetrics(
+    request: GetAgentMetricsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: DiagnosticReply) => void,
+  ): ClientUnaryCall;
+  getAgentMetrics(
+    request: GetAgentMetricsRequest,
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: DiagnosticReply) => void,

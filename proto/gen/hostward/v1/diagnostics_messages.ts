@@ -242,6 +242,9 @@ export interface GetRebootRequiredRequest {
 export interface GetAgentInfoRequest {
 }
 
+export interface GetAgentMetricsRequest {
+}
+
 function createBaseDiagnosticReply(): DiagnosticReply {
   return { json: "" };
 }
@@ -2953,6 +2956,58 @@ export const GetAgentInfoRequest: MessageFns<GetAgentInfoRequest> = {
   },
   fromPartial(_: DeepPartial<GetAgentInfoRequest>): GetAgentInfoRequest {
     const message = createBaseGetAgentInfoRequest();
+    return message;
+  },
+};
+
+function createBaseGetAgentMetricsRequest(): GetAgentMetricsRequest {
+  return {};
+}
+
+export const GetAgentMetricsRequest: MessageFns<GetAgentMetricsRequest> = {
+  encode(_: GetAgentMetricsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetAgentMetricsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetAgentMetricsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): GetAgentMetricsRequest {
+    return {};
+  },
+
+  toJSON(_: GetAgentMetricsRequest): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create(base?: DeepPartial<GetAgentMetricsRequest>): GetAgentMetricsRequest {
+    return GetAgentMetricsRequest.fromPartial(base ?? {});
+  },
+  fromPartial(_: DeepPartial<GetAgentMetricsRequest>): GetAgentMetricsRequest {
+    const message = createBaseGetAgentMetricsRequest();
     return message;
   },
 };
