@@ -634,6 +634,16 @@ function statementOf(a: Approval, impact: Impact): ApprovalStatement {
   };
 }
 
+/**
+ * Whether `identity` (an approver line's identity="NAME") is who asked: the requester itself, or
+ * its last ":"-separated part — the broker writes requesters as `mcp:<transport>:<client>[:<label>]`,
+ * where <label> names the HTTP credential that authenticated the caller (a person's, in team mode).
+ * A stdio requester names no person, so four eyes cannot bite on it. Fails closed: a match refuses.
+ */
+function requestedBy(requester: string, identity: string): boolean {
+  return requester === identity || requester.endsWith(`:${identity}`);
+}
+
 /** How a host judges an approval's times (its own settings: the helper reads them from actions.yaml). */
 export interface ApprovalClock {
   /**
@@ -796,14 +806,17 @@ export function checkApproval(
     }
   }
   // Four eyes: the person who asked does not approve their own request.
-  const own = keys.find((k) => k.identity !== undefined && k.identity === statement.requester);
+  const own = keys.find((k) => k.identity !== undefined && requestedBy(statement.requester, k.identity));
   if (own) return { ok: false, code: "SELF_APPROVAL", reason: `key ${own.keyId} belongs to ${JSON.stringify(own.identity)}, who requested this action: a requester does not approve their own request` };
+  // Approvers, not keys: keys whose lines name the same identity are one person.
+  const approvers = new Set(keys.map((k) => (k.identity !== undefined ? `identity:${k.identity}` : `key:${k.keyId}`))).size;
   const required = expect.required ?? 1;
-  if (keys.length < required) {
+  if (approvers < required) {
+    const same = approvers < keys.length ? ` (${keys.length} keys, but keys whose approver lines name the same identity count once)` : "";
     return {
       ok: false,
       code: "TOO_FEW_APPROVALS",
-      reason: `${expect.impact} actions need ${required} distinct approver keys on this host (approvals.required.${expect.impact} in actions.yaml); this approval has ${keys.length}: another approver adds a signature with "hostward approve ${statement.id}"`,
+      reason: `${expect.impact} actions need ${required} distinct approvers on this host (approvals.required.${expect.impact} in actions.yaml); this approval has ${approvers}${same}: another approver adds a signature with "hostward approve ${statement.id}"`,
     };
   }
   return { ok: true, statement, key, keys };

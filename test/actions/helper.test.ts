@@ -210,7 +210,7 @@ describe("M-of-N: a host that requires two approver keys (actions.yaml approvals
     const single = approve(carol, { ...restart(), nonce, id: "req-two" });
     const refused = await runHelperBundle(two.env, helperRequest("restart_service", { unit: "nginx.service" }, single));
     expectRefused(refused, "TOO_FEW_APPROVALS", HELPER_EXIT.tooFewApprovals);
-    expect(String(refused.lines.at(-1)?.reason)).toMatch(/MEDIUM actions need 2 distinct approver keys on this host/);
+    expect(String(refused.lines.at(-1)?.reason)).toMatch(/MEDIUM actions need 2 distinct approvers on this host/);
     expect(readdirSync(join(two.stateDir, "nonces"))).not.toContain(nonce);
     // The same statement, now cosigned by dave: past every approval check (the pre-check then finds no systemd here).
     const both = approve(carol, { ...restart(), nonce, id: "req-two", issuedAt: Number(single.issuedAtUnix), notAfter: Number(single.notAfterUnix), cosigners: [dave] });

@@ -38,7 +38,7 @@ describe("M-of-N approvals", () => {
     const s = reboot();
     const one = checkApproval(signedBy(s, alice), expectFor());
     expect(one).toMatchObject({ ok: false, code: "TOO_FEW_APPROVALS" });
-    expect(!one.ok && one.reason).toMatch(/HIGH actions need 2 distinct approver keys on this host \(approvals\.required\.HIGH in actions\.yaml\); this approval has 1: another approver adds a signature with "hostward approve act-0001"/);
+    expect(!one.ok && one.reason).toMatch(/HIGH actions need 2 distinct approvers on this host \(approvals\.required\.HIGH in actions\.yaml\); this approval has 1: another approver adds a signature with "hostward approve act-0001"/);
     const two = checkApproval(signedBy(s, alice, bob), expectFor());
     expect(two).toMatchObject({ ok: true, key: { keyId: alice.approver.keyId } });
     expect(two.ok && two.keys.map((k) => k.keyId)).toEqual([alice.approver.keyId, bob.approver.keyId]);
@@ -87,6 +87,27 @@ describe("M-of-N approvals", () => {
     expect(!r.ok && r.reason).toMatch(/belongs to "alice", who requested this action/);
     // Asked by someone else, the same two keys approve it.
     expect(checkApproval(signedBy(reboot({ requester: "dave" }), aliceId, bob), expectFor({ approvers: keys }))).toMatchObject({ ok: true });
+  });
+
+  it("four eyes with the broker's requester strings: over HTTP the token's label names the person (mcp:http:CLIENT:LABEL)", () => {
+    const aliceId = { ...alice, approver: parseApproverLine(alice.line.replace('max-impact="HIGH"', 'max-impact="HIGH",identity="alice"')) };
+    const keys = [aliceId.approver, bob.approver];
+    // What requesterOf() writes for an HTTP caller whose token is labelled "alice".
+    const asked = reboot({ requester: "mcp:http:claude-code/2.1.0:alice" });
+    expect(checkApproval(signedBy(asked, bob, aliceId), expectFor({ approvers: keys }))).toMatchObject({ ok: false, code: "SELF_APPROVAL" });
+    // A stdio requester names no person: the same keys approve it.
+    expect(checkApproval(signedBy(reboot({ requester: "mcp:stdio:claude-code/2.1.0" }), bob, aliceId), expectFor({ approvers: keys }))).toMatchObject({ ok: true });
+  });
+
+  it("two keys of one person count once: approver lines that name the same identity are one approver", () => {
+    const laptop = makeKey("HIGH", "alice-laptop");
+    const token = makeKey("HIGH", "alice-token");
+    const a1 = { ...laptop, approver: parseApproverLine(laptop.line.replace('max-impact="HIGH"', 'max-impact="HIGH",identity="alice"')) };
+    const a2 = { ...token, approver: parseApproverLine(token.line.replace('max-impact="HIGH"', 'max-impact="HIGH",identity="alice"')) };
+    const r = checkApproval(signedBy(reboot(), a1, a2), expectFor({ approvers: [a1.approver, a2.approver, bob.approver] }));
+    expect(r).toMatchObject({ ok: false, code: "TOO_FEW_APPROVALS" });
+    expect(!r.ok && r.reason).toMatch(/this approval has 1 \(2 keys, but keys whose approver lines name the same identity count once\)/);
+    expect(checkApproval(signedBy(reboot(), a1, bob), expectFor({ approvers: [a1.approver, a2.approver, bob.approver] }))).toMatchObject({ ok: true });
   });
 
   it("approver lines: identity is optional, bounded, and the only other option", () => {

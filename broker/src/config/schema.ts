@@ -60,7 +60,17 @@ export const PolicyFileSchema = z.strictObject({
    * Actions up to this impact may be approved in the MCP client's own dialog (elicitation), signed
    * with broker.yaml's elicitationKey. Absent: no action is approved through elicitation.
    */
-  elicitation: z.strictObject({ maxImpact: z.enum(IMPACTS) }).optional(),
+  elicitation: z
+    .strictObject({
+      maxImpact: z.enum(IMPACTS),
+      /**
+       * Also let the MCP Apps approval view's buttons (approve_in_app) decide, within maxImpact. Off by
+       * default: a server cannot tell the view's call from the model's, so only turn it on for
+       * clients that keep app-only tools from the model.
+       */
+      appView: z.boolean().default(false),
+    })
+    .optional(),
 });
 
 const absolutePath = z.string().min(1).max(4096).refine((p) => isAbsolute(p), { message: "must be an absolute path" });

@@ -72,7 +72,7 @@ beforeAll(async () => {
   if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install -y --no-install-recommends chromium (.ci/run installs it)`);
   mkdirSync(ARTIFACTS, { recursive: true });
   b = await startAppsBroker("hw-apps-view-");
-  b.writePolicy({ rules: [{ target: "web1", allow: ["group:actions"] }], elicitation: { maxImpact: "LOW" } });
+  b.writePolicy({ rules: [{ target: "web1", allow: ["group:actions"] }], elicitation: { maxImpact: "LOW", appView: true } });
   mcp = await b.connect({ name: "view-test-host" });
   // The view the host renders: the resource propose_action's _meta.ui names, read through the broker.
   const propose = (await mcp.client.listTools()).tools.find((t) => t.name === "propose_action")!;
@@ -209,7 +209,7 @@ describe("the approval view in Chromium", () => {
   });
 
   itAsRoot("within a MEDIUM ceiling: the plan's commands are listed as they will run, and Approve signs it", "truncate_log's preview needs the log's directories to be root's", async () => {
-    b.writePolicy({ rules: [{ target: "web1", allow: ["group:actions"] }], elicitation: { maxImpact: "MEDIUM" } });
+    b.writePolicy({ rules: [{ target: "web1", allow: ["group:actions"] }], elicitation: { maxImpact: "MEDIUM", appView: true } });
     const s = await b.connect({ name: "view-test-host" }); // a broker that reads the new policy
     try {
       const path = join(b.logs, "debug.log");
@@ -235,7 +235,7 @@ describe("the approval view in Chromium", () => {
       }
     } finally {
       await s.close();
-      b.writePolicy({ rules: [{ target: "web1", allow: ["group:actions"] }], elicitation: { maxImpact: "LOW" } });
+      b.writePolicy({ rules: [{ target: "web1", allow: ["group:actions"] }], elicitation: { maxImpact: "LOW", appView: true } });
     }
   });
 

@@ -70,7 +70,7 @@ export async function startAppsBroker(prefix: string): Promise<AppsBroker> {
     writeFileSync(files.clientCert(role), pki.clients[role].cert);
     writeFileSync(files.clientKey(role), pki.clients[role].key, { mode: 0o600 });
   }
-  writeFileSync(files.policy, JSON.stringify({ rules: [{ target: "web1", allow: ["group:actions"] }], elicitation: { maxImpact: "LOW" } }, null, 2));
+  writeFileSync(files.policy, JSON.stringify({ rules: [{ target: "web1", allow: ["group:actions"] }], elicitation: { maxImpact: "LOW", appView: true } }, null, 2));
   return {
     root,
     logs,

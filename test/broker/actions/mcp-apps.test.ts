@@ -84,7 +84,7 @@ describe("tools/list and the ui:// resource", () => {
 
 describe("approve_in_app: gated like the dialog, signed like it", () => {
   it("approves a LOW action within policy's ceiling: signed with the dialog key, via app, audited", async () => {
-    b.writePolicy({ rules: [{ target: "web1", allow: ["group:actions"] }], elicitation: { maxImpact: "LOW" } });
+    b.writePolicy({ rules: [{ target: "web1", allow: ["group:actions"] }], elicitation: { maxImpact: "LOW", appView: true } });
     const s = await b.connect();
     try {
       const r = await proposeFlush(s.client);
@@ -111,7 +111,7 @@ describe("approve_in_app: gated like the dialog, signed like it", () => {
   });
 
   it("approve=false rejects it, with the reason given in the view, via app", async () => {
-    b.writePolicy({ rules: [{ target: "web1", allow: ["group:actions"] }], elicitation: { maxImpact: "LOW" } });
+    b.writePolicy({ rules: [{ target: "web1", allow: ["group:actions"] }], elicitation: { maxImpact: "LOW", appView: true } });
     const s = await b.connect();
     try {
       const r = await proposeFlush(s.client);
@@ -125,7 +125,7 @@ describe("approve_in_app: gated like the dialog, signed like it", () => {
   });
 
   it("refuses an action above the ceiling (MEDIUM > LOW): read-only in the view, approve it in a terminal; it stays PENDING; audited", async () => {
-    b.writePolicy({ rules: [{ target: "web1", allow: ["group:actions"] }], elicitation: { maxImpact: "LOW" } });
+    b.writePolicy({ rules: [{ target: "web1", allow: ["group:actions"] }], elicitation: { maxImpact: "LOW", appView: true } });
     const s = await b.connect();
     try {
       const r = await proposeRestart(s.client);
@@ -145,7 +145,7 @@ describe("approve_in_app: gated like the dialog, signed like it", () => {
   });
 
   it("refuses a request that is not PENDING (approved, rejected): nothing is signed twice", async () => {
-    b.writePolicy({ rules: [{ target: "web1", allow: ["group:actions"] }], elicitation: { maxImpact: "LOW" } });
+    b.writePolicy({ rules: [{ target: "web1", allow: ["group:actions"] }], elicitation: { maxImpact: "LOW", appView: true } });
     const s = await b.connect();
     try {
       const r = await proposeFlush(s.client);
@@ -183,8 +183,27 @@ describe("approve_in_app: gated like the dialog, signed like it", () => {
     }
   });
 
-  it("refuses a client that did not declare MCP Apps, and a digest that is not the request's (another request shown)", async () => {
+  it("the view's buttons are off unless policy.yaml says elicitation.appView: true (the model could call approve_in_app itself), even within the dialog's ceiling", async () => {
+    // The dialog's own settings, without the view's opt-in: the model, holding `shown` from the
+    // proposal's result, calls approve_in_app itself — refused, nothing is signed.
     b.writePolicy({ rules: [{ target: "web1", allow: ["group:actions"] }], elicitation: { maxImpact: "LOW" } });
+    const s = await b.connect();
+    try {
+      const r = await proposeFlush(s.client);
+      const id = r.structuredContent!.id as string;
+      expect(r.structuredContent).toMatchObject({ appApproval: { offered: false, why: expect.stringContaining("elicitation.appView is not true") } });
+      const refused = await decide(s.client, r, true);
+      expect(refused.isError).toBe(true);
+      expect(text(refused)).toContain("elicitation.appView is not true");
+      expect((await stored(id)).state).toBe("PENDING");
+      expect((await stored(id)).approval).toBeUndefined();
+    } finally {
+      await s.close();
+    }
+  });
+
+  it("refuses a client that did not declare MCP Apps, and a digest that is not the request's (another request shown)", async () => {
+    b.writePolicy({ rules: [{ target: "web1", allow: ["group:actions"] }], elicitation: { maxImpact: "LOW", appView: true } });
     const plain = await b.connect({ apps: false, name: "no-apps" });
     try {
       const r = await proposeFlush(plain.client);
@@ -214,7 +233,7 @@ describe("approve_in_app: gated like the dialog, signed like it", () => {
   });
 
   it("2026-07-28: MCP Apps declared in the request's envelope; approve_in_app signs the same way", async () => {
-    b.writePolicy({ rules: [{ target: "web1", allow: ["group:actions"] }], elicitation: { maxImpact: "LOW" } });
+    b.writePolicy({ rules: [{ target: "web1", allow: ["group:actions"] }], elicitation: { maxImpact: "LOW", appView: true } });
     const s = await b.connect({ modern: true });
     try {
       const r = await proposeFlush(s.client);

@@ -317,7 +317,7 @@ async function propose(broker: Broker, service: ActionService, raw: unknown, cal
 
 /** propose_action's answer: the request, what the dialog did, how a human approves it otherwise, and what the approval view may do. */
 function proposalView(broker: Broker, request: ActionRequest, elicitation: DialogOutcome, call: CallContext): Record<string, unknown> {
-  const why = request.state !== "PENDING" ? `it is ${request.state}` : (dialogRefusal(broker, request) ?? (call.apps ? undefined : "this client did not declare MCP Apps"));
+  const why = request.state !== "PENDING" ? `it is ${request.state}` : (appViewRefusal(broker, request) ?? (call.apps ? undefined : "this client did not declare MCP Apps"));
   return {
     ...requestView(request),
     elicitation,
@@ -338,6 +338,22 @@ function dialogRefusal(broker: Broker, request: ActionRequest): string | null {
   if (max === undefined) return "policy.yaml has no elicitation section, so no action is approved in the client";
   if (impactRank(request.impact) > impactRank(max)) return `its impact ${request.impact} is above policy.yaml's elicitation.maxImpact (${max})`;
   if (settings.elicitationKey === undefined) return "broker.yaml names no elicitationKey (the dialog key that signs approvals given in the client)";
+  return null;
+}
+
+/**
+ * Why the approval view's buttons (approve_in_app) may not decide this request, or null. On top of
+ * the dialog's gate, its own opt-in (policy.yaml elicitation.appView: true, off by default): the
+ * broker cannot tell the view's call from the model's, so with it on, a client that lets the model
+ * call app-only tools lets the model approve, alone, what is within the ceiling. A dialog needs the
+ * client to ask its user; this needs nothing the model cannot send.
+ */
+function appViewRefusal(broker: Broker, request: ActionRequest): string | null {
+  const dialog = dialogRefusal(broker, request);
+  if (dialog) return dialog;
+  if (broker.config.current.policy.elicitation?.appView !== true) {
+    return "policy.yaml's elicitation.appView is not true: the approval view's buttons are off (a server cannot tell them from the model; turn them on only for clients that keep app-only tools from the model)";
+  }
   return null;
 }
 
@@ -370,7 +386,7 @@ async function approveInApp(broker: Broker, service: ActionService, raw: unknown
   if (!call.apps) return refuse(`approve_in_app is the approval view's button, and this client did not declare MCP Apps (the io.modelcontextprotocol/ui extension); ${terminal}`);
   const request = await service.get(id);
   if (!request) return refuse(`no action request ${id} (see list_actions)`);
-  const ceiling = dialogRefusal(broker, request);
+  const ceiling = appViewRefusal(broker, request);
   if (ceiling) return refuse(`action ${id} cannot be decided in the approval view: ${ceiling}; ${terminal}`, request);
   if (request.state !== "PENDING") return refuse(`action ${id} is ${request.state}; only a PENDING request can be approved or rejected`, request);
   if (shownDigest(request) !== shown) return refuse(`action ${id} is not the request the view showed (shown: its digest differs); nothing was signed: open it again`, request);
