@@ -236,9 +236,10 @@ describe("GET /metrics on the HTTP listener (in process)", () => {
   async function listen(isPublic: boolean) {
     let mcpCalls = 0;
     const started = await startHttpServer(
-      async () => {
+      async (_req, res) => {
         mcpCalls += 1;
-        return new Response("{}");
+        res.writeHead(200, { "content-type": "application/json" });
+        res.end("{}");
       },
       {
         host: "127.0.0.1",

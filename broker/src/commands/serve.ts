@@ -202,7 +202,7 @@ export async function run(argv: string[]): Promise<number> {
   const allowedHosts = [...loopbackHostnames(), ...(values["allow-remote"] ? [listen.host] : []), ...(values["allow-host"] ?? [])];
   let started: Awaited<ReturnType<typeof startHttpServer>>;
   try {
-    started = await startHttpServer(mcp.fetch, { host: listen.host, port: listen.port, token: token.token,
+    started = await startHttpServer(mcp.node, { host: listen.host, port: listen.port, token: token.token,
       allowedHosts,
       logger: broker.logger,
       metrics: { render: () => broker.metrics.render(), isPublic: () => broker.config.current.settings.metrics.public },

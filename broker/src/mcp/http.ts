@@ -1,21 +1,19 @@
 // Streamable HTTP for `hostward serve --http HOST:PORT`: a node:http server in front of the SDK's
-// fetch-shaped MCP handler. In order, every request must: use the /mcp path; carry a Host header
+// MCP handler, reached through the SDK's own Node adapter (@modelcontextprotocol/node toNodeHandler,
+// in sdk.ts). In order, every request must: use the /mcp path; carry a Host header
 // naming an allowed host and, if it has an Origin, an allowed origin (DNS-rebinding defence, with
 // the SDK's own validators); and present the bearer token (compared in constant time).
 // GET /metrics (the broker's Prometheus metrics, metrics.ts) passes the same Host and Origin checks
 // and needs the same token, unless broker.yaml says `metrics: { public: true }`; it reads counters
 // and the stores and writes nothing (no audit record).
-// (@modelcontextprotocol/node's toNodeHandler would replace the request/response adaptation here;
-// it is not installed.)
 import { createHash, timingSafeEqual } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { isIP } from "node:net";
 import type { Logger } from "../logger";
-import { checkHostHeader, checkOriginHeader, type McpFetch } from "./sdk";
+import { checkHostHeader, checkOriginHeader, type McpNodeHandler } from "./sdk";
 
 const MCP_PATH = "/mcp";
 const METRICS_PATH = "/metrics";
-const MAX_BODY_BYTES = 4 * 1024 * 1024;
 
 export interface HttpToken {
   value: string;
@@ -59,49 +57,10 @@ function refuse(res: ServerResponse, status: number, message: string, headers: R
   res.end(body);
 }
 
-async function readBody(req: IncomingMessage): Promise<Buffer | "too-large"> {
-  const declared = Number(req.headers["content-length"] ?? "0");
-  if (declared > MAX_BODY_BYTES) return "too-large";
-  const chunks: Buffer[] = [];
-  let total = 0;
-  for await (const chunk of req) {
-    total += (chunk as Buffer).length;
-    if (total > MAX_BODY_BYTES) return "too-large";
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks, total);
-}
 
-function toWebHeaders(req: IncomingMessage): Headers {
-  const headers = new Headers();
-  for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) headers.append(req.rawHeaders[i]!, req.rawHeaders[i + 1]!);
-  return headers;
-}
 
-async function sendWebResponse(response: Response, res: ServerResponse, abort: AbortController): Promise<void> {
-  const headers: Record<string, string> = {};
-  response.headers.forEach((value, key) => {
-    headers[key] = value;
-  });
-  res.writeHead(response.status, headers);
-  if (!response.body) {
-    res.end();
-    return;
-  }
-  const reader = response.body.getReader();
-  res.on("close", () => {
-    abort.abort();
-    void reader.cancel().catch(() => undefined);
-  });
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    res.write(value);
-  }
-  res.end();
-}
 
-function createHttpHandler(mcp: McpFetch, options: HttpServerOptions) {
+function createHttpHandler(mcp: McpNodeHandler, options: HttpServerOptions) {
   return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const path = (req.url ?? "/").split("?")[0];
     const metrics = path === METRICS_PATH ? options.metrics : undefined;
@@ -129,21 +88,13 @@ function createHttpHandler(mcp: McpFetch, options: HttpServerOptions) {
       res.end(req.method === "HEAD" ? undefined : exposition.body);
       return;
     }
-    const body = req.method === "GET" || req.method === "HEAD" || req.method === "DELETE" ? undefined : await readBody(req);
-    if (body === "too-large") return refuse(res, 413, `request body larger than ${MAX_BODY_BYTES} bytes`);
-    const abort = new AbortController();
-    const request = new Request(`http://${req.headers.host}${req.url ?? MCP_PATH}`, {
-      method: req.method ?? "POST",
-      headers: toWebHeaders(req),
-      body,
-      signal: abort.signal,
-    });
-    const response = await mcp(request, { token: options.token.value, label: options.token.label });
-    await sendWebResponse(response, res, abort);
+    // The request and response adaptation is the SDK's (@modelcontextprotocol/node): body bound
+    // (413), streaming with backpressure, abort on disconnect.
+    await mcp(req, res, { token: options.token.value, label: options.token.label });
   };
 }
 
-export async function startHttpServer(mcp: McpFetch, options: HttpServerOptions): Promise<{ server: Server; url: string; port: number }> {
+export async function startHttpServer(mcp: McpNodeHandler, options: HttpServerOptions): Promise<{ server: Server; url: string; port: number }> {
   const handle = createHttpHandler(mcp, options);
   const server = createServer((req, res) => {
     handle(req, res).catch((err: unknown) => {

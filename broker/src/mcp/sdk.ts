@@ -31,6 +31,8 @@ import {
   type StandardSchemaWithJSON,
 } from "@modelcontextprotocol/server";
 import { serveStdio } from "@modelcontextprotocol/server/stdio";
+import { toNodeHandler } from "@modelcontextprotocol/node";
+import type { IncomingMessage, ServerResponse } from "node:http";
 // MCP Apps (the maintained extension package): its server helpers link a tool to its ui://
 // view and read a client's declared support; its constants name the MIME type and extension.
 import { EXTENSION_ID, getUiCapability, RESOURCE_MIME_TYPE, registerAppTool, type McpUiAppResourceConfig } from "@modelcontextprotocol/ext-apps/server";
@@ -571,11 +573,18 @@ export function serveOnStdio(info: ServerInfo, surface: McpSurface, onerror: (er
 /** A fetch-shaped MCP endpoint: the caller authenticates first and passes the token's label. */
 export type McpFetch = (request: Request, auth: { token: string; label: string }) => Promise<Response>;
 
-export function createMcpFetch(info: ServerInfo, surface: McpSurface, onerror: (err: Error) => void): { fetch: McpFetch; close(): Promise<void> } {
+/** The same endpoint on Node's http server, through the SDK's own adapter (@modelcontextprotocol/node). */
+export type McpNodeHandler = (req: IncomingMessage, res: ServerResponse, auth: { token: string; label: string }) => Promise<void>;
+
+/** Largest request body the endpoint reads (413 past it), as the SDK's adapter and handler apply it. */
+const MAX_BODY_BYTES = 4 * 1024 * 1024;
+
+export function createMcpFetch(info: ServerInfo, surface: McpSurface, onerror: (err: Error) => void): { fetch: McpFetch; node: McpNodeHandler; close(): Promise<void> } {
   const handler = createMcpHandler(
     (ctx: McpRequestContext) => createServer(info, surface, { transport: "http", token: ctx.authInfo?.clientId }, ctx.era),
-    { onerror },
+    { onerror, maxRequestBodySize: MAX_BODY_BYTES },
   );
+  const adapter = toNodeHandler(handler, { onerror, maxRequestBodySize: MAX_BODY_BYTES });
   // 2026-era clients listen on subscriptions/listen streams fed by the handler's bus; the
   // per-request instances of a stateless exchange cannot push anything themselves.
   const unsubscribe = surface.changes.subscribe((event) => {
@@ -584,6 +593,8 @@ export function createMcpFetch(info: ServerInfo, surface: McpSurface, onerror: (
   });
   return {
     fetch: (request, auth) => handler.fetch(request, { authInfo: { token: auth.token, clientId: auth.label, scopes: [] } }),
+    // The adapter forwards `req.auth` as the handler's authInfo (pass-through; the caller checked it).
+    node: (req, res, auth) => adapter(Object.assign(req, { auth: { token: auth.token, clientId: auth.label, scopes: [] } }), res),
     close: async () => {
       unsubscribe();
       await handler.close();
