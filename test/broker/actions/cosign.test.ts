@@ -8,17 +8,15 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Client } from "@modelcontextprotocol/client";
-import { StdioClientTransport } from "@modelcontextprotocol/client/stdio";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { formatOpenSshPrivateKey } from "../../../broker/src/approval/private-key";
 import { ActionStore } from "../../../broker/src/actions/store";
-import { configFiles } from "../../../broker/src/paths";
 import { keyIdOf, publicKeyBlob } from "../../../proto/catalog/approval";
-import { DEFAULT_ALLOWLIST, HELPER_BUNDLE, makeHost, type Approver } from "../../actions/support";
-import { startAgent, type TestAgent } from "../../support/agent";
-import { createTestPki } from "../../support/pki";
-import { BROKER_BUNDLE, brokerEnv, createBrokerDir, type BrokerDir } from "../helpers/broker-dir";
+import { DEFAULT_ALLOWLIST, type Approver } from "../../actions/support";
+import type { TestAgent } from "../../support/agent";
+import type { BrokerDir } from "../helpers/broker-dir";
 import { runCli } from "./cli-support";
+import { startOperatorFleet } from "./operator-fleet";
 
 interface ToolResult {
   isError?: boolean;
@@ -49,26 +47,13 @@ beforeAll(async () => {
   root = mkdtempSync(join(tmpdir(), "hw-cosign-"));
   approvers.alice = approver("alice");
   approvers.bob = approver("bob");
-  const pki = await createTestPki(join(root, "pki"));
-  // The helper's host identity is the operator agent's own certificate (what approvals bind).
-  const host = makeHost([approvers.alice, approvers.bob], `${DEFAULT_ALLOWLIST}approvals:\n  required:\n    MEDIUM: 2\n`, pki.agents.operator);
-  operator = await startAgent({
-    role: "operator",
-    pki,
-    dir: join(root, "operator"),
-    config: { helper: { mode: "direct", path: HELPER_BUNDLE, approversDir: host.approversDir, stateDir: host.stateDir, actionsFile: host.actionsFile, agentCert: host.agentCert } },
-  });
-  bd = createBrokerDir(join(root, "cfg"), undefined);
-  bd.writeHosts([{ name: "web1", port: 9, operatorPort: operator.port }]);
-  bd.writePolicy([{ target: "web1", allow: ["restart_service"] }]);
-  const files = configFiles(bd.dir);
-  writeFileSync(files.caCert, pki.ca.cert);
-  for (const role of ["reader", "operator"] as const) {
-    writeFileSync(files.clientCert(role), pki.clients[role].cert);
-    writeFileSync(files.clientKey(role), pki.clients[role].key, { mode: 0o600 });
-  }
-  client = new Client({ name: "cosign-test", version: "1.0" });
-  await client.connect(new StdioClientTransport({ command: process.execPath, args: [BROKER_BUNDLE, "serve", "--config", bd.dir], env: brokerEnv(root), stderr: "pipe" }));
+  ({ operator, bd, client } = await startOperatorFleet({
+    root,
+    approvers: [approvers.alice, approvers.bob],
+    allowlist: `${DEFAULT_ALLOWLIST}approvals:\n  required:\n    MEDIUM: 2\n`,
+    policy: [{ target: "web1", allow: ["restart_service"] }],
+    clientName: "cosign-test",
+  }));
 }, 60_000);
 
 afterAll(async () => {

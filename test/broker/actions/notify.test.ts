@@ -4,17 +4,15 @@
 // and how to approve, and nothing the model wrote; a failing or silent receiver is audited and never
 // holds the proposal back. A real operator agent answers the proposal's key check and preview.
 import { createServer, type IncomingMessage, type Server } from "node:http";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Client } from "@modelcontextprotocol/client";
-import { StdioClientTransport } from "@modelcontextprotocol/client/stdio";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { configFiles } from "../../../broker/src/paths";
-import { DEFAULT_ALLOWLIST, HELPER_BUNDLE, makeApprover, makeHost } from "../../actions/support";
-import { startAgent, type TestAgent } from "../../support/agent";
-import { createTestPki } from "../../support/pki";
-import { BROKER_BUNDLE, brokerEnv, createBrokerDir, type BrokerDir } from "../helpers/broker-dir";
+import { makeApprover } from "../../actions/support";
+import type { TestAgent } from "../../support/agent";
+import type { BrokerDir } from "../helpers/broker-dir";
+import { startOperatorFleet } from "./operator-fleet";
 
 interface Received {
   path: string;
@@ -70,25 +68,7 @@ beforeAll(async () => {
   });
   await new Promise<void>((resolve) => receiver.listen(0, "127.0.0.1", resolve));
   base = `http://127.0.0.1:${(receiver.address() as { port: number }).port}`;
-  const pki = await createTestPki(join(root, "pki"));
-  const host = makeHost([makeApprover("MEDIUM")], DEFAULT_ALLOWLIST, pki.agents.operator);
-  operator = await startAgent({
-    role: "operator",
-    pki,
-    dir: join(root, "operator"),
-    config: { helper: { mode: "direct", path: HELPER_BUNDLE, approversDir: host.approversDir, stateDir: host.stateDir, actionsFile: host.actionsFile, agentCert: host.agentCert } },
-  });
-  bd = createBrokerDir(join(root, "cfg"), undefined);
-  bd.writeHosts([{ name: "web1", port: 9, operatorPort: operator.port }]);
-  bd.writePolicy([{ target: "web1", allow: ["restart_service"] }]);
-  const files = configFiles(bd.dir);
-  writeFileSync(files.caCert, pki.ca.cert);
-  for (const role of ["reader", "operator"] as const) {
-    writeFileSync(files.clientCert(role), pki.clients[role].cert);
-    writeFileSync(files.clientKey(role), pki.clients[role].key, { mode: 0o600 });
-  }
-  client = new Client({ name: "notify-test", version: "1.0" });
-  await client.connect(new StdioClientTransport({ command: process.execPath, args: [BROKER_BUNDLE, "serve", "--config", bd.dir], env: brokerEnv(root), stderr: "pipe" }));
+  ({ operator, bd, client } = await startOperatorFleet({ root, approvers: [makeApprover("MEDIUM")], policy: [{ target: "web1", allow: ["restart_service"] }], clientName: "notify-test" }));
 }, 60_000);
 
 afterAll(async () => {
