@@ -153,7 +153,7 @@ await Promise.all(
       banner: { js: "#!/usr/bin/env node\n// Bundled by scripts/build.mjs; do not edit." },
       // Optional native/transport modules that the bundled code never loads at run time.
       // fs-native-extensions loads its prebuilt addon from its own package directory (node_modules).
-      external: ["pino-pretty", "osx-temperature-sensor", "fs-native-extensions"],
+      external: ["pino-pretty", "osx-temperature-sensor", "fs-native-extensions", "pg-native"],
       plugins: [noProtoLoader, otelEsm],
     });
     // Written to a temporary name then renamed: concurrent test runs never read a half-written file.

@@ -15,8 +15,8 @@ const BUILT_CATALOG_HASH: string | undefined = typeof HOSTWARD_CATALOG_HASH === 
 import { ChannelPool } from "./agents/channels";
 import { expiryWarning } from "./agents/client-cert";
 import { MAX_REPLY_BYTES } from "./agents/diagnostic-call";
-import { openFileState } from "./state/files";
-import type { ActionStateStore, AuditStore, StateWatch } from "./state/store";
+import { openState } from "./state/open";
+import type { ActionStateStore, AuditStore, RolloutRecordStore, StateStore, StateWatch } from "./state/store";
 import { loadBrokerConfig } from "./config/load";
 import type { BrokerConfig } from "./config/schema";
 import { ConfigStore } from "./config/store";
@@ -24,7 +24,6 @@ import { createLogger, type Logger } from "./logger";
 import { configFiles, defaultStateDir } from "./paths";
 import { Notifier } from "./notify/webhook";
 import { BrokerMetrics, countedAudit } from "./metrics";
-import { RolloutService } from "./rollouts/service";
 
 export interface Broker {
   config: ConfigStore;
@@ -32,6 +31,9 @@ export interface Broker {
   /** The state seam (state/store.ts): the audit chain and the action requests. */
   audit: AuditStore;
   actions: ActionStateStore;
+  rollouts: RolloutRecordStore;
+  /** The whole store (its kind, and close() for a broker stopping). */
+  state: StateStore;
   /** Notices of changed action requests and roll-outs (resources/updated for subscribed clients). */
   changes: StateWatch;
   /** Tells a human that a proposal waits (broker.yaml notify.webhook). */
@@ -58,8 +60,8 @@ export function createBroker(configDir: string, options: { logger?: Logger } = {
   const stateDir = stateDirOf(initial);
   // The anchor key and the signed head live in the configuration directory, apart from the log.
   const metrics = new BrokerMetrics();
-  const opened = openFileState(stateDir, configDir, { lockWaitMs: initial.settings.audit.lockWaitMs, warn: (m) => logger.warn(m) });
-  const { actions, changes } = opened;
+  const opened = openState(initial.settings, stateDir, configDir, { warn: (m) => logger.warn(m) });
+  const { actions, changes, rollouts } = opened;
   const audit = countedAudit(opened.audit, metrics);
   const pool = new ChannelPool(configFiles(configDir), { maxReceiveBytes: MAX_REPLY_BYTES + 64 * 1024 });
   // The client certificate is short-lived: say so at start while there is time to renew it.
@@ -73,8 +75,7 @@ export function createBroker(configDir: string, options: { logger?: Logger } = {
     logger.info({ changes, hosts: next.hosts.length, rules: next.policy.rules.length }, "configuration reloaded");
   });
   const notifier = new Notifier(() => config.current, audit, (m) => logger.warn(m));
-  let rollouts: RolloutService | undefined;
-  // Read only (its record files): a scrape never expires a roll-out nor writes an audit record.
-  metrics.attach({ actions, pool, rollouts: () => (rollouts ??= new RolloutService(stateDir, audit, () => config.current.settings.approvalTtlSeconds)) });
-  return { config, pool, audit, actions, changes, notifier, logger, metrics, stateDir, version: VERSION, catalogHash: BUILT_CATALOG_HASH ?? catalogHash(diagnostics) };
+  // Read only (the records as stored): a scrape never expires a roll-out nor writes an audit record.
+  metrics.attach({ actions, pool, rollouts });
+  return { config, pool, audit, actions, rollouts, state: opened, changes, notifier, logger, metrics, stateDir, version: VERSION, catalogHash: BUILT_CATALOG_HASH ?? catalogHash(diagnostics) };
 }

@@ -13,6 +13,7 @@ const COMMANDS: Record<string, Command> = {
   serve: { summary: "run the MCP server (stdio, or --http 127.0.0.1:PORT)", load: () => import("./commands/serve") },
   pki: { summary: "manage the private CA and certificates (init, issue-agent, issue-client)", load: () => import("./commands/pki") },
   local: { summary: "start/stop a local fleet of agents on loopback (up, down, status)", load: () => import("./commands/local") },
+  state: { summary: "the shared PostgreSQL store: setup (as its administrator), migrate from files, status", load: () => import("./commands/state") },
   audit: { summary: "verify the audit log's hash chain, or print its last records", load: () => import("./commands/audit") },
   approve: { summary: "approve a proposed action: shows what runs, signs with your approver key", load: () => import("./commands/approve") },
   reject: { summary: "reject a proposed action", load: () => import("./commands/reject") },

@@ -14,7 +14,7 @@ import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { ChannelPool } from "./agents/channels";
 import type { ClientRole } from "./agents/client-cert";
 import type { AuditRecordInput } from "./audit/records";
-import type { RolloutService } from "./rollouts/service";
+import type { RolloutRecordStore } from "./state/store";
 import type { ActionStateStore, AuditStore, Written } from "./state/store";
 
 /** Host-call durations: a reader answers in ms; the fan-out deadline is 10 s by default. */
@@ -23,7 +23,7 @@ const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 1
 interface MetricsSources {
   actions: ActionStateStore;
   /** Read-only use: its record files (`files.ids`/`files.get`), never `get`, which expires records. */
-  rollouts: () => RolloutService;
+  rollouts: RolloutRecordStore;
   pool: ChannelPool;
 }
 
@@ -131,8 +131,8 @@ export class BrokerMetrics {
     if (!sources) return [];
     const out = [];
     try {
-      const files = sources.rollouts().files;
-      for (const id of files.ids()) {
+      const files = sources.rollouts;
+      for (const id of await files.ids()) {
         try {
           const r = await files.get(id);
           if (r) out.push(r);

@@ -7,6 +7,7 @@
 // CSRF token, another Host, another Origin — also from a real page on another 127.0.0.1 port, and
 // through a rebound DNS name) and a second use of the one-time link are refused. Screenshots go to
 // test/.artifacts/approvals/.
+import { RolloutFiles } from "../../broker/src/state/rollout-files";
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { request as httpRequest, createServer, type Server } from "node:http";
@@ -123,7 +124,7 @@ beforeAll(async () => {
   const params = { path: "/var/log/app/debug.log" };
   const facts = { systemd: true, paths: {}, path: params.path, device: 1, inode: 2, sizeBytes: 10, modifiedMs: 0 };
   const preview = { action: def.name, facts, summary: previewSummary(def, params, facts) };
-  rollouts = new RolloutService(bd.stateDir, new AuditLog(bd.auditFile).open(), () => 900);
+  rollouts = new RolloutService(new RolloutFiles(bd.stateDir), new AuditLog(bd.auditFile).open(), () => 900);
   rollout = await rollouts.propose({
     target: "tag:web",
     hosts: ["web1", "web2", "web3"].map((h, i) => ({ host: h, hostIdentity: h, hostKey: `sha256:${String(i).repeat(64)}`, preview })),
@@ -212,7 +213,7 @@ describe("hostward approvals in Chromium", () => {
       await expect.poll(() => item(r.id).locator("[data-expires]").textContent()).toMatch(/^expires in 1[45] min \d+ s$/);
     }
     const ro = await item(rollout.id).locator("pre.summary").textContent();
-    expect(ro).toBe(rolloutSummary((await rollouts.get(rollout.id))!, rollouts.plan(rollout).previews).join("\n"));
+    expect(ro).toBe(rolloutSummary((await rollouts.get(rollout.id))!, (await rollouts.plan(rollout)).previews).join("\n"));
     expect(ro).toBe(await terminalText(rollout.id));
     expect(ro).toContain("batches, in order:");
     // The model's markup is text on the page, not elements; the terminal escapes are there as text.

@@ -1,5 +1,6 @@
 // broker/src/metrics.ts in process: the audit store's wrapper counts without changing what the
 // store does, and the scrape-time gauges read the stores (and write nothing).
+import { RolloutFiles } from "../../broker/src/state/rollout-files";
 import { mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -7,7 +8,6 @@ import { afterAll, describe, expect, it } from "vitest";
 import type { ChannelPool } from "../../broker/src/agents/channels";
 import type { ActionRequest } from "../../broker/src/actions/request";
 import { BrokerMetrics, countedAudit } from "../../broker/src/metrics";
-import { RolloutService } from "../../broker/src/rollouts/service";
 import type { ActionStateStore, AuditStore, Written } from "../../broker/src/state/store";
 
 const dir = mkdtempSync(join(tmpdir(), "hw-metrics-reg-"));
@@ -65,12 +65,9 @@ describe("scrape-time gauges", () => {
     ] as unknown as ActionRequest[];
     const actions = { list: async () => ({ requests, problems: [] }) } as unknown as ActionStateStore;
     const stateDir = join(dir, "state");
-    const refused = (): never => {
-      throw new Error("a scrape must not write audit records");
-    };
-    const audit = { append: refused, appendWaiting: refused, appendDeferred: refused, appendLazy: refused, appendLazyWaiting: refused } as unknown as AuditStore;
+    // The scrape is given no audit store at all: it has nothing it could write a record with.
     const pool = { clientCertificate: (role: string) => (role === "reader" ? { role, file: "r.crt", notBefore: new Date(), notAfter: new Date(Date.now() + 3_600_000) } : undefined) } as unknown as ChannelPool;
-    metrics.attach({ actions, pool, rollouts: () => new RolloutService(stateDir, audit, () => 900) });
+    metrics.attach({ actions, pool, rollouts: new RolloutFiles(stateDir) });
     metrics.hostResult("get_load", "web1", "OK", 12);
     metrics.hostResult("get_load", "web2", "POLICY_DENIED", undefined);
     const text = (await metrics.render()).body;

@@ -2,8 +2,8 @@
 // no inventory or policy needed) with its request store and audit log, and who is at the keyboard.
 import { hostname, userInfo } from "node:os";
 import { parseArgs, type ParseArgsConfig } from "node:util";
-import { openFileState } from "../state/files";
-import type { AuditStore } from "../state/store";
+import { openState } from "../state/open";
+import type { AuditStore, StateStore } from "../state/store";
 import { loadBrokerSettings } from "../config/load";
 import { defaultConfigDir, defaultStateDir } from "../paths";
 import { RolloutService } from "../rollouts/service";
@@ -11,13 +11,13 @@ import { ROLLOUT_RECORD_ID } from "../rollouts/record";
 import { ACTION_ID } from "./request";
 import { ActionService } from "./service";
 
-export function openActions(configDir: string | undefined): { service: ActionService; rollouts: RolloutService; audit: AuditStore; stateDir: string; configDir: string } {
+export function openActions(configDir: string | undefined): { service: ActionService; rollouts: RolloutService; audit: AuditStore; state: StateStore; stateDir: string; configDir: string } {
   const dir = configDir ?? defaultConfigDir();
   const settings = loadBrokerSettings(dir);
   const stateDir = settings.stateDir ?? defaultStateDir();
-  const state = openFileState(stateDir, dir, { lockWaitMs: settings.audit.lockWaitMs });
+  const state = openState(settings, stateDir, dir, { applicationName: "hostward-cli" });
   const ttl = () => settings.approvalTtlSeconds;
-  return { service: new ActionService(state.actions, state.audit, ttl), rollouts: new RolloutService(stateDir, state.audit, ttl), audit: state.audit, stateDir, configDir: dir };
+  return { service: new ActionService(state.actions, state.audit, ttl), rollouts: new RolloutService(state.rollouts, state.audit, ttl), audit: state.audit, state, stateDir, configDir: dir };
 }
 
 /** "alice@laptop": the local account running the command (recorded with the key that signed). */

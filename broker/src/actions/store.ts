@@ -26,6 +26,27 @@ class StoreError extends Error {
 
 export type { TransitionResult } from "../state/store";
 
+/**
+ * The checks of a transition and the request it leads to (every store makes the same decision):
+ * `current` must be in one of `from` and allowed to move to `to`, and pass `guard`.
+ */
+export function decideTransition(current: ActionRequest, to: ActionState, options: TransitionOptions): TransitionResult {
+  if (!options.from.includes(current.state) || !canTransition(current.state, to, options.reconcile)) {
+    return { ok: false, reason: `action ${current.id} is ${current.state}, not ${options.from.join(" or ")}`, request: current };
+  }
+  const refused = options.guard?.(current);
+  if (refused !== undefined) return { ok: false, reason: refused, request: current };
+  const at = (options.now ?? new Date()).toISOString();
+  const next = ActionRequestSchema.parse({
+    ...current,
+    ...options.patch?.(current),
+    state: to,
+    updatedAt: at,
+    history: [...current.history, { state: to, at, by: options.by }].slice(-32),
+  });
+  return { ok: true, request: next };
+}
+
 export class ActionStore implements ActionStateStore {
   readonly dir: string;
 
@@ -124,22 +145,11 @@ export class ActionStore implements ActionStateStore {
     return this.#locked(id, async (): Promise<TransitionResult> => {
       const current = this.#read(id);
       if (!current) return { ok: false, reason: `no action request ${id}` };
-      if (!options.from.includes(current.state) || !canTransition(current.state, to, options.reconcile)) {
-        return { ok: false, reason: `action ${id} is ${current.state}, not ${options.from.join(" or ")}`, request: current };
-      }
-      const refused = options.guard?.(current);
-      if (refused !== undefined) return { ok: false, reason: refused, request: current };
-      const at = (options.now ?? new Date()).toISOString();
-      const next = ActionRequestSchema.parse({
-        ...current,
-        ...options.patch?.(current),
-        state: to,
-        updatedAt: at,
-        history: [...current.history, { state: to, at, by: options.by }].slice(-32),
-      });
-      await options.before?.(next);
-      this.#write(next, false);
-      return { ok: true, request: next };
+      const decided = decideTransition(current, to, options);
+      if (!decided.ok) return decided;
+      await options.before?.(decided.request);
+      this.#write(decided.request, false);
+      return decided;
     });
   }
 

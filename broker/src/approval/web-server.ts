@@ -106,11 +106,11 @@ function actionItem(r: ActionRequest): PageItem {
   };
 }
 
-function rolloutItem(rollouts: RolloutService, r: RolloutRecord): PageItem {
+async function rolloutItem(rollouts: RolloutService, r: RolloutRecord): Promise<PageItem> {
   let lines: string[];
   let shown = true;
   try {
-    lines = rolloutSummary(r, rollouts.plan(r).previews);
+    lines = rolloutSummary(r, (await rollouts.plan(r)).previews);
   } catch (err) {
     // What `hostward approve ro-…` says on stderr: without its previews a plan is not shown, nor approved.
     lines = [`Roll-out ${r.id} cannot be shown: ${printable((err as Error).message)}`];
@@ -218,9 +218,9 @@ export async function startApprovalsServer(o: ApprovalsServerOptions): Promise<A
     const pendingActs = acts.requests.filter((r) => r.state === "PENDING" || needsAnotherSignature(r)).sort(newest);
     const pendingRos = ros.rollouts.filter((r) => r.state === "PENDING" || needsAnotherSignature(r));
     const total = pendingActs.length + pendingRos.length;
-    const pending = [...pendingRos.slice(0, MAX_ITEMS).map((r) => rolloutItem(o.rollouts, r)), ...pendingActs.slice(0, MAX_ITEMS).map(actionItem)].slice(0, MAX_ITEMS);
+    const pending = [...(await Promise.all(pendingRos.slice(0, MAX_ITEMS).map((r) => rolloutItem(o.rollouts, r)))), ...pendingActs.slice(0, MAX_ITEMS).map(actionItem)].slice(0, MAX_ITEMS);
     const expired = [
-      ...ros.rollouts.filter(recent).slice(0, MAX_ITEMS).map((r) => rolloutItem(o.rollouts, r)),
+      ...(await Promise.all(ros.rollouts.filter(recent).slice(0, MAX_ITEMS).map((r) => rolloutItem(o.rollouts, r)))),
       ...acts.requests.filter(recent).sort(newest).slice(0, MAX_ITEMS).map(actionItem),
     ].slice(0, MAX_ITEMS);
     return { pending, expired, problems: [...ros.problems, ...acts.problems], total };
@@ -302,7 +302,7 @@ export async function startApprovalsServer(o: ApprovalsServerOptions): Promise<A
     if (id.startsWith("ro-")) {
       const r = await o.rollouts.get(id);
       if (!r) return notApproved(`no roll-out ${id}`);
-      if ((r.state === "PENDING" || needsAnotherSignature(r)) && rolloutItem(o.rollouts, r).digest !== shownDigest) {
+      if ((r.state === "PENDING" || needsAnotherSignature(r)) && (await rolloutItem(o.rollouts, r)).digest !== shownDigest) {
         return notApproved((await o.rollouts.refuse({ op: "approve", via: "web" }, `roll-out ${id} changed after the page showed it; nothing was signed: review it again`, r)).reason);
       }
       if (needsAnotherSignature(r)) {

@@ -3,6 +3,7 @@
 // so a removed, reordered or edited line breaks the chain at that point. The hash covers the exact
 // bytes written (not a re-serialisation), so verification needs no canonical JSON.
 import { createHash } from "node:crypto";
+import { AUDIT_CODES, type AuditRecordInput } from "./records";
 
 export const GENESIS = "0".repeat(64);
 
@@ -41,4 +42,22 @@ export function openLine(line: string): OpenedLine {
 /** sha256 of raw bytes (a torn record need not be valid UTF-8). */
 export function sha256Bytes(bytes: Uint8Array): string {
   return createHash("sha256").update(bytes).digest("hex");
+}
+
+/**
+ * The lines that append `records` after the record `tail` names (seq 0 and GENESIS: an empty
+ * chain), each stamped with its version, seq, time and code; the fields a caller may not set
+ * (v, seq, ts, code, prev, hash) are the chain's own. Returns the new tail.
+ */
+export function sealRecords(tail: { seq: number; prev: string }, records: readonly AuditRecordInput[], now = new Date().toISOString()): { lines: string[]; seq: number; prev: string } {
+  let { prev, seq } = tail;
+  const lines: string[] = [];
+  for (const r of records) {
+    seq += 1;
+    const { v: _v, seq: _seq, ts: _ts, code: _code, prev: _prev, hash: _hash, ...fields } = r;
+    const line = sealLine({ v: 1, seq, ts: now, code: AUDIT_CODES[r.event], ...fields, prev });
+    lines.push(line);
+    prev = sha256Hex(line);
+  }
+  return { lines, seq, prev };
 }

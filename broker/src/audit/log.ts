@@ -42,9 +42,9 @@ import { open } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { KernelLock, LOCK_WAIT_MS, LockBusyError } from "../file-lock";
 import { Anchor, type AnchorFiles } from "./anchor";
-import { GENESIS, openLine, sealLine, sha256Bytes, sha256Hex } from "./chain";
+import { GENESIS, openLine, sealRecords, sha256Bytes, sha256Hex } from "./chain";
 import type { AuditStore, Written } from "../state/store";
-import { AUDIT_CODES, type AuditRecordInput } from "./records";
+import type { AuditRecordInput } from "./records";
 
 /** How long a lazily appended record waits for a flush to share (appendLazy). */
 const LAZY_FLUSH_MS = 5;
@@ -447,17 +447,7 @@ export class AuditLog implements AuditStore {
 
   /** Seals `records` after `tail` and writes them as one write; a short write is cut back. */
   #writeRecords(fd: number, tail: Tail, records: AuditRecordInput[], sync: boolean): Tail {
-    let { prev, seq } = tail;
-    const now = new Date().toISOString();
-    const lines: string[] = [];
-    for (const r of records) {
-      seq += 1;
-      // The chain's own fields cannot be overridden by a record's content.
-      const { v: _v, seq: _seq, ts: _ts, code: _code, prev: _prev, hash: _hash, ...fields } = r;
-      const line = sealLine({ v: 1, seq, ts: now, code: AUDIT_CODES[r.event], ...fields, prev });
-      lines.push(line);
-      prev = sha256Hex(line);
-    }
+    const { lines, seq, prev } = sealRecords(tail, records);
     const data = Buffer.from(`${lines.join("\n")}\n`, "utf8");
     let written = 0;
     try {

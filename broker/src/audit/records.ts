@@ -18,6 +18,8 @@ export const AUDIT_CODES = {
   "notify.sent": "HW1010",
   /** …or could not be (the receiver's status, or why): the proposal stands either way. */
   "notify.failed": "HW1011",
+  /** A file store was moved into PostgreSQL (`hostward state migrate`): the records and the head it moved. */
+  "state.migrated": "HW1012",
   // Actions (propose → approve/reject → execute). HW11xx.
   "action.proposed": "HW1100",
   "action.approved": "HW1101",

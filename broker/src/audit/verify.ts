@@ -46,8 +46,43 @@ export interface VerifyOptions {
   requireHead?: boolean;
 }
 
+/**
+ * The chain checks, one line at a time (a log of any size, from a file or from database rows):
+ * each line's own hash, its `prev` and its `seq`. Stops at the first failure.
+ */
+export class ChainVerifier {
+  readonly result: VerifyResult = { ok: true, records: 0, recoveries: [], anchor: { status: "absent" } };
+  readonly hashes: string[] = [];
+  #prev = GENESIS;
+
+  constructor(private readonly dir?: string) {}
+
+  /** Checks the next line; false once a check failed (the result names it). */
+  push(line: string): boolean {
+    if (!this.result.ok) return false;
+    const n = this.result.records + 1;
+    const opened = openLine(line);
+    if (!opened.ok) return !fail(this.result, "record-hash", n, `record ${n}: ${opened.error}`);
+    if (opened.record.prev !== this.#prev) {
+      return !fail(this.result, "chain", n, `record ${n}: prev does not match record ${n - 1} (a record was removed, inserted or reordered, or two writers forked the chain)`);
+    }
+    if (opened.record.seq !== n) return !fail(this.result, "seq", n, `record ${n}: seq is ${String(opened.record.seq)}, expected ${n}`);
+    this.#prev = sha256Hex(line);
+    this.hashes.push(this.#prev);
+    this.result.records = n;
+    if (opened.record.event === "audit.recovered") this.result.recoveries.push(recoveryOf(opened.record, n, this.dir));
+    return true;
+  }
+
+  /** The hash of the last line checked (GENESIS before the first). */
+  get head(): string {
+    return this.#prev;
+  }
+}
+
 export function verifyAuditText(text: string, options: VerifyOptions & { dir?: string } = {}): VerifyResult {
-  const result: VerifyResult = { ok: true, records: 0, recoveries: [], anchor: { status: "absent" } };
+  const verifier = new ChainVerifier(options.dir);
+  const result = verifier.result;
   let body = text;
   if (text.length > 0 && !text.endsWith("\n")) {
     const nl = text.lastIndexOf("\n");
@@ -55,22 +90,8 @@ export function verifyAuditText(text: string, options: VerifyOptions & { dir?: s
     result.tornTail = Buffer.byteLength(text.slice(nl + 1), "utf8");
   }
   const lines = body.length === 0 ? [] : body.slice(0, -1).split("\n");
-  let prev = GENESIS;
-  const hashes: string[] = [];
-  for (const [i, line] of lines.entries()) {
-    const n = i + 1;
-    const opened = openLine(line);
-    if (!opened.ok) return fail(result, "record-hash", n, `record ${n}: ${opened.error}`);
-    if (opened.record.prev !== prev) {
-      return fail(result, "chain", n, `record ${n}: prev does not match record ${n - 1} (a record was removed, inserted or reordered, or two writers forked the chain)`);
-    }
-    if (opened.record.seq !== n) return fail(result, "seq", n, `record ${n}: seq is ${String(opened.record.seq)}, expected ${n}`);
-    prev = sha256Hex(line);
-    hashes.push(prev);
-    result.records = n;
-    if (opened.record.event === "audit.recovered") result.recoveries.push(recoveryOf(opened.record, n, options.dir));
-  }
-  if (options.head) checkAnchor(result, hashes, options.head, options.publicKey, options.requireHead ?? false);
+  for (const line of lines) if (!verifier.push(line)) return result;
+  if (options.head) checkAnchor(result, verifier.hashes, options.head, options.publicKey, options.requireHead ?? false);
   return result;
 }
 

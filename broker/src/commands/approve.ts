@@ -166,7 +166,7 @@ async function approveRollout(rollouts: RolloutService, id: string, values: Valu
   }
   let previews;
   try {
-    previews = rollouts.plan(r).previews;
+    previews = (await rollouts.plan(r)).previews;
   } catch (err) {
     process.stderr.write(`hostward approve: ${id} cannot be shown: ${(err as Error).message}\n`);
     return 1;

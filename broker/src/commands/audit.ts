@@ -11,11 +11,18 @@ import { AUDIT_FILE } from "../broker";
 import { ConfigError, loadBrokerSettings } from "../config/load";
 import { defaultStateDir } from "../paths";
 import { requireConfigDir } from "./config-dir";
+import { verifyPgChain } from "../state/postgres/admin";
+import type { PostgresSettings } from "../state/postgres/connect";
+import { openPostgresState } from "../state/postgres/index";
 
 const HELP = `Usage:
   hostward audit verify [--config DIR | --file FILE]   check the hash chain and its signed head; exit 1 at the first failed check
   hostward audit repair [--config DIR | --file FILE]   set aside a record cut short at the end (a crash, a full disk) and record the recovery
   hostward audit tail [-n N] [--config DIR | --file FILE]   print the last N records (default 20) as JSON lines
+
+With broker.yaml state.postgres, verify and tail read the chain in the database (hostward.audit):
+verify runs the same checks over every row in one snapshot and says whether the role connecting
+could change the chain (a broker's role cannot: hostward state setup).
 
 The log is <stateDir>/${AUDIT_FILE}; stateDir comes from DIR/broker.yaml (default ${defaultStateDir()}).
 Its signed head is DIR/audit-head.json, signed with DIR/audit-anchor.key (kept apart from the log);
@@ -61,6 +68,10 @@ export async function run(argv: string[]): Promise<number> {
   }
   let where: { file: string; configDir?: string };
   try {
+    if (!values.file) {
+      const settings = loadBrokerSettings(requireConfigDir(values.config));
+      if (settings.state?.postgres) return await inDatabase(sub, settings.state.postgres, values.lines);
+    }
     where = auditFile(values);
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
@@ -107,5 +118,44 @@ export async function run(argv: string[]): Promise<number> {
     default:
       process.stderr.write(`hostward audit: unknown subcommand "${sub}"\n\n${HELP}`);
       return 2;
+  }
+}
+
+function lineCount(value: string | undefined): number | undefined {
+  const n = Number(value);
+  return Number.isInteger(n) && n >= 1 && n <= 100_000 ? n : undefined;
+}
+
+async function inDatabase(sub: string, settings: PostgresSettings, lines: string | undefined): Promise<number> {
+  if (sub !== "verify" && sub !== "tail") {
+    process.stderr.write(`hostward audit ${sub}: the chain is in PostgreSQL, where a record is written whole or not at all: there is nothing to ${sub}\n`);
+    return 2;
+  }
+  const n = lineCount(lines);
+  if (sub === "tail" && n === undefined) {
+    process.stderr.write(`hostward audit tail: -n must be an integer from 1 to 100000 (got "${lines}")\n`);
+    return 2;
+  }
+  const state = openPostgresState(settings, { applicationName: "hostward-audit" });
+  const where = state.audit.location;
+  try {
+    if (sub === "tail") {
+      const { records, problems } = await state.audit.tail(n!, 64 * 1024 * 1024);
+      process.stdout.write(records.map((r) => `${printable(JSON.stringify(r))}\n`).join(""));
+      for (const p of problems) process.stderr.write(`hostward audit tail: ${p}\n`);
+      return problems.length === 0 ? 0 : 1;
+    }
+    const result = await verifyPgChain(state.pool);
+    let text = formatVerify(where, result).replace(/\n {2}signed head: none[^\n]*\n$/, "\n");
+    text += result.role.excess.length === 0
+      ? `  append-only: enforced by the database (role ${result.role.role} can insert, not update, delete or truncate; triggers refuse those to every role)\n`
+      : `  append-only: the role ${result.role.role} ${result.role.excess.join(", ")}; the triggers still refuse updates and deletes, but this role could remove them\n`;
+    process.stdout.write(text);
+    return result.ok ? 0 : 1;
+  } catch (err) {
+    process.stderr.write(`hostward audit ${sub}: ${where}: ${(err as Error).message}\n`);
+    return 1;
+  } finally {
+    await state.close();
   }
 }

@@ -109,6 +109,7 @@ async function stop(broker: Broker, reason: string): Promise<void> {
     broker.logger.error({ err: (err as Error).message }, "the stop record could not be written");
   }
   await broker.audit.close();
+  await broker.state.close();
 }
 
 export async function run(argv: string[]): Promise<number> {

@@ -140,6 +140,31 @@ export const BrokerFileSchema = z.strictObject({
         .optional(),
     })
     .default({}),
+  /**
+   * Where action requests, approvals, roll-outs and the audit chain live. Absent: files under
+   * stateDir (one workstation). `postgres`: a shared PostgreSQL database (team mode, several brokers).
+   */
+  state: z
+    .strictObject({
+      postgres: z.strictObject({
+        /**
+         * postgres://ROLE@HOST:PORT/DATABASE[?sslmode=…] — the broker's own role (made by `hostward
+         * state setup`), never the tables' owner. No password here (this file is configuration, often
+         * shared): PGPASSWORD, ~/.pgpass or passwordFile.
+         */
+        url: z
+          .string()
+          .max(2048)
+          .refine((u) => /^postgres(ql)?:\/\/[^/?#]*\//.test(u), "must be a postgres:// URL naming a database (postgres://ROLE@HOST:PORT/DATABASE)")
+          .refine((u) => !/^postgres(ql)?:\/\/[^/@?#]*:[^/@?#]*@/.test(u), "must not carry a password: use passwordFile, PGPASSWORD or ~/.pgpass"),
+        /** A file holding the role's password (one line; mode 0600). */
+        passwordFile: absolutePath.optional(),
+        /** Connections this broker keeps (one more listens for change notices). */
+        maxConnections: z.number().int().min(2).max(100).default(8),
+        connectTimeoutMs: z.number().int().min(100).max(60_000).default(5_000),
+      }),
+    })
+    .optional(),
   /** OpenTelemetry traces over OTLP/HTTP: a span per tool call and per host call. Absent: off. */
   tracing: TracingConfigSchema.optional(),
   /**
@@ -153,7 +178,7 @@ export const BrokerFileSchema = z.strictObject({
 export type HostEntry = z.output<typeof HostEntrySchema>;
 export type PolicyRule = z.output<typeof PolicyRuleSchema>;
 export type Policy = z.output<typeof PolicyFileSchema>;
-type BrokerSettings = z.output<typeof BrokerFileSchema>;
+export type BrokerSettings = z.output<typeof BrokerFileSchema>;
 
 /** A loaded, cross-checked configuration. Immutable: reload builds a new one. */
 export interface BrokerConfig {

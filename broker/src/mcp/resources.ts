@@ -124,7 +124,7 @@ export function brokerResources(broker: Broker): ResourceSurface {
   let rolloutService: RolloutService | undefined;
   const ttl = () => broker.config.current.settings.approvalTtlSeconds;
   const actionsOf = () => (actionService ??= new ActionService(broker.actions, broker.audit, ttl));
-  const rolloutsOf = () => (rolloutService ??= new RolloutService(broker.stateDir, broker.audit, ttl, { warn: (m) => broker.logger.warn(m) }));
+  const rolloutsOf = () => (rolloutService ??= new RolloutService(broker.rollouts, broker.audit, ttl, { warn: (m) => broker.logger.warn(m) }));
   const mayShow = (host: string) => hostRefusal(broker.config.current, host) === undefined;
 
   const fixed = (uri: string, name: string, title: string, description: string, read: (call: RequestContext, callId: string) => Promise<ReadOutcome>): ResourceSpec => ({

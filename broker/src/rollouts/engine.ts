@@ -101,7 +101,7 @@ async function runPart(service: RolloutService, world: RolloutWorld, r: RolloutR
   const label = undo ? `${host.host} (rollback)` : host.host;
   let part: Approval;
   try {
-    part = service.partFor(r, host.index, undo);
+    part = await service.partFor(r, host.index, undo);
   } catch (err) {
     // This broker's own failure, before anything was sent: nothing to ask the host (a ledger query would void the id).
     return { startedAt, endedAt: new Date().toISOString(), verdict: "FAILED", error: { code: "BROKER_ERROR", message: `the host's part could not be made: ${(err as Error).message.slice(0, 3000)}; nothing was sent` } };
@@ -111,7 +111,7 @@ async function runPart(service: RolloutService, world: RolloutWorld, r: RolloutR
     let hasResult = false;
     if (!undo) {
       try {
-        hasResult = service.saveResult(r, host.index, result);
+        hasResult = await service.saveResult(r, host.index, result);
       } catch (err) {
         world.progress(`${label}: its result could not be stored (${(err as Error).message.slice(0, 200)}); its verdict is kept in the record`);
       }
@@ -236,7 +236,7 @@ async function runOwned(
   // The plan's previews are read (and checked against their entries) before any host is contacted:
   // a missing or changed previews file halts it here, naming the file, with no request id spent.
   try {
-    service.plan(r);
+    await service.plan(r);
   } catch (err) {
     return { ok: true, record: await halted(`its plan cannot be read: ${(err as Error).message}; nothing more was sent to any host`) };
   }
@@ -275,10 +275,10 @@ async function runOwned(
       if (until > Date.now()) world.progress(`pausing ${Math.ceil((until - Date.now()) / 1000)} s before batch ${b + 1}`);
       // In slices, so that cancel_rollout during the pause ends it within a second; the record is
       // read again only when it was written (a new version), not on every slice.
-      let seen = service.files.version(id);
+      let seen = await service.files.version(id);
       for (;;) {
         if (lost()) return takenOver();
-        const version = service.files.version(id);
+        const version = await service.files.version(id);
         if (version !== seen) {
           seen = version;
           const after = await service.files.get(id);

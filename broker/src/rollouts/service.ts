@@ -2,8 +2,6 @@
 // cannot be written, the change does not happen: no approval recorded, no batch started). Shared by
 // the MCP tools (`hostward serve`) and the CLI (`hostward approve|reject`), which may run in
 // different processes: the record's lock serialises them (state/record-files.ts).
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
 import { canonicalJson, canonicalRolloutStatement, newNonce, previewDigest, rolloutApprovalMessage, ROLLOUT_STATEMENT_VERSION, type Impact, type RolloutStatement } from "../../../proto/catalog/approval";
 import { actionPreview, type ActionPreview } from "../../../proto/catalog/define-action";
 import { findAction } from "../../../proto/catalog/actions/index";
@@ -12,10 +10,9 @@ import { rolloutTree, strategyDigest, type RolloutEntry, type RolloutTree } from
 import type { Approval } from "../../../proto/gen/hostward/v1/actions";
 import { signCanonical, type Signer } from "../approval/signer";
 import type { AuditRecordInput, CallerIdentity } from "../audit/records";
-import type { AuditStore } from "../state/store";
-import { createFileDurably, RecordFiles } from "../state/record-files";
+import type { AuditStore, RolloutRecordStore } from "../state/store";
 import { LEASE_MS, ownerGone, processOwner, RENEW_MS } from "./owner";
-import { canMove, newRolloutId, ROLLOUT_RECORD_ID, RolloutRecordSchema, type HostState, type PlanHost, type RolloutOwner, type RolloutRecord, type RolloutState } from "./record";
+import { canMove, newRolloutId, type HostState, type PlanHost, type RolloutOwner, type RolloutRecord, type RolloutState } from "./record";
 import { planBatches, type RolloutStrategy } from "./strategy";
 
 export interface RolloutHostInput {
@@ -56,7 +53,6 @@ function approvalsRequiredOf(hosts: readonly RolloutHostInput[]): number | undef
  * (`<id>.previews.jsonl`, one line per host, hashed into the plan) and each host's result once, when
  * it ends (`<id>.results/<index>.json`), so a batch rewrites only the small part.
  */
-const MAX_FILE_BYTES = 32 * 1024 * 1024;
 const MAX_RESULT_BYTES = 1024 * 1024;
 
 function about(r: RolloutRecord): Record<string, unknown> {
@@ -83,7 +79,8 @@ function moved(r: RolloutRecord, to: RolloutState, by: string, patch: Partial<Ro
 }
 
 export class RolloutService {
-  readonly files: RecordFiles<typeof RolloutRecordSchema>;
+  /** Where the records live (state/store.ts RolloutRecordStore: files, or PostgreSQL). */
+  readonly files: RolloutRecordStore;
   /** By plan root: the tree, the entries and the previews of a plan (immutable once proposed). */
   #plans = new Map<string, Plan>();
 
@@ -95,7 +92,7 @@ export class RolloutService {
   private readonly warn: (message: string) => void;
 
   constructor(
-    stateDir: string,
+    store: RolloutRecordStore,
     private readonly audit: AuditStore,
     /** Read on every proposal, so a reloaded broker.yaml applies to the next one. */
     private readonly ttlSeconds: () => number,
@@ -105,7 +102,7 @@ export class RolloutService {
     this.owner = options.owner ?? processOwner();
     this.leaseMs = options.leaseMs ?? LEASE_MS;
     this.renewMs = options.renewMs ?? RENEW_MS;
-    this.files = new RecordFiles({ dir: join(stateDir, "rollouts"), noun: "roll-out", id: ROLLOUT_RECORD_ID, schema: RolloutRecordSchema, maxFileBytes: MAX_FILE_BYTES, lockWaitMs: 5_000 });
+    this.files = store;
   }
 
   /** A refusal, audited (best effort: a refusal changes nothing). */
@@ -163,10 +160,8 @@ export class RolloutService {
       reason: input.reason,
       expiresAt: new Date(record.expiresAt * 1000).toISOString(),
     });
-    // The previews first: a record never names a plan whose previews are not on disk.
-    mkdirSync(this.files.dir, { recursive: true, mode: 0o700 });
-    createFileDurably(this.#previewsFile(record.id), this.files.dir, previews.map((p) => canonicalJson(p)).join("\n") + "\n");
-    const stored = await this.files.create(record);
+    // The store writes the previews first: a record never names a plan whose previews are missing.
+    const stored = await this.files.create(record, previews.map((p) => canonicalJson(p)));
     this.#plans.set(record.planRoot, { tree, entries, previews });
     return stored;
   }
@@ -175,34 +170,18 @@ export class RolloutService {
     return owner.token === this.owner.token;
   }
 
-  #previewsFile(id: string): string {
-    if (!ROLLOUT_RECORD_ID.test(id)) throw new Error(`not a roll-out id: ${id}`);
-    return join(this.files.dir, `${id}.previews.jsonl`);
-  }
-
-  #resultFile(id: string, index: number): string {
-    if (!ROLLOUT_RECORD_ID.test(id) || !Number.isSafeInteger(index) || index < 0) throw new Error(`not a roll-out host: ${id} ${index}`);
-    return join(this.files.dir, `${id}.results`, `${index}.json`);
-  }
-
   /**
    * The plan of `r`: its tree and each host's preview, read once from the previews file and checked
    * against the entries the record holds (a preview that does not hash to its entry is refused).
    */
-  plan(r: Pick<RolloutRecord, "id" | "hosts" | "planRoot">): Plan {
+  async plan(r: Pick<RolloutRecord, "id" | "hosts" | "planRoot">): Promise<Plan> {
     const known = this.#plans.get(r.planRoot);
     if (known) return known;
     const entries = entriesOf(r);
     const tree = rolloutTree(entries);
     if (tree.root !== r.planRoot) throw new Error(`roll-out ${r.id}'s stored hosts no longer hash to its plan root`);
-    const file = this.#previewsFile(r.id);
-    let lines: string[];
-    try {
-      lines = readFileSync(file, "utf8").split("\n");
-    } catch (err) {
-      throw new Error(`cannot read ${file}: ${(err as Error).message}`, { cause: err });
-    }
-    if (lines.at(-1) === "") lines.pop();
+    const file = `roll-out ${r.id}'s previews (${this.files.location})`;
+    const lines = await this.files.previews(r.id);
     if (lines.length !== r.hosts.length) throw new Error(`${file} holds ${lines.length} preview(s) for ${r.hosts.length} host(s)`);
     const previews = lines.map((line, i) => {
       let preview: ActionPreview;
@@ -220,27 +199,21 @@ export class RolloutService {
   }
 
   /** Stores one host's action result (written once, when the host ends; the record says `hasResult`). */
-  saveResult(r: Pick<RolloutRecord, "id">, index: number, result: unknown): boolean {
-    const file = this.#resultFile(r.id, index);
-    const text = `${JSON.stringify(result)}\n`;
+  async saveResult(r: Pick<RolloutRecord, "id">, index: number, result: unknown): Promise<boolean> {
+    const text = JSON.stringify(result);
     if (Buffer.byteLength(text) > MAX_RESULT_BYTES) return false;
-    mkdirSync(join(this.files.dir, `${r.id}.results`), { recursive: true, mode: 0o700 });
-    // Not fsync'd: the verdict is in the record (durable when the batch ends); after a crash a
-    // result may be missing or cut, and is then shown without (results() skips what it cannot parse).
-    const tmp = `${file}.tmp-${process.pid}`;
-    writeFileSync(tmp, text, { mode: 0o600 });
-    renameSync(tmp, file);
+    await this.files.saveResult(r.id, index, text);
     return true;
   }
 
   /** Hosts' action results, by index (missing or unreadable ones are left out). */
-  results(r: Pick<RolloutRecord, "id">, indices: readonly number[]): Map<number, unknown> {
+  async results(r: Pick<RolloutRecord, "id">, indices: readonly number[]): Promise<Map<number, unknown>> {
     const out = new Map<number, unknown>();
-    for (const i of indices) {
+    for (const [i, text] of await this.files.results(r.id, indices)) {
       try {
-        out.set(i, JSON.parse(readFileSync(this.#resultFile(r.id, i), "utf8")));
+        out.set(i, JSON.parse(text));
       } catch {
-        // Not written (the host did not end), or unreadable: shown without it.
+        // Cut by a crash (results are not fsync'd): shown without it.
       }
     }
     return out;
@@ -268,7 +241,7 @@ export class RolloutService {
   async list(): Promise<{ rollouts: RolloutRecord[]; problems: string[] }> {
     const rollouts: RolloutRecord[] = [];
     const problems: string[] = [];
-    for (const id of this.files.ids()) {
+    for (const id of await this.files.ids()) {
       try {
         const r = await this.get(id);
         if (r) rollouts.push(r);
@@ -318,7 +291,7 @@ export class RolloutService {
     if (rolloutTree(entriesOf(base)).root !== base.planRoot) return this.refuse({ op: "approve" }, `roll-out ${id}'s plan root does not match its hosts; nothing was signed`, current);
     let previews: ActionPreview[];
     try {
-      previews = this.plan(base).previews;
+      previews = (await this.plan(base)).previews;
     } catch (err) {
       return this.refuse({ op: "approve" }, `roll-out ${id}: ${(err as Error).message}; nothing was signed`, current);
     }
@@ -394,10 +367,10 @@ export class RolloutService {
   }
 
   /** One host's part of the approved plan: the statement, its entry and its audit path. */
-  partFor(r: RolloutRecord, index: number, undo = false): Approval {
+  async partFor(r: RolloutRecord, index: number, undo = false): Promise<Approval> {
     const approval = r.approval;
     if (!approval) throw new Error(`roll-out ${r.id} is not approved`);
-    const { tree, entries, previews } = this.plan(r);
+    const { tree, entries, previews } = await this.plan(r);
     return rolloutApprovalMessage(approval.statement, entries[index]!, tree.proofs[index]!, approval.keyId, approval.signature, canonicalJson(previews[index]!), undo, approval.cosignatures ?? []);
   }
 

@@ -4,6 +4,7 @@
 import { join } from "node:path";
 import { ActionStore } from "../actions/store";
 import { anchorFilesIn, AuditLog } from "../audit/log";
+import { RolloutFiles } from "./rollout-files";
 import type { StateStore } from "./store";
 import { watchStateFiles } from "./watch-files";
 
@@ -13,7 +14,7 @@ export function openFileState(
   stateDir: string,
   configDir: string,
   options: { lockWaitMs?: number; warn?: (message: string) => void } = {},
-): StateStore & { audit: AuditLog; actions: ActionStore } {
+): StateStore & { audit: AuditLog; actions: ActionStore; rollouts: RolloutFiles } {
   const audit = new AuditLog(join(stateDir, AUDIT_FILE), { anchor: anchorFilesIn(configDir), ...(options.lockWaitMs !== undefined && { lockWaitMs: options.lockWaitMs }) }).open();
-  return { audit, actions: new ActionStore(stateDir), changes: watchStateFiles(stateDir, options.warn) };
+  return { kind: "files", audit, actions: new ActionStore(stateDir), rollouts: new RolloutFiles(stateDir), changes: watchStateFiles(stateDir, options.warn), close: async () => undefined };
 }

@@ -4,6 +4,7 @@
 // touching them. Each implementation states the guarantees it gives (ARCHITECTURE.md, "State").
 import type { ActionRequest, ActionState } from "../actions/request";
 import type { AuditRecordInput } from "../audit/records";
+import type { RolloutRecord } from "../rollouts/record";
 
 /** A written record set; `durable` settles once it is durable (rejects if it cannot be made so). */
 export interface Written {
@@ -80,8 +81,48 @@ export interface StateWatch {
   watch(listener: (change: StateChange) => void): () => void;
 }
 
+export type RecordUpdate<R> = { ok: true; record: R } | { ok: false; reason: string; record?: R };
+
+/**
+ * Roll-out records. Each holds the plan's entries and each host's state; the plan's previews (one
+ * canonical JSON line per host, never changed) are stored with it when it is created, and each
+ * host's result once, when the host ends. `update` is a checked read-check-write: one change at a
+ * time per record, whatever the number of brokers.
+ */
+export interface RolloutRecordStore {
+  readonly location: string;
+  /** Stores the previews first, then the record: a record never names a plan whose previews are missing. */
+  create(record: RolloutRecord, previews: readonly string[]): Promise<RolloutRecord>;
+  get(id: string): Promise<RolloutRecord | undefined>;
+  /**
+   * `change` sees the current record and returns the next one (validated before it is stored) or a
+   * refusal; `before(next, current)` runs after that and before the write — if it throws (the audit
+   * record cannot be written), nothing changes.
+   */
+  update(
+    id: string,
+    change: (current: RolloutRecord) => { next: RolloutRecord } | { refuse: string },
+    before?: (next: RolloutRecord, current: RolloutRecord) => void | Promise<void>,
+  ): Promise<RecordUpdate<RolloutRecord>>;
+  /** Ids of the stored records (at most `max`), unordered. */
+  ids(max?: number): Promise<string[]>;
+  /** A token that changes whenever the record is written; undefined: no such record. */
+  version(id: string): Promise<string | undefined>;
+  /** The previews stored with the record, one line per host (throws, naming where, if unreadable). */
+  previews(id: string): Promise<string[]>;
+  /** Stores one host's result (JSON text, at most 1 MiB; written once). */
+  saveResult(id: string, index: number, json: string): Promise<void>;
+  /** Hosts' results by index; missing or unreadable ones are left out. */
+  results(id: string, indices: readonly number[]): Promise<Map<number, string>>;
+}
+
 export interface StateStore {
+  /** "files" (the embedded default) or "postgres". */
+  kind: "files" | "postgres";
   audit: AuditStore;
   actions: ActionStateStore;
+  rollouts: RolloutRecordStore;
   changes: StateWatch;
+  /** Ends connections and watches (the file store: nothing). Never throws. */
+  close(): Promise<void>;
 }

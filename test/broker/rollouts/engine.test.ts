@@ -27,7 +27,7 @@ let keyFile: string;
 beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), "hw-engine-"));
   const state = openFileState(join(dir, "state"), dir);
-  service = new RolloutService(join(dir, "state"), state.audit, () => 900);
+  service = new RolloutService(state.rollouts, state.audit, () => 900);
   keyFile = join(dir, "approver");
   writeFileSync(keyFile, formatOpenSshPrivateKey(generateKeyPairSync("ed25519").privateKey, "tester"), { mode: 0o600 });
 });
@@ -181,7 +181,7 @@ describe("M-of-N on a roll-out", () => {
     expect(c.ok, c.ok ? "" : c.reason).toBe(true);
     const r = (await service.get(id))!;
     expect(r.approval!.cosignatures).toHaveLength(1);
-    const part = service.partFor(r, 1);
+    const part = await service.partFor(r, 1);
     expect(part.cosignatures).toHaveLength(1);
     // The host's check over the part: both keys are known (max HIGH), two are required.
     const keys = [fileSigner(keyFile), fileSigner(second)].map((s) => ({ ...s.publicKey, maxImpact: "HIGH" as const }));

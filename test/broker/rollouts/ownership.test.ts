@@ -5,6 +5,7 @@
 // `hostward serve` would use); the hosts are a scripted world (the real hosts' path is
 // rollout-fleet.test.ts and test/e2e/rollouts.test.ts). Also: the record's size at 10,000 hosts,
 // and a previews file changed behind the record's back.
+import { RolloutFiles } from "../../../broker/src/state/rollout-files";
 import { generateKeyPairSync } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -44,7 +45,7 @@ const me = processOwner();
 function other(proof: Partial<RolloutOwner> = {}): RolloutOwner {
   return { token: "ab".repeat(16), ...(me.bootId && { bootId: me.bootId }), ...(me.pidNamespace && { pidNamespace: me.pidNamespace }), ...(me.startTime && { startTime: me.startTime }), ...proof };
 }
-const service = (owner?: RolloutOwner, lease: { leaseMs?: number; renewMs?: number } = {}) => new RolloutService(stateDir, audit, () => 900, { ...(owner && { owner }), ...lease });
+const service = (owner?: RolloutOwner, lease: { leaseMs?: number; renewMs?: number } = {}) => new RolloutService(new RolloutFiles(stateDir), audit, () => 900, { ...(owner && { owner }), ...lease });
 
 function preview(i = 0) {
   const facts = { systemd: true, paths: {}, path: params.path, device: 1, inode: 2 + i, sizeBytes: 10, modifiedMs: 0 };
@@ -172,7 +173,7 @@ describe("the record at fleet size", () => {
     expect(readFileSync(previews, "utf8").trimEnd().split("\n")).toHaveLength(10_000);
     const r = (await s.get(id))!;
     // One host's part: its preview, its entry and its proof, from the cached plan.
-    const part = s.partFor(r, 9_999);
+    const part = await s.partFor(r, 9_999);
     expect(JSON.parse(part.previewJson)).toEqual(preview(9_999));
     const before = statSync(previews).mtimeMs;
     const ran: string[] = [];

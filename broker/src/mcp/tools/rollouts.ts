@@ -91,7 +91,7 @@ function start(broker: Broker, service: RolloutService, r: Pick<RolloutRecord, "
 export function registerRolloutTools(registry: ToolRegistry, broker: Broker): void {
   // Made at first use: tools/list (and the build's schema generation) needs no state directory.
   let made: RolloutService | undefined;
-  const service = () => (made ??= new RolloutService(broker.stateDir, broker.audit, () => broker.config.current.settings.approvalTtlSeconds, { warn: (message) => broker.logger.warn(message) }));
+  const service = () => (made ??= new RolloutService(broker.rollouts, broker.audit, () => broker.config.current.settings.approvalTtlSeconds, { warn: (message) => broker.logger.warn(message) }));
   // A roll-out whose owner cannot be proved gone (another PID namespace, no /proc) is retried when
   // its lease lapses, so a restart resumes it without anyone calling execute_rollout.
   const recover = async (r: RolloutRecord, attempt: number): Promise<void> => {
@@ -154,7 +154,7 @@ export function registerRolloutTools(registry: ToolRegistry, broker: Broker): vo
         }
         const r = await service().get(id);
         if (!r) return { error: `no roll-out ${id} (see get_rollout without id)` };
-        const results = hosts ? service().results(r, r.hosts.slice(0, 200).filter((h) => h.run?.hasResult).map((h) => h.index)) : undefined;
+        const results = hosts ? await service().results(r, r.hosts.slice(0, 200).filter((h) => h.run?.hasResult).map((h) => h.index)) : undefined;
         return { structured: { ...rolloutView(r, hosts, results), running: running.has(r.id) } };
       }),
   });
@@ -254,7 +254,7 @@ async function propose(broker: Broker, service: RolloutService, raw: unknown, ca
     return { error: `not proposed: the roll-out could not be recorded (${(err as Error).message})` };
   }
   broker.notifier.proposed({ id: record.id, action: record.action, impact: record.impact, where: `${record.hosts.length} hosts (${record.target})`, expiresAt: record.expiresAt });
-  return { structured: { ...rolloutView(record), approvalText: rolloutSummary(record, service.plan(record).previews), howToApprove: howToApprove(broker, record.id) } };
+  return { structured: { ...rolloutView(record), approvalText: rolloutSummary(record, (await service.plan(record)).previews), howToApprove: howToApprove(broker, record.id) } };
 }
 
 async function execute(broker: Broker, service: RolloutService, raw: unknown, call: CallContext): Promise<ToolOutcome> {

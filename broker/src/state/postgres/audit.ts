@@ -1,0 +1,123 @@
+// The audit chain in PostgreSQL (hostward.audit, one row per record: migrations.ts says what the
+// database enforces). An append is one INSERT of every record it seals, after the tail this broker
+// last saw: atomic (all or none), durable once the statement commits (synchronous_commit), and
+// never a fork — another broker that appended first makes the INSERT fail on the primary key or
+// on prev_hash's uniqueness, and this broker reads the new tail and seals again, within its bound
+// on waiting (AUDIT_BUSY after it). No lock is held between statements, so a paused or killed
+// broker holds nothing up.
+import type pg from "pg";
+import { GENESIS, openLine, sealRecords, sha256Hex } from "../../audit/chain";
+import { AuditBusyError, AuditError } from "../../audit/log";
+import type { AuditRecordInput } from "../../audit/records";
+import type { AuditStore, Written } from "../store";
+import { describePgError } from "./connect";
+
+/** SQLSTATEs another broker's append causes: unique_violation, foreign_key_violation, check/integrity. */
+const LOST_RACE = new Set(["23505", "23503", "23000"]);
+const DEFAULT_WAIT_MS = 2_000;
+const DONE: Written = { durable: Promise.resolve() };
+
+interface Tail {
+  seq: number;
+  prev: string;
+}
+
+export class PgAuditStore implements AuditStore {
+  #tail: Tail | undefined;
+  readonly #waitMs: number;
+
+  constructor(
+    private readonly pool: pg.Pool,
+    readonly location: string,
+    private readonly ready: () => Promise<void>,
+    options: { lockWaitMs?: number } = {},
+  ) {
+    this.#waitMs = options.lockWaitMs ?? DEFAULT_WAIT_MS;
+  }
+
+  async #readTail(): Promise<Tail> {
+    const r = await this.pool.query<{ seq: string; hash: string }>("SELECT seq, hash FROM hostward.audit ORDER BY seq DESC LIMIT 1");
+    const row = r.rows[0];
+    return row ? { seq: Number(row.seq), prev: row.hash } : { seq: 0, prev: GENESIS };
+  }
+
+  async #write(records: AuditRecordInput[], waitMs: number): Promise<void> {
+    if (records.length === 0) return;
+    try {
+      await this.ready();
+    } catch (err) {
+      throw new AuditError(`the audit chain in ${this.location} cannot be used: ${(err as Error).message}; nothing was written`);
+    }
+    const deadline = Date.now() + waitMs;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const tail = this.#tail ?? (await this.#readTail());
+        const sealed = sealRecords(tail, records);
+        const seqs = sealed.lines.map((_, i) => tail.seq + 1 + i);
+        // Each row's prev_hash is the hash of the line before it (the line's own prev: a CHECK).
+        const prevs = sealed.lines.map((_, i) => (i === 0 ? (tail.seq === 0 ? null : tail.prev) : sha256Hex(sealed.lines[i - 1]!)));
+        await this.pool.query("INSERT INTO hostward.audit (seq, prev_hash, line) SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[])", [seqs, prevs, sealed.lines]);
+        this.#tail = { seq: sealed.seq, prev: sealed.prev };
+        return;
+      } catch (err) {
+        this.#tail = undefined;
+        const code = (err as { code?: string }).code;
+        if (code === undefined || !LOST_RACE.has(code)) throw new AuditError(`cannot append to the audit chain in ${this.location}: ${describePgError(err)}; nothing was written`);
+        if (Date.now() >= deadline) throw new AuditBusyError(`the audit chain in ${this.location} is busy: other brokers appended first for ${waitMs} ms; nothing was written`);
+        // Another broker appended first: read its tail and seal again, after a short random wait.
+        await new Promise((r) => setTimeout(r, Math.random() * Math.min(20, 1 + attempt * 2)));
+      }
+    }
+  }
+
+  append(...records: AuditRecordInput[]): Promise<void> {
+    return this.#write(records, this.#waitMs);
+  }
+
+  appendWaiting(waitMs: number, ...records: AuditRecordInput[]): Promise<void> {
+    return this.#write(records, waitMs);
+  }
+
+  // A committed INSERT is durable: the deferred forms differ from append() only in their type.
+  async appendDeferred(...records: AuditRecordInput[]): Promise<Written> {
+    await this.#write(records, this.#waitMs);
+    return DONE;
+  }
+
+  appendLazy(...records: AuditRecordInput[]): Promise<Written> {
+    return this.appendDeferred(...records);
+  }
+
+  async appendLazyWaiting(waitMs: number, ...records: AuditRecordInput[]): Promise<Written> {
+    await this.#write(records, waitMs);
+    return DONE;
+  }
+
+  async close(): Promise<void> {
+    // The pool is the state store's to end.
+  }
+
+  async tail(n: number, maxBytes: number): Promise<{ records: Record<string, unknown>[]; problems: string[] }> {
+    let rows: { line: string }[];
+    try {
+      rows = (await this.pool.query<{ line: string }>("SELECT line FROM hostward.audit ORDER BY seq DESC LIMIT $1", [n])).rows;
+    } catch (err) {
+      throw new AuditError(`cannot read the audit chain in ${this.location}: ${describePgError(err)}`);
+    }
+    const lines: string[] = [];
+    let bytes = 0;
+    for (const { line } of rows) {
+      bytes += Buffer.byteLength(line) + 1;
+      if (bytes > maxBytes) break;
+      lines.unshift(line);
+    }
+    const records: Record<string, unknown>[] = [];
+    const problems: string[] = [];
+    for (const line of lines) {
+      const opened = openLine(line);
+      if (opened.ok) records.push(opened.record);
+      else problems.push(opened.error);
+    }
+    return { records, problems };
+  }
+}
