@@ -14,6 +14,7 @@ import { z } from "zod";
 import { IMPACTS, STATEMENT_VERSION } from "../../../proto/catalog/approval";
 import { actionPreview } from "../../../proto/catalog/define-action";
 import { KEY_FINGERPRINT } from "../../../shared/cert-names";
+import { rolloutOwner } from "../rollouts/record";
 
 export const ACTION_STATES = ["PENDING", "APPROVED", "REJECTED", "EXPIRED", "CANCELLED", "RUNNING", "SUCCEEDED", "FAILED"] as const;
 export type ActionState = (typeof ACTION_STATES)[number];
@@ -153,6 +154,11 @@ export const ActionRequestSchema = z.strictObject({
       startedAt: isoTime,
       endedAt: isoTime.optional(),
       pid: z.number().int(),
+      /**
+       * The broker running it, as owner.ts can prove it gone: with a shared store (PostgreSQL) the
+       * pid alone names a process on some other machine. Absent in requests of earlier versions.
+       */
+      owner: rolloutOwner.optional(),
       callId: z.string().max(64),
       durationMs: z.number().optional(),
       verdict: z.enum(["SUCCEEDED", "FAILED"]).optional(),

@@ -13,6 +13,7 @@ import { actionResult, type ActionPreview } from "../../../proto/catalog/define-
 import { previewProblem } from "../../../proto/catalog/preview-summary";
 import { RESULT_LOCK_WAIT_MS } from "../audit/log";
 import type { HostRecord } from "./host-record";
+import { ownerGone, processOwner } from "../rollouts/owner";
 import { isExpired, MAX_STAMPED_LINES, needsReconciliation, newActionId, type ActionRequest, type ActionState, type DecisionVia } from "./request";
 
 export interface ProposalInput {
@@ -151,12 +152,15 @@ export class ActionService {
    * A RUNNING request can only be finished by the broker process that started it. If that process
    * is gone (it crashed mid-action), or the action has been running far longer than its timeout,
    * nothing will ever finish it: it becomes FAILED with an unknown outcome, so nobody waits on it.
-   * A reused pid keeps it RUNNING until the time bound: the safe direction.
+   * A reused pid keeps it RUNNING until the time bound: the safe direction. With the proof of its
+   * owner (boot, PID namespace, start time) a request started on another machine or in another
+   * namespace is never judged gone here: it waits for the time bound (a shared store).
    */
   #isOrphaned(r: ActionRequest): boolean {
     if (r.state !== "RUNNING" || !r.execution) return false;
     const limitMs = (findAction(r.action)?.timeoutMs ?? 600_000) + ORPHAN_GRACE_MS;
     if (Date.now() - Date.parse(r.execution.startedAt) > limitMs) return true;
+    if (r.execution.owner) return ownerGone(r.execution.owner, r.execution.pid);
     if (r.execution.pid === process.pid) return false;
     try {
       process.kill(r.execution.pid, 0);
@@ -324,7 +328,7 @@ export class ActionService {
     return this.store.transition(id, "RUNNING", {
       from: ["APPROVED"],
       by: "broker (execute_action)",
-      patch: () => ({ execution: { startedAt: new Date().toISOString(), pid: process.pid, callId } }),
+      patch: () => ({ execution: { startedAt: new Date().toISOString(), pid: process.pid, owner: processOwner(), callId } }),
       before: async (next) => {
         if (nowSeconds() > next.expiresAt) throw new Error(`action ${id}'s approval expired`);
         await this.#auditNow({ event: "action.execute", callId, caller, ...about(next), keyId: next.approval?.keyId, nonce: next.approval?.statement.nonce });

@@ -41,6 +41,10 @@ export class PgAuditStore implements AuditStore {
     return row ? { seq: Number(row.seq), prev: row.hash } : { seq: 0, prev: GENESIS };
   }
 
+  /** Appends waiting for the one in flight; the next INSERT takes them all (group commit). */
+  #queue: Array<{ records: AuditRecordInput[]; deadline: number; waitMs: number; resolve: () => void; reject: (err: unknown) => void }> = [];
+  #writing = false;
+
   async #write(records: AuditRecordInput[], waitMs: number): Promise<void> {
     if (records.length === 0) return;
     try {
@@ -48,26 +52,59 @@ export class PgAuditStore implements AuditStore {
     } catch (err) {
       throw new AuditError(`the audit chain in ${this.location} cannot be used: ${(err as Error).message}; nothing was written`);
     }
-    const deadline = Date.now() + waitMs;
-    for (let attempt = 0; ; attempt++) {
-      try {
-        const tail = this.#tail ?? (await this.#readTail());
-        const sealed = sealRecords(tail, records);
-        const seqs = sealed.lines.map((_, i) => tail.seq + 1 + i);
-        // Each row's prev_hash is the hash of the line before it (the line's own prev: a CHECK).
-        const prevs = sealed.lines.map((_, i) => (i === 0 ? (tail.seq === 0 ? null : tail.prev) : sha256Hex(sealed.lines[i - 1]!)));
-        await this.pool.query("INSERT INTO hostward.audit (seq, prev_hash, line) SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[])", [seqs, prevs, sealed.lines]);
-        this.#tail = { seq: sealed.seq, prev: sealed.prev };
-        return;
-      } catch (err) {
-        this.#tail = undefined;
-        const code = (err as { code?: string }).code;
-        if (code === undefined || !LOST_RACE.has(code)) throw new AuditError(`cannot append to the audit chain in ${this.location}: ${describePgError(err)}; nothing was written`);
-        if (Date.now() >= deadline) throw new AuditBusyError(`the audit chain in ${this.location} is busy: other brokers appended first for ${waitMs} ms; nothing was written`);
-        // Another broker appended first: read its tail and seal again, after a short random wait.
-        await new Promise((r) => setTimeout(r, Math.random() * Math.min(20, 1 + attempt * 2)));
+    return new Promise<void>((resolve, reject) => {
+      this.#queue.push({ records, deadline: Date.now() + waitMs, waitMs, resolve, reject });
+      if (!this.#writing) void this.#drain();
+    });
+  }
+
+  /**
+   * One INSERT in flight per broker: appends made meanwhile wait and go together in the next one
+   * (in their order), so a broker's own concurrent calls never race each other for the tail.
+   */
+  async #drain(): Promise<void> {
+    this.#writing = true;
+    try {
+      for (let attempt = 0; this.#queue.length > 0; ) {
+        const now = Date.now();
+        for (const late of this.#queue.filter((q) => q.deadline <= now && attempt > 0)) {
+          late.reject(new AuditBusyError(`the audit chain in ${this.location} is busy: other brokers appended first for ${late.waitMs} ms; nothing was written`));
+        }
+        this.#queue = this.#queue.filter((q) => !(q.deadline <= now && attempt > 0));
+        const batch = this.#queue.slice();
+        if (batch.length === 0) break;
+        try {
+          await this.#insert(batch.flatMap((q) => q.records));
+          this.#queue = this.#queue.slice(batch.length);
+          for (const q of batch) q.resolve();
+          attempt = 0;
+        } catch (err) {
+          this.#tail = undefined;
+          const code = (err as { code?: string }).code;
+          if (code === undefined || !LOST_RACE.has(code)) {
+            this.#queue = this.#queue.slice(batch.length);
+            const failure = new AuditError(`cannot append to the audit chain in ${this.location}: ${describePgError(err)}; nothing was written`);
+            for (const q of batch) q.reject(failure);
+            continue;
+          }
+          // Another broker appended first: read its tail and seal again, after a short random wait.
+          attempt += 1;
+          await new Promise((r) => setTimeout(r, Math.random() * Math.min(20, 1 + attempt * 2)));
+        }
       }
+    } finally {
+      this.#writing = false;
     }
+  }
+
+  async #insert(records: AuditRecordInput[]): Promise<void> {
+    const tail = this.#tail ?? (await this.#readTail());
+    const sealed = sealRecords(tail, records);
+    const seqs = sealed.lines.map((_, i) => tail.seq + 1 + i);
+    // Each row's prev_hash is the hash of the line before it (the line's own prev: a CHECK).
+    const prevs = sealed.lines.map((_, i) => (i === 0 ? (tail.seq === 0 ? null : tail.prev) : sha256Hex(sealed.lines[i - 1]!)));
+    await this.pool.query("INSERT INTO hostward.audit (seq, prev_hash, line) SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[])", [seqs, prevs, sealed.lines]);
+    this.#tail = { seq: sealed.seq, prev: sealed.prev };
   }
 
   append(...records: AuditRecordInput[]): Promise<void> {

@@ -28,7 +28,7 @@ export class PgRecords<S extends z.ZodType<Stored>> {
   ) {}
 
   #checkId(id: string): void {
-    if (!this.options.id.test(id)) throw new PgRecordError(`not a ${this.options.noun} id: ${JSON.stringify(id.slice(0, 40))}`);
+    if (!this.options.id.test(id)) throw new PgRecordError(`not a valid ${this.options.noun} id: ${JSON.stringify(id.slice(0, 40))}`);
   }
 
   parse(id: string, body: unknown): z.output<S> {
