@@ -9,7 +9,7 @@ import { createFileDurably, RecordFiles } from "./record-files";
 import type { RecordUpdate, RolloutRecordStore } from "./store";
 
 /** A record is ~400 bytes a host: 32 MiB holds far more than the largest fleet a roll-out plans. */
-export const MAX_ROLLOUT_BYTES = 32 * 1024 * 1024;
+const MAX_ROLLOUT_BYTES = 32 * 1024 * 1024;
 
 export class RolloutFiles implements RolloutRecordStore {
   readonly records: RecordFiles<typeof RolloutRecordSchema>;

@@ -14,7 +14,7 @@ import { describePgError, inspectRole, PostgresStateError, type RoleCheck } from
 import { grantsFor, LATEST_VERSION, MIGRATIONS, quoteIdent } from "./migrations";
 
 /** A role name `hostward state setup` accepts: plain, so it needs no quoting anywhere. */
-export const ROLE_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
+const ROLE_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
 
 export interface SetupReport {
   applied: number[];

@@ -78,6 +78,8 @@ export interface RoleCheck {
   version: number | undefined;
   /** What the role may do that a broker must not. */
   excess: string[];
+  /** The schema exists but this role may not read its version (it was not given a broker's grants). */
+  unreadable?: boolean;
 }
 
 export async function inspectRole(client: pg.ClientBase): Promise<RoleCheck> {
@@ -85,12 +87,6 @@ export async function inspectRole(client: pg.ClientBase): Promise<RoleCheck> {
   const role = who.rows[0]!.role;
   const excess: string[] = [];
   if (who.rows[0]!.superuser) excess.push("is a superuser");
-  const exists = await client.query<{ ok: boolean }>("SELECT to_regclass('hostward.schema_version') IS NOT NULL AS ok");
-  let version: number | undefined;
-  if (exists.rows[0]!.ok) {
-    const v = await client.query<{ version: number | null }>("SELECT max(version) AS version FROM hostward.schema_version");
-    version = v.rows[0]!.version ?? undefined;
-  }
   const audit = await client.query<{ ok: boolean }>("SELECT to_regclass('hostward.audit') IS NOT NULL AS ok");
   if (audit.rows[0]!.ok) {
     const rights = await client.query<{ owner: boolean; upd: boolean; del: boolean; trunc: boolean }>(
@@ -106,7 +102,19 @@ export async function inspectRole(client: pg.ClientBase): Promise<RoleCheck> {
     if (r.del) excess.push("may DELETE audit rows");
     if (r.trunc) excess.push("may TRUNCATE the audit table");
   }
-  return { role, version, excess };
+  const exists = await client.query<{ ok: boolean }>("SELECT to_regclass('hostward.schema_version') IS NOT NULL AS ok");
+  let version: number | undefined;
+  let unreadable = false;
+  if (exists.rows[0]!.ok) {
+    try {
+      const v = await client.query<{ version: number | null }>("SELECT max(version) AS version FROM hostward.schema_version");
+      version = v.rows[0]!.version ?? undefined;
+    } catch (err) {
+      if ((err as { code?: string }).code !== "42501") throw err;
+      unreadable = true;
+    }
+  }
+  return { role, version, excess, ...(unreadable && { unreadable }) };
 }
 
 /** Connects once and checks the schema version and the role's rights; throws PostgresStateError saying what to do. */
@@ -119,14 +127,15 @@ export async function checkBrokerRole(pool: pg.Pool, where: string): Promise<voi
   }
   try {
     const check = await inspectRole(client);
-    if (check.version === undefined) throw new PostgresStateError(`the state database ${where} has no hostward schema: run "hostward state setup --admin-url URL --broker-role ${check.role}" as its administrator first`);
-    if (check.version < LATEST_VERSION) throw new PostgresStateError(`the state database ${where} is at schema version ${check.version}, this broker needs ${LATEST_VERSION}: run "hostward state setup --admin-url URL --broker-role ${check.role}"`);
-    if (check.version > LATEST_VERSION) throw new PostgresStateError(`the state database ${where} is at schema version ${check.version}, newer than this broker's ${LATEST_VERSION}: upgrade hostward`);
     if (check.excess.length > 0) {
       throw new PostgresStateError(
         `the broker's database role "${check.role}" ${check.excess.join(", ")}: with it the broker could rewrite the audit chain. Give the broker its own role ("hostward state setup --admin-url URL --broker-role NAME" grants it only what it needs) and put that role in broker.yaml state.postgres.url`,
       );
     }
+    if (check.unreadable) throw new PostgresStateError(`the broker's database role "${check.role}" may not read ${where}'s hostward schema: run "hostward state setup --admin-url URL --broker-role ${check.role}" to give it a broker's grants`);
+    if (check.version === undefined) throw new PostgresStateError(`the state database ${where} has no hostward schema: run "hostward state setup --admin-url URL --broker-role ${check.role}" as its administrator first`);
+    if (check.version < LATEST_VERSION) throw new PostgresStateError(`the state database ${where} is at schema version ${check.version}, this broker needs ${LATEST_VERSION}: run "hostward state setup --admin-url URL --broker-role ${check.role}"`);
+    if (check.version > LATEST_VERSION) throw new PostgresStateError(`the state database ${where} is at schema version ${check.version}, newer than this broker's ${LATEST_VERSION}: upgrade hostward`);
   } catch (err) {
     if (err instanceof PostgresStateError) throw err;
     throw new PostgresStateError(`cannot check the state database ${where}: ${describePgError(err)}`);

@@ -18,8 +18,6 @@ export interface Migration {
   sql: string;
 }
 
-export const SCHEMA = "hostward";
-
 export const MIGRATIONS: readonly Migration[] = [
   {
     version: 1,

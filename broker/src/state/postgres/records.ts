@@ -11,7 +11,7 @@ import { describeIssues } from "../../../../shared/zod-issues";
 import type { RecordUpdate } from "../store";
 import { describePgError } from "./connect";
 
-export class PgRecordError extends Error {
+class PgRecordError extends Error {
   override name = "PgRecordError";
 }
 
