@@ -28,6 +28,9 @@ export async function reloadBroker(broker: Broker, by: { via: "tool" | "SIGHUP";
   if (stateDirOf(prepared.config) !== stateDirOf(before) || prepared.config.settings.logFile !== before.settings.logFile) {
     notes.push("stateDir and logFile changes take effect when the broker restarts");
   }
+  if (JSON.stringify(prepared.config.settings.state ?? null) !== JSON.stringify(before.settings.state ?? null)) {
+    notes.push("a change of the state store (broker.yaml state) takes effect when the broker restarts: this broker keeps the store it started with");
+  }
   try {
     await broker.audit.append({ event: "config.reload", ...who, outcome: "OK", digest: prepared.config.digest, changes: prepared.changes });
   } catch (err) {
