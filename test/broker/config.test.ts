@@ -200,7 +200,7 @@ describe("ConfigStore.reload", () => {
     write({ hosts: `${HOSTS}  - {name: web3, address: 10.0.0.3}\n` });
     const r = store.reload();
     expect(r.ok).toBe(true);
-    expect(r.ok && r.changes).toEqual({ added: ["web3"], removed: [], changed: [], policyChanged: false, settingsChanged: false });
+    expect(r.ok && r.changes).toEqual({ added: ["web3"], removed: [], changed: [], policyChanged: false, settingsChanged: false, usersAdded: [], usersRemoved: [] });
     expect(store.current.hosts.map((h) => h.name)).toEqual(["web1", "db1", "web3"]);
     expect(seen).toEqual([["web3"]]);
   });
@@ -221,6 +221,6 @@ describe("ConfigStore.reload", () => {
     const store = new ConfigStore(loadBrokerConfig(dir));
     write({ hosts: "hosts:\n  - name: web1\n    address: 10.0.0.99\n    tags: [web, prod]\n", policy: "rules: []\n" });
     const r = store.reload();
-    expect(r.ok && r.changes).toEqual({ added: [], removed: ["db1"], changed: ["web1"], policyChanged: true, settingsChanged: false });
+    expect(r.ok && r.changes).toEqual({ added: [], removed: ["db1"], changed: ["web1"], policyChanged: true, settingsChanged: false, usersAdded: [], usersRemoved: [] });
   });
 });
