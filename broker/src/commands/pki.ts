@@ -41,11 +41,14 @@ const USAGE = `Usage:
       urn:hostward:role:ROLE; default ${LIMITS.clientHours.default} h, at most ${LIMITS.clientHours.max} h).
       Writes OUT/ROLE.crt, OUT/ROLE.key and OUT/ca.crt (default OUT: the broker's TLS directory).
 
-  hostward pki approver-key NAME [--max-impact LOW|MEDIUM|HIGH] [--out DIR]
+  hostward pki approver-key NAME [--max-impact LOW|MEDIUM|HIGH] [--identity PERSON] [--out DIR]
       Make an ed25519 approver key pair for \`hostward approve --key\` (or ssh-add it and use --agent):
       OUT/NAME (private, OpenSSH format, mode 0600), OUT/NAME.pub, and OUT/NAME.approver, the line
       to install on each host as /etc/hostward/approvers/NAME.pub (root-owned, 0644). The key approves
-      actions up to --max-impact (default LOW). Default OUT: DIR/approvers. Never overwrites.
+      actions up to --max-impact (default LOW). --identity names the person the key belongs to
+      (identity="PERSON": the hosts refuse it on PERSON's own requests, and keys naming one person
+      count once; \`hostward approve\` records it as approverIdentity when the line is in
+      DIR/approvers). Default OUT: DIR/approvers. Never overwrites.
 
   hostward pki revoke (CERTFILE | --serial HEX | --fingerprint sha256:HEX) [--reason TEXT] [--dir DIR]
       Revoke a certificate (a leaked broker client certificate, a retired host's): adds its serial
@@ -251,7 +254,7 @@ async function revoke(argv: string[], defaultDir: string): Promise<number> {
 async function approverKey(argv: string[], defaultDir: string): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
-    options: { "max-impact": { type: "string", default: "LOW" }, out: { type: "string" }, dir: { type: "string" } },
+    options: { "max-impact": { type: "string", default: "LOW" }, identity: { type: "string" }, out: { type: "string" }, dir: { type: "string" } },
     allowPositionals: true,
     strict: true,
   });
@@ -264,7 +267,8 @@ async function approverKey(argv: string[], defaultDir: string): Promise<number> 
   mkdirSync(out, { recursive: true, mode: 0o700 });
   const { privateKey } = generateKeyPairSync("ed25519");
   const publicLine = openSshPublicLine(privateKey, name);
-  const approverLine = `max-impact="${maxImpact as Impact}" ${publicLine}`;
+  const identity = values.identity === undefined ? undefined : checked(personName, values.identity);
+  const approverLine = `max-impact="${maxImpact as Impact}"${identity !== undefined ? `,identity="${identity}"` : ""} ${publicLine}`;
   const files = { key: join(out, name), pub: join(out, `${name}.pub`), approver: join(out, `${name}.approver`) };
   for (const f of Object.values(files)) if (existsSync(f)) throw new PkiError(`${f} already exists; not overwriting it`);
   writeNew(files.key, formatOpenSshPrivateKey(privateKey, name), 0o600);
