@@ -116,10 +116,12 @@ beforeAll(async () => {
     root,
     approvers: [approvers.alice, approvers.bob],
     policy: [
-      { target: "*", allow: ["get_load"] },
+      { target: "web1", allow: ["get_load"] },
       // Only the on-call group may propose a restart; only the OS user running a stdio broker may propose a reload.
       { target: "web1", allow: ["restart_service"], groups: ["oncall"] },
       { target: "web1", allow: ["reload_service"], users: [OS_USER] },
+      // Hosts tagged db are diagnosable by the on-call group only (so only they see them).
+      { target: "tag:db", allow: ["get_load"], groups: ["oncall"] },
     ],
     clientName: "team-stdio",
   }));
@@ -127,6 +129,7 @@ beforeAll(async () => {
   const lines = join(configFiles(bd.dir).pkiDir, "approvers");
   mkdirSync(lines, { recursive: true });
   for (const name of ["alice", "bob"]) writeFileSync(join(lines, `${name}.approver`), `${approvers[name]!.line}\n`);
+  bd.writeHosts([{ name: "web1", port: 9, operatorPort: operator.port }, { name: "db1", port: 9, tags: ["db"] }]);
   tokens.alice = await issue("alice", "--group", "oncall");
   tokens.bob = await issue("bob", "--group", "dev");
   tokens.carol = await issue("carol", "--expires", "1");
@@ -235,6 +238,32 @@ describe("policy rules name users and groups", () => {
     const proposed = (await stdio.callTool({ name: "propose_action", arguments: { target: "web1", request: { action: "reload_service", unit: "nginx" }, reason: "config changed" } })) as ToolResult;
     expect(proposed.isError, text(proposed)).toBeFalsy();
     expect(proposed.structuredContent!.requester).toBe("mcp:stdio:team-stdio/1.0");
+  });
+});
+
+describe("what each person sees (resources, per caller)", () => {
+  it("db1 is listed and readable for alice (oncall), not for bob, naming him", async () => {
+    const listed = async (token: string) => {
+      const client = await connect(token);
+      try {
+        const { resources } = await client.listResources();
+        const read = await client.readResource({ uri: "hostward://hosts/db1" }).then(
+          (r) => ({ ok: true as const, text: JSON.stringify(r.contents) }),
+          (err: Error) => ({ ok: false as const, text: err.message }),
+        );
+        return { uris: resources.map((r) => r.uri), read };
+      } finally {
+        await client.close();
+      }
+    };
+    const alice = await listed(tokens.alice!);
+    const bob = await listed(tokens.bob!);
+    expect(alice.uris).toEqual(expect.arrayContaining(["hostward://hosts/web1", "hostward://hosts/db1"]));
+    expect(bob.uris).toContain("hostward://hosts/web1");
+    expect(bob.uris).not.toContain("hostward://hosts/db1");
+    expect(alice.read.ok).toBe(true);
+    expect(bob.read).toMatchObject({ ok: false });
+    expect(bob.read.text).toContain('host "db1": policy allows no diagnostic there for user "bob"');
   });
 });
 
