@@ -4,17 +4,15 @@
 // groups, the proposal's requester ends in the user's name, and the real host helper (a real
 // operator agent, direct mode) refuses the approval of a key whose identity is the requester's.
 import { spawn, type ChildProcess } from "node:child_process";
-import { generateKeyPairSync } from "node:crypto";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { request as httpRequest } from "node:http";
 import { tmpdir, userInfo } from "node:os";
 import { join } from "node:path";
 import { Client, StreamableHTTPClientTransport } from "@modelcontextprotocol/client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { formatOpenSshPrivateKey } from "../../broker/src/approval/private-key";
 import { userTokenHash } from "../../broker/src/config/users";
 import { configFiles } from "../../broker/src/paths";
-import { keyIdOf, publicKeyBlob } from "../../proto/catalog/approval";
+import { parseApproverLine, parseOpenSshPrivateKey } from "../../proto/catalog/approval";
 import type { Approver } from "../actions/support";
 import type { TestAgent } from "../support/agent";
 import { runCli } from "./actions/cli-support";
@@ -39,14 +37,15 @@ const tokens: Record<string, string> = {};
 const keyFiles: Record<string, string> = {};
 const approvers: Record<string, Approver> = {};
 
-/** An approver key whose line names its person (identity="NAME"), as `pki approver-key --identity` writes it. */
-function approver(name: string): Approver {
-  const { privateKey, publicKey } = generateKeyPairSync("ed25519");
-  const blob = publicKeyBlob(publicKey);
-  const file = join(root, `${name}.key`);
-  writeFileSync(file, formatOpenSshPrivateKey(privateKey, name), { mode: 0o600 });
-  keyFiles[name] = file;
-  return { privateKey, keyId: keyIdOf(blob), line: `max-impact="MEDIUM",identity="${name}" ssh-ed25519 ${blob.toString("base64")} ${name}` };
+/** An approver key whose line names its person, made by the real `hostward pki approver-key --identity`. */
+async function approver(name: string): Promise<Approver> {
+  const out = join(root, "keys");
+  const made = await runCli(["pki", "approver-key", name, "--identity", name, "--max-impact", "MEDIUM", "--out", out], { HOME: root });
+  expect(made.code, made.stderr).toBe(0);
+  const line = made.stdout.trim();
+  expect(line).toMatch(new RegExp(`^max-impact="MEDIUM",identity="${name}" ssh-ed25519 \\S+ ${name}$`));
+  keyFiles[name] = join(out, name);
+  return { privateKey: parseOpenSshPrivateKey(readFileSync(keyFiles[name], "utf8")).privateKey, keyId: parseApproverLine(line).keyId, line };
 }
 
 async function issue(name: string, ...flags: string[]): Promise<string> {
@@ -110,8 +109,8 @@ async function startHttp(): Promise<typeof http> {
 
 beforeAll(async () => {
   root = mkdtempSync(join(tmpdir(), "hw-team-"));
-  approvers.alice = approver("alice");
-  approvers.bob = approver("bob");
+  approvers.alice = await approver("alice");
+  approvers.bob = await approver("bob");
   ({ operator, bd, client: stdio } = await startOperatorFleet({
     root,
     approvers: [approvers.alice, approvers.bob],
@@ -125,10 +124,10 @@ beforeAll(async () => {
     ],
     clientName: "team-stdio",
   }));
-  // The approver lines as the broker's CA directory keeps them (`hostward pki approver-key --identity`).
+  // The approver lines where `hostward pki approver-key` puts them by default (the CA's directory).
   const lines = join(configFiles(bd.dir).pkiDir, "approvers");
   mkdirSync(lines, { recursive: true });
-  for (const name of ["alice", "bob"]) writeFileSync(join(lines, `${name}.approver`), `${approvers[name]!.line}\n`);
+  for (const name of ["alice", "bob"]) copyFileSync(join(root, "keys", `${name}.approver`), join(lines, `${name}.approver`));
   bd.writeHosts([{ name: "web1", port: 9, operatorPort: operator.port }, { name: "db1", port: 9, tags: ["db"] }]);
   tokens.alice = await issue("alice", "--group", "oncall");
   tokens.bob = await issue("bob", "--group", "dev");
