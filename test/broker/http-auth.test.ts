@@ -46,10 +46,11 @@ describe("HTTP authentication", () => {
     for (const token of [undefined, "nope", newUserToken(), `${alice}x`]) {
       const r = await post(token);
       expect(r.status).toBe(401);
-      expect(r.headers.get("www-authenticate")).toMatch(/^Bearer realm="hostward"/);
+      expect(r.headers.get("www-authenticate")).toBe(token === undefined ? 'Bearer realm="hostward"' : 'Bearer realm="hostward", error="invalid_token"');
     }
     const expired = await post(carol);
     expect(expired.status).toBe(401);
+    expect(expired.headers.get("www-authenticate")).toBe('Bearer realm="hostward", error="invalid_token"');
     const body = await expired.text();
     expect(body).toContain('the token of user \\"carol\\" expired at 2020-01-01T00:00:00.000Z');
     expect(body).not.toContain(carol.slice(5));

@@ -63,13 +63,13 @@ interface HttpCaller {
   user?: string;
 }
 
-type Authenticated = { ok: true; caller: HttpCaller } | { ok: false; message: string; log: Record<string, unknown> };
+type Authenticated = { ok: true; caller: HttpCaller } | { ok: false; message: string; log: Record<string, unknown>; presented: boolean };
 
 const UNAUTHORIZED = "unauthorized: a valid bearer token is required (Authorization: Bearer <token>)";
 
 function authenticate(header: string | undefined, options: HttpServerOptions): Authenticated {
   const presented = bearerOf(header);
-  if (presented === undefined) return { ok: false, message: UNAUTHORIZED, log: { why: "no bearer token" } };
+  if (presented === undefined) return { ok: false, message: UNAUTHORIZED, log: { why: "no bearer token" }, presented: false };
   if (presented.startsWith(USER_TOKEN_PREFIX)) {
     const found = authenticateUser(options.users(), presented);
     if (found.ok) return { ok: true, caller: { token: presented, label: `user:${found.user.name}`, user: found.user.name } };
@@ -78,12 +78,13 @@ function authenticate(header: string | undefined, options: HttpServerOptions): A
         ok: false,
         message: `unauthorized: the token of user ${JSON.stringify(found.user)} expired at ${found.expires} (ask for a new one: hostward pki issue-user)`,
         log: { why: "expired user token", user: found.user, expires: found.expires },
+        presented: true,
       };
     }
   }
   // Constant time against the shared token.
   if (options.token && timingSafeEqual(digest(presented), digest(options.token.value))) return { ok: true, caller: { token: presented, label: options.token.label } };
-  return { ok: false, message: UNAUTHORIZED, log: { why: presented.startsWith(USER_TOKEN_PREFIX) ? "unknown or revoked user token" : "wrong bearer token" } };
+  return { ok: false, message: UNAUTHORIZED, log: { why: presented.startsWith(USER_TOKEN_PREFIX) ? "unknown or revoked user token" : "wrong bearer token" }, presented: true };
 }
 
 function refuse(res: ServerResponse, status: number, message: string, headers: Record<string, string> = {}): void {
@@ -115,7 +116,8 @@ function createHttpHandler(mcp: McpNodeHandler, options: HttpServerOptions) {
     // port grow the audit chain.
     if (auth && !auth.ok) {
       options.logger.warn({ remote: req.socket.remoteAddress, ...auth.log }, "HTTP request refused: missing, wrong, revoked or expired bearer token");
-      return refuse(res, 401, auth.message, { "www-authenticate": 'Bearer realm="hostward"' });
+      // RFC 6750: a token was presented and is not valid (wrong, revoked, expired) → error="invalid_token".
+      return refuse(res, 401, auth.message, { "www-authenticate": `Bearer realm="hostward"${auth.presented ? ', error="invalid_token"' : ""}` });
     }
     if (metrics) {
       if (req.method !== "GET" && req.method !== "HEAD") return refuse(res, 405, `${METRICS_PATH} answers GET only`, { allow: "GET, HEAD" });
