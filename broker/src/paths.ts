@@ -47,6 +47,8 @@ export function configFiles(dir: string) {
     hosts: join(dir, "hosts.yaml"),
     policy: join(dir, "policy.yaml"),
     broker: join(dir, "broker.yaml"),
+    /** Team mode's people (hostward pki issue-user): names, groups, token hashes. */
+    users: join(dir, "users.jsonl"),
     tlsDir: join(dir, "tls"),
     caCert: join(dir, "tls", "ca.crt"),
     clientCert: (role: "reader" | "operator") => join(dir, "tls", `${role}.crt`),

@@ -177,6 +177,60 @@ describe("policy.yaml", () => {
   });
 });
 
+describe("people: users.jsonl and policy's users/groups", () => {
+  const HASH = "ab".repeat(32);
+  const line = (o: Record<string, unknown>) => JSON.stringify({ name: "alice", groups: ["oncall"], sha256: HASH, created: "2026-01-01T00:00:00.000Z", ...o });
+
+  it("loads users.jsonl (optional: absent is no users) and rules naming users and groups, even ones the file lacks", () => {
+    write({ hosts: HOSTS, policy: `rules:\n  - {target: "*", allow: [get_load], users: [alice, carol@example.org], groups: [oncall, nobody-yet]}\n` });
+    expect(loadBrokerConfig(dir).users).toEqual([]);
+    writeFileSync(join(dir, "users.jsonl"), `# a comment\n${line({})}\n\n${line({ name: "bob", groups: [], sha256: "cd".repeat(32), expires: "2027-01-01T00:00:00Z" })}\n`);
+    const c = loadBrokerConfig(dir);
+    expect(c.users.map((u) => [u.name, u.groups, u.expires])).toEqual([["alice", ["oncall"], undefined], ["bob", [], "2027-01-01T00:00:00Z"]]);
+    expect(c.policy.rules[0]).toMatchObject({ users: ["alice", "carol@example.org"], groups: ["oncall", "nobody-yet"] });
+  });
+
+  it("refuses bad users.jsonl lines, naming the line and the field", () => {
+    writeFileSync(join(dir, "users.jsonl"), [line({}), "not json", line({ name: "-x" }), line({ name: "al:ice" }), line({ sha256: "xyz" }), line({}), line({ name: "eve", sha256: "ef".repeat(32), extra: 1 }), line({ name: "eve2", sha256: "12".repeat(32), groups: ["On Call"] })].join("\n"));
+    const p = problems({ hosts: HOSTS, policy: POLICY });
+    const file = join(dir, "users.jsonl");
+    expect(p).toEqual(
+      expect.arrayContaining([
+        `${file}: line 2: not a JSON object (one user a line; "#" starts a comment)`,
+        `${file}: line 3: name: user name must not start with "-"`,
+        expect.stringContaining(`${file}: line 4: name: user name is not valid`),
+        expect.stringContaining(`${file}: line 5: sha256: must be 64 lower-case hex digits`),
+        `${file}: line 6: name: duplicate user "alice" (first at line 1)`,
+        `${file}: line 6: sha256: the same token as line 1`,
+        `${file}: line 7: (top level): unknown key "extra"`,
+        expect.stringContaining(`${file}: line 8: groups.0: group is not valid`),
+      ]),
+    );
+  });
+
+  it("refuses empty or malformed users/groups in a rule", () => {
+    const p = problems({ hosts: HOSTS, policy: `rules:\n  - {target: "*", allow: [get_load], users: []}\n  - {target: "*", allow: [get_load], groups: ["-oncall"], users: ["a b"]}\n` });
+    const file = join(dir, "policy.yaml");
+    expect(p).toEqual(
+      expect.arrayContaining([
+        `${file}: rules.0.users: list at least one user, or leave users out`,
+        `${file}: rules.1.groups.0: group must not start with "-"`,
+        expect.stringContaining(`${file}: rules.1.users.0: user name is not valid`),
+      ]),
+    );
+  });
+
+  it("a reload reports the people added and removed", () => {
+    write({ hosts: HOSTS, policy: POLICY });
+    writeFileSync(join(dir, "users.jsonl"), `${line({})}\n`);
+    const store = new ConfigStore(loadBrokerConfig(dir));
+    writeFileSync(join(dir, "users.jsonl"), `${line({ name: "bob", sha256: "cd".repeat(32) })}\n`);
+    const r = store.reload();
+    expect(r.ok && r.changes).toMatchObject({ usersAdded: ["bob"], usersRemoved: ["alice"], policyChanged: false });
+    expect(store.current.users.map((u) => u.name)).toEqual(["bob"]);
+  });
+});
+
 describe("broker.yaml", () => {
   it.each([
     ["fanout: {concurrency: 0}", "fanout.concurrency"],
@@ -200,7 +254,7 @@ describe("ConfigStore.reload", () => {
     write({ hosts: `${HOSTS}  - {name: web3, address: 10.0.0.3}\n` });
     const r = store.reload();
     expect(r.ok).toBe(true);
-    expect(r.ok && r.changes).toEqual({ added: ["web3"], removed: [], changed: [], policyChanged: false, settingsChanged: false });
+    expect(r.ok && r.changes).toEqual({ added: ["web3"], removed: [], changed: [], policyChanged: false, settingsChanged: false, usersAdded: [], usersRemoved: [] });
     expect(store.current.hosts.map((h) => h.name)).toEqual(["web1", "db1", "web3"]);
     expect(seen).toEqual([["web3"]]);
   });
@@ -221,6 +275,6 @@ describe("ConfigStore.reload", () => {
     const store = new ConfigStore(loadBrokerConfig(dir));
     write({ hosts: "hosts:\n  - name: web1\n    address: 10.0.0.99\n    tags: [web, prod]\n", policy: "rules: []\n" });
     const r = store.reload();
-    expect(r.ok && r.changes).toEqual({ added: [], removed: ["db1"], changed: ["web1"], policyChanged: true, settingsChanged: false });
+    expect(r.ok && r.changes).toEqual({ added: [], removed: ["db1"], changed: ["web1"], policyChanged: true, settingsChanged: false, usersAdded: [], usersRemoved: [] });
   });
 });

@@ -245,6 +245,7 @@ describe("GET /metrics on the HTTP listener (in process)", () => {
         host: "127.0.0.1",
         port: 0,
         token: { value: TOKEN, label: "test" },
+        users: () => [],
         allowedHosts: ["127.0.0.1", "localhost"],
         logger: createLogger({ level: "silent" }),
         metrics: { render: async () => ({ contentType: "text/plain; version=0.0.4; charset=utf-8", body: "hostward_test 1\n" }), isPublic: () => isPublic },

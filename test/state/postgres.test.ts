@@ -310,3 +310,24 @@ describe("a broker killed in the middle of a change", () => {
     expect(await verifyPgChain(s.pool)).toMatchObject({ ok: true });
   });
 });
+
+describe("the database goes away and comes back", () => {
+  it("appends and changes fail, saying where, while it is down (nothing half-written); the same store carries on after", async () => {
+    const db = await pgs.newDatabase();
+    const s = open(db.brokerUrl);
+    const svc = new ActionService(s.actions, s.audit, () => 900);
+    const r = await svc.propose(proposal);
+    pgs.pauseServer();
+    try {
+      await expect(s.audit.append({ event: "tool.call", tool: "get_load" })).rejects.toThrow(/cannot append to the audit chain in postgres:\/\/.*nothing was written/);
+      await expect(svc.propose(proposal)).rejects.toThrow(/audit/);
+      await expect(s.actions.get(r.id)).rejects.toThrow(/cannot read action request/);
+    } finally {
+      pgs.resumeServer();
+    }
+    await s.audit.append({ event: "tool.call", tool: "after" });
+    expect((await s.actions.list()).requests.map((x) => x.id)).toEqual([r.id]);
+    const v = await verifyPgChain(s.pool);
+    expect(v).toMatchObject({ ok: true, records: 2 });
+  });
+});

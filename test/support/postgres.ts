@@ -50,6 +50,9 @@ export interface TestPostgres {
   /** A new database with the hostward schema and a broker role (setupDatabase, as `hostward state setup`). */
   newDatabase(options?: { setup?: boolean }): Promise<TestDatabase>;
   query(db: string, sql: string, params?: unknown[]): Promise<pg.QueryResult>;
+  /** Stops the server (fast shutdown: connections are cut) and starts it again on the same port. */
+  pauseServer(): void;
+  resumeServer(): void;
   stop(): void;
 }
 
@@ -63,8 +66,11 @@ export async function startPostgres(): Promise<TestPostgres> {
   const [initdb, initArgs] = asServerUser([join(bin, "initdb"), "-D", data, "-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-instructions", "--no-sync"]);
   execFileSync(initdb, initArgs, { stdio: ["ignore", "ignore", "pipe"] });
   const port = await freePort();
-  const [ctl, ctlArgs] = asServerUser([join(bin, "pg_ctl"), "-D", data, "-l", join(dir, "log"), "-w", "-t", "60", "-o", `-c listen_addresses=127.0.0.1 -p ${port} -k ${dir} -c max_connections=200`, "start"]);
-  execFileSync(ctl, ctlArgs, { stdio: ["ignore", "ignore", "pipe"] });
+  const start = () => {
+    const [ctl, ctlArgs] = asServerUser([join(bin, "pg_ctl"), "-D", data, "-l", join(dir, "log"), "-w", "-t", "60", "-o", `-c listen_addresses=127.0.0.1 -p ${port} -k ${dir} -c max_connections=200`, "start"]);
+    execFileSync(ctl, ctlArgs, { stdio: ["ignore", "ignore", "pipe"] });
+  };
+  start();
   let stopped = false;
   const stop = () => {
     if (stopped) return;
@@ -100,6 +106,11 @@ export async function startPostgres(): Promise<TestPostgres> {
       if (options.setup ?? true) await setupDatabase(adminUrl(name), brokerRole);
       return { name, adminUrl: adminUrl(name), brokerUrl: `postgres://${brokerRole}@127.0.0.1:${port}/${name}`, brokerRole };
     },
+    pauseServer() {
+      const [c, a] = asServerUser([join(bin, "pg_ctl"), "-D", data, "-m", "fast", "-w", "stop"]);
+      execFileSync(c, a, { stdio: "ignore" });
+    },
+    resumeServer: start,
     stop,
   };
 }

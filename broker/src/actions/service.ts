@@ -239,7 +239,7 @@ export class ActionService {
    * statement is built from it, and the approval is refused if the stored request's signed fields
    * differ from it by the time it is recorded: a human signs what they read, never a re-read copy.
    */
-  async approve(id: string, signer: Signer, by: { via: DecisionVia; approver: string; callId?: string }, shown?: ActionRequest): Promise<Outcome> {
+  async approve(id: string, signer: Signer, by: { via: DecisionVia; approver: string; identity?: string; callId?: string }, shown?: ActionRequest): Promise<Outcome> {
     const current = await this.get(id);
     if (!current) return this.refuse({ op: "approve", actionId: id, via: by.via }, `no action request ${id}`);
     if (current.state !== "PENDING") return this.refuse({ op: "approve", via: by.via }, `action ${id} is ${current.state}; only a PENDING request can be approved`, current);
@@ -264,7 +264,7 @@ export class ActionService {
         if (nowSeconds() >= next.expiresAt) throw new Error(`action ${id} expired while it was being signed`);
         const moved = signedFieldsChanged(base, next);
         if (moved) throw new Error(`action ${id} changed while it was being signed (${moved})`);
-        await this.#auditNow({ event: "action.approved", callId: by.callId, ...about(next), via: by.via, approver: by.approver, keyId, keySource: signer.source, nonce: statement.nonce, notAfter: new Date(statement.notAfter * 1000).toISOString() });
+        await this.#auditNow({ event: "action.approved", callId: by.callId, ...about(next), via: by.via, approver: by.approver, ...(by.identity !== undefined && { approverIdentity: by.identity }), keyId, keySource: signer.source, nonce: statement.nonce, notAfter: new Date(statement.notAfter * 1000).toISOString() });
       },
     });
     return result;
@@ -275,7 +275,7 @@ export class ActionService {
    * host may require several distinct approver keys for an impact: actions.yaml approvals.required).
    * A key signs once; the request must still be as `shown` and not expired.
    */
-  async cosign(id: string, signer: Signer, by: { via: DecisionVia; approver: string; callId?: string }, shown?: ActionRequest): Promise<Outcome> {
+  async cosign(id: string, signer: Signer, by: { via: DecisionVia; approver: string; identity?: string; callId?: string }, shown?: ActionRequest): Promise<Outcome> {
     const current = await this.get(id);
     if (!current) return this.refuse({ op: "cosign", actionId: id, via: by.via }, `no action request ${id}`);
     if (current.state !== "APPROVED" || !current.approval) return this.refuse({ op: "cosign", via: by.via }, `action ${id} is ${current.state}; only an APPROVED request takes another signature`, current);
@@ -292,7 +292,7 @@ export class ActionService {
       by: `${by.approver} (${by.via}, signature ${signedBy.length + 1})`,
       patch: (r) => ({ approval: { ...r.approval!, cosignatures: [...(r.approval!.cosignatures ?? []), { keyId, signature, via: by.via, approver: by.approver, at }] } }),
       guard: (r) => (canonicalJson(r.approval?.statement ?? null) !== canonicalJson(statement) ? `action ${id}'s approval changed while it was being signed` : nowSeconds() >= r.expiresAt ? `action ${id} expired while it was being signed` : undefined),
-      before: (next) => this.#auditNow({ event: "action.cosigned", callId: by.callId, ...about(next), via: by.via, approver: by.approver, keyId, keySource: signer.source, signatures: signedBy.length + 1 }),
+      before: (next) => this.#auditNow({ event: "action.cosigned", callId: by.callId, ...about(next), via: by.via, approver: by.approver, ...(by.identity !== undefined && { approverIdentity: by.identity }), keyId, keySource: signer.source, signatures: signedBy.length + 1 }),
     });
   }
 

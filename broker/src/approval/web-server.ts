@@ -44,6 +44,8 @@ export interface ApprovalsServerOptions {
   signer: Signer;
   /** Recorded as the approver: "alice@laptop key SHA256:…". */
   approver: string;
+  /** The person the signing key's approver line names (DIR/pki/approvers), audited as approverIdentity. */
+  identity?: string;
   /** Recorded as who rejected: "alice@laptop". */
   who: string;
   /** The signer as `hostward approve` prints it. */
@@ -306,11 +308,11 @@ export async function startApprovalsServer(o: ApprovalsServerOptions): Promise<A
         return notApproved((await o.rollouts.refuse({ op: "approve", via: "web" }, `roll-out ${id} changed after the page showed it; nothing was signed: review it again`, r)).reason);
       }
       if (needsAnotherSignature(r)) {
-        const added = await o.rollouts.cosign(id, o.signer, { approver: o.approver, via: "web" }, r);
+        const added = await o.rollouts.cosign(id, o.signer, { approver: o.approver, ...(o.identity !== undefined && { identity: o.identity }), via: "web" }, r);
         if (!added.ok) return notApproved(added.reason);
         return { kind: "ok", text: `SIGNED ${id} by ${o.approver}: ${signatureCount(added.record.approval)} signatures.` };
       }
-      const out = await o.rollouts.approve(id, o.signer, { approver: o.approver, via: "web" }, r);
+      const out = await o.rollouts.approve(id, o.signer, { approver: o.approver, ...(o.identity !== undefined && { identity: o.identity }), via: "web" }, r);
       if (!out.ok) return notApproved(out.reason);
       return { kind: "ok", text: `APPROVED ${id} by ${o.approver}; each host may run its entry once, until ${new Date(out.record.expiresAt * 1000).toISOString()}. The requester can now call execute_rollout.` };
     }
@@ -321,11 +323,11 @@ export async function startApprovalsServer(o: ApprovalsServerOptions): Promise<A
       return notApproved((await o.service.refuse({ op: "approve", via: "web" }, `action ${id} changed after the page showed it; nothing was signed: review it again`, r)).reason);
     }
     if (needsAnotherSignature(r)) {
-      const added = await o.service.cosign(id, o.signer, { via: "web", approver: o.approver }, r);
+      const added = await o.service.cosign(id, o.signer, { via: "web", approver: o.approver, ...(o.identity !== undefined && { identity: o.identity }) }, r);
       if (!added.ok) return notApproved(added.reason);
       return { kind: "ok", text: `SIGNED ${id} by ${o.approver}: ${signatureCount(added.request.approval)} signatures.` };
     }
-    const out = await o.service.approve(id, o.signer, { via: "web", approver: o.approver }, r);
+    const out = await o.service.approve(id, o.signer, { via: "web", approver: o.approver, ...(o.identity !== undefined && { identity: o.identity }) }, r);
     if (!out.ok) return notApproved(out.reason);
     return { kind: "ok", text: `APPROVED ${id} by ${o.approver}; valid once, until ${new Date(out.request.expiresAt * 1000).toISOString()}. The requester can now call execute_action.` };
   }

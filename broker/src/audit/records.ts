@@ -62,8 +62,13 @@ export interface CallerIdentity {
   transport: "stdio" | "http";
   /** The MCP client's self-declared name and version (clientInfo). */
   client?: { name: string; version: string };
-  /** HTTP only: the label of the bearer token that authenticated the request. */
+  /** HTTP only: the label of the shared bearer token that authenticated the request (a user token has none). */
   token?: string;
+  /**
+   * The person: over HTTP, the user whose token authenticated the request (users.jsonl); over
+   * stdio, the OS user running the broker. Absent for the shared HTTP token (it names no one).
+   */
+  user?: string;
 }
 
 export interface AuditRecordInput {

@@ -5,7 +5,7 @@
 // chosen here on the terminal exactly as `hostward approve` chooses it) or rejects with a reason.
 // The server: approval/web-server.ts (127.0.0.1 only, one-time link, Host/Origin checks, CSRF).
 import { parseArgs } from "node:util";
-import { localIdentity, openActions } from "../actions/cli-context";
+import { approverIdentity, localIdentity, openActions } from "../actions/cli-context";
 import { approverSigner, signerLine, type Signer } from "../approval/signer";
 import { startApprovalsServer } from "../approval/web-server";
 import { missingConfigDir } from "./config-dir";
@@ -74,7 +74,8 @@ export async function run(argv: string[]): Promise<number> {
   const approver = `${who} key ${signer.keyId}`;
   let server;
   try {
-    server = await startApprovalsServer({ service, rollouts, signer, approver, who, signerText: signerLine(signer), configDir, port, log: say });
+    const identity = approverIdentity(configDir, signer.keyId);
+    server = await startApprovalsServer({ service, rollouts, signer, approver, ...(identity !== undefined && { identity }), who, signerText: signerLine(signer), configDir, port, log: say });
   } catch (err) {
     process.stderr.write(`hostward approvals: cannot listen on 127.0.0.1:${port}: ${(err as Error).message}\n`);
     await audit.close();

@@ -5,7 +5,7 @@
 // (a key file, or ssh-agent so the key never enters this process) and records APPROVED.
 import { createInterface } from "node:readline";
 import { approvalSummary, signatureLines } from "../actions/describe";
-import { localIdentity, openActions, parseIdCommand } from "../actions/cli-context";
+import { approverIdentity, localIdentity, openActions, parseIdCommand } from "../actions/cli-context";
 import { approverSigner, signerLine, type Signer } from "../approval/signer";
 import { missingConfigDir } from "./config-dir";
 import { rolloutSummary } from "../rollouts/describe";
@@ -85,11 +85,11 @@ export async function run(argv: string[]): Promise<number> {
   const signer = await signerAndConfirmation(values, `Approve ${request.action} on ${request.host}?`);
   if (!signer) return 1;
 
-  const approver = `${localIdentity()} key ${signer.keyId}`;
+  const { approver, identity } = approverOf(signer, values);
   let outcome: Awaited<ReturnType<typeof service.approve>>;
   try {
     // The request as printed above: what is signed, or nothing is (service.approve refuses a changed one).
-    outcome = await service.approve(id, signer, { via: "cli", approver }, request);
+    outcome = await service.approve(id, signer, { via: "cli", approver, ...identity }, request);
   } catch (err) {
     process.stderr.write(`hostward approve: not approved: ${(err as Error).message}\n`);
     return 1;
@@ -104,7 +104,13 @@ export async function run(argv: string[]): Promise<number> {
   return 0;
 }
 
-type Values = { key?: string; agent?: boolean; "key-id"?: string; yes?: boolean };
+type Values = { key?: string; agent?: boolean; "key-id"?: string; yes?: boolean; config?: string };
+
+/** Who signs: the local account and key, and the person the key's approver line names (audited as approverIdentity). */
+function approverOf(signer: Signer, values: Values): { approver: string; identity: { identity?: string } } {
+  const identity = approverIdentity(values.config, signer.keyId);
+  return { approver: `${localIdentity()} key ${signer.keyId}`, identity: identity !== undefined ? { identity } : {} };
+}
 
 
 /**
@@ -116,10 +122,10 @@ async function cosign(service: ActionService, request: ActionRequest, values: Va
   for (const line of signatureLines(request.approval!)) say(line);
   const signer = await signerAndConfirmation(values, `Add your signature to ${request.action} on ${request.host}?`);
   if (!signer) return 1;
-  const approver = `${localIdentity()} key ${signer.keyId}`;
+  const { approver, identity } = approverOf(signer, values);
   let outcome: Awaited<ReturnType<typeof service.cosign>>;
   try {
-    outcome = await service.cosign(request.id, signer, { via: "cli", approver }, request);
+    outcome = await service.cosign(request.id, signer, { via: "cli", approver, ...identity }, request);
   } catch (err) {
     process.stderr.write(`hostward approve: not signed: ${(err as Error).message}\n`);
     return 1;
@@ -179,10 +185,10 @@ async function approveRollout(rollouts: RolloutService, id: string, values: Valu
   }
   const signer = await signerAndConfirmation(values, `Approve ${r.action} on these ${r.hosts.length} host(s), batch by batch as shown?`);
   if (!signer) return 1;
-  const approver = `${localIdentity()} key ${signer.keyId}`;
+  const { approver, identity } = approverOf(signer, values);
   let outcome: Awaited<ReturnType<typeof rollouts.approve>>;
   try {
-    outcome = await rollouts.approve(id, signer, { approver }, r);
+    outcome = await rollouts.approve(id, signer, { approver, ...identity }, r);
   } catch (err) {
     process.stderr.write(`hostward approve: not approved: ${(err as Error).message}\n`);
     return 1;
@@ -201,10 +207,10 @@ async function cosignRollout(rollouts: RolloutService, r: NonNullable<Awaited<Re
   for (const line of signatureLines(approval)) say(line);
   const signer = await signerAndConfirmation(values, `Add your signature to ${r.action} on these ${r.hosts.length} host(s)?`);
   if (!signer) return 1;
-  const approver = `${localIdentity()} key ${signer.keyId}`;
+  const { approver, identity } = approverOf(signer, values);
   let outcome: Awaited<ReturnType<typeof rollouts.cosign>>;
   try {
-    outcome = await rollouts.cosign(r.id, signer, { approver }, r);
+    outcome = await rollouts.cosign(r.id, signer, { approver, ...identity }, r);
   } catch (err) {
     process.stderr.write(`hostward approve: not signed: ${(err as Error).message}\n`);
     return 1;

@@ -1,4 +1,5 @@
 // hostward pki init | issue-agent | issue-client: the private CA without an openssl binary.
+// hostward pki issue-user | revoke-user | users: team mode's people (config/users.ts).
 // Everything is reported on stderr (stdout stays free for `hostward serve`'s MCP channel); only
 // --help goes to stdout.
 import { generateKeyPairSync, X509Certificate } from "node:crypto";
@@ -9,6 +10,9 @@ import { parseArgs } from "node:util";
 import { IMPACTS, keyIdOf, publicKeyBlob, type Impact } from "../../../proto/catalog/approval";
 import { formatOpenSshPrivateKey, openSshPublicLine } from "../approval/private-key";
 import { configFiles, defaultConfigDir } from "../paths";
+import type { z } from "zod";
+import { describeIssues } from "../../../shared/zod-issues";
+import { groupName, MAX_USERS, newUserToken, personName, readUsersFile, userTokenHash, writeUsersFile, type UserEntry } from "../config/users";
 import {
   createCa,
   describeCertificate,
@@ -37,11 +41,14 @@ const USAGE = `Usage:
       urn:hostward:role:ROLE; default ${LIMITS.clientHours.default} h, at most ${LIMITS.clientHours.max} h).
       Writes OUT/ROLE.crt, OUT/ROLE.key and OUT/ca.crt (default OUT: the broker's TLS directory).
 
-  hostward pki approver-key NAME [--max-impact LOW|MEDIUM|HIGH] [--out DIR]
+  hostward pki approver-key NAME [--max-impact LOW|MEDIUM|HIGH] [--identity PERSON] [--out DIR]
       Make an ed25519 approver key pair for \`hostward approve --key\` (or ssh-add it and use --agent):
       OUT/NAME (private, OpenSSH format, mode 0600), OUT/NAME.pub, and OUT/NAME.approver, the line
       to install on each host as /etc/hostward/approvers/NAME.pub (root-owned, 0644). The key approves
-      actions up to --max-impact (default LOW). Default OUT: DIR/approvers. Never overwrites.
+      actions up to --max-impact (default LOW). --identity names the person the key belongs to
+      (identity="PERSON": the hosts refuse it on PERSON's own requests, and keys naming one person
+      count once; \`hostward approve\` records it as approverIdentity when the line is in
+      DIR/approvers). Default OUT: DIR/approvers. Never overwrites.
 
   hostward pki revoke (CERTFILE | --serial HEX | --fingerprint sha256:HEX) [--reason TEXT] [--dir DIR]
       Revoke a certificate (a leaked broker client certificate, a retired host's): adds its serial
@@ -50,7 +57,18 @@ const USAGE = `Usage:
       management); the agents re-read it within a second, no restart, and refuse the certificate
       (PERMISSION_DENIED, "revoked on this host"). Then issue a new certificate.
 
-DIR is the CA directory (default: the "pki" directory inside the broker configuration directory).
+  hostward pki issue-user NAME [--group GROUP]... [--expires DAYS] [--config DIR]
+      Team mode (serve --http): a bearer token for one person, printed once on stdout. Only its
+      SHA-256 is kept, with NAME and the groups, in DIR/users.jsonl (mode 0600). Calls made with it
+      are recorded as NAME (requester mcp:http:CLIENT:NAME); policy.yaml rules may name NAME or a
+      GROUP. Refuses a NAME already there. Reload the broker (SIGHUP or reload_config) to apply.
+  hostward pki revoke-user NAME [--config DIR]
+      Removes NAME from DIR/users.jsonl; after a reload its token is refused (401).
+  hostward pki users [--config DIR]
+      Lists the people of DIR/users.jsonl (names, groups, dates; never a hash).
+
+DIR is the CA directory (default: the "pki" directory inside the broker configuration directory);
+for the user commands, the broker configuration directory (default: ${defaultConfigDir()}).
 `;
 
 class UsageError extends Error {}
@@ -236,7 +254,7 @@ async function revoke(argv: string[], defaultDir: string): Promise<number> {
 async function approverKey(argv: string[], defaultDir: string): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
-    options: { "max-impact": { type: "string", default: "LOW" }, out: { type: "string" }, dir: { type: "string" } },
+    options: { "max-impact": { type: "string", default: "LOW" }, identity: { type: "string" }, out: { type: "string" }, dir: { type: "string" } },
     allowPositionals: true,
     strict: true,
   });
@@ -249,7 +267,8 @@ async function approverKey(argv: string[], defaultDir: string): Promise<number> 
   mkdirSync(out, { recursive: true, mode: 0o700 });
   const { privateKey } = generateKeyPairSync("ed25519");
   const publicLine = openSshPublicLine(privateKey, name);
-  const approverLine = `max-impact="${maxImpact as Impact}" ${publicLine}`;
+  const identity = values.identity === undefined ? undefined : checked(personName, values.identity);
+  const approverLine = `max-impact="${maxImpact as Impact}"${identity !== undefined ? `,identity="${identity}"` : ""} ${publicLine}`;
   const files = { key: join(out, name), pub: join(out, `${name}.pub`), approver: join(out, `${name}.approver`) };
   for (const f of Object.values(files)) if (existsSync(f)) throw new PkiError(`${f} already exists; not overwriting it`);
   writeNew(files.key, formatOpenSshPrivateKey(privateKey, name), 0o600);
@@ -261,6 +280,77 @@ async function approverKey(argv: string[], defaultDir: string): Promise<number> 
   say(`  ${files.approver}`);
   say(`install on each host (root-owned, mode 0644) as /etc/hostward/approvers/${name}.pub:`);
   process.stdout.write(`${approverLine}\n`);
+  return 0;
+}
+
+function usersFileOf(config: string | undefined): { file: string; users: UserEntry[] } {
+  const file = configFiles(config ?? defaultConfigDir()).users;
+  const read = readUsersFile(file);
+  if (read.problems.length > 0) throw new PkiError(`${file} is not valid, so it is not changed:\n  ${read.problems.join("\n  ")}`);
+  return { file, users: read.users };
+}
+
+function checked<T>(schema: z.ZodType<T>, value: string): T {
+  const r = schema.safeParse(value);
+  if (!r.success) throw new UsageError(describeIssues(r.error));
+  return r.data;
+}
+
+async function issueUser(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    options: { group: { type: "string", multiple: true, default: [] }, expires: { type: "string" }, config: { type: "string" } },
+    allowPositionals: true,
+    strict: true,
+  });
+  if (positionals.length !== 1) throw new UsageError(`issue-user takes exactly one NAME (got ${positionals.length})`);
+  const name = checked(personName, positionals[0] as string);
+  const groups = [...new Set(values.group.map((g) => checked(groupName, g)))];
+  if (groups.length > 64) throw new UsageError("at most 64 --group per user");
+  const days = wholeNumber("--expires", values.expires);
+  if (days !== undefined && (days < 1 || days > 3650)) throw new UsageError(`--expires must be 1 to 3650 days (got ${days})`);
+  const configDir = values.config ?? defaultConfigDir();
+  if (!existsSync(configDir)) throw new PkiError(`${configDir} does not exist (hostward init creates the broker configuration directory)`);
+  const { file, users } = usersFileOf(configDir);
+  if (users.some((u) => u.name === name)) throw new PkiError(`${file} already has a user ${JSON.stringify(name)}; revoke it first (hostward pki revoke-user ${name}) to issue a new token`);
+  if (users.length >= MAX_USERS) throw new PkiError(`${file} already has ${MAX_USERS} users, the most it may`);
+  const token = newUserToken();
+  const now = new Date();
+  const entry: UserEntry = {
+    name,
+    groups,
+    sha256: userTokenHash(token),
+    created: now.toISOString(),
+    ...(days !== undefined && { expires: new Date(now.getTime() + days * 86_400_000).toISOString() }),
+  };
+  writeUsersFile(file, [...users, entry]);
+  say(`added ${JSON.stringify(name)}${groups.length ? ` (groups ${groups.join(", ")})` : ""}${entry.expires ? `, expires ${entry.expires}` : ""} to ${file} (only the token's SHA-256 is kept)`);
+  say("the token is shown once, on stdout, below: give it to that person only; it cannot be shown again (revoke and issue a new one if it is lost).");
+  say(`their MCP client sends it as the header  Authorization: Bearer <token>; reload the broker (SIGHUP or reload_config) to accept it.`);
+  process.stdout.write(`${token}\n`);
+  return 0;
+}
+
+async function revokeUser(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({ args: argv, options: { config: { type: "string" } }, allowPositionals: true, strict: true });
+  if (positionals.length !== 1) throw new UsageError(`revoke-user takes exactly one NAME (got ${positionals.length})`);
+  const name = checked(personName, positionals[0] as string);
+  const { file, users } = usersFileOf(values.config);
+  if (!users.some((u) => u.name === name)) throw new PkiError(`${file} has no user ${JSON.stringify(name)} (see hostward pki users)`);
+  writeUsersFile(file, users.filter((u) => u.name !== name));
+  say(`revoked ${JSON.stringify(name)}: removed from ${file}. Reload the broker (SIGHUP or reload_config): from then on the token is refused (401).`);
+  return 0;
+}
+
+async function listUsers(argv: string[]): Promise<number> {
+  const { values } = parseArgs({ args: argv, options: { config: { type: "string" } }, allowPositionals: false, strict: true });
+  const { file, users } = usersFileOf(values.config);
+  say(`${users.length} user(s) in ${file}`);
+  const now = Date.now();
+  for (const u of users) {
+    const expiry = u.expires === undefined ? "no expiry" : `${Date.parse(u.expires) <= now ? "EXPIRED" : "expires"} ${u.expires}`;
+    process.stdout.write(`${u.name}\tgroups: ${u.groups.join(",") || "-"}\tcreated ${u.created}\t${expiry}\n`);
+  }
   return 0;
 }
 
@@ -283,8 +373,14 @@ export async function run(argv: string[]): Promise<number> {
         return await approverKey(rest, files.pkiDir);
       case "revoke":
         return await revoke(rest, files.pkiDir);
+      case "issue-user":
+        return await issueUser(rest);
+      case "revoke-user":
+        return await revokeUser(rest);
+      case "users":
+        return await listUsers(rest);
       default:
-        throw new UsageError(`unknown subcommand ${JSON.stringify(sub)} (init, issue-agent, issue-client, approver-key, revoke)`);
+        throw new UsageError(`unknown subcommand ${JSON.stringify(sub)} (init, issue-agent, issue-client, approver-key, revoke, issue-user, revoke-user, users)`);
     }
   } catch (err) {
     // parseArgs throws TypeError with code ERR_PARSE_ARGS_* for unknown or malformed options.

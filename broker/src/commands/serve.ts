@@ -3,6 +3,7 @@
 // logFile). With --http, streamable HTTP on loopback with a bearer token.
 import { randomBytes } from "node:crypto";
 import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
+import { userInfo } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { setFlagsFromString } from "node:v8";
@@ -14,7 +15,7 @@ import { reloadBroker } from "../config/reload";
 import { isLoopbackHost, startHttpServer, type HttpToken } from "../mcp/http";
 import { createMcpFetch, loopbackHostnames, serveOnStdio, type ServerInfo } from "../mcp/sdk";
 import { brokerSurface } from "../mcp/tools/index";
-import { defaultConfigDir } from "../paths";
+import { configFiles, defaultConfigDir } from "../paths";
 import { startTracing } from "../../../shared/tracing";
 
 const USAGE = `Usage: hostward serve [--config DIR] [--http HOST:PORT [--allow-remote] [--allow-host NAME]...]
@@ -23,8 +24,10 @@ Runs the hostward MCP server.
   --config DIR        broker configuration directory (hosts.yaml, policy.yaml, broker.yaml, tls/)
                       default: ${defaultConfigDir()}
   --http HOST:PORT    serve streamable HTTP at http://HOST:PORT/mcp instead of stdio; HOST must be
-                      a loopback address unless --allow-remote. Bearer token: $HOSTWARD_HTTP_TOKEN,
-                      or a generated one written to the state directory (its path is printed).
+                      a loopback address unless --allow-remote. Bearer tokens: each person's
+                      (team mode: users.jsonl, from "hostward pki issue-user"), and a shared one
+                      from $HOSTWARD_HTTP_TOKEN — or, with no users, a generated one written to
+                      the state directory (its path is printed).
   --allow-remote      allow a non-loopback HOST (exposes the broker to the network)
   --allow-host NAME   also accept this Host header / Origin hostname (repeatable)
 With --http, GET http://HOST:PORT/metrics serves Prometheus metrics (the same bearer token, unless
@@ -55,18 +58,33 @@ function fail(message: string, code = 1): number {
   return code;
 }
 
-function httpToken(broker: Broker): { token: HttpToken; file?: string } {
+/**
+ * The shared token: $HOSTWARD_HTTP_TOKEN, else (no users.jsonl people: one person's broker) a
+ * generated one in the state directory. In team mode (users.jsonl has people) and without the
+ * variable there is none: each person presents their own (hostward pki issue-user).
+ */
+function httpToken(broker: Broker): { token?: HttpToken; file?: string } {
   const fromEnv = process.env.HOSTWARD_HTTP_TOKEN;
   if (fromEnv !== undefined && fromEnv !== "") {
     if (fromEnv.length < 16) throw new Error("HOSTWARD_HTTP_TOKEN is shorter than 16 characters");
     return { token: { value: fromEnv, label: "env:HOSTWARD_HTTP_TOKEN" } };
   }
+  if (broker.config.current.users.length > 0) return {};
   const value = randomBytes(32).toString("base64url");
   mkdirSync(broker.stateDir, { recursive: true, mode: 0o700 });
   const file = join(broker.stateDir, "http-token");
   writeFileSync(file, `${value}\n`, { mode: 0o600 });
   chmodSync(file, 0o600);
   return { token: { value, label: `generated:${file}` }, file };
+}
+
+/** stdio's person: the OS user running the broker (recorded in each audit record's caller; policy's users). */
+function osUser(): string | undefined {
+  try {
+    return userInfo().username;
+  } catch {
+    return undefined; // no passwd entry (a container's arbitrary uid)
+  }
 }
 
 function waitForSignal(): Promise<string> {
@@ -180,7 +198,7 @@ export async function run(argv: string[]): Promise<number> {
   const onerror = (err: Error) => broker.logger.error({ err: err.message }, "MCP transport error");
 
   if (!listen) {
-    const handle = serveOnStdio(info, surface, onerror);
+    const handle = serveOnStdio(info, surface, onerror, osUser());
     const reason = await Promise.race([
       waitForSignal(),
       new Promise<string>((resolve) => process.stdin.once("end", () => resolve("stdin closed")).once("close", () => resolve("stdin closed"))),
@@ -193,7 +211,7 @@ export async function run(argv: string[]): Promise<number> {
     return 0;
   }
 
-  let token: { token: HttpToken; file?: string };
+  let token: { token?: HttpToken; file?: string };
   try {
     token = httpToken(broker);
   } catch (err) {
@@ -203,7 +221,8 @@ export async function run(argv: string[]): Promise<number> {
   const allowedHosts = [...loopbackHostnames(), ...(values["allow-remote"] ? [listen.host] : []), ...(values["allow-host"] ?? [])];
   let started: Awaited<ReturnType<typeof startHttpServer>>;
   try {
-    started = await startHttpServer(mcp.node, { host: listen.host, port: listen.port, token: token.token,
+    started = await startHttpServer(mcp.node, { host: listen.host, port: listen.port, ...(token.token && { token: token.token }),
+      users: () => broker.config.current.users,
       allowedHosts,
       logger: broker.logger,
       metrics: { render: () => broker.metrics.render(), isPublic: () => broker.config.current.settings.metrics.public },
@@ -211,11 +230,13 @@ export async function run(argv: string[]): Promise<number> {
   } catch (err) {
     return fail(`cannot listen on ${values.http}: ${(err as Error).message}`);
   }
+  const people = broker.config.current.users.length;
   process.stderr.write(
     `hostward serve: MCP over HTTP at ${started.url}\n` +
-      (token.file ? `hostward serve: bearer token in ${token.file}\n` : "hostward serve: bearer token from $HOSTWARD_HTTP_TOKEN\n"),
+      (token.file ? `hostward serve: bearer token in ${token.file}\n` : token.token ? "hostward serve: bearer token from $HOSTWARD_HTTP_TOKEN\n" : "") +
+      (people > 0 ? `hostward serve: team mode: ${people} user token(s) in ${configFiles(broker.config.current.dir).users}${token.token ? " (and the shared token)" : ""}\n` : ""),
   );
-  broker.logger.info({ url: started.url, token: token.token.label }, "HTTP transport listening");
+  broker.logger.info({ url: started.url, token: token.token?.label, users: people }, "HTTP transport listening");
   const reason = await waitForSignal();
   const closed = new Promise<void>((resolve) => started.server.close(() => resolve()));
   started.server.closeAllConnections();

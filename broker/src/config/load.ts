@@ -16,6 +16,7 @@ import {
   type HostEntry,
   type Policy,
 } from "./schema";
+import { readUsersFile } from "./users";
 
 export class ConfigError extends Error {
   override name = "ConfigError";
@@ -86,7 +87,8 @@ export function loadBrokerConfig(dir: string, tools: ReadonlyMap<string, PolicyT
   const hostsRaw = readYaml(files.hosts, true);
   const policyRaw = readYaml(files.policy, true);
   const brokerRaw = readYaml(files.broker, false);
-  const problems = [...hostsRaw.problems, ...policyRaw.problems, ...brokerRaw.problems];
+  const usersRaw = readUsersFile(files.users);
+  const problems = [...hostsRaw.problems, ...policyRaw.problems, ...brokerRaw.problems, ...usersRaw.problems];
 
   const hosts = hostsRaw.value === undefined ? undefined : HostsFileSchema.safeParse(hostsRaw.value);
   const policy = policyRaw.value === undefined ? undefined : PolicyFileSchema.safeParse(policyRaw.value);
@@ -99,12 +101,13 @@ export function loadBrokerConfig(dir: string, tools: ReadonlyMap<string, PolicyT
   if (problems.length > 0 || !hosts?.success || !policy?.success || !settings?.success) throw new ConfigError(problems);
 
   const digest = createHash("sha256");
-  for (const raw of [hostsRaw, policyRaw, brokerRaw]) digest.update(raw.text ?? "").update("\0");
+  for (const raw of [hostsRaw, policyRaw, brokerRaw, usersRaw]) digest.update(raw.text ?? "").update("\0");
   return {
     dir,
     hosts: hosts.data.hosts,
     policy: policy.data,
     settings: settings.data,
+    users: usersRaw.users,
     digest: digest.digest("hex"),
   };
 }

@@ -6,6 +6,7 @@ import { z } from "zod";
 import { IMPACTS } from "../../../proto/catalog/approval";
 import { hostLabel, hostName, tagLabel, tcpPort } from "../../../proto/catalog/grammar";
 import { TracingConfigSchema } from "../../../shared/tracing-config";
+import { groupName, personName, type UserEntry } from "./users";
 
 // The inventory's names and tags are grammar tokens of the catalog (proto/catalog/grammar.ts), so
 // the runbooks (proto/catalog/runbooks/) validate their host and tag arguments with the same rule.
@@ -52,6 +53,13 @@ const PolicyRuleSchema = z.strictObject({
   target: RuleTargetSchema,
   allow: z.array(toolRef).max(1000).default([]),
   deny: z.array(toolRef).max(1000).default([]),
+  /**
+   * With either, the rule applies only to a caller named in `users` or in one of `groups` (the
+   * users file's names and groups; a stdio caller is its OS user name). Names need not be in the
+   * users file yet: people come and go in another file, and a name nobody has matches nobody.
+   */
+  users: z.array(personName).min(1, { message: "list at least one user, or leave users out" }).max(1000).optional(),
+  groups: z.array(groupName).min(1, { message: "list at least one group, or leave groups out" }).max(1000).optional(),
 });
 
 export const PolicyFileSchema = z.strictObject({
@@ -186,6 +194,8 @@ export interface BrokerConfig {
   hosts: readonly HostEntry[];
   policy: Policy;
   settings: BrokerSettings;
-  /** sha256 of the three files' bytes, to tell a real change from a no-op reload. */
+  /** users.jsonl: the people of team mode (empty without the file). */
+  users: readonly UserEntry[];
+  /** sha256 of the files' bytes, to tell a real change from a no-op reload. */
   digest: string;
 }

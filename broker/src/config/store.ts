@@ -10,6 +10,9 @@ export interface ConfigChanges {
   changed: string[];
   policyChanged: boolean;
   settingsChanged: boolean;
+  /** users.jsonl: the names added and removed (a revoked user is removed). */
+  usersAdded: string[];
+  usersRemoved: string[];
 }
 
 export type ReloadOutcome = { ok: true; config: BrokerConfig; changes: ConfigChanges } | { ok: false; problems: string[] };
@@ -24,6 +27,8 @@ function diffConfigs(before: BrokerConfig, after: BrokerConfig): ConfigChanges {
     changed: after.hosts.filter((h) => old.has(h.name) && !same(old.get(h.name)!, h)).map((h) => h.name),
     policyChanged: JSON.stringify(before.policy) !== JSON.stringify(after.policy),
     settingsChanged: JSON.stringify(before.settings) !== JSON.stringify(after.settings),
+    usersAdded: after.users.filter((u) => !before.users.some((b) => b.name === u.name && b.sha256 === u.sha256)).map((u) => u.name),
+    usersRemoved: before.users.filter((b) => !after.users.some((u) => u.name === b.name && u.sha256 === b.sha256)).map((u) => u.name),
   };
 }
 

@@ -37,7 +37,7 @@ export type CursorProblem = { code: "PAGE_INVALID" | "PAGE_EXPIRED" | "PAGE_MISM
 
 /** Who may page an answer: the transport and, over HTTP, the token's label. */
 export function callerKey(caller: CallerIdentity): string {
-  return `${caller.transport}:${caller.token ?? ""}`;
+  return `${caller.transport}:${caller.token ?? ""}:${caller.user ?? ""}`;
 }
 
 export function encodeCursor(id: string, offset: number): string {

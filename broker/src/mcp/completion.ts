@@ -66,15 +66,15 @@ export function brokerCompletion(broker: Broker): CompleteFn {
     const config = broker.config.current;
     switch (arg.kind) {
       case "host":
-        return rank(visibleHosts(config).map((h) => h.name), typed);
+        return rank(visibleHosts(config, call.caller).map((h) => h.name), typed);
       case "tag":
-        return rank(visibleTags(config).map((t) => t.tag), typed);
+        return rank(visibleTags(config, call.caller).map((t) => t.tag), typed);
       case "target":
-        return rank(["all", ...visibleHosts(config).map((h) => h.name), ...visibleTags(config).map((t) => `tag:${t.tag}`)], typed);
+        return rank(["all", ...visibleHosts(config, call.caller).map((h) => h.name), ...visibleTags(config, call.caller).map((t) => `tag:${t.tag}`)], typed);
       case "unit": {
         const host = arg.hostArgument === undefined ? undefined : context[arg.hostArgument];
         // Without the host (not yet typed) or with one the caller may not see, nothing is asked.
-        if (host === undefined || hostRefusal(config, host) !== undefined) return [];
+        if (host === undefined || hostRefusal(config, host, call.caller) !== undefined) return [];
         return rank(await unitsOf(host, call), typed);
       }
       default:
@@ -91,11 +91,11 @@ export function brokerCompletion(broker: Broker): CompleteFn {
       if (!arg) return { error: `argument.name: prompt ${def.name} has no argument ${JSON.stringify(argument.name.slice(0, 64))} (it has ${def.arguments.map((a) => a.name).join(", ")})` };
       return { values: await forKind(arg, typed, context, call) };
     }
-    if (ref.uri === "hostward://hosts/{name}" && argument.name === "name") return { values: rank(visibleHosts(broker.config.current).map((h) => h.name), typed) };
+    if (ref.uri === "hostward://hosts/{name}" && argument.name === "name") return { values: rank(visibleHosts(broker.config.current, call.caller).map((h) => h.name), typed) };
     if (ref.uri === "hostward://actions/{id}" && argument.name === "id") {
       actionService ??= new ActionService(broker.actions, broker.audit, () => broker.config.current.settings.approvalTtlSeconds);
       const listed = await actionService.list();
-      return { values: rank(listed.requests.filter((r) => !isTerminal(r.state) && hostRefusal(broker.config.current, r.host) === undefined).map((r) => r.id), typed) };
+      return { values: rank(listed.requests.filter((r) => !isTerminal(r.state) && hostRefusal(broker.config.current, r.host, call.caller) === undefined).map((r) => r.id), typed) };
     }
     return { error: `ref.uri: ${JSON.stringify(ref.uri.slice(0, 128))} with argument ${JSON.stringify(argument.name.slice(0, 64))} is not a resource template variable of this server (see resources/templates/list)` };
   };

@@ -14,7 +14,7 @@ import type { CallerIdentity } from "../audit/records";
 import type { Broker } from "../broker";
 import type { HostEntry } from "../config/schema";
 import type { WorkContext } from "../fanout";
-import { decide } from "../policy";
+import { decide, principalOf } from "../policy";
 import { callerKey, encodeCursor, pageOf, type AnswerStore } from "./answers";
 import type { FleetDef } from "./fleet-shape";
 import { summariseFleet } from "./fleet-summary";
@@ -118,7 +118,7 @@ async function answerPage<T>(call: FleetToolCall<T>): Promise<ToolOutcome> {
       // Policy may have changed since the call: each host shown is decided again.
       const shown = results.map((r): HostResult => {
         const host = config.hosts.find((h) => h.name === r.host);
-        const d = host ? decide(config.policy, tool, host) : undefined;
+        const d = host ? decide(config.policy, tool, host, principalOf(config, call.caller)) : undefined;
         if (d?.allowed) return r;
         return { host: r.host, ok: false, error: { code: "POLICY_DENIED", message: d?.reason ?? `${r.host} is no longer in the inventory` } };
       });

@@ -17,7 +17,7 @@ import type { z } from "zod";
 import type { HostEntry } from "../config/schema";
 import type { Broker } from "../broker";
 import { fanout, type WorkContext } from "../fanout";
-import { decide, type Decision, type PolicySubject } from "../policy";
+import { decide, principalOf, type Decision, type PolicySubject } from "../policy";
 import { resolveTargets } from "../targets";
 import { AuditError, RESULT_LOCK_WAIT_MS } from "../audit/log";
 import type { AuditRecordInput, CallerIdentity } from "../audit/records";
@@ -176,7 +176,8 @@ export async function runHostTool<A extends { target: string }, T>(call: HostToo
     return { ok: false, outcome: failed ?? { error: resolved.error } };
   }
 
-  const decisions = new Map<string, Decision>(resolved.hosts.map((h) => [h.name, decide(config.policy, subject, h)]));
+  const who = principalOf(config, caller);
+  const decisions = new Map<string, Decision>(resolved.hosts.map((h) => [h.name, decide(config.policy, subject, h, who)]));
   const callRecords: AuditRecordInput[] = [
     { event: "tool.call", callId, caller, tool: tool.name, target, hosts: resolved.hosts.map((h) => h.name), ...auditArgs(args) },
     ...resolved.hosts.map((h): AuditRecordInput => {

@@ -2,13 +2,15 @@
 // MCP handler, reached through the SDK's own Node adapter (@modelcontextprotocol/node toNodeHandler,
 // in sdk.ts). In order, every request must: use the /mcp path; carry a Host header
 // naming an allowed host and, if it has an Origin, an allowed origin (DNS-rebinding defence, with
-// the SDK's own validators); and present the bearer token (compared in constant time).
+// the SDK's own validators); and present a bearer token: a person's (users.jsonl, by its SHA-256:
+// team mode, the caller is that user) or the shared one (compared in constant time; names no one).
 // GET /metrics (the broker's Prometheus metrics, metrics.ts) passes the same Host and Origin checks
 // and needs the same token, unless broker.yaml says `metrics: { public: true }`; it reads counters
 // and the stores and writes nothing (no audit record).
 import { createHash, timingSafeEqual } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { isIP } from "node:net";
+import { authenticateUser, USER_TOKEN_PREFIX, type UserEntry } from "../config/users";
 import type { Logger } from "../logger";
 import { checkHostHeader, checkOriginHeader, type McpNodeHandler } from "./sdk";
 
@@ -24,7 +26,10 @@ export interface HttpToken {
 export interface HttpServerOptions {
   host: string;
   port: number;
-  token: HttpToken;
+  /** The shared token ($HOSTWARD_HTTP_TOKEN or the generated file); absent in team mode. */
+  token?: HttpToken;
+  /** users.jsonl as the running configuration has it (read per request: a reload applies). */
+  users: () => readonly UserEntry[];
   /** Host header / Origin hostnames accepted (no ports). */
   allowedHosts: readonly string[];
   logger: Logger;
@@ -44,11 +49,42 @@ function digest(text: string): Buffer {
   return createHash("sha256").update(text, "utf8").digest();
 }
 
-/** Constant-time comparison of the Authorization header with the expected bearer token. */
-function bearerMatches(header: string | undefined, token: string): boolean {
+function bearerOf(header: string | undefined): string | undefined {
   const m = /^Bearer\s+(\S+)\s*$/i.exec(header ?? "");
-  if (!m || m[1] === undefined) return false;
-  return timingSafeEqual(digest(m[1]), digest(token));
+  return m?.[1];
+}
+
+/** Who the request is from, as the transport passes it on (never the token in a log or record). */
+interface HttpCaller {
+  token: string;
+  /** The shared token's label, or "user:NAME". */
+  label: string;
+  /** The person (users.jsonl) whose token it is. */
+  user?: string;
+}
+
+type Authenticated = { ok: true; caller: HttpCaller } | { ok: false; message: string; log: Record<string, unknown>; presented: boolean };
+
+const UNAUTHORIZED = "unauthorized: a valid bearer token is required (Authorization: Bearer <token>)";
+
+function authenticate(header: string | undefined, options: HttpServerOptions): Authenticated {
+  const presented = bearerOf(header);
+  if (presented === undefined) return { ok: false, message: UNAUTHORIZED, log: { why: "no bearer token" }, presented: false };
+  if (presented.startsWith(USER_TOKEN_PREFIX)) {
+    const found = authenticateUser(options.users(), presented);
+    if (found.ok) return { ok: true, caller: { token: presented, label: `user:${found.user.name}`, user: found.user.name } };
+    if (found.reason === "expired") {
+      return {
+        ok: false,
+        message: `unauthorized: the token of user ${JSON.stringify(found.user)} expired at ${found.expires} (ask for a new one: hostward pki issue-user)`,
+        log: { why: "expired user token", user: found.user, expires: found.expires },
+        presented: true,
+      };
+    }
+  }
+  // Constant time against the shared token.
+  if (options.token && timingSafeEqual(digest(presented), digest(options.token.value))) return { ok: true, caller: { token: presented, label: options.token.label } };
+  return { ok: false, message: UNAUTHORIZED, log: { why: presented.startsWith(USER_TOKEN_PREFIX) ? "unknown or revoked user token" : "wrong bearer token" }, presented: true };
 }
 
 function refuse(res: ServerResponse, status: number, message: string, headers: Record<string, string> = {}): void {
@@ -75,11 +111,13 @@ function createHttpHandler(mcp: McpNodeHandler, options: HttpServerOptions) {
       options.logger.warn({ origin: req.headers.origin }, "HTTP request refused: Origin not allowed");
       return refuse(res, 403, `forbidden: ${origin.message}`);
     }
-    if (!(metrics?.isPublic() ?? false) && !bearerMatches(req.headers.authorization, options.token.value)) {
-      options.logger.warn({ remote: req.socket.remoteAddress }, "HTTP request refused: missing or wrong bearer token");
-      return refuse(res, 401, "unauthorized: a valid bearer token is required (Authorization: Bearer <token>)", {
-        "www-authenticate": 'Bearer realm="hostward"',
-      });
+    const auth = metrics?.isPublic() === true ? undefined : authenticate(req.headers.authorization, options);
+    // Logged, not audited: a record per unauthenticated request would let anyone who reaches the
+    // port grow the audit chain.
+    if (auth && !auth.ok) {
+      options.logger.warn({ remote: req.socket.remoteAddress, ...auth.log }, "HTTP request refused: missing, wrong, revoked or expired bearer token");
+      // RFC 6750: a token was presented and is not valid (wrong, revoked, expired) → error="invalid_token".
+      return refuse(res, 401, auth.message, { "www-authenticate": `Bearer realm="hostward"${auth.presented ? ', error="invalid_token"' : ""}` });
     }
     if (metrics) {
       if (req.method !== "GET" && req.method !== "HEAD") return refuse(res, 405, `${METRICS_PATH} answers GET only`, { allow: "GET, HEAD" });
@@ -90,7 +128,8 @@ function createHttpHandler(mcp: McpNodeHandler, options: HttpServerOptions) {
     }
     // The request and response adaptation is the SDK's (@modelcontextprotocol/node): body bound
     // (413), streaming with backpressure, abort on disconnect.
-    await mcp(req, res, { token: options.token.value, label: options.token.label });
+    if (!auth) return refuse(res, 500, "internal error"); // only /metrics may be public
+    await mcp(req, res, auth.caller);
   };
 }
 

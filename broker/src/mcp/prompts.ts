@@ -7,6 +7,7 @@ import { parseRunbookArgs, renderRunbook, type RunbookDef } from "../../../proto
 import { runbooks } from "../../../proto/catalog/runbooks/index";
 import { RESULT_LOCK_WAIT_MS } from "../audit/log";
 import type { Broker } from "../broker";
+import type { CallerIdentity } from "../audit/records";
 import { resolveTargets } from "../targets";
 import { auditArgs } from "./arguments";
 import { auditCode } from "./host-call";
@@ -24,16 +25,16 @@ function stringArgs(raw: unknown): Record<string, string> | string {
 }
 
 /** Why a host or target argument names something the caller may not see, or undefined. */
-function visibilityProblem(broker: Broker, def: RunbookDef, args: Record<string, string>): string | undefined {
+function visibilityProblem(broker: Broker, def: RunbookDef, args: Record<string, string>, caller: CallerIdentity): string | undefined {
   const config = broker.config.current;
   for (const arg of def.arguments) {
     const value = args[arg.name];
     if (value === undefined) continue;
     if (arg.kind === "host") {
-      const refused = hostRefusal(config, value);
+      const refused = hostRefusal(config, value, caller);
       if (refused) return `${arg.name}: ${refused}`;
     } else if (arg.kind === "target") {
-      const resolved = resolveTargets(value, visibleHosts(config));
+      const resolved = resolveTargets(value, visibleHosts(config, caller));
       if (!resolved.ok) return `${arg.name}: ${resolved.error}`;
     }
   }
@@ -50,7 +51,7 @@ export function runbookPrompts(broker: Broker): PromptSpec[] {
       const parsed = parseRunbookArgs(def, given);
       if (!parsed.ok) got = { error: `prompt ${def.name}: ${parsed.problems.join("; ")}` };
       else {
-        const hidden = visibilityProblem(broker, def, parsed.args);
+        const hidden = visibilityProblem(broker, def, parsed.args, call.caller);
         got = hidden ? { error: `prompt ${def.name}: ${hidden}` } : { description: `${def.title}: ${def.description}`, text: renderRunbook(def, parsed.args) };
       }
     }

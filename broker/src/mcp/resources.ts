@@ -20,7 +20,7 @@ import { RESULT_LOCK_WAIT_MS } from "../audit/log";
 import type { CallerIdentity } from "../audit/records";
 import type { Broker } from "../broker";
 import { hostLabel, type HostEntry } from "../config/schema";
-import { decide } from "../policy";
+import { decide, principalOf } from "../policy";
 import { policyTools } from "../policy-tools";
 import { rolloutView } from "../rollouts/describe";
 import { RolloutService } from "../rollouts/service";
@@ -125,7 +125,7 @@ export function brokerResources(broker: Broker): ResourceSurface {
   const ttl = () => broker.config.current.settings.approvalTtlSeconds;
   const actionsOf = () => (actionService ??= new ActionService(broker.actions, broker.audit, ttl));
   const rolloutsOf = () => (rolloutService ??= new RolloutService(broker.rollouts, broker.audit, ttl, { warn: (m) => broker.logger.warn(m) }));
-  const mayShow = (host: string) => hostRefusal(broker.config.current, host) === undefined;
+  const mayShow = (host: string, call: RequestContext) => hostRefusal(broker.config.current, host, call.caller) === undefined;
 
   const fixed = (uri: string, name: string, title: string, description: string, read: (call: RequestContext, callId: string) => Promise<ReadOutcome>): ResourceSpec => ({
     uri,
@@ -137,16 +137,16 @@ export function brokerResources(broker: Broker): ResourceSurface {
   });
 
   const resources: ResourceSpec[] = [
-    fixed(RESOURCE_URIS.inventory, "inventory", "Inventory", "The hosts you may diagnose (name, address, ports, tags) and their tags. Changes on a configuration reload.", async () => {
+    fixed(RESOURCE_URIS.inventory, "inventory", "Inventory", "The hosts you may diagnose (name, address, ports, tags) and their tags. Changes on a configuration reload.", async (call) => {
       const config = broker.config.current;
-      return { text: boundedJson({ tags: visibleTags(config), hosts: visibleHosts(config).map(hostView), more: "list_hosts filters by tag" }, "hosts") };
+      return { text: boundedJson({ tags: visibleTags(config, call.caller), hosts: visibleHosts(config, call.caller).map(hostView), more: "list_hosts filters by tag" }, "hosts") };
     }),
     fixed(RESOURCE_URIS.catalog, "catalog", "Catalog", "Every diagnostic (parameters, limits), action (impact, parameters, inverse) and runbook the broker serves.", async () => ({
       text: JSON.stringify(catalogDocument()),
     })),
-    fixed(RESOURCE_URIS.pendingActions, "pending-actions", "Pending actions", "Action requests not yet settled (PENDING, APPROVED, RUNNING), newest first. Subscribe to hear of proposals, approvals and executions.", async () => {
+    fixed(RESOURCE_URIS.pendingActions, "pending-actions", "Pending actions", "Action requests not yet settled (PENDING, APPROVED, RUNNING), newest first. Subscribe to hear of proposals, approvals and executions.", async (call) => {
       const listed = await actionsOf().list();
-      const open = listed.requests.filter((r) => !isTerminal(r.state) && mayShow(r.host)).map((r) => requestView(r, false));
+      const open = listed.requests.filter((r) => !isTerminal(r.state) && mayShow(r.host, call)).map((r) => requestView(r, false));
       return { text: boundedJson({ actions: open, problems: listed.problems.slice(0, 20), more: "get_action ID for one in full" }, "actions") };
     }),
     fixed(RESOURCE_URIS.pendingRollouts, "pending-rollouts", "Pending roll-outs", "Roll-outs not yet settled (PENDING, APPROVED, RUNNING), newest first.", async () => {
@@ -159,11 +159,11 @@ export function brokerResources(broker: Broker): ResourceSurface {
         });
       return { text: boundedJson({ rollouts: open, problems: listed.problems.slice(0, 20), more: "get_rollout ID for one in full" }, "rollouts") };
     }),
-    fixed(RESOURCE_URIS.auditTail, "audit-tail", "Audit tail", `The audit chain's last ${AUDIT_TAIL_RECORDS} records, oldest first, each checked against its own hash (records about hosts you may not diagnose are left out).`, async () => {
+    fixed(RESOURCE_URIS.auditTail, "audit-tail", "Audit tail", `The audit chain's last ${AUDIT_TAIL_RECORDS} records, oldest first, each checked against its own hash (records about hosts you may not diagnose are left out).`, async (call) => {
       const { records, problems } = await broker.audit.tail(AUDIT_TAIL_RECORDS, MAX_RESOURCE_BYTES);
       const shown = records.filter((r) => {
         const hosts = [r.host, ...(Array.isArray(r.hosts) ? r.hosts : [])].filter((h): h is string => typeof h === "string");
-        return hosts.every(mayShow);
+        return hosts.every((h) => mayShow(h, call));
       });
       return { text: boundedJson({ location: broker.audit.location, records: shown, problems, more: "hostward audit tail -n N, on the broker's machine" }, "records") };
     }),
@@ -176,20 +176,21 @@ export function brokerResources(broker: Broker): ResourceSurface {
       title: "One host",
       description: "A host's inventory entry, the tools policy allows and refuses there, and its live facts (get_system_info: OS, kernel, hardware, uptime) — or why they could not be read.",
       mimeType: JSON_TYPE,
-      list: async () => visibleHosts(broker.config.current).map((h) => ({ uri: RESOURCE_URIS.host(h.name), name: `host ${h.name}`, title: h.name, description: `${h.address}${h.tags.length ? ` (${h.tags.join(", ")})` : ""}` })),
+      list: async (call) => visibleHosts(broker.config.current, call.caller).map((h) => ({ uri: RESOURCE_URIS.host(h.name), name: `host ${h.name}`, title: h.name, description: `${h.address}${h.tags.length ? ` (${h.tags.join(", ")})` : ""}` })),
       read: (variables, uri, call) =>
         audited(broker, uri, call.caller, async () => {
           const name = variables.name ?? "";
           const valid = hostLabel.safeParse(name);
           if (!valid.success) return { error: `name: ${JSON.stringify(name.slice(0, 64))} is not a host name (letters, digits, ".", "-", "_"; see hostward://inventory)` };
           const config = broker.config.current;
-          const refused = hostRefusal(config, name);
+          const refused = hostRefusal(config, name, call.caller);
           if (refused) return { error: refused, notFound: !config.hosts.some((h) => h.name === name) };
           const host = config.hosts.find((h) => h.name === name)!;
           const allowed: string[] = [];
           const denied: Array<{ tool: string; reason: string }> = [];
+          const who = principalOf(config, call.caller);
           for (const tool of policyTools().values()) {
-            const d = decide(config.policy, tool, host);
+            const d = decide(config.policy, tool, host, who);
             if (d.allowed) allowed.push(tool.name);
             else denied.push({ tool: tool.name, reason: d.reason });
           }
@@ -218,7 +219,7 @@ export function brokerResources(broker: Broker): ResourceSurface {
           if (!ACTION_ID.test(id)) return { error: `id: ${JSON.stringify(id.slice(0, 64))} is not an action id (act- and 12 hex digits; see hostward://actions/pending)` };
           const r = await actionsOf().get(id);
           if (!r) return { error: `no action request ${id}`, notFound: true };
-          if (!mayShow(r.host)) return { error: hostRefusal(broker.config.current, r.host)! };
+          if (!mayShow(r.host, call)) return { error: hostRefusal(broker.config.current, r.host, call.caller)! };
           return { text: JSON.stringify(requestView(r)) };
         }),
     },

@@ -238,8 +238,10 @@ function progressFor(ctx: ServerContext): CallContext["progress"] {
 
 interface ServerTransportInfo {
   transport: "stdio" | "http";
-  /** HTTP: the label of the token that authenticated the request. */
+  /** HTTP: the label of the shared token that authenticated the request. */
   token?: string;
+  /** HTTP: the user whose token authenticated it; stdio: the OS user running the broker. */
+  user?: string;
 }
 
 // ---- Prompts, resources and completion (the other two server primitives) ----------------------
@@ -367,6 +369,7 @@ interface Era {
 function requestContext(server: McpServer, ctx: ServerContext, transport: ServerTransportInfo, session: string): RequestContext {
   const caller: CallerIdentity = { transport: transport.transport, client: clientInfo(server, ctx) };
   if (transport.token) caller.token = transport.token;
+  if (transport.user) caller.user = transport.user;
   return { caller, session, signal: ctx.mcpReq.signal };
 }
 
@@ -565,23 +568,41 @@ export interface StdioHandle {
   close(): Promise<void>;
 }
 
-/** Serves MCP on this process's stdin/stdout (both protocol eras; one server per connection). */
-export function serveOnStdio(info: ServerInfo, surface: McpSurface, onerror: (err: Error) => void): StdioHandle {
-  return serveStdio((ctx) => createServer(info, surface, { transport: "stdio" }, ctx.era), { onerror });
+/** Serves MCP on this process's stdin/stdout (both protocol eras; one server per connection). `user`: the OS user. */
+export function serveOnStdio(info: ServerInfo, surface: McpSurface, onerror: (err: Error) => void, user?: string): StdioHandle {
+  return serveStdio((ctx) => createServer(info, surface, { transport: "stdio", ...(user !== undefined && { user }) }, ctx.era), { onerror });
 }
 
-/** A fetch-shaped MCP endpoint: the caller authenticates first and passes the token's label. */
-export type McpFetch = (request: Request, auth: { token: string; label: string }) => Promise<Response>;
+/** Who an HTTP request is from: the caller (http.ts) authenticated it; `label` is the shared token's, or "user:NAME". */
+interface HttpAuth {
+  token: string;
+  label: string;
+  user?: string;
+}
+
+/** A fetch-shaped MCP endpoint: the caller authenticates first and passes who it is. */
+export type McpFetch = (request: Request, auth: HttpAuth) => Promise<Response>;
 
 /** The same endpoint on Node's http server, through the SDK's own adapter (@modelcontextprotocol/node). */
-export type McpNodeHandler = (req: IncomingMessage, res: ServerResponse, auth: { token: string; label: string }) => Promise<void>;
+export type McpNodeHandler = (req: IncomingMessage, res: ServerResponse, auth: HttpAuth) => Promise<void>;
+
+/** The SDK's AuthInfo for a request: clientId (what a 2026 round trip's requestState is bound to) is the label. */
+function authInfo(auth: HttpAuth) {
+  return { token: auth.token, clientId: auth.label, scopes: [], ...(auth.user !== undefined && { extra: { user: auth.user } }) };
+}
+
+function httpTransport(info: McpRequestContext["authInfo"]): ServerTransportInfo {
+  const user = info?.extra?.user;
+  if (typeof user === "string") return { transport: "http", user };
+  return { transport: "http", token: info?.clientId };
+}
 
 /** Largest request body the endpoint reads (413 past it), as the SDK's adapter and handler apply it. */
 const MAX_BODY_BYTES = 4 * 1024 * 1024;
 
 export function createMcpFetch(info: ServerInfo, surface: McpSurface, onerror: (err: Error) => void): { fetch: McpFetch; node: McpNodeHandler; close(): Promise<void> } {
   const handler = createMcpHandler(
-    (ctx: McpRequestContext) => createServer(info, surface, { transport: "http", token: ctx.authInfo?.clientId }, ctx.era),
+    (ctx: McpRequestContext) => createServer(info, surface, httpTransport(ctx.authInfo), ctx.era),
     { onerror, maxRequestBodySize: MAX_BODY_BYTES },
   );
   const adapter = toNodeHandler(handler, { onerror, maxRequestBodySize: MAX_BODY_BYTES });
@@ -592,9 +613,9 @@ export function createMcpFetch(info: ServerInfo, surface: McpSurface, onerror: (
     else handler.notify.resourceUpdated(event.uri);
   });
   return {
-    fetch: (request, auth) => handler.fetch(request, { authInfo: { token: auth.token, clientId: auth.label, scopes: [] } }),
+    fetch: (request, auth) => handler.fetch(request, { authInfo: authInfo(auth) }),
     // The adapter forwards `req.auth` as the handler's authInfo (pass-through; the caller checked it).
-    node: (req, res, auth) => adapter(Object.assign(req, { auth: { token: auth.token, clientId: auth.label, scopes: [] } }), res),
+    node: (req, res, auth) => adapter(Object.assign(req, { auth: authInfo(auth) }), res),
     close: async () => {
       unsubscribe();
       await handler.close();

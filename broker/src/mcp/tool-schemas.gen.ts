@@ -197,6 +197,6 @@ export const TOOL_SCHEMAS: Readonly<Record<string, { input: JsonObject; output: 
   },
   "reload_config": {
     input: {"type":"object","properties":{},"additionalProperties":false},
-    output: {"type":"object","properties":{"hosts":{"type":"integer"},"rules":{"type":"integer"},"changes":{"type":"object","properties":{"added":{"type":"array","items":{"type":"string"}},"removed":{"type":"array","items":{"type":"string"}},"changed":{"type":"array","items":{"type":"string"}},"policyChanged":{"type":"boolean"},"settingsChanged":{"type":"boolean"}},"required":["added","removed","changed","policyChanged","settingsChanged"]},"notes":{"type":"array","items":{"type":"string"}}},"required":["hosts","rules","changes","notes"]},
+    output: {"type":"object","properties":{"hosts":{"type":"integer"},"rules":{"type":"integer"},"changes":{"type":"object","properties":{"added":{"type":"array","items":{"type":"string"}},"removed":{"type":"array","items":{"type":"string"}},"changed":{"type":"array","items":{"type":"string"}},"policyChanged":{"type":"boolean"},"settingsChanged":{"type":"boolean"},"usersAdded":{"type":"array","items":{"type":"string"},"description":"users.jsonl: people added"},"usersRemoved":{"type":"array","items":{"type":"string"},"description":"users.jsonl: people removed (revoked)"}},"required":["added","removed","changed","policyChanged","settingsChanged","usersAdded","usersRemoved"]},"notes":{"type":"array","items":{"type":"string"}}},"required":["hosts","rules","changes","notes"]},
   },
 };

@@ -277,7 +277,7 @@ export class RolloutService {
    * Signs the roll-out statement and records APPROVED. `shown`: the record exactly as the approver
    * was shown it; refused if what is stored differs from it in anything the approval covers.
    */
-  async approve(id: string, signer: Signer, by: { approver: string; via?: "cli" | "web"; callId?: string }, shown?: RolloutRecord): Promise<RolloutOutcome> {
+  async approve(id: string, signer: Signer, by: { approver: string; identity?: string; via?: "cli" | "web"; callId?: string }, shown?: RolloutRecord): Promise<RolloutOutcome> {
     const via = by.via ?? "cli";
     const current = await this.get(id);
     if (!current) return this.refuse({ op: "approve", rolloutId: id }, `no roll-out ${id}`);
@@ -305,7 +305,7 @@ export class RolloutService {
       (cur) => (cur.state !== "PENDING" ? { refuse: `roll-out ${id} is ${cur.state}` } : signedPart(cur) !== signedPart(base) ? { refuse: `roll-out ${id} changed while it was being signed` } : { next: moved(cur, "APPROVED", `${by.approver} (${via})`, { approval: { statement, keyId, signature, via, approver: by.approver, at } }) }),
       async (next) => {
         if (nowSeconds() >= next.expiresAt) throw new Error(`roll-out ${id} expired while it was being signed`);
-        await this.audit.append({ event: "rollout.approved", callId: by.callId, ...about(next), via, approver: by.approver, keyId, keySource: signer.source, nonce: statement.nonce, planRoot: statement.planRoot, strategyHash: statement.strategyHash, notAfter: new Date(statement.notAfter * 1000).toISOString() });
+        await this.audit.append({ event: "rollout.approved", callId: by.callId, ...about(next), via, approver: by.approver, ...(by.identity !== undefined && { approverIdentity: by.identity }), keyId, keySource: signer.source, nonce: statement.nonce, planRoot: statement.planRoot, strategyHash: statement.strategyHash, notAfter: new Date(statement.notAfter * 1000).toISOString() });
       },
     );
     return t.ok ? { ok: true, record: t.record } : { ok: false, reason: t.reason, ...(t.record && { record: t.record }) };
@@ -316,7 +316,7 @@ export class RolloutService {
    * already signed: hosts may require several distinct approver keys for the action's impact
    * (actions.yaml approvals.required; HIGH: 2 by default). A key signs once.
    */
-  async cosign(id: string, signer: Signer, by: { approver: string; via?: "cli" | "web"; callId?: string }, shown?: RolloutRecord): Promise<RolloutOutcome> {
+  async cosign(id: string, signer: Signer, by: { approver: string; identity?: string; via?: "cli" | "web"; callId?: string }, shown?: RolloutRecord): Promise<RolloutOutcome> {
     const current = await this.get(id);
     if (!current) return this.refuse({ op: "cosign", rolloutId: id }, `no roll-out ${id}`);
     if (current.state !== "APPROVED" || !current.approval) return this.refuse({ op: "cosign" }, `roll-out ${id} is ${current.state}; only an APPROVED roll-out that has not started takes another signature`, current);
@@ -335,7 +335,7 @@ export class RolloutService {
           : { next: { ...cur, approval: { ...cur.approval, cosignatures: [...(cur.approval.cosignatures ?? []), { keyId, signature, via: by.via ?? "cli", approver: by.approver, at }] } } },
       async (next) => {
         if (nowSeconds() >= next.expiresAt) throw new Error(`roll-out ${id} expired while it was being signed`);
-        await this.audit.append({ event: "rollout.cosigned", callId: by.callId, ...about(next), via: by.via ?? "cli", approver: by.approver, keyId, keySource: signer.source, signatures: signedBy.length + 1 });
+        await this.audit.append({ event: "rollout.cosigned", callId: by.callId, ...about(next), via: by.via ?? "cli", approver: by.approver, ...(by.identity !== undefined && { approverIdentity: by.identity }), keyId, keySource: signer.source, signatures: signedBy.length + 1 });
       },
     );
     return t.ok ? { ok: true, record: t.record } : { ok: false, reason: t.reason, ...(t.record && { record: t.record }) };

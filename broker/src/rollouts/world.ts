@@ -13,13 +13,13 @@ import { HostCallError } from "../agents/errors";
 import { executeOnHost } from "../actions/executor";
 import { fetchHostRecord } from "../actions/host-record";
 import type { Broker } from "../broker";
-import { decide } from "../policy";
+import { decide, type Principal } from "../policy";
 import type { RolloutWorld } from "./engine";
 import type { PlanHost, RolloutRecord } from "./record";
 
 type AnyDiagnostic = DiagnosticDef<string, z.ZodObject, z.ZodType>;
 
-export function brokerWorld(broker: Broker, r: Pick<RolloutRecord, "action">, callId: string, progress: (line: string) => void): RolloutWorld {
+export function brokerWorld(broker: Broker, r: Pick<RolloutRecord, "action">, callId: string, who: Principal, progress: (line: string) => void): RolloutWorld {
   const def = findAction(r.action);
   if (!def) throw new Error(`this broker's catalog has no action ${r.action}`);
   const hostOf = (h: PlanHost) => {
@@ -34,7 +34,7 @@ export function brokerWorld(broker: Broker, r: Pick<RolloutRecord, "action">, ca
       // The part's own action: the plan's, or for an undo part the plan's signed rollback (its inverse).
       const part = approval.action === def.name ? def : approval.action === def.inverse ? findAction(def.inverse) : undefined;
       if (!part) throw new HostCallError("INVALID_ARGUMENT", `the part of ${h.host} names ${approval.action}, neither ${def.name} nor its inverse`);
-      const decision = decide(broker.config.current.policy, { name: part.name, group: "actions" }, host);
+      const decision = decide(broker.config.current.policy, { name: part.name, group: "actions" }, host, who);
       if (!decision.allowed) throw new HostCallError("POLICY_DENIED", `policy no longer allows ${part.name}: ${decision.reason}`);
       return executeOnHost({ pool: broker.pool, host, def: part, request: { id: approval.requestId, params: JSON.parse(approval.parametersJson) as Record<string, unknown>, approval }, callId, onOutput: (line) => onOutput(line) });
     },

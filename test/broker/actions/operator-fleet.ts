@@ -22,7 +22,7 @@ export async function startOperatorFleet(o: {
   root: string;
   approvers: Approver[];
   allowlist?: string;
-  policy: Array<{ target: string; allow?: string[]; deny?: string[] }>;
+  policy: Array<{ target: string; allow?: string[]; deny?: string[]; users?: string[]; groups?: string[] }>;
   clientName: string;
 }): Promise<OperatorFleet> {
   const pki = await createTestPki(join(o.root, "pki"));

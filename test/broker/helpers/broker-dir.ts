@@ -23,7 +23,7 @@ export interface BrokerDir {
   stateDir: string;
   auditFile: string;
   writeHosts(hosts: TestHost[]): void;
-  writePolicy(rules: Array<{ target: string; allow?: string[]; deny?: string[] }>): void;
+  writePolicy(rules: Array<{ target: string; allow?: string[]; deny?: string[]; users?: string[]; groups?: string[] }>): void;
   writeBroker(settings: Record<string, unknown>): void;
   /** Every audit record written so far. */
   audit(): Array<Record<string, unknown>>;

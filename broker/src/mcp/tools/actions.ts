@@ -23,7 +23,7 @@ import { ActionService } from "../../actions/service";
 import { fileSigner } from "../../approval/signer";
 import type { CallerIdentity } from "../../audit/records";
 import type { Broker } from "../../broker";
-import { decide } from "../../policy";
+import { decide, principalOf } from "../../policy";
 import { hostLabel } from "../../config/schema";
 import { auditArgs, parseArgs } from "../arguments";
 import { tryAudit, validateOrRefuse } from "../host-call";
@@ -94,7 +94,11 @@ const executeOutput = z.object({
 export function requesterOf(caller: CallerIdentity): string {
   const client = caller.client ? `${caller.client.name}${caller.client.version ? `/${caller.client.version}` : ""}` : "unknown-client";
   // ASCII only (an identifier, signed into the approval), cut on a code-point boundary.
-  return truncateText(printable(`mcp:${caller.transport}:${client}${caller.token ? `:${caller.token}` : ""}`, { ascii: true }), 256);
+  // Over HTTP the last ":" part is the person when a user's token authenticated the call (what the
+  // helper's four-eyes check compares an approver's identity with); the shared token's label otherwise.
+  // stdio is unchanged (mcp:stdio:CLIENT): its user is recorded in the audit records' caller.
+  const who = caller.transport === "http" && caller.user ? caller.user : caller.token;
+  return truncateText(printable(`mcp:${caller.transport}:${client}${who ? `:${who}` : ""}`, { ascii: true }), 256);
 }
 
 function howToApprove(broker: Broker, id: string): string {
@@ -238,7 +242,7 @@ async function propose(broker: Broker, service: ActionService, raw: unknown, cal
   const host = config.hosts.find((h) => h.name === target);
   if (!host) return refuse(`unknown host "${target}" (not in the inventory; see list_hosts)`, { reason: "BAD_TARGET" });
 
-  const decision = decide(config.policy, { name: action, group: "actions" }, host);
+  const decision = decide(config.policy, { name: action, group: "actions" }, host, principalOf(config, call.caller));
   const failed = await tryAudit(
     broker,
     { event: "tool.call", callId, caller: call.caller, tool: "propose_action", target, hosts: [host.name], ...auditArgs(valid.args) },
@@ -518,7 +522,7 @@ async function execute(broker: Broker, service: ActionService, raw: unknown, cal
   const host = config.hosts.find((h) => h.name === request.host);
   if (!host) return refuse(`host ${request.host} is no longer in the inventory`, request);
   if (expectedCertName(host) !== request.hostIdentity) return refuse(`host ${request.host}'s certificate name changed since the proposal (${request.hostIdentity} → ${expectedCertName(host)})`, request);
-  const decision = decide(config.policy, { name: request.action, group: "actions" }, host);
+  const decision = decide(config.policy, { name: request.action, group: "actions" }, host, principalOf(config, call.caller));
   if (!decision.allowed) return refuse(`policy no longer allows it: ${decision.reason}`, request);
   const def = findAction(request.action);
   if (!def) return refuse(`this broker's catalog has no action ${request.action}`, request);

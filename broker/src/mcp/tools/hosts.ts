@@ -2,7 +2,7 @@
 import { z } from "zod";
 import type { Broker } from "../../broker";
 import { hostLabel, tagLabel, type HostEntry } from "../../config/schema";
-import { decide } from "../../policy";
+import { decide, principalOf } from "../../policy";
 import { policyTools } from "../../policy-tools";
 import { runLocalTool } from "../local-call";
 import type { ToolRegistry } from "../registry";
@@ -60,8 +60,9 @@ export function registerHostTools(registry: ToolRegistry, broker: Broker): void 
         if (!host) return { error: `unknown host "${name}" (not in the inventory; see list_hosts)` };
         const allowedTools: string[] = [];
         const deniedTools: { tool: string; reason: string }[] = [];
+        const who = principalOf(config, call.caller);
         for (const tool of policyTools().values()) {
-          const d = decide(config.policy, tool, host);
+          const d = decide(config.policy, tool, host, who);
           if (d.allowed) allowedTools.push(tool.name);
           else deniedTools.push({ tool: tool.name, reason: d.reason });
         }

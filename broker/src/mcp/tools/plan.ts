@@ -4,7 +4,7 @@ import { z } from "zod";
 import type { DiagnosticDef } from "../../../../proto/catalog/define";
 import { diagnostics } from "../../../../proto/catalog/diagnostics/index";
 import type { Broker } from "../../broker";
-import { decide } from "../../policy";
+import { decide, principalOf } from "../../policy";
 import { policyTools } from "../../policy-tools";
 import { resolveTargets, targetArgument } from "../../targets";
 import { parseArgs } from "../arguments";
@@ -47,8 +47,9 @@ export function registerPlanTool(registry: ToolRegistry, broker: Broker): void {
         const def = (diagnostics as readonly AnyDef[]).find((d) => d.name === tool);
         const inputSchema = def ? def.input : z.strictObject({});
         const parsed = parseArgs(tool, inputSchema, args ?? {});
+        const who = principalOf(config, call.caller);
         const hosts = resolved.hosts.map((h) => {
-          const d = decide(config.policy, subject, h);
+          const d = decide(config.policy, subject, h, who);
           return { host: h.name, allowed: d.allowed, rule: d.rule, reason: d.reason };
         });
         const allowed = hosts.filter((h) => h.allowed).length;

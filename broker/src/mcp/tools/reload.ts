@@ -18,6 +18,8 @@ const reloadOutput = z.object({
     changed: z.array(z.string()),
     policyChanged: z.boolean(),
     settingsChanged: z.boolean(),
+    usersAdded: z.array(z.string()).describe("users.jsonl: people added"),
+    usersRemoved: z.array(z.string()).describe("users.jsonl: people removed (revoked)"),
   }),
   notes: z.array(z.string()),
 });
@@ -27,7 +29,7 @@ export function registerReloadTool(registry: ToolRegistry, broker: Broker): void
     name: "reload_config",
     title: "Reload configuration",
     description:
-      "Re-reads the broker's hosts.yaml, policy.yaml and broker.yaml. All or nothing: if any file is invalid, the running configuration is kept and the problems are returned.",
+      "Re-reads the broker's hosts.yaml, policy.yaml, broker.yaml and users.jsonl. All or nothing: if any file is invalid, the running configuration is kept and the problems are returned.",
     input: reloadInput,
     output: reloadOutput,
     // Not read-only: it changes what the broker will do next (but nothing on any host).

@@ -16,7 +16,7 @@ import { operatorKey } from "../../agents/host-key";
 import { fetchHostPreview } from "../../actions/preview";
 import type { Broker } from "../../broker";
 import { fanout } from "../../fanout";
-import { decide } from "../../policy";
+import { decide, principalOf, requesterPrincipal, type Principal } from "../../policy";
 import { rolloutSummary, rolloutView } from "../../rollouts/describe";
 import { MIN_APPROVAL_LEFT_S, runRollout } from "../../rollouts/engine";
 import { rolloutId, type RolloutRecord } from "../../rollouts/record";
@@ -56,9 +56,10 @@ function howToApprove(broker: Broker, id: string): string {
 }
 
 /** Starts (or resumes) a roll-out in the background of this broker process. */
-function start(broker: Broker, service: RolloutService, r: Pick<RolloutRecord, "id" | "action">, callId: string, progress: (line: string) => void): Promise<{ ok: boolean; reason?: string }> {
+/** `who`: whom each host's part is decided for as its batch runs (execute_rollout's caller; on a resume, the requester). */
+function start(broker: Broker, service: RolloutService, r: Pick<RolloutRecord, "id" | "action">, callId: string, who: Principal, progress: (line: string) => void): Promise<{ ok: boolean; reason?: string }> {
   const begun = new Promise<{ ok: boolean; reason?: string }>((resolve) => {
-    const world = brokerWorld(broker, r, callId, progress);
+    const world = brokerWorld(broker, r, callId, who, progress);
     let answered = false;
     // The first line (batch 1 starting) answers the tool call; the later ones go to the log, as
     // the call they would be progress of has returned.
@@ -96,7 +97,7 @@ export function registerRolloutTools(registry: ToolRegistry, broker: Broker): vo
   // its lease lapses, so a restart resumes it without anyone calling execute_rollout.
   const recover = async (r: RolloutRecord, attempt: number): Promise<void> => {
     if (running.has(r.id)) return;
-    const out = await start(broker, service(), r, randomUUID(), (line) => broker.logger.info({ rolloutId: r.id }, line));
+    const out = await start(broker, service(), r, randomUUID(), requesterPrincipal(broker.config.current, r.requester), (line) => broker.logger.info({ rolloutId: r.id }, line));
     if (out.ok || attempt >= 20) return;
     const now = await service().get(r.id);
     if (now?.state !== "RUNNING" || !now.execution) return;
@@ -216,9 +217,10 @@ async function propose(broker: Broker, service: RolloutService, raw: unknown, ca
   }
   // Policy: every host must allow the action, and every gate's diagnostic; else nothing is proposed.
   const denied: string[] = [];
+  const who = principalOf(config, call.caller);
   for (const h of resolved.hosts) {
     for (const name of [action, ...(rollback ? [rollback.name] : []), ...strategy.gates.map((g) => g.diagnostic)]) {
-      const d = decide(config.policy, { name, group: name === action || name === rollback?.name ? "actions" : (findDiagnosticGroup(name) ?? "unknown") }, h);
+      const d = decide(config.policy, { name, group: name === action || name === rollback?.name ? "actions" : (findDiagnosticGroup(name) ?? "unknown") }, h, who);
       if (!d.allowed) denied.push(`${h.name}: ${name}: ${d.reason}`);
     }
   }
@@ -282,7 +284,7 @@ async function execute(broker: Broker, service: RolloutService, raw: unknown, ca
     return { error: `refused: ${(err as Error).message} (create it with "hostward pki issue-client --role operator")` };
   }
   let line = 0;
-  const begun = await start(broker, service, r, callId, (text) => call.progress(++line, text));
+  const begun = await start(broker, service, r, callId, principalOf(broker.config.current, call.caller), (text) => call.progress(++line, text));
   if (!begun.ok) return { error: `refused: ${begun.reason}` };
   const now = await service.get(id);
   return { structured: { ...rolloutView(now ?? r), running: running.has(id) } };
