@@ -309,6 +309,38 @@ describe("a broker killed in the middle of a change", () => {
     expect((await s.actions.get(r.id))!.history.map((h) => h.state)).toEqual(["PENDING", "APPROVED", "RUNNING"]);
     expect(await verifyPgChain(s.pool)).toMatchObject({ ok: true });
   });
+  it("a broker paused holding a request's lock holds up only that request: appends and other requests go on; the change waits its bound, then is refused as busy", async () => {
+    const db = await pgs.newDatabase();
+    const s = open(db.brokerUrl);
+    const svc = new ActionService(s.actions, s.audit, () => 900);
+    const held = await svc.propose(proposal);
+    const free = await svc.propose(proposal);
+    const script = `
+      const pg = require(${JSON.stringify(join(import.meta.dirname, "..", "..", "node_modules", "pg"))});
+      const c = new pg.Client({ connectionString: ${JSON.stringify(db.brokerUrl)} });
+      c.connect().then(async () => {
+        await c.query("BEGIN");
+        await c.query("SELECT body FROM hostward.actions WHERE id = $1 FOR UPDATE", [${JSON.stringify(held.id)}]);
+        process.stdout.write("locked\\n");
+        setInterval(() => {}, 1000);
+      });`;
+    const child = spawn(process.execPath, ["-e", script], { stdio: ["ignore", "pipe", "inherit"] });
+    try {
+      await new Promise<void>((resolve) => child.stdout.on("data", (d: Buffer) => d.toString().includes("locked") && resolve()));
+      child.kill("SIGSTOP");
+      await s.audit.append({ event: "tool.call", tool: "get_load" });
+      expect((await svc.cancel(free.id, "not needed", { who: "tester" })).ok).toBe(true);
+      const started = Date.now();
+      await expect(svc.cancel(held.id, "not needed", { who: "tester" })).rejects.toThrow(/is busy in another hostward process/);
+      expect(Date.now() - started).toBeGreaterThanOrEqual(4_000);
+      expect((await s.actions.get(held.id))!.state).toBe("PENDING");
+    } finally {
+      child.kill("SIGKILL");
+      await new Promise((resolve) => child.once("exit", resolve));
+    }
+    expect((await svc.cancel(held.id, "not needed", { who: "tester" })).ok).toBe(true);
+    expect(await verifyPgChain(s.pool)).toMatchObject({ ok: true });
+  });
 });
 
 describe("the database goes away and comes back", () => {
