@@ -479,7 +479,10 @@ describe("elicitation on 2026-07-28 (input_required: the form goes back with the
         s.client.callTool({ name: "propose_action", arguments: a, ...extra } as never, { allowInputRequired: true }) as Promise<ToolResult>;
       // One character of the MAC changed.
       const state = first.requestState!;
-      const altered = state.slice(0, -2) + (state.endsWith("A") ? "B" : "A") + state.slice(-1);
+      // The second-to-last character is replaced by another (comparing that very character: the
+      // last one's value said nothing about it, and one state in 64 was "altered" into itself).
+      const altered = state.slice(0, -2) + (state.at(-2) === "A" ? "B" : "A") + state.slice(-1);
+      expect(altered).not.toBe(state);
       await expect(retry({ inputResponses: accept, requestState: altered })).rejects.toThrow(/Invalid or expired requestState/);
       await expect(retry({ inputResponses: accept, requestState: "v1.e30.AAAA" })).rejects.toThrow(/Invalid or expired requestState/);
       // A valid state with other arguments (another host): refused, nothing approved.
