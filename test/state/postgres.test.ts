@@ -17,7 +17,7 @@ import { anchorFilesIn, AuditLog } from "../../broker/src/audit/log";
 import { verifyPgChain } from "../../broker/src/state/postgres/admin";
 import { openPostgresState } from "../../broker/src/state/postgres/index";
 import type { StateStore } from "../../broker/src/state/store";
-import { TEST_PREVIEW } from "../broker/actions/cli-support";
+import { TEST_PROPOSAL } from "../broker/actions/cli-support";
 import { createBrokerDir } from "../broker/helpers/broker-dir";
 import { hostward } from "../cli/cli";
 import { createTestPki } from "../support/pki";
@@ -42,17 +42,7 @@ afterAll(async () => {
   rmSync(scratch, { recursive: true, force: true });
 });
 
-const proposal = {
-  host: "web1",
-  hostIdentity: "web1.example.org",
-  hostKey: `sha256:${"5a".repeat(32)}`,
-  preview: TEST_PREVIEW,
-  action: "restart_service",
-  params: { unit: "nginx.service" },
-  impact: "MEDIUM" as const,
-  reason: "nginx is failed",
-  requester: "mcp:stdio:test/1",
-};
+const proposal = TEST_PROPOSAL;
 
 async function sqlAs(url: string, sql: string, params: unknown[] = []): Promise<pg.QueryResult> {
   const c = new pg.Client({ connectionString: url });

@@ -20,7 +20,7 @@ import { AUDIT_FILE, openFileState } from "../../broker/src/state/files";
 import { verifyPgChain } from "../../broker/src/state/postgres/admin";
 import { openPostgresState } from "../../broker/src/state/postgres/index";
 import type { StateChange, StateStore } from "../../broker/src/state/store";
-import { TEST_PREVIEW } from "../broker/actions/cli-support";
+import { TEST_PROPOSAL } from "../broker/actions/cli-support";
 import { startPostgres, type TestPostgres } from "../support/postgres";
 
 interface Kind {
@@ -70,17 +70,7 @@ const KINDS: Kind[] = [
   },
 ];
 
-const proposal = {
-  host: "web1",
-  hostIdentity: "web1.example.org",
-  hostKey: `sha256:${"5a".repeat(32)}`,
-  preview: TEST_PREVIEW,
-  action: "restart_service",
-  params: { unit: "nginx.service" },
-  impact: "MEDIUM" as const,
-  reason: "nginx is failed",
-  requester: "mcp:stdio:test/1",
-};
+const proposal = TEST_PROPOSAL;
 
 const truncateLog = findAction("truncate_log")!;
 const logParams = { path: "/var/log/app/debug.log" };

@@ -61,3 +61,15 @@ export function sealRecords(tail: { seq: number; prev: string }, records: readon
   }
   return { lines, seq, prev };
 }
+
+/** Lines of the chain, each checked against its own hash: the records that pass, and why the others did not. */
+export function openLines(lines: readonly string[]): { records: Record<string, unknown>[]; problems: string[] } {
+  const records: Record<string, unknown>[] = [];
+  const problems: string[] = [];
+  for (const line of lines) {
+    const opened = openLine(line);
+    if (opened.ok) records.push(opened.record);
+    else problems.push(opened.error);
+  }
+  return { records, problems };
+}

@@ -42,7 +42,7 @@ import { open } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { KernelLock, LOCK_WAIT_MS, LockBusyError } from "../file-lock";
 import { Anchor, type AnchorFiles } from "./anchor";
-import { GENESIS, openLine, sealRecords, sha256Bytes, sha256Hex } from "./chain";
+import { GENESIS, openLine, openLines, sealRecords, sha256Bytes, sha256Hex } from "./chain";
 import type { AuditStore, Written } from "../state/store";
 import type { AuditRecordInput } from "./records";
 
@@ -204,14 +204,7 @@ export class AuditLog implements AuditStore {
       throw new AuditError(`cannot read ${this.file}: ${(err as Error).message}`);
     }
     const lines = text.split("\n").filter((l) => l !== "").slice(-n);
-    const records: Record<string, unknown>[] = [];
-    const problems: string[] = [];
-    for (const line of lines) {
-      const opened = openLine(line);
-      if (opened.ok) records.push(opened.record);
-      else problems.push(opened.error);
-    }
-    return { records, problems };
+    return openLines(lines);
   }
 
   /** Appends records as one write + fsync; rejects with AuditError if they could not be made durable. */

@@ -41,6 +41,19 @@ export const TEST_PREVIEW: ActionPreview = {
   summary: previewSummary(restartService, { unit: "nginx.service" }, TEST_FACTS),
 };
 
+/** A proposal of restart_service nginx.service on web1 with TEST_PREVIEW, for the store and workflow tests. */
+export const TEST_PROPOSAL = {
+  host: "web1",
+  hostIdentity: "web1.example.org",
+  hostKey: `sha256:${"5a".repeat(32)}`,
+  preview: TEST_PREVIEW,
+  action: "restart_service",
+  params: { unit: "nginx.service" },
+  impact: "MEDIUM" as const,
+  reason: "nginx is failed",
+  requester: "mcp:stdio:test/1",
+};
+
 function actionService(bd: BrokerDir, ttlSeconds: number): ActionService {
   return new ActionService(new ActionStore(bd.stateDir), new AuditLog(bd.auditFile).open(), () => ttlSeconds);
 }

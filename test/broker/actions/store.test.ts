@@ -10,7 +10,7 @@ import { ActionService } from "../../../broker/src/actions/service";
 import { ActionStore } from "../../../broker/src/actions/store";
 import { AuditLog } from "../../../broker/src/audit/log";
 import { verifyAuditFile } from "../../../broker/src/audit/verify";
-import { TEST_PREVIEW } from "./cli-support";
+import { TEST_PROPOSAL } from "./cli-support";
 
 let dir: string;
 let audit: AuditLog;
@@ -19,17 +19,7 @@ function service(stateDir = dir, ttl = 900, log = audit): ActionService {
   return new ActionService(new ActionStore(stateDir), log, () => ttl);
 }
 
-const proposal = {
-  host: "web1",
-  hostIdentity: "web1.example.org",
-  hostKey: `sha256:${"5a".repeat(32)}`,
-  preview: TEST_PREVIEW,
-  action: "restart_service",
-  params: { unit: "nginx.service" },
-  impact: "MEDIUM" as const,
-  reason: "nginx is failed",
-  requester: "mcp:stdio:test/1",
-};
+const proposal = TEST_PROPOSAL;
 
 function records(): Array<Record<string, unknown>> {
   if (!existsSync(audit.file)) return [];

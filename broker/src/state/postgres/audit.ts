@@ -6,7 +6,7 @@
 // on waiting (AUDIT_BUSY after it). No lock is held between statements, so a paused or killed
 // broker holds nothing up.
 import type pg from "pg";
-import { GENESIS, openLine, sealRecords, sha256Hex } from "../../audit/chain";
+import { GENESIS, openLines, sealRecords, sha256Hex } from "../../audit/chain";
 import { AuditBusyError, AuditError } from "../../audit/log";
 import type { AuditRecordInput } from "../../audit/records";
 import type { AuditStore, Written } from "../store";
@@ -148,13 +148,6 @@ export class PgAuditStore implements AuditStore {
       if (bytes > maxBytes) break;
       lines.unshift(line);
     }
-    const records: Record<string, unknown>[] = [];
-    const problems: string[] = [];
-    for (const line of lines) {
-      const opened = openLine(line);
-      if (opened.ok) records.push(opened.record);
-      else problems.push(opened.error);
-    }
-    return { records, problems };
+    return openLines(lines);
   }
 }
