@@ -3,7 +3,7 @@
 // anything not APPROVED, and elicitation (accept / decline / a client without elicitation).
 import { generateKeyPairSync, X509Certificate } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { tmpdir, userInfo } from "node:os";
 import { join } from "node:path";
 import type { PassThrough } from "node:stream";
 import { Client } from "@modelcontextprotocol/client";
@@ -318,6 +318,8 @@ describe("elicitation", () => {
       for (const step of renderPlan(flushDnsCache, {}, asked.preview!.facts, { requestId: asked.id })) expect(s.asked[0]).toContain(commandLine(step));
       const stored = (await new ActionStore(bd.stateDir).get(r.structuredContent!.id as string))!;
       expect(stored.approval).toMatchObject({ via: "elicitation" });
+      // The person who answered the dialog is the caller: over stdio, the OS user running the broker.
+      expect(bd.audit().find((x) => x.event === "action.approved" && x.actionId === stored.id)).toMatchObject({ via: "elicitation", approverIdentity: userInfo().username });
       const pub = parseOpenSshPublicKey(elicitationPub);
       expect(stored.approval!.keyId).toBe(pub.keyId);
       expect(verifySshSig(stored.approval!.signature, canonicalStatement(stored.approval!.statement), [pub]).ok).toBe(true);

@@ -397,7 +397,7 @@ async function approveInApp(broker: Broker, service: ActionService, raw: unknown
   const who = `the user of ${requesterOf(call.caller)} (approval view)`;
   try {
     if (approve) {
-      const approved = await service.approve(id, fileSigner(broker.config.current.settings.elicitationKey!), { via: "app", approver: who, callId }, request);
+      const approved = await service.approve(id, fileSigner(broker.config.current.settings.elicitationKey!), { via: "app", approver: who, ...(call.caller.user !== undefined && { identity: call.caller.user }), callId }, request);
       if (!approved.ok) return { error: `not approved: ${approved.reason}` };
       return { structured: { id, state: approved.request.state, outcome: "approved" } };
     }
@@ -438,7 +438,7 @@ async function applyAnswer(broker: Broker, service: ActionService, request: Acti
   }
   if (answer.action === "accept" && answer.content.approve === true) {
     try {
-      const approved = await service.approve(request.id, fileSigner(settings.elicitationKey!), { via: "elicitation", approver: who, callId }, request);
+      const approved = await service.approve(request.id, fileSigner(settings.elicitationKey!), { via: "elicitation", approver: who, ...(call.caller.user !== undefined && { identity: call.caller.user }), callId }, request);
       if (approved.ok) return "approved";
       record("approval-failed", { why: approved.reason });
     } catch (err) {
