@@ -13,11 +13,12 @@
 //   (c) a broker SIGKILLed while its action is in flight leaves a whole RUNNING row and a chain
 //       that verifies; another broker settles it from the host's record, once; a broker killed
 //       among concurrent proposals leaves no request without its audit record; one HTTP broker
-//       makes 12 sessions' concurrent changes (each change's audit append gets a connection);
+//       makes 12 sessions' concurrent changes (each change's audit append gets a connection); a
+//       RUNNING request of a broker on another machine is not taken for orphaned by its pid;
 //   (d) afterwards `hostward audit verify --config DIR` exits 0, seq is 1..count with no fork —
 //       and exits 1 once the administrator alters one row (the control: it reads the database).
-import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { PassThrough } from "node:stream";
@@ -364,6 +365,24 @@ describe("several brokers on one PostgreSQL database", () => {
     expect(again.isError).toBe(true);
     expect(text(again)).toContain(`action ${id} is FAILED, not APPROVED`);
   }, 90_000);
+
+  it("(c) a RUNNING request of a broker on another machine is waited for, not taken for orphaned by its pid; one of this machine whose process is gone is", async () => {
+    const id = await propose(A);
+    await approve(id, A.dir);
+    // What a broker elsewhere leaves while it runs the action: its pid means nothing here.
+    const gonePid = Number(spawnSync(process.execPath, ["-e", "process.stdout.write(String(process.pid))"], { encoding: "utf8" }).stdout);
+    const running = async (owner: Record<string, string>) => {
+      const execution = { startedAt: new Date().toISOString(), pid: gonePid, owner: { token: "ab".repeat(16), ...owner }, callId: "call-elsewhere" };
+      await pgs.query(db.name, "UPDATE hostward.actions SET state = 'RUNNING', body = jsonb_set(jsonb_set(body, '{state}', '\"RUNNING\"'), '{execution}', $2::jsonb) WHERE id = $1", [id, JSON.stringify(execution)]);
+    };
+    await running({ bootId: "0f0f0f0f-0000-4000-8000-000000000000", pidNamespace: "pid:[4026531836]", startTime: "1" });
+    expect((await call(B, "get_action", { id })).structuredContent).toMatchObject({ state: "RUNNING" });
+    expect(await recordsOf(id, "action.result")).toHaveLength(0);
+    // The control: the same on this machine (this boot, this PID namespace) is settled.
+    await running({ bootId: readFileSync("/proc/sys/kernel/random/boot_id", "utf8").trim(), pidNamespace: readlinkSync("/proc/self/ns/pid"), startTime: "1" });
+    expect((await call(B, "get_action", { id })).structuredContent).toMatchObject({ state: "FAILED" });
+    expect((await recordsOf(id, "action.result")).map((r) => (r.error as { code?: string } | undefined)?.code)).toEqual(["OUTCOME_UNKNOWN"]);
+  }, 60_000);
 
   it("(c) a broker SIGKILLed among concurrent proposals: every stored request has its audit record, none is half-changed", async () => {
     const K = await stdioBroker("k2");

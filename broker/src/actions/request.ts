@@ -14,6 +14,7 @@ import { z } from "zod";
 import { IMPACTS, STATEMENT_VERSION } from "../../../proto/catalog/approval";
 import { actionPreview } from "../../../proto/catalog/define-action";
 import { KEY_FINGERPRINT } from "../../../shared/cert-names";
+import { rolloutOwner } from "../rollouts/record";
 
 export const ACTION_STATES = ["PENDING", "APPROVED", "REJECTED", "EXPIRED", "CANCELLED", "RUNNING", "SUCCEEDED", "FAILED"] as const;
 export type ActionState = (typeof ACTION_STATES)[number];
@@ -153,6 +154,11 @@ export const ActionRequestSchema = z.strictObject({
       startedAt: isoTime,
       endedAt: isoTime.optional(),
       pid: z.number().int(),
+      /**
+       * The broker process running it (rollouts/owner.ts): with brokers on several machines (a
+       * shared store), a pid is proof of nothing on another machine or in another PID namespace.
+       */
+      owner: rolloutOwner.optional(),
       callId: z.string().max(64),
       durationMs: z.number().optional(),
       verdict: z.enum(["SUCCEEDED", "FAILED"]).optional(),

@@ -12,6 +12,7 @@ import { findAction } from "../../../proto/catalog/actions/index";
 import { actionResult, type ActionPreview } from "../../../proto/catalog/define-action";
 import { previewProblem } from "../../../proto/catalog/preview-summary";
 import { RESULT_LOCK_WAIT_MS } from "../audit/log";
+import { ownerGone, processOwner } from "../rollouts/owner";
 import type { HostRecord } from "./host-record";
 import { isExpired, MAX_STAMPED_LINES, needsReconciliation, newActionId, type ActionRequest, type ActionState, type DecisionVia } from "./request";
 
@@ -157,6 +158,9 @@ export class ActionService {
     if (r.state !== "RUNNING" || !r.execution) return false;
     const limitMs = (findAction(r.action)?.timeoutMs ?? 600_000) + ORPHAN_GRACE_MS;
     if (Date.now() - Date.parse(r.execution.startedAt) > limitMs) return true;
+    // Judged by what proves it here (same boot, same PID namespace, that pid free or another
+    // process); a broker on another machine sharing the store is waited for until the time bound.
+    if (r.execution.owner) return ownerGone(r.execution.owner, r.execution.pid);
     if (r.execution.pid === process.pid) return false;
     try {
       process.kill(r.execution.pid, 0);
@@ -324,7 +328,7 @@ export class ActionService {
     return this.store.transition(id, "RUNNING", {
       from: ["APPROVED"],
       by: "broker (execute_action)",
-      patch: () => ({ execution: { startedAt: new Date().toISOString(), pid: process.pid, callId } }),
+      patch: () => ({ execution: { startedAt: new Date().toISOString(), pid: process.pid, owner: processOwner(), callId } }),
       before: async (next) => {
         if (nowSeconds() > next.expiresAt) throw new Error(`action ${id}'s approval expired`);
         await this.#auditNow({ event: "action.execute", callId, caller, ...about(next), keyId: next.approval?.keyId, nonce: next.approval?.statement.nonce });

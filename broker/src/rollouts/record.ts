@@ -99,7 +99,8 @@ const planHost = z.strictObject({
 });
 export type PlanHost = z.output<typeof planHost>;
 
-const rolloutOwner = z.strictObject({
+/** A broker process, as rollouts/owner.ts names it (also an action execution's: actions/request.ts). */
+export const rolloutOwner = z.strictObject({
   token: z.string().regex(/^[0-9a-f]{32}$/),
   bootId: z.string().max(64).optional(),
   pidNamespace: z.string().max(64).optional(),
