@@ -4,7 +4,7 @@
 // test/bench/results.json and test/bench/results.md. Not part of `npm test`: timings are never
 // asserted there.
 //
-//   node main.cjs --launcher FILE --floor FILE --channel-floor FILE [--only latency,fanout,agent,search,streaming,audit,tools,summary,scale,rollout] [--out DIR] [--baseline results.json]
+//   node main.cjs --launcher FILE --floor FILE --channel-floor FILE [--only latency,fanout,agent,search,streaming,audit,tools,summary,scale,rollout,brokers] [--out DIR] [--baseline results.json]
 //     [--scale-hosts N (10000)] [--rollout-hosts N (1000)] [--broker-prof DIR: the scale and rollout sections' brokers run with node --cpu-prof, profiles in DIR]
 //     [--broker-node-args "OPTIONS": more node options for those brokers, for experiments]
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -17,6 +17,7 @@ import { measureFanout, type FanoutRow } from "./fanout";
 import { localDown, localUp } from "./fleet";
 import { measureLatency, type LatencyResult } from "./latency";
 import { measureLogSearch, type LogSearchResult } from "./log-search";
+import { measureMultiBroker, type MultiBrokerResult } from "./multi-broker";
 import { machineFacts, type MachineFacts } from "./machine";
 import { renderMarkdown } from "./report";
 import { startSshd, stopSshd, type SshFixture } from "./ssh";
@@ -40,9 +41,10 @@ export interface BenchResults {
   summarySizes?: SummarySizeRow[];
   scale?: ScaleResult;
   rollout?: RolloutBench;
+  multiBroker?: MultiBrokerResult;
 }
 
-const SECTIONS = ["latency", "fanout", "agent", "search", "streaming", "audit", "tools", "summary", "scale", "rollout"] as const;
+const SECTIONS = ["latency", "fanout", "agent", "search", "streaming", "audit", "tools", "summary", "scale", "rollout", "brokers"] as const;
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
@@ -91,6 +93,7 @@ async function main(): Promise<void> {
         results.scale = await measureScale(work, fleet1, values.launcher, home, { hosts, processes: hosts >= 1000 ? 4 : 2, rounds: hosts >= 5000 ? 11 : 21, brokerNodeArgs, channelFloor: values["channel-floor"] });
       }
       if (only.has("rollout")) results.rollout = await measureRollout(work, fleet1, values.launcher, home, { hosts: Number(values["rollout-hosts"] ?? 1000), batchSize: 50, brokerNodeArgs });
+      if (only.has("brokers")) results.multiBroker = await measureMultiBroker(join(work, "brokers"), fleet1, home);
     } finally {
       if (ssh) await stopSshd(ssh);
       await localDown(fleet1);

@@ -116,6 +116,32 @@ function scaleSection(x: NonNullable<BenchResults["scale"]>): string[] {
   ];
 }
 
+function multiBrokerSection(x: NonNullable<BenchResults["multiBroker"]>): string[] {
+  const base = (row: (typeof x.rows)[number]) => x.rows.find((b) => b.store === "files" && b.brokers === row.brokers);
+  const check = (store: string) => x.stores.find((s) => s.store === store);
+  return [
+    "## 11. Many brokers, one truth (issue 16)",
+    "",
+    `N real broker processes (\`hostward serve\`, one MCP client each over stdio, calls back to back) on one store, for ${x.durationMs / 1000} s per N: every ${x.proposeEvery}th call is \`propose_action truncate_log\` on local1 (the operator agent's helper previews it: a process per proposal), the others \`get_load\` on local1's reader agent. **PostgreSQL**: one database on a throwaway local cluster (test/support/postgres.ts); **files** (the baseline, same run): one state directory shared by the N brokers. Afterwards: ${x.rows[0]?.raced ?? 0} of each N's proposals are approved and executed by all N brokers at once (duplicates = executions beyond one, counted from \`action.execute\` records and from successful answers); invisible = proposals broker 0 does not list; the chain is checked once per store. Broker start (16 per store, 4 at a time): ${Object.entries(x.brokerStartSeconds).map(([k, v]) => `${k} ${f(v, 1)} s`).join(", ")}.`,
+    "",
+    table(
+      ["store", "brokers", "calls/s", "vs files", "all calls p50 / p99", "get_load p50 / p99", "propose_action p50 / p99", "errors", "invisible", "duplicates"],
+      x.rows.map((row) => {
+        const b = base(row);
+        return [row.store, String(row.brokers), String(row.callsPerSecond), b ? ratio(row.callsPerSecond, b.callsPerSecond) : "", ms(row.all), ms(row.getLoad), ms(row.propose), String(row.errors), String(row.invisible), `${row.duplicates} (of ${row.raced} raced)`];
+      }),
+    ),
+    "",
+    table(
+      ["store", "records", "chain", "seq 1..records", "forks"],
+      x.stores.map((s) => [s.store, String(s.records), s.chainOk ? "verifies" : "**BROKEN**", s.contiguous ? "yes" : "**no**", String(s.forks)]),
+    ),
+    "",
+    `vs files = calls/s on PostgreSQL / calls/s on files at the same N (> 1× is faster).${check("postgres") ? "" : " (No PostgreSQL figures in this run.)"}`,
+    "",
+  ];
+}
+
 function rolloutSection(x: NonNullable<BenchResults["rollout"]>): string[] {
   const c = Object.entries(x.counts).map(([k, v]) => `${v} ${k}`).join(", ");
   return [
@@ -397,6 +423,7 @@ export function renderMarkdown(r: BenchResults, baseline?: Baseline): string {
   }
   if (r.scale) out.push(...scaleSection(r.scale));
   if (r.rollout) out.push(...rolloutSection(r.rollout));
+  if (r.multiBroker) out.push(...multiBrokerSection(r.multiBroker));
   out.push(NOTES);
   return `${out.join("\n")}\n`;
 }

@@ -167,7 +167,7 @@ export const BrokerFileSchema = z.strictObject({
           .refine((u) => !/^postgres(ql)?:\/\/[^/@?#]*:[^/@?#]*@/.test(u), "must not carry a password: use passwordFile, PGPASSWORD or ~/.pgpass"),
         /** A file holding the role's password (one line; mode 0600). */
         passwordFile: absolutePath.optional(),
-        /** Connections this broker keeps (one more listens for change notices). */
+        /** Connections this broker keeps (a quarter of them, at least one, for audit appends; one more listens for change notices). */
         maxConnections: z.number().int().min(2).max(100).default(8),
         connectTimeoutMs: z.number().int().min(100).max(60_000).default(5_000),
       }),

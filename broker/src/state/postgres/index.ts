@@ -107,7 +107,15 @@ class PgRolloutStore implements RolloutRecordStore {
 
 export function openPostgresState(settings: PostgresSettings, options: { lockWaitMs?: number; warn?: (message: string) => void; applicationName?: string } = {}): StateStore & { pool: pg.Pool } {
   const location = redactedUrl(settings.url);
-  const pool = newPool(settings, options.applicationName);
+  // Audit appends have connections of their own. A record change holds a connection of `pool` for
+  // its transaction while its audit record is appended (records.ts, `before`): from one pool, as
+  // many concurrent changes as connections would each wait for an append that waits for a
+  // connection (every change failing after connectTimeoutMs). An append holds its connection for
+  // one statement, so the changes always get theirs. Together: settings.maxConnections.
+  const max = settings.maxConnections ?? 8;
+  const auditConnections = Math.max(1, Math.floor(max / 4));
+  const pool = newPool({ ...settings, maxConnections: Math.max(1, max - auditConnections) }, options.applicationName);
+  const auditPool = newPool({ ...settings, maxConnections: auditConnections }, options.applicationName);
   // Checked once, before the first use; a failure is said by every use (and `serve` stops on its first record).
   let checked: Promise<void> | undefined;
   const ready = () => (checked ??= checkBrokerRole(pool, location));
@@ -117,13 +125,13 @@ export function openPostgresState(settings: PostgresSettings, options: { lockWai
   return {
     kind: "postgres",
     pool,
-    audit: new PgAuditStore(pool, location, ready, options.lockWaitMs !== undefined ? { lockWaitMs: options.lockWaitMs } : {}),
+    audit: new PgAuditStore(auditPool, location, ready, options.lockWaitMs !== undefined ? { lockWaitMs: options.lockWaitMs } : {}),
     actions: new PgActionStore(actions, location),
     rollouts: new PgRolloutStore(rollouts, location),
     changes,
     close: async () => {
       changes.stop();
-      await pool.end().catch(() => undefined);
+      await Promise.all([pool.end().catch(() => undefined), auditPool.end().catch(() => undefined)]);
     },
   };
 }
