@@ -388,7 +388,10 @@ describe("several brokers on one PostgreSQL database", () => {
     const K = await stdioBroker("k2");
     const before = new Set(((await pgs.query(db.name, "SELECT id FROM hostward.actions")).rows as Array<{ id: string }>).map((r) => r.id));
     fillLog();
-    const calls = Array.from({ length: 6 }, () => K.client.callTool({ name: "propose_action", arguments: { target: "web1", request: { action: "truncate_log", path: logFile }, reason: "killed mid-call" } }).catch((err: unknown) => err));
+    // Sixteen proposals, one every 40 ms: whenever the kill lands, some are stored and some are still on their way.
+    const calls = Array.from({ length: 16 }, (_, i) =>
+      new Promise((r) => setTimeout(r, i * 40)).then(() => K.client.callTool({ name: "propose_action", arguments: { target: "web1", request: { action: "truncate_log", path: logFile }, reason: "killed mid-call" } })).catch((err: unknown) => err),
+    );
     // Killed once its first proposal is stored, the others in flight (previews on the host, audit, insert).
     await waitFor("K2's first stored proposal", async () => ((await pgs.query(db.name, "SELECT count(*)::int AS n FROM hostward.actions WHERE body->>'requester' LIKE '%multi-k2%'")).rows[0] as { n: number }).n > 0);
     process.kill(K.pid, "SIGKILL");

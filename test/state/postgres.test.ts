@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ActionService } from "../../broker/src/actions/service";
 import { ActionStore } from "../../broker/src/actions/store";
 import { sealRecords } from "../../broker/src/audit/chain";
-import { anchorFilesIn, AuditLog } from "../../broker/src/audit/log";
+import { anchorFilesIn, AuditBusyError, AuditLog } from "../../broker/src/audit/log";
 import { verifyPgChain } from "../../broker/src/state/postgres/admin";
 import { openPostgresState } from "../../broker/src/state/postgres/index";
 import type { StateStore } from "../../broker/src/state/store";
@@ -351,5 +351,62 @@ describe("the database goes away and comes back", () => {
     expect((await s.actions.list()).requests.map((x) => x.id)).toEqual([r.id]);
     const v = await verifyPgChain(s.pool);
     expect(v).toMatchObject({ ok: true, records: 2 });
+  });
+});
+
+describe("durability of the chain's asynchronous commits", () => {
+  it("append() resolves only once the WAL is flushed past its record; a bare asynchronous commit is not (the control)", async () => {
+    const db = await pgs.newDatabase();
+    const s = open(db.brokerUrl);
+    await s.audit.append({ event: "broker.start" });
+    const lsns = async () => (await sqlAs(db.adminUrl, "SELECT pg_current_wal_flush_lsn() >= pg_current_wal_insert_lsn() AS flushed")).rows[0].flushed as boolean;
+    // The control: a commit made with synchronous_commit off is visible but not yet flushed.
+    const c = new pg.Client({ connectionString: db.brokerUrl, options: "-c synchronous_commit=off" });
+    await c.connect();
+    let unflushedSeen = false;
+    try {
+      for (let i = 0; i < 20 && !unflushedSeen; i++) {
+        await c.query("BEGIN; SELECT pg_logical_emit_message(true, 'test', 'x'); COMMIT");
+        unflushedSeen = !(await lsns());
+      }
+    } finally {
+      await c.end();
+    }
+    expect(unflushedSeen).toBe(true);
+    for (let i = 0; i < 10; i++) {
+      await s.audit.append({ event: "tool.call", tool: "get_load", i });
+      expect(await lsns()).toBe(true);
+      const w = await s.audit.appendDeferred({ event: "tool.result", tool: "get_load", i });
+      await w.durable;
+      expect(await lsns()).toBe(true);
+    }
+    expect(await verifyPgChain(s.pool)).toMatchObject({ ok: true, records: 21 });
+  });
+});
+
+describe("an append's bound on waiting", () => {
+  it("while another session holds the chain's lock an append waits its audit.lockWaitMs, then is refused AUDIT_BUSY with nothing written; then it goes in", async () => {
+    const db = await pgs.newDatabase();
+    const s = openPostgresState({ url: db.brokerUrl }, { lockWaitMs: 300 });
+    opened.push(s);
+    await s.audit.append({ event: "broker.start" });
+    const holder = new pg.Client({ connectionString: db.brokerUrl });
+    await holder.connect();
+    try {
+      await holder.query("SELECT pg_advisory_lock(hashtext('hostward.audit'))");
+      const started = Date.now();
+      const refused = await s.audit.append({ event: "tool.call", tool: "held" }).then(
+        () => undefined,
+        (err: unknown) => err,
+      );
+      expect(refused).toBeInstanceOf(AuditBusyError);
+      expect((refused as Error).message).toMatch(/busy.*nothing was written/);
+      expect(Date.now() - started).toBeGreaterThanOrEqual(250);
+      expect(Number((await sqlAs(db.adminUrl, "SELECT count(*) AS n FROM hostward.audit")).rows[0].n)).toBe(1);
+    } finally {
+      await holder.end(); // the session's lock goes with it
+    }
+    await s.audit.append({ event: "tool.call", tool: "after" });
+    expect(await verifyPgChain(s.pool)).toMatchObject({ ok: true, records: 2 });
   });
 });

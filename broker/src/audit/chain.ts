@@ -73,3 +73,14 @@ export function openLines(lines: readonly string[]): { records: Record<string, u
   }
   return { records, problems };
 }
+
+/**
+ * What sealRecords writes between a record's seq and its prev, leading comma included: the
+ * PostgreSQL store's append (state/postgres/migrations.ts append_audit) fills in seq and prev
+ * after the tail it reads under its lock, and seals the line the same way.
+ */
+export function recordMiddle(record: AuditRecordInput, now: string): string {
+  const { v: _v, seq: _seq, ts: _ts, code: _code, prev: _prev, hash: _hash, ...fields } = record;
+  const json = JSON.stringify({ ts: now, code: AUDIT_CODES[record.event], ...fields });
+  return `,${json.slice(1, -1)}`;
+}

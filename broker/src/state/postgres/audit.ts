@@ -1,33 +1,21 @@
 // The audit chain in PostgreSQL (hostward.audit, one row per record: migrations.ts says what the
-// database enforces). An append is one INSERT of every record it seals (with those appended
-// meanwhile by this broker: one INSERT in flight per broker), after the tail this broker last saw:
-// atomic (all or none), durable once the statement commits (synchronous_commit), and never a fork — another broker that appended first makes the INSERT fail on the primary key or
-// on prev_hash's uniqueness, and this broker seals again after the new tail, within its bound on
-// waiting (AUDIT_BUSY after it). The first try holds no lock; a retry reads the tail and inserts
-// under a transaction-scoped advisory lock, so brokers that lost a race queue instead of racing
-// again (#insertLocked). A killed broker's lock goes with its connection; a paused one's, after
-// idle_in_transaction_session_timeout.
+// database enforces). An append is ONE statement, hostward.append_audit(…): under an advisory lock
+// held to the end of that statement's transaction it reads the tail, seals each record after it
+// (the broker sends what lies between a record's seq and its prev: chain.ts recordMiddle) and
+// inserts it — atomic (all or none), one total order, never a fork, and since the whole append is
+// one statement a paused or killed client holds nothing up (the server runs it to its end or rolls
+// it back). Waiting for the lock is bounded by audit.lockWaitMs (lock_timeout: AUDIT_BUSY, nothing
+// written). One append in flight per broker carries every record appended meanwhile.
 import type pg from "pg";
-import { GENESIS, openLines, sealRecords, sha256Hex } from "../../audit/chain";
+import { openLines, recordMiddle } from "../../audit/chain";
 import { AuditBusyError, AuditError } from "../../audit/log";
 import type { AuditRecordInput } from "../../audit/records";
 import type { AuditStore, Written } from "../store";
 import { describePgError } from "./connect";
 
-/** SQLSTATEs another broker's append causes: unique_violation, foreign_key_violation, check/integrity. */
-const LOST_RACE = new Set(["23505", "23503", "23000"]);
 const DEFAULT_WAIT_MS = 2_000;
-const DONE: Written = { durable: Promise.resolve() };
-
-interface Tail {
-  seq: number;
-  prev: string;
-}
-
-const tailOf = (row: { seq: string; hash: string } | undefined): Tail => (row ? { seq: Number(row.seq), prev: row.hash } : { seq: 0, prev: GENESIS });
 
 export class PgAuditStore implements AuditStore {
-  #tail: Tail | undefined;
   readonly #waitMs: number;
 
   constructor(
@@ -37,49 +25,6 @@ export class PgAuditStore implements AuditStore {
     options: { lockWaitMs?: number } = {},
   ) {
     this.#waitMs = options.lockWaitMs ?? DEFAULT_WAIT_MS;
-  }
-
-  async #readTail(): Promise<Tail> {
-    const r = await this.pool.query<{ seq: string; hash: string }>("SELECT seq, hash FROM hostward.audit ORDER BY seq DESC LIMIT 1");
-    return tailOf(r.rows[0]);
-  }
-
-  /** One INSERT of every sealed record after `tail`, on `db` (the pool, or the locked transaction's client). */
-  async #insert(db: pg.Pool | pg.PoolClient, tail: Tail, records: AuditRecordInput[]): Promise<void> {
-    const sealed = sealRecords(tail, records);
-    const seqs = sealed.lines.map((_, i) => tail.seq + 1 + i);
-    // Each row's prev_hash is the hash of the line before it (the line's own prev: a CHECK).
-    const prevs = sealed.lines.map((_, i) => (i === 0 ? (tail.seq === 0 ? null : tail.prev) : sha256Hex(sealed.lines[i - 1]!)));
-    await db.query("INSERT INTO hostward.audit (seq, prev_hash, line) SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[])", [seqs, prevs, sealed.lines]);
-    this.#tail = { seq: sealed.seq, prev: sealed.prev };
-  }
-
-  /**
-   * After a lost race: the tail read and the INSERT under a transaction-scoped advisory lock, so
-   * that brokers which lost a race queue for the next place instead of racing for it again (with
-   * 16 brokers appending at once, optimistic retries alone went round and round: p50 ~0.75 s per
-   * call). The lock is the server's: released at COMMIT, or when a killed broker's connection
-   * drops; a paused broker's transaction ends after idle_in_transaction_session_timeout. Waiting
-   * for it is bounded by what is left of the append's wait (lock_timeout: 55P03, AUDIT_BUSY).
-   */
-  async #insertLocked(records: AuditRecordInput[], deadline: number): Promise<void> {
-    const client = await this.pool.connect();
-    let open = false;
-    try {
-      const wait = Math.max(1, Math.floor(deadline - Date.now()));
-      // Open from the first statement on: a failure inside the batch leaves an aborted transaction to roll back.
-      open = true;
-      // One round trip: no parameters (the numbers are integers made here).
-      const results = (await client.query(
-        `BEGIN; SET LOCAL lock_timeout = ${wait}; SET LOCAL idle_in_transaction_session_timeout = ${Math.max(1_000, wait)}; SELECT pg_advisory_xact_lock(hashtext('hostward.audit')); SELECT seq, hash FROM hostward.audit ORDER BY seq DESC LIMIT 1`,
-      )) as unknown as pg.QueryResult<{ seq: string; hash: string }>[];
-      await this.#insert(client, tailOf(results.at(-1)!.rows[0]), records);
-      await client.query("COMMIT");
-      open = false;
-    } finally {
-      if (open) await client.query("ROLLBACK").catch(() => undefined);
-      client.release();
-    }
   }
 
   /** Appends waiting for the one in flight; the next INSERT takes them all (group commit). */
@@ -108,34 +53,27 @@ export class PgAuditStore implements AuditStore {
   async #drain(): Promise<void> {
     this.#writing = true;
     try {
-      for (let attempt = 0; this.#queue.length > 0; ) {
+      while (this.#queue.length > 0) {
         const now = Date.now();
-        const late = (q: { deadline: number }) => attempt > 0 && q.deadline <= now;
-        for (const q of this.#queue.filter(late)) q.reject(new AuditBusyError(`the audit chain in ${this.location} is busy: other brokers appended first for ${q.waitMs} ms; nothing was written`));
+        const late = (q: { deadline: number }) => q.deadline < now;
+        for (const q of this.#queue.filter(late)) q.reject(new AuditBusyError(`the audit chain in ${this.location} is busy: other brokers held it for ${q.waitMs} ms; nothing was written`));
         this.#queue = this.#queue.filter((q) => !late(q));
         const batch = this.#queue.slice();
         if (batch.length === 0) break;
-        const records = batch.flatMap((q) => q.records);
+        const at = new Date().toISOString();
+        const middles = batch.flatMap((q) => q.records.map((r) => recordMiddle(r, at)));
         try {
-          if (attempt === 0) await this.#insert(this.pool, this.#tail ?? (await this.#readTail()), records);
-          else await this.#insertLocked(records, Math.min(...batch.map((q) => q.deadline)));
+          const wait = Math.max(1, Math.min(...batch.map((q) => q.deadline)) - now);
+          await this.pool.query("SELECT hostward.append_audit($1::text[], $2::integer)", [middles, wait]);
           this.#queue = this.#queue.slice(batch.length);
           for (const q of batch) q.resolve();
-          attempt = 0;
         } catch (err) {
-          this.#tail = undefined;
-          const code = (err as { code?: string }).code;
-          // 55P03: the lock stayed busy for the earliest append's whole remaining wait (it is late now).
-          if (code === undefined || !(LOST_RACE.has(code) || code === "55P03")) {
-            this.#queue = this.#queue.slice(batch.length);
-            const failure = new AuditError(`cannot append to the audit chain in ${this.location}: ${describePgError(err)}; nothing was written`);
-            for (const q of batch) q.reject(failure);
-            attempt = 0;
-            continue;
-          }
-          // Lost to another broker (again: one that appended without the lock): a short random wait.
-          if (attempt > 0) await new Promise((r) => setTimeout(r, Math.random() * Math.min(20, 1 + attempt * 2)));
-          attempt += 1;
+          // 55P03: the lock stayed busy for the earliest append's whole wait: it is late now, and is
+          // refused on the next turn; the others try again within their own bounds.
+          if ((err as { code?: string }).code === "55P03") continue;
+          this.#queue = this.#queue.slice(batch.length);
+          const failure = new AuditError(`cannot append to the audit chain in ${this.location}: ${describePgError(err)}; nothing was written`);
+          for (const q of batch) q.reject(failure);
         }
       }
     } finally {
@@ -143,18 +81,55 @@ export class PgAuditStore implements AuditStore {
     }
   }
 
-  append(...records: AuditRecordInput[]): Promise<void> {
-    return this.#write(records, this.#waitMs);
+  // Durability, as in the file store's group commit: the chain's INSERTs commit asynchronously
+  // (the audit connections run with synchronous_commit off: committed, visible to every broker,
+  // in the WAL, not yet flushed — a broker's crash loses nothing; the server's, at most a suffix of
+  // the chain, never a record in the middle, since the WAL is one sequence). A flush is one small
+  // transaction that commits synchronously (a logical message makes it write WAL), which flushes
+  // the WAL up to it, so every record committed before it. One flush in flight and one queued
+  // behind it, shared by every append waiting: the fsync is out of the chain's way.
+  #flushing: Promise<void> | undefined;
+  #flushQueued: Promise<void> | undefined;
+
+  #flush(): Promise<void> {
+    if (this.#flushing === undefined) {
+      this.#flushing = this.pool
+        .query("BEGIN; SET LOCAL synchronous_commit = on; SELECT pg_logical_emit_message(true, 'hostward', 'flush'); COMMIT")
+        .then(
+          () => undefined,
+          (err: unknown) => {
+            throw new AuditError(`cannot make the audit chain in ${this.location} durable: ${describePgError(err)}`);
+          },
+        )
+        .finally(() => {
+          this.#flushing = undefined;
+        });
+      return this.#flushing;
+    }
+    this.#flushQueued ??= this.#flushing
+      .catch(() => undefined)
+      .then(() => {
+        this.#flushQueued = undefined;
+        return this.#flush();
+      });
+    return this.#flushQueued;
   }
 
-  appendWaiting(waitMs: number, ...records: AuditRecordInput[]): Promise<void> {
-    return this.#write(records, waitMs);
+  async append(...records: AuditRecordInput[]): Promise<void> {
+    await this.#write(records, this.#waitMs);
+    await this.#flush();
   }
 
-  // A committed INSERT is durable: the deferred forms differ from append() only in their type.
+  async appendWaiting(waitMs: number, ...records: AuditRecordInput[]): Promise<void> {
+    await this.#write(records, waitMs);
+    await this.#flush();
+  }
+
   async appendDeferred(...records: AuditRecordInput[]): Promise<Written> {
     await this.#write(records, this.#waitMs);
-    return DONE;
+    const durable = this.#flush();
+    durable.catch(() => undefined);
+    return { durable };
   }
 
   appendLazy(...records: AuditRecordInput[]): Promise<Written> {
@@ -163,7 +138,9 @@ export class PgAuditStore implements AuditStore {
 
   async appendLazyWaiting(waitMs: number, ...records: AuditRecordInput[]): Promise<Written> {
     await this.#write(records, waitMs);
-    return DONE;
+    const durable = this.#flush();
+    durable.catch(() => undefined);
+    return { durable };
   }
 
   async close(): Promise<void> {

@@ -45,8 +45,10 @@ function readPassword(file: string): string {
   return line;
 }
 
-export function poolConfig(settings: PostgresSettings, applicationName = "hostward-broker"): pg.PoolConfig {
+export function poolConfig(settings: PostgresSettings, applicationName = "hostward-broker", options: { asyncCommit?: boolean } = {}): pg.PoolConfig {
   return {
+    // The audit chain's connections commit asynchronously and flush in groups (audit.ts).
+    ...(options.asyncCommit && { options: "-c synchronous_commit=off" }),
     connectionString: settings.url,
     ...(settings.passwordFile !== undefined && { password: readPassword(settings.passwordFile) }),
     max: settings.maxConnections ?? 8,
@@ -60,8 +62,8 @@ export function poolConfig(settings: PostgresSettings, applicationName = "hostwa
   };
 }
 
-export function newPool(settings: PostgresSettings, applicationName?: string): pg.Pool {
-  const pool = new pg.Pool(poolConfig(settings, applicationName));
+export function newPool(settings: PostgresSettings, applicationName?: string, options: { asyncCommit?: boolean } = {}): pg.Pool {
+  const pool = new pg.Pool(poolConfig(settings, applicationName, options));
   // An idle client's error (the server restarted) must not crash the broker: the next query reconnects.
   pool.on("error", () => undefined);
   return pool;

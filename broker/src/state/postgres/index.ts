@@ -115,7 +115,7 @@ export function openPostgresState(settings: PostgresSettings, options: { lockWai
   const max = settings.maxConnections ?? 8;
   const auditConnections = Math.max(1, Math.floor(max / 4));
   const pool = newPool({ ...settings, maxConnections: Math.max(1, max - auditConnections) }, options.applicationName);
-  const auditPool = newPool({ ...settings, maxConnections: auditConnections }, options.applicationName);
+  const auditPool = newPool({ ...settings, maxConnections: auditConnections }, options.applicationName, { asyncCommit: true });
   // Checked once, before the first use; a failure is said by every use (and `serve` stops on its first record).
   let checked: Promise<void> | undefined;
   const ready = () => (checked ??= checkBrokerRole(pool, location));

@@ -58,6 +58,35 @@ $fn$;
 CREATE TRIGGER audit_no_update BEFORE UPDATE OR DELETE ON hostward.audit FOR EACH ROW EXECUTE FUNCTION hostward.audit_append_only();
 CREATE TRIGGER audit_no_truncate BEFORE TRUNCATE ON hostward.audit FOR EACH STATEMENT EXECUTE FUNCTION hostward.audit_append_only();
 
+-- One append: the records' chain fields are filled in here, after the tail read under an advisory
+-- lock held to the end of this statement's transaction (released at commit, or with the session of
+-- a killed broker; a paused client holds nothing: the whole append is one statement). middles[i]
+-- is everything the broker serialises between the seq and the prev of record i, leading comma
+-- included; the line is sealed exactly as audit/chain.ts sealLine does (its hash covers the line
+-- without it, its prev is the hash of the line before). wait_ms bounds the wait for the lock.
+CREATE FUNCTION hostward.append_audit(middles text[], wait_ms integer) RETURNS bigint
+  LANGUAGE plpgsql AS $fn$
+DECLARE
+  last_seq bigint;
+  last_hash text;
+  body text;
+  line text;
+BEGIN
+  PERFORM set_config('lock_timeout', greatest(wait_ms, 1)::text, true);
+  PERFORM pg_advisory_xact_lock(hashtext('hostward.audit'));
+  SELECT a.seq, a.hash INTO last_seq, last_hash FROM hostward.audit a ORDER BY a.seq DESC LIMIT 1;
+  last_seq := coalesce(last_seq, 0);
+  FOR i IN 1 .. coalesce(array_length(middles, 1), 0) LOOP
+    body := '{"v":1,"seq":' || (last_seq + 1) || middles[i] || ',"prev":"' || coalesce(last_hash, repeat('0', 64)) || '"}';
+    line := left(body, -1) || ',"hash":"' || hostward.sha256_utf8(body) || '"}';
+    INSERT INTO hostward.audit (seq, prev_hash, line) VALUES (last_seq + 1, last_hash, line);
+    last_seq := last_seq + 1;
+    last_hash := hostward.sha256_utf8(line);
+  END LOOP;
+  RETURN last_seq;
+END
+$fn$;
+
 CREATE TABLE hostward.actions (
   id text PRIMARY KEY,
   state text NOT NULL,
@@ -115,6 +144,7 @@ export function grantsFor(role: string): string[] {
     `GRANT SELECT, INSERT ON hostward.rollout_previews TO ${r}`,
     `GRANT SELECT, INSERT, UPDATE ON hostward.rollout_results TO ${r}`,
     `GRANT EXECUTE ON FUNCTION hostward.sha256_utf8(text) TO ${r}`,
+    `GRANT EXECUTE ON FUNCTION hostward.append_audit(text[], integer) TO ${r}`,
   ];
 }
 
