@@ -228,7 +228,7 @@ describe("policy rules name users and groups", () => {
     expect(aliceSees.structuredContent!.allowedTools).not.toContain("reload_service");
   });
 
-  it("stdio's caller is the OS user: recorded in the audit, matched by users:, requester unchanged", async () => {
+  it("stdio's caller is the OS user: recorded in the audit, matched by users:, and the requester's last part", async () => {
     const seen = (await stdio.callTool({ name: "describe_host", arguments: { name: "web1" } })) as ToolResult;
     expect(seen.structuredContent!.allowedTools).toContain("reload_service");
     expect(seen.structuredContent!.allowedTools).not.toContain("restart_service");
@@ -236,7 +236,8 @@ describe("policy rules name users and groups", () => {
     expect(rec?.caller).toMatchObject({ transport: "stdio", user: OS_USER });
     const proposed = (await stdio.callTool({ name: "propose_action", arguments: { target: "web1", request: { action: "reload_service", unit: "nginx" }, reason: "config changed" } })) as ToolResult;
     expect(proposed.isError, text(proposed)).toBeFalsy();
-    expect(proposed.structuredContent!.requester).toBe("mcp:stdio:team-stdio/1.0");
+    // The person is the requester's last part over stdio too: four eyes means another person there as well.
+    expect(proposed.structuredContent!.requester).toBe(`mcp:stdio:team-stdio/1.0:${OS_USER}`);
   });
 });
 

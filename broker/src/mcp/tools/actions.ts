@@ -94,10 +94,10 @@ const executeOutput = z.object({
 export function requesterOf(caller: CallerIdentity): string {
   const client = caller.client ? `${caller.client.name}${caller.client.version ? `/${caller.client.version}` : ""}` : "unknown-client";
   // ASCII only (an identifier, signed into the approval), cut on a code-point boundary.
-  // Over HTTP the last ":" part is the person when a user's token authenticated the call (what the
-  // helper's four-eyes check compares an approver's identity with); the shared token's label otherwise.
-  // stdio is unchanged (mcp:stdio:CLIENT): its user is recorded in the audit records' caller.
-  const who = caller.transport === "http" && caller.user ? caller.user : caller.token;
+  // The last ":" part is the person (what the helper's four-eyes check compares an approver's
+  // identity with): over HTTP the user whose token authenticated the call, over stdio the OS user
+  // running the broker; the shared HTTP token's label when no person is known.
+  const who = caller.user ?? caller.token;
   return truncateText(printable(`mcp:${caller.transport}:${client}${who ? `:${who}` : ""}`, { ascii: true }), 256);
 }
 
