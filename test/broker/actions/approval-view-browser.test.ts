@@ -11,7 +11,7 @@
 // action shows no Approve button, and that the view makes no network request. Screenshots go to
 // test/.artifacts/apps/.
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { tmpdir, userInfo } from "node:os";
 import { join } from "node:path";
 import type { Client, JSONRPCMessage, Transport } from "@modelcontextprotocol/client";
 import { AppBridge, getToolUiResourceUri } from "@modelcontextprotocol/ext-apps/app-bridge";
@@ -167,7 +167,7 @@ describe("the approval view in Chromium", () => {
 
       const stored = (await new ActionStore(b.bd.stateDir).get(out.id as string))!;
       expect(stored.state).toBe("APPROVED");
-      expect(stored.approval).toMatchObject({ via: "app", approver: "the user of mcp:stdio:view-test-host/1.0 (approval view)" });
+      expect(stored.approval).toMatchObject({ via: "app", approver: `the user of mcp:stdio:view-test-host/1.0:${userInfo().username} (approval view)` });
       const pub = parseOpenSshPublicKey(b.elicitationPub);
       expect(verifySshSig(stored.approval!.signature, canonicalStatement(stored.approval!.statement), [pub]).ok).toBe(true);
       expect(b.bd.audit().filter((x) => x.actionId === out.id && x.event === "action.approved")).toMatchObject([{ via: "app" }]);

@@ -3,6 +3,7 @@
 // approve_in_app is app-only, the view is served with the MCP Apps MIME type and a CSP that allows
 // no network, and approve_in_app is gated exactly like the approval dialog (policy's ceiling, the
 // dialog key, a PENDING request) and signs with the same key. Every decision and refusal audited.
+import { userInfo } from "node:os";
 import { createHash } from "node:crypto";
 import { getToolUiResourceUri, isToolVisibilityAppOnly, RESOURCE_MIME_TYPE, RESOURCE_URI_META_KEY } from "@modelcontextprotocol/ext-apps/app-bridge";
 import type { Client } from "@modelcontextprotocol/client";
@@ -95,7 +96,7 @@ describe("approve_in_app: gated like the dialog, signed like it", () => {
       expect(done.structuredContent).toEqual({ id: r.structuredContent!.id, state: "APPROVED", outcome: "approved" });
       const req = await stored(r.structuredContent!.id);
       expect(req.state).toBe("APPROVED");
-      expect(req.approval).toMatchObject({ via: "app", approver: "the user of mcp:stdio:apps-test/1.0 (approval view)" });
+      expect(req.approval).toMatchObject({ via: "app", approver: `the user of mcp:stdio:apps-test/1.0:${userInfo().username} (approval view)` });
       const pub = parseOpenSshPublicKey(b.elicitationPub);
       expect(req.approval!.keyId).toBe(pub.keyId);
       expect(verifySshSig(req.approval!.signature, canonicalStatement(req.approval!.statement), [pub]).ok).toBe(true);
