@@ -13,7 +13,7 @@ const CONTROL = /[\u0000-\u001f\u007f]/;
  * so the JSON Schema that MCP clients see carries it as `pattern` (a model writes a valid value
  * from the schema alone).
  */
-function token(what: string, re: RegExp, max: number, hint: string) {
+export function token(what: string, re: RegExp, max: number, hint: string) {
   return z
     .string()
     .max(max, { message: `${what} is longer than ${max} characters` })

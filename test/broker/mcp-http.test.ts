@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { Client, StreamableHTTPClientTransport } from "@modelcontextprotocol/client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTestPki, type TestPki } from "../support/pki";
-import { BROKER_BUNDLE, brokerEnv, createBrokerDir, type BrokerDir } from "./helpers/broker-dir";
+import { BROKER_BUNDLE, brokerEnv, createBrokerDir, spawnHttpBroker, type BrokerDir } from "./helpers/broker-dir";
 
 const TOKEN = "test-token-0123456789abcdef";
 
@@ -23,31 +23,13 @@ interface Running {
 }
 
 async function startHttpBroker(bd: BrokerDir, env: Record<string, string>, listen = "127.0.0.1:0", extraArgs: string[] = []): Promise<Running> {
-  const child = spawn(process.execPath, [BROKER_BUNDLE, "serve", "--config", bd.dir, "--http", listen, ...extraArgs], {
-    env: brokerEnv(dir, env),
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let stderr = "";
-  let stdout = "";
-  child.stdout!.on("data", (c: Buffer) => (stdout += c.toString()));
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no URL printed within 10 s:\n${stderr}`)), 10_000);
-    child.stderr!.on("data", (c: Buffer) => {
-      stderr += c.toString();
-      const m = /MCP over HTTP at (http:\/\/\S+)/.exec(stderr);
-      if (m?.[1]) {
-        clearTimeout(timer);
-        resolve(m[1]);
-      }
-    });
-    child.on("exit", (code) => reject(new Error(`broker exited (${code}) before listening:\n${stderr}`)));
-  });
+  const { child, url, stdout, stderr } = await spawnHttpBroker(bd.dir, brokerEnv(dir, env), { listen, args: extraArgs });
   return {
     child,
     url,
-    stderr: () => stderr,
+    stderr,
     async stop() {
-      expect(stdout).toBe(""); // HTTP mode prints nothing on stdout either
+      expect(stdout()).toBe(""); // HTTP mode prints nothing on stdout either
       child.kill("SIGTERM");
       return new Promise((resolve) => child.on("exit", (c) => resolve(c)));
     },

@@ -14,7 +14,7 @@ import { createLogger } from "../../broker/src/logger";
 import { startHttpServer } from "../../broker/src/mcp/http";
 import { startAgent, type TestAgent } from "../support/agent";
 import { createTestPki, type TestPki } from "../support/pki";
-import { BROKER_BUNDLE, brokerEnv, createBrokerDir, type BrokerDir } from "./helpers/broker-dir";
+import { brokerEnv, createBrokerDir, spawnHttpBroker, type BrokerDir } from "./helpers/broker-dir";
 
 const PROMETHEUS = "/usr/bin/prometheus";
 const TOKEN = "metrics-token-0123456789abcdef";
@@ -44,26 +44,8 @@ function exited(child: ChildProcess): Promise<void> {
 }
 
 async function startBroker(): Promise<typeof broker> {
-  const child = spawn(process.execPath, [BROKER_BUNDLE, "serve", "--config", bd.dir, "--http", "127.0.0.1:0"], {
-    env: brokerEnv(dir, { HOSTWARD_HTTP_TOKEN: TOKEN }),
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let stderr = "";
-  let stdout = "";
-  child.stdout!.on("data", (c: Buffer) => (stdout += c.toString()));
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no URL printed within 10 s:\n${stderr}`)), 10_000);
-    child.stderr!.on("data", (c: Buffer) => {
-      stderr += c.toString();
-      const m = /MCP over HTTP at (http:\/\/\S+)/.exec(stderr);
-      if (m?.[1]) {
-        clearTimeout(timer);
-        resolve(m[1]);
-      }
-    });
-    child.on("exit", (code) => reject(new Error(`broker exited (${code}) before listening:\n${stderr}`)));
-  });
-  return { child, url, stdout: () => stdout };
+  const { child, url, stdout } = await spawnHttpBroker(bd.dir, brokerEnv(dir, { HOSTWARD_HTTP_TOKEN: TOKEN }));
+  return { child, url, stdout };
 }
 
 async function poll<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {

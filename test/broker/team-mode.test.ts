@@ -3,7 +3,7 @@
 // client) knows who each call is from: the audit records name the user, policy rules name users and
 // groups, the proposal's requester ends in the user's name, and the real host helper (a real
 // operator agent, direct mode) refuses the approval of a key whose identity is the requester's.
-import { spawn, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { request as httpRequest } from "node:http";
 import { tmpdir, userInfo } from "node:os";
@@ -17,7 +17,7 @@ import type { Approver } from "../actions/support";
 import type { TestAgent } from "../support/agent";
 import { runCli } from "./actions/cli-support";
 import { startOperatorFleet } from "./actions/operator-fleet";
-import { BROKER_BUNDLE, brokerEnv, type BrokerDir } from "./helpers/broker-dir";
+import { brokerEnv, spawnHttpBroker, type BrokerDir } from "./helpers/broker-dir";
 
 interface ToolResult {
   isError?: boolean;
@@ -90,21 +90,8 @@ function raw(authorization: string | undefined): Promise<{ status: number; body:
 
 async function startHttp(): Promise<typeof http> {
   // No HOSTWARD_HTTP_TOKEN: team mode, every caller is a person.
-  const child = spawn(process.execPath, [BROKER_BUNDLE, "serve", "--config", bd.dir, "--http", "127.0.0.1:0"], { env: brokerEnv(root), stdio: ["ignore", "pipe", "pipe"] });
-  let stderr = "";
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no URL within 10 s:\n${stderr}`)), 10_000);
-    child.stderr!.on("data", (c: Buffer) => {
-      stderr += c.toString();
-      const m = /MCP over HTTP at (http:\/\/\S+)/.exec(stderr);
-      if (m?.[1]) {
-        clearTimeout(timer);
-        resolve(m[1]);
-      }
-    });
-    child.on("exit", (code) => reject(new Error(`broker exited (${code}):\n${stderr}`)));
-  });
-  return { child, url, stderr: () => stderr };
+  const { child, url, stderr } = await spawnHttpBroker(bd.dir, brokerEnv(root));
+  return { child, url, stderr };
 }
 
 beforeAll(async () => {

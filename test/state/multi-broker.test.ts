@@ -17,7 +17,7 @@
 //       RUNNING request of a broker on another machine is not taken for orphaned by its pid;
 //   (d) afterwards `hostward audit verify --config DIR` exits 0, seq is 1..count with no fork —
 //       and exits 1 once the administrator alters one row (the control: it reads the database).
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { spawnSync, type ChildProcess } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -35,7 +35,7 @@ import { openPostgresState } from "../../broker/src/state/postgres/index";
 import { ActionService } from "../../broker/src/actions/service";
 import { HELPER_BUNDLE, makeApprover, makeHost, type HostDirs } from "../actions/support";
 import { runCli, TEST_HOST_KEY, TEST_PREVIEW } from "../broker/actions/cli-support";
-import { BROKER_BUNDLE, brokerEnv, createBrokerDir } from "../broker/helpers/broker-dir";
+import { BROKER_BUNDLE, brokerEnv, createBrokerDir, spawnHttpBroker } from "../broker/helpers/broker-dir";
 import { startAgent, type TestAgent } from "../support/agent";
 import { startPostgres, type TestDatabase, type TestPostgres } from "../support/postgres";
 import { createTestPki, type TestPki } from "../support/pki";
@@ -141,23 +141,11 @@ function exitOf(pid: number): Promise<void> {
 /** A shared HTTP broker (`serve --http`, bearer token) on the same database, its own directory. */
 async function httpBroker(name: string): Promise<TestBroker> {
   const dir = brokerDir(name);
-  const child = spawn(process.execPath, [BROKER_BUNDLE, "serve", "--config", dir, "--http", "127.0.0.1:0"], { env: brokerEnv(root, { HOSTWARD_HTTP_TOKEN: TOKEN }), stdio: ["ignore", "pipe", "pipe"] });
+  const { child, url, stderr } = await spawnHttpBroker(dir, brokerEnv(root, { HOSTWARD_HTTP_TOKEN: TOKEN }), { timeoutMs: 15_000 });
   httpChildren.push(child);
-  let stderr = "";
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`broker ${name}: no URL within 15 s:\n${stderr}`)), 15_000);
-    child.stderr!.on("data", (c: Buffer) => {
-      stderr += c.toString();
-      const m = /MCP over HTTP at (http:\/\/\S+)/.exec(stderr);
-      if (m?.[1]) {
-        clearTimeout(timer);
-        resolve(m[1]);
-      }
-    });
-  });
   const client = new Client({ name: `multi-${name}`, version: "1.0" });
   await client.connect(new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers: { Authorization: `Bearer ${TOKEN}` } } }));
-  const b: TestBroker = { name, dir, url, client, pid: child.pid!, exited: new Promise((r) => child.once("exit", () => r())), stderr: () => stderr };
+  const b: TestBroker = { name, dir, url, client, pid: child.pid!, exited: new Promise((r) => child.once("exit", () => r())), stderr };
   brokers.push(b);
   return b;
 }

@@ -8,31 +8,20 @@ import { createHash, randomBytes } from "node:crypto";
 import { closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { z } from "zod";
+import { token } from "../../../proto/catalog/grammar";
 import { issueLines, unknownKeys } from "../../../shared/zod-issues";
 
 /** What a user token starts with: recognisable by secret scanners and by a human reading a log. */
 export const USER_TOKEN_PREFIX = "hw_u_";
-
-// eslint-disable-next-line no-control-regex -- the control characters every name refuses
-const CONTROL = /[\u0000-\u001f\u007f]/;
-
-function name(what: string, re: RegExp, max: number, hint: string) {
-  return z
-    .string()
-    .max(max, { message: `${what} is longer than ${max} characters` })
-    .refine((s) => !CONTROL.test(s), { message: `${what} contains a control character (NUL, newline, …)` })
-    .refine((s) => !s.startsWith("-"), { message: `${what} must not start with "-"` })
-    .regex(re, { message: `${what} is not valid: ${hint}` });
-}
 
 /**
  * A person's name: the grammar of an approver line's identity="NAME" (proto/catalog/approval.ts), so
  * the same name can be a requester (`mcp:http:<client>:<name>`) and an approver, and four eyes
  * compares them. No ":" (the requester's last ":" part is the name).
  */
-export const personName = name("user name", /^[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}$/, 64, "1 to 64 letters, digits and . _ @ + - starting with a letter or digit");
+export const personName = token("user name", /^[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}$/, 64, "1 to 64 letters, digits and . _ @ + - starting with a letter or digit");
 /** A group of people, as policy.yaml's `groups:` names it. */
-export const groupName = name("group", /^[a-z0-9][a-z0-9_.-]{0,62}$/, 63, "1 to 63 lower-case letters, digits and _ . - starting with a letter or digit");
+export const groupName = token("group", /^[a-z0-9][a-z0-9_.-]{0,62}$/, 63, "1 to 63 lower-case letters, digits and _ . - starting with a letter or digit");
 
 const isoTime = z.string().max(40).datetime({ offset: true, message: "must be an ISO 8601 time" });
 

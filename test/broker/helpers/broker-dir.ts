@@ -1,5 +1,6 @@
 // A broker configuration directory for tests: hosts.yaml, policy.yaml, broker.yaml (state in the
 // same temporary tree, never the real home) and DIR/tls from the test PKI.
+import { spawn, type ChildProcess } from "node:child_process";
 import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { configFiles } from "../../../broker/src/paths";
@@ -76,4 +77,36 @@ export function createBrokerDir(dir: string, pki: TestPki | undefined): BrokerDi
 /** Only what a broker needs from the environment; HOME points into the test tree. */
 export function brokerEnv(dir: string, extra: Record<string, string> = {}): Record<string, string> {
   return { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: dir, ...extra };
+}
+
+export interface HttpBroker {
+  child: ChildProcess;
+  url: string;
+  stdout: () => string;
+  stderr: () => string;
+}
+
+/**
+ * Starts the BUILT broker with `serve --config DIR --http LISTEN` and resolves once it prints its
+ * URL (rejects if it exits first, or prints none within `timeoutMs`).
+ */
+export async function spawnHttpBroker(configDir: string, env: Record<string, string>, options: { listen?: string; args?: string[]; timeoutMs?: number } = {}): Promise<HttpBroker> {
+  const child = spawn(process.execPath, [BROKER_BUNDLE, "serve", "--config", configDir, "--http", options.listen ?? "127.0.0.1:0", ...(options.args ?? [])], { env, stdio: ["ignore", "pipe", "pipe"] });
+  let stderr = "";
+  let stdout = "";
+  child.stdout!.on("data", (c: Buffer) => (stdout += c.toString()));
+  const timeoutMs = options.timeoutMs ?? 10_000;
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no URL printed within ${timeoutMs / 1000} s:\n${stderr}`)), timeoutMs);
+    child.stderr!.on("data", (c: Buffer) => {
+      stderr += c.toString();
+      const m = /MCP over HTTP at (http:\/\/\S+)/.exec(stderr);
+      if (m?.[1]) {
+        clearTimeout(timer);
+        resolve(m[1]);
+      }
+    });
+    child.on("exit", (code) => reject(new Error(`broker exited (${code}) before listening:\n${stderr}`)));
+  });
+  return { child, url, stdout: () => stdout, stderr: () => stderr };
 }
